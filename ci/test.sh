@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, then builds and runs every test twice (plain, with
+# -Werror; then under AddressSanitizer + UndefinedBehaviorSanitizer), and finally installs the
+# package to a temporary prefix and builds and tests the downstream consumer against it.
+#   bash ci/test.sh            # everything
+#   DAEMONKIT_CI_STAGES="plain" bash ci/test.sh   # a subset: plain asan consumer
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=$(nproc)
+stages=${DAEMONKIT_CI_STAGES:-"plain asan consumer"}
+
+bash ci/install_deps.sh
+
+configure_build_test() {  # <build-dir> <extra cmake args...>
+  local dir=$1; shift
+  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAEMONKIT_WERROR=ON "$@"
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 300)
+}
+
+for stage in $stages; do
+  echo "=== stage: $stage"
+  case $stage in
+    plain)
+      configure_build_test build/ci-plain -DCMAKE_INSTALL_PREFIX="$root/build/ci-prefix"
+      ;;
+    asan)
+      export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+      export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+      configure_build_test build/ci-asan \
+        -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+      unset ASAN_OPTIONS UBSAN_OPTIONS
+      ;;
+    consumer)
+      [ -d build/ci-plain ] || configure_build_test build/ci-plain \
+        -DCMAKE_INSTALL_PREFIX="$root/build/ci-prefix"
+      rm -rf build/ci-prefix build/ci-consumer
+      cmake --install build/ci-plain --prefix "$root/build/ci-prefix"
+      cmake -S examples/consumer -B build/ci-consumer -G Ninja \
+        -DCMAKE_PREFIX_PATH="$root/build/ci-prefix"
+      cmake --build build/ci-consumer -j "$jobs"
+      (cd build/ci-consumer && ctest --output-on-failure)
+      PKG_CONFIG_PATH="$root/build/ci-prefix/lib/pkgconfig" pkg-config --cflags --libs daemonkit
+      ;;
+    *) echo "unknown stage: $stage" >&2; exit 2 ;;
+  esac
+done
+echo "ci/test.sh: all stages passed ($stages)"

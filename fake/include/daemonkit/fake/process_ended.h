@@ -1,0 +1,19 @@
+// What the fake kernel and the mock throw where a real process would stop running code:
+// _exit, and an execve that succeeded. Code under test unwinds to the test that drove it.
+#pragma once
+
+#include <sys/types.h>
+
+namespace daemonkit::fake {
+
+// Deliberately not derived from std::exception: a `catch (const std::exception&)` in the code
+// under test must not be able to swallow the end of its own process.
+struct ProcessEnded {
+  pid_t pid = 0;
+  // The wait status a parent would see for this process (as built by W_EXITCODE), or 0 for
+  // an exec, after which the process goes on running another program.
+  int wait_status = 0;
+  bool by_exec = false;
+};
+
+}  // namespace daemonkit::fake
