@@ -39,7 +39,7 @@ TEST(StatusEncoder, EscapesNewlineEscDelAndInvalidUtf8) {
             "1 line1\\x0aline2 \\x1b[2J \\x7f caf\\xe9");
 }
 
-TEST(StatusEncoder, EmojiStraddlingTheLimitIsDropppedWhole) {
+TEST(StatusEncoder, EmojiStraddlingTheLimitIsDroppedWhole) {
   // 2 + 95 + 4 = 101 bytes would be needed; Twisted would send 3 bytes of the emoji.
   const std::string payload = encode_failure(std::string(95, 'a') + kEmoji);
   EXPECT_EQ(payload, "1 " + std::string(95, 'a'));

@@ -20,10 +20,10 @@ using StatusOutcome = std::variant<Ready, Failed>;
 struct StatusWaitOptions {
   // Gives up after this long without a complete report. Without it the parent waits as long as
   // some process holds the write end open.
-  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout = std::nullopt;
   // The daemon's pid, if the parent can wait for it (it is a child, or the parent is its
   // subreaper). Used only when the pipe closes without a report, to say how the daemon ended.
-  std::optional<pid_t> pid;
+  std::optional<pid_t> pid = std::nullopt;
 };
 
 // Closes `write_fd` (the parent's own copy of the write end, or -1 if it has none) before
