@@ -6,9 +6,9 @@
 #include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,14 +112,18 @@ Result<void> RealSyscalls::kill(pid_t pid, int sig) {
   return {};
 }
 
+// glibc 2.36 declares pidfd_open and pidfd_send_signal without C linkage (fixed in 2.37), so
+// C++ cannot link against its wrappers; the raw system calls are the same single call.
 Result<int> RealSyscalls::pidfd_open(pid_t pid, unsigned int flags) {
-  const int fd = ::pidfd_open(pid, flags);
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, flags));
   if (fd < 0) return fail(errno, "pidfd_open");
   return fd;
 }
 
 Result<void> RealSyscalls::pidfd_send_signal(int pidfd, int sig, unsigned int flags) {
-  if (::pidfd_send_signal(pidfd, sig, nullptr, flags) < 0) return fail(errno, "pidfd_send_signal");
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, flags) < 0) {
+    return fail(errno, "pidfd_send_signal");
+  }
   return {};
 }
 
