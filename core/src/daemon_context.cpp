@@ -156,18 +156,18 @@ StepResult<void> DaemonContext::prepare() {
 }
 
 void DaemonContext::run_first_parent(pid_t intermediate) {
-  // Our copy of the write end must go first, or EOF never comes when the daemon dies without
-  // a word (twistd's H1, twisted#7745).
-  (void)os_.close(status_write_);
-  const ParentVerdict verdict =
-      wait_for_daemon(os_, status_read_, intermediate, options_.start_timeout_ms);
-  (void)os_.close(status_read_);
+  // wait_for_daemon closes our copy of the write end first, or EOF would never come when the
+  // daemon dies without a word (twistd's H1, twisted#7745).
+  std::optional<std::chrono::milliseconds> timeout;
+  if (options_.start_timeout_ms) timeout = std::chrono::milliseconds(*options_.start_timeout_ms);
+  const ParentExit verdict =
+      wait_for_daemon(os_, status_read_, status_write_, intermediate, timeout);
   // On failure no PID file may remain. We share the locked description with the daemon, so
   // nobody else can have taken the file over; on a timeout the daemon may still be starting
   // and keeps its file.
-  if (verdict.exit_code != 0 && pidfile_ && !options_.start_timeout_ms) pidfile_->release();
+  if (verdict.code != 0 && pidfile_ && !options_.start_timeout_ms) pidfile_->release();
   if (!verdict.stderr_text.empty()) write_all(os_, 2, verdict.stderr_text);
-  end_process(os_, verdict.exit_code);
+  end_process(os_, verdict.code);
 }
 
 // ---- The intermediate process: between fork and _exit. ---------------------------------------

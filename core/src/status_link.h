@@ -1,14 +1,15 @@
-// The daemonizer's only contact with the status pipe (design §4), kept in one private header so
-// that switching to the status-pipe component (branch statuspipe: StatusReporter and
-// wait_for_status) touches nothing else.
+// The daemonizer's only contact with the status pipe (design §4, status_pipe.h), kept in one
+// private header: the daemon's report, and the first parent's wait, which adds what only the
+// daemonizer knows (the intermediate process's exit status names its failed step).
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
-#include <string>
 #include <string_view>
 
+#include "daemonkit/core/status_exit.h"
 #include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {
@@ -17,21 +18,15 @@ namespace daemonkit::core {
 sys::Result<void> report_ready(sys::Syscalls& os, int fd);
 sys::Result<void> report_failure(sys::Syscalls& os, int fd, std::string_view message);
 
-// The waiting parent's side: what it exits with and what it prints on its stderr.
-struct ParentVerdict {
-  int exit_code = 1;
-  std::string stderr_text;  // empty on success
-};
-
 // How the intermediate process (between the two forks) tells the first parent which step
-// failed without writing to the pipe: its exit status carries the errno, plus this flag when
-// the second fork failed (setsid otherwise). Allocation-free on the child's side.
+// failed without formatting text after fork: its exit status carries the errno, plus this flag
+// when the second fork failed (setsid otherwise).
 inline constexpr int kIntermediateForkFailed = 0x80;
 
-// Reads the status pipe until a verdict, EOF or `timeout_ms` (none: wait for ever). On EOF
-// before any status it reaps `intermediate` (WNOHANG-free waitpid: it has exited or is about to)
-// to say which step failed or how the daemon ended.
-ParentVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, pid_t intermediate,
-                              std::optional<int> timeout_ms);
+// Closes `write_fd`, then waits for the report on `read_fd` (see wait_for_status). When the
+// pipe closed without a report, reaps `intermediate` to say which of its steps failed, if one
+// did. Returns the exit code and stderr text of the first parent.
+ParentExit wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t intermediate,
+                           std::optional<std::chrono::milliseconds> timeout);
 
 }  // namespace daemonkit::core
