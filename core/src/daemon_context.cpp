@@ -160,14 +160,14 @@ void DaemonContext::run_first_parent(pid_t intermediate) {
   // daemon dies without a word (twistd's H1, twisted#7745).
   std::optional<std::chrono::milliseconds> timeout;
   if (options_.start_timeout_ms) timeout = std::chrono::milliseconds(*options_.start_timeout_ms);
-  const ParentExit verdict =
+  const DaemonVerdict verdict =
       wait_for_daemon(os_, status_read_, status_write_, intermediate, timeout);
   // On failure no PID file may remain. We share the locked description with the daemon, so
   // nobody else can have taken the file over; on a timeout the daemon may still be starting
   // and keeps its file.
-  if (verdict.code != 0 && pidfile_ && !options_.start_timeout_ms) pidfile_->release();
-  if (!verdict.stderr_text.empty()) write_all(os_, 2, verdict.stderr_text);
-  end_process(os_, verdict.code);
+  if (verdict.exit.code != 0 && pidfile_ && !verdict.timed_out) pidfile_->release();
+  if (!verdict.exit.stderr_text.empty()) write_all(os_, 2, verdict.exit.stderr_text);
+  end_process(os_, verdict.exit.code);
 }
 
 // ---- The intermediate process: between fork and _exit. ---------------------------------------

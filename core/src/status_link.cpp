@@ -21,7 +21,7 @@ sys::Result<void> report_failure(sys::Syscalls& os, int fd, std::string_view mes
   return reporter.fail(message);
 }
 
-ParentExit wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t intermediate,
+DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t intermediate,
                            std::optional<std::chrono::milliseconds> timeout) {
   StatusWaitOptions options;
   options.timeout = timeout;
@@ -39,7 +39,11 @@ ParentExit wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t i
           StepError::from(call, sys::Error{code & ~kIntermediateForkFailed, call, {}}).message;
     }
   }
-  return parent_exit(outcome);
+  // The waiter's words for a timeout; the only outcome after which the daemon may still live.
+  constexpr std::string_view kTimedOut = "timed out after ";
+  const auto* failed = std::get_if<Failed>(&outcome);
+  const bool timed_out = failed && failed->message.starts_with(kTimedOut);
+  return DaemonVerdict{parent_exit(outcome), timed_out};
 }
 
 }  // namespace daemonkit::core

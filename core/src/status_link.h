@@ -23,10 +23,16 @@ sys::Result<void> report_failure(sys::Syscalls& os, int fd, std::string_view mes
 // when the second fork failed (setsid otherwise).
 inline constexpr int kIntermediateForkFailed = 0x80;
 
+struct DaemonVerdict {
+  ParentExit exit;
+  // The wait gave up on a silent daemon that may still be starting (and owns its PID file).
+  bool timed_out = false;
+};
+
 // Closes `write_fd`, then waits for the report on `read_fd` (see wait_for_status). When the
 // pipe closed without a report, reaps `intermediate` to say which of its steps failed, if one
 // did. Returns the exit code and stderr text of the first parent.
-ParentExit wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t intermediate,
+DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t intermediate,
                            std::optional<std::chrono::milliseconds> timeout);
 
 }  // namespace daemonkit::core
