@@ -93,8 +93,7 @@ StepResult<void> DaemonContext::prepare() {
                               : decide_detach(os_, env_);
   detached_ = decision.detach;
   if (!options_.detach_process) {
-    log_line(log_, LogLevel::kInfo,
-             fmt::format("{}: {}", detached_ ? "daemonizing" : "staying in the foreground",
+    log_line(log_, fmt::format("{}: {}", detached_ ? "daemonizing" : "staying in the foreground",
                          decision.reason));
   }
 
@@ -119,8 +118,7 @@ StepResult<void> DaemonContext::prepare() {
     }
     auto threads = count_threads(os_);
     if (!threads) {
-      log_line(log_, LogLevel::kWarning,
-               fmt::format("cannot count threads ({}); assuming one",
+      log_line(log_, fmt::format("cannot count threads ({}); assuming one",
                            sys::to_string(threads.error())));
     } else if (*threads > 1) {
       return step_failed(StepError::plain(
@@ -266,7 +264,7 @@ StepResult<void> DaemonContext::close_inherited() {
   // The read end of the status pipe went with the rest (twistd leaks it: H6).
   status_read_ = -1;
   if (closed->strategy != CloseFdsStrategy::kCloseRange) {
-    log_line(log_, closed->degraded() ? LogLevel::kWarning : LogLevel::kInfo, describe(*closed));
+    log_line(log_, describe(*closed));
   }
   return {};
 }
@@ -342,7 +340,7 @@ StepResult<void> DaemonContext::enter_directories() {
 }
 
 void DaemonContext::exit_daemon_failed(const StepError& error) {
-  log_line(log_, LogLevel::kError, error.message);
+  log_line(log_, error.message);
   // PID file first: once the parent reads the failure it may tell the user to start again.
   if (pidfile_) pidfile_->release();
   if (readiness_) (void)readiness_->fail(error);

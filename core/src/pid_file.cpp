@@ -213,7 +213,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       if (liveness == PidLiveness::kRunning) {
         return fail_closing(StepError::plain("pidfile", another_server_message(content.pid)));
       }
-      log_line(log, LogLevel::kError, stale_pidfile_message(path));
+      log_line(log, stale_pidfile_message(path));
       // Emptied in place rather than unlinked: we hold the lock on this inode, and unlinking it
       // would let a concurrent starter create and lock a second file under the same name.
       auto emptied = os.ftruncate(fd, 0);
@@ -267,35 +267,29 @@ void PidFile::release() {
   if (fd_ < 0) return;
   bool removed = false;
   if (reach_path_.empty()) {
-    log_line(log_, LogLevel::kWarning,
-             fmt::format("PID file {} is outside the chroot; emptied it instead of removing it",
+    log_line(log_, fmt::format("PID file {} is outside the chroot; emptied it instead of removing it",
                          path_));
   } else if (auto named = os_->lstat(reach_path_.c_str()); !named) {
     // Someone removed it already: nothing names a live pid any more.
     removed = named.error().code == ENOENT;
     if (!removed) {
-      log_line(log_, LogLevel::kError,
-               fmt::format("Failed to unlink PID file: {}",
+      log_line(log_, fmt::format("Failed to unlink PID file: {}",
                            StepError::from(call_on("lstat", path_), named.error()).message));
     }
   } else if (named->st_dev != dev_ || named->st_ino != ino_) {
-    log_line(log_, LogLevel::kWarning,
-             fmt::format("PID file {} now names another file; left it alone", path_));
+    log_line(log_, fmt::format("PID file {} now names another file; left it alone", path_));
     removed = true;  // our inode is no longer reachable by that name
   } else if (auto unlinked = os_->unlink(reach_path_.c_str()); unlinked) {
     removed = true;
   } else if (unlinked.error().code == EACCES || unlinked.error().code == EPERM) {
-    log_line(log_, LogLevel::kWarning,
-             fmt::format("Warning: No permission to delete pid file {}; emptied it instead", path_));
+    log_line(log_, fmt::format("Warning: No permission to delete pid file {}; emptied it instead", path_));
   } else {
-    log_line(log_, LogLevel::kError,
-             fmt::format("Failed to unlink PID file: {}",
+    log_line(log_, fmt::format("Failed to unlink PID file: {}",
                          StepError::from(call_on("unlink", path_), unlinked.error()).message));
   }
   if (!removed) {
     if (auto emptied = os_->ftruncate(fd_, 0); !emptied) {
-      log_line(log_, LogLevel::kError,
-               fmt::format("Failed to empty PID file: {}",
+      log_line(log_, fmt::format("Failed to empty PID file: {}",
                            StepError::from(call_on("ftruncate", path_), emptied.error()).message));
     }
   }

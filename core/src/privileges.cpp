@@ -96,8 +96,7 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
                                  const LogSink& log) {
   if (plan.empty()) return {};
   auto failed = [&](StepError error) {
-    log_line(log, LogLevel::kError,
-             fmt::format("failed to set {}: {} (are you root?) -- exiting.", plan.description(),
+    log_line(log, fmt::format("failed to set {}: {} (are you root?) -- exiting.", plan.description(),
                          error.message));
     return step_failed(std::move(error));
   };
@@ -111,8 +110,7 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
                                    : (before->real == *plan.uid && before->effective == *plan.uid &&
                                       before->saved == *plan.uid);
     if (already) {
-      log_line(log, LogLevel::kWarning,
-               fmt::format("tried to drop privileges and set{} {} but {} is already {}; "
+      log_line(log, fmt::format("tried to drop privileges and set{} {} but {} is already {}; "
                            "should we be root? Continuing.",
                            plan.euid ? "euid" : "uid", *plan.uid, plan.euid ? "euid" : "uid",
                            current));
@@ -192,7 +190,7 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
     }
   }
 
-  log_line(log, LogLevel::kInfo, fmt::format("set {}", plan.description()));
+  log_line(log, fmt::format("set {}", plan.description()));
   return {};
 }
 

@@ -76,8 +76,7 @@ sys::Result<void> Readiness::report_pipe(bool ok, std::string_view message) {
   const int fd = std::exchange(options_.status_fd, -1);
   auto sent = ok ? report_ready(os_, fd) : report_failure(os_, fd, message);
   if (!sent) {
-    log_line(options_.log, LogLevel::kError,
-             fmt::format("could not report to the waiting parent: {}", sys::to_string(sent.error())));
+    log_line(options_.log, fmt::format("could not report to the waiting parent: {}", sys::to_string(sent.error())));
   }
   return sent;
 }
@@ -86,13 +85,12 @@ sys::Result<void> Readiness::report_notify(const NotifyState& state) {
   if (!options_.notify_socket) return {};
   auto to = notify_address(*options_.notify_socket);
   if (!to) {
-    log_line(options_.log, LogLevel::kError, to.error().message);
+    log_line(options_.log, to.error().message);
     return sys::fail(EINVAL, "sd_notify");
   }
   auto sent = send_notify(os_, *to, format_notify(state));
   if (!sent) {
-    log_line(options_.log, LogLevel::kError,
-             fmt::format("sd_notify to {}: {}", *options_.notify_socket,
+    log_line(options_.log, fmt::format("sd_notify to {}: {}", *options_.notify_socket,
                          sys::to_string(sent.error())));
   }
   return sent;

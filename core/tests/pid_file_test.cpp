@@ -217,7 +217,7 @@ TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
   EXPECT_CALL(os, kill(777, 0)).WillOnce(Return(sys::fail(ESRCH, "kill")));
   EXPECT_CALL(os, ftruncate(5, 0)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid",
-                              [&](LogLevel, std::string_view l) { lines.emplace_back(l); });
+                              [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_TRUE(pid) << pid.error().message;
   EXPECT_THAT(lines, ::testing::ElementsAre("Removing stale pidfile /run/d.pid"));
 }

@@ -121,7 +121,7 @@ TEST(ShedPrivileges, GroupsThenGidThenUidThenProvesRootIsGone) {
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{65534, 65534, 65534}));
   EXPECT_CALL(os, setuid(0u)).WillOnce(Return(sys::fail(EPERM, "setuid")));
   auto done = shed_privileges(os, nobody_plan(),
-                              [&](LogLevel, std::string_view l) { lines.emplace_back(l); });
+                              [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_THAT(lines, ElementsAre("set uid/gid 65534/65534"));
 }
@@ -153,7 +153,7 @@ TEST(ShedPrivileges, EuidModeSetsOnlyEffectiveIdsAndLogsEuid) {
   EXPECT_CALL(os, getresuid()).WillOnce(Return(sys::ResUids{0, 65534, 0}));
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{0, 65534, 0}));
   auto done = shed_privileges(os, nobody_plan(true),
-                              [&](LogLevel, std::string_view l) { lines.emplace_back(l); });
+                              [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_THAT(lines, ElementsAre("set euid/egid 65534/65534"));
 }
@@ -167,7 +167,7 @@ TEST(ShedPrivileges, EachFailureNamesItsStepAndLogsTwistdsLine) {
   EXPECT_CALL(os, setresgid(_, _, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, setresuid(_, _, _)).WillOnce(Return(sys::fail(EAGAIN, "setresuid")));
   auto done = shed_privileges(os, nobody_plan(),
-                              [&](LogLevel, std::string_view l) { lines.emplace_back(l); });
+                              [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().message,
             "setresuid(65534): Resource temporarily unavailable (EAGAIN)");
@@ -216,7 +216,7 @@ TEST(ShedPrivileges, AskingForTheCurrentUidWarnsAndChangesOnlyTheGid) {
   EXPECT_CALL(os, setresgid(1000u, 1000u, 1000u)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, getresuid()).WillOnce(Return(sys::ResUids{1000, 1000, 1000}));
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{1000, 1000, 1000}));
-  auto done = shed_privileges(os, plan, [&](LogLevel, std::string_view l) { lines.emplace_back(l); });
+  auto done = shed_privileges(os, plan, [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_THAT(lines, ElementsAre("tried to drop privileges and setuid 1000 but uid is already "
                                  "1000; should we be root? Continuing.",
@@ -226,7 +226,7 @@ TEST(ShedPrivileges, AskingForTheCurrentUidWarnsAndChangesOnlyTheGid) {
 TEST(ShedPrivileges, EmptyPlanDoesNothingAndLogsNothing) {
   StrictMock<fake::MockSyscalls> os;
   std::vector<std::string> lines;
-  EXPECT_TRUE(shed_privileges(os, {}, [&](LogLevel, std::string_view l) { lines.emplace_back(l); }));
+  EXPECT_TRUE(shed_privileges(os, {}, [&](std::string_view l) { lines.emplace_back(l); }));
   EXPECT_TRUE(lines.empty());
 }
 

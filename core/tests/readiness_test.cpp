@@ -124,7 +124,7 @@ TEST(Readiness, ReadyTriesBothChannelsAndReturnsTheFirstError) {
   std::vector<std::string> lines;
   Readiness::Options options = channels(9, "@n");
   options.main_pid = 55;
-  options.log = [&](LogLevel, std::string_view l) { lines.emplace_back(l); };
+  options.log = [&](std::string_view l) { lines.emplace_back(l); };
   Readiness r(os, options);
   auto done = r.ready("up");
   ASSERT_FALSE(done);
