@@ -142,6 +142,7 @@ StepResult<void> DaemonContext::prepare() {
   }
 
   if (detached_) {
+    if (options_.before_detach) options_.before_detach();
     auto pipe = os_.pipe2(O_CLOEXEC);
     if (!pipe) {
       if (pidfile_) pidfile_->release();
@@ -195,6 +196,9 @@ StepResult<void> DaemonContext::run_daemon() {
     if (detached_) {
       if (auto done = redirect_stdio(); !done) return done;
       if (auto done = close_inherited(); !done) return done;
+      if (options_.after_detach) {
+        if (auto done = options_.after_detach(); !done) return done;
+      }
     } else {
       if (auto done = redirect_stdio(); !done) return done;
     }
@@ -349,7 +353,17 @@ void DaemonContext::exit_daemon_failed(const StepError& error) {
 }
 
 void DaemonContext::ready(std::string_view status) {
-  if (readiness_) (void)readiness_->ready(status);
+  if (!readiness_) return;
+  (void)readiness_->ready(status);
+  const std::optional<sys::Error>& lost = readiness_->pipe_error();
+  // EPIPE: the parent is gone (killed, say), and nobody will act on a missing report.
+  if (!detached_ || !lost || lost->code == EPIPE) return;
+  log_line(log_, fmt::format("could not tell the waiting parent the daemon is ready ({}); "
+                             "stopping, since it reports a failure",
+                             sys::to_string(*lost)));
+  if (pidfile_) pidfile_->release();
+  if (stop_fd_ >= 0) (void)os_.close(stop_fd_);
+  end_process(os_, 1);
 }
 
 void DaemonContext::fail(const StepError& error) {

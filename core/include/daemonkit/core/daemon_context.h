@@ -71,6 +71,12 @@ struct DaemonOptions {
   // Runs in the daemon after the PID file is written and before privileges are shed (twistd's
   // privilegedStartService: bind low ports here). Its error fails the start.
   std::function<StepResult<void>()> privileged_start;
+  // Twisted's IReactorDaemonize: before_detach runs in the first parent before the status pipe
+  // and the first fork (close what must not be shared, e.g. Reactor::before_daemonize);
+  // after_detach runs in the daemon once inherited descriptors are closed (recreate them,
+  // e.g. Reactor::after_daemonize). Only when detaching.
+  std::function<void()> before_detach;
+  std::function<StepResult<void>()> after_detach;
 };
 
 class DaemonContext {
@@ -89,7 +95,10 @@ class DaemonContext {
   // returned (after telling sd_notify).
   [[nodiscard]] StepResult<void> open();
 
-  // Start-up done: "0" to the first parent, READY=1 to a service manager.
+  // Start-up done: "0" to the first parent, READY=1 to a service manager. When the first
+  // parent cannot be told (any error but EPIPE, which means it is gone), it will report a
+  // failure and remove the PID file, so a detached daemon must not run on: ready() then logs,
+  // releases the PID file and _exits 1.
   void ready(std::string_view status = {});
   // Start-up failed: removes the PID file first (so the parent never sees a failure while a
   // PID file remains), then reports. The caller exits afterwards.

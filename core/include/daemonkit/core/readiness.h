@@ -76,6 +76,9 @@ class Readiness {
   // Only the first ready()/fail() reaches the status pipe; later ones still reach sd_notify.
   [[nodiscard]] bool reported() const { return reported_; }
   [[nodiscard]] bool has_status_pipe() const { return options_.status_fd >= 0; }
+  // Why the report on the status pipe failed, if it did (sd_notify errors are not kept: the
+  // manager applies its own timeout, while the waiting parent acts on what it did not hear).
+  [[nodiscard]] const std::optional<sys::Error>& pipe_error() const { return pipe_error_; }
 
  private:
   sys::Result<void> report_pipe(bool ok, std::string_view message);
@@ -84,6 +87,7 @@ class Readiness {
   sys::Syscalls& os_;
   Options options_;
   bool reported_ = false;
+  std::optional<sys::Error> pipe_error_;
 };
 
 }  // namespace daemonkit::core
