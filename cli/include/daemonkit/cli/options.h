@@ -90,6 +90,9 @@ using Parsed = std::variant<RunOptions, StopOptions, StatusOptions, EarlyExit>;
 // Parses a timeout in seconds, fractions allowed ("2", "0.5"); must be positive and finite.
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text);
 
+// A duration as the user wrote it in seconds: "10", "0.25".
+[[nodiscard]] std::string seconds_text(std::chrono::milliseconds duration);
+
 // A user or group id given as a number or a name; empty text is no spec.
 [[nodiscard]] std::optional<IdSpec> parse_id(const std::string& text);
 
