@@ -1,0 +1,550 @@
+#include "daemonkit/sys/real_syscalls.h"
+
+#include <dirent.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+
+namespace daemonkit::sys {
+namespace {
+
+// Where the buffers of the growing look-ups start and where they give up. A group with many
+// members can need far more than sysconf suggests, so ERANGE doubles the buffer up to a bound
+// that no sane database reaches; past it ERANGE is reported rather than looping forever.
+constexpr std::size_t kInitialLookupBuffer = 1024;
+constexpr std::size_t kMaxLookupBuffer = std::size_t{64} << 20;
+
+// The error numbers getpw*_r/getgr*_r return for "no such entry" besides 0, which their man
+// page lists because NSS back ends disagree on how to say it.
+bool means_not_found(int code) {
+  return code == 0 || code == ENOENT || code == ESRCH || code == EBADF || code == EPERM;
+}
+
+// Runs one reentrant database look-up, growing its buffer on ERANGE. `call` fills `entry`
+// through the _r function and returns its error number; `convert` copies the entry out before
+// the buffer goes away.
+template <typename Entry, typename Value, typename Call, typename Convert>
+Result<std::optional<Value>> look_up(const char* name, Call call, Convert convert) {
+  std::vector<char> buffer(kInitialLookupBuffer);
+  for (;;) {
+    Entry entry{};
+    Entry* found = nullptr;
+    const int code = call(&entry, buffer.data(), buffer.size(), &found);
+    if (found != nullptr) return std::optional<Value>(convert(*found));
+    if (code == ERANGE && buffer.size() < kMaxLookupBuffer) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    if (means_not_found(code)) return std::optional<Value>();
+    return fail(code, name);
+  }
+}
+
+Passwd to_passwd(const struct passwd& entry) {
+  return Passwd{entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir,
+                entry.pw_shell != nullptr ? entry.pw_shell : ""};
+}
+
+Group to_group(const struct group& entry) {
+  Group group{entry.gr_name, entry.gr_gid, {}};
+  for (char** member = entry.gr_mem; member != nullptr && *member != nullptr; ++member) {
+    group.members.emplace_back(*member);
+  }
+  return group;
+}
+
+}  // namespace
+
+// ---- Processes ---------------------------------------------------------------------------
+
+Result<pid_t> RealSyscalls::fork() {
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail(errno, "fork");
+  return pid;
+}
+
+Result<pid_t> RealSyscalls::setsid() {
+  const pid_t sid = ::setsid();
+  if (sid < 0) return fail(errno, "setsid");
+  return sid;
+}
+
+pid_t RealSyscalls::getpid() { return ::getpid(); }
+
+pid_t RealSyscalls::getppid() { return ::getppid(); }
+
+Result<pid_t> RealSyscalls::getsid(pid_t pid) {
+  const pid_t sid = ::getsid(pid);
+  if (sid < 0) return fail(errno, "getsid");
+  return sid;
+}
+
+Result<pid_t> RealSyscalls::getpgid(pid_t pid) {
+  const pid_t pgid = ::getpgid(pid);
+  if (pgid < 0) return fail(errno, "getpgid");
+  return pgid;
+}
+
+Result<void> RealSyscalls::setpgid(pid_t pid, pid_t pgid) {
+  if (::setpgid(pid, pgid) < 0) return fail(errno, "setpgid");
+  return {};
+}
+
+Result<WaitResult> RealSyscalls::waitpid(pid_t pid, int options) {
+  int status = 0;
+  const pid_t reaped = ::waitpid(pid, &status, options);
+  if (reaped < 0) return fail(errno, "waitpid");
+  return WaitResult{reaped, status};
+}
+
+Result<void> RealSyscalls::kill(pid_t pid, int sig) {
+  if (::kill(pid, sig) < 0) return fail(errno, "kill");
+  return {};
+}
+
+// glibc 2.36 declares pidfd_open and pidfd_send_signal without C linkage (fixed in 2.37), so
+// C++ cannot link against its wrappers; the raw system calls are the same single call.
+Result<int> RealSyscalls::pidfd_open(pid_t pid, unsigned int flags) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, flags));
+  if (fd < 0) return fail(errno, "pidfd_open");
+  return fd;
+}
+
+Result<void> RealSyscalls::pidfd_send_signal(int pidfd, int sig, unsigned int flags) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, flags) < 0) {
+    return fail(errno, "pidfd_send_signal");
+  }
+  return {};
+}
+
+Result<void> RealSyscalls::execve(const char* path, char* const argv[], char* const envp[]) {
+  ::execve(path, argv, envp);
+  return fail(errno, "execve");
+}
+
+void RealSyscalls::exit_now(int status) { ::_exit(status); }
+
+Result<int> RealSyscalls::prctl(int option, unsigned long arg) {
+  // The unused arguments must be zero: several options reject anything else with EINVAL.
+  const int value = ::prctl(option, arg, 0UL, 0UL, 0UL);
+  if (value < 0) return fail(errno, "prctl");
+  return value;
+}
+
+// ---- Credentials -------------------------------------------------------------------------
+
+Result<ResUids> RealSyscalls::getresuid() {
+  ResUids ids;
+  if (::getresuid(&ids.real, &ids.effective, &ids.saved) < 0) return fail(errno, "getresuid");
+  return ids;
+}
+
+Result<ResGids> RealSyscalls::getresgid() {
+  ResGids ids;
+  if (::getresgid(&ids.real, &ids.effective, &ids.saved) < 0) return fail(errno, "getresgid");
+  return ids;
+}
+
+Result<void> RealSyscalls::setresuid(uid_t real, uid_t effective, uid_t saved) {
+  if (::setresuid(real, effective, saved) < 0) return fail(errno, "setresuid");
+  return {};
+}
+
+Result<void> RealSyscalls::setresgid(gid_t real, gid_t effective, gid_t saved) {
+  if (::setresgid(real, effective, saved) < 0) return fail(errno, "setresgid");
+  return {};
+}
+
+Result<void> RealSyscalls::setuid(uid_t uid) {
+  if (::setuid(uid) < 0) return fail(errno, "setuid");
+  return {};
+}
+
+Result<void> RealSyscalls::seteuid(uid_t uid) {
+  if (::seteuid(uid) < 0) return fail(errno, "seteuid");
+  return {};
+}
+
+Result<void> RealSyscalls::setgid(gid_t gid) {
+  if (::setgid(gid) < 0) return fail(errno, "setgid");
+  return {};
+}
+
+Result<void> RealSyscalls::setegid(gid_t gid) {
+  if (::setegid(gid) < 0) return fail(errno, "setegid");
+  return {};
+}
+
+Result<void> RealSyscalls::setgroups(std::span<const gid_t> groups) {
+  if (::setgroups(groups.size(), groups.data()) < 0) return fail(errno, "setgroups");
+  return {};
+}
+
+Result<std::vector<gid_t>> RealSyscalls::getgroups() {
+  // The list can change between asking its size and fetching it (another thread may call
+  // setgroups); the kernel then says EINVAL and the size is asked again.
+  for (;;) {
+    const int count = ::getgroups(0, nullptr);
+    if (count < 0) return fail(errno, "getgroups");
+    std::vector<gid_t> groups(static_cast<std::size_t>(count));
+    const int filled = ::getgroups(count, groups.data());
+    if (filled >= 0) {
+      groups.resize(static_cast<std::size_t>(filled));
+      return groups;
+    }
+    if (errno != EINVAL) return fail(errno, "getgroups");
+  }
+}
+
+Result<void> RealSyscalls::initgroups(const char* user, gid_t group) {
+  if (::initgroups(user, group) < 0) return fail(errno, "initgroups");
+  return {};
+}
+
+Result<std::optional<Passwd>> RealSyscalls::getpwnam(const char* name) {
+  return look_up<struct passwd, Passwd>(
+      "getpwnam",
+      [name](struct passwd* entry, char* buf, std::size_t size, struct passwd** found) {
+        return ::getpwnam_r(name, entry, buf, size, found);
+      },
+      to_passwd);
+}
+
+Result<std::optional<Passwd>> RealSyscalls::getpwuid(uid_t uid) {
+  return look_up<struct passwd, Passwd>(
+      "getpwuid",
+      [uid](struct passwd* entry, char* buf, std::size_t size, struct passwd** found) {
+        return ::getpwuid_r(uid, entry, buf, size, found);
+      },
+      to_passwd);
+}
+
+Result<std::optional<Group>> RealSyscalls::getgrnam(const char* name) {
+  return look_up<struct group, Group>(
+      "getgrnam",
+      [name](struct group* entry, char* buf, std::size_t size, struct group** found) {
+        return ::getgrnam_r(name, entry, buf, size, found);
+      },
+      to_group);
+}
+
+Result<std::optional<Group>> RealSyscalls::getgrgid(gid_t gid) {
+  return look_up<struct group, Group>(
+      "getgrgid",
+      [gid](struct group* entry, char* buf, std::size_t size, struct group** found) {
+        return ::getgrgid_r(gid, entry, buf, size, found);
+      },
+      to_group);
+}
+
+// ---- Files and descriptors ---------------------------------------------------------------
+
+Result<int> RealSyscalls::open(const char* path, int flags, mode_t mode) {
+  const int fd = ::open(path, flags, mode);
+  if (fd < 0) return fail(errno, "open");
+  return fd;
+}
+
+Result<int> RealSyscalls::openat(int dirfd, const char* path, int flags, mode_t mode) {
+  const int fd = ::openat(dirfd, path, flags, mode);
+  if (fd < 0) return fail(errno, "openat");
+  return fd;
+}
+
+Result<void> RealSyscalls::close(int fd) {
+  if (::close(fd) < 0) return fail(errno, "close");
+  return {};
+}
+
+Result<void> RealSyscalls::close_range(unsigned int first, unsigned int last, int flags) {
+  if (::close_range(first, last, flags) < 0) return fail(errno, "close_range");
+  return {};
+}
+
+Result<int> RealSyscalls::dup(int fd) {
+  const int copy = ::dup(fd);
+  if (copy < 0) return fail(errno, "dup");
+  return copy;
+}
+
+Result<int> RealSyscalls::dup2(int oldfd, int newfd) {
+  const int fd = ::dup2(oldfd, newfd);
+  if (fd < 0) return fail(errno, "dup2");
+  return fd;
+}
+
+Result<int> RealSyscalls::dup3(int oldfd, int newfd, int flags) {
+  const int fd = ::dup3(oldfd, newfd, flags);
+  if (fd < 0) return fail(errno, "dup3");
+  return fd;
+}
+
+Result<int> RealSyscalls::fcntl(int fd, int cmd, int arg) {
+  const int value = ::fcntl(fd, cmd, arg);
+  if (value < 0) return fail(errno, "fcntl");
+  return value;
+}
+
+Result<std::size_t> RealSyscalls::read(int fd, void* buf, std::size_t count) {
+  const ssize_t n = ::read(fd, buf, count);
+  if (n < 0) return fail(errno, "read");
+  return static_cast<std::size_t>(n);
+}
+
+Result<std::size_t> RealSyscalls::write(int fd, const void* buf, std::size_t count) {
+  const ssize_t n = ::write(fd, buf, count);
+  if (n < 0) return fail(errno, "write");
+  return static_cast<std::size_t>(n);
+}
+
+Result<void> RealSyscalls::fsync(int fd) {
+  if (::fsync(fd) < 0) return fail(errno, "fsync");
+  return {};
+}
+
+Result<void> RealSyscalls::ftruncate(int fd, off_t length) {
+  if (::ftruncate(fd, length) < 0) return fail(errno, "ftruncate");
+  return {};
+}
+
+Result<struct stat> RealSyscalls::fstat(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) return fail(errno, "fstat");
+  return st;
+}
+
+Result<struct stat> RealSyscalls::stat(const char* path) {
+  struct stat st {};
+  if (::stat(path, &st) < 0) return fail(errno, "stat");
+  return st;
+}
+
+Result<struct stat> RealSyscalls::lstat(const char* path) {
+  struct stat st {};
+  if (::lstat(path, &st) < 0) return fail(errno, "lstat");
+  return st;
+}
+
+Result<void> RealSyscalls::flock(int fd, int operation) {
+  if (::flock(fd, operation) < 0) return fail(errno, "flock");
+  return {};
+}
+
+Result<std::size_t> RealSyscalls::getdents64(int fd, void* buf, std::size_t count) {
+  const ssize_t n = ::getdents64(fd, buf, count);
+  if (n < 0) return fail(errno, "getdents64");
+  return static_cast<std::size_t>(n);
+}
+
+Result<void> RealSyscalls::unlink(const char* path) {
+  if (::unlink(path) < 0) return fail(errno, "unlink");
+  return {};
+}
+
+Result<void> RealSyscalls::rename(const char* from, const char* to) {
+  if (::rename(from, to) < 0) return fail(errno, "rename");
+  return {};
+}
+
+Result<void> RealSyscalls::symlink(const char* target, const char* linkpath) {
+  if (::symlink(target, linkpath) < 0) return fail(errno, "symlink");
+  return {};
+}
+
+Result<void> RealSyscalls::mkdir(const char* path, mode_t mode) {
+  if (::mkdir(path, mode) < 0) return fail(errno, "mkdir");
+  return {};
+}
+
+Result<void> RealSyscalls::rmdir(const char* path) {
+  if (::rmdir(path) < 0) return fail(errno, "rmdir");
+  return {};
+}
+
+Result<void> RealSyscalls::chmod(const char* path, mode_t mode) {
+  if (::chmod(path, mode) < 0) return fail(errno, "chmod");
+  return {};
+}
+
+Result<void> RealSyscalls::chown(const char* path, uid_t owner, gid_t group) {
+  if (::chown(path, owner, group) < 0) return fail(errno, "chown");
+  return {};
+}
+
+Result<void> RealSyscalls::chdir(const char* path) {
+  if (::chdir(path) < 0) return fail(errno, "chdir");
+  return {};
+}
+
+Result<void> RealSyscalls::chroot(const char* path) {
+  if (::chroot(path) < 0) return fail(errno, "chroot");
+  return {};
+}
+
+Result<std::string> RealSyscalls::getcwd() {
+  std::string path(PATH_MAX, '\0');
+  for (;;) {
+    if (::getcwd(path.data(), path.size()) != nullptr) {
+      path.resize(path.find('\0'));
+      return path;
+    }
+    // A path deeper than PATH_MAX is legal on Linux; only ERANGE asks for more room.
+    if (errno != ERANGE || path.size() >= kMaxLookupBuffer) return fail(errno, "getcwd");
+    path.resize(path.size() * 2);
+  }
+}
+
+mode_t RealSyscalls::umask(mode_t mask) { return ::umask(mask); }
+
+// ---- Pipes, signals, polling -------------------------------------------------------------
+
+Result<PipeFds> RealSyscalls::pipe2(int flags) {
+  int fds[2] = {-1, -1};
+  if (::pipe2(fds, flags) < 0) return fail(errno, "pipe2");
+  return PipeFds{fds[0], fds[1]};
+}
+
+Result<void> RealSyscalls::sigaction(int sig, const struct sigaction* act,
+                                     struct sigaction* old) {
+  if (::sigaction(sig, act, old) < 0) return fail(errno, "sigaction");
+  return {};
+}
+
+Result<void> RealSyscalls::sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  // pthread_sigmask returns the error number and leaves errno alone.
+  const int code = ::pthread_sigmask(how, set, old);
+  if (code != 0) return fail(code, "sigprocmask");
+  return {};
+}
+
+Result<int> RealSyscalls::signalfd(int fd, const sigset_t& mask, int flags) {
+  const int result = ::signalfd(fd, &mask, flags);
+  if (result < 0) return fail(errno, "signalfd");
+  return result;
+}
+
+Result<int> RealSyscalls::poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
+  const int ready = ::poll(fds, nfds, timeout_ms);
+  if (ready < 0) return fail(errno, "poll");
+  return ready;
+}
+
+Result<int> RealSyscalls::epoll_create1(int flags) {
+  const int fd = ::epoll_create1(flags);
+  if (fd < 0) return fail(errno, "epoll_create1");
+  return fd;
+}
+
+Result<void> RealSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  if (::epoll_ctl(epfd, op, fd, event) < 0) return fail(errno, "epoll_ctl");
+  return {};
+}
+
+Result<int> RealSyscalls::epoll_wait(int epfd, struct epoll_event* events, int maxevents,
+                                     int timeout_ms) {
+  const int ready = ::epoll_wait(epfd, events, maxevents, timeout_ms);
+  if (ready < 0) return fail(errno, "epoll_wait");
+  return ready;
+}
+
+Result<int> RealSyscalls::eventfd(unsigned int initval, int flags) {
+  const int fd = ::eventfd(initval, flags);
+  if (fd < 0) return fail(errno, "eventfd");
+  return fd;
+}
+
+// ---- Sockets -----------------------------------------------------------------------------
+
+Result<int> RealSyscalls::socket(int domain, int type, int protocol) {
+  const int fd = ::socket(domain, type, protocol);
+  if (fd < 0) return fail(errno, "socket");
+  return fd;
+}
+
+Result<void> RealSyscalls::bind(int fd, const struct sockaddr* addr, socklen_t len) {
+  if (::bind(fd, addr, len) < 0) return fail(errno, "bind");
+  return {};
+}
+
+Result<void> RealSyscalls::listen(int fd, int backlog) {
+  if (::listen(fd, backlog) < 0) return fail(errno, "listen");
+  return {};
+}
+
+Result<int> RealSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
+  const int conn = ::accept4(fd, addr, len, flags);
+  if (conn < 0) return fail(errno, "accept4");
+  return conn;
+}
+
+Result<void> RealSyscalls::connect(int fd, const struct sockaddr* addr, socklen_t len) {
+  if (::connect(fd, addr, len) < 0) return fail(errno, "connect");
+  return {};
+}
+
+Result<std::size_t> RealSyscalls::sendto(int fd, const void* buf, std::size_t len, int flags,
+                                         const struct sockaddr* addr, socklen_t addrlen) {
+  const ssize_t n = ::sendto(fd, buf, len, flags, addr, addrlen);
+  if (n < 0) return fail(errno, "sendto");
+  return static_cast<std::size_t>(n);
+}
+
+Result<std::size_t> RealSyscalls::recvfrom(int fd, void* buf, std::size_t len, int flags,
+                                           struct sockaddr* addr, socklen_t* addrlen) {
+  const ssize_t n = ::recvfrom(fd, buf, len, flags, addr, addrlen);
+  if (n < 0) return fail(errno, "recvfrom");
+  return static_cast<std::size_t>(n);
+}
+
+Result<void> RealSyscalls::setsockopt(int fd, int level, int name, const void* value,
+                                      socklen_t len) {
+  if (::setsockopt(fd, level, name, value, len) < 0) return fail(errno, "setsockopt");
+  return {};
+}
+
+Result<void> RealSyscalls::getsockopt(int fd, int level, int name, void* value,
+                                      socklen_t* len) {
+  if (::getsockopt(fd, level, name, value, len) < 0) return fail(errno, "getsockopt");
+  return {};
+}
+
+Result<void> RealSyscalls::getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
+  if (::getsockname(fd, addr, len) < 0) return fail(errno, "getsockname");
+  return {};
+}
+
+// ---- Limits and time ---------------------------------------------------------------------
+
+Result<struct rlimit> RealSyscalls::getrlimit(int resource) {
+  struct rlimit limit {};
+  // glibc types the resource as an enum in C++; the interface keeps libc's plain int.
+  if (::getrlimit(static_cast<__rlimit_resource_t>(resource), &limit) < 0) {
+    return fail(errno, "getrlimit");
+  }
+  return limit;
+}
+
+Result<void> RealSyscalls::setrlimit(int resource, const struct rlimit& limit) {
+  if (::setrlimit(static_cast<__rlimit_resource_t>(resource), &limit) < 0) {
+    return fail(errno, "setrlimit");
+  }
+  return {};
+}
+
+Result<struct timespec> RealSyscalls::clock_gettime(clockid_t clock) {
+  struct timespec now {};
+  if (::clock_gettime(clock, &now) < 0) return fail(errno, "clock_gettime");
+  return now;
+}
+
+}  // namespace daemonkit::sys
