@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "daemonkit/cli/sanitize.h"
+#include "daemonkit/core/status_message.h"
 #include "daemonkit/sys/result.h"
 
 namespace daemonkit::cli {
@@ -40,7 +40,7 @@ std::string NotifyState::failure_message() const {
                                           sys::errno_name(*errno_));
     text = text.empty() ? cause : fmt::format("{} ({})", text, cause);
   }
-  return sanitize_for_terminal(text);
+  return core::sanitize_message(text, 512);
 }
 
 }  // namespace daemonkit::cli

@@ -119,7 +119,7 @@ LaunchResult<PidLock> PidLock::acquire(sys::Syscalls& os, std::string path,
     // minus twistd's bugs (pid 0, negative pids and our own pid are not running; EPERM is).
     if (*pid > 0 && *pid != os.getpid()) {
       auto alive = os.kill(*pid, 0);
-      if (alive || alive.error().code == EPERM) {
+      if ((alive && !is_zombie(os, *pid)) || (!alive && alive.error().code == EPERM)) {
         held.forget();
         return launch_failed(LaunchError{another_server_message(*pid), 0, true});
       }

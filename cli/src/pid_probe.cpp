@@ -32,6 +32,20 @@ sys::Result<std::string> read_small(sys::Syscalls& os, int fd) {
 
 }  // namespace
 
+bool is_zombie(sys::Syscalls& os, pid_t pid) {
+  const std::string path = fmt::format("/proc/{}/stat", pid);
+  auto fd = os.open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (!fd) return false;
+  char buffer[512];
+  auto n = os.read(*fd, buffer, sizeof buffer);
+  (void)os.close(*fd);
+  if (!n) return false;
+  // "pid (comm) S ...": the state follows the last ')', since comm may itself hold one.
+  const std::string_view stat(buffer, *n);
+  const std::size_t paren = stat.rfind(')');
+  return paren != std::string_view::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
 std::optional<pid_t> parse_pid_text(std::string_view text) {
   while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
@@ -85,7 +99,9 @@ PidFileState inspect_pid_file(sys::Syscalls& os, const std::string& path) {
   // life of this pid (a restarted container's PID 1): none of them is a running daemon.
   if (*pid <= 0 || *pid == os.getpid()) return state;
   auto alive = os.kill(*pid, 0);
-  if (alive || alive.error().code == EPERM) state.kind = PidFileState::Kind::kRunning;
+  if ((alive && !is_zombie(os, *pid)) || (!alive && alive.error().code == EPERM)) {
+    state.kind = PidFileState::Kind::kRunning;
+  }
   return state;
 }
 

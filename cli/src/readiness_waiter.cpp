@@ -8,31 +8,12 @@
 
 #include <fmt/format.h>
 
-#include "daemonkit/cli/sanitize.h"
+#include "daemonkit/core/status_codec.h"
+#include "daemonkit/core/status_message.h"
+#include "daemonkit/core/wait_status.h"
 
 namespace daemonkit::cli {
-namespace {
-
-// The status-pipe protocol's limits (design.md §4): one write of at most 100 bytes.
-constexpr std::size_t kMaxReport = 100;
-constexpr std::size_t kMaxReportMessage = kMaxReport - 2;
-
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  if (abbrev == nullptr) return fmt::format("{}", sig);
-  return fmt::format("{} (SIG{})", sig, abbrev);
-}
-
-}  // namespace
-
-std::string describe_exit(int wait_status) {
-  if (WIFEXITED(wait_status)) return fmt::format("exit status {}", WEXITSTATUS(wait_status));
-  if (WIFSIGNALED(wait_status)) {
-    return fmt::format("killed by signal {}{}", signal_name(WTERMSIG(wait_status)),
-                       WCOREDUMP(wait_status) ? ", core dumped" : "");
-  }
-  return fmt::format("wait status {:#x}", wait_status);
-}
+std::string describe_exit(int wait_status) { return core::describe_wait_status(wait_status); }
 
 ReadinessWaiter::ReadinessWaiter(ReadyMode mode, std::string program,
                                  std::optional<std::chrono::milliseconds> timeout)
@@ -40,7 +21,8 @@ ReadinessWaiter::ReadinessWaiter(ReadyMode mode, std::string program,
 
 std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_bytes(std::string_view bytes) {
   if (!pipe_open_) return std::nullopt;
-  report_.append(bytes.substr(0, kMaxReport + 1 - std::min(report_.size(), kMaxReport + 1)));
+  const std::size_t room = core::kMaxStatusBytes + 1 - std::min(report_.size(), core::kMaxStatusBytes + 1);
+  report_.append(bytes.substr(0, room));
   return decide_report(false);
 }
 
@@ -107,8 +89,9 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_time(std::chrono::milliseconds 
                         true};
   }
   if (timeout_ && elapsed >= *timeout_) {
-    return LaunchFailed{fmt::format("{} was not ready after {} seconds; sent it SIGTERM",
-                                    program_, seconds_text(*timeout_)),
+    const std::string seconds = seconds_text(*timeout_);
+    return LaunchFailed{fmt::format("{} was not ready after {} second{}; sent it SIGTERM",
+                                    program_, seconds, seconds == "1" ? "" : "s"),
                         true};
   }
   return std::nullopt;
@@ -127,24 +110,28 @@ std::optional<std::chrono::milliseconds> ReadinessWaiter::wake_after(
 }
 
 std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool at_eof) {
-  if (report_ == "0") {
+  // In pipe mode "0" is final at once: a program that keeps its end open after reporting must
+  // not hold the launcher until it exits.
+  if (report_ == "0" && mode_ == ReadyMode::kPipe) return LaunchReady{};
+  auto malformed = [&](core::StatusProtocolError kind) -> LaunchOutcome {
+    return LaunchFailed{fmt::format("{} sent a malformed status report ({}): \"{}\"", program_,
+                                    core::describe(kind),
+                                    core::sanitize_message(report_, core::kMaxStatusBytes * 4)),
+                        !daemon_status_};
+  };
+  core::StatusDecoder decoder;
+  core::StatusDecodeResult result = decoder.feed(report_);
+  // A failure report is one write, and the writer closes the pipe right after it; reading on
+  // until then means a message split across reads is read whole.
+  if (!at_eof && std::holds_alternative<core::NeedMore>(result)) return std::nullopt;
+  if (at_eof && !std::holds_alternative<core::ProtocolError>(result)) result = decoder.finish();
+  if (const auto* error = std::get_if<core::ProtocolError>(&result)) return malformed(error->kind);
+  if (std::holds_alternative<core::Ready>(result)) {
     if (mode_ == ReadyMode::kPipe) return LaunchReady{};
     return LaunchFailed{"the daemon reported ready before it ran PROGRAM (protocol error)", true};
   }
-  const char tag = report_[0];
-  bool malformed = report_.size() > kMaxReport || (tag != '0' && tag != '1') ||
-                   (tag == '0') || (report_.size() >= 2 && report_[1] != ' ') ||
-                   (tag == '1' && report_.size() == 1 && at_eof);
-  if (malformed) {
-    return LaunchFailed{fmt::format("{} sent a malformed status report: \"{}\"", program_,
-                                    sanitize_for_terminal(report_, kMaxReport * 4)),
-                        true};
-  }
-  // A failure report is one write, so it is whole by the time the writer closes the pipe, which
-  // it does right after; reading on until then means a message split across reads is whole too.
-  if (!at_eof && report_.size() < kMaxReport) return std::nullopt;
-  std::string message = sanitize_for_terminal(std::string_view(report_).substr(2),
-                                              kMaxReportMessage);
+  const auto& failed = std::get<core::Failed>(result);
+  std::string message = failed.message;
   if (message.empty()) message = fmt::format("{} reported a failure without a message", program_);
   return LaunchFailed{message, mode_ == ReadyMode::kPipe && !daemon_status_};
 }

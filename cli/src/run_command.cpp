@@ -25,7 +25,8 @@
 #include "daemonkit/cli/launch_error.h"
 #include "daemonkit/cli/pid_lock.h"
 #include "daemonkit/cli/readiness_waiter.h"
-#include "daemonkit/cli/sanitize.h"
+#include "daemonkit/core/status_codec.h"
+#include "daemonkit/core/status_exit.h"
 
 namespace daemonkit::cli {
 namespace {
@@ -35,12 +36,11 @@ using std::chrono::milliseconds;
 constexpr std::string_view kNotifySocketVar = "NOTIFY_SOCKET";
 constexpr std::string_view kStatusFdVar = "DAEMONKIT_STATUS_FD";
 constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
-// Status-pipe payloads are at most 100 bytes: "1 " and 98 of message.
-constexpr std::size_t kMaxReportMessage = 98;
 
 // Everything the daemon needs, computed in the launcher before the first fork.
 struct Plan {
-  std::string program;  // PROGRAM as typed, for messages
+  std::string program;    // PROGRAM as typed, for messages
+  std::string exec_path;  // PROGRAM made absolute when it is a relative path
   std::vector<std::string> args;
   std::vector<std::string> env;
   std::vector<std::string> path_dirs;  // where to look for PROGRAM when it has no '/'
@@ -95,7 +95,7 @@ LaunchError exec_program(sys::Syscalls& os, Plan& plan) {
   std::vector<char*> envp = pointers(plan.env);
   sys::Error error{ENOENT, "execve", {}};
   if (plan.program.find('/') != std::string::npos) {
-    auto done = os.execve(plan.program.c_str(), argv.data(), envp.data());
+    auto done = os.execve(plan.exec_path.c_str(), argv.data(), envp.data());
     if (!done) error = done.error();
   } else {
     bool denied = false;
@@ -232,7 +232,7 @@ void become_daemon(sys::Syscalls& os, int status_fd) {
 
 [[noreturn]] void daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error,
                               bool stdio_redirected) {
-  const std::string payload = "1 " + sanitize_for_terminal(error.message, kMaxReportMessage);
+  const std::string payload = core::encode_failure(error.message);
   (void)os.write(status_fd, payload.data(), payload.size());
   if (stdio_redirected) {
     // The log file keeps the reason too, for whoever reads it later.
@@ -461,8 +461,7 @@ CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
 }  // namespace
 
 std::string launch_failure_text(std::string_view message) {
-  return fmt::format("An error has occurred: {}\nPlease look at log file for more information.\n",
-                     message);
+  return core::parent_exit(core::Failed{std::string(message)}).stderr_text;
 }
 
 CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
@@ -478,10 +477,15 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
   plan.umask = options.effective_umask();
   plan.ready = options.ready;
   auto cwd = os.getcwd();
-  if (!cwd && (!options.pidfile.empty() || !options.logfile.empty())) {
+  if (!cwd) {
     return failure(notes, LaunchError::from("getcwd", cwd.error()));
   }
   plan.pidfile = absolute(cwd.value_or("/"), options.pidfile);
+  // `daemonkit run -- ./server` means the server here, not in --rundir; inside a --chroot the
+  // path can only mean something relative to the new root.
+  plan.exec_path = plan.chroot.empty() && plan.program.find('/') != std::string::npos
+                       ? absolute(cwd.value_or("/"), plan.program)
+                       : plan.program;
   plan.logfile = absolute(cwd.value_or("/"), options.logfile);
   auto creds = resolve_credentials(os, options.uid, options.gid, options.euid);
   if (!creds) return failure(notes, creds.error());

@@ -9,7 +9,6 @@
 #include <string>
 
 #include "daemonkit/cli/notify_message.h"
-#include "daemonkit/cli/sanitize.h"
 
 namespace daemonkit::cli {
 namespace {
@@ -71,7 +70,8 @@ TEST(ExecReadiness, IntermediateFailureWithoutReportIsAFailure) {
 
 TEST(ExecReadiness, ReadyByteIsAProtocolErrorOutsidePipeMode) {
   ReadinessWaiter waiter(ReadyMode::kExec, "prog", std::nullopt);
-  auto outcome = waiter.on_pipe_bytes("0");
+  EXPECT_EQ(waiter.on_pipe_bytes("0"), std::nullopt);
+  auto outcome = waiter.on_pipe_eof();
   ASSERT_TRUE(outcome.has_value());
   EXPECT_TRUE(std::holds_alternative<LaunchFailed>(*outcome));
 }
@@ -238,18 +238,6 @@ TEST(NotifyState, ReadyIsFinal) {
   state.feed("READY=1");
   state.feed("READY=0");
   EXPECT_TRUE(state.ready());
-}
-
-TEST(Sanitize, EscapesControlsAndInvalidUtf8KeepsValidUtf8) {
-  EXPECT_EQ(sanitize_for_terminal("caf\xc3\xa9 \xe2\x80\xa2"), "caf\xc3\xa9 \xe2\x80\xa2");
-  EXPECT_EQ(sanitize_for_terminal(std::string("a\0b", 3)), "a\\x00b");
-  EXPECT_EQ(sanitize_for_terminal("\x7f\xc2\x9b\xc0\xaf"), "\\x7f\\xc2\\x9b\\xc0\\xaf");
-  EXPECT_EQ(sanitize_for_terminal("\xe2\x80"), "\\xe2\\x80");
-}
-
-TEST(Sanitize, TruncationNeverSplitsAnEscapeOrACharacter) {
-  EXPECT_EQ(sanitize_for_terminal("ab\x01", 5), "ab");
-  EXPECT_EQ(sanitize_for_terminal("ab\xc3\xa9", 3), "ab");
 }
 
 }  // namespace

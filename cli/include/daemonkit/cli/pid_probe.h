@@ -31,6 +31,10 @@ struct PidFileState {
 // giving a pid that cannot run), or nothing for anything else.
 [[nodiscard]] std::optional<pid_t> parse_pid_text(std::string_view text);
 
+// Whether `pid` has exited and waits to be reaped: kill(pid, 0) still succeeds on it, but it
+// runs no more (and a container's PID 1 may never reap it). Read from /proc/<pid>/stat.
+[[nodiscard]] bool is_zombie(sys::Syscalls& os, pid_t pid);
+
 [[nodiscard]] PidFileState inspect_pid_file(sys::Syscalls& os, const std::string& path);
 
 // "Pidfile <path> contains non-numeric value" and "Removing stale pidfile <path>", twistd's words.
