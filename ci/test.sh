@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then builds and runs every test twice (plain, with
-# -Werror; then under AddressSanitizer + UndefinedBehaviorSanitizer), and finally installs the
-# package to a temporary prefix and builds and tests the downstream consumer against it.
+# -Werror; then under AddressSanitizer + UndefinedBehaviorSanitizer), runs the multi-threaded
+# tests under ThreadSanitizer, and finally installs the package to a temporary prefix and builds
+# and tests the downstream consumer against it.
 #   bash ci/test.sh            # everything
-#   DAEMONKIT_CI_STAGES="plain" bash ci/test.sh   # a subset: plain asan consumer
+#   DAEMONKIT_CI_STAGES="plain" bash ci/test.sh   # a subset: plain asan tsan consumer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 jobs=$(nproc)
-stages=${DAEMONKIT_CI_STAGES:-"plain asan consumer"}
+stages=${DAEMONKIT_CI_STAGES:-"plain asan tsan consumer"}
 
 bash ci/install_deps.sh
 
-configure_build_test() {  # <build-dir> <extra cmake args...>
+configure_build_test() {  # <build-dir> <extra cmake args...>; $ctest_args narrows the run
   local dir=$1; shift
   cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDAEMONKIT_WERROR=ON "$@"
   cmake --build "$dir" -j "$jobs"
-  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 300)
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 300 ${ctest_args:-})
 }
 
 for stage in $stages; do
@@ -31,6 +32,14 @@ for stage in $stages; do
       configure_build_test build/ci-asan \
         -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
       unset ASAN_OPTIONS UBSAN_OPTIONS
+      ;;
+    tsan)
+      # Only the suites that run threads: the rest is single-threaded by design (the fake
+      # kernel needs no threads), and TSan does not support forking once threads exist.
+      export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+      ctest_args="-R ${DAEMONKIT_TSAN_TESTS:-^(WakerOnLinux|ReactorOnLinux|ThreadCallQueue)\\.}" \
+        configure_build_test build/ci-tsan -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
+      unset TSAN_OPTIONS
       ;;
     consumer)
       [ -d build/ci-plain ] || configure_build_test build/ci-plain \

@@ -1,0 +1,283 @@
+// The reactor and its waker on the real kernel: wake-ups and call_from_thread from several
+// threads (run under ThreadSanitizer by ci/test.sh's tsan stage), real signals, real children,
+// and the daemonize hooks. Everything else is tested on the fake kernel, without threads.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemonkit/core/reactor.h"
+#include "daemonkit/core/waker.h"
+#include "daemonkit/sys/real_syscalls.h"
+
+namespace daemonkit {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::Contains;
+
+bool readable(sys::Syscalls& os, int fd) {
+  struct pollfd p {fd, POLLIN, 0};
+  auto n = os.poll(&p, 1, 0);
+  return n && *n == 1 && (p.revents & POLLIN);
+}
+
+struct Lines {
+  std::vector<std::string> lines;
+  LogSink sink() {
+    return [this](std::string_view l) { lines.emplace_back(l); };
+  }
+};
+
+std::unique_ptr<Reactor> make_reactor(sys::Syscalls& os, Lines& lines, bool signals = true) {
+  ReactorOptions options;
+  options.log = lines.sink();
+  options.install_signal_handlers = signals;
+  auto reactor = Reactor::create(os, std::move(options));
+  EXPECT_TRUE(reactor) << (reactor ? "" : to_string(reactor.error()));
+  return std::move(*reactor);
+}
+
+TEST(WakerOnLinux, WakeUpsCoalesceUntilDrained) {
+  sys::RealSyscalls os;
+  Waker waker(os);
+  ASSERT_TRUE(waker.open());
+  EXPECT_FALSE(readable(os, waker.fd()));
+  waker.wake();
+  waker.wake();
+  waker.wake();
+  EXPECT_EQ(waker.writes(), 1u);
+  EXPECT_TRUE(readable(os, waker.fd()));
+  waker.drain();
+  EXPECT_FALSE(readable(os, waker.fd()));
+  waker.wake();
+  EXPECT_EQ(waker.writes(), 2u);
+  EXPECT_TRUE(readable(os, waker.fd()));
+}
+
+TEST(WakerOnLinux, DescriptorIsCloexecAndNonblocking) {
+  sys::RealSyscalls os;
+  Waker waker(os);
+  ASSERT_TRUE(waker.open());
+  EXPECT_EQ(*os.fcntl(waker.fd(), F_GETFD, 0) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(*os.fcntl(waker.fd(), F_GETFL, 0) & O_NONBLOCK, O_NONBLOCK);
+}
+
+TEST(WakerOnLinux, WakeKeepsErrno) {
+  sys::RealSyscalls os;
+  Waker waker(os);
+  ASSERT_TRUE(waker.open());
+  errno = ENOTTY;
+  waker.wake();
+  EXPECT_EQ(errno, ENOTTY);
+}
+
+TEST(WakerOnLinux, ManyThreadsWakeOneLoop) {
+  sys::RealSyscalls os;
+  Waker waker(os);
+  ASSERT_TRUE(waker.open());
+  constexpr int kThreads = 4;
+  constexpr int kWakes = 20000;
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kWakes; ++i) waker.wake();
+      done.fetch_add(1);
+    });
+  }
+  int drains = 0;
+  while (done.load() < kThreads) {
+    struct pollfd p {waker.fd(), POLLIN, 0};
+    if (os.poll(&p, 1, 10).value_or(0) == 1) {
+      waker.drain();
+      ++drains;
+    }
+  }
+  for (auto& t : threads) t.join();
+  // Every write was matched by a drain or is still pending; coalescing means far fewer writes
+  // than wake() calls.
+  EXPECT_LE(waker.writes(), static_cast<std::uint64_t>(kThreads) * kWakes);
+  EXPECT_GE(waker.writes(), 1u);
+  EXPECT_LE(static_cast<std::uint64_t>(drains), waker.writes());
+}
+
+TEST(ReactorOnLinux, CallFromThreadFromSeveralThreadsKeepsEachThreadsOrder) {
+  sys::RealSyscalls os;
+  Lines lines;
+  auto reactor = make_reactor(os, lines, /*signals=*/false);
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 5000;
+  std::vector<std::vector<int>> seen(kThreads);  // touched only on the reactor thread
+  int total = 0;
+  std::vector<std::thread> threads;
+  reactor->call_when_running([&] {
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kCalls; ++i) {
+          reactor->call_from_thread([&, t, i] {
+            seen[static_cast<std::size_t>(t)].push_back(i);
+            if (++total == kThreads * kCalls) {
+              ASSERT_TRUE(reactor->stop());
+            }
+          });
+        }
+      });
+    }
+  });
+  ASSERT_TRUE(reactor->run());
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(total, kThreads * kCalls);
+  for (const auto& calls : seen) {
+    ASSERT_EQ(calls.size(), static_cast<std::size_t>(kCalls));
+    for (int i = 0; i < kCalls; ++i) ASSERT_EQ(calls[static_cast<std::size_t>(i)], i);
+  }
+}
+
+TEST(ReactorOnLinux, PingPongBetweenThreadsThroughCallFromThread) {
+  sys::RealSyscalls os;
+  Lines lines;
+  auto reactor = make_reactor(os, lines, /*signals=*/false);
+  std::atomic<int> pongs{0};
+  constexpr int kRounds = 2000;
+  std::thread peer;
+  reactor->call_when_running([&] {
+    peer = std::thread([&] {
+      for (int i = 0; i < kRounds; ++i) {
+        const int want = i + 1;
+        reactor->call_from_thread([&] { pongs.fetch_add(1, std::memory_order_release); });
+        while (pongs.load(std::memory_order_acquire) < want) std::this_thread::yield();
+      }
+      reactor->call_from_thread([&] { (void)reactor->stop(); });
+    });
+  });
+  ASSERT_TRUE(reactor->run());
+  peer.join();
+  EXPECT_EQ(pongs.load(), kRounds);
+}
+
+TEST(ReactorOnLinux, CallInThreadRunsOffTheReactorThread) {
+  sys::RealSyscalls os;
+  Lines lines;
+  auto reactor = make_reactor(os, lines, /*signals=*/false);
+  const auto reactor_thread = std::this_thread::get_id();
+  std::thread::id pool_thread;
+  reactor->call_when_running([&] {
+    ASSERT_TRUE(reactor->call_in_thread([&] {
+      pool_thread = std::this_thread::get_id();
+      reactor->call_from_thread([&] { (void)reactor->stop(); });
+    }));
+  });
+  ASSERT_TRUE(reactor->run());
+  EXPECT_NE(pool_thread, std::thread::id{});
+  EXPECT_NE(pool_thread, reactor_thread);
+  // The pool stopped during shutdown.
+  EXPECT_FALSE(reactor->call_in_thread([] {}));
+}
+
+TEST(ReactorOnLinux, SigtermStopsTheLoopAndDispositionIsRestored) {
+  sys::RealSyscalls os;
+  struct sigaction before {};
+  before.sa_handler = SIG_IGN;
+  struct sigaction saved {};
+  ASSERT_TRUE(os.sigaction(SIGTERM, &before, &saved));
+  Lines lines;
+  auto reactor = make_reactor(os, lines);
+  bool shutdown_ran = false;
+  reactor->add_system_event_trigger(Phase::kAfter, "shutdown", [&] { shutdown_ran = true; });
+  reactor->call_when_running([&] { ASSERT_TRUE(os.kill(os.getpid(), SIGTERM)); });
+  ASSERT_TRUE(reactor->run());
+  EXPECT_TRUE(shutdown_ran);
+  EXPECT_EQ(reactor->exit_signal(), SIGTERM);
+  EXPECT_THAT(lines.lines, Contains("Received SIGTERM, shutting down."));
+  struct sigaction after {};
+  ASSERT_TRUE(os.sigaction(SIGTERM, nullptr, &after));
+  EXPECT_EQ(after.sa_handler, SIG_IGN);
+  ASSERT_TRUE(os.sigaction(SIGTERM, &saved, nullptr));
+}
+
+TEST(ReactorOnLinux, SigchldReapsAWatchedChild) {
+  sys::RealSyscalls os;
+  Lines lines;
+  auto reactor = make_reactor(os, lines);
+  int status = -1;
+  reactor->call_when_running([&] {
+    auto pid = os.fork();
+    ASSERT_TRUE(pid);
+    if (*pid == 0) {
+      // ---- child: async-signal-safe calls only until _exit --------------------------------
+      ::usleep(20000);
+      os.exit_now(3);
+    }
+    ASSERT_TRUE(reactor->watch_child(*pid, [&](int s) {
+      status = s;
+      (void)reactor->stop();
+    }));
+  });
+  ASSERT_TRUE(reactor->run());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+}
+
+TEST(ReactorOnLinux, PipeReaderSeesDataAndEof) {
+  sys::RealSyscalls os;
+  Lines lines;
+  auto reactor = make_reactor(os, lines, false);
+  auto pipe = os.pipe2(O_CLOEXEC | O_NONBLOCK);
+  ASSERT_TRUE(pipe);
+  std::string got;
+  ASSERT_TRUE(reactor->add_reader(pipe->read_end, [&] {
+    char buf[16];
+    auto n = os.read(pipe->read_end, buf, sizeof buf);
+    ASSERT_TRUE(n);
+    if (*n == 0) {
+      ASSERT_TRUE(reactor->remove_reader(pipe->read_end));
+      (void)reactor->stop();
+    } else {
+      got.append(buf, *n);
+    }
+  }));
+  reactor->call_later(milliseconds(1), [&] {
+    ASSERT_TRUE(os.write(pipe->write_end, "hi", 2));
+    ASSERT_TRUE(os.close(pipe->write_end));
+  });
+  ASSERT_TRUE(reactor->run());
+  EXPECT_EQ(got, "hi");
+  (void)os.close(pipe->read_end);
+}
+
+TEST(ReactorOnLinux, DaemonizeHooksReplaceEpollAndWaker) {
+  sys::RealSyscalls os;
+  Lines lines;
+  auto reactor = make_reactor(os, lines, false);
+  auto pipe = os.pipe2(O_CLOEXEC | O_NONBLOCK);
+  ASSERT_TRUE(pipe);
+  bool read_called = false;
+  ASSERT_TRUE(reactor->add_reader(pipe->read_end, [&] {
+    read_called = true;
+    (void)reactor->stop();
+  }));
+  const int old_epoll = reactor->epoll_fd();
+  const int old_waker = reactor->waker_fd();
+  reactor->before_daemonize();
+  EXPECT_EQ(os.fcntl(old_epoll, F_GETFD, 0).error().code, EBADF);
+  EXPECT_EQ(os.fcntl(old_waker, F_GETFD, 0).error().code, EBADF);
+  ASSERT_TRUE(reactor->after_daemonize());
+  EXPECT_GE(reactor->epoll_fd(), 0);
+  EXPECT_GE(reactor->waker_fd(), 0);
+  ASSERT_TRUE(os.write(pipe->write_end, "x", 1));
+  ASSERT_TRUE(reactor->run());
+  EXPECT_TRUE(read_called);
+  (void)os.close(pipe->read_end);
+  (void)os.close(pipe->write_end);
+}
+
+}  // namespace
+}  // namespace daemonkit
