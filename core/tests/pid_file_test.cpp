@@ -141,11 +141,20 @@ void expect_content(fake::MockSyscalls& os, int fd, std::string text) {
       .RetiresOnSaturation();
 }
 
+constexpr int kFlags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+
+// The file exists: the O_EXCL create fails and the plain open returns `fd`.
+void expect_open_existing(fake::MockSyscalls& os, int fd) {
+  EXPECT_CALL(os, open(_, kFlags | O_CREAT | O_EXCL, 0644))
+      .WillOnce(Return(sys::fail(EEXIST, "open")))
+      .RetiresOnSaturation();
+  EXPECT_CALL(os, open(_, kFlags, 0)).WillOnce(Return(fd)).RetiresOnSaturation();
+}
+
 TEST(PidFileAcquire, OpensNoFollowLocksThenChecksThePathStillNamesTheInode) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(::testing::StrEq("/run/d.pid"),
-                       O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644))
+  EXPECT_CALL(os, open(::testing::StrEq("/run/d.pid"), kFlags | O_CREAT | O_EXCL, 0644))
       .WillOnce(Return(5));
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, LOCK_EX | LOCK_NB)).WillOnce(Return(sys::Result<void>{}));
@@ -159,12 +168,12 @@ TEST(PidFileAcquire, OpensNoFollowLocksThenChecksThePathStillNamesTheInode) {
 TEST(PidFileAcquire, StartsOverWhenThePathWasReplacedBetweenOpenAndLock) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(11)));  // replaced
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(6));
+  expect_open_existing(os, 6);
   EXPECT_CALL(os, fstat(6)).WillOnce(Return(regular_file(11)));
   EXPECT_CALL(os, flock(6, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(11)));
@@ -177,7 +186,7 @@ TEST(PidFileAcquire, StartsOverWhenThePathWasReplacedBetweenOpenAndLock) {
 TEST(PidFileAcquire, LockHeldElsewhereIsAnotherServerWithThePidItWrote) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::fail(EWOULDBLOCK, "flock")));
   expect_content(os, 5, "777\n");
@@ -191,7 +200,7 @@ TEST(PidFileAcquire, LockHeldElsewhereIsAnotherServerWithThePidItWrote) {
 TEST(PidFileAcquire, UnlockedFileNamingALiveProcessIsAnotherServer) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -208,7 +217,7 @@ TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
   StrictMock<fake::MockSyscalls> os;
   std::vector<std::string> lines;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -225,7 +234,7 @@ TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
 TEST(PidFileAcquire, LockOnlyPolicyNeverProbes) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -239,7 +248,7 @@ TEST(PidFileAcquire, LockOnlyPolicyNeverProbes) {
 TEST(PidFileAcquire, NonNumericContentIsRefusedWithTwistdsMessage) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -254,7 +263,7 @@ TEST(PidFileAcquire, RelativePathIsMadeAbsoluteBeforeAnythingElse) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
   EXPECT_CALL(os, getcwd()).WillOnce(Return(std::string("/srv/app")));
-  EXPECT_CALL(os, open(::testing::StrEq("/srv/app/d.pid"), _, _))
+  EXPECT_CALL(os, open(::testing::StrEq("/srv/app/d.pid"), kFlags | O_CREAT | O_EXCL, 0644))
       .WillOnce(Return(sys::fail(EACCES, "open")));
   auto pid = PidFile::acquire(os, "d.pid", {});
   ASSERT_FALSE(pid);
@@ -263,7 +272,9 @@ TEST(PidFileAcquire, RelativePathIsMadeAbsoluteBeforeAnythingElse) {
 
 TEST(PidFileAcquire, SymlinkIsRefusedByONoFollow) {
   StrictMock<fake::MockSyscalls> os;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(sys::fail(ELOOP, "open")));
+  EXPECT_CALL(os, open(_, kFlags | O_CREAT | O_EXCL, 0644))
+      .WillOnce(Return(sys::fail(EEXIST, "open")));
+  EXPECT_CALL(os, open(_, kFlags, 0)).WillOnce(Return(sys::fail(ELOOP, "open")));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);
   EXPECT_THAT(pid.error().message, HasSubstr("open(/run/d.pid)"));
@@ -274,7 +285,7 @@ TEST(PidFileAcquire, ADirectoryIsNotAPidFile) {
   StrictMock<fake::MockSyscalls> os;
   struct stat dir {};
   dir.st_mode = S_IFDIR | 0755;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(dir));
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});

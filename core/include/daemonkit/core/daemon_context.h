@@ -109,7 +109,8 @@ class DaemonContext {
   // Readable when a kStop signal arrived (SIGTERM by default); -1 if the map has none.
   [[nodiscard]] int stop_fd() const { return stop_fd_; }
   [[nodiscard]] bool detached() const { return detached_; }
-  [[nodiscard]] PidFile* pidfile() { return pidfile_ ? &*pidfile_ : nullptr; }
+  // The daemon's handle on the PID file (null without one).
+  [[nodiscard]] PidFile* pidfile() { return own_pidfile_ ? &*own_pidfile_ : nullptr; }
 
   // ---- The steps, one per process, for tests that drive each process in a fake kernel. ----
 
@@ -140,7 +141,11 @@ class DaemonContext {
   LogSink log_;
   bool detached_ = false;
   PrivilegePlan plan_;
+  // Each process acts on its own state, as it would after a real fork, even where the fake
+  // kernel runs all three on this one object: the first parent's PID file handle, and the
+  // daemon's copy of it (made when the daemon starts).
   std::optional<PidFile> pidfile_;
+  std::optional<PidFile> own_pidfile_;
   int status_read_ = -1;
   int status_write_ = -1;
   int stop_fd_ = -1;
