@@ -107,12 +107,34 @@ struct MatrixCount {
   std::set<std::string> calls;
 };
 
-TEST(DaemonizeFaultMatrix, EveryFailureExitsOneNamingItsStepAndLeavesNothingBehind) {
+// The kernels the matrix runs on: close_range present (the usual path), missing (the
+// /proc/self/fd listing), and /proc missing too (the bounded loop, at a small soft limit).
+enum class FdPath { kCloseRange, kProcSelfFd, kLoop };
+
+fake::FakeSyscallsOptions kernel_for(FdPath path) {
+  fake::FakeSyscallsOptions kernel;
+  if (path == FdPath::kLoop) kernel.nofile = {32, 32};
+  return kernel;
+}
+
+// Faults that hold for the whole run: they choose the fd-closing path, they are not the fault
+// under test.
+void arm_path(FakeSyscalls& os, FdPath path) {
+  if (path == FdPath::kCloseRange) return;
+  os.fail_when("close_range", [](const CallRecord&) { return true; }, ENOSYS);
+  if (path == FdPath::kLoop) {
+    os.fail_when("open", [](const CallRecord& r) { return r.args.at(0) == "/proc/self/fd"; },
+                 ENOENT);
+  }
+}
+
+void run_daemonize_matrix(FdPath path, const char* label) {
   DaemonOptions options = fake_options();
   options.privileges.user = "nobody";
 
-  FakeSyscalls probe;
-  const DaemonizeRun good = run_daemonize(probe, options);
+  FakeSyscalls probe(kernel_for(path));
+  const DaemonizeRun good = run_daemonize(probe, options, testing::report_ready,
+                                          [&](FakeSyscalls& fos) { arm_path(fos, path); });
   ASSERT_EQ(good.first_parent_exit, 0) << good.first_parent_stderr;
   const fake::Transcript baseline = probe.transcript();
 
@@ -136,13 +158,16 @@ TEST(DaemonizeFaultMatrix, EveryFailureExitsOneNamingItsStepAndLeavesNothingBehi
   for (const CallRecord& call : baseline) {
     ASSERT_NE(real_errnos().find(call.name), real_errnos().end())
         << "no errno list for " << call.to_string();
+    // A fault the path itself injects is not a case.
+    if (!call.injected_by.empty()) continue;
     for (int error : errnos_for(call)) {
       SCOPED_TRACE(fmt::format("failing #{} {} with {}", call.index, call.call_text(),
                                sys::errno_name(error)));
-      FakeSyscalls os;
+      FakeSyscalls os(kernel_for(path));
       const DaemonizeRun run = run_daemonize(os, options, testing::report_ready,
                                              [&](FakeSyscalls& fos) {
                                                fos.fail_call_at(call.index, error);
+                                               arm_path(fos, path);
                                              });
       ++count.cases;
       count.calls.insert(call.name);
@@ -185,9 +210,21 @@ TEST(DaemonizeFaultMatrix, EveryFailureExitsOneNamingItsStepAndLeavesNothingBehi
       EXPECT_FALSE(daemon_alive) << "a daemon runs on after its start failed";
     }
   }
-  std::printf("daemonize fault matrix: %d (call, errno) cases over %zu calls (%zu distinct)\n",
-              count.cases, baseline.size(), count.calls.size());
+  std::printf("daemonize fault matrix (%s): %d (call, errno) cases over %zu calls (%zu distinct)\n",
+              label, count.cases, baseline.size(), count.calls.size());
   EXPECT_GT(count.cases, 50);
+}
+
+TEST(DaemonizeFaultMatrix, EveryFailureExitsOneNamingItsStepAndLeavesNothingBehind) {
+  run_daemonize_matrix(FdPath::kCloseRange, "close_range");
+}
+
+TEST(DaemonizeFaultMatrix, TheSameWhenFdsAreClosedFromProcSelfFd) {
+  run_daemonize_matrix(FdPath::kProcSelfFd, "/proc/self/fd");
+}
+
+TEST(DaemonizeFaultMatrix, TheSameWhenFdsAreClosedByTheBoundedLoop) {
+  run_daemonize_matrix(FdPath::kLoop, "bounded loop");
 }
 
 // The PID file's own path: acquire over a stale file (so kill and the emptying run), write,

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/fake/mock_syscalls.h"
 
 namespace daemonkit::core {
@@ -291,6 +292,76 @@ TEST(PidFileAcquire, ADirectoryIsNotAPidFile) {
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);
   EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid is not a regular file");
+}
+
+}  // namespace
+}  // namespace daemonkit::core
+
+namespace daemonkit::core {
+namespace {
+
+TEST(PidFileFake, ReleaseLeavesAFileThatReplacedOursAlone) {
+  fake::FakeSyscalls os;
+  std::vector<std::string> lines;
+  auto pid = PidFile::acquire(os, "/run/r.pid", [&](std::string_view l) { lines.emplace_back(l); });
+  ASSERT_TRUE(pid) << pid.error().message;
+  ASSERT_TRUE(pid->write_pid(1000));
+  // Someone replaced the file (an admin, a second tool): the name is no longer ours.
+  ASSERT_TRUE(os.unlink("/run/r.pid"));
+  os.write_file("/run/r.pid", "777\n");
+  pid->release();
+  EXPECT_EQ(os.read_file("/run/r.pid"), "777\n");
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("now names another file")));
+  EXPECT_THAT(os.open_fds(os.current_pid()), ::testing::IsEmpty());
+}
+
+TEST(PidFileFake, ReleaseOutsideTheChrootEmptiesInsteadOfGuessing) {
+  fake::FakeSyscalls os;
+  std::vector<std::string> lines;
+  auto pid = PidFile::acquire(os, "/run/r.pid", [&](std::string_view l) { lines.emplace_back(l); });
+  ASSERT_TRUE(pid);
+  ASSERT_TRUE(pid->write_pid(1000));
+  pid->relocate_for_chroot("/srv/jail");
+  pid->release();
+  EXPECT_EQ(os.read_file("/run/r.pid"), "");
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("outside the chroot")));
+}
+
+TEST(PidFileFake, ReleaseInsideTheChrootUsesTheInnerPath) {
+  fake::FakeSyscalls os;
+  os.make_dir("/srv/jail/run");
+  auto pid = PidFile::acquire(os, "/srv/jail/run/r.pid", {});
+  ASSERT_TRUE(pid);
+  ASSERT_TRUE(os.chdir("/srv/jail"));
+  ASSERT_TRUE(os.chroot("/srv/jail"));
+  pid->relocate_for_chroot("/srv/jail/");
+  pid->release();
+  EXPECT_FALSE(os.stat_path("/srv/jail/run/r.pid"));
+}
+
+TEST(PidFileFake, KeepAcrossExecClearsCloexecOnly) {
+  fake::FakeSyscalls os;
+  auto pid = PidFile::acquire(os, "/run/r.pid", {});
+  ASSERT_TRUE(pid);
+  EXPECT_EQ(*os.fcntl(pid->fd(), F_GETFD, 0) & FD_CLOEXEC, FD_CLOEXEC);
+  ASSERT_TRUE(pid->keep_across_exec());
+  EXPECT_EQ(*os.fcntl(pid->fd(), F_GETFD, 0) & FD_CLOEXEC, 0);
+}
+
+TEST(PidFileFake, AFailedStartRemovesTheFileItCreatedButNotOneThatWasThere) {
+  {
+    fake::FakeSyscalls os;
+    os.fail_nth("read", 1, EIO);
+    EXPECT_FALSE(PidFile::acquire(os, "/run/r.pid", {}));
+    EXPECT_FALSE(os.stat_path("/run/r.pid"));
+  }
+  {
+    fake::FakeSyscalls os;
+    os.write_file("/run/r.pid", "");
+    os.fail_nth("read", 1, EIO);
+    EXPECT_FALSE(PidFile::acquire(os, "/run/r.pid", {}));
+    EXPECT_TRUE(os.stat_path("/run/r.pid"));
+  }
 }
 
 }  // namespace
