@@ -380,6 +380,15 @@ void DaemonContext::fail(const StepError& error) {
   if (readiness_) (void)readiness_->fail(error);
 }
 
+StepResult<int> DaemonContext::hand_over_status_fd() {
+  if (!readiness_ || !readiness_->has_status_pipe()) return -1;
+  const int fd = readiness_->take_status_fd();
+  if (auto kept = os_.fcntl(fd, F_SETFD, 0); !kept) {
+    return step_failed(StepError::from("fcntl(status pipe)", kept.error()));
+  }
+  return fd;
+}
+
 void DaemonContext::close() {
   if (own_pidfile_) own_pidfile_->release();
   if (stop_fd_ >= 0) {

@@ -474,6 +474,26 @@ TEST(DaemonContextFake, PidFileSurvivingExecClearsCloexec) {
   EXPECT_EQ(flags & FD_CLOEXEC, 0);
 }
 
+TEST(DaemonContextFake, StatusPipeCanBeHandedToAnExecdProgram) {
+  FakeSyscalls os;
+  int handed = -1;
+  int flags = -1;
+  const DaemonizeRun run = run_daemonize(os, fake_options(), [&](DaemonContext& ctx, FakeSyscalls& fos) {
+    handed = *ctx.hand_over_status_fd();
+    flags = *fos.fcntl(handed, F_GETFD, 0);
+    ctx.ready();  // no longer ours to send: writes nothing
+    (void)fos.write(handed, "0", 1);  // the exec'd program reports
+    (void)fos.close(handed);
+  });
+  ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  EXPECT_GE(handed, 3);
+  EXPECT_EQ(flags & FD_CLOEXEC, 0);
+  const auto writes = calls_by(os, run.daemon, "write");
+  EXPECT_EQ(std::count_if(writes.begin(), writes.end(),
+                          [](const std::string& w) { return w.find("\"0\"") != std::string::npos; }),
+            1);
+}
+
 TEST(DaemonContextFake, HooksRunAroundDetaching) {
   FakeSyscalls os;
   DaemonOptions options = fake_options();

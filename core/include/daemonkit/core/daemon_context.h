@@ -106,6 +106,11 @@ class DaemonContext {
   // Orderly exit: removes the PID file (a failure is logged, never raised).
   void close();
 
+  // For a program exec'd in the daemon's place that reports its own start-up (`daemonkit run
+  // --ready=pipe`): clears FD_CLOEXEC on the status pipe's write end and returns it; ready()
+  // and fail() no longer write to it. -1 when there is no status pipe (not detached).
+  [[nodiscard]] StepResult<int> hand_over_status_fd();
+
   // Readable when a kStop signal arrived (SIGTERM by default); -1 if the map has none.
   [[nodiscard]] int stop_fd() const { return stop_fd_; }
   [[nodiscard]] bool detached() const { return detached_; }
