@@ -71,6 +71,20 @@ TEST(FakeTranscript, ClearTranscriptForgetsButCountsAgain) {
   EXPECT_EQ(os.transcript().at(0).nth, 1);
 }
 
+TEST(FakeTranscript, WithRecordingOffCallsAreNotKeptButFaultsStillApply) {
+  FakeSyscalls os;
+  os.set_recording(false);
+  os.fail_nth("setgid", 2, EPERM);
+  EXPECT_TRUE(os.setgid(1));
+  EXPECT_EQ(os.setgid(2).error().code, EPERM);
+  EXPECT_TRUE(os.transcript().empty());
+  os.set_recording(true);
+  EXPECT_TRUE(os.setgid(3));
+  ASSERT_EQ(os.transcript().size(), 1u);
+  EXPECT_EQ(os.transcript()[0].nth, 3);
+  EXPECT_EQ(os.transcript()[0].index, 2u);
+}
+
 TEST(TranscriptMatchers, HasCallAndHasCallWithArgs) {
   FakeSyscalls os;
   ASSERT_TRUE(os.setgid(65534));
