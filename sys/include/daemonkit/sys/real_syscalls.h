@@ -1,6 +1,7 @@
 // RealSyscalls: the Syscalls seam bound to the Linux kernel through glibc.
-// Each method makes exactly one libc call and captures errno at once; none retries on EINTR.
-// The documentation of each method is on the interface (syscalls.h).
+// Each method makes one libc call and captures errno at once (the look-ups, getgroups and getcwd
+// repeat theirs only to grow a buffer); none retries on EINTR. Methods are documented on the
+// interface (syscalls.h); the Error of each names the method, e.g. "sigprocmask".
 #pragma once
 
 #include "daemonkit/sys/syscalls.h"
