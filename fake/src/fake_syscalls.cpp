@@ -504,6 +504,11 @@ void FakeSyscalls::clear_transcript() {
 
 void FakeSyscalls::set_recording(bool on) { recording_ = on; }
 
+void PrintTo(const FakeSyscalls& fake, std::ostream* os) {
+  *os << "FakeSyscalls (current pid " << fake.current_pid() << ", " << fake.transcript().size()
+      << " calls recorded)";
+}
+
 // ---- Processes ---------------------------------------------------------------------------
 
 sys::Result<pid_t> FakeSyscalls::fork() {

@@ -133,13 +133,24 @@ TEST(TranscriptMatchers, FailuresExplainThemselves) {
       "has a call of open whose arguments contains at least one element");
 }
 
-TEST(TranscriptMatchers, NoDescriptorLeftOpen) {
+TEST(TranscriptMatchers, HasOpenFdsChecksAProcessDescriptorTable) {
   FakeSyscalls os;
+  const pid_t self = os.getpid();
   const int fd = *os.open("/dev/null", O_RDONLY, 0);
-  EXPECT_THAT(os.open_fds(os.getpid()), ElementsAre(fd));
+  EXPECT_THAT(os, HasOpenFds(self, ElementsAre(fd)));
   ASSERT_TRUE(os.close(fd));
-  EXPECT_THAT(os.open_fds(os.getpid()), ::testing::IsEmpty());
-  static_cast<void>(_);
+  EXPECT_THAT(os, HasOpenFds(self, ::testing::IsEmpty()));
+  EXPECT_THAT(os, Not(HasOpenFds(self, ElementsAre(_))));
+}
+
+TEST(TranscriptMatchers, HasOpenFdsNamesWhatLeaked) {
+  EXPECT_NONFATAL_FAILURE(
+      {
+        FakeSyscalls os;
+        static_cast<void>(os.pipe2(O_CLOEXEC));
+        EXPECT_THAT(os, HasOpenFds(1000, ::testing::IsEmpty()));
+      },
+      "1 -> pipe:[");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -329,5 +330,9 @@ class FakeSyscalls : public sys::Syscalls {
   std::map<std::string, int, std::less<>> nth_counts_;
   bool recording_ = true;
 };
+
+// gtest prints a FakeSyscalls (e.g. in EXPECT_THAT(fake, HasOpenFds(...))) as its current
+// process and transcript length rather than as raw bytes.
+void PrintTo(const FakeSyscalls& fake, std::ostream* os);
 
 }  // namespace daemonkit::fake
