@@ -196,6 +196,11 @@ void Kernel::act_on(Process& target, int sig, pid_t sender) {
 
 void Kernel::deliver(Process& target, int sig, pid_t sender) {
   if (!target.alive() || sig == 0) return;
+  // init is unkillable: signals it has no handler for are dropped, SIGKILL included.
+  if (target.pid == 1 && !has_handler(target.actions[static_cast<std::size_t>(sig)])) {
+    target.signals.push_back({sig, sender, SignalAction::kIgnored});
+    return;
+  }
   if (sig == SIGKILL) {
     target.signals.push_back({sig, sender, SignalAction::kTerminated});
     terminate(target, SIGKILL);

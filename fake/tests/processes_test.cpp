@@ -363,6 +363,14 @@ TEST(FakeKill, RootMaySignalAnyone) {
   EXPECT_FALSE(os.process(999).alive());
 }
 
+TEST(FakeKill, InitIgnoresSignalsItHasNoHandlerFor) {
+  FakeSyscalls os;
+  ASSERT_TRUE(os.kill(1, SIGKILL));
+  ASSERT_TRUE(os.kill(1, SIGTERM));
+  EXPECT_TRUE(os.process(1).alive());
+  EXPECT_EQ(os.process(1).signals.at(0).action, SignalAction::kIgnored);
+}
+
 TEST(FakeKill, DefaultActionOnSelfEndsTheProcessWithSignalStatus) {
   FakeSyscalls os;
   const pid_t self = os.getpid();
