@@ -556,7 +556,8 @@ sys::Result<void> FakeSyscalls::kill(pid_t pid, int sig) {
 }
 
 sys::Result<int> FakeSyscalls::pidfd_open(pid_t pid, unsigned int flags) {
-  return call<int>("pidfd_open", {arg(pid), flags_text(static_cast<int>(flags), {{O_NONBLOCK, "PIDFD_NONBLOCK"}})},
+  const int shown = static_cast<int>(flags);
+  return call<int>("pidfd_open", {arg(pid), flags_text(shown, {{O_NONBLOCK, "PIDFD_NONBLOCK"}})},
                    [&](Process& p) { return kernel_->pidfd_open(p, pid, flags); });
 }
 
@@ -657,7 +658,9 @@ sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwnam(const char* name)
 sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwuid(uid_t uid) {
   return call<std::optional<sys::Passwd>>(
       "getpwuid", {arg(uid)},
-      [&](Process&) -> sys::Result<std::optional<sys::Passwd>> { return kernel_->user_by_uid(uid); });
+      [&](Process&) -> sys::Result<std::optional<sys::Passwd>> {
+        return kernel_->user_by_uid(uid);
+      });
 }
 
 sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrnam(const char* name) {
@@ -670,7 +673,9 @@ sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrnam(const char* name) 
 sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrgid(gid_t gid) {
   return call<std::optional<sys::Group>>(
       "getgrgid", {arg(gid)},
-      [&](Process&) -> sys::Result<std::optional<sys::Group>> { return kernel_->group_by_gid(gid); });
+      [&](Process&) -> sys::Result<std::optional<sys::Group>> {
+        return kernel_->group_by_gid(gid);
+      });
 }
 
 // ---- Files and descriptors ---------------------------------------------------------------
@@ -889,7 +894,8 @@ mode_t FakeSyscalls::umask(mode_t mask) {
 sys::Result<sys::PipeFds> FakeSyscalls::pipe2(int flags) {
   return call<sys::PipeFds>(
       "pipe2",
-      {flags_text(flags, {{O_CLOEXEC, "O_CLOEXEC"}, {O_NONBLOCK, "O_NONBLOCK"}, {O_DIRECT, "O_DIRECT"}})},
+      {flags_text(flags,
+                  {{O_CLOEXEC, "O_CLOEXEC"}, {O_NONBLOCK, "O_NONBLOCK"}, {O_DIRECT, "O_DIRECT"}})},
       [&](Process& p) { return kernel_->pipe2(p, flags); });
 }
 

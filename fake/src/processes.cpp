@@ -129,10 +129,11 @@ sys::Result<void> Kernel::setpgid(Process& p, pid_t pid, pid_t pgid) {
   if (target->sid == target->pid) return sys::fail(EPERM, "setpgid");
   if (pgid == 0) pgid = target->pid;
   if (pgid != target->pid) {
-    const bool group_in_session = std::any_of(processes.begin(), processes.end(), [&](const auto& kv) {
-      return kv.second.state != ProcessState::kReaped && kv.second.pgid == pgid &&
-             kv.second.sid == p.sid;
-    });
+    const bool group_in_session =
+        std::any_of(processes.begin(), processes.end(), [&](const auto& kv) {
+          return kv.second.state != ProcessState::kReaped && kv.second.pgid == pgid &&
+                 kv.second.sid == p.sid;
+        });
     if (!group_in_session) return sys::fail(EPERM, "setpgid");
   }
   target->pgid = pgid;

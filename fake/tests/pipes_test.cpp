@@ -119,7 +119,9 @@ TEST(FakePipe, CapacityIsSixteenPagesFilledAsLinuxFillsThem) {
   FakeSyscalls os;
   auto fds = *os.pipe2(O_NONBLOCK);
   const std::string chunk(4000, 'a');
-  for (int i = 0; i < 16; ++i) ASSERT_EQ(*os.write(fds.write_end, chunk.data(), chunk.size()), 4000u);
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_EQ(*os.write(fds.write_end, chunk.data(), chunk.size()), 4000u);
+  }
   EXPECT_EQ(os.write(fds.write_end, chunk.data(), chunk.size()).error().code, EAGAIN);
   EXPECT_EQ(*os.write(fds.write_end, "0123456789", 10), 10u);
   // Reading one page's worth frees a buffer for the next write.

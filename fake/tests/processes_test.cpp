@@ -494,7 +494,8 @@ TEST(FakeExecve, RunsAnInstalledProgramAndRecordsIt) {
   char env0[] = "A=1";
   char* argv[] = {arg0, arg1, nullptr};
   char* envp[] = {env0, nullptr};
-  const ProcessEnded ended = ends([&] { static_cast<void>(os.execve("/usr/bin/worker", argv, envp)); });
+  const ProcessEnded ended =
+      ends([&] { static_cast<void>(os.execve("/usr/bin/worker", argv, envp)); });
   EXPECT_TRUE(ended.by_exec);
   EXPECT_EQ(ended.pid, self);
   EXPECT_EQ(os.current_pid(), 0);

@@ -33,7 +33,8 @@ TEST(FakeTranscript, RecordsEveryCallWithArgumentsAndResults) {
   EXPECT_EQ(t[2].call_text(), "write(0, \"42\\n\", 3)");
   EXPECT_EQ(t[3].error, ENOENT);
   EXPECT_EQ(t[3].to_string(), "[1000] unlink(/nope) = -1 ENOENT");
-  EXPECT_THAT(to_string(t), HasSubstr("open(/run/app.pid, O_WRONLY|O_CREAT|O_CLOEXEC, 0644) = 0\n"));
+  EXPECT_THAT(to_string(t),
+              HasSubstr("open(/run/app.pid, O_WRONLY|O_CREAT|O_CLOEXEC, 0644) = 0\n"));
 }
 
 TEST(FakeTranscript, CountsCallsPerNameAndNamesTheCallingProcess) {
@@ -59,7 +60,8 @@ TEST(FakeTranscript, RendersSignalsAndIds) {
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   ASSERT_TRUE(os.sigaction(SIGPIPE, &ignore, nullptr));
-  EXPECT_THAT(os.transcript(), HasCallWithArgs("sigaction", ElementsAre("SIGPIPE", "SIG_IGN", "NULL")));
+  EXPECT_THAT(os.transcript(),
+              HasCallWithArgs("sigaction", ElementsAre("SIGPIPE", "SIG_IGN", "NULL")));
 }
 
 TEST(FakeTranscript, ClearTranscriptForgetsButCountsAgain) {

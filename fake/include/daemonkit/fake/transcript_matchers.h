@@ -1,7 +1,8 @@
 // gmock matchers over a FakeSyscalls transcript, for assertions such as "setgid came before
 // setuid" or "the pid file was opened with O_NOFOLLOW":
 //   EXPECT_THAT(fake.transcript(), CalledBefore("setgid", "setuid"));
-//   EXPECT_THAT(fake.transcript(), HasCallWithArgs("open", ElementsAre("/run/x.pid", HasSubstr("O_NOFOLLOW"), _)));
+//   EXPECT_THAT(fake.transcript(),
+//               HasCallWithArgs("open", ElementsAre("/run/x.pid", HasSubstr("O_NOFOLLOW"), _)));
 //   EXPECT_THAT(fake, HasOpenFds(daemon_pid, ElementsAre(0, 1, 2)));
 #pragma once
 
@@ -56,7 +57,8 @@ MATCHER_P2(CalledBefore, first, second,
 
 namespace detail {
 MATCHER_P(CallsInOrderMatcher, names,
-          std::string(negation ? "does not make calls in the order " : "makes calls in the order ") +
+          std::string(negation ? "does not make calls in the order "
+                               : "makes calls in the order ") +
               ::testing::PrintToString(names)) {
   std::size_t next = 0;
   for (const auto& record : arg) {
