@@ -368,6 +368,21 @@ sys::Result<void> Kernel::rename(Process& p, std::string_view from, std::string_
   if (src->trailing_slash && !node->is_dir()) return sys::fail(ENOTDIR, "rename");
   if (dst->trailing_slash && !node->is_dir()) return sys::fail(ENOTDIR, "rename");
   if (dst->parent->removed) return sys::fail(ENOENT, "rename");
+  // Linux checks ancestry before permissions: a directory cannot move below itself (EINVAL),
+  // and nothing can replace one of its own ancestors (ENOTEMPTY).
+  auto is_within = [&](const std::shared_ptr<Inode>& ancestor, std::shared_ptr<Inode> dir) {
+    for (; dir; dir = dir->parent.lock()) {
+      if (dir == ancestor) return true;
+      if (dir == fs_root) break;
+    }
+    return false;
+  };
+  if (src->parent != dst->parent) {
+    if (node->is_dir() && is_within(node, dst->parent)) return sys::fail(EINVAL, "rename");
+    if (dst->node && dst->node->is_dir() && is_within(dst->node, src->parent)) {
+      return sys::fail(ENOTEMPTY, "rename");
+    }
+  }
   for (const auto* dir : {src->parent.get(), dst->parent.get()}) {
     if (!may(p, *dir, kMayWrite | kMayExec) || dir->special != Special::kNone) {
       return sys::fail(EACCES, "rename");
@@ -377,11 +392,6 @@ sys::Result<void> Kernel::rename(Process& p, std::string_view from, std::string_
   if (dst->node && sticky_denies(p, *dst->parent, *dst->node)) return sys::fail(EPERM, "rename");
   if (dst->node == node) return {};
   if (node->is_dir()) {
-    // A directory cannot move below itself.
-    for (auto up = dst->parent; up; up = up->parent.lock()) {
-      if (up == node) return sys::fail(EINVAL, "rename");
-      if (up == fs_root) break;
-    }
     if (dst->node && !dst->node->is_dir()) return sys::fail(ENOTDIR, "rename");
     if (dst->node && !dst->node->entries.empty()) return sys::fail(ENOTEMPTY, "rename");
   } else if (dst->node && dst->node->is_dir()) {

@@ -1,4 +1,4 @@
-// Pipes: a 65536-byte buffer shared by a read end and a write end. EOF once every write end
+// Pipes: 16 page-sized buffers shared by a read end and a write end. EOF once every write end
 // is closed, EPIPE (and SIGPIPE, raised by the write path) once every read end is closed,
 // writes of at most PIPE_BUF bytes all-or-nothing.
 #include <limits.h>
@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -14,11 +15,22 @@
 namespace daemonkit::fake::detail {
 namespace {
 
-inline constexpr std::size_t kPipeCapacity = 65536;
+// Linux keeps a pipe's data in up to 16 page-sized buffers. A write first tops up the last
+// buffer with its trailing (size mod 4096) bytes if they fit there entirely, then fills new
+// buffers; so the capacity seen by writers depends on the pattern of writes, as on Linux, and
+// a write of at most PIPE_BUF bytes never needs more than one buffer: all or nothing.
+inline constexpr std::size_t kPageSize = 4096;
+inline constexpr std::size_t kMaxPages = 16;
+
+struct Page {
+  std::string data;
+  std::size_t offset = 0;  // bytes of data already read
+  [[nodiscard]] std::size_t unread() const { return data.size() - offset; }
+};
 
 struct Pipe {
   std::shared_ptr<Inode> inode;
-  std::deque<std::byte> buffer;
+  std::deque<Page> pages;
   // Open descriptions of each end (not descriptors: dup and fork share a description).
   int readers = 0;
   int writers = 0;
@@ -38,38 +50,56 @@ class PipeEnd final : public OpenFile {
 
   sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte> buf) override {
     if (buf.empty()) return std::size_t{0};
-    auto& data = pipe_->buffer;
-    if (data.empty()) {
+    auto& pages = pipe_->pages;
+    if (pages.empty()) {
       if (pipe_->writers == 0) return std::size_t{0};
       return sys::fail(EAGAIN, "read");
     }
-    const std::size_t n = std::min(buf.size(), data.size());
-    std::copy_n(data.begin(), n, buf.begin());
-    data.erase(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
-    return n;
+    std::size_t done = 0;
+    while (done < buf.size() && !pages.empty()) {
+      Page& page = pages.front();
+      const std::size_t n = std::min(buf.size() - done, page.unread());
+      std::memcpy(buf.data() + done, page.data.data() + page.offset, n);
+      page.offset += n;
+      done += n;
+      if (page.unread() == 0) pages.pop_front();
+    }
+    return done;
   }
 
   sys::Result<std::size_t> write(Kernel&, Process&, std::span<const std::byte> buf) override {
     if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
     if (buf.empty()) return std::size_t{0};
-    const std::size_t space = kPipeCapacity - pipe_->buffer.size();
-    // Up to PIPE_BUF bytes go in whole or not at all, so writers never interleave within them.
-    if (buf.size() <= PIPE_BUF && space < buf.size()) return sys::fail(EAGAIN, "write");
-    if (space == 0) return sys::fail(EAGAIN, "write");
-    // A larger write takes what fits. Linux would then sleep until the rest fits; with no
-    // reader able to run meanwhile, the fake returns the partial count instead.
-    const std::size_t n = std::min(space, buf.size());
-    pipe_->buffer.insert(pipe_->buffer.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
-    return n;
+    auto& pages = pipe_->pages;
+    const auto* bytes = reinterpret_cast<const char*>(buf.data());
+    std::size_t done = 0;
+    const std::size_t tail = buf.size() % kPageSize;
+    if (tail != 0 && !pages.empty() && pages.back().data.size() + tail <= kPageSize) {
+      pages.back().data.append(bytes, tail);
+      done = tail;
+    }
+    while (done < buf.size()) {
+      if (pages.size() >= kMaxPages) {
+        // Linux would sleep here until a reader makes room. Nothing was written yet for a
+        // write of at most PIPE_BUF bytes; a larger one returns what it wrote so far (in
+        // the fake, no reader can run meanwhile).
+        if (done == 0) return sys::fail(EAGAIN, "write");
+        return done;
+      }
+      const std::size_t n = std::min(kPageSize, buf.size() - done);
+      pages.push_back(Page{std::string(bytes + done, n), 0});
+      done += n;
+    }
+    return done;
   }
 
   Readiness readiness() const override {
     Readiness r;
     if (write_end_) {
-      r.writable = pipe_->readers > 0 && pipe_->buffer.size() < kPipeCapacity;
+      r.writable = pipe_->readers > 0 && pipe_->pages.size() < kMaxPages;
       r.error = pipe_->readers == 0;
     } else {
-      r.readable = !pipe_->buffer.empty() || pipe_->writers == 0;
+      r.readable = !pipe_->pages.empty() || pipe_->writers == 0;
       r.hangup = pipe_->writers == 0;
     }
     return r;
