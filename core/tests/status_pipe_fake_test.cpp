@@ -11,10 +11,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include "daemonkit/core/status_pipe.h"
 #include "daemonkit/fake/fake_syscalls.h"
 #include "status_printers.h"
+#include "status_test_support.h"
 
 namespace daemonkit::core {
 namespace {
@@ -89,6 +91,20 @@ TEST(StatusPipeOnFake, ChildReportsFailureWithStepAndError) {
   });
   EXPECT_EQ(wait_for_status(os, run.pipe.read_end, run.pipe.write_end, {.pid = run.child}),
             StatusOutcome(Failed{"setuid(65534): Operation not permitted (EPERM)"}));
+}
+
+RC_GTEST_PROP(StatusPipeOnFake, AnyFailureMessageArrivesSanitised, ()) {
+  const std::string message = *testing::hostile_message();
+  FakeSyscalls os;
+  const ForkedDaemon run = start(os, [&](sys::Syscalls& s, int fd) -> std::optional<int> {
+    return StatusReporter(s, fd).fail(message) ? 0 : 1;
+  });
+  const StatusOutcome outcome =
+      wait_for_status(os, run.pipe.read_end, run.pipe.write_end, {.pid = run.child});
+  const std::string expected = sanitize_message(message, kMaxStatusMessageBytes);
+  RC_ASSERT(outcome == StatusOutcome(Failed{
+                           expected.empty() ? "the daemon reported a failure without a message"
+                                            : expected}));
 }
 
 TEST(StatusPipeOnFake, ChildExitingBeforeReportingIsNamedWithItsExitStatus) {
