@@ -9,9 +9,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <algorithm>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -453,6 +455,75 @@ TEST(Reactor, FailingReaderIsLoggedAndTheLoopGoesOn) {
   w.stop_later(seconds(1));
   ASSERT_TRUE(w.reactor->run());
   EXPECT_THAT(w.lines, Contains(fmt::format("Unhandled error in reader of fd {}: reader broke", fd)));
+}
+
+// The registrations as a model: readers()/writers() always match it, and one iteration calls
+// exactly the readers of ready descriptors and every writer (an eventfd is always writable).
+RC_GTEST_PROP(Reactor, WatchersBehaveLikeTheirModel, ()) {
+  World w(/*signals=*/false);
+  constexpr int kFds = 4;
+  std::vector<int> fds;
+  for (int i = 0; i < kFds; ++i) fds.push_back(*w.os.eventfd(0, EFD_NONBLOCK));
+  std::set<int> readers, writers, readable;
+  std::set<std::pair<int, char>> called;
+  const auto steps = *rc::gen::inRange(1, 60);
+  for (int step = 0; step < steps; ++step) {
+    const int op = *rc::gen::inRange(0, 7);
+    const int fd = fds[static_cast<std::size_t>(*rc::gen::inRange(0, kFds))];
+    switch (op) {
+      case 0:
+        RC_ASSERT(w.reactor->add_reader(fd, [&called, fd] { called.emplace(fd, 'r'); }));
+        readers.insert(fd);
+        break;
+      case 1:
+        RC_ASSERT(w.reactor->add_writer(fd, [&called, fd] { called.emplace(fd, 'w'); }));
+        writers.insert(fd);
+        break;
+      case 2:
+        RC_ASSERT(w.reactor->remove_reader(fd));
+        readers.erase(fd);
+        break;
+      case 3:
+        RC_ASSERT(w.reactor->remove_writer(fd));
+        writers.erase(fd);
+        break;
+      case 4: {
+        std::set<int> both = readers;
+        both.insert(writers.begin(), writers.end());
+        const auto removed = w.reactor->remove_all();
+        RC_ASSERT(std::set<int>(removed.begin(), removed.end()) == both);
+        readers.clear();
+        writers.clear();
+        break;
+      }
+      case 5: {
+        std::uint64_t value = 1;
+        if (readable.contains(fd)) {
+          RC_ASSERT(w.os.read(fd, &value, sizeof value));
+          readable.erase(fd);
+        } else {
+          RC_ASSERT(w.os.write(fd, &value, sizeof value));
+          readable.insert(fd);
+        }
+        break;
+      }
+      default: {
+        called.clear();
+        RC_ASSERT(w.reactor->iterate(Duration(0)));
+        std::set<std::pair<int, char>> expected;
+        for (int r : readers) {
+          if (readable.contains(r)) expected.emplace(r, 'r');
+        }
+        for (int wr : writers) expected.emplace(wr, 'w');
+        RC_ASSERT(called == expected);
+        break;
+      }
+    }
+    const auto got_readers = w.reactor->readers();
+    const auto got_writers = w.reactor->writers();
+    RC_ASSERT(std::set<int>(got_readers.begin(), got_readers.end()) == readers);
+    RC_ASSERT(std::set<int>(got_writers.begin(), got_writers.end()) == writers);
+  }
 }
 
 // ---- OS failures ----------------------------------------------------------------------------
