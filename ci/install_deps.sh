@@ -10,7 +10,8 @@ packages=(
 )
 if [ "${DAEMONKIT_WITH_FUZZ:-0}" = 1 ]; then packages+=(clang libclang-rt-14-dev); fi
 if [ "${DAEMONKIT_WITH_BENCH:-0}" = 1 ]; then
-  packages+=(libbenchmark-dev libuv1-dev libdaemon-dev python3-twisted python3-daemon daemonize)
+  packages+=(libbenchmark-dev libuv1-dev libdaemon-dev python3-twisted python3-daemon daemonize
+    dpkg)
 fi
 
 missing=()

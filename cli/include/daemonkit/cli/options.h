@@ -1,0 +1,99 @@
+// The `daemonkit` command line as data: what each command was asked to do, and the parser that
+// turns argv into it. Parsing is pure (no I/O, no OS calls), so every option, default and usage
+// error is unit-tested; resolving names and paths against the system happens later, in the
+// commands, through sys::Syscalls.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace daemonkit::cli {
+
+// Usage errors exit with this status (twistd exits 0 on them: twisted#12656).
+inline constexpr int kUsageExit = 2;
+
+// The umask a daemon gets when --umask is not given (twistd's default).
+inline constexpr mode_t kDaemonUmask = 0077;
+
+// How `run` learns that PROGRAM is ready.
+enum class ReadyMode {
+  kExec,    // Ready once PROGRAM has been exec'd.
+  kNotify,  // Ready on READY=1 sent to $NOTIFY_SOCKET (sd_notify's protocol).
+  kPipe,    // PROGRAM writes the status-pipe protocol to $DAEMONKIT_STATUS_FD.
+};
+
+// A user or group as given on the command line: a number, or a name to look up later.
+struct IdSpec {
+  std::string text;
+  std::optional<unsigned long> number;  // Set when `text` is all decimal digits.
+  friend bool operator==(const IdSpec&, const IdSpec&) = default;
+};
+
+struct RunOptions {
+  bool nodaemon = false;
+  std::string pidfile;       // Empty: no PID file.
+  std::string rundir = "/";  // chdir'd to after chroot.
+  std::string chroot;        // Empty: no chroot.
+  std::optional<mode_t> umask;
+  std::optional<IdSpec> uid;
+  std::optional<IdSpec> gid;
+  bool euid = false;         // Set only the effective ids.
+  // Where PROGRAM's stdout and stderr are appended. Empty: /dev/null when daemonizing, the
+  // inherited stdout/stderr with --nodaemon.
+  std::string logfile;
+  ReadyMode ready = ReadyMode::kExec;
+  std::optional<std::chrono::milliseconds> timeout;  // Unset: wait as long as it takes.
+  std::vector<std::string> command;                  // PROGRAM then its arguments.
+
+  // The umask the run applies: --umask, else 0077 when daemonizing, else none (kept as is).
+  [[nodiscard]] std::optional<mode_t> effective_umask() const {
+    if (umask) return umask;
+    if (!nodaemon) return kDaemonUmask;
+    return std::nullopt;
+  }
+  friend bool operator==(const RunOptions&, const RunOptions&) = default;
+};
+
+struct StopOptions {
+  std::string pidfile;
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};  // Before SIGKILL.
+  friend bool operator==(const StopOptions&, const StopOptions&) = default;
+};
+
+struct StatusOptions {
+  std::string pidfile;
+  friend bool operator==(const StatusOptions&, const StatusOptions&) = default;
+};
+
+// Parsing ended without a command to run: --help, --version, or a usage error. The caller
+// prints `out` to stdout and `err` to stderr, then exits with `code`.
+struct EarlyExit {
+  int code = 0;
+  std::string out;
+  std::string err;
+};
+
+using Parsed = std::variant<RunOptions, StopOptions, StatusOptions, EarlyExit>;
+
+// Parses a whole command line; args[0] is the program name.
+[[nodiscard]] Parsed parse_command_line(const std::vector<std::string>& args);
+
+// Parses an octal file mode creation mask as twistd does ("022", "0022", "0o22"), but rejects
+// what twistd accepts by accident: signs, underscores, digits 8 and 9, values above 0777.
+[[nodiscard]] std::optional<mode_t> parse_umask(const std::string& text);
+
+// Parses a timeout in seconds, fractions allowed ("2", "0.5"); must be positive and finite.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text);
+
+// A duration as the user wrote it in seconds: "10", "0.25".
+[[nodiscard]] std::string seconds_text(std::chrono::milliseconds duration);
+
+// A user or group id given as a number or a name; empty text is no spec.
+[[nodiscard]] std::optional<IdSpec> parse_id(const std::string& text);
+
+}  // namespace daemonkit::cli

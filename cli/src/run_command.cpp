@@ -1,0 +1,589 @@
+#include "daemonkit/cli/run_command.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "daemonkit/cli/credentials.h"
+#include "daemonkit/cli/launch_error.h"
+#include "daemonkit/cli/pid_lock.h"
+#include "daemonkit/cli/readiness_waiter.h"
+#include "daemonkit/core/status_codec.h"
+#include "daemonkit/core/status_exit.h"
+
+namespace daemonkit::cli {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::string_view kNotifySocketVar = "NOTIFY_SOCKET";
+constexpr std::string_view kStatusFdVar = "DAEMONKIT_STATUS_FD";
+constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+// Everything the daemon needs, computed in the launcher before the first fork.
+struct Plan {
+  std::string program;    // PROGRAM as typed, for messages
+  std::string exec_path;  // PROGRAM made absolute when it is a relative path
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::vector<std::string> path_dirs;  // where to look for PROGRAM when it has no '/'
+  std::string pidfile;                 // absolute, or empty
+  std::string logfile;                 // absolute, or empty
+  std::string chroot;
+  std::string rundir;
+  std::optional<mode_t> umask;
+  Credentials creds;
+  ReadyMode ready = ReadyMode::kExec;
+};
+
+std::string absolute(const std::string& cwd, const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  return cwd == "/" ? "/" + path : cwd + "/" + path;
+}
+
+bool has_key(const std::string& entry, std::string_view key) {
+  return entry.size() > key.size() && entry.compare(0, key.size(), key) == 0 &&
+         entry[key.size()] == '=';
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+sys::Result<milliseconds> monotonic(sys::Syscalls& os) {
+  return os.clock_gettime(CLOCK_MONOTONIC).map([](const timespec& ts) {
+    return milliseconds(static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000);
+  });
+}
+
+// Opens /dev/null on any of 0, 1, 2 that is closed, so no file opened later lands there and is
+// then clobbered by the stdio redirection (twistd's H4).
+void ensure_std_fds(sys::Syscalls& os) {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (os.fcntl(fd, F_GETFD, 0)) continue;
+    auto opened = os.open("/dev/null", O_RDWR | O_NOCTTY, 0);
+    if (opened && *opened > 2) (void)os.close(*opened);
+  }
+}
+
+// Runs PROGRAM in place of this process, searching PATH as execvp does. Returns only on
+// failure, with the error worth reporting: EACCES if some candidate was not executable, else
+// the last error.
+LaunchError exec_program(sys::Syscalls& os, Plan& plan) {
+  std::vector<char*> argv = pointers(plan.args);
+  std::vector<char*> envp = pointers(plan.env);
+  sys::Error error{ENOENT, "execve", {}};
+  if (plan.program.find('/') != std::string::npos) {
+    auto done = os.execve(plan.exec_path.c_str(), argv.data(), envp.data());
+    if (!done) error = done.error();
+  } else {
+    bool denied = false;
+    for (const std::string& dir : plan.path_dirs) {
+      const std::string candidate = (dir.empty() ? "." : dir) + "/" + plan.program;
+      auto done = os.execve(candidate.c_str(), argv.data(), envp.data());
+      if (done) continue;
+      error = done.error();
+      if (error.code == EACCES) denied = true;
+      if (error.code != ENOENT && error.code != ENOTDIR && error.code != EACCES &&
+          error.code != ESTALE && error.code != ENODEV && error.code != ETIMEDOUT) {
+        break;
+      }
+    }
+    if (denied && (error.code == ENOENT || error.code == ENOTDIR)) error.code = EACCES;
+  }
+  return LaunchError::from(fmt::format("exec {}", plan.program), error);
+}
+
+// Closes every descriptor above 2 except those in `keep`: close_range over the gaps, or, where
+// close_range is missing (Linux < 5.9) or filtered, a loop bounded well below huge limits.
+void close_inherited(sys::Syscalls& os, std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned int from = 3;
+  auto close_span = [&](unsigned int first, unsigned int last) {
+    if (first > last) return;
+    if (os.close_range(first, last, 0)) return;
+    auto limit = os.getrlimit(RLIMIT_NOFILE);
+    const rlim_t soft = limit ? std::min<rlim_t>(limit->rlim_cur, 1 << 16) : 1024;
+    for (unsigned int fd = first; fd <= last && fd < soft; ++fd) (void)os.close(static_cast<int>(fd));
+  };
+  for (int fd : keep) {
+    if (fd < static_cast<int>(from)) continue;
+    close_span(from, static_cast<unsigned int>(fd) - 1);
+    from = static_cast<unsigned int>(fd) + 1;
+  }
+  close_span(from, ~0U);
+}
+
+// daemon(7) steps 2 and 3: the launcher's signal state is not PROGRAM's business.
+void reset_signals(sys::Syscalls& os) {
+  sigset_t empty;
+  sigemptyset(&empty);
+  (void)os.sigprocmask(SIG_SETMASK, &empty, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    (void)os.sigaction(sig, &dfl, nullptr);  // EINVAL for the RT signals glibc keeps
+  }
+}
+
+// Points 0 at /dev/null and 1 and 2 at the log file (or /dev/null), the log opened with the
+// umask already set and before chroot and privilege drop.
+LaunchResult<void> redirect_stdio(sys::Syscalls& os, const std::string& logfile, bool keep_stdin,
+                                  bool keep_output_without_log) {
+  auto null_fd = os.open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY, 0);
+  if (!null_fd) return launch_failed(LaunchError::from("open(/dev/null)", null_fd.error()));
+  int out = *null_fd;
+  if (!logfile.empty()) {
+    auto log = os.open(logfile.c_str(),
+                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+    if (!log) {
+      (void)os.close(*null_fd);
+      return launch_failed(LaunchError::from(fmt::format("open({})", logfile), log.error()));
+    }
+    out = *log;
+  }
+  const bool change_output = !logfile.empty() || !keep_output_without_log;
+  // dup2 clears FD_CLOEXEC on the copy; ensure_std_fds made sure neither source is 0-2.
+  if ((!keep_stdin && !os.dup2(*null_fd, 0)) ||
+      (change_output && (!os.dup2(out, 1) || !os.dup2(out, 2)))) {
+    return launch_failed(LaunchError{"dup2: cannot redirect stdio", 0});
+  }
+  (void)os.close(*null_fd);
+  if (out != *null_fd) (void)os.close(out);
+  return {};
+}
+
+LaunchResult<void> enter_directories(sys::Syscalls& os, const Plan& plan) {
+  if (!plan.chroot.empty()) {
+    if (auto done = os.chroot(plan.chroot.c_str()); !done) {
+      return launch_failed(LaunchError::from(fmt::format("chroot({})", plan.chroot), done.error()));
+    }
+    if (auto done = os.chdir("/"); !done) {
+      return launch_failed(LaunchError::from("chdir(/)", done.error()));
+    }
+  }
+  if (auto done = os.chdir(plan.rundir.c_str()); !done) {
+    return launch_failed(LaunchError::from(fmt::format("chdir({})", plan.rundir), done.error()));
+  }
+  return {};
+}
+
+// ---- The intermediate process ---------------------------------------------------------------
+// ASYNC-SIGNAL-SAFE REGION: from the first fork until the intermediate exits, only
+// async-signal-safe calls and no allocation (the failure text is built in a stack buffer).
+
+void append(char* buffer, std::size_t& used, std::size_t size, const char* text) {
+  while (*text != '\0' && used + 1 < size) buffer[used++] = *text++;
+}
+
+[[noreturn]] void intermediate_fail(sys::Syscalls& os, int status_fd, const char* step,
+                                    int error) {
+  char buffer[100];
+  std::size_t used = 0;
+  append(buffer, used, sizeof buffer, "1 ");
+  append(buffer, used, sizeof buffer, step);
+  append(buffer, used, sizeof buffer, ": ");
+  const char* description = strerrordesc_np(error);
+  const char* name = strerrorname_np(error);
+  append(buffer, used, sizeof buffer, description != nullptr ? description : "unknown error");
+  append(buffer, used, sizeof buffer, " (");
+  append(buffer, used, sizeof buffer, name != nullptr ? name : "E?");
+  append(buffer, used, sizeof buffer, ")");
+  (void)os.write(status_fd, buffer, used);
+  os.exit_now(1);
+  std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
+}
+
+// Returns in the daemon only; the intermediate exits here.
+void become_daemon(sys::Syscalls& os, int status_fd) {
+  if (auto sid = os.setsid(); !sid) intermediate_fail(os, status_fd, "setsid", sid.error().code);
+  auto pid = os.fork();
+  if (!pid) intermediate_fail(os, status_fd, "fork", pid.error().code);
+  if (*pid > 0) os.exit_now(0);
+}
+// ---- End of the async-signal-safe region ----------------------------------------------------
+
+// ---- The daemon ------------------------------------------------------------------------------
+// From here the grandchild is an ordinary process: the launcher forked with a single thread,
+// so the allocator and every lock are in a consistent state, and the daemon may allocate.
+
+[[noreturn]] void daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error,
+                              bool stdio_redirected) {
+  const std::string payload = core::encode_failure(error.message);
+  (void)os.write(status_fd, payload.data(), payload.size());
+  if (stdio_redirected) {
+    // The log file keeps the reason too, for whoever reads it later.
+    const std::string line = fmt::format("daemonkit: {}\n", error.message);
+    (void)os.write(2, line.data(), line.size());
+  }
+  os.exit_now(1);
+  std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
+}
+
+[[noreturn]] void daemon_main(sys::Syscalls& os, Plan& plan, int status_fd, PidLock* pid_lock) {
+  std::vector<int> keep{status_fd};
+  if (pid_lock != nullptr) keep.push_back(pid_lock->fd());
+  close_inherited(os, keep);
+  reset_signals(os);
+  if (plan.umask) (void)os.umask(*plan.umask);
+  if (auto done = redirect_stdio(os, plan.logfile, false, false); !done) {
+    daemon_fail(os, status_fd, done.error(), false);
+  }
+  if (auto done = enter_directories(os, plan); !done) daemon_fail(os, status_fd, done.error(), true);
+  if (pid_lock != nullptr) {
+    // Written before readiness is reported, so a service manager reading PIDFile= after the
+    // launcher exits never races it.
+    auto written = pid_lock->write_pid(os.getpid());
+    if (written) written = pid_lock->keep_across_exec();
+    if (!written) daemon_fail(os, status_fd, written.error(), true);
+  }
+  if (auto done = apply_credentials(os, plan.creds); !done) {
+    daemon_fail(os, status_fd, done.error(), true);
+  }
+  if (plan.ready == ReadyMode::kPipe) {
+    // PROGRAM reports on this end itself; its number is already in DAEMONKIT_STATUS_FD.
+    auto flags = os.fcntl(status_fd, F_GETFD, 0);
+    if (flags) flags = os.fcntl(status_fd, F_SETFD, *flags & ~FD_CLOEXEC);
+    if (!flags) daemon_fail(os, status_fd, LaunchError::from("fcntl(status pipe)", flags.error()), true);
+  }
+  daemon_fail(os, status_fd, exec_program(os, plan), true);
+}
+
+// ---- The launcher ---------------------------------------------------------------------------
+
+struct NotifySocket {
+  int fd = -1;
+  std::string address;  // as NOTIFY_SOCKET spells it: "@name" for an abstract socket
+};
+
+// An abstract datagram socket: nothing to clean up in the filesystem, and reachable from
+// inside a chroot and after privileges are dropped.
+sys::Result<NotifySocket> open_notify_socket(sys::Syscalls& os) {
+  auto fd = os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (!fd) return sys::fail(fd.error());
+  auto now = os.clock_gettime(CLOCK_MONOTONIC);
+  const long long nanos = now ? now->tv_sec * 1000000000LL + now->tv_nsec : 0;
+  const std::string name = fmt::format("daemonkit/notify/{}/{:x}", os.getpid(), nanos);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  addr.sun_path[0] = '\0';
+  std::copy(name.begin(), name.end(), addr.sun_path + 1);
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (auto bound = os.bind(*fd, reinterpret_cast<const sockaddr*>(&addr), len); !bound) {
+    (void)os.close(*fd);
+    return sys::fail(bound.error());
+  }
+  return NotifySocket{*fd, "@" + name};
+}
+
+class Launcher {
+ public:
+  Launcher(sys::Syscalls& os, ReadinessWaiter& waiter, int pipe_fd, int notify_fd, int signal_fd,
+           pid_t intermediate)
+      : os_(os), waiter_(waiter), pipe_fd_(pipe_fd), notify_fd_(notify_fd), signal_fd_(signal_fd),
+        intermediate_(intermediate) {}
+
+  LaunchOutcome wait() {
+    auto start = monotonic(os_);
+    if (!start) return LaunchFailed{fmt::format("{}", start.error()), true};
+    for (;;) {
+      auto now = monotonic(os_);
+      if (!now) return LaunchFailed{fmt::format("{}", now.error()), true};
+      const milliseconds elapsed = *now - *start;
+      if (auto outcome = waiter_.on_time(elapsed)) return *outcome;
+      const auto wake = waiter_.wake_after(elapsed);
+
+      std::array<pollfd, 3> fds{};
+      nfds_t count = 0;
+      int pipe_slot = -1;
+      int notify_slot = -1;
+      if (waiter_.pipe_open()) {
+        pipe_slot = static_cast<int>(count);
+        fds[count++] = pollfd{pipe_fd_, POLLIN, 0};
+      }
+      if (notify_fd_ >= 0) {
+        notify_slot = static_cast<int>(count);
+        fds[count++] = pollfd{notify_fd_, POLLIN, 0};
+      }
+      const auto signal_slot = static_cast<int>(count);
+      fds[count++] = pollfd{signal_fd_, POLLIN, 0};
+      const int timeout_ms =
+          wake ? static_cast<int>(std::min<long long>(wake->count() + 1, 1 << 30)) : -1;
+      auto ready = os_.poll(fds.data(), count, timeout_ms);
+      if (!ready) {
+        if (ready.error().code == EINTR) continue;
+        return LaunchFailed{fmt::format("{}", ready.error()), true};
+      }
+      // The pipe and the socket first: what the daemon said before it died counts.
+      if (pipe_slot >= 0 && fds[static_cast<std::size_t>(pipe_slot)].revents != 0) {
+        if (auto outcome = drain_pipe()) return *outcome;
+      }
+      if (notify_slot >= 0 && fds[static_cast<std::size_t>(notify_slot)].revents != 0) {
+        if (auto outcome = drain_notify()) return *outcome;
+      }
+      if (fds[static_cast<std::size_t>(signal_slot)].revents != 0) {
+        if (auto outcome = reap()) return *outcome;
+      }
+    }
+  }
+
+ private:
+  std::optional<LaunchOutcome> drain_pipe() {
+    while (waiter_.pipe_open()) {
+      char buffer[128];
+      auto n = os_.read(pipe_fd_, buffer, sizeof buffer);
+      if (!n) {
+        if (n.error().code == EINTR) continue;
+        if (n.error().code == EAGAIN) return std::nullopt;
+        return LaunchFailed{fmt::format("reading the status pipe: {}", n.error()), true};
+      }
+      auto outcome = *n == 0 ? waiter_.on_pipe_eof()
+                             : waiter_.on_pipe_bytes(std::string_view(buffer, *n));
+      if (outcome) return outcome;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<LaunchOutcome> drain_notify() {
+    if (notify_fd_ < 0) return std::nullopt;
+    for (;;) {
+      char buffer[4096];
+      auto n = os_.recvfrom(notify_fd_, buffer, sizeof buffer, MSG_DONTWAIT, nullptr, nullptr);
+      if (!n) {
+        if (n.error().code == EINTR) continue;
+        return std::nullopt;  // EAGAIN: nothing more queued
+      }
+      if (auto outcome = waiter_.on_notify(std::string_view(buffer, *n))) return outcome;
+    }
+  }
+
+  std::optional<LaunchOutcome> reap() {
+    signalfd_siginfo info{};
+    while (os_.read(signal_fd_, &info, sizeof info)) {
+    }
+    for (;;) {
+      auto waited = os_.waitpid(-1, WNOHANG);
+      if (!waited) {
+        if (waited.error().code == EINTR) continue;
+        return std::nullopt;  // ECHILD: nobody left to wait for
+      }
+      if (waited->pid == 0) return std::nullopt;
+      std::optional<LaunchOutcome> outcome;
+      if (waited->pid == intermediate_) {
+        outcome = waiter_.on_intermediate_exit(waited->status);
+      } else {
+        // The daemon, reparented to us (we are its subreaper). Whatever it wrote before it
+        // died is read first.
+        if (auto said = drain_pipe()) return said;
+        if (auto said = drain_notify()) return said;
+        outcome = waiter_.on_daemon_exit(waited->status);
+      }
+      if (outcome) return outcome;
+    }
+  }
+
+  sys::Syscalls& os_;
+  ReadinessWaiter& waiter_;
+  int pipe_fd_;
+  int notify_fd_;
+  int signal_fd_;
+  pid_t intermediate_;
+};
+
+CommandResult failure(std::string err, const LaunchError& error) {
+  err += error.plain ? error.message : launch_failure_text(error.message);
+  return {1, "", std::move(err)};
+}
+
+// --nodaemon: the options applied to this very process, then exec. Only returns on failure.
+CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
+  std::optional<PidLock> pid_lock;
+  if (!plan.pidfile.empty()) {
+    auto acquired = PidLock::acquire(os, plan.pidfile, [&](std::string_view line) {
+      notes += line;
+      notes += '\n';
+    });
+    if (!acquired) return failure(std::move(notes), acquired.error());
+    pid_lock = std::move(*acquired);
+  }
+  // Errors after the log file took stdout and stderr still belong on the caller's stderr.
+  auto saved_stderr = os.fcntl(2, F_DUPFD_CLOEXEC, 3);
+  auto fail = [&](const LaunchError& error) -> CommandResult {
+    if (pid_lock) pid_lock->release();
+    CommandResult result = failure(std::move(notes), error);
+    if (saved_stderr) {
+      (void)os.write(*saved_stderr, result.err.data(), result.err.size());
+      result.err.clear();
+    }
+    return result;
+  };
+  if (!notes.empty()) {
+    (void)os.write(2, notes.data(), notes.size());
+    notes.clear();
+  }
+  if (plan.umask) (void)os.umask(*plan.umask);
+  if (!plan.logfile.empty()) {
+    if (auto done = redirect_stdio(os, plan.logfile, true, true); !done) return fail(done.error());
+  }
+  if (auto done = enter_directories(os, plan); !done) return fail(done.error());
+  if (pid_lock) {
+    auto written = pid_lock->write_pid(os.getpid());
+    if (written) written = pid_lock->keep_across_exec();
+    if (!written) return fail(written.error());
+  }
+  if (auto done = apply_credentials(os, plan.creds); !done) return fail(done.error());
+  return fail(exec_program(os, plan));
+}
+
+}  // namespace
+
+std::string launch_failure_text(std::string_view message) {
+  return core::parent_exit(core::Failed{std::string(message)}).stderr_text;
+}
+
+CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
+                      const std::vector<std::string>& environment) {
+  std::string notes;  // lines for the user's stderr that are not failures
+  ensure_std_fds(os);
+
+  Plan plan;
+  plan.program = options.command.front();
+  plan.args = options.command;
+  plan.chroot = options.chroot;
+  plan.rundir = options.rundir;
+  plan.umask = options.effective_umask();
+  plan.ready = options.ready;
+  auto cwd = os.getcwd();
+  if (!cwd) {
+    return failure(notes, LaunchError::from("getcwd", cwd.error()));
+  }
+  plan.pidfile = absolute(cwd.value_or("/"), options.pidfile);
+  // `daemonkit run -- ./server` means the server here, not in --rundir; inside a --chroot the
+  // path can only mean something relative to the new root.
+  plan.exec_path = plan.chroot.empty() && plan.program.find('/') != std::string::npos
+                       ? absolute(cwd.value_or("/"), plan.program)
+                       : plan.program;
+  plan.logfile = absolute(cwd.value_or("/"), options.logfile);
+  auto creds = resolve_credentials(os, options.uid, options.gid, options.euid);
+  if (!creds) return failure(notes, creds.error());
+  plan.creds = *creds;
+
+  std::string path_var(kDefaultPath);
+  for (const std::string& entry : environment) {
+    if (has_key(entry, "PATH")) path_var = entry.substr(5);
+  }
+  for (std::size_t start = 0;;) {
+    const std::size_t colon = path_var.find(':', start);
+    plan.path_dirs.push_back(path_var.substr(start, colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+
+  if (options.nodaemon) {
+    // A service manager's NOTIFY_SOCKET reaches PROGRAM untouched.
+    plan.env = environment;
+    return run_in_place(os, plan, std::move(notes));
+  }
+  for (const std::string& entry : environment) {
+    if (!has_key(entry, kNotifySocketVar) && !has_key(entry, kStatusFdVar)) plan.env.push_back(entry);
+  }
+
+  std::optional<PidLock> pid_lock;
+  if (!plan.pidfile.empty()) {
+    auto acquired = PidLock::acquire(os, plan.pidfile, [&](std::string_view line) {
+      notes += line;
+      notes += '\n';
+    });
+    if (!acquired) return failure(notes, acquired.error());
+    pid_lock = std::move(*acquired);
+  }
+  auto fail = [&](const LaunchError& error) {
+    if (pid_lock) pid_lock->release();
+    return failure(notes, error);
+  };
+
+  NotifySocket notify;
+  if (plan.ready == ReadyMode::kNotify) {
+    auto opened = open_notify_socket(os);
+    if (!opened) return fail(LaunchError::from("notify socket", opened.error()));
+    notify = *opened;
+    plan.env.push_back(fmt::format("{}={}", kNotifySocketVar, notify.address));
+  }
+  auto pipe = os.pipe2(O_CLOEXEC);
+  if (!pipe) return fail(LaunchError::from("pipe2", pipe.error()));
+  if (plan.ready == ReadyMode::kPipe) {
+    // The descriptor keeps its number in the daemon (only others are closed around it).
+    plan.env.push_back(fmt::format("{}={}", kStatusFdVar, pipe->write_end));
+  }
+  // SIGCHLD through a signalfd, so the daemon's death wakes the same poll as its words. The
+  // daemon unblocks it again before exec.
+  sigset_t child_signal;
+  sigemptyset(&child_signal);
+  sigaddset(&child_signal, SIGCHLD);
+  if (auto blocked = os.sigprocmask(SIG_BLOCK, &child_signal, nullptr); !blocked) {
+    return fail(LaunchError::from("sigprocmask", blocked.error()));
+  }
+  auto signal_fd = os.signalfd(-1, child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (!signal_fd) return fail(LaunchError::from("signalfd", signal_fd.error()));
+  // As the daemon's subreaper the launcher can wait for it, and so say how it died.
+  if (auto reaper = os.prctl(PR_SET_CHILD_SUBREAPER, 1); !reaper) {
+    return fail(LaunchError::from("prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
+  }
+
+  auto child = os.fork();
+  if (!child) return fail(LaunchError::from("fork", child.error()));
+  if (*child == 0) {
+    (void)os.close(pipe->read_end);
+    become_daemon(os, pipe->write_end);
+    daemon_main(os, plan, pipe->write_end, pid_lock ? &*pid_lock : nullptr);
+  }
+
+  // The launcher never keeps a write end: with it open, a dead daemon would never read as EOF.
+  (void)os.close(pipe->write_end);
+  if (auto flags = os.fcntl(pipe->read_end, F_GETFL, 0); flags) {
+    (void)os.fcntl(pipe->read_end, F_SETFL, *flags | O_NONBLOCK);
+  }
+  ReadinessWaiter waiter(plan.ready, plan.program, options.timeout);
+  Launcher launcher(os, waiter, pipe->read_end, notify.fd, *signal_fd, *child);
+  const LaunchOutcome outcome = launcher.wait();
+  (void)os.close(pipe->read_end);
+  if (notify.fd >= 0) (void)os.close(notify.fd);
+  (void)os.close(*signal_fd);
+
+  if (const auto* failed = std::get_if<LaunchFailed>(&outcome)) {
+    if (failed->stop_daemon) {
+      // The daemon leads the process group its intermediate created; PROGRAM is in it unless
+      // it moved itself, and the group id cannot be reused while a member lives.
+      (void)os.kill(-*child, SIGTERM);
+    }
+    return fail(LaunchError{failed->message, 0, false});
+  }
+  // The daemon's copy of the PID file keeps the lock; ours just goes.
+  if (pid_lock) pid_lock->forget();
+  return {0, "", notes};
+}
+
+}  // namespace daemonkit::cli

@@ -1,0 +1,778 @@
+// Black-box tests of the `daemonkit` binary on the real kernel: every run option, every --ready
+// mode's success and failure paths, stop and status with their exit codes, and the exact
+// messages daemonkit(1) promises. Each test works in its own directory and stops every daemon
+// it started (through the PID file, or by the pid a probe reported).
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+
+std::string daemonkit_bin() {
+  const char* installed = std::getenv("DAEMONKIT_BIN");
+  return installed != nullptr && installed[0] != '\0' ? installed : DAEMONKIT_BUILD_BIN;
+}
+
+const std::string kProbe = DAEMONKIT_PROBE_BIN;
+
+struct Outcome {
+  int code = -1;  // exit status, or 128 + signal
+  std::string out;
+  std::string err;
+  pid_t pid = 0;
+};
+
+struct RunSpec {
+  std::vector<std::string> env_extra;  // KEY=VALUE added (or replacing) in the environment
+  std::vector<std::string> env_drop;   // keys removed
+  std::optional<uid_t> as_uid;         // run daemonkit itself as this user (needs root)
+  std::optional<mode_t> umask;
+  std::string cwd;
+};
+
+// Runs `daemonkit ARGS...` and collects its exit status and output; kills it after 30 s so a
+// hang fails the test instead of the whole run.
+Outcome run_with(const std::vector<std::string>& args, const RunSpec& spec = {}) {
+  int out_pipe[2];
+  int err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) std::abort();
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string key = entry.substr(0, entry.find('='));
+    bool drop = false;
+    for (const auto& d : spec.env_drop) drop = drop || d == key;
+    for (const auto& x : spec.env_extra) drop = drop || x.substr(0, x.find('=')) == key;
+    if (!drop) env.push_back(entry);
+  }
+  for (const auto& x : spec.env_extra) env.push_back(x);
+  std::vector<std::string> argv_s{daemonkit_bin()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid < 0) std::abort();
+  if (pid == 0) {
+    // ---- Child: async-signal-safe calls only until exec. ----
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    const int null_fd = open("/dev/null", O_RDONLY);
+    dup2(null_fd, 0);
+    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) _exit(125);
+    if (spec.umask) umask(*spec.umask);
+    if (spec.as_uid) {
+      const gid_t g = 65534;
+      if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 ||
+          setresuid(*spec.as_uid, *spec.as_uid, *spec.as_uid) != 0) {
+        _exit(126);
+      }
+    }
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  Outcome run;
+  run.pid = pid;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&run.out, &run.err};
+  int open_count = 2;
+  while (open_count > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      kill(pid, SIGKILL);
+      ADD_FAILURE() << "daemonkit did not finish within 30 s";
+      break;
+    }
+    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[4096];
+      const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_count;
+      }
+    }
+  }
+  for (auto& p : fds) {
+    if (p.fd >= 0) close(p.fd);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run;
+}
+
+Outcome run(const std::vector<std::string>& args) { return run_with(args); }
+
+RunSpec spec_umask(mode_t mask) {
+  RunSpec spec;
+  spec.umask = mask;
+  return spec;
+}
+RunSpec spec_env(std::vector<std::string> extra) {
+  RunSpec spec;
+  spec.env_extra = std::move(extra);
+  return spec;
+}
+RunSpec spec_cwd(std::string cwd) {
+  RunSpec spec;
+  spec.cwd = std::move(cwd);
+  return spec;
+}
+RunSpec spec_uid(uid_t uid) {
+  RunSpec spec;
+  spec.as_uid = uid;
+  return spec;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::map<std::string, std::string> parse_report(const std::string& text) {
+  std::map<std::string, std::string> report;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) report[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return report;
+}
+
+// Alive and not a zombie: a daemon's exit is reaped by whichever ancestor adopted it, maybe
+// later than the test looks, and a zombie has already stopped for every purpose here.
+bool process_alive(pid_t pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  const std::string stat = [&] {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }();
+  const auto close_paren = stat.rfind(')');
+  return close_paren == std::string::npos || stat.size() < close_paren + 3 ||
+         stat[close_paren + 2] != 'Z';
+}
+
+// Waits for `pred` up to `limit`.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+class DaemonkitCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/daemonkit-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    // World-writable and sticky like /tmp, so tests that drop to nobody can write here.
+    chmod(dir_.c_str(), 01777);
+  }
+
+  void TearDown() override {
+    for (pid_t pid : started_) {
+      if (process_alive(pid)) kill(pid, SIGKILL);
+    }
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      if (entry.path().extension() == ".pid") {
+        const long pid = std::atol(read_file(entry.path()).c_str());
+        if (pid > 1 && process_alive(static_cast<pid_t>(pid))) kill(static_cast<pid_t>(pid), SIGKILL);
+      }
+    }
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  // The probe's report, once it has written it.
+  std::map<std::string, std::string> report(const std::string& name = "report") {
+    const fs::path file = dir_ / name;
+    EXPECT_TRUE(eventually([&] { return fs::exists(file); })) << "no report at " << file;
+    auto parsed = parse_report(read_file(file));
+    if (parsed.count("pid") != 0) started_.push_back(static_cast<pid_t>(std::stol(parsed["pid"])));
+    return parsed;
+  }
+
+  pid_t pid_in(const std::string& pidfile) {
+    const pid_t pid = static_cast<pid_t>(std::atol(read_file(path(pidfile)).c_str()));
+    started_.push_back(pid);
+    return pid;
+  }
+
+  // `daemonkit run --pidfile P [extra...] -- probe REPORT MODE [args...]`
+  std::vector<std::string> probe_run(std::vector<std::string> options,
+                                     const std::vector<std::string>& probe_args,
+                                     const std::string& pidfile = "d.pid") {
+    std::vector<std::string> args{"run"};
+    if (!pidfile.empty()) {
+      args.push_back("--pidfile");
+      args.push_back(path(pidfile));
+    }
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back("--");
+    args.push_back(kProbe);
+    args.push_back(path("report"));
+    args.insert(args.end(), probe_args.begin(), probe_args.end());
+    return args;
+  }
+
+  fs::path dir_;
+  std::vector<pid_t> started_;
+};
+
+std::string failure_text(const std::string& message) {
+  return "An error has occurred: " + message + "\nPlease look at log file for more information.\n";
+}
+
+// ---- The command line -------------------------------------------------------------------------
+
+TEST_F(DaemonkitCli, VersionAndHelpExitZero) {
+  Outcome version = run({"--version"});
+  EXPECT_EQ(version.code, 0);
+  EXPECT_THAT(version.out, MatchesRegex("daemonkit [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  for (const char* command : {"run", "stop", "status"}) {
+    Outcome help = run({command, "--help"});
+    EXPECT_EQ(help.code, 0) << command;
+    EXPECT_THAT(help.out, HasSubstr("--pidfile")) << command;
+    EXPECT_THAT(help.err, IsEmpty());
+  }
+}
+
+TEST_F(DaemonkitCli, UsageErrorsExitTwoWithTheProblem) {
+  Outcome umask = run({"run", "--umask", "999", "--", "/bin/true"});
+  EXPECT_EQ(umask.code, 2);
+  EXPECT_EQ(umask.err,
+            "daemonkit run: --umask: '999' is not an octal mode from 0 to 0777 (e.g. 022)\n"
+            "Run 'daemonkit run --help' for more information.\n");
+  EXPECT_THAT(umask.out, IsEmpty());
+  EXPECT_EQ(run({"run"}).code, 2);
+  EXPECT_EQ(run({"run", "--ready=later", "--", "/bin/true"}).code, 2);
+  EXPECT_EQ(run({"run", "-n", "--ready=pipe", "--", "/bin/true"}).code, 2);
+  EXPECT_EQ(run({"stop"}).code, 2);
+  EXPECT_EQ(run({"status"}).code, 2);
+  EXPECT_EQ(run({"frobnicate"}).code, 2);
+  EXPECT_EQ(run({}).code, 2);
+}
+
+TEST_F(DaemonkitCli, ManPageDocumentsEveryRunOptionAndMessage) {
+  const std::string man = read_file(DAEMONKIT_MAN_PAGE);
+  ASSERT_FALSE(man.empty());
+  const std::string help = run({"run", "--help"}).out;
+  // Every long option the binary offers is in the page (troff escapes each dash).
+  std::istringstream words(help);
+  int options = 0;
+  for (std::string word; words >> word;) {
+    if (!word.starts_with("--") || word.size() < 3 || word[2] < 'a' || word[2] > 'z') continue;
+    word = word.substr(0, word.find_first_not_of("abcdefghijklmnopqrstuvwxyz-", 2));
+    std::string escaped;
+    for (char c : word) escaped += c == '-' ? std::string("\\-") : std::string(1, c);
+    ++options;
+    EXPECT_NE(man.find(escaped), std::string::npos) << word << " is not in daemonkit.1";
+  }
+  EXPECT_GE(options, 11);
+  for (const char* message : {"An error has occurred", "Another server is running",
+                              "contains non-numeric value", "Removing stale pidfile",
+                              "no daemon is running", "sent SIGKILL", "not running",
+                              "closed the status pipe without reporting readiness",
+                              "sent a malformed status report"}) {
+    EXPECT_NE(man.find(message), std::string::npos) << message << " is not in daemonkit.1";
+  }
+}
+
+// ---- run: the daemon's state ------------------------------------------------------------------
+
+TEST_F(DaemonkitCli, RunDaemonizesWithTwistdDefaults) {
+  Outcome launched = run_with(probe_run({}, {"run"}), spec_umask(0022));
+  ASSERT_EQ(launched.code, 0) << launched.err;
+  EXPECT_THAT(launched.out, IsEmpty());
+  EXPECT_THAT(launched.err, IsEmpty());
+  auto state = report();
+  EXPECT_EQ(state["umask"], "0077");  // twistd's default for daemons, whatever the caller had
+  EXPECT_EQ(state["cwd"], "/");       // default --rundir
+  // Once the launcher has gone, the daemon belongs to init or a subreaper above the test.
+  // (The report was written while the launcher, its subreaper until then, still waited.)
+  const std::string stat = read_file("/proc/" + state["pid"] + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string run_state;
+  pid_t ppid_now = 0;
+  fields >> run_state >> ppid_now;
+  EXPECT_NE(ppid_now, launched.pid);
+  EXPECT_NE(state["sid"], state["pid"]) << "the daemon must not lead its session";
+  EXPECT_NE(state["sid"], std::to_string(getsid(0)));
+  // stdin, stdout and stderr, and the PID file's descriptor that keeps the lock across exec:
+  // nothing else the launcher (or whoever started it) had open.
+  ASSERT_THAT(state["fds"], MatchesRegex("0,1,2,[0-9]+"));
+  const std::string lock_fd = state["fds"].substr(6);
+  EXPECT_EQ(fs::read_symlink("/proc/" + state["pid"] + "/fd/" + lock_fd), fs::path(path("d.pid")));
+  EXPECT_EQ(state["sigchld_blocked"], "0");
+  EXPECT_EQ(state["NOTIFY_SOCKET"], "(unset)");
+  EXPECT_EQ(state["DAEMONKIT_STATUS_FD"], "(unset)");
+  // The PID file names PROGRAM itself, before the launcher has exited.
+  EXPECT_EQ(read_file(path("d.pid")), state["pid"] + "\n");
+}
+
+TEST_F(DaemonkitCli, UmaskOptionIsOctal) {
+  ASSERT_EQ(run(probe_run({"--umask", "027"}, {"run"})).code, 0);
+  EXPECT_EQ(report()["umask"], "0027");
+}
+
+TEST_F(DaemonkitCli, NodaemonKeepsTheUmaskAndRunsInPlace) {
+  // Under --nodaemon PROGRAM replaces daemonkit: same pid, its exit status is ours.
+  Outcome in_place = run_with(probe_run({"--nodaemon"}, {"exit", "7"}), spec_umask(0002));
+  EXPECT_EQ(in_place.code, 7) << in_place.err;
+  auto state = report();
+  EXPECT_EQ(state["pid"], std::to_string(in_place.pid));
+  EXPECT_EQ(state["umask"], "0002");
+  EXPECT_THAT(in_place.out, StartsWith("probe stdout"));  // stdio kept without --logfile
+}
+
+TEST_F(DaemonkitCli, NodaemonPassesTheServiceManagersNotifySocketThrough) {
+  Outcome in_place = run_with(probe_run({"-n", "--ready=notify"}, {"exit", "0"}, ""),
+                          spec_env({"NOTIFY_SOCKET=/run/systemd/notify"}));
+  EXPECT_EQ(in_place.code, 0) << in_place.err;
+  EXPECT_EQ(report()["NOTIFY_SOCKET"], "/run/systemd/notify");
+}
+
+TEST_F(DaemonkitCli, RundirIsWherePROGRAMStarts) {
+  fs::create_directory(dir_ / "work");
+  ASSERT_EQ(run(probe_run({"--rundir", path("work")}, {"run"})).code, 0);
+  EXPECT_EQ(report()["cwd"], path("work"));
+}
+
+TEST_F(DaemonkitCli, MissingRundirIsReportedWithItsErrno) {
+  Outcome failed = run(probe_run({"-d", path("absent")}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err,
+            failure_text(fmt::format("chdir({}): No such file or directory (ENOENT)",
+                                     path("absent"))));
+  EXPECT_FALSE(fs::exists(path("d.pid"))) << "a failed start must not leave its PID file";
+}
+
+TEST_F(DaemonkitCli, RelativePathsAreTakenFromTheCallersDirectory) {
+  fs::copy_file(kProbe, dir_ / "probe");
+  Outcome launched = run_with({"run", "--pidfile", "rel.pid", "--logfile", "rel.log", "--", "./probe",
+                           path("report"), "run"},
+                          spec_cwd(dir_.string()));
+  ASSERT_EQ(launched.code, 0) << launched.err;
+  auto state = report();
+  EXPECT_EQ(state["cwd"], "/");
+  EXPECT_EQ(read_file(path("rel.pid")), state["pid"] + "\n");
+  EXPECT_TRUE(eventually([&] { return read_file(path("rel.log")).find("probe stderr") !=
+                                      std::string::npos; }));
+}
+
+TEST_F(DaemonkitCli, LogfileGetsStdoutAndStderrAppendedWithTheDaemonUmask) {
+  {
+    std::ofstream(path("d.log")) << "earlier line\n";
+  }
+  ASSERT_EQ(run(probe_run({"--logfile", path("d.log")}, {"run"})).code, 0);
+  auto state = report();
+  EXPECT_TRUE(eventually([&] {
+    const std::string log = read_file(path("d.log"));
+    return log.find("probe stderr") != std::string::npos;
+  }));
+  const std::string log = read_file(path("d.log"));
+  EXPECT_THAT(log, StartsWith("earlier line\n"));
+  EXPECT_THAT(log, HasSubstr("probe stdout " + state["pid"] + "\n"));
+  EXPECT_THAT(log, HasSubstr("probe stderr " + state["pid"] + "\n"));
+
+  // A new log file is created under the daemon's umask (twistd used the caller's: H8).
+  ASSERT_EQ(run(probe_run({"--logfile", path("new.log")}, {"run"}, "new.pid")).code, 0);
+  ASSERT_TRUE(eventually([&] { return fs::exists(path("new.log")); }));
+  struct stat st {};
+  ASSERT_EQ(stat(path("new.log").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600U);
+  pid_in("new.pid");
+}
+
+TEST_F(DaemonkitCli, UnwritableLogfileIsReported) {
+  Outcome failed = run(probe_run({"--logfile", path("no/such/dir.log")}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text(fmt::format("open({}): No such file or directory (ENOENT)",
+                                                 path("no/such/dir.log"))));
+}
+
+// ---- run: the PID file -------------------------------------------------------------------------
+
+TEST_F(DaemonkitCli, RunningPidFileIsRefusedWithTwistdsMessage) {
+  ASSERT_EQ(run(probe_run({}, {"run"})).code, 0);
+  const pid_t pid = pid_in("d.pid");
+  Outcome second = run(probe_run({}, {"run"}));
+  EXPECT_EQ(second.code, 1);
+  EXPECT_EQ(second.err,
+            fmt::format("Another server is running, PID {}\n\n"
+                        "This could either be a previously started instance of your "
+                        "application or a\n"
+                        "different application entirely. To start a new one, either run it in "
+                        "some other\n"
+                        "directory, or use the --pidfile and --logfile parameters to avoid "
+                        "clashes.\n",
+                        pid));
+  EXPECT_EQ(read_file(path("d.pid")), fmt::format("{}\n", pid)) << "the refused start touched it";
+  EXPECT_TRUE(process_alive(pid));
+}
+
+TEST_F(DaemonkitCli, StalePidFileIsTakenOverAndSaidSo) {
+  // A pid that surely names no process: a child we started and reaped.
+  const pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  std::ofstream(path("d.pid")) << gone << "\n";
+  Outcome launched = run(probe_run({}, {"run"}));
+  EXPECT_EQ(launched.code, 0);
+  EXPECT_EQ(launched.err, fmt::format("Removing stale pidfile {}\n", path("d.pid")));
+  EXPECT_EQ(read_file(path("d.pid")), report()["pid"] + "\n");
+}
+
+TEST_F(DaemonkitCli, NonNumericPidFileIsReported) {
+  std::ofstream(path("d.pid")) << "not a pid\n";
+  Outcome refused = run(probe_run({}, {"run"}));
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_EQ(refused.err, fmt::format("Pidfile {} contains non-numeric value\n", path("d.pid")));
+  EXPECT_EQ(read_file(path("d.pid")), "not a pid\n");
+}
+
+TEST_F(DaemonkitCli, PidFileLockLivesExactlyAsLongAsPROGRAM) {
+  ASSERT_EQ(run(probe_run({}, {"run"})).code, 0);
+  const pid_t pid = pid_in("d.pid");
+  // SIGKILL: PROGRAM gets no chance to clean up, yet the lock dies with it.
+  kill(pid, SIGKILL);
+  ASSERT_TRUE(eventually([&] { return !process_alive(pid); }));
+  Outcome status = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(status.code, 1) << status.err;
+  Outcome again = run(probe_run({}, {"run"}));
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.err, fmt::format("Removing stale pidfile {}\n", path("d.pid")));
+}
+
+// ---- run: --ready=exec ------------------------------------------------------------------------
+
+TEST_F(DaemonkitCli, ExecFailureReachesTheShell) {
+  Outcome failed = run_with({"run", "--pidfile", path("d.pid"), "--", "./nope"},
+                        spec_cwd(dir_.string()));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text("exec ./nope: No such file or directory (ENOENT)"));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+TEST_F(DaemonkitCli, ExecOfANonExecutableIsPermissionDenied) {
+  std::ofstream(path("plain")) << "#!/bin/sh\n";
+  Outcome failed = run({"run", "--", path("plain")});
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text(fmt::format("exec {}: Permission denied (EACCES)",
+                                                 path("plain"))));
+}
+
+TEST_F(DaemonkitCli, ProgramIsSearchedOnPath) {
+  fs::create_directory(dir_ / "bin");
+  fs::copy_file(kProbe, dir_ / "bin" / "dk-probe");
+  Outcome launched = run_with(probe_run({}, {"run"}),
+                          spec_env({"PATH=/nonexistent:" + path("bin")}));
+  ASSERT_EQ(launched.code, 0);
+  report();
+  Outcome by_name = run_with({"run", "--pidfile", path("n.pid"), "--", "dk-probe", path("r2"), "run"},
+                         spec_env({"PATH=/nonexistent:" + path("bin")}));
+  EXPECT_EQ(by_name.code, 0) << by_name.err;
+  report("r2");
+}
+
+// ---- run: --ready=notify ----------------------------------------------------------------------
+
+TEST_F(DaemonkitCli, NotifyReadyOnReadyOne) {
+  Outcome launched = run_with(probe_run({"--ready=notify"}, {"notify-ready"}),
+                          spec_env({"NOTIFY_SOCKET=/somewhere/else"}));
+  EXPECT_EQ(launched.code, 0) << launched.err;
+  auto state = report();
+  EXPECT_THAT(state["NOTIFY_SOCKET"], StartsWith("@daemonkit/notify/"));
+  EXPECT_TRUE(process_alive(std::stoi(state["pid"])));
+}
+
+TEST_F(DaemonkitCli, NotifyFailureIsTheProgramsLastStatusAndErrno) {
+  Outcome failed = run(probe_run({"--ready=notify"}, {"notify-fail", "Failed to open the spool", "13"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err,
+            failure_text("Failed to open the spool (Permission denied, EACCES)"));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+TEST_F(DaemonkitCli, NotifyProgramDyingWithoutWordsSaysHow) {
+  Outcome failed = run(probe_run({"--ready=notify"}, {"notify-silent-exit", "3"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err,
+            failure_text(kProbe + " exited with exit status 3 before it was ready"));
+}
+
+TEST_F(DaemonkitCli, NotifyProgramThatNeverGetsReadyTimesOutAndIsStopped) {
+  const auto start = std::chrono::steady_clock::now();
+  Outcome failed = run(probe_run({"--ready=notify", "--timeout", "0.5"}, {"run"}));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err,
+            failure_text(kProbe + " was not ready after 0.5 seconds; sent it SIGTERM"));
+  const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
+  EXPECT_TRUE(eventually([&] { return !process_alive(pid); }));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+// ---- run: --ready=pipe ------------------------------------------------------------------------
+
+TEST_F(DaemonkitCli, PipeReadyOnZero) {
+  Outcome launched = run(probe_run({"--ready=pipe"}, {"pipe-ready"}));
+  EXPECT_EQ(launched.code, 0) << launched.err;
+  auto state = report();
+  EXPECT_THAT(state["DAEMONKIT_STATUS_FD"], MatchesRegex("[0-9]+"));
+  EXPECT_TRUE(process_alive(std::stoi(state["pid"])));
+}
+
+TEST_F(DaemonkitCli, PipeFailureMessageIsPrinted) {
+  Outcome failed = run(probe_run({"--ready=pipe"}, {"pipe-fail", "bind(127.0.0.1:7): Permission denied"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text("bind(127.0.0.1:7): Permission denied"));
+}
+
+TEST_F(DaemonkitCli, PipeProgramDyingBeforeReportSaysHow) {
+  Outcome failed = run(probe_run({"--ready=pipe"}, {"exit", "4"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err,
+            failure_text(kProbe + " exited with exit status 4 before it was ready"));
+}
+
+TEST_F(DaemonkitCli, PipeClosedWithoutReportIsAFailure) {
+  Outcome failed = run(probe_run({"--ready=pipe"}, {"pipe-close"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err,
+            failure_text(kProbe + " closed the status pipe without reporting readiness"));
+  const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
+  EXPECT_TRUE(eventually([&] { return !process_alive(pid); })) << "the silent daemon was left";
+}
+
+TEST_F(DaemonkitCli, PipeGarbageIsAProtocolError) {
+  Outcome failed = run(probe_run({"--ready=pipe"}, {"pipe-raw", "ok"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_THAT(failed.err, StartsWith("An error has occurred: " + kProbe +
+                                     " sent a malformed status report"));
+}
+
+TEST_F(DaemonkitCli, PipeProgramThatNeverGetsReadyTimesOut) {
+  Outcome failed = run(probe_run({"--ready=pipe", "--timeout", "1"}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text(kProbe + " was not ready after 1 second; sent it SIGTERM"));
+}
+
+// ---- stop and status -------------------------------------------------------------------------
+
+TEST_F(DaemonkitCli, StatusFollowsTheLifecycleWithLsbCodes) {
+  Outcome none = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(none.code, 3);
+  EXPECT_EQ(none.err, "daemonkit status: not running\n");
+  ASSERT_EQ(run(probe_run({}, {"run"})).code, 0);
+  const pid_t pid = pid_in("d.pid");
+  Outcome running = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(running.code, 0);
+  EXPECT_EQ(running.out, fmt::format("{}\n", pid));
+  kill(pid, SIGKILL);
+  ASSERT_TRUE(eventually([&] { return !process_alive(pid); }));
+  Outcome dead = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(dead.code, 1);
+  EXPECT_EQ(dead.err, fmt::format("daemonkit status: not running, but PID file {} exists (PID {})\n",
+                                  path("d.pid"), pid));
+}
+
+TEST_F(DaemonkitCli, StopTerminatesRemovesThePidFileAndExitsZero) {
+  ASSERT_EQ(run(probe_run({}, {"run"})).code, 0);
+  const pid_t pid = pid_in("d.pid");
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid")});
+  EXPECT_EQ(stopped.code, 0) << stopped.err;
+  EXPECT_THAT(stopped.err, IsEmpty());
+  EXPECT_FALSE(process_alive(pid));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+  Outcome again = run({"stop", "--pidfile", path("d.pid")});
+  EXPECT_EQ(again.code, 1);
+  EXPECT_EQ(again.err,
+            fmt::format("daemonkit stop: no daemon is running (no PID file at {})\n", path("d.pid")));
+}
+
+TEST_F(DaemonkitCli, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
+  ASSERT_EQ(run(probe_run({}, {"ignore-term"})).code, 0);
+  const pid_t pid = pid_in("d.pid");
+  ASSERT_TRUE(eventually([&] { return fs::exists(path("report")); }));
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid"), "--timeout", "0.3"});
+  EXPECT_EQ(stopped.code, 0);
+  EXPECT_EQ(stopped.err, fmt::format("daemonkit stop: PID {} did not exit within 0.3 seconds of "
+                                     "SIGTERM; sent SIGKILL\n",
+                                     pid));
+  EXPECT_FALSE(process_alive(pid));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+TEST_F(DaemonkitCli, StopRemovesAStalePidFileAndSaysNothingRan) {
+  const pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  std::ofstream(path("d.pid")) << gone << "\n";
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid")});
+  EXPECT_EQ(stopped.code, 1);
+  EXPECT_EQ(stopped.err, fmt::format("Removing stale pidfile {}\ndaemonkit stop: no daemon is "
+                                     "running\n",
+                                     path("d.pid")));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+TEST_F(DaemonkitCli, StopAndStatusReportANonNumericPidFile) {
+  std::ofstream(path("d.pid")) << "garbage";
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid")});
+  EXPECT_EQ(stopped.code, 1);
+  EXPECT_EQ(stopped.err, fmt::format("Pidfile {} contains non-numeric value\n", path("d.pid")));
+  Outcome status = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(status.code, 1);
+  EXPECT_EQ(status.err, fmt::format("Pidfile {} contains non-numeric value\n", path("d.pid")));
+}
+
+// ---- root only: chroot and privileges ---------------------------------------------------------
+
+class DaemonkitCliAsRoot : public DaemonkitCli {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (chroot, setuid)";
+    DaemonkitCli::SetUp();
+  }
+};
+
+TEST_F(DaemonkitCliAsRoot, ChrootThenRundirInsideIt) {
+  const fs::path jail = dir_ / "jail";
+  fs::create_directories(jail / "srv");
+  fs::copy_file(kProbe, jail / "probe");
+  Outcome launched = run({"run", "--pidfile", path("d.pid"), "--logfile", path("d.log"), "--chroot",
+                      jail.string(), "--rundir", "/srv", "--", "/probe", "/report", "run"});
+  ASSERT_EQ(launched.code, 0) << launched.err;
+  ASSERT_TRUE(eventually([&] { return fs::exists(jail / "report"); }));
+  auto state = parse_report(read_file(jail / "report"));
+  started_.push_back(static_cast<pid_t>(std::stol(state["pid"])));
+  EXPECT_EQ(state["cwd"], "/srv");
+  // The PID file and the log were opened before the chroot: outside it.
+  EXPECT_EQ(read_file(path("d.pid")), state["pid"] + "\n");
+  EXPECT_TRUE(eventually([&] { return read_file(path("d.log")).find("probe stderr") !=
+                                      std::string::npos; }));
+}
+
+TEST_F(DaemonkitCliAsRoot, MissingChrootIsReported) {
+  Outcome failed = run(probe_run({"--chroot", path("nojail")}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text(fmt::format("chroot({}): No such file or directory (ENOENT)",
+                                                 path("nojail"))));
+}
+
+TEST_F(DaemonkitCliAsRoot, UidByNameSetsEveryIdAndTheGroups) {
+  const passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  const std::string u = std::to_string(nobody->pw_uid);
+  const std::string g = std::to_string(nobody->pw_gid);
+  // The log file sits in a directory only root may write: it is opened before the drop.
+  fs::create_directory(dir_ / "private");
+  chmod(path("private").c_str(), 0700);
+  Outcome launched = run(probe_run({"--uid", "nobody", "--logfile", path("private/d.log")}, {"run"}));
+  ASSERT_EQ(launched.code, 0) << launched.err;
+  auto state = report();
+  EXPECT_EQ(state["uids"], u + "/" + u + "/" + u);
+  EXPECT_EQ(state["gids"], g + "/" + g + "/" + g);
+  EXPECT_EQ(state["groups"], g);
+  EXPECT_TRUE(eventually([&] { return read_file(path("private/d.log")).find("probe stderr") !=
+                                      std::string::npos; }));
+  // The PID file stays removable by root's stop after the drop.
+  EXPECT_EQ(run({"stop", "--pidfile", path("d.pid")}).code, 0);
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+TEST_F(DaemonkitCliAsRoot, UidAndGidByNumber) {
+  Outcome launched = run(probe_run({"-u", "65534", "-g", "65534"}, {"run"}));
+  ASSERT_EQ(launched.code, 0) << launched.err;
+  auto state = report();
+  EXPECT_EQ(state["uids"], "65534/65534/65534");
+  EXPECT_EQ(state["gids"], "65534/65534/65534");
+  EXPECT_EQ(state["groups"], "65534");
+}
+
+TEST_F(DaemonkitCliAsRoot, EuidSetsOnlyTheEffectiveIds) {
+  Outcome launched = run(probe_run({"--uid", "65534", "--gid", "65534", "--euid"}, {"run"}));
+  ASSERT_EQ(launched.code, 0) << launched.err;
+  auto state = report();
+  // The real ids stay root's, so PROGRAM may take its privileges back. (execve copies the
+  // effective ids into the saved ones, so after the exec those read 65534 too.)
+  EXPECT_EQ(state["uids"], "0/65534/65534");
+  EXPECT_EQ(state["gids"], "0/65534/65534");
+  std::vector<gid_t> own(64);
+  own.resize(static_cast<std::size_t>(getgroups(64, own.data())));
+  std::string own_text;
+  for (gid_t g : own) own_text += (own_text.empty() ? "" : ",") + std::to_string(g);
+  EXPECT_EQ(state["groups"], own_text) << "--euid leaves the supplementary groups alone";
+}
+
+TEST_F(DaemonkitCliAsRoot, UnknownUserIsReportedBeforeAnythingStarts) {
+  Outcome failed = run(probe_run({"--uid", "no-such-user-dk"}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text("--uid: no such user: no-such-user-dk"));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+  Outcome group = run(probe_run({"--gid", "no-such-group-dk"}, {"run"}));
+  EXPECT_EQ(group.err, failure_text("--gid: no such group: no-such-group-dk"));
+}
+
+TEST_F(DaemonkitCliAsRoot, UnprivilegedCallerCannotTakeRoot) {
+  Outcome failed = run_with(probe_run({"--uid", "0", "--gid", "0"}, {"run"}),
+                        spec_uid(65534));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text("setresgid(0): Operation not permitted (EPERM)"));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+}  // namespace
