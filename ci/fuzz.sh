@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Builds every libFuzzer target with clang in build/fuzz and runs each for the given number of
+# Builds every libFuzzer target with clang in build/ci-fuzz and runs each for the given number of
 # seconds over a working copy of its seed corpus (fuzz/corpus/<name>/), then prints executions
-# per second and findings. Crashers land in build/fuzz/artifacts/<name>/; a finding, once
+# per second and findings. Crashers land in build/ci-fuzz/artifacts/<name>/; a finding, once
 # fixed, belongs in the seed corpus so ctest replays it from then on.
 #   bash ci/fuzz.sh [seconds-per-target]     # default 60
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 seconds=${1:-60}
-build=build/fuzz
+# Not build/fuzz: that is where a build in build/ (the usual one) puts the fuzz directory.
+build=build/ci-fuzz
 
 DAEMONKIT_WITH_FUZZ=1 bash ci/install_deps.sh
 
@@ -29,7 +30,7 @@ for name in "${targets[@]}"; do
   work=$build/corpus/$name
   artifacts=$build/artifacts/$name
   log=$build/$name.log
-  rm -rf "$work" && mkdir -p "$work" "$artifacts"
+  rm -rf "$work" "$artifacts" && mkdir -p "$work" "$artifacts"
   cp fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
   echo "=== fuzzing $name for ${seconds}s"
   rc=0

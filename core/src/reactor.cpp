@@ -71,7 +71,9 @@ ReactorResult<void> Reactor::open_descriptors() {
   if (!epfd) return reactor_fail(epfd.error());
   epfd_ = *epfd;
   if (auto r = waker_.open(); !r) return reactor_fail(r.error());
-  return add(waker_.fd(), [this] { on_waker_readable(); }, /*reader=*/true, /*internal=*/true);
+  // The waker's reader only empties the eventfd; what the wake-up announced is looked at in
+  // run_until_current, every iteration for as long as the waker is pending.
+  return add(waker_.fd(), [this] { waker_.drain(); }, /*reader=*/true, /*internal=*/true);
 }
 
 void Reactor::register_core_triggers() {
@@ -94,8 +96,10 @@ ReactorResult<void> Reactor::run() {
     run_until_current();
     if (!started_) break;
     // Twisted polls with 0 until startup finished; we block for the real timeout instead,
-    // because whatever ends a held startup (a timer, I/O, a thread call) wakes the loop.
-    if (auto r = iterate(timers_.timeout()); !r) {
+    // because whatever ends a held startup (a timer, I/O, a thread call) wakes the loop. We do
+    // poll with 0 while the waker is pending: work announced by wakers is still coming in.
+    const auto timeout = waker_.pending() ? std::optional<Duration>(Duration{0}) : timers_.timeout();
+    if (auto r = iterate(timeout); !r) {
       log(fmt::format("Unexpected error in main loop: {}", r.error()));
       result = r;
       crash();
@@ -144,7 +148,16 @@ void Reactor::really_start_running() {
 }
 
 void Reactor::run_until_current() {
-  thread_calls_.run_batch(options_.log);
+  if (waker_.pending()) {
+    bool busy = handle_signals();
+    busy = thread_calls_.run_batch(options_.log) > 0 || busy;
+    if (!busy) {
+      // Caught up. Only now may wake() write again: clearing the flag on every wake-up would
+      // make a producer pay a write(2) per batch while the loop is busy anyway.
+      waker_.clear();
+      if (!thread_calls_.empty() || signals_.any_caught()) waker_.wake();
+    }
+  }
   timers_.run_due();
   if (just_stopped_) {
     just_stopped_ = false;
@@ -342,15 +355,11 @@ void Reactor::post(PreparedCall& call) noexcept {
 
 bool Reactor::call_in_thread(Callback fn) { return pool_.call(std::move(fn)); }
 
-void Reactor::on_waker_readable() {
-  waker_.drain();
-  handle_signals();
-}
-
 // ---- Signals and children -------------------------------------------------------------------
 
-void Reactor::handle_signals() {
-  for (int sig : signals_.take_caught()) {
+bool Reactor::handle_signals() {
+  const std::vector<int> caught = signals_.take_caught();
+  for (int sig : caught) {
     if (sig == SIGINT || sig == SIGTERM) {
       log(fmt::format("Received {}, shutting down.", sig == SIGINT ? "SIGINT" : "SIGTERM"));
       exit_signal_ = sig;
@@ -367,6 +376,7 @@ void Reactor::handle_signals() {
       reap_children();
     }
   }
+  return !caught.empty();
 }
 
 ReactorResult<void> Reactor::watch_child(pid_t pid, std::function<void(int status)> on_exit) {
@@ -422,6 +432,8 @@ void Reactor::before_daemonize() {
 
 ReactorResult<void> Reactor::after_daemonize() {
   if (auto r = open_descriptors(); !r) return r;
+  // The new waker starts clear: calls queued before daemonizing must still be looked at.
+  if (!thread_calls_.empty()) waker_.wake();
   for (const auto& [fd, watcher] : watchers_) {
     if (fd == waker_.fd()) continue;  // just registered by open_descriptors
     if (auto r = ctl(EPOLL_CTL_ADD, fd, watcher); !r) {

@@ -45,7 +45,7 @@ int poll_timeout_ms(Nanos remaining) {
 }
 
 std::string describe_timeout(std::chrono::milliseconds timeout) {
-  if (timeout.count() % 1000 == 0) return fmt::format("{} s", timeout.count() / 1000);
+  if (timeout.count() > 0 && timeout.count() % 1000 == 0) return fmt::format("{} s", timeout.count() / 1000);
   return fmt::format("{} ms", timeout.count());
 }
 
@@ -104,9 +104,11 @@ StatusOutcome read_report(sys::Syscalls& os, int read_fd, const StatusWaitOption
     if (deadline) {
       const sys::Result<Nanos> now = monotonic_now(os);
       if (!now) return failed_call("clock_gettime(CLOCK_MONOTONIC)", now.error());
-      if (*now >= *deadline) return timed_out();
+      // A deadline already passed still polls once, without waiting: a report sitting in the
+      // pipe is taken rather than declared late.
+      const Nanos remaining = *now < *deadline ? *deadline - *now : 0;
       struct pollfd watch {read_fd, POLLIN, 0};
-      const sys::Result<int> ready = os.poll(&watch, 1, poll_timeout_ms(*deadline - *now));
+      const sys::Result<int> ready = os.poll(&watch, 1, poll_timeout_ms(remaining));
       // Interrupted: go round, so the remaining time is measured again.
       if (!ready && ready.error().code == EINTR) continue;
       if (!ready) return failed_call("poll(status pipe)", ready.error());

@@ -10,13 +10,7 @@ namespace daemonkit {
 ThreadCallQueue::ThreadCallQueue() : head_(&stub_), tail_(&stub_) {}
 
 ThreadCallQueue::~ThreadCallQueue() {
-  while (detail::CallNode* node = dequeue()) {
-    if (node->queued == nullptr) {
-      delete node;
-    } else {
-      node->queued->store(false, std::memory_order_release);
-    }
-  }
+  while (detail::CallNode* node = dequeue()) node->queued->store(false, std::memory_order_release);
 }
 
 void ThreadCallQueue::enqueue(detail::CallNode* node) noexcept {
@@ -30,9 +24,8 @@ void ThreadCallQueue::enqueue(detail::CallNode* node) noexcept {
 }
 
 void ThreadCallQueue::push(std::function<void()> fn) {
-  auto* node = new detail::CallNode;
-  node->fn = std::move(fn);
-  enqueue(node);
+  std::lock_guard lock(mutex_);
+  calls_.push_back(std::move(fn));
 }
 
 bool ThreadCallQueue::push(PreparedCall& call) noexcept {
@@ -67,45 +60,55 @@ detail::CallNode* ThreadCallQueue::dequeue() noexcept {
 bool ThreadCallQueue::empty() const {
   const detail::CallNode* tail = tail_;
   const detail::CallNode* next = tail->next.load(std::memory_order_seq_cst);
-  return tail == &stub_ && next == nullptr;
+  std::lock_guard lock(mutex_);
+  return tail == &stub_ && next == nullptr && calls_.empty();
 }
 
 std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
-  batch_.clear();
-  while (detail::CallNode* node = dequeue()) batch_.push_back(node);
-  // Swap out: a call may re-enter run_batch (it should not, but must not corrupt the batch).
-  std::vector<detail::CallNode*> batch;
-  batch.swap(batch_);
-  const std::size_t count = batch.size();
-  for (std::size_t i = 0; i < count; ++i) {
-    detail::CallNode* node = batch[i];
-    std::function<void()> fn;
-    if (node->queued == nullptr) {
-      fn = std::move(node->fn);
-      delete node;
-    } else {
-      // Cleared before running: a post made while the call runs queues it again.
-      fn = node->fn;
-      node->queued->store(false, std::memory_order_release);
+  // Take both lanes before running anything: calls queued from here on wait for a later batch.
+  std::vector<detail::CallNode*> prepared;
+  prepared.swap(batch_);
+  while (detail::CallNode* node = dequeue()) prepared.push_back(node);
+  std::vector<std::function<void()>> ordinary;
+  ordinary.swap(running_);
+  {
+    std::lock_guard lock(mutex_);
+    ordinary.swap(calls_);
+  }
+  const std::size_t count = prepared.size() + ordinary.size();
+
+  std::size_t next_prepared = 0;
+  // Not ours to swallow (e.g. the fake kernel ending a process): release what did not run.
+  struct Unwind {
+    std::vector<detail::CallNode*>& nodes;
+    std::size_t& next;
+    ~Unwind() {
+      for (; next < nodes.size(); ++next) nodes[next]->queued->store(false, std::memory_order_release);
     }
+  } unwind{prepared, next_prepared};
+
+  const auto run = [&log](const std::function<void()>& fn) {
     try {
       if (fn) fn();
     } catch (const std::exception& e) {
       if (log) log(fmt::format("while calling from thread: {}", e.what()));
-    } catch (...) {
-      // Not ours to swallow (e.g. the fake kernel ending a process): free the rest first.
-      for (std::size_t j = i + 1; j < count; ++j) {
-        if (batch[j]->queued == nullptr) {
-          delete batch[j];
-        } else {
-          batch[j]->queued->store(false, std::memory_order_release);
-        }
-      }
-      throw;
     }
+  };
+  while (next_prepared < prepared.size()) {
+    detail::CallNode* node = prepared[next_prepared++];
+    // A copy, and the flag cleared before running: a post made while the call runs queues it
+    // again, and the call may even destroy its own PreparedCall.
+    std::function<void()> fn = node->fn;
+    node->queued->store(false, std::memory_order_release);
+    run(fn);
   }
-  batch.clear();
-  if (batch_.capacity() < batch.capacity()) batch_.swap(batch);
+  for (auto& fn : ordinary) run(fn);
+
+  // Hand the buffers back with their capacity, unless a nested batch already did.
+  ordinary.clear();
+  if (running_.capacity() < ordinary.capacity()) running_.swap(ordinary);
+  prepared.clear();
+  if (batch_.capacity() < prepared.capacity()) batch_.swap(prepared);
   return count;
 }
 

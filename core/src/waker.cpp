@@ -22,7 +22,7 @@ void Waker::close() {
 }
 
 void Waker::wake() noexcept {
-  // The fast path: a wake-up is already on its way. seq_cst pairs with drain()'s store and the
+  // The fast path: a wake-up is already on its way. seq_cst pairs with clear()'s store and the
   // queue's publication, so a caller that sees "pending" knows the reactor has yet to look.
   if (pending_.load(std::memory_order_seq_cst)) return;
   if (pending_.exchange(true, std::memory_order_seq_cst)) return;
@@ -42,7 +42,6 @@ void Waker::drain() {
     // One read resets an eventfd's counter; EAGAIN just means it was already empty.
     (void)sys_.read(fd, &count, sizeof count);
   }
-  pending_.store(false, std::memory_order_seq_cst);
 }
 
 }  // namespace daemonkit

@@ -1,11 +1,10 @@
 // Test-only helpers for the status-pipe tests: rapidcheck generators of hostile byte strings
-// and of chunkings, a driver that feeds a decoder chunk by chunk, and gtest printers.
+// and of chunkings, and a driver that feeds a decoder chunk by chunk.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,21 +14,8 @@
 #include <rapidcheck.h>
 
 #include "daemonkit/core/status_codec.h"
+#include "status_printers.h"
 #include "utf8_check.h"
-
-namespace daemonkit::core {
-
-// How gtest shows the decoder's verdicts in failure messages.
-inline void PrintTo(const NeedMore&, std::ostream* os) { *os << "NeedMore"; }
-inline void PrintTo(const Ready&, std::ostream* os) { *os << "Ready"; }
-inline void PrintTo(const Failed& failed, std::ostream* os) {
-  *os << "Failed{\"" << failed.message << "\"}";
-}
-inline void PrintTo(const ProtocolError& error, std::ostream* os) {
-  *os << "ProtocolError{" << describe(error.kind) << "}";
-}
-
-}  // namespace daemonkit::core
 
 namespace daemonkit::core::testing {
 

@@ -316,18 +316,34 @@ TEST_F(StatusWaiterTest, PartialMillisecondsRoundUpSoThePollDoesNotSpin) {
             StatusOutcome(failed("timed out after 1 s waiting for the daemon to report its status")));
 }
 
-TEST_F(StatusWaiterTest, DeadlinePassedBetweenReadsTimesOutWithoutPolling) {
+TEST_F(StatusWaiterTest, DeadlinePassedBetweenReadsPollsOnceWithoutWaiting) {
   {
     InSequence order;
     EXPECT_CALL(os_, close(kWriteFd)).WillOnce(Return(sys::Result<void>{}));
     EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).Times(2).WillRepeatedly(Return(at_ms(0)));
     EXPECT_CALL(os_, poll(_, 1u, _)).WillOnce(polls_pipe(2'000, 1));
     EXPECT_CALL(os_, read(kReadFd, _, _)).WillOnce(delivers("1 par"));
-    EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).WillOnce(Return(at_ms(2'000)));
+    EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).WillOnce(Return(at_ms(2'500)));
+    EXPECT_CALL(os_, poll(_, 1u, _)).WillOnce(polls_pipe(0, 0));
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 2s}),
             StatusOutcome(failed("timed out after 2 s waiting for the daemon to report its status")));
+}
+
+TEST_F(StatusWaiterTest, ZeroTimeoutStillTakesAReportAlreadyInThePipe) {
+  {
+    InSequence order;
+    EXPECT_CALL(os_, close(kWriteFd)).WillOnce(Return(sys::Result<void>{}));
+    EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).Times(2).WillRepeatedly(Return(at_ms(7)));
+    EXPECT_CALL(os_, poll(_, 1u, _)).WillOnce(polls_pipe(0, 1));
+    EXPECT_CALL(os_, read(kReadFd, _, _)).WillOnce(delivers("0"));
+    EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).WillOnce(Return(at_ms(7)));
+    EXPECT_CALL(os_, poll(_, 1u, _)).WillOnce(polls_pipe(0, 1));
+    EXPECT_CALL(os_, read(kReadFd, _, _)).WillOnce(delivers(""));
+    EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
+  }
+  EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 0ms}), StatusOutcome(Ready{}));
 }
 
 TEST_F(StatusWaiterTest, ClockFailureIsAFailureNamingTheCall) {

@@ -82,15 +82,17 @@ TEST(ThreadCallQueue, PreparedCallPostedWhileRunningRunsAgainNextBatch) {
   EXPECT_EQ(ran, 2);
 }
 
-TEST(ThreadCallQueue, MixesPreparedAndOwnedCallsInOrder) {
+TEST(ThreadCallQueue, PreparedCallsRunBeforeOrdinaryOnesOfTheSameBatch) {
   ThreadCallQueue queue;
   std::vector<int> ran;
-  PreparedCall prepared([&] { ran.push_back(2); });
-  queue.push([&] { ran.push_back(1); });
-  queue.push(prepared);
+  PreparedCall first([&] { ran.push_back(1); });
+  PreparedCall second([&] { ran.push_back(2); });
   queue.push([&] { ran.push_back(3); });
+  queue.push(first);
+  queue.push([&] { ran.push_back(4); });
+  queue.push(second);
   queue.run_batch({});
-  EXPECT_THAT(ran, ElementsAre(1, 2, 3));
+  EXPECT_THAT(ran, ElementsAre(1, 2, 3, 4));
 }
 
 TEST(ThreadCallQueue, DestroyingWithQueuedCallsFreesThem) {

@@ -11,4 +11,9 @@ namespace daemonkit {
 // An empty sink drops the lines.
 using LogSink = std::function<void(std::string_view line)>;
 
+// Calls `sink` if it is set, so components log without checking at every call site.
+inline void log_line(const LogSink& sink, std::string_view line) {
+  if (sink) sink(line);
+}
+
 }  // namespace daemonkit

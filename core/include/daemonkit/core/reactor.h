@@ -166,8 +166,7 @@ class Reactor {
   ReactorResult<void> remove(int fd, bool reader);
   void invoke(const SharedCallback& fn, const char* what, int fd);
   void dispatch(const struct epoll_event& event);
-  void on_waker_readable();
-  void handle_signals();
+  bool handle_signals();
   void really_start_running();
   void register_core_triggers();
 

@@ -41,6 +41,8 @@ class SignalRouting {
   // Reactor thread: the signals caught since the last call, lowest number first.
   [[nodiscard]] std::vector<int> take_caught();
   [[nodiscard]] bool routes(int sig) const;
+  // Whether a caught signal waits for take_caught().
+  [[nodiscard]] bool any_caught() const { return caught_.load(std::memory_order_seq_cst) != 0; }
 
   // What the kernel calls. Public so a test on the fake kernel can deliver a signal by calling
   // the handler it finds installed, exactly as the kernel would.

@@ -18,8 +18,8 @@ namespace daemonkit::core {
 using StatusOutcome = std::variant<Ready, Failed>;
 
 struct StatusWaitOptions {
-  // Gives up after this long without a complete report. Without it the parent waits as long as
-  // some process holds the write end open.
+  // Gives up after this long without a complete report (zero: take only what is already in
+  // the pipe). Without it the parent waits as long as some process holds the write end open.
   std::optional<std::chrono::milliseconds> timeout = std::nullopt;
   // The daemon's pid, if the parent can wait for it (it is a child, or the parent is its
   // subreaper). Used only when the pipe closes without a report, to say how the daemon ended.

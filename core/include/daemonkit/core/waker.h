@@ -1,6 +1,6 @@
 // Waker: wakes the reactor's epoll_wait from another thread or a signal handler.
-// An eventfd plus one pending flag (libuv's uv_async design): many wake() calls between two
-// drains cost one write, and a wake() that finds the flag set is a single atomic load.
+// An eventfd plus one pending flag (libuv's uv_async design): many wake() calls cost one write
+// until the reactor has caught up, and a wake() that finds the flag set is a single atomic load.
 #pragma once
 
 #include <atomic>
@@ -32,9 +32,16 @@ class Waker {
   // anyway; other errors are ignored because there is no one to tell from a signal handler.
   void wake() noexcept;
 
-  // Reactor thread: empties the eventfd, then clears the pending flag, so a wake() from now on
-  // writes again. Call it before looking at what the wakers announced.
+  // Reactor thread: empties the eventfd so epoll stops reporting it. Leaves the pending flag
+  // alone: while it is set, the reactor owes a look at what the wakers announce, and wake()
+  // stays a single load, however long the reactor takes.
   void drain();
+  // Reactor thread: whether a wake-up is owed.
+  [[nodiscard]] bool pending() const { return pending_.load(std::memory_order_seq_cst); }
+  // Reactor thread, once it looked and found nothing to do: wake() writes again from now on.
+  // Look at the sources once more afterwards; whatever was announced between the last look
+  // and this call is either visible then, or its wake() saw the flag clear and wrote.
+  void clear() { pending_.store(false, std::memory_order_seq_cst); }
 
   // How many times wake() actually wrote to the eventfd; the difference to the calls made is
   // what coalescing saved. Relaxed: for tests and statistics.

@@ -1,0 +1,389 @@
+// The reactor's cross-thread path and its timers, against references measured in the same run:
+//  * wake-up throughput: call_from_thread vs libuv (a mutex-guarded queue + uv_async_send, which
+//    is how a libuv user hands work to the loop) and vs a raw eventfd written per item;
+//  * ping-pong round trip (median, p99): call_from_thread vs raw eventfd vs uv_async_send, the
+//    reply always travelling back on the same raw eventfd so only the outbound path differs;
+//  * timers scheduled and fired per second with 10^5 pending: TimerQueue vs a bare
+//    std::priority_queue of std::function.
+// Run: build/bench/reactor_bench   (prints Google Benchmark's table, then the ratios)
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemonkit/core/reactor.h"
+#include "daemonkit/core/timer_queue.h"
+#include "daemonkit/sys/real_syscalls.h"
+
+namespace {
+
+using daemonkit::Duration;
+using daemonkit::Reactor;
+using daemonkit::TimePoint;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::int64_t kItems = 100'000;  // per throughput iteration
+constexpr int kRounds = 20'000;           // per ping-pong run
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "reactor_bench: %s failed\n", what);
+    std::abort();
+  }
+}
+
+void spin_until(const std::atomic<bool>& flag) {
+  while (!flag.load(std::memory_order_acquire)) std::this_thread::yield();
+}
+
+// ---- The three loops under test ------------------------------------------------------------
+
+// The daemonkit reactor, running on its own thread.
+struct ReactorLoop {
+  daemonkit::sys::RealSyscalls os;
+  std::unique_ptr<Reactor> reactor;
+  std::thread thread;
+
+  ReactorLoop() {
+    daemonkit::ReactorOptions options;
+    options.install_signal_handlers = false;
+    auto created = Reactor::create(os, std::move(options));
+    check(created.has_value(), "Reactor::create");
+    reactor = std::move(*created);
+    std::atomic<bool> up{false};
+    reactor->call_when_running([&] { up.store(true, std::memory_order_release); });
+    thread = std::thread([this] { check(reactor->run().has_value(), "Reactor::run"); });
+    spin_until(up);
+  }
+  void post(std::function<void()> fn) { reactor->call_from_thread(std::move(fn)); }
+  ~ReactorLoop() {
+    reactor->call_from_thread([this] { (void)reactor->stop(); });
+    thread.join();
+  }
+};
+
+// libuv: a queue under a mutex, announced with uv_async_send (sends coalesce; the callback
+// drains everything queued).
+struct UvLoop {
+  uv_loop_t loop{};
+  uv_async_t async{};
+  std::mutex mutex;
+  std::vector<std::function<void()>> queue;
+  std::vector<std::function<void()>> running;
+  bool closing = false;
+  std::thread thread;
+
+  UvLoop() {
+    check(uv_loop_init(&loop) == 0, "uv_loop_init");
+    async.data = this;
+    check(uv_async_init(&loop, &async, [](uv_async_t* a) {
+            auto* self = static_cast<UvLoop*>(a->data);
+            {
+              std::lock_guard lock(self->mutex);
+              self->running.swap(self->queue);
+            }
+            for (auto& fn : self->running) fn();
+            self->running.clear();
+            if (self->closing) uv_close(reinterpret_cast<uv_handle_t*>(a), nullptr);
+          }) == 0,
+          "uv_async_init");
+    thread = std::thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
+  }
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mutex);
+      queue.push_back(std::move(fn));
+    }
+    uv_async_send(&async);
+  }
+  void send() { uv_async_send(&async); }
+  ~UvLoop() {
+    post([this] { closing = true; });
+    thread.join();
+    uv_loop_close(&loop);
+  }
+};
+
+// A raw eventfd written once per item, read by a thread blocked in epoll_wait.
+struct EventfdLoop {
+  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  std::mutex mutex;
+  std::vector<std::function<void()>> queue;
+  std::vector<std::function<void()>> running;
+  std::function<void()> on_wake;  // the ping-pong replies from here, with no queue
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  EventfdLoop() {
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    check(epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) == 0, "epoll_ctl");
+    thread = std::thread([this] {
+      struct epoll_event out[8];
+      while (!stop.load(std::memory_order_acquire)) {
+        if (epoll_wait(epfd, out, 8, -1) <= 0) continue;
+        std::uint64_t n;
+        (void)!read(efd, &n, sizeof n);
+        if (on_wake) on_wake();
+        {
+          std::lock_guard lock(mutex);
+          running.swap(queue);
+        }
+        for (auto& fn : running) fn();
+        running.clear();
+      }
+    });
+  }
+  void ring() {
+    const std::uint64_t one = 1;
+    (void)!write(efd, &one, sizeof one);
+  }
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mutex);
+      queue.push_back(std::move(fn));
+    }
+    ring();
+  }
+  ~EventfdLoop() {
+    stop.store(true, std::memory_order_release);
+    ring();
+    thread.join();
+    close(efd);
+    close(epfd);
+  }
+};
+
+// ---- Throughput ----------------------------------------------------------------------------
+
+template <typename Loop>
+void throughput(benchmark::State& state) {
+  Loop loop;
+  for (auto _ : state) {
+    std::atomic<bool> done{false};
+    std::int64_t count = 0;  // touched on the loop thread only
+    for (std::int64_t i = 0; i < kItems; ++i) {
+      loop.post([&] {
+        if (++count == kItems) done.store(true, std::memory_order_release);
+      });
+    }
+    spin_until(done);
+  }
+  state.SetItemsProcessed(state.iterations() * kItems);
+}
+
+void BM_Throughput_Reactor(benchmark::State& s) { throughput<ReactorLoop>(s); }
+void BM_Throughput_LibuvAsync(benchmark::State& s) { throughput<UvLoop>(s); }
+void BM_Throughput_RawEventfd(benchmark::State& s) { throughput<EventfdLoop>(s); }
+
+// ---- Ping-pong -----------------------------------------------------------------------------
+
+// The reply path: the loop writes this eventfd, the client blocks reading it.
+struct Reply {
+  int fd = eventfd(0, EFD_CLOEXEC);
+  ~Reply() { close(fd); }
+  void send() const {
+    const std::uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
+  }
+  void wait() const {
+    std::uint64_t n;
+    (void)!read(fd, &n, sizeof n);
+  }
+};
+
+template <typename Ping>
+void ping_pong(benchmark::State& state, Ping&& ping, const Reply& reply) {
+  std::vector<double> samples;
+  samples.reserve(kRounds);
+  for (auto _ : state) {
+    const auto start = SteadyClock::now();
+    ping();
+    reply.wait();
+    const auto end = SteadyClock::now();
+    const double ns = std::chrono::duration<double, std::nano>(end - start).count();
+    samples.push_back(ns);
+    state.SetIterationTime(ns / 1e9);
+  }
+  std::sort(samples.begin(), samples.end());
+  state.counters["p50_ns"] = samples[samples.size() / 2];
+  state.counters["p99_ns"] = samples[samples.size() * 99 / 100];
+}
+
+void BM_PingPong_RawEventfd(benchmark::State& state) {
+  Reply reply;
+  EventfdLoop loop;
+  loop.on_wake = [&] { reply.send(); };
+  ping_pong(state, [&] { loop.ring(); }, reply);
+  loop.on_wake = nullptr;
+}
+
+void BM_PingPong_Reactor(benchmark::State& state) {
+  Reply reply;
+  ReactorLoop loop;
+  ping_pong(state, [&] { loop.post([&] { reply.send(); }); }, reply);
+}
+
+void BM_PingPong_LibuvAsync(benchmark::State& state) {
+  Reply reply;
+  UvLoop loop;
+  // A second handle carries the ping, so its callback replies with no queue in the way. It
+  // is initialised and closed on the loop's thread, as libuv requires.
+  uv_async_t ping{};
+  ping.data = &reply;
+  std::atomic<bool> ready{false};
+  loop.post([&] {
+    uv_async_init(&loop.loop, &ping, [](uv_async_t* a) { static_cast<Reply*>(a->data)->send(); });
+    ready.store(true, std::memory_order_release);
+  });
+  spin_until(ready);
+  ping_pong(state, [&] { uv_async_send(&ping); }, reply);
+  std::atomic<bool> closed{false};
+  loop.post([&] {
+    uv_close(reinterpret_cast<uv_handle_t*>(&ping), nullptr);
+    closed.store(true, std::memory_order_release);
+  });
+  spin_until(closed);
+}
+
+// ---- Timers --------------------------------------------------------------------------------
+
+constexpr std::size_t kPendingTimers = 100'000;
+constexpr std::int64_t kTimerSpanNs = 1'000'000'000;  // due times spread over one second
+constexpr std::int64_t kStepNs = 1'000'000;           // the clock moves 1 ms per pass
+
+// Keeps kPendingTimers pending: every call that fires schedules a new one.
+void BM_Timers_TimerQueue(benchmark::State& state) {
+  TimePoint now{std::chrono::seconds(1)};
+  daemonkit::TimerQueue queue([&] { return now; }, {});
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<std::int64_t> delay(0, kTimerSpanNs);
+  std::int64_t fired = 0;
+  std::function<void()> rearm = [&] {
+    ++fired;
+    queue.call_later(Duration(delay(rng)), rearm);
+  };
+  for (std::size_t i = 0; i < kPendingTimers; ++i) queue.call_later(Duration(delay(rng)), rearm);
+  (void)queue.timeout();
+  for (auto _ : state) {
+    now += Duration(kStepNs);
+    queue.run_due();
+  }
+  state.SetItemsProcessed(fired);
+}
+
+void BM_Timers_PriorityQueue(benchmark::State& state) {
+  struct Item {
+    std::int64_t due;
+    std::uint64_t seq;
+    std::function<void()> fn;
+    bool operator>(const Item& o) const { return due > o.due || (due == o.due && seq > o.seq); }
+  };
+  std::priority_queue<Item, std::vector<Item>, std::greater<>> heap;
+  std::int64_t now = 1'000'000'000;
+  std::uint64_t seq = 0;
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<std::int64_t> delay(0, kTimerSpanNs);
+  std::int64_t fired = 0;
+  std::function<void()> rearm;
+  rearm = [&] {
+    ++fired;
+    heap.push(Item{now + delay(rng), seq++, rearm});
+  };
+  for (std::size_t i = 0; i < kPendingTimers; ++i) heap.push(Item{now + delay(rng), seq++, rearm});
+  for (auto _ : state) {
+    now += kStepNs;
+    std::vector<std::function<void()>> due;
+    while (!heap.empty() && heap.top().due <= now) {
+      due.push_back(heap.top().fn);
+      heap.pop();
+    }
+    for (auto& fn : due) fn();
+  }
+  state.SetItemsProcessed(fired);
+}
+
+BENCHMARK(BM_Throughput_Reactor)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_Throughput_LibuvAsync)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_Throughput_RawEventfd)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_PingPong_RawEventfd)->UseManualTime()->Iterations(kRounds);
+BENCHMARK(BM_PingPong_Reactor)->UseManualTime()->Iterations(kRounds);
+BENCHMARK(BM_PingPong_LibuvAsync)->UseManualTime()->Iterations(kRounds);
+BENCHMARK(BM_Timers_TimerQueue)->Iterations(2000);
+BENCHMARK(BM_Timers_PriorityQueue)->Iterations(2000);
+
+// Collects every run's counters so the ratios can be printed after the table.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      for (const auto& [name, counter] : run.counters) {
+        values_[run.benchmark_name()][name] = counter.value;
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  double get(const std::string& bench, const std::string& counter) const {
+    auto b = values_.find(bench);
+    if (b == values_.end()) return 0;
+    auto c = b->second.find(counter);
+    return c == b->second.end() ? 0 : c->second;
+  }
+
+ private:
+  std::map<std::string, std::map<std::string, double>> values_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+
+  const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  // Names carry Google Benchmark's suffixes for the options used above.
+  const std::string tp = "/min_time:1.000/real_time";
+  const std::string pp = "/iterations:20000/manual_time";
+  const std::string tm = "/iterations:2000";
+  const double reactor_tp = reporter.get("BM_Throughput_Reactor" + tp, "items_per_second");
+  const double uv_tp = reporter.get("BM_Throughput_LibuvAsync" + tp, "items_per_second");
+  const double raw_tp = reporter.get("BM_Throughput_RawEventfd" + tp, "items_per_second");
+  std::printf("\nRatios (same run; > 1 means the reactor is faster for throughput,"
+              " < 1 means lower latency):\n");
+  std::printf("  throughput  call_from_thread / libuv uv_async_send : %.2f  (target >= 1)\n",
+              ratio(reactor_tp, uv_tp));
+  std::printf("  throughput  call_from_thread / raw eventfd        : %.2f\n",
+              ratio(reactor_tp, raw_tp));
+  for (const char* q : {"p50_ns", "p99_ns"}) {
+    const double r = reporter.get("BM_PingPong_Reactor" + pp, q);
+    const double raw = reporter.get("BM_PingPong_RawEventfd" + pp, q);
+    const double uv = reporter.get("BM_PingPong_LibuvAsync" + pp, q);
+    std::printf("  ping-pong %s call_from_thread / raw eventfd  : %.2f  (target <= 1.3)\n", q,
+                ratio(r, raw));
+    std::printf("  ping-pong %s call_from_thread / libuv         : %.2f\n", q, ratio(r, uv));
+  }
+  std::printf("  timers (1e5 pending) TimerQueue / priority_queue   : %.2f\n",
+              ratio(reporter.get("BM_Timers_TimerQueue" + tm, "items_per_second"),
+                    reporter.get("BM_Timers_PriorityQueue" + tm, "items_per_second")));
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,125 @@
+// The PID file: proof that one instance runs, by a lock held for the daemon's whole life.
+// Liveness is the lock, not a guess from kill(pid, 0) that PID reuse can fool; the kill probe
+// survives only for unlocked files left by older tools, minus twistd's bugs (pid 0, negative
+// pids and our own pid are not "running"; EPERM means running under another user).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "daemonkit/core/log_sink.h"
+#include "daemonkit/core/step_error.h"
+#include "daemonkit/sys/syscalls.h"
+
+namespace daemonkit::core {
+
+// ---- Pure parts: contents, liveness rules, messages ----------------------------------------
+
+// What a PID file holds. Stricter than twistd's int(): surrounding whitespace is allowed,
+// one leading '-' is read (so "-1" is a pid that cannot be running, not garbage), but '+',
+// '_' separators, other characters and numbers beyond pid_t are non-numeric.
+struct PidFileContent {
+  enum class Kind { kEmpty, kPid, kNonNumeric };
+  Kind kind = Kind::kEmpty;
+  pid_t pid = 0;  // meaningful for kPid only; may be 0 or negative
+};
+[[nodiscard]] PidFileContent parse_pid_file(std::string_view text);
+
+// The verdict on a pid read from a file whose lock nobody holds.
+enum class PidLiveness { kRunning, kStale };
+
+// twistd's kill(pid, 0) rules without its bugs: pid <= 0 and `own_pid` are stale without
+// asking the kernel (kill(0, 0) and kill(-1, 0) succeed, and a restarted container's PID 1 finds
+// its own pid in the file); success and EPERM mean running; ESRCH means stale; any other errno
+// is returned as the error.
+[[nodiscard]] sys::Result<PidLiveness> probe_pid(sys::Syscalls& os, pid_t pid, pid_t own_pid);
+
+// "Another server is running, PID <pid>" followed by twistd's hint about --pidfile, as lines
+// separated by '\n' and ending with one (no pid: the lock holder has not written its
+// pid yet).
+[[nodiscard]] std::string another_server_message(std::optional<pid_t> pid);
+// "Pidfile <path> contains non-numeric value"
+[[nodiscard]] std::string non_numeric_message(std::string_view path);
+// "Removing stale pidfile <path>"
+[[nodiscard]] std::string stale_pidfile_message(std::string_view path);
+
+// ---- The file ------------------------------------------------------------------------------
+
+// What to do with a file that has a pid in it but that nobody has locked.
+enum class UnlockedPidFilePolicy {
+  // Ask kill(pid, 0): the file may come from an older tool that never locks (the default,
+  // matching design §5). A pid reused since a daemonkit daemon crashed reads as running.
+  kProbeWithKill,
+  // Trust the lock alone: an unlocked file is stale whatever pid it names.
+  kLockOnly,
+};
+
+struct PidFileOptions {
+  // Mode of a newly created file (before the umask).
+  mode_t mode = 0644;
+  UnlockedPidFilePolicy unlocked = UnlockedPidFilePolicy::kProbeWithKill;
+};
+
+// An acquired PID file: open, locked, checked, and empty until write_pid.
+//
+// The lock (flock) belongs to the open file description, so it survives fork(): the first
+// parent can acquire it, report "Another server is running" on its own stderr, and pass it down
+// to the daemon, which writes its pid. It also survives exec() after keep_across_exec().
+//
+// Destroying a PidFile does no I/O (in the fake kernel, a process that _exits unwinds through
+// destructors that must not act for it): call release() on orderly exit, or let the process end
+// to drop the lock and leave a stale file that the next start takes over.
+class PidFile {
+ public:
+  // Opens `path` with O_CREAT|O_NOFOLLOW|O_CLOEXEC, takes an exclusive non-blocking flock,
+  // checks that `path` still names the locked inode (a previous owner may have unlinked it
+  // between our open and our lock; then we start over), and applies the liveness rules to what
+  // the file holds. A stale file is emptied in place ("Removing stale pidfile <path>" is logged)
+  // so the lock stays on the inode the path names. A relative path is made absolute against the
+  // current directory, so it means the same file after chdir and chroot.
+  [[nodiscard]] static StepResult<PidFile> acquire(sys::Syscalls& os, std::string path,
+                                                   LogSink log, PidFileOptions options = {});
+
+  PidFile(PidFile&& other) noexcept;
+  PidFile& operator=(PidFile&& other) noexcept;
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+  ~PidFile() = default;
+
+  // Replaces the contents with "<pid>\n" (design §5 wants the newline; twistd writes none).
+  [[nodiscard]] StepResult<void> write_pid(pid_t pid);
+
+  // Clears FD_CLOEXEC so the lock (and so the liveness) passes to a program exec'd in place of
+  // this one, as `daemonkit run` does.
+  [[nodiscard]] StepResult<void> keep_across_exec();
+
+  // Tells the file that the process is about to chroot into `chroot_dir`, so that release()
+  // finds the file by its path inside the new root, or knows it cannot reach it.
+  void relocate_for_chroot(std::string_view chroot_dir);
+
+  // Removes the file and closes it. Never fails: a failed unlink is logged, and the file is then
+  // emptied through the descriptor we hold (which needs no permission on the directory, so it
+  // works after privileges were shed: twistd's H5), leaving nothing that names a live pid. The
+  // path is unlinked only if it still names our inode. Idempotent.
+  void release();
+
+  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] bool held() const { return fd_ >= 0; }
+
+ private:
+  PidFile(sys::Syscalls& os, std::string path, int fd, LogSink log, dev_t dev, ino_t ino);
+
+  sys::Syscalls* os_;
+  std::string path_;        // as the user gave it (absolute), for messages
+  std::string reach_path_;  // how this process reaches it now; empty when it cannot
+  int fd_ = -1;
+  LogSink log_;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
+
+}  // namespace daemonkit::core

@@ -1,0 +1,286 @@
+#include "daemonkit/core/pid_file.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include "daemonkit/fake/mock_syscalls.h"
+
+namespace daemonkit::core {
+namespace {
+
+using ::testing::_;
+using ::testing::HasSubstr;
+using ::testing::InSequence;
+using ::testing::Return;
+using ::testing::StrictMock;
+using Kind = PidFileContent::Kind;
+
+TEST(PidFileContent, ReadsDecimalPidWithNewline) {
+  const PidFileContent c = parse_pid_file("4242\n");
+  EXPECT_EQ(c.kind, Kind::kPid);
+  EXPECT_EQ(c.pid, 4242);
+}
+
+TEST(PidFileContent, AllowsSurroundingWhitespaceLikeTwistd) {
+  const PidFileContent c = parse_pid_file(" 4000000 \n");
+  EXPECT_EQ(c.kind, Kind::kPid);
+  EXPECT_EQ(c.pid, 4000000);
+}
+
+TEST(PidFileContent, EmptyOrBlankIsEmptyNotNonNumeric) {
+  EXPECT_EQ(parse_pid_file("").kind, Kind::kEmpty);
+  EXPECT_EQ(parse_pid_file(" \n").kind, Kind::kEmpty);
+}
+
+TEST(PidFileContent, RejectsPythonIntQuirks) {
+  EXPECT_EQ(parse_pid_file("1_0").kind, Kind::kNonNumeric);
+  EXPECT_EQ(parse_pid_file("+5").kind, Kind::kNonNumeric);
+  EXPECT_EQ(parse_pid_file("0x10").kind, Kind::kNonNumeric);
+  EXPECT_EQ(parse_pid_file("12 34").kind, Kind::kNonNumeric);
+  EXPECT_EQ(parse_pid_file("-").kind, Kind::kNonNumeric);
+  EXPECT_EQ(parse_pid_file("--1").kind, Kind::kNonNumeric);
+  EXPECT_EQ(parse_pid_file("99999999999999999999").kind, Kind::kNonNumeric);
+}
+
+TEST(PidFileContent, ReadsNegativeAndZeroAsPidsThatCannotRun) {
+  EXPECT_EQ(parse_pid_file("-1").pid, -1);
+  EXPECT_EQ(parse_pid_file("-1").kind, Kind::kPid);
+  EXPECT_EQ(parse_pid_file("0").kind, Kind::kPid);
+  EXPECT_EQ(parse_pid_file("0").pid, 0);
+}
+
+RC_GTEST_PROP(PidFileContent, WhatWriteProducesParsesBack, ()) {
+  const auto pid = *rc::gen::inRange<pid_t>(1, 1 << 22);
+  const PidFileContent c = parse_pid_file(std::to_string(pid) + "\n");
+  RC_ASSERT(c.kind == Kind::kPid);
+  RC_ASSERT(c.pid == pid);
+}
+
+RC_GTEST_PROP(PidFileContent, AnyNonDigitInsideIsNonNumeric, ()) {
+  const auto pid = *rc::gen::inRange<pid_t>(1, 1 << 22);
+  const auto bad = *rc::gen::suchThat<char>(
+      [](char c) { return (c < '0' || c > '9') && c != ' ' && c != '\t' && c != '\n' && c != '\r'; });
+  std::string text = std::to_string(pid);
+  const auto at = *rc::gen::inRange<std::size_t>(1, text.size() + 1);
+  text.insert(at, 1, bad);
+  RC_ASSERT(parse_pid_file(text).kind == Kind::kNonNumeric);
+}
+
+TEST(PidProbe, ZeroNegativeAndOwnPidAreStaleWithoutAskingTheKernel) {
+  StrictMock<fake::MockSyscalls> os;  // no kill expected
+  EXPECT_EQ(probe_pid(os, 0, 100).value(), PidLiveness::kStale);
+  EXPECT_EQ(probe_pid(os, -1, 100).value(), PidLiveness::kStale);
+  EXPECT_EQ(probe_pid(os, 100, 100).value(), PidLiveness::kStale);
+}
+
+TEST(PidProbe, EpermMeansRunningUnderAnotherUser) {
+  StrictMock<fake::MockSyscalls> os;
+  EXPECT_CALL(os, kill(7, 0)).WillOnce(Return(sys::fail(EPERM, "kill")));
+  EXPECT_EQ(probe_pid(os, 7, 100).value(), PidLiveness::kRunning);
+}
+
+TEST(PidProbe, SuccessMeansRunningAndEsrchStale) {
+  StrictMock<fake::MockSyscalls> os;
+  EXPECT_CALL(os, kill(7, 0)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, kill(8, 0)).WillOnce(Return(sys::fail(ESRCH, "kill")));
+  EXPECT_EQ(probe_pid(os, 7, 100).value(), PidLiveness::kRunning);
+  EXPECT_EQ(probe_pid(os, 8, 100).value(), PidLiveness::kStale);
+}
+
+TEST(PidProbe, OtherErrorsAreReturned) {
+  StrictMock<fake::MockSyscalls> os;
+  EXPECT_CALL(os, kill(7, 0)).WillOnce(Return(sys::fail(EINVAL, "kill")));
+  auto probed = probe_pid(os, 7, 100);
+  ASSERT_FALSE(probed);
+  EXPECT_EQ(probed.error().code, EINVAL);
+}
+
+TEST(PidFileMessages, AreTwistdsWordsWithGenericServerName) {
+  EXPECT_EQ(another_server_message(7209),
+            "Another server is running, PID 7209\n\n"
+            "This could either be a previously started instance of your application or a\n"
+            "different application entirely. To start a new one, either run it in some other\n"
+            "directory, or use the --pidfile and --logfile parameters to avoid clashes.\n");
+  EXPECT_THAT(another_server_message(std::nullopt),
+              HasSubstr("Another server is running (it holds the lock)\n"));
+  EXPECT_EQ(non_numeric_message("/run/x.pid"), "Pidfile /run/x.pid contains non-numeric value");
+  EXPECT_EQ(stale_pidfile_message("/run/x.pid"), "Removing stale pidfile /run/x.pid");
+}
+
+struct stat regular_file(ino_t ino) {
+  struct stat st {};
+  st.st_mode = S_IFREG | 0644;
+  st.st_dev = 1;
+  st.st_ino = ino;
+  return st;
+}
+
+// Feeds `text` to the next read of `fd`, then EOF.
+void expect_content(fake::MockSyscalls& os, int fd, std::string text) {
+  if (text.empty()) {
+    EXPECT_CALL(os, read(fd, _, _)).WillOnce(Return(sys::Result<std::size_t>(0))).RetiresOnSaturation();
+    return;
+  }
+  EXPECT_CALL(os, read(fd, _, _))
+      .WillOnce([text](int, void* buf, std::size_t n) -> sys::Result<std::size_t> {
+        const std::size_t k = std::min(n, text.size());
+        std::memcpy(buf, text.data(), k);
+        return k;
+      })
+      .WillOnce(Return(sys::Result<std::size_t>(0)))
+      .RetiresOnSaturation();
+}
+
+TEST(PidFileAcquire, OpensNoFollowLocksThenChecksThePathStillNamesTheInode) {
+  StrictMock<fake::MockSyscalls> os;
+  InSequence order;
+  EXPECT_CALL(os, open(::testing::StrEq("/run/d.pid"),
+                       O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644))
+      .WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
+  EXPECT_CALL(os, flock(5, LOCK_EX | LOCK_NB)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, lstat(::testing::StrEq("/run/d.pid"))).WillOnce(Return(regular_file(10)));
+  expect_content(os, 5, "");
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_TRUE(pid) << pid.error().message;
+  EXPECT_EQ(pid->fd(), 5);
+}
+
+TEST(PidFileAcquire, StartsOverWhenThePathWasReplacedBetweenOpenAndLock) {
+  StrictMock<fake::MockSyscalls> os;
+  InSequence order;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
+  EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(11)));  // replaced
+  EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(6));
+  EXPECT_CALL(os, fstat(6)).WillOnce(Return(regular_file(11)));
+  EXPECT_CALL(os, flock(6, _)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(11)));
+  expect_content(os, 6, "");
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_TRUE(pid) << pid.error().message;
+  EXPECT_EQ(pid->fd(), 6);
+}
+
+TEST(PidFileAcquire, LockHeldElsewhereIsAnotherServerWithThePidItWrote) {
+  StrictMock<fake::MockSyscalls> os;
+  InSequence order;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
+  EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::fail(EWOULDBLOCK, "flock")));
+  expect_content(os, 5, "777\n");
+  EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_THAT(pid.error().message, HasSubstr("Another server is running, PID 777\n"));
+  EXPECT_THAT(pid.error().message, HasSubstr("--pidfile"));
+}
+
+TEST(PidFileAcquire, UnlockedFileNamingALiveProcessIsAnotherServer) {
+  StrictMock<fake::MockSyscalls> os;
+  InSequence order;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
+  EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
+  expect_content(os, 5, "777");
+  EXPECT_CALL(os, getpid()).WillOnce(Return(1000));
+  EXPECT_CALL(os, kill(777, 0)).WillOnce(Return(sys::fail(EPERM, "kill")));
+  EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_THAT(pid.error().message, HasSubstr("Another server is running, PID 777"));
+}
+
+TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
+  StrictMock<fake::MockSyscalls> os;
+  std::vector<std::string> lines;
+  InSequence order;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
+  EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
+  expect_content(os, 5, "777\n");
+  EXPECT_CALL(os, getpid()).WillOnce(Return(1000));
+  EXPECT_CALL(os, kill(777, 0)).WillOnce(Return(sys::fail(ESRCH, "kill")));
+  EXPECT_CALL(os, ftruncate(5, 0)).WillOnce(Return(sys::Result<void>{}));
+  auto pid = PidFile::acquire(os, "/run/d.pid",
+                              [&](std::string_view l) { lines.emplace_back(l); });
+  ASSERT_TRUE(pid) << pid.error().message;
+  EXPECT_THAT(lines, ::testing::ElementsAre("Removing stale pidfile /run/d.pid"));
+}
+
+TEST(PidFileAcquire, LockOnlyPolicyNeverProbes) {
+  StrictMock<fake::MockSyscalls> os;
+  InSequence order;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
+  EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
+  expect_content(os, 5, "777\n");
+  EXPECT_CALL(os, ftruncate(5, 0)).WillOnce(Return(sys::Result<void>{}));
+  PidFileOptions options;
+  options.unlocked = UnlockedPidFilePolicy::kLockOnly;
+  EXPECT_TRUE(PidFile::acquire(os, "/run/d.pid", {}, options));
+}
+
+TEST(PidFileAcquire, NonNumericContentIsRefusedWithTwistdsMessage) {
+  StrictMock<fake::MockSyscalls> os;
+  InSequence order;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
+  EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
+  expect_content(os, 5, "1_0");
+  EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid contains non-numeric value");
+}
+
+TEST(PidFileAcquire, RelativePathIsMadeAbsoluteBeforeAnythingElse) {
+  StrictMock<fake::MockSyscalls> os;
+  InSequence order;
+  EXPECT_CALL(os, getcwd()).WillOnce(Return(std::string("/srv/app")));
+  EXPECT_CALL(os, open(::testing::StrEq("/srv/app/d.pid"), _, _))
+      .WillOnce(Return(sys::fail(EACCES, "open")));
+  auto pid = PidFile::acquire(os, "d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message, "open(/srv/app/d.pid): Permission denied (EACCES)");
+}
+
+TEST(PidFileAcquire, SymlinkIsRefusedByONoFollow) {
+  StrictMock<fake::MockSyscalls> os;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(sys::fail(ELOOP, "open")));
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_THAT(pid.error().message, HasSubstr("open(/run/d.pid)"));
+  EXPECT_THAT(pid.error().message, HasSubstr("ELOOP"));
+}
+
+TEST(PidFileAcquire, ADirectoryIsNotAPidFile) {
+  StrictMock<fake::MockSyscalls> os;
+  struct stat dir {};
+  dir.st_mode = S_IFDIR | 0755;
+  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  EXPECT_CALL(os, fstat(5)).WillOnce(Return(dir));
+  EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid is not a regular file");
+}
+
+}  // namespace
+}  // namespace daemonkit::core

@@ -1,0 +1,323 @@
+// FakeSyscalls: a simulated Linux kernel behind the sys::Syscalls interface. Daemonizers, PID
+// files, privilege dropping and event loops run against it in-process and deterministically:
+// processes fork by script, share pipes and files, die into zombies and are reaped; the
+// in-memory filesystem checks permissions as Linux does; every call is recorded and any call
+// can be made to fail. See fake/README.md for a worked example and the list of limits.
+#pragma once
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemonkit/fake/manual_clock.h"
+#include "daemonkit/fake/process_ended.h"
+#include "daemonkit/fake/transcript.h"
+#include "daemonkit/sys/syscalls.h"
+
+namespace testing {
+class ScopedTrace;
+}
+
+namespace daemonkit::fake {
+
+namespace detail {
+class Kernel;
+}
+
+// What the process calling fork() continues as. The other process exists too, runnable, and
+// a test reaches it with FakeSyscalls::switch_to.
+enum class ForkAs {
+  kParent,  // fork returns the child's pid; the child waits to be switched to.
+  kChild,   // fork returns 0 in the new child; the parent waits, its fork "returned" the pid.
+};
+
+// What the fake does where a real kernel would put the caller to sleep with nothing in the
+// simulation able to wake it (a blocking read of an empty pipe whose writers are all in other,
+// suspended processes; waitpid without WNOHANG while children still run; a blocking flock).
+enum class WouldBlock {
+  kFail,   // The call fails with EDEADLK, and the transcript entry says why. The default.
+  kAbort,  // The test binary aborts with a message naming the call and the process.
+};
+
+enum class ProcessState { kRunning, kZombie, kReaped };
+
+// One successful execve, as the process recorded it.
+struct ExecRecord {
+  std::string path;
+  std::vector<std::string> argv;
+  std::vector<std::string> envp;
+};
+
+// What happened to one signal sent to a process. Handlers are never run: a caught signal is
+// recorded here instead, so tests observe that it arrived.
+enum class SignalAction {
+  kIgnored,     // SIG_IGN, or a default action of "ignore" (SIGCHLD, SIGURG, SIGWINCH, SIGCONT).
+  kPending,     // Blocked: added to the pending set; acted on when unblocked.
+  kCaught,      // A handler is installed; it is not run.
+  kTerminated,  // Default action: the process died of it.
+  kStopped,     // SIGSTOP/SIGTSTP/SIGTTIN/SIGTTOU default: recorded only, stopping is not modelled.
+};
+
+struct SignalEvent {
+  int signal = 0;
+  pid_t sender = 0;  // 0 when sent by the kernel or the test (SIGPIPE, SIGCHLD, send_signal).
+  SignalAction action = SignalAction::kIgnored;
+};
+
+// A snapshot of one process, for assertions.
+struct ProcessInfo {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t sid = 0;
+  pid_t pgid = 0;
+  sys::ResUids uids;
+  sys::ResGids gids;
+  std::vector<gid_t> groups;
+  mode_t umask = 0;
+  std::string cwd;   // As getcwd would report it inside the process's root.
+  std::string root;  // Absolute path of the process's root directory in the fake filesystem.
+  ProcessState state = ProcessState::kRunning;
+  int wait_status = 0;  // Meaningful once the process is a zombie or reaped.
+  bool subreaper = false;
+  int pdeathsig = 0;
+  std::vector<ExecRecord> execs;
+  std::vector<SignalEvent> signals;
+  std::vector<int> pending_signals;
+  std::vector<int> blocked_signals;
+  std::vector<int> ignored_signals;  // Signals whose disposition is SIG_IGN.
+  std::vector<int> caught_signals;   // Signals with a handler installed.
+  struct rlimit nofile {};
+  std::vector<int> fds;
+
+  [[nodiscard]] bool alive() const { return state == ProcessState::kRunning; }
+};
+
+// The kernel's state at construction. The defaults model a daemon started by root from an
+// interactive shell: pid 1 is init, pid 999 a shell leading session 999, and the test's
+// process is pid 1000 in its own process group (as a shell job), so setsid succeeds only
+// after a fork, as on a real terminal.
+struct FakeSyscallsOptions {
+  pid_t pid = 1000;
+  // 999 creates the shell process; 1 makes the process a child of init instead.
+  pid_t ppid = 999;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups{};
+  mode_t umask = 022;
+  struct rlimit nofile = {1024, 4096};
+  // Install root (uid 0), nobody (65534) and their groups root (0) and nogroup (65534).
+  bool default_users = true;
+};
+
+class FakeSyscalls : public sys::Syscalls {
+ public:
+  FakeSyscalls();
+  explicit FakeSyscalls(const FakeSyscallsOptions& options);
+  ~FakeSyscalls() override;
+  FakeSyscalls(const FakeSyscalls&) = delete;
+  FakeSyscalls& operator=(const FakeSyscalls&) = delete;
+
+  // ==== Setting up the world (not recorded, no permission checks) =========================
+
+  // Adds a passwd entry; getpwnam/getpwuid find it, initgroups reads the group members.
+  void add_user(const std::string& name, uid_t uid, gid_t gid, const std::string& home = "/",
+                const std::string& shell = "/bin/sh");
+  // Adds a group entry with its member user names.
+  void add_group(const std::string& name, gid_t gid, std::vector<std::string> members = {});
+
+  // Creates (or replaces) a regular file with `contents`, creating missing parent
+  // directories as root with mode 0755. Paths are absolute in the fake filesystem.
+  void write_file(const std::string& path, const std::string& contents, mode_t mode = 0644,
+                  uid_t uid = 0, gid_t gid = 0);
+  // Creates a directory and any missing parents (parents as root, 0755).
+  void make_dir(const std::string& path, mode_t mode = 0755, uid_t uid = 0, gid_t gid = 0);
+  void make_symlink(const std::string& target, const std::string& path);
+  // Installs an executable that execve accepts: a regular file with the given mode.
+  void install_program(const std::string& path, mode_t mode = 0755);
+  // The contents of a regular file (symlinks followed), or nothing if there is none.
+  [[nodiscard]] std::optional<std::string> read_file(const std::string& path) const;
+  // lstat as root, or nothing if the path does not exist.
+  [[nodiscard]] std::optional<struct stat> stat_path(const std::string& path) const;
+
+  // ==== Processes =========================================================================
+
+  // Queues what the next fork() does; unscripted forks continue as the parent.
+  void script_fork(ForkAs as);
+  // Makes `pid` the process whose code runs next. It must be running (not a zombie).
+  void switch_to(pid_t pid);
+  // The current process, or 0 when it has ended and no switch_to followed. Any recorded
+  // call made while no process is current aborts with a message saying so.
+  [[nodiscard]] pid_t current_pid() const;
+  // The pid the last successful fork created.
+  [[nodiscard]] pid_t last_forked_pid() const;
+  // Makes a process exit with `code` from outside (e.g. the program it exec'd finishes).
+  void end_process(pid_t pid, int code);
+  // Sends a signal from outside the simulation (no permission check; sender pid 0).
+  void send_signal(pid_t pid, int sig);
+  [[nodiscard]] ProcessInfo process(pid_t pid) const;
+  [[nodiscard]] bool process_exists(pid_t pid) const;
+  // The descriptor numbers open in a process, ascending.
+  [[nodiscard]] std::vector<int> open_fds(pid_t pid) const;
+  // What an open descriptor refers to: "file:/run/x.pid", "pipe:[7]:r", "/dev/null", ...
+  [[nodiscard]] std::string describe_fd(pid_t pid, int fd) const;
+  void set_would_block(WouldBlock policy);
+
+  ManualClock& clock();
+
+  // ==== Fault injection ===================================================================
+  // Faults are checked before a call changes any state, in the order the rules were added;
+  // the first matching rule wins. getpid, getppid, umask and exit_now cannot fail.
+
+  using Predicate = std::function<bool(const CallRecord&)>;
+
+  // The nth call (counted from 1) of `name` fails with `error`.
+  void fail_nth(const std::string& name, int nth, int error);
+  // Every call of `name` ("" for any call) for which `when` holds fails with `error`.
+  void fail_when(const std::string& name, Predicate when, int error);
+  // The call at transcript position `index` (from 0) fails; `error` 0 picks a typical errno
+  // for that call (see typical_errno). Run a scenario once, then once per index, to drive
+  // every failure path.
+  void fail_call_at(std::size_t index, int error = 0);
+  // Each call (of one of `names`, or of any name if empty) fails with probability
+  // `probability`, with its typical errno. The decisions depend only on the seed and the
+  // call's position, so a seed reproduces a run; the seed is named in the transcript and in
+  // any gtest failure while this fake lives.
+  void fail_randomly(std::uint64_t seed, double probability, std::vector<std::string> names = {});
+  void clear_faults();
+  // The errno a call typically fails with (EPERM for setuid, EMFILE for pipe2, ...).
+  [[nodiscard]] static int typical_errno(const std::string& name);
+
+  // ==== Transcript ========================================================================
+
+  [[nodiscard]] const Transcript& transcript() const;
+  void clear_transcript();
+
+  // ==== sys::Syscalls =====================================================================
+
+  sys::Result<pid_t> fork() override;
+  sys::Result<pid_t> setsid() override;
+  pid_t getpid() override;
+  pid_t getppid() override;
+  sys::Result<pid_t> getsid(pid_t pid) override;
+  sys::Result<pid_t> getpgid(pid_t pid) override;
+  sys::Result<void> setpgid(pid_t pid, pid_t pgid) override;
+  sys::Result<sys::WaitResult> waitpid(pid_t pid, int options) override;
+  sys::Result<void> kill(pid_t pid, int sig) override;
+  sys::Result<int> pidfd_open(pid_t pid, unsigned int flags) override;
+  sys::Result<void> pidfd_send_signal(int pidfd, int sig, unsigned int flags) override;
+  // Succeeds (and throws ProcessEnded with by_exec) when `path` resolves to a regular file
+  // with an execute bit the caller may use; see install_program.
+  sys::Result<void> execve(const char* path, char* const argv[], char* const envp[]) override;
+  // Ends the current process and throws ProcessEnded; no process is current afterwards.
+  [[noreturn]] void exit_now(int status) override;
+  sys::Result<int> prctl(int option, unsigned long arg) override;
+
+  sys::Result<sys::ResUids> getresuid() override;
+  sys::Result<sys::ResGids> getresgid() override;
+  sys::Result<void> setresuid(uid_t real, uid_t effective, uid_t saved) override;
+  sys::Result<void> setresgid(gid_t real, gid_t effective, gid_t saved) override;
+  sys::Result<void> setuid(uid_t uid) override;
+  sys::Result<void> seteuid(uid_t uid) override;
+  sys::Result<void> setgid(gid_t gid) override;
+  sys::Result<void> setegid(gid_t gid) override;
+  sys::Result<void> setgroups(std::span<const gid_t> groups) override;
+  sys::Result<std::vector<gid_t>> getgroups() override;
+  sys::Result<void> initgroups(const char* user, gid_t group) override;
+  sys::Result<std::optional<sys::Passwd>> getpwnam(const char* name) override;
+  sys::Result<std::optional<sys::Passwd>> getpwuid(uid_t uid) override;
+  sys::Result<std::optional<sys::Group>> getgrnam(const char* name) override;
+  sys::Result<std::optional<sys::Group>> getgrgid(gid_t gid) override;
+
+  sys::Result<int> open(const char* path, int flags, mode_t mode) override;
+  sys::Result<int> openat(int dirfd, const char* path, int flags, mode_t mode) override;
+  sys::Result<void> close(int fd) override;
+  sys::Result<void> close_range(unsigned int first, unsigned int last, int flags) override;
+  sys::Result<int> dup(int fd) override;
+  sys::Result<int> dup2(int oldfd, int newfd) override;
+  sys::Result<int> dup3(int oldfd, int newfd, int flags) override;
+  sys::Result<int> fcntl(int fd, int cmd, int arg) override;
+  sys::Result<std::size_t> read(int fd, void* buf, std::size_t count) override;
+  sys::Result<std::size_t> write(int fd, const void* buf, std::size_t count) override;
+  sys::Result<void> fsync(int fd) override;
+  sys::Result<void> ftruncate(int fd, off_t length) override;
+  sys::Result<struct stat> fstat(int fd) override;
+  sys::Result<struct stat> stat(const char* path) override;
+  sys::Result<struct stat> lstat(const char* path) override;
+  sys::Result<void> flock(int fd, int operation) override;
+  sys::Result<std::size_t> getdents64(int fd, void* buf, std::size_t count) override;
+  sys::Result<void> unlink(const char* path) override;
+  sys::Result<void> rename(const char* from, const char* to) override;
+  sys::Result<void> symlink(const char* target, const char* linkpath) override;
+  sys::Result<void> mkdir(const char* path, mode_t mode) override;
+  sys::Result<void> rmdir(const char* path) override;
+  sys::Result<void> chmod(const char* path, mode_t mode) override;
+  sys::Result<void> chown(const char* path, uid_t owner, gid_t group) override;
+  sys::Result<void> chdir(const char* path) override;
+  sys::Result<void> chroot(const char* path) override;
+  sys::Result<std::string> getcwd() override;
+  mode_t umask(mode_t mask) override;
+
+  sys::Result<sys::PipeFds> pipe2(int flags) override;
+  sys::Result<void> sigaction(int sig, const struct sigaction* act,
+                              struct sigaction* old) override;
+  sys::Result<void> sigprocmask(int how, const sigset_t* set, sigset_t* old) override;
+  // Not modelled yet: ENOSYS.
+  sys::Result<int> signalfd(int fd, const sigset_t& mask, int flags) override;
+  sys::Result<int> poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) override;
+  sys::Result<int> epoll_create1(int flags) override;
+  sys::Result<void> epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) override;
+  sys::Result<int> epoll_wait(int epfd, struct epoll_event* events, int maxevents,
+                              int timeout_ms) override;
+  sys::Result<int> eventfd(unsigned int initval, int flags) override;
+
+  // Not modelled yet: ENOSYS.
+  sys::Result<int> socket(int domain, int type, int protocol) override;
+  sys::Result<void> bind(int fd, const struct sockaddr* addr, socklen_t len) override;
+  sys::Result<void> listen(int fd, int backlog) override;
+  sys::Result<int> accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) override;
+  sys::Result<void> connect(int fd, const struct sockaddr* addr, socklen_t len) override;
+  sys::Result<std::size_t> sendto(int fd, const void* buf, std::size_t len, int flags,
+                                  const struct sockaddr* addr, socklen_t addrlen) override;
+  sys::Result<std::size_t> recvfrom(int fd, void* buf, std::size_t len, int flags,
+                                    struct sockaddr* addr, socklen_t* addrlen) override;
+  sys::Result<void> setsockopt(int fd, int level, int name, const void* value,
+                               socklen_t len) override;
+  sys::Result<void> getsockopt(int fd, int level, int name, void* value,
+                               socklen_t* len) override;
+  sys::Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) override;
+
+  sys::Result<struct rlimit> getrlimit(int resource) override;
+  sys::Result<void> setrlimit(int resource, const struct rlimit& limit) override;
+  sys::Result<struct timespec> clock_gettime(clockid_t clock) override;
+
+  // The simulated kernel itself, for extensions inside fake/ (new descriptor kinds).
+  [[nodiscard]] detail::Kernel& kernel() { return *kernel_; }
+
+ private:
+  struct Faults;
+
+  // Records a call, applies fault rules, runs `body` and records its result. Throws
+  // ProcessEnded if the current process ended during the call.
+  template <typename T, typename Body>
+  sys::Result<T> call(const char* name, std::vector<std::string> args, Body&& body,
+                      bool injectable = true);
+  std::size_t begin_call(const char* name, std::vector<std::string> args);
+  // The injected errno for the call at `index`, or 0.
+  int injected_error(std::size_t index);
+  void end_call(std::size_t index, std::string value, int error);
+  void check_current_alive(std::size_t index);
+
+  std::unique_ptr<detail::Kernel> kernel_;
+  std::unique_ptr<Faults> faults_;
+  std::unique_ptr<testing::ScopedTrace> random_trace_;
+  Transcript transcript_;
+};
+
+}  // namespace daemonkit::fake

@@ -1,0 +1,254 @@
+// The simulated kernel's state and operations, behind FakeSyscalls. FakeSyscalls records and
+// injects faults; everything here implements Linux's rules. Each area lives in its own source
+// file (fs.cpp, pipes.cpp, processes.cpp, ...), so new areas (epoll, eventfd, signalfd,
+// sockets) arrive as new files with new OpenFile kinds (see open_file.h).
+#pragma once
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <array>
+#include <cstddef>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/sys/result.h"
+#include "open_file.h"
+
+namespace daemonkit::fake::detail {
+
+// Device numbers reported in st_dev, as on a typical system: one disk filesystem, devtmpfs,
+// proc, and the pipe pseudo-filesystem.
+inline constexpr dev_t kDiskDev = 0x803;
+inline constexpr dev_t kDevTmpfsDev = 0x5;
+inline constexpr dev_t kProcDev = 0x16;
+inline constexpr dev_t kPipeDev = 0xf;
+inline constexpr dev_t kAnonDev = 0xe;
+
+// Linux's limits on path resolution.
+inline constexpr int kMaxSymlinks = 40;
+inline constexpr std::size_t kPathMax = 4096;  // including the terminating NUL
+inline constexpr std::size_t kNameMax = 255;
+inline constexpr unsigned kNrOpen = 1048576;  // fs.nr_open: the ceiling for RLIMIT_NOFILE
+inline constexpr int kMaxSignal = 64;
+
+// The kernel's O_LARGEFILE bit. glibc defines O_LARGEFILE as 0 for 64-bit programs (it is
+// implied), yet Linux sets the real bit in every file opened by open/openat and reports it
+// in F_GETFL, so the fake needs the architecture's value.
+#if defined(__aarch64__)
+inline constexpr int kLargefile = 0400000;
+#else
+inline constexpr int kLargefile = 0100000;
+#endif
+
+struct FdEntry {
+  std::shared_ptr<OpenFile> file;
+  bool cloexec = false;
+};
+
+struct Process {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t sid = 0;
+  pid_t pgid = 0;
+  sys::ResUids uids;
+  sys::ResGids gids;
+  std::vector<gid_t> groups;
+  mode_t umask = 022;
+  std::shared_ptr<Inode> cwd;
+  std::shared_ptr<Inode> root;
+  std::array<struct rlimit, RLIM_NLIMITS> rlimits{};
+  std::array<struct sigaction, kMaxSignal + 1> actions{};
+  sigset_t mask{};
+  sigset_t pending{};
+  std::map<int, FdEntry> fds;
+  ProcessState state = ProcessState::kRunning;
+  int wait_status = 0;
+  bool subreaper = false;
+  int pdeathsig = 0;
+  int dumpable = 1;
+  bool execed = false;
+  // Children in the order they joined (fork or reparenting), as Linux lists them.
+  std::vector<pid_t> children;
+  std::vector<ExecRecord> execs;
+  std::vector<SignalEvent> signals;
+
+  [[nodiscard]] bool alive() const { return state == ProcessState::kRunning; }
+  [[nodiscard]] bool privileged() const { return uids.effective == 0; }
+  [[nodiscard]] bool in_group(gid_t gid) const;
+};
+
+// A path resolved up to its last component. `node` is null when the last component does not
+// exist (but its directory does); `parent` is null only when the path names the root.
+struct Lookup {
+  std::shared_ptr<Inode> parent;
+  std::string name;
+  std::shared_ptr<Inode> node;
+  bool trailing_slash = false;
+};
+
+// Permission bits asked of an inode.
+inline constexpr int kMayRead = 4;
+inline constexpr int kMayWrite = 2;
+inline constexpr int kMayExec = 1;
+
+struct UserEntry {
+  sys::Passwd passwd;
+};
+
+class Kernel {
+ public:
+  explicit Kernel(const FakeSyscallsOptions& options);
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  // ---- Core (kernel.cpp) ----
+  [[noreturn]] static void fatal(const std::string& message);
+  Process& current();
+  Process* find(pid_t pid);
+  const Process* find(pid_t pid) const;
+  // Lowest free descriptor >= `min`, below RLIMIT_NOFILE (EMFILE otherwise).
+  sys::Result<int> allocate_fd(Process& p, std::shared_ptr<OpenFile> file, bool cloexec,
+                               int min = 0, const char* call = "open");
+  FdEntry* fd_entry(Process& p, int fd);
+  // Whether allocate_fd would find a free descriptor.
+  [[nodiscard]] bool fd_available(const Process& p) const;
+  std::shared_ptr<Inode> new_inode(mode_t mode, uid_t uid, gid_t gid, dev_t dev = kDiskDev);
+  [[nodiscard]] timespec now() const;
+  // What a blocking call does when nothing in the simulation could ever wake it.
+  template <typename T>
+  sys::Result<T> would_block(const char* call, const std::string& why) {
+    block_forever(call, why);
+    return sys::fail(EDEADLK, call);
+  }
+  void block_forever(const char* call, const std::string& why);
+
+  // ---- Filesystem (fs.cpp) ----
+  // Resolves `path` for process `p` starting at `base` for relative paths (cwd if null).
+  sys::Result<Lookup> lookup(Process& p, std::string_view path, bool follow_last,
+                             const char* call, std::shared_ptr<Inode> base = nullptr);
+  [[nodiscard]] bool may(const Process& p, const Inode& node, int want) const;
+  sys::Result<std::shared_ptr<OpenFile>> open_file(Process& p, std::string_view path,
+                                                   int flags, mode_t mode,
+                                                   std::shared_ptr<Inode> base, const char* call);
+  sys::Result<struct stat> stat_path(Process& p, std::string_view path, bool follow,
+                                     const char* call);
+  sys::Result<void> unlink(Process& p, std::string_view path);
+  sys::Result<void> rename(Process& p, std::string_view from, std::string_view to);
+  sys::Result<void> symlink(Process& p, std::string_view target, std::string_view linkpath);
+  sys::Result<void> mkdir(Process& p, std::string_view path, mode_t mode);
+  sys::Result<void> rmdir(Process& p, std::string_view path);
+  sys::Result<void> chmod(Process& p, std::string_view path, mode_t mode);
+  sys::Result<void> chown(Process& p, std::string_view path, uid_t uid, gid_t gid);
+  sys::Result<void> chdir(Process& p, std::string_view path);
+  sys::Result<void> chroot(Process& p, std::string_view path);
+  sys::Result<std::string> getcwd(Process& p);
+  // The absolute path of a directory as seen from `root` ("(unreachable)/x" outside it).
+  [[nodiscard]] std::string path_of(const std::shared_ptr<Inode>& dir,
+                                    const std::shared_ptr<Inode>& root) const;
+  [[nodiscard]] static struct stat stat_of(const Inode& node);
+  // Test-side helpers: as root, creating parents.
+  std::shared_ptr<Inode> make_dirs(const std::string& path);
+  std::shared_ptr<Inode> lookup_as_root(const std::string& path, bool follow) const;
+  void link_into(const std::shared_ptr<Inode>& dir, const std::string& name,
+                 const std::shared_ptr<Inode>& node);
+
+  // ---- /proc (proc_fs.cpp) ----
+  // The child `name` of a synthesized /proc directory, or null.
+  std::shared_ptr<Inode> proc_child(Process& p, const Inode& dir, const std::string& name);
+  std::shared_ptr<OpenFile> open_proc_dir(const std::shared_ptr<Inode>& node, int flags);
+
+  // ---- Descriptors (descriptors.cpp) ----
+  sys::Result<void> close(Process& p, int fd);
+  sys::Result<void> close_range(Process& p, unsigned first, unsigned last, int flags);
+  sys::Result<int> dup(Process& p, int fd);
+  sys::Result<int> dup3(Process& p, int oldfd, int newfd, int flags, const char* call);
+  sys::Result<int> fcntl(Process& p, int fd, int cmd, int arg);
+  sys::Result<std::size_t> read(Process& p, int fd, void* buf, std::size_t count);
+  sys::Result<std::size_t> write(Process& p, int fd, const void* buf, std::size_t count);
+  sys::Result<void> fsync(Process& p, int fd);
+  sys::Result<void> ftruncate(Process& p, int fd, off_t length);
+  sys::Result<struct stat> fstat(Process& p, int fd);
+  sys::Result<void> flock(Process& p, int fd, int operation);
+  sys::Result<std::size_t> getdents64(Process& p, int fd, void* buf, std::size_t count);
+  sys::Result<sys::PipeFds> pipe2(Process& p, int flags);
+
+  // ---- Processes and signals (processes.cpp) ----
+  sys::Result<pid_t> fork(Process& p);
+  sys::Result<pid_t> setsid(Process& p);
+  sys::Result<pid_t> getsid(Process& p, pid_t pid);
+  sys::Result<pid_t> getpgid(Process& p, pid_t pid);
+  sys::Result<void> setpgid(Process& p, pid_t pid, pid_t pgid);
+  sys::Result<sys::WaitResult> waitpid(Process& p, pid_t pid, int options);
+  sys::Result<void> kill(Process& p, pid_t pid, int sig);
+  sys::Result<int> pidfd_open(Process& p, pid_t pid, unsigned flags);
+  sys::Result<void> pidfd_send_signal(Process& p, int pidfd, int sig, unsigned flags);
+  sys::Result<void> execve(Process& p, const char* path, char* const argv[],
+                           char* const envp[]);
+  sys::Result<int> prctl(Process& p, int option, unsigned long arg);
+  sys::Result<void> sigaction(Process& p, int sig, const struct sigaction* act,
+                              struct sigaction* old);
+  sys::Result<void> sigprocmask(Process& p, int how, const sigset_t* set, sigset_t* old);
+  // Delivers a signal (already permitted) to a live process, applying its disposition.
+  void deliver(Process& target, int sig, pid_t sender);
+  // Ends a process: closes its descriptors, reparents its children, makes it a zombie (or
+  // reaps it at once when its parent does not wait) and tells the parent.
+  void terminate(Process& p, int wait_status);
+  [[nodiscard]] static bool may_signal(const Process& sender, const Process& target);
+
+  // ---- Credentials (credentials.cpp) ----
+  sys::Result<void> setresuid(Process& p, uid_t r, uid_t e, uid_t s, const char* call);
+  sys::Result<void> setresgid(Process& p, gid_t r, gid_t e, gid_t s, const char* call);
+  sys::Result<void> setuid(Process& p, uid_t uid);
+  sys::Result<void> setgid(Process& p, gid_t gid);
+  sys::Result<void> setgroups(Process& p, std::span<const gid_t> groups, const char* call);
+  sys::Result<void> initgroups(Process& p, const char* user, gid_t group);
+  [[nodiscard]] std::optional<sys::Passwd> user_by_name(std::string_view name) const;
+  [[nodiscard]] std::optional<sys::Passwd> user_by_uid(uid_t uid) const;
+  [[nodiscard]] std::optional<sys::Group> group_by_name(std::string_view name) const;
+  [[nodiscard]] std::optional<sys::Group> group_by_gid(gid_t gid) const;
+
+  // ---- Limits and time (limits.cpp) ----
+  sys::Result<struct rlimit> getrlimit(Process& p, int resource);
+  sys::Result<void> setrlimit(Process& p, int resource, const struct rlimit& limit);
+  sys::Result<struct timespec> clock_gettime(clockid_t clock);
+
+  // ---- State ----
+  ManualClock clock;
+  WouldBlock would_block_policy = WouldBlock::kFail;
+  std::string last_block_reason;
+  std::deque<ForkAs> fork_script;
+  std::shared_ptr<Inode> fs_root;
+  std::vector<sys::Passwd> users;
+  std::vector<sys::Group> groups;
+  // Never erased: reaped processes stay for observation.
+  std::map<pid_t, Process> processes;
+  pid_t current_pid = 0;
+  pid_t next_pid = 0;
+  pid_t last_forked = 0;
+  ino_t next_ino = 2;
+  // Synthesized /proc inodes, kept so a path names the same inode each time: "1000", "1000/fd".
+  std::map<std::string, std::shared_ptr<Inode>> proc_inodes;
+
+ private:
+  void reparent_children(Process& dying);
+  void reap(Process& child);
+  void notify_parent(Process& child);
+  void act_on(Process& target, int sig, pid_t sender);
+};
+
+// Text helpers shared by the transcript and describe_fd.
+std::string open_flags_text(int flags);
+std::string octal(unsigned value);
+
+}  // namespace daemonkit::fake::detail

@@ -1,0 +1,159 @@
+// Pipes in the fake kernel: EOF, EPIPE with SIGPIPE, PIPE_BUF atomicity, O_NONBLOCK, and the
+// would-block policy that keeps tests from hanging.
+#include <limits.h>
+
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemonkit/fake/fake_syscalls.h"
+#include "test_support.h"
+
+namespace daemonkit::fake {
+namespace {
+
+using testing_support::ends;
+using ::testing::HasSubstr;
+
+TEST(FakePipe, DeliversBytesInOrder) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  ASSERT_EQ(*os.write(fds.write_end, "hello ", 6), 6u);
+  ASSERT_EQ(*os.write(fds.write_end, "world", 5), 5u);
+  char buf[4];
+  ASSERT_EQ(*os.read(fds.read_end, buf, sizeof buf), 4u);
+  EXPECT_EQ(std::string(buf, 4), "hell");
+  ASSERT_TRUE(os.close(fds.write_end));
+  EXPECT_EQ(testing_support::read_all(os, fds.read_end), "o world");
+}
+
+TEST(FakePipe, ReadReturnsEofOnceEveryWriterIsClosed) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  const int extra = *os.dup(fds.write_end);
+  ASSERT_TRUE(os.close(fds.write_end));
+  char c;
+  EXPECT_EQ(os.read(fds.read_end, &c, 1).error().code, EDEADLK) << "a writer is still open";
+  ASSERT_TRUE(os.close(extra));
+  EXPECT_EQ(*os.read(fds.read_end, &c, 1), 0u);
+}
+
+TEST(FakePipe, BlockingReadOfAnEmptyPipeFailsWithEdeadlkAndSaysWhy) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  char c;
+  auto result = os.read(fds.read_end, &c, 1);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, EDEADLK);
+  const std::string note = os.transcript().back().note;
+  EXPECT_THAT(note, HasSubstr("would block forever"));
+  EXPECT_THAT(note, HasSubstr("still open in pid(s) " + std::to_string(os.getpid())));
+}
+
+TEST(FakePipe, BlockingReadAbortsUnderTheAbortPolicy) {
+  FakeSyscalls os;
+  os.set_would_block(WouldBlock::kAbort);
+  auto fds = *os.pipe2(0);
+  char c;
+  EXPECT_DEATH(static_cast<void>(os.read(fds.read_end, &c, 1)), "is empty and its write end");
+}
+
+TEST(FakePipe, NonblockingReadOfAnEmptyPipeIsEagain) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(O_NONBLOCK);
+  char c;
+  EXPECT_EQ(os.read(fds.read_end, &c, 1).error().code, EAGAIN);
+}
+
+TEST(FakePipe, WriteWithoutReadersIsEpipeAndSigpipeEndsTheWriter) {
+  FakeSyscalls os;
+  const pid_t self = os.getpid();
+  auto fds = *os.pipe2(0);
+  ASSERT_TRUE(os.close(fds.read_end));
+  const ProcessEnded ended = ends([&] { static_cast<void>(os.write(fds.write_end, "x", 1)); });
+  EXPECT_TRUE(ended.killed());
+  EXPECT_EQ(ended.signal(), SIGPIPE);
+  EXPECT_EQ(os.transcript().back().error, EPIPE);
+  EXPECT_EQ(os.process(self).state, ProcessState::kZombie);
+}
+
+TEST(FakePipe, WriteWithoutReadersIsOnlyEpipeWhenSigpipeIsIgnored) {
+  FakeSyscalls os;
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_TRUE(os.sigaction(SIGPIPE, &ignore, nullptr));
+  auto fds = *os.pipe2(0);
+  ASSERT_TRUE(os.close(fds.read_end));
+  EXPECT_EQ(os.write(fds.write_end, "x", 1).error().code, EPIPE);
+  EXPECT_TRUE(os.process(os.getpid()).alive());
+  EXPECT_EQ(os.process(os.getpid()).signals.at(0).action, SignalAction::kIgnored);
+}
+
+TEST(FakePipe, WriteWithoutReadersLeavesSigpipePendingWhenBlocked) {
+  FakeSyscalls os;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  ASSERT_TRUE(os.sigprocmask(SIG_BLOCK, &set, nullptr));
+  auto fds = *os.pipe2(0);
+  ASSERT_TRUE(os.close(fds.read_end));
+  EXPECT_EQ(os.write(fds.write_end, "x", 1).error().code, EPIPE);
+  EXPECT_THAT(os.process(os.getpid()).pending_signals, ::testing::ElementsAre(SIGPIPE));
+}
+
+TEST(FakePipe, SmallWritesAreAllOrNothing) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(O_NONBLOCK);
+  const std::string fill(65536 - 100, 'a');
+  ASSERT_EQ(*os.write(fds.write_end, fill.data(), fill.size()), fill.size());
+  const std::string atomic(PIPE_BUF, 'b');
+  EXPECT_EQ(os.write(fds.write_end, atomic.data(), atomic.size()).error().code, EAGAIN);
+  EXPECT_EQ(*os.write(fds.write_end, atomic.data(), 100), 100u);
+  EXPECT_EQ(os.write(fds.write_end, "c", 1).error().code, EAGAIN);
+}
+
+TEST(FakePipe, LargeWritesArePartialWhenThePipeFillsUp) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(O_NONBLOCK);
+  const std::string big(70000, 'x');
+  EXPECT_EQ(*os.write(fds.write_end, big.data(), big.size()), 65536u);
+}
+
+TEST(FakePipe, BlockingWriteToAFullPipeFailsWithEdeadlk) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  const std::string big(65536, 'x');
+  ASSERT_EQ(*os.write(fds.write_end, big.data(), big.size()), 65536u);
+  EXPECT_EQ(os.write(fds.write_end, "y", 1).error().code, EDEADLK);
+}
+
+TEST(FakePipe, ReadAndWriteNeedTheRightEnd) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  char c;
+  EXPECT_EQ(os.read(fds.write_end, &c, 1).error().code, EBADF);
+  EXPECT_EQ(os.write(fds.read_end, "x", 1).error().code, EBADF);
+  EXPECT_EQ(os.pipe2(O_APPEND).error().code, EINVAL);
+}
+
+TEST(FakePipe, FstatReportsAFifoAndFsyncIsEinval) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  auto st = *os.fstat(fds.read_end);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_ino, os.fstat(fds.write_end)->st_ino);
+  EXPECT_EQ(os.fsync(fds.write_end).error().code, EINVAL);
+  EXPECT_EQ(os.ftruncate(fds.write_end, 0).error().code, EINVAL);
+}
+
+TEST(FakePipe, DescribeFdNamesTheEndAndCloexec) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(O_CLOEXEC);
+  EXPECT_THAT(os.describe_fd(os.getpid(), fds.read_end), HasSubstr(":r (cloexec)"));
+  EXPECT_THAT(os.describe_fd(os.getpid(), fds.write_end), HasSubstr(":w (cloexec)"));
+  EXPECT_EQ(os.describe_fd(os.getpid(), 55), "closed");
+}
+
+}  // namespace
+}  // namespace daemonkit::fake
