@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,7 +49,13 @@ class DaemonkitCli : public ::testing::Test {
     dir_ = tmpl;
     // World-writable and sticky like /tmp, so tests that drop to nobody can write here.
     chmod(dir_.c_str(), 01777);
+    // Daemons orphaned by their launcher come to us, not to a PID 1 that may never reap them,
+    // so a killed daemon can be reaped here and its pid stops answering kill(pid, 0).
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
+
+  // Reaps a daemon this test adopted, once it has exited.
+  static void reap(pid_t pid) { waitpid(pid, nullptr, 0); }
 
   void TearDown() override {
     for (pid_t pid : started_) {
@@ -59,6 +66,8 @@ class DaemonkitCli : public ::testing::Test {
         const long pid = std::atol(read_file(entry.path()).c_str());
         if (pid > 1 && process_alive(static_cast<pid_t>(pid))) kill(static_cast<pid_t>(pid), SIGKILL);
       }
+    }
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
@@ -319,7 +328,7 @@ TEST_F(DaemonkitCli, PidFileLockLivesExactlyAsLongAsPROGRAM) {
   const pid_t pid = pid_in("d.pid");
   // SIGKILL: PROGRAM gets no chance to clean up, yet the lock dies with it.
   kill(pid, SIGKILL);
-  ASSERT_TRUE(eventually([&] { return !process_alive(pid); }));
+  reap(pid);
   Outcome status = run({"status", "--pidfile", path("d.pid")});
   EXPECT_EQ(status.code, 1) << status.err;
   Outcome again = run(probe_run({}, {"run"}));
@@ -582,20 +591,17 @@ TEST_F(DaemonkitCliAsRoot, EuidSetsOnlyTheEffectiveIds) {
   // effective ids into the saved ones, so after the exec those read 65534 too.)
   EXPECT_EQ(state["uids"], "0/65534/65534");
   EXPECT_EQ(state["gids"], "0/65534/65534");
-  std::vector<gid_t> own(64);
-  own.resize(static_cast<std::size_t>(getgroups(64, own.data())));
-  std::string own_text;
-  for (gid_t g : own) own_text += (own_text.empty() ? "" : ",") + std::to_string(g);
-  EXPECT_EQ(state["groups"], own_text) << "--euid leaves the supplementary groups alone";
+  // As twistd observed: supplementary groups become the user's even in euid mode.
+  EXPECT_EQ(state["groups"], "65534");
 }
 
 TEST_F(DaemonkitCliAsRoot, UnknownUserIsReportedBeforeAnythingStarts) {
   Outcome failed = run(probe_run({"--uid", "no-such-user-dk"}, {"run"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err, failure_text("--uid: no such user: no-such-user-dk"));
+  EXPECT_EQ(failed.err, failure_text("Unknown user no-such-user-dk"));
   EXPECT_FALSE(fs::exists(path("d.pid")));
   Outcome group = run(probe_run({"--gid", "no-such-group-dk"}, {"run"}));
-  EXPECT_EQ(group.err, failure_text("--gid: no such group: no-such-group-dk"));
+  EXPECT_EQ(group.err, failure_text("Unknown group no-such-group-dk"));
 }
 
 TEST_F(DaemonkitCliAsRoot, UnprivilegedCallerCannotTakeRoot) {
