@@ -530,16 +530,15 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     // The descriptor keeps its number in the daemon (only others are closed around it).
     plan.env.push_back(fmt::format("{}={}", kStatusFdVar, pipe->write_end));
   }
-  // SIGCHLD through a signalfd, so the daemon's death wakes the same poll as its words. The
-  // daemon unblocks it again before exec.
+  // SIGCHLD through a signalfd, so the daemon's death wakes the same poll as its words. It is
+  // blocked before the fork, so none is lost before the signalfd exists (a blocked signal
+  // waits, pending, for it); the daemon unblocks it again before exec.
   sigset_t child_signal;
   sigemptyset(&child_signal);
   sigaddset(&child_signal, SIGCHLD);
   if (auto blocked = os.sigprocmask(SIG_BLOCK, &child_signal, nullptr); !blocked) {
     return fail(LaunchError::from("sigprocmask", blocked.error()));
   }
-  auto signal_fd = os.signalfd(-1, child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (!signal_fd) return fail(LaunchError::from("signalfd", signal_fd.error()));
   // As the daemon's subreaper the launcher can wait for it, and so say how it died.
   if (auto reaper = os.prctl(PR_SET_CHILD_SUBREAPER, 1); !reaper) {
     return fail(LaunchError::from("prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
@@ -555,6 +554,13 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
 
   // The launcher never keeps a write end: with it open, a dead daemon would never read as EOF.
   (void)os.close(pipe->write_end);
+  auto signal_fd = os.signalfd(-1, child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (!signal_fd) {
+    // Without it the launcher cannot learn of the daemon's death; it must not guess.
+    (void)os.kill(-*child, SIGTERM);
+    (void)os.close(pipe->read_end);
+    return fail(LaunchError::from("signalfd", signal_fd.error()));
+  }
   if (auto flags = os.fcntl(pipe->read_end, F_GETFL, 0); flags) {
     (void)os.fcntl(pipe->read_end, F_SETFL, *flags | O_NONBLOCK);
   }
