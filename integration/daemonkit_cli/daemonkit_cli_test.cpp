@@ -569,6 +569,9 @@ TEST_F(DaemonkitCliAsRoot, UidByNameSetsEveryIdAndTheGroups) {
   EXPECT_EQ(state["groups"], g);
   EXPECT_TRUE(eventually([&] { return read_file(path("private/d.log")).find("probe stderr") !=
                                       std::string::npos; }));
+  // twistd's log line, in the daemon's log.
+  EXPECT_THAT(read_file(path("private/d.log")),
+              HasSubstr(fmt::format("daemonkit: set uid/gid {}/{}\n", u, g)));
   // The PID file stays removable by root's stop after the drop.
   EXPECT_EQ(run({"stop", "--pidfile", path("d.pid")}).code, 0);
   EXPECT_FALSE(fs::exists(path("d.pid")));
