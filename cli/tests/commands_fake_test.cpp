@@ -2,7 +2,8 @@
 // the exec, and each step's failure reaching the status pipe), the launcher's refusals before
 // it forks, and `status`/`stop` reading PID files. The fake runs both forks' children in this
 // process, so the daemon's state is asserted directly; the launcher's waiting loop is covered by
-// ReadinessWaiter's tests and the black-box tests (the fake does not model poll).
+// ReadinessWaiter's tests and the black-box tests (these were written before the fake modelled
+// poll; driving the loop on it is a next step).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
