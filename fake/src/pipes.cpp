@@ -1,6 +1,6 @@
-// Pipes: a 65536-byte buffer shared by a read end and a write end. EOF once every write end
-// is closed, EPIPE (and SIGPIPE, raised by the write path) once every read end is closed,
-// writes of at most PIPE_BUF bytes all-or-nothing.
+// Pipes: Linux's pipe buffer of 16 pages shared by a read end and a write end. EOF once every
+// write end is closed, EPIPE (and SIGPIPE, raised by the write path) once every read end is
+// closed, writes of at most PIPE_BUF bytes all-or-nothing.
 #include <limits.h>
 
 #include <algorithm>
@@ -14,11 +14,22 @@
 namespace daemonkit::fake::detail {
 namespace {
 
-inline constexpr std::size_t kPipeCapacity = 65536;
+// Linux counts a pipe's capacity in pages, not bytes: 16 buffers of one page each. A write
+// first merges its unaligned part (length % 4096) into the last page when that part fits
+// there, then fills fresh pages; so a 5-byte write followed by a 64 KiB one leaves the second
+// with 15 pages (61440 bytes), and writes of at most PIPE_BUF bytes are atomic by
+// construction.
+inline constexpr std::size_t kPageSize = 4096;
+inline constexpr std::size_t kPipePages = 16;
+
+struct Page {
+  std::string bytes;       // everything written into the page, read or not
+  std::size_t offset = 0;  // where the unread bytes start
+};
 
 struct Pipe {
   std::shared_ptr<Inode> inode;
-  std::deque<std::byte> buffer;
+  std::deque<Page> pages;  // never holds a page whose bytes are all read
   // Open descriptions of each end (not descriptors: dup and fork share a description).
   int readers = 0;
   int writers = 0;
@@ -38,38 +49,56 @@ class PipeEnd final : public OpenFile {
 
   sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte> buf) override {
     if (buf.empty()) return std::size_t{0};
-    auto& data = pipe_->buffer;
-    if (data.empty()) {
+    auto& pages = pipe_->pages;
+    if (pages.empty()) {
       if (pipe_->writers == 0) return std::size_t{0};
       return sys::fail(EAGAIN, "read");
     }
-    const std::size_t n = std::min(buf.size(), data.size());
-    std::copy_n(data.begin(), n, buf.begin());
-    data.erase(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+    std::size_t n = 0;
+    while (n < buf.size() && !pages.empty()) {
+      Page& page = pages.front();
+      const std::size_t take = std::min(buf.size() - n, page.bytes.size() - page.offset);
+      std::memcpy(buf.data() + n, page.bytes.data() + page.offset, take);
+      page.offset += take;
+      n += take;
+      if (page.offset == page.bytes.size()) pages.pop_front();
+    }
     return n;
   }
 
   sys::Result<std::size_t> write(Kernel&, Process&, std::span<const std::byte> buf) override {
-    if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
+    // Linux lets an empty write succeed before it even looks for readers.
     if (buf.empty()) return std::size_t{0};
-    const std::size_t space = kPipeCapacity - pipe_->buffer.size();
-    // Up to PIPE_BUF bytes go in whole or not at all, so writers never interleave within them.
-    if (buf.size() <= PIPE_BUF && space < buf.size()) return sys::fail(EAGAIN, "write");
-    if (space == 0) return sys::fail(EAGAIN, "write");
-    // A larger write takes what fits. Linux would then sleep until the rest fits; with no
-    // reader able to run meanwhile, the fake returns the partial count instead.
-    const std::size_t n = std::min(space, buf.size());
-    pipe_->buffer.insert(pipe_->buffer.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
-    return n;
+    if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
+    auto& pages = pipe_->pages;
+    auto chunk = [&](std::size_t from, std::size_t count) {
+      return std::string(reinterpret_cast<const char*>(buf.data()) + from, count);
+    };
+    std::size_t written = 0;
+    const std::size_t unaligned = buf.size() % kPageSize;
+    if (unaligned != 0 && !pages.empty() && pages.back().bytes.size() + unaligned <= kPageSize) {
+      pages.back().bytes += chunk(0, unaligned);
+      written = unaligned;
+    }
+    while (written < buf.size() && pages.size() < kPipePages) {
+      const std::size_t count = std::min(kPageSize, buf.size() - written);
+      pages.push_back(Page{chunk(written, count), 0});
+      written += count;
+    }
+    // A full pipe: Linux would sleep here until a reader makes room. Nothing written yet is
+    // EAGAIN (the caller turns it into the would-block policy for a blocking end); with no
+    // reader able to run meanwhile, a partly written large write returns its short count.
+    if (written == 0) return sys::fail(EAGAIN, "write");
+    return written;
   }
 
   Readiness readiness() const override {
     Readiness r;
     if (write_end_) {
-      r.writable = pipe_->readers > 0 && pipe_->buffer.size() < kPipeCapacity;
+      r.writable = pipe_->readers > 0 && pipe_->pages.size() < kPipePages;
       r.error = pipe_->readers == 0;
     } else {
-      r.readable = !pipe_->buffer.empty() || pipe_->writers == 0;
+      r.readable = !pipe_->pages.empty() || pipe_->writers == 0;
       r.hangup = pipe_->writers == 0;
     }
     return r;
