@@ -50,6 +50,8 @@ class RegularFile final : public OpenFile {
   std::string describe() const override { return "file:" + path_; }
 
   sys::Result<std::size_t> read(Kernel& kernel, Process&, std::span<std::byte> buf) override {
+    // A zero-byte read may come with a null buffer: memcpy must not see it.
+    if (buf.empty()) return std::size_t{0};
     const auto& data = inode_->data;
     if (offset_ >= static_cast<off_t>(data.size())) return std::size_t{0};
     const std::size_t n = std::min(buf.size(), data.size() - static_cast<std::size_t>(offset_));

@@ -575,5 +575,15 @@ TEST(FakeFlock, ADescriptionOpenedNeitherForReadingNorWritingCannotLock) {
   EXPECT_TRUE(os.flock(fd, LOCK_UN));
 }
 
+TEST(FakeRead, AZeroByteReadOfAFileWithANullBufferReturnsZero) {
+  FakeSyscalls os;
+  os.write_file("/w/f", "data");
+  const int fd = *os.open("/w/f", O_RDONLY, 0);
+  EXPECT_EQ(*os.read(fd, nullptr, 0), 0u);
+  char c;
+  EXPECT_EQ(*os.read(fd, &c, 1), 1u) << "the offset did not move";
+  EXPECT_EQ(c, 'd');
+}
+
 }  // namespace
 }  // namespace daemonkit::fake
