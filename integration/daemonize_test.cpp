@@ -290,6 +290,27 @@ TEST_F(DaemonizeOnKernel, DaemonDyingBeforeItReportsFailsTheCommand) {
   EXPECT_FALSE(std::filesystem::exists(pidfile_)) << "no PID file may remain";
 }
 
+TEST_F(DaemonizeOnKernel, SilentDaemonTimesOutInsteadOfHanging) {
+  DaemonOptions options = with_pidfile(pidfile_);
+  options.start_timeout_ms = 300;
+  const Launched run = launch(options, [](DaemonContext& ctx, int report_fd) {
+    // Never reports; closes the report pipe so launch() returns, then waits to be stopped.
+    ::close(report_fd);
+    struct pollfd stop {ctx.stop_fd(), POLLIN, 0};
+    ::poll(&stop, 1, 20000);
+    ctx.close();
+    return 0;
+  });
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.stderr_text, HasSubstr("timed out after 300 ms"));
+  // The daemon may still be starting: its PID file stays, naming it, until it stops.
+  const int daemon = std::atoi(slurp(pidfile_).c_str());
+  ASSERT_GT(daemon, 1);
+  ::kill(daemon, SIGTERM);
+  EXPECT_EQ(reap(daemon), 0);
+  EXPECT_FALSE(std::filesystem::exists(pidfile_));
+}
+
 TEST_F(DaemonizeOnKernel, FailedPrivilegeDropFailsTheCommandWithTheStep) {
   DaemonOptions options = with_pidfile(pidfile_);
   options.privileges.user = "0";

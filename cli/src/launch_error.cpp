@@ -10,4 +10,13 @@ LaunchError LaunchError::from(const std::string& step, const sys::Error& error) 
                      error.code, false};
 }
 
+LaunchError LaunchError::from_step(const core::StepError& error) {
+  if (error.step == "pidfile") {
+    std::string text = error.message;
+    if (!text.ends_with('\n')) text += '\n';
+    return LaunchError{text, error.error_number(), true};
+  }
+  return LaunchError{error.message, error.error_number(), false};
+}
+
 }  // namespace daemonkit::cli

@@ -35,7 +35,8 @@ void NotifyState::feed(std::string_view datagram) {
 std::string NotifyState::failure_message() const {
   std::string text;
   if (status_) text = *status_;
-  if (errno_) {
+  // A STATUS= that already names its errno (as daemonkit's readiness API writes it) says it all.
+  if (errno_ && text.find(sys::errno_name(*errno_)) == std::string::npos) {
     const std::string cause = fmt::format("{}, {}", sys::errno_description(*errno_),
                                           sys::errno_name(*errno_));
     text = text.empty() ? cause : fmt::format("{} ({})", text, cause);

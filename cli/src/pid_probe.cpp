@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/pid_file.h"
+
 namespace daemonkit::cli {
 namespace {
 
@@ -106,11 +108,11 @@ PidFileState inspect_pid_file(sys::Syscalls& os, const std::string& path) {
 }
 
 std::string non_numeric_pidfile_message(std::string_view path) {
-  return fmt::format("Pidfile {} contains non-numeric value", path);
+  return core::non_numeric_message(path);
 }
 
 std::string stale_pidfile_message(std::string_view path) {
-  return fmt::format("Removing stale pidfile {}", path);
+  return core::stale_pidfile_message(path);
 }
 
 }  // namespace daemonkit::cli

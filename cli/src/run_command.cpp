@@ -21,10 +21,13 @@
 
 #include <fmt/format.h>
 
-#include "daemonkit/cli/credentials.h"
 #include "daemonkit/cli/launch_error.h"
-#include "daemonkit/cli/pid_lock.h"
 #include "daemonkit/cli/readiness_waiter.h"
+#include "daemonkit/core/close_fds.h"
+#include "daemonkit/core/daemon_context.h"
+#include "daemonkit/core/pid_file.h"
+#include "daemonkit/core/privileges.h"
+#include "daemonkit/core/step_error.h"
 #include "daemonkit/core/status_codec.h"
 #include "daemonkit/core/status_exit.h"
 
@@ -49,7 +52,7 @@ struct Plan {
   std::string chroot;
   std::string rundir;
   std::optional<mode_t> umask;
-  Credentials creds;
+  core::PrivilegePlan privileges;
   ReadyMode ready = ReadyMode::kExec;
 };
 
@@ -75,16 +78,6 @@ sys::Result<milliseconds> monotonic(sys::Syscalls& os) {
   return os.clock_gettime(CLOCK_MONOTONIC).map([](const timespec& ts) {
     return milliseconds(static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000);
   });
-}
-
-// Opens /dev/null on any of 0, 1, 2 that is closed, so no file opened later lands there and is
-// then clobbered by the stdio redirection (twistd's H4).
-void ensure_std_fds(sys::Syscalls& os) {
-  for (int fd = 0; fd <= 2; ++fd) {
-    if (os.fcntl(fd, F_GETFD, 0)) continue;
-    auto opened = os.open("/dev/null", O_RDWR | O_NOCTTY, 0);
-    if (opened && *opened > 2) (void)os.close(*opened);
-  }
 }
 
 // Runs PROGRAM in place of this process, searching PATH as execvp does. Returns only on
@@ -113,26 +106,6 @@ LaunchError exec_program(sys::Syscalls& os, Plan& plan) {
     if (denied && (error.code == ENOENT || error.code == ENOTDIR)) error.code = EACCES;
   }
   return LaunchError::from(fmt::format("exec {}", plan.program), error);
-}
-
-// Closes every descriptor above 2 except those in `keep`: close_range over the gaps, or, where
-// close_range is missing (Linux < 5.9) or filtered, a loop bounded well below huge limits.
-void close_inherited(sys::Syscalls& os, std::vector<int> keep) {
-  std::sort(keep.begin(), keep.end());
-  unsigned int from = 3;
-  auto close_span = [&](unsigned int first, unsigned int last) {
-    if (first > last) return;
-    if (os.close_range(first, last, 0)) return;
-    auto limit = os.getrlimit(RLIMIT_NOFILE);
-    const rlim_t soft = limit ? std::min<rlim_t>(limit->rlim_cur, 1 << 16) : 1024;
-    for (unsigned int fd = first; fd <= last && fd < soft; ++fd) (void)os.close(static_cast<int>(fd));
-  };
-  for (int fd : keep) {
-    if (fd < static_cast<int>(from)) continue;
-    close_span(from, static_cast<unsigned int>(fd) - 1);
-    from = static_cast<unsigned int>(fd) + 1;
-  }
-  close_span(from, ~0U);
 }
 
 // daemon(7) steps 2 and 3: the launcher's signal state is not PROGRAM's business.
@@ -166,7 +139,7 @@ LaunchResult<void> redirect_stdio(sys::Syscalls& os, const std::string& logfile,
     out = *log;
   }
   const bool change_output = !logfile.empty() || !keep_output_without_log;
-  // dup2 clears FD_CLOEXEC on the copy; ensure_std_fds made sure neither source is 0-2.
+  // dup2 clears FD_CLOEXEC on the copy; reserve_stdio made sure neither source is 0-2.
   if ((!keep_stdin && !os.dup2(*null_fd, 0)) ||
       (change_output && (!os.dup2(out, 1) || !os.dup2(out, 2)))) {
     return launch_failed(LaunchError{"dup2: cannot redirect stdio", 0});
@@ -243,25 +216,38 @@ void become_daemon(sys::Syscalls& os, int status_fd) {
   std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
 }
 
-[[noreturn]] void daemon_main(sys::Syscalls& os, Plan& plan, int status_fd, PidLock* pid_lock) {
-  std::vector<int> keep{status_fd};
-  if (pid_lock != nullptr) keep.push_back(pid_lock->fd());
-  close_inherited(os, keep);
+// Lines core logs in the daemon ("set uid/gid 65534/65534") go to the log file, once stderr is it.
+LogSink daemon_log(sys::Syscalls& os) {
+  return [&os](std::string_view line) {
+    const std::string text = fmt::format("daemonkit: {}\n", line);
+    (void)os.write(2, text.data(), text.size());
+  };
+}
+
+[[noreturn]] void daemon_main(sys::Syscalls& os, Plan& plan, int status_fd,
+                              core::PidFile* pid_file) {
+  // 0, 1 and 2 are replaced below, not closed: closed, the next opens would land on them.
+  std::vector<int> keep{0, 1, 2, status_fd};
+  if (pid_file != nullptr) keep.push_back(pid_file->fd());
+  if (auto closed = core::close_inherited_fds(os, keep); !closed) {
+    daemon_fail(os, status_fd, LaunchError::from("closing inherited descriptors", closed.error()),
+                false);
+  }
   reset_signals(os);
   if (plan.umask) (void)os.umask(*plan.umask);
   if (auto done = redirect_stdio(os, plan.logfile, false, false); !done) {
     daemon_fail(os, status_fd, done.error(), false);
   }
   if (auto done = enter_directories(os, plan); !done) daemon_fail(os, status_fd, done.error(), true);
-  if (pid_lock != nullptr) {
+  if (pid_file != nullptr) {
     // Written before readiness is reported, so a service manager reading PIDFile= after the
     // launcher exits never races it.
-    auto written = pid_lock->write_pid(os.getpid());
-    if (written) written = pid_lock->keep_across_exec();
-    if (!written) daemon_fail(os, status_fd, written.error(), true);
+    auto written = pid_file->write_pid(os.getpid());
+    if (written) written = pid_file->keep_across_exec();
+    if (!written) daemon_fail(os, status_fd, LaunchError::from_step(written.error()), true);
   }
-  if (auto done = apply_credentials(os, plan.creds); !done) {
-    daemon_fail(os, status_fd, done.error(), true);
+  if (auto done = core::shed_privileges(os, plan.privileges, daemon_log(os)); !done) {
+    daemon_fail(os, status_fd, LaunchError::from_step(done.error()), true);
   }
   if (plan.ready == ReadyMode::kPipe) {
     // PROGRAM reports on this end itself; its number is already in DAEMONKIT_STATUS_FD.
@@ -420,19 +406,19 @@ CommandResult failure(std::string err, const LaunchError& error) {
 
 // --nodaemon: the options applied to this very process, then exec. Only returns on failure.
 CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
-  std::optional<PidLock> pid_lock;
+  std::optional<core::PidFile> pid_file;
   if (!plan.pidfile.empty()) {
-    auto acquired = PidLock::acquire(os, plan.pidfile, [&](std::string_view line) {
+    auto acquired = core::PidFile::acquire(os, plan.pidfile, [&](std::string_view line) {
       notes += line;
       notes += '\n';
     });
-    if (!acquired) return failure(std::move(notes), acquired.error());
-    pid_lock = std::move(*acquired);
+    if (!acquired) return failure(std::move(notes), LaunchError::from_step(acquired.error()));
+    pid_file = std::move(*acquired);
   }
   // Errors after the log file took stdout and stderr still belong on the caller's stderr.
   auto saved_stderr = os.fcntl(2, F_DUPFD_CLOEXEC, 3);
   auto fail = [&](const LaunchError& error) -> CommandResult {
-    if (pid_lock) pid_lock->release();
+    if (pid_file) pid_file->release();
     CommandResult result = failure(std::move(notes), error);
     if (saved_stderr) {
       (void)os.write(*saved_stderr, result.err.data(), result.err.size());
@@ -449,12 +435,14 @@ CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
     if (auto done = redirect_stdio(os, plan.logfile, true, true); !done) return fail(done.error());
   }
   if (auto done = enter_directories(os, plan); !done) return fail(done.error());
-  if (pid_lock) {
-    auto written = pid_lock->write_pid(os.getpid());
-    if (written) written = pid_lock->keep_across_exec();
-    if (!written) return fail(written.error());
+  if (pid_file) {
+    auto written = pid_file->write_pid(os.getpid());
+    if (written) written = pid_file->keep_across_exec();
+    if (!written) return fail(LaunchError::from_step(written.error()));
   }
-  if (auto done = apply_credentials(os, plan.creds); !done) return fail(done.error());
+  if (auto done = core::shed_privileges(os, plan.privileges, daemon_log(os)); !done) {
+    return fail(LaunchError::from_step(done.error()));
+  }
   return fail(exec_program(os, plan));
 }
 
@@ -467,7 +455,7 @@ std::string launch_failure_text(std::string_view message) {
 CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
                       const std::vector<std::string>& environment) {
   std::string notes;  // lines for the user's stderr that are not failures
-  ensure_std_fds(os);
+  (void)core::reserve_stdio(os);
 
   Plan plan;
   plan.program = options.command.front();
@@ -487,9 +475,13 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
                        ? absolute(cwd.value_or("/"), plan.program)
                        : plan.program;
   plan.logfile = absolute(cwd.value_or("/"), options.logfile);
-  auto creds = resolve_credentials(os, options.uid, options.gid, options.euid);
-  if (!creds) return failure(notes, creds.error());
-  plan.creds = *creds;
+  core::PrivilegeRequest request;
+  if (options.uid) request.user = options.uid->text;
+  if (options.gid) request.group = options.gid->text;
+  request.euid = options.euid;
+  auto privileges = core::resolve_privileges(os, request);
+  if (!privileges) return failure(notes, LaunchError::from_step(privileges.error()));
+  plan.privileges = *privileges;
 
   std::string path_var(kDefaultPath);
   for (const std::string& entry : environment) {
@@ -511,17 +503,17 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     if (!has_key(entry, kNotifySocketVar) && !has_key(entry, kStatusFdVar)) plan.env.push_back(entry);
   }
 
-  std::optional<PidLock> pid_lock;
+  std::optional<core::PidFile> pid_file;
   if (!plan.pidfile.empty()) {
-    auto acquired = PidLock::acquire(os, plan.pidfile, [&](std::string_view line) {
+    auto acquired = core::PidFile::acquire(os, plan.pidfile, [&](std::string_view line) {
       notes += line;
       notes += '\n';
     });
-    if (!acquired) return failure(notes, acquired.error());
-    pid_lock = std::move(*acquired);
+    if (!acquired) return failure(notes, LaunchError::from_step(acquired.error()));
+    pid_file = std::move(*acquired);
   }
   auto fail = [&](const LaunchError& error) {
-    if (pid_lock) pid_lock->release();
+    if (pid_file) pid_file->release();
     return failure(notes, error);
   };
 
@@ -538,16 +530,15 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     // The descriptor keeps its number in the daemon (only others are closed around it).
     plan.env.push_back(fmt::format("{}={}", kStatusFdVar, pipe->write_end));
   }
-  // SIGCHLD through a signalfd, so the daemon's death wakes the same poll as its words. The
-  // daemon unblocks it again before exec.
+  // SIGCHLD through a signalfd, so the daemon's death wakes the same poll as its words. It is
+  // blocked before the fork, so none is lost before the signalfd exists (a blocked signal
+  // waits, pending, for it); the daemon unblocks it again before exec.
   sigset_t child_signal;
   sigemptyset(&child_signal);
   sigaddset(&child_signal, SIGCHLD);
   if (auto blocked = os.sigprocmask(SIG_BLOCK, &child_signal, nullptr); !blocked) {
     return fail(LaunchError::from("sigprocmask", blocked.error()));
   }
-  auto signal_fd = os.signalfd(-1, child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (!signal_fd) return fail(LaunchError::from("signalfd", signal_fd.error()));
   // As the daemon's subreaper the launcher can wait for it, and so say how it died.
   if (auto reaper = os.prctl(PR_SET_CHILD_SUBREAPER, 1); !reaper) {
     return fail(LaunchError::from("prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
@@ -558,11 +549,18 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
   if (*child == 0) {
     (void)os.close(pipe->read_end);
     become_daemon(os, pipe->write_end);
-    daemon_main(os, plan, pipe->write_end, pid_lock ? &*pid_lock : nullptr);
+    daemon_main(os, plan, pipe->write_end, pid_file ? &*pid_file : nullptr);
   }
 
   // The launcher never keeps a write end: with it open, a dead daemon would never read as EOF.
   (void)os.close(pipe->write_end);
+  auto signal_fd = os.signalfd(-1, child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (!signal_fd) {
+    // Without it the launcher cannot learn of the daemon's death; it must not guess.
+    (void)os.kill(-*child, SIGTERM);
+    (void)os.close(pipe->read_end);
+    return fail(LaunchError::from("signalfd", signal_fd.error()));
+  }
   if (auto flags = os.fcntl(pipe->read_end, F_GETFL, 0); flags) {
     (void)os.fcntl(pipe->read_end, F_SETFL, *flags | O_NONBLOCK);
   }
@@ -581,8 +579,7 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     }
     return fail(LaunchError{failed->message, 0, false});
   }
-  // The daemon's copy of the PID file keeps the lock; ours just goes.
-  if (pid_lock) pid_lock->forget();
+  // The daemon's copy of the PID file keeps the lock; ours closes when the launcher exits.
   return {0, "", notes};
 }
 

@@ -225,6 +225,12 @@ TEST(NotifyState, LastStatusWinsAndBadErrnoIsIgnored) {
   EXPECT_EQ(state.failure_message(), "two (No such file or directory, ENOENT)");
 }
 
+TEST(NotifyState, StatusThatNamesItsErrnoIsNotRepeated) {
+  NotifyState state;
+  state.feed("STATUS=bind(127.0.0.1:7): Address already in use (EADDRINUSE)\nERRNO=98\n");
+  EXPECT_EQ(state.failure_message(), "bind(127.0.0.1:7): Address already in use (EADDRINUSE)");
+}
+
 TEST(NotifyState, ErrnoAloneIsAMessage) {
   NotifyState state;
   state.feed("ERRNO=13");

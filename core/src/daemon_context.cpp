@@ -98,6 +98,11 @@ StepResult<void> DaemonContext::prepare() {
   }
 
   if (detached_) {
+    // A standard descriptor closed at launch would receive the next file opened, our PID file
+    // or status pipe included, and stdio redirection would then clobber it (twistd's H4).
+    if (auto filled = reserve_stdio(os_); !filled) {
+      return step_failed(StepError::from("open(/dev/null)", filled.error()));
+    }
     // Standard descriptors the caller keeps on purpose would be pointed at /dev/null.
     const std::optional<int> redirected[3] = {options_.stdin_fd, options_.stdout_fd,
                                               options_.stderr_fd};
@@ -185,6 +190,7 @@ void DaemonContext::finish_intermediate() { end_process(os_, 0); }
 // The daemon is a single-threaded process (prepare() refused more), so it may allocate freely
 // after the second fork.
 StepResult<void> DaemonContext::run_daemon() {
+  if (pidfile_) own_pidfile_.emplace(pidfile_->forked_copy());
   Readiness::Options readiness;
   readiness.status_fd = status_write_;
   readiness.notify_socket = env_.notify_socket;
@@ -215,10 +221,10 @@ StepResult<void> DaemonContext::run_daemon() {
         return step_failed(StepError::from("setrlimit(RLIMIT_CORE)", done.error()));
       }
     }
-    if (pidfile_) {
-      if (auto done = pidfile_->write_pid(os_.getpid()); !done) return done;
+    if (own_pidfile_) {
+      if (auto done = own_pidfile_->write_pid(os_.getpid()); !done) return done;
       if (options_.pidfile_survives_exec) {
-        if (auto done = pidfile_->keep_across_exec(); !done) return done;
+        if (auto done = own_pidfile_->keep_across_exec(); !done) return done;
       }
     }
     if (options_.privileged_start) {
@@ -227,7 +233,7 @@ StepResult<void> DaemonContext::run_daemon() {
     return shed_privileges(os_, plan_, log_);
   }();
   if (!step && !detached_) {
-    if (pidfile_) pidfile_->release();
+    if (own_pidfile_) own_pidfile_->release();
     (void)readiness_->fail(step.error());
   }
   return step;
@@ -261,12 +267,11 @@ StepResult<void> DaemonContext::redirect_stdio() {
 StepResult<void> DaemonContext::close_inherited() {
   std::vector<int> keep = {0, 1, 2};
   keep.insert(keep.end(), options_.files_preserve.begin(), options_.files_preserve.end());
-  if (pidfile_) keep.push_back(pidfile_->fd());
+  if (own_pidfile_) keep.push_back(own_pidfile_->fd());
   if (status_write_ >= 0) keep.push_back(status_write_);
   auto closed = close_inherited_fds(os_, keep);
   if (!closed) return step_failed(StepError::from("close_range", closed.error()));
   // The read end of the status pipe went with the rest (twistd leaks it: H6).
-  status_read_ = -1;
   if (closed->strategy != CloseFdsStrategy::kCloseRange) {
     log_line(log_, describe(*closed));
   }
@@ -334,7 +339,7 @@ StepResult<void> DaemonContext::enter_directories() {
     if (auto done = os_.chroot(root.c_str()); !done) {
       return step_failed(StepError::from(call_on("chroot", root), done.error()));
     }
-    if (pidfile_) pidfile_->relocate_for_chroot(root);
+    if (own_pidfile_) own_pidfile_->relocate_for_chroot(root);
   }
   const std::string& dir = options_.working_directory;
   if (auto done = os_.chdir(dir.c_str()); !done) {
@@ -346,7 +351,7 @@ StepResult<void> DaemonContext::enter_directories() {
 void DaemonContext::exit_daemon_failed(const StepError& error) {
   log_line(log_, error.message);
   // PID file first: once the parent reads the failure it may tell the user to start again.
-  if (pidfile_) pidfile_->release();
+  if (own_pidfile_) own_pidfile_->release();
   if (readiness_) (void)readiness_->fail(error);
   if (stop_fd_ >= 0) (void)os_.close(stop_fd_);
   end_process(os_, 1);
@@ -356,23 +361,36 @@ void DaemonContext::ready(std::string_view status) {
   if (!readiness_) return;
   (void)readiness_->ready(status);
   const std::optional<sys::Error>& lost = readiness_->pipe_error();
-  // EPIPE: the parent is gone (killed, say), and nobody will act on a missing report.
-  if (!detached_ || !lost || lost->code == EPIPE) return;
+  // Only a failed write loses the report: StatusReporter also returns errors of the sigaction
+  // around it and of the close after it, when the parent did get the byte. EPIPE: the parent
+  // is gone (killed, say), and nobody will act on a missing report.
+  if (!detached_ || !lost || std::string_view(lost->call) != "write" || lost->code == EPIPE) {
+    return;
+  }
   log_line(log_, fmt::format("could not tell the waiting parent the daemon is ready ({}); "
                              "stopping, since it reports a failure",
                              sys::to_string(*lost)));
-  if (pidfile_) pidfile_->release();
+  if (own_pidfile_) own_pidfile_->release();
   if (stop_fd_ >= 0) (void)os_.close(stop_fd_);
   end_process(os_, 1);
 }
 
 void DaemonContext::fail(const StepError& error) {
-  if (pidfile_) pidfile_->release();
+  if (own_pidfile_) own_pidfile_->release();
   if (readiness_) (void)readiness_->fail(error);
 }
 
+StepResult<int> DaemonContext::hand_over_status_fd() {
+  if (!readiness_ || !readiness_->has_status_pipe()) return -1;
+  const int fd = readiness_->take_status_fd();
+  if (auto kept = os_.fcntl(fd, F_SETFD, 0); !kept) {
+    return step_failed(StepError::from("fcntl(status pipe)", kept.error()));
+  }
+  return fd;
+}
+
 void DaemonContext::close() {
-  if (pidfile_) pidfile_->release();
+  if (own_pidfile_) own_pidfile_->release();
   if (stop_fd_ >= 0) {
     (void)os_.close(stop_fd_);
     stop_fd_ = -1;

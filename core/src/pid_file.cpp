@@ -42,6 +42,23 @@ sys::Result<std::string> read_content(sys::Syscalls& os, int fd) {
   return std::string(buffer.data(), used);
 }
 
+// Gives up a file acquire() opened. One it created is removed, so a failed start leaves no PID
+// file behind, but only under the lock and only while the path still names it: a concurrent
+// starter may have opened it meanwhile, and it re-checks the path after locking, so it then
+// starts over with a fresh file instead of keeping an orphan.
+void abandon(sys::Syscalls& os, int fd, bool created, const std::string& path) {
+  if (created) {
+    auto ours = os.flock(fd, LOCK_EX | LOCK_NB);
+    auto st = ours ? os.fstat(fd) : sys::Result<struct stat>(sys::fail(EWOULDBLOCK, "flock"));
+    auto named = st ? os.lstat(path.c_str()) : st;
+    if (named && st && named->st_dev == st->st_dev && named->st_ino == st->st_ino &&
+        st->st_size == 0) {
+      (void)os.unlink(path.c_str());
+    }
+  }
+  (void)os.close(fd);
+}
+
 }  // namespace
 
 PidFileContent parse_pid_file(std::string_view text) {
@@ -89,10 +106,11 @@ std::string stale_pidfile_message(std::string_view path) {
   return fmt::format("Removing stale pidfile {}", path);
 }
 
-PidFile::PidFile(sys::Syscalls& os, std::string path, int fd, LogSink log, dev_t dev, ino_t ino)
+PidFile::PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd, LogSink log,
+                 dev_t dev, ino_t ino)
     : os_(&os),
-      path_(path),
-      reach_path_(std::move(path)),
+      path_(std::move(path)),
+      reach_path_(std::move(reach_path)),
       fd_(fd),
       log_(std::move(log)),
       dev_(dev),
@@ -133,17 +151,27 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
   // daemon that unlinks the file on exit between our open and our flock would leave us holding
   // a lock on an orphan inode while the next starter creates and locks a fresh file.
   int fd = -1;
+  bool created = false;
   struct stat locked {};
   for (int attempt = 0;; ++attempt) {
     if (attempt == kMaxLockAttempts) {
       return step_failed(StepError::plain(
           "pidfile", fmt::format("Pidfile {} kept being replaced while it was locked", path)));
     }
-    auto opened = sys::retry_on_eintr([&] { return os.open(path.c_str(), kOpenFlags, options.mode); });
+    // O_EXCL first, to know whether the file is ours to remove should the start fail.
+    auto opened = sys::retry_on_eintr(
+        [&] { return os.open(path.c_str(), kOpenFlags | O_EXCL, options.mode); });
+    created = static_cast<bool>(opened);
+    if (!opened && opened.error().code == EEXIST) {
+      opened = sys::retry_on_eintr(
+          [&] { return os.open(path.c_str(), kOpenFlags & ~O_CREAT, 0); });
+      // Removed between the two opens: start over.
+      if (!opened && opened.error().code == ENOENT) continue;
+    }
     if (!opened) return step_failed(StepError::from(call_on("open", path), opened.error()));
     fd = *opened;
     auto fail_closing = [&](StepError error) {
-      (void)os.close(fd);
+      abandon(os, fd, created, path);
       return step_failed(std::move(error));
     };
 
@@ -165,7 +193,8 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
         const PidFileContent content = parse_pid_file(*text);
         if (content.kind == PidFileContent::Kind::kPid && content.pid > 0) holder = content.pid;
       }
-      return fail_closing(StepError::plain("pidfile", another_server_message(holder)));
+      (void)os.close(fd);
+      return step_failed(StepError::plain("pidfile", another_server_message(holder)));
     }
 
     auto named = os.lstat(path.c_str());
@@ -185,7 +214,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
   }
 
   auto fail_closing = [&](StepError error) {
-    (void)os.close(fd);
+    abandon(os, fd, created, path);
     return step_failed(std::move(error));
   };
   auto text = read_content(os, fd);
@@ -221,7 +250,9 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       break;
     }
   }
-  return PidFile(os, std::move(path), fd, std::move(log), locked.st_dev, locked.st_ino);
+  std::string reach = path;
+  return PidFile(os, std::move(path), std::move(reach), fd, std::move(log), locked.st_dev,
+                 locked.st_ino);
 }
 
 StepResult<void> PidFile::write_pid(pid_t pid) {
@@ -267,30 +298,32 @@ void PidFile::release() {
   if (fd_ < 0) return;
   bool removed = false;
   if (reach_path_.empty()) {
-    log_line(log_, fmt::format("PID file {} is outside the chroot; emptied it instead of removing it",
-                         path_));
+    log_line(log_, fmt::format(
+                       "PID file {} is outside the chroot; emptied it instead of removing it",
+                       path_));
   } else if (auto named = os_->lstat(reach_path_.c_str()); !named) {
-    // Someone removed it already: nothing names a live pid any more.
-    removed = named.error().code == ENOENT;
-    if (!removed) {
+    // ENOENT: someone removed it already; emptying our inode below costs nothing.
+    if (named.error().code != ENOENT) {
       log_line(log_, fmt::format("Failed to unlink PID file: {}",
-                           StepError::from(call_on("lstat", path_), named.error()).message));
+                                 StepError::from(call_on("lstat", path_), named.error()).message));
     }
   } else if (named->st_dev != dev_ || named->st_ino != ino_) {
     log_line(log_, fmt::format("PID file {} now names another file; left it alone", path_));
-    removed = true;  // our inode is no longer reachable by that name
   } else if (auto unlinked = os_->unlink(reach_path_.c_str()); unlinked) {
     removed = true;
   } else if (unlinked.error().code == EACCES || unlinked.error().code == EPERM) {
-    log_line(log_, fmt::format("Warning: No permission to delete pid file {}; emptied it instead", path_));
+    log_line(log_, fmt::format("Warning: No permission to delete pid file {}; emptied it instead",
+                               path_));
   } else {
     log_line(log_, fmt::format("Failed to unlink PID file: {}",
-                         StepError::from(call_on("unlink", path_), unlinked.error()).message));
+                               StepError::from(call_on("unlink", path_), unlinked.error()).message));
   }
+  // Whatever is left of our inode must not name a live pid any more. Through the descriptor we
+  // hold, this needs no permission on the directory.
   if (!removed) {
     if (auto emptied = os_->ftruncate(fd_, 0); !emptied) {
       log_line(log_, fmt::format("Failed to empty PID file: {}",
-                           StepError::from(call_on("ftruncate", path_), emptied.error()).message));
+                                 StepError::from(call_on("ftruncate", path_), emptied.error()).message));
     }
   }
   (void)os_->close(fd_);

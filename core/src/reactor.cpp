@@ -344,11 +344,6 @@ DelayedCall Reactor::call_later(Duration delay, Callback fn) {
   return timers_.call_later(delay, std::move(fn));
 }
 
-void Reactor::call_from_thread(Callback fn) {
-  thread_calls_.push(std::move(fn));
-  waker_.wake();
-}
-
 void Reactor::post(PreparedCall& call) noexcept {
   if (thread_calls_.push(call)) waker_.wake();
 }

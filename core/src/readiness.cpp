@@ -76,7 +76,9 @@ sys::Result<void> Readiness::report_pipe(bool ok, std::string_view message) {
   const int fd = std::exchange(options_.status_fd, -1);
   auto sent = ok ? report_ready(os_, fd) : report_failure(os_, fd, message);
   if (!sent) {
-    log_line(options_.log, fmt::format("could not report to the waiting parent: {}", sys::to_string(sent.error())));
+    pipe_error_ = sent.error();
+    log_line(options_.log, fmt::format("could not report to the waiting parent: {}",
+                                       sys::to_string(sent.error())));
   }
   return sent;
 }

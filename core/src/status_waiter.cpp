@@ -51,7 +51,7 @@ std::string describe_timeout(std::chrono::milliseconds timeout) {
 
 // The pipe closed with nothing in it. Says how the daemon ended where that can be known.
 Failed closed_without_report(sys::Syscalls& os, std::optional<pid_t> pid) {
-  constexpr std::string_view kExited = "the daemon exited before reporting its status";
+  constexpr std::string_view kExited = kDaemonExitedBeforeReporting;
   if (!pid) return Failed{std::string(kExited)};
   for (int attempt = 0;; ++attempt) {
     const sys::Result<sys::WaitResult> waited =
@@ -93,8 +93,8 @@ StatusOutcome read_report(sys::Syscalls& os, int read_fd, const StatusWaitOption
     deadline = *now + std::chrono::nanoseconds(*options.timeout).count();
   }
   const auto timed_out = [&] {
-    return Failed{fmt::format("timed out after {} waiting for the daemon to report its status",
-                              describe_timeout(*options.timeout))};
+    return Failed{fmt::format("{}{} waiting for the daemon to report its status",
+                              kStatusTimeoutPrefix, describe_timeout(*options.timeout))};
   };
 
   StatusDecoder decoder;

@@ -23,11 +23,6 @@ void ThreadCallQueue::enqueue(detail::CallNode* node) noexcept {
   prev->next.store(node, std::memory_order_seq_cst);
 }
 
-void ThreadCallQueue::push(std::function<void()> fn) {
-  std::lock_guard lock(mutex_);
-  calls_.push_back(std::move(fn));
-}
-
 bool ThreadCallQueue::push(PreparedCall& call) noexcept {
   if (call.queued_.exchange(true, std::memory_order_acq_rel)) return false;
   enqueue(&call.node_);

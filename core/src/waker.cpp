@@ -21,10 +21,7 @@ void Waker::close() {
   if (fd >= 0) (void)sys_.close(fd);
 }
 
-void Waker::wake() noexcept {
-  // The fast path: a wake-up is already on its way. seq_cst pairs with clear()'s store and the
-  // queue's publication, so a caller that sees "pending" knows the reactor has yet to look.
-  if (pending_.load(std::memory_order_seq_cst)) return;
+void Waker::wake_slow() noexcept {
   if (pending_.exchange(true, std::memory_order_seq_cst)) return;
   const int fd = fd_.load(std::memory_order_relaxed);
   if (fd < 0) return;

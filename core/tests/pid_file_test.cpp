@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/fake/mock_syscalls.h"
 
 namespace daemonkit::core {
@@ -141,11 +142,20 @@ void expect_content(fake::MockSyscalls& os, int fd, std::string text) {
       .RetiresOnSaturation();
 }
 
+constexpr int kFlags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+
+// The file exists: the O_EXCL create fails and the plain open returns `fd`.
+void expect_open_existing(fake::MockSyscalls& os, int fd) {
+  EXPECT_CALL(os, open(_, kFlags | O_CREAT | O_EXCL, 0644))
+      .WillOnce(Return(sys::fail(EEXIST, "open")))
+      .RetiresOnSaturation();
+  EXPECT_CALL(os, open(_, kFlags, 0)).WillOnce(Return(fd)).RetiresOnSaturation();
+}
+
 TEST(PidFileAcquire, OpensNoFollowLocksThenChecksThePathStillNamesTheInode) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(::testing::StrEq("/run/d.pid"),
-                       O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644))
+  EXPECT_CALL(os, open(::testing::StrEq("/run/d.pid"), kFlags | O_CREAT | O_EXCL, 0644))
       .WillOnce(Return(5));
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, LOCK_EX | LOCK_NB)).WillOnce(Return(sys::Result<void>{}));
@@ -159,12 +169,12 @@ TEST(PidFileAcquire, OpensNoFollowLocksThenChecksThePathStillNamesTheInode) {
 TEST(PidFileAcquire, StartsOverWhenThePathWasReplacedBetweenOpenAndLock) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(11)));  // replaced
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(6));
+  expect_open_existing(os, 6);
   EXPECT_CALL(os, fstat(6)).WillOnce(Return(regular_file(11)));
   EXPECT_CALL(os, flock(6, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(11)));
@@ -177,7 +187,7 @@ TEST(PidFileAcquire, StartsOverWhenThePathWasReplacedBetweenOpenAndLock) {
 TEST(PidFileAcquire, LockHeldElsewhereIsAnotherServerWithThePidItWrote) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::fail(EWOULDBLOCK, "flock")));
   expect_content(os, 5, "777\n");
@@ -191,7 +201,7 @@ TEST(PidFileAcquire, LockHeldElsewhereIsAnotherServerWithThePidItWrote) {
 TEST(PidFileAcquire, UnlockedFileNamingALiveProcessIsAnotherServer) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -208,7 +218,7 @@ TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
   StrictMock<fake::MockSyscalls> os;
   std::vector<std::string> lines;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -225,7 +235,7 @@ TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
 TEST(PidFileAcquire, LockOnlyPolicyNeverProbes) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -239,7 +249,7 @@ TEST(PidFileAcquire, LockOnlyPolicyNeverProbes) {
 TEST(PidFileAcquire, NonNumericContentIsRefusedWithTwistdsMessage) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(regular_file(10)));
   EXPECT_CALL(os, flock(5, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, lstat(_)).WillOnce(Return(regular_file(10)));
@@ -254,7 +264,7 @@ TEST(PidFileAcquire, RelativePathIsMadeAbsoluteBeforeAnythingElse) {
   StrictMock<fake::MockSyscalls> os;
   InSequence order;
   EXPECT_CALL(os, getcwd()).WillOnce(Return(std::string("/srv/app")));
-  EXPECT_CALL(os, open(::testing::StrEq("/srv/app/d.pid"), _, _))
+  EXPECT_CALL(os, open(::testing::StrEq("/srv/app/d.pid"), kFlags | O_CREAT | O_EXCL, 0644))
       .WillOnce(Return(sys::fail(EACCES, "open")));
   auto pid = PidFile::acquire(os, "d.pid", {});
   ASSERT_FALSE(pid);
@@ -263,7 +273,9 @@ TEST(PidFileAcquire, RelativePathIsMadeAbsoluteBeforeAnythingElse) {
 
 TEST(PidFileAcquire, SymlinkIsRefusedByONoFollow) {
   StrictMock<fake::MockSyscalls> os;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(sys::fail(ELOOP, "open")));
+  EXPECT_CALL(os, open(_, kFlags | O_CREAT | O_EXCL, 0644))
+      .WillOnce(Return(sys::fail(EEXIST, "open")));
+  EXPECT_CALL(os, open(_, kFlags, 0)).WillOnce(Return(sys::fail(ELOOP, "open")));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);
   EXPECT_THAT(pid.error().message, HasSubstr("open(/run/d.pid)"));
@@ -274,12 +286,82 @@ TEST(PidFileAcquire, ADirectoryIsNotAPidFile) {
   StrictMock<fake::MockSyscalls> os;
   struct stat dir {};
   dir.st_mode = S_IFDIR | 0755;
-  EXPECT_CALL(os, open(_, _, _)).WillOnce(Return(5));
+  expect_open_existing(os, 5);
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(dir));
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);
   EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid is not a regular file");
+}
+
+}  // namespace
+}  // namespace daemonkit::core
+
+namespace daemonkit::core {
+namespace {
+
+TEST(PidFileFake, ReleaseLeavesAFileThatReplacedOursAlone) {
+  fake::FakeSyscalls os;
+  std::vector<std::string> lines;
+  auto pid = PidFile::acquire(os, "/run/r.pid", [&](std::string_view l) { lines.emplace_back(l); });
+  ASSERT_TRUE(pid) << pid.error().message;
+  ASSERT_TRUE(pid->write_pid(1000));
+  // Someone replaced the file (an admin, a second tool): the name is no longer ours.
+  ASSERT_TRUE(os.unlink("/run/r.pid"));
+  os.write_file("/run/r.pid", "777\n");
+  pid->release();
+  EXPECT_EQ(os.read_file("/run/r.pid"), "777\n");
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("now names another file")));
+  EXPECT_THAT(os.open_fds(os.current_pid()), ::testing::IsEmpty());
+}
+
+TEST(PidFileFake, ReleaseOutsideTheChrootEmptiesInsteadOfGuessing) {
+  fake::FakeSyscalls os;
+  std::vector<std::string> lines;
+  auto pid = PidFile::acquire(os, "/run/r.pid", [&](std::string_view l) { lines.emplace_back(l); });
+  ASSERT_TRUE(pid);
+  ASSERT_TRUE(pid->write_pid(1000));
+  pid->relocate_for_chroot("/srv/jail");
+  pid->release();
+  EXPECT_EQ(os.read_file("/run/r.pid"), "");
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("outside the chroot")));
+}
+
+TEST(PidFileFake, ReleaseInsideTheChrootUsesTheInnerPath) {
+  fake::FakeSyscalls os;
+  os.make_dir("/srv/jail/run");
+  auto pid = PidFile::acquire(os, "/srv/jail/run/r.pid", {});
+  ASSERT_TRUE(pid);
+  ASSERT_TRUE(os.chdir("/srv/jail"));
+  ASSERT_TRUE(os.chroot("/srv/jail"));
+  pid->relocate_for_chroot("/srv/jail/");
+  pid->release();
+  EXPECT_FALSE(os.stat_path("/srv/jail/run/r.pid"));
+}
+
+TEST(PidFileFake, KeepAcrossExecClearsCloexecOnly) {
+  fake::FakeSyscalls os;
+  auto pid = PidFile::acquire(os, "/run/r.pid", {});
+  ASSERT_TRUE(pid);
+  EXPECT_EQ(*os.fcntl(pid->fd(), F_GETFD, 0) & FD_CLOEXEC, FD_CLOEXEC);
+  ASSERT_TRUE(pid->keep_across_exec());
+  EXPECT_EQ(*os.fcntl(pid->fd(), F_GETFD, 0) & FD_CLOEXEC, 0);
+}
+
+TEST(PidFileFake, AFailedStartRemovesTheFileItCreatedButNotOneThatWasThere) {
+  {
+    fake::FakeSyscalls os;
+    os.fail_nth("read", 1, EIO);
+    EXPECT_FALSE(PidFile::acquire(os, "/run/r.pid", {}));
+    EXPECT_FALSE(os.stat_path("/run/r.pid"));
+  }
+  {
+    fake::FakeSyscalls os;
+    os.write_file("/run/r.pid", "");
+    os.fail_nth("read", 1, EIO);
+    EXPECT_FALSE(PidFile::acquire(os, "/run/r.pid", {}));
+    EXPECT_TRUE(os.stat_path("/run/r.pid"));
+  }
 }
 
 }  // namespace

@@ -129,6 +129,8 @@ TEST(Readiness, ReadyTriesBothChannelsAndReturnsTheFirstError) {
   auto done = r.ready("up");
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().code, EPIPE);
+  ASSERT_TRUE(r.pipe_error());
+  EXPECT_EQ(r.pipe_error()->code, EPIPE);
   EXPECT_EQ(sent, "READY=1\nSTATUS=up\nMAINPID=55\n");
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_THAT(lines[0], HasSubstr("EPIPE"));

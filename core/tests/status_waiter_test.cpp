@@ -176,6 +176,26 @@ TEST_F(StatusWaiterTest, EofBeforeAnyByteSaysTheDaemonExitedBeforeReporting) {
             StatusOutcome(failed("the daemon exited before reporting its status")));
 }
 
+TEST_F(StatusWaiterTest, ExportedMessagesAreWhatTheWaiterSays) {
+  // Callers such as the daemonizer act on these two; they must stay true to the waiter.
+  {
+    InSequence order;
+    EXPECT_CALL(os_, read(kReadFd, _, _)).WillOnce(delivers(""));
+    EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
+  }
+  EXPECT_EQ(wait_for_status(os_, kReadFd, -1),
+            StatusOutcome(Failed{std::string(kDaemonExitedBeforeReporting)}));
+  {
+    InSequence order;
+    EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).Times(2).WillRepeatedly(Return(at_ms(0)));
+    EXPECT_CALL(os_, poll(_, 1u, _)).WillOnce(polls_pipe(10, 0));
+    EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
+  }
+  const StatusOutcome late = wait_for_status(os_, kReadFd, -1, {.timeout = 10ms});
+  ASSERT_TRUE(std::holds_alternative<Failed>(late));
+  EXPECT_TRUE(std::get<Failed>(late).message.starts_with(kStatusTimeoutPrefix));
+}
+
 // EOF with nothing read, then waitpid(kDaemon, WNOHANG) reporting `status`.
 void expect_eof_then_reaped(StrictMock<fake::MockSyscalls>& os, int status) {
   InSequence order;

@@ -20,13 +20,26 @@ void apply(sys::ResIds<Id>& ids, Id r, Id e, Id s) {
   if (s != static_cast<Id>(-1)) ids.saved = s;
 }
 
+// Linux clears the dumpable flag and the parent-death signal whenever an effective (or
+// filesystem) id changes: a process that switched privileges cannot be ptraced or dump core
+// by default, and a PR_SET_PDEATHSIG set before dropping root is lost.
+template <typename Id>
+void note_change(Process& p, const sys::ResIds<Id>& before, const sys::ResIds<Id>& after) {
+  if (before.effective != after.effective) {
+    p.dumpable = 0;
+    p.pdeathsig = 0;
+  }
+}
+
 }  // namespace
 
 sys::Result<void> Kernel::setresuid(Process& p, uid_t r, uid_t e, uid_t s, const char* call) {
   if (!p.privileged() && !(one_of(r, p.uids) && one_of(e, p.uids) && one_of(s, p.uids))) {
     return sys::fail(EPERM, call);
   }
+  const auto before = p.uids;
   apply(p.uids, r, e, s);
+  note_change(p, before, p.uids);
   return {};
 }
 
@@ -34,29 +47,37 @@ sys::Result<void> Kernel::setresgid(Process& p, gid_t r, gid_t e, gid_t s, const
   if (!p.privileged() && !(one_of(r, p.gids) && one_of(e, p.gids) && one_of(s, p.gids))) {
     return sys::fail(EPERM, call);
   }
+  const auto before = p.gids;
   apply(p.gids, r, e, s);
+  note_change(p, before, p.gids);
   return {};
 }
 
 sys::Result<void> Kernel::setuid(Process& p, uid_t uid) {
   if (uid == static_cast<uid_t>(-1)) return sys::fail(EINVAL, "setuid");
+  const auto before = p.uids;
   if (p.privileged()) {
     p.uids = {uid, uid, uid};
-    return {};
+  } else if (uid == p.uids.real || uid == p.uids.saved) {
+    p.uids.effective = uid;
+  } else {
+    return sys::fail(EPERM, "setuid");
   }
-  if (uid != p.uids.real && uid != p.uids.saved) return sys::fail(EPERM, "setuid");
-  p.uids.effective = uid;
+  note_change(p, before, p.uids);
   return {};
 }
 
 sys::Result<void> Kernel::setgid(Process& p, gid_t gid) {
   if (gid == static_cast<gid_t>(-1)) return sys::fail(EINVAL, "setgid");
+  const auto before = p.gids;
   if (p.privileged()) {
     p.gids = {gid, gid, gid};
-    return {};
+  } else if (gid == p.gids.real || gid == p.gids.saved) {
+    p.gids.effective = gid;
+  } else {
+    return sys::fail(EPERM, "setgid");
   }
-  if (gid != p.gids.real && gid != p.gids.saved) return sys::fail(EPERM, "setgid");
-  p.gids.effective = gid;
+  note_change(p, before, p.gids);
   return {};
 }
 

@@ -100,7 +100,8 @@ sys::Result<std::size_t> Kernel::read(Process& p, int fd, void* buf, std::size_t
   if (!file->can_read()) return sys::fail(EBADF, "read");
   auto result = file->read(*this, p, {static_cast<std::byte*>(buf), count});
   if (!result && result.error().code == EAGAIN && !file->nonblocking()) {
-    return would_block<std::size_t>("read", fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
+    return would_block<std::size_t>("read",
+                                     fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
   }
   return result;
 }
@@ -112,7 +113,8 @@ sys::Result<std::size_t> Kernel::write(Process& p, int fd, const void* buf, std:
   if (!file->can_write()) return sys::fail(EBADF, "write");
   auto result = file->write(*this, p, {static_cast<const std::byte*>(buf), count});
   if (!result && result.error().code == EAGAIN && !file->nonblocking()) {
-    return would_block<std::size_t>("write", fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
+    return would_block<std::size_t>("write",
+                                     fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
   }
   // Writing to a pipe nobody reads raises SIGPIPE in the writer as well as failing.
   if (!result && result.error().code == EPIPE) deliver(p, SIGPIPE, 0);

@@ -262,8 +262,9 @@ void FakeSyscalls::clear_faults() {
   random_trace_.reset();
 }
 
-int FakeSyscalls::injected_error(std::size_t index) {
-  CallRecord& record = transcript_[index];
+int FakeSyscalls::injected_error() {
+  CallRecord& record = transcript_.back();
+  const std::size_t index = record.index;
   for (const auto& rule : faults_->rules) {
     if (!rule.name.empty() && rule.name != record.name) continue;
     if (!rule.when(record)) continue;
@@ -291,7 +292,7 @@ int FakeSyscalls::injected_error(std::size_t index) {
 
 // ---- Recording ---------------------------------------------------------------------------
 
-std::size_t FakeSyscalls::begin_call(const char* name, std::vector<std::string> args) {
+void FakeSyscalls::begin_call(const char* name, std::vector<std::string> args) {
   const pid_t pid = kernel_->current_pid;
   if (pid == 0) {
     detail::Kernel::fatal(fmt::format(
@@ -300,19 +301,18 @@ std::size_t FakeSyscalls::begin_call(const char* name, std::vector<std::string> 
         name));
   }
   CallRecord record;
-  record.index = transcript_.size();
+  record.index = next_index_++;
   record.name = name;
   record.pid = pid;
   record.args = std::move(args);
-  record.nth = 1 + static_cast<int>(std::count_if(
-                       transcript_.begin(), transcript_.end(),
-                       [&](const CallRecord& r) { return r.name == record.name; }));
+  auto count = nth_counts_.find(record.name);
+  if (count == nth_counts_.end()) count = nth_counts_.emplace(record.name, 0).first;
+  record.nth = ++count->second;
   transcript_.push_back(std::move(record));
-  return transcript_.size() - 1;
 }
 
-void FakeSyscalls::end_call(std::size_t index, std::string value, int error) {
-  CallRecord& record = transcript_[index];
+void FakeSyscalls::end_call(std::string value, int error) {
+  CallRecord& record = transcript_.back();
   record.finished = true;
   record.value = std::move(value);
   record.error = error;
@@ -320,14 +320,14 @@ void FakeSyscalls::end_call(std::size_t index, std::string value, int error) {
     record.note = std::move(kernel_->last_block_reason);
     kernel_->last_block_reason.clear();
   }
+  if (!recording_) transcript_.pop_back();
 }
 
-void FakeSyscalls::check_current_alive(std::size_t index) {
+void FakeSyscalls::check_current_alive(pid_t caller) {
   if (kernel_->current_pid != 0) return;
-  const pid_t pid = transcript_[index].pid;
-  const Process& p = kernel_->processes.at(pid);
-  if (p.alive()) throw ProcessEnded{pid, 0, true};
-  throw ProcessEnded{pid, p.wait_status, false};
+  const Process& p = kernel_->processes.at(caller);
+  if (p.alive()) throw ProcessEnded{caller, 0, true};
+  throw ProcessEnded{caller, p.wait_status, false};
 }
 
 // ---- Construction and setup --------------------------------------------------------------
@@ -496,7 +496,18 @@ ManualClock& FakeSyscalls::clock() { return kernel_->clock; }
 
 const Transcript& FakeSyscalls::transcript() const { return transcript_; }
 
-void FakeSyscalls::clear_transcript() { transcript_.clear(); }
+void FakeSyscalls::clear_transcript() {
+  transcript_.clear();
+  next_index_ = 0;
+  nth_counts_.clear();
+}
+
+void FakeSyscalls::set_recording(bool on) { recording_ = on; }
+
+void PrintTo(const FakeSyscalls& fake, std::ostream* os) {
+  *os << "FakeSyscalls (current pid " << fake.current_pid() << ", " << fake.transcript().size()
+      << " calls recorded)";
+}
 
 // ---- Processes ---------------------------------------------------------------------------
 
@@ -545,7 +556,8 @@ sys::Result<void> FakeSyscalls::kill(pid_t pid, int sig) {
 }
 
 sys::Result<int> FakeSyscalls::pidfd_open(pid_t pid, unsigned int flags) {
-  return call<int>("pidfd_open", {arg(pid), flags_text(static_cast<int>(flags), {{O_NONBLOCK, "PIDFD_NONBLOCK"}})},
+  const int shown = static_cast<int>(flags);
+  return call<int>("pidfd_open", {arg(pid), flags_text(shown, {{O_NONBLOCK, "PIDFD_NONBLOCK"}})},
                    [&](Process& p) { return kernel_->pidfd_open(p, pid, flags); });
 }
 
@@ -646,7 +658,9 @@ sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwnam(const char* name)
 sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwuid(uid_t uid) {
   return call<std::optional<sys::Passwd>>(
       "getpwuid", {arg(uid)},
-      [&](Process&) -> sys::Result<std::optional<sys::Passwd>> { return kernel_->user_by_uid(uid); });
+      [&](Process&) -> sys::Result<std::optional<sys::Passwd>> {
+        return kernel_->user_by_uid(uid);
+      });
 }
 
 sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrnam(const char* name) {
@@ -659,7 +673,9 @@ sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrnam(const char* name) 
 sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrgid(gid_t gid) {
   return call<std::optional<sys::Group>>(
       "getgrgid", {arg(gid)},
-      [&](Process&) -> sys::Result<std::optional<sys::Group>> { return kernel_->group_by_gid(gid); });
+      [&](Process&) -> sys::Result<std::optional<sys::Group>> {
+        return kernel_->group_by_gid(gid);
+      });
 }
 
 // ---- Files and descriptors ---------------------------------------------------------------
@@ -878,7 +894,8 @@ mode_t FakeSyscalls::umask(mode_t mask) {
 sys::Result<sys::PipeFds> FakeSyscalls::pipe2(int flags) {
   return call<sys::PipeFds>(
       "pipe2",
-      {flags_text(flags, {{O_CLOEXEC, "O_CLOEXEC"}, {O_NONBLOCK, "O_NONBLOCK"}, {O_DIRECT, "O_DIRECT"}})},
+      {flags_text(flags,
+                  {{O_CLOEXEC, "O_CLOEXEC"}, {O_NONBLOCK, "O_NONBLOCK"}, {O_DIRECT, "O_DIRECT"}})},
       [&](Process& p) { return kernel_->pipe2(p, flags); });
 }
 

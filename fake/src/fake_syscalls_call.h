@@ -44,24 +44,25 @@ inline std::string render(unsigned int value) { return std::to_string(value); }
 template <typename T, typename Body>
 sys::Result<T> FakeSyscalls::call(const char* name, std::vector<std::string> args, Body&& body,
                                   bool injectable) {
-  const std::size_t index = begin_call(name, std::move(args));
+  begin_call(name, std::move(args));
+  const pid_t caller = kernel_->current_pid;
   if (injectable) {
-    if (const int error = injected_error(index)) {
-      end_call(index, "", error);
+    if (const int error = injected_error()) {
+      end_call("", error);
       return sys::fail(error, name);
     }
   }
   sys::Result<T> result = body(kernel_->current());
   if (result) {
     if constexpr (std::is_void_v<T>) {
-      end_call(index, "0", 0);
+      end_call("0", 0);
     } else {
-      end_call(index, render(*result), 0);
+      end_call(render(*result), 0);
     }
   } else {
-    end_call(index, "", result.error().code);
+    end_call("", result.error().code);
   }
-  check_current_alive(index);
+  check_current_alive(caller);
   return result;
 }
 

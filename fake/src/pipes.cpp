@@ -1,11 +1,12 @@
-// Pipes: Linux's pipe buffer of 16 pages shared by a read end and a write end. EOF once every
-// write end is closed, EPIPE (and SIGPIPE, raised by the write path) once every read end is
-// closed, writes of at most PIPE_BUF bytes all-or-nothing.
+// Pipes: 16 page-sized buffers shared by a read end and a write end. EOF once every write end
+// is closed, EPIPE (and SIGPIPE, raised by the write path) once every read end is closed,
+// writes of at most PIPE_BUF bytes all-or-nothing.
 #include <limits.h>
 
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -14,22 +15,22 @@
 namespace daemonkit::fake::detail {
 namespace {
 
-// Linux counts a pipe's capacity in pages, not bytes: 16 buffers of one page each. A write
-// first merges its unaligned part (length % 4096) into the last page when that part fits
-// there, then fills fresh pages; so a 5-byte write followed by a 64 KiB one leaves the second
-// with 15 pages (61440 bytes), and writes of at most PIPE_BUF bytes are atomic by
-// construction.
+// Linux keeps a pipe's data in up to 16 page-sized buffers. A write first tops up the last
+// buffer with its trailing (size mod 4096) bytes if they fit there entirely, then fills new
+// buffers; so the capacity seen by writers depends on the pattern of writes, as on Linux, and
+// a write of at most PIPE_BUF bytes never needs more than one buffer: all or nothing.
 inline constexpr std::size_t kPageSize = 4096;
-inline constexpr std::size_t kPipePages = 16;
+inline constexpr std::size_t kMaxPages = 16;
 
 struct Page {
-  std::string bytes;       // everything written into the page, read or not
-  std::size_t offset = 0;  // where the unread bytes start
+  std::string data;
+  std::size_t offset = 0;  // bytes of data already read
+  [[nodiscard]] std::size_t unread() const { return data.size() - offset; }
 };
 
 struct Pipe {
   std::shared_ptr<Inode> inode;
-  std::deque<Page> pages;  // never holds a page whose bytes are all read
+  std::deque<Page> pages;
   // Open descriptions of each end (not descriptors: dup and fork share a description).
   int readers = 0;
   int writers = 0;
@@ -54,16 +55,16 @@ class PipeEnd final : public OpenFile {
       if (pipe_->writers == 0) return std::size_t{0};
       return sys::fail(EAGAIN, "read");
     }
-    std::size_t n = 0;
-    while (n < buf.size() && !pages.empty()) {
+    std::size_t done = 0;
+    while (done < buf.size() && !pages.empty()) {
       Page& page = pages.front();
-      const std::size_t take = std::min(buf.size() - n, page.bytes.size() - page.offset);
-      std::memcpy(buf.data() + n, page.bytes.data() + page.offset, take);
-      page.offset += take;
-      n += take;
-      if (page.offset == page.bytes.size()) pages.pop_front();
+      const std::size_t n = std::min(buf.size() - done, page.unread());
+      std::memcpy(buf.data() + done, page.data.data() + page.offset, n);
+      page.offset += n;
+      done += n;
+      if (page.unread() == 0) pages.pop_front();
     }
-    return n;
+    return done;
   }
 
   sys::Result<std::size_t> write(Kernel&, Process&, std::span<const std::byte> buf) override {
@@ -71,31 +72,32 @@ class PipeEnd final : public OpenFile {
     if (buf.empty()) return std::size_t{0};
     if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
     auto& pages = pipe_->pages;
-    auto chunk = [&](std::size_t from, std::size_t count) {
-      return std::string(reinterpret_cast<const char*>(buf.data()) + from, count);
-    };
-    std::size_t written = 0;
-    const std::size_t unaligned = buf.size() % kPageSize;
-    if (unaligned != 0 && !pages.empty() && pages.back().bytes.size() + unaligned <= kPageSize) {
-      pages.back().bytes += chunk(0, unaligned);
-      written = unaligned;
+    const auto* bytes = reinterpret_cast<const char*>(buf.data());
+    std::size_t done = 0;
+    const std::size_t tail = buf.size() % kPageSize;
+    if (tail != 0 && !pages.empty() && pages.back().data.size() + tail <= kPageSize) {
+      pages.back().data.append(bytes, tail);
+      done = tail;
     }
-    while (written < buf.size() && pages.size() < kPipePages) {
-      const std::size_t count = std::min(kPageSize, buf.size() - written);
-      pages.push_back(Page{chunk(written, count), 0});
-      written += count;
+    while (done < buf.size()) {
+      if (pages.size() >= kMaxPages) {
+        // Linux would sleep here until a reader makes room. Nothing was written yet for a
+        // write of at most PIPE_BUF bytes; a larger one returns what it wrote so far (in
+        // the fake, no reader can run meanwhile).
+        if (done == 0) return sys::fail(EAGAIN, "write");
+        return done;
+      }
+      const std::size_t n = std::min(kPageSize, buf.size() - done);
+      pages.push_back(Page{std::string(bytes + done, n), 0});
+      done += n;
     }
-    // A full pipe: Linux would sleep here until a reader makes room. Nothing written yet is
-    // EAGAIN (the caller turns it into the would-block policy for a blocking end); with no
-    // reader able to run meanwhile, a partly written large write returns its short count.
-    if (written == 0) return sys::fail(EAGAIN, "write");
-    return written;
+    return done;
   }
 
   Readiness readiness() const override {
     Readiness r;
     if (write_end_) {
-      r.writable = pipe_->readers > 0 && pipe_->pages.size() < kPipePages;
+      r.writable = pipe_->readers > 0 && pipe_->pages.size() < kMaxPages;
       r.error = pipe_->readers == 0;
     } else {
       r.readable = !pipe_->pages.empty() || pipe_->writers == 0;

@@ -129,10 +129,11 @@ sys::Result<void> Kernel::setpgid(Process& p, pid_t pid, pid_t pgid) {
   if (target->sid == target->pid) return sys::fail(EPERM, "setpgid");
   if (pgid == 0) pgid = target->pid;
   if (pgid != target->pid) {
-    const bool group_in_session = std::any_of(processes.begin(), processes.end(), [&](const auto& kv) {
-      return kv.second.state != ProcessState::kReaped && kv.second.pgid == pgid &&
-             kv.second.sid == p.sid;
-    });
+    const bool group_in_session =
+        std::any_of(processes.begin(), processes.end(), [&](const auto& kv) {
+          return kv.second.state != ProcessState::kReaped && kv.second.pgid == pgid &&
+                 kv.second.sid == p.sid;
+        });
     if (!group_in_session) return sys::fail(EPERM, "setpgid");
   }
   target->pgid = pgid;
@@ -196,6 +197,11 @@ void Kernel::act_on(Process& target, int sig, pid_t sender) {
 
 void Kernel::deliver(Process& target, int sig, pid_t sender) {
   if (!target.alive() || sig == 0) return;
+  // init is unkillable: signals it has no handler for are dropped, SIGKILL included.
+  if (target.pid == 1 && !has_handler(target.actions[static_cast<std::size_t>(sig)])) {
+    target.signals.push_back({sig, sender, SignalAction::kIgnored});
+    return;
+  }
   if (sig == SIGKILL) {
     target.signals.push_back({sig, sender, SignalAction::kTerminated});
     terminate(target, SIGKILL);
@@ -244,6 +250,8 @@ sys::Result<void> Kernel::kill(Process& p, pid_t pid, int sig) {
     any = true;
     deliver(*target, sig, p.pid);
   }
+  // Linux ignores EPERM when signalling everyone (-1): that succeeds if anyone else exists.
+  // For a group, EPERM is returned only if no member could be signalled.
   if (!any && pid != -1) return sys::fail(EPERM, "kill");
   return {};
 }
@@ -262,7 +270,12 @@ sys::Result<int> Kernel::pidfd_open(Process& p, pid_t pid, unsigned flags) {
 }
 
 sys::Result<void> Kernel::pidfd_send_signal(Process& p, int pidfd, int sig, unsigned flags) {
-  if (flags != 0) return sys::fail(EINVAL, "pidfd_send_signal");
+  // Linux 6.9 added PIDFD_SIGNAL_THREAD (1), _THREAD_GROUP (2) and _PROCESS_GROUP (4); at most
+  // one may be given. With single-threaded processes the first two mean the process itself.
+  constexpr unsigned kProcessGroup = 4;
+  if ((flags & ~7U) != 0 || (flags & (flags - 1)) != 0) {
+    return sys::fail(EINVAL, "pidfd_send_signal");
+  }
   auto* entry = fd_entry(p, pidfd);
   if (entry == nullptr) return sys::fail(EBADF, "pidfd_send_signal");
   const auto* pid_file = dynamic_cast<const PidFd*>(entry->file.get());
@@ -271,6 +284,11 @@ sys::Result<void> Kernel::pidfd_send_signal(Process& p, int pidfd, int sig, unsi
   Process* target = find(pid_file->pid());
   if (target == nullptr || target->state == ProcessState::kReaped) {
     return sys::fail(ESRCH, "pidfd_send_signal");
+  }
+  if (flags == kProcessGroup) {
+    auto result = kill(p, -target->pgid, sig);
+    if (!result) return sys::fail(result.error().code, "pidfd_send_signal");
+    return {};
   }
   if (!may_signal(p, *target)) return sys::fail(EPERM, "pidfd_send_signal");
   deliver(*target, sig, p.pid);
@@ -299,8 +317,15 @@ sys::Result<void> Kernel::execve(Process& p, const char* path, char* const argv[
       action.sa_handler = SIG_DFL;
     }
   }
+  // A set-id program runs with its owner's ids and is not dumpable; any other exec makes the
+  // process dumpable again.
+  const auto uids = p.uids;
+  const auto gids = p.gids;
   if (program.mode & S_ISUID) p.uids.effective = p.uids.saved = program.uid;
   if (program.mode & S_ISGID) p.gids.effective = p.gids.saved = program.gid;
+  const bool changed = uids != p.uids || gids != p.gids;
+  p.dumpable = changed ? 0 : 1;
+  if (changed) p.pdeathsig = 0;
   p.execs.push_back(std::move(record));
   p.execed = true;
   if (current_pid == p.pid) current_pid = 0;

@@ -1,6 +1,6 @@
 // The calls the fake does not model yet. They fail with ENOSYS, are recorded, and can still be
 // made to fail differently by fault injection. Each area replaces its stubs here when it lands
-// (epoll, eventfd, signalfd and poll over OpenFile::readiness; sockets as new OpenFile kinds).
+// (signalfd; sockets as new OpenFile kinds). epoll, eventfd and poll live in epoll.cpp.
 #include "daemonkit/fake/fake_syscalls.h"
 
 #include "fake_syscalls_call.h"
@@ -12,34 +12,6 @@ using detail::Process;
 sys::Result<int> FakeSyscalls::signalfd(int fd, const sigset_t&, int flags) {
   return call<int>("signalfd", {arg(fd), arg(flags)},
                    [](Process&) -> sys::Result<int> { return sys::fail(ENOSYS, "signalfd"); });
-}
-
-sys::Result<int> FakeSyscalls::poll(struct pollfd*, nfds_t nfds, int timeout_ms) {
-  return call<int>("poll", {arg(nfds), arg(timeout_ms)},
-                   [](Process&) -> sys::Result<int> { return sys::fail(ENOSYS, "poll"); });
-}
-
-sys::Result<int> FakeSyscalls::epoll_create1(int flags) {
-  return call<int>("epoll_create1", {arg(flags)}, [](Process&) -> sys::Result<int> {
-    return sys::fail(ENOSYS, "epoll_create1");
-  });
-}
-
-sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll_event*) {
-  return call<void>("epoll_ctl", {arg(epfd), arg(op), arg(fd)}, [](Process&) -> sys::Result<void> {
-    return sys::fail(ENOSYS, "epoll_ctl");
-  });
-}
-
-sys::Result<int> FakeSyscalls::epoll_wait(int epfd, struct epoll_event*, int maxevents,
-                                          int timeout_ms) {
-  return call<int>("epoll_wait", {arg(epfd), arg(maxevents), arg(timeout_ms)},
-                   [](Process&) -> sys::Result<int> { return sys::fail(ENOSYS, "epoll_wait"); });
-}
-
-sys::Result<int> FakeSyscalls::eventfd(unsigned int initval, int flags) {
-  return call<int>("eventfd", {arg(initval), arg(flags)},
-                   [](Process&) -> sys::Result<int> { return sys::fail(ENOSYS, "eventfd"); });
 }
 
 sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {

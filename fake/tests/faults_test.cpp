@@ -126,7 +126,9 @@ TEST(FakeFaults, RandomFaultsCanBeLimitedToSomeCalls) {
 TEST(FakeFaults, ProbabilityZeroInjectsNothingAndOneInjectsEverything) {
   FakeSyscalls never;
   never.fail_randomly(99, 0.0);
-  for (const auto& line : run_scenario(never)) EXPECT_THAT(line, ::testing::Not(HasSubstr("injected")));
+  for (const auto& line : run_scenario(never)) {
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("injected")));
+  }
   FakeSyscalls always;
   always.fail_randomly(99, 1.0);
   for (const auto& record : always.transcript()) EXPECT_FALSE(record.ok());

@@ -230,6 +230,7 @@ TEST(FakeTree, RenameOfDirectoriesFollowsLinux) {
   EXPECT_EQ(os.rename("/f", "/e").error().code, EISDIR);
   EXPECT_EQ(os.rename("/d", "/d/sub/inside").error().code, EINVAL);
   EXPECT_EQ(os.rename("/e", "/full").error().code, ENOTEMPTY);
+  EXPECT_EQ(os.rename("/full/x", "/full").error().code, ENOTEMPTY) << "replacing an ancestor";
   ASSERT_TRUE(os.rename("/d", "/e"));
   EXPECT_TRUE(os.stat_path("/e/sub"));
   ASSERT_TRUE(os.chdir("/e/sub"));

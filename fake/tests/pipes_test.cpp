@@ -113,6 +113,34 @@ TEST(FakePipe, SmallWritesAreAllOrNothing) {
   EXPECT_EQ(os.write(fds.write_end, "c", 1).error().code, EAGAIN);
 }
 
+// Measured on Linux 6.x: 16 writes of 4000 bytes take one page each, the 17th does not fit,
+// and a 10-byte write still merges into the last page.
+TEST(FakePipe, CapacityIsSixteenPagesFilledAsLinuxFillsThem) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(O_NONBLOCK);
+  const std::string chunk(4000, 'a');
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_EQ(*os.write(fds.write_end, chunk.data(), chunk.size()), 4000u);
+  }
+  EXPECT_EQ(os.write(fds.write_end, chunk.data(), chunk.size()).error().code, EAGAIN);
+  EXPECT_EQ(*os.write(fds.write_end, "0123456789", 10), 10u);
+  // Reading one page's worth frees a buffer for the next write.
+  std::string buf(4000, '\0');
+  ASSERT_EQ(*os.read(fds.read_end, buf.data(), buf.size()), 4000u);
+  EXPECT_EQ(*os.write(fds.write_end, chunk.data(), chunk.size()), 4000u);
+}
+
+TEST(FakePipe, ReadsCrossPageBoundariesInOrder) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  std::string data;
+  for (int i = 0; i < 10000; ++i) data += static_cast<char>('a' + i % 26);
+  ASSERT_EQ(*os.write(fds.write_end, data.data(), data.size()), data.size());
+  ASSERT_EQ(*os.write(fds.write_end, "tail", 4), 4u);
+  ASSERT_TRUE(os.close(fds.write_end));
+  EXPECT_EQ(testing_support::read_all(os, fds.read_end), data + "tail");
+}
+
 TEST(FakePipe, LargeWritesArePartialWhenThePipeFillsUp) {
   FakeSyscalls os;
   auto fds = *os.pipe2(O_NONBLOCK);

@@ -363,6 +363,14 @@ TEST(FakeKill, RootMaySignalAnyone) {
   EXPECT_FALSE(os.process(999).alive());
 }
 
+TEST(FakeKill, InitIgnoresSignalsItHasNoHandlerFor) {
+  FakeSyscalls os;
+  ASSERT_TRUE(os.kill(1, SIGKILL));
+  ASSERT_TRUE(os.kill(1, SIGTERM));
+  EXPECT_TRUE(os.process(1).alive());
+  EXPECT_EQ(os.process(1).signals.at(0).action, SignalAction::kIgnored);
+}
+
 TEST(FakeKill, DefaultActionOnSelfEndsTheProcessWithSignalStatus) {
   FakeSyscalls os;
   const pid_t self = os.getpid();
@@ -486,7 +494,8 @@ TEST(FakeExecve, RunsAnInstalledProgramAndRecordsIt) {
   char env0[] = "A=1";
   char* argv[] = {arg0, arg1, nullptr};
   char* envp[] = {env0, nullptr};
-  const ProcessEnded ended = ends([&] { static_cast<void>(os.execve("/usr/bin/worker", argv, envp)); });
+  const ProcessEnded ended =
+      ends([&] { static_cast<void>(os.execve("/usr/bin/worker", argv, envp)); });
   EXPECT_TRUE(ended.by_exec);
   EXPECT_EQ(ended.pid, self);
   EXPECT_EQ(os.current_pid(), 0);
@@ -590,7 +599,48 @@ TEST(FakePidfd, ReportsLinuxErrors) {
   EXPECT_EQ(os.pidfd_send_signal(fd, SIGTERM, 0).error().code, EBADF);
   EXPECT_EQ(os.pidfd_send_signal(99, SIGTERM, 0).error().code, EBADF);
   const int pidfd = *os.pidfd_open(os.getpid(), 0);
-  EXPECT_EQ(os.pidfd_send_signal(pidfd, SIGTERM, 1).error().code, EINVAL);
+  EXPECT_EQ(os.pidfd_send_signal(pidfd, SIGTERM, 8).error().code, EINVAL);
+  EXPECT_EQ(os.pidfd_send_signal(pidfd, SIGTERM, 3).error().code, EINVAL) << "one scope at most";
+}
+
+TEST(FakePidfd, CanSignalTheWholeProcessGroup) {
+  FakeSyscalls os;
+  const pid_t a = *os.fork();
+  const pid_t b = *os.fork();
+  ASSERT_TRUE(os.setpgid(a, a));
+  ASSERT_TRUE(os.setpgid(b, a));
+  const int pidfd = *os.pidfd_open(a, 0);
+  ASSERT_TRUE(os.pidfd_send_signal(pidfd, SIGTERM, 4 /* PIDFD_SIGNAL_PROCESS_GROUP */));
+  EXPECT_FALSE(os.process(a).alive());
+  EXPECT_FALSE(os.process(b).alive());
+  EXPECT_TRUE(os.process(os.getpid()).alive());
+}
+
+TEST(FakeKill, MinusOneSucceedsIfAnyoneElseExistsEvenWithoutPermission) {
+  FakeSyscallsOptions options;
+  options.uid = 1000;
+  FakeSyscalls os(options);
+  // Only init and the shell (999, same user here) exist besides the caller.
+  EXPECT_TRUE(os.kill(-1, 0));
+  EXPECT_TRUE(os.process(999).alive());
+}
+
+TEST(FakePrctl, ChangingTheEffectiveIdClearsDumpable) {
+  FakeSyscalls os;
+  ASSERT_TRUE(os.setgroups(std::vector<gid_t>{}));
+  EXPECT_EQ(*os.prctl(PR_GET_DUMPABLE, 0), 1) << "groups are not an effective id";
+  ASSERT_TRUE(os.setresuid(-1, 0, -1));
+  EXPECT_EQ(*os.prctl(PR_GET_DUMPABLE, 0), 1) << "no change, no effect";
+  ASSERT_TRUE(os.prctl(PR_SET_PDEATHSIG, SIGTERM));
+  ASSERT_TRUE(os.seteuid(1000));
+  EXPECT_EQ(*os.prctl(PR_GET_DUMPABLE, 0), 0);
+  EXPECT_EQ(os.process(os.getpid()).pdeathsig, 0) << "the parent-death signal is lost too";
+  os.install_program("/bin/true");
+  char* argv[] = {nullptr};
+  const pid_t self = os.getpid();
+  ends([&] { static_cast<void>(os.execve("/bin/true", argv, argv)); });
+  os.switch_to(self);
+  EXPECT_EQ(*os.prctl(PR_GET_DUMPABLE, 0), 1) << "exec of an ordinary program restores it";
 }
 
 TEST(FakePrctl, DumpableAndUnknownOptions) {

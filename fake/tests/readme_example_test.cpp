@@ -150,7 +150,8 @@ TEST(StartWorker, AParentWaitingForAWorkerThatNeverRanFailsInsteadOfHanging) {
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, EDEADLK);
   // The transcript says which read would have hung, and why.
-  EXPECT_THAT(os.transcript(), Contains(Field(&CallRecord::note, HasSubstr("would block forever"))));
+  EXPECT_THAT(os.transcript(),
+              Contains(Field(&CallRecord::note, HasSubstr("would block forever"))));
 }
 
 }  // namespace

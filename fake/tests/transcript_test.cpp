@@ -33,7 +33,8 @@ TEST(FakeTranscript, RecordsEveryCallWithArgumentsAndResults) {
   EXPECT_EQ(t[2].call_text(), "write(0, \"42\\n\", 3)");
   EXPECT_EQ(t[3].error, ENOENT);
   EXPECT_EQ(t[3].to_string(), "[1000] unlink(/nope) = -1 ENOENT");
-  EXPECT_THAT(to_string(t), HasSubstr("open(/run/app.pid, O_WRONLY|O_CREAT|O_CLOEXEC, 0644) = 0\n"));
+  EXPECT_THAT(to_string(t),
+              HasSubstr("open(/run/app.pid, O_WRONLY|O_CREAT|O_CLOEXEC, 0644) = 0\n"));
 }
 
 TEST(FakeTranscript, CountsCallsPerNameAndNamesTheCallingProcess) {
@@ -59,7 +60,8 @@ TEST(FakeTranscript, RendersSignalsAndIds) {
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   ASSERT_TRUE(os.sigaction(SIGPIPE, &ignore, nullptr));
-  EXPECT_THAT(os.transcript(), HasCallWithArgs("sigaction", ElementsAre("SIGPIPE", "SIG_IGN", "NULL")));
+  EXPECT_THAT(os.transcript(),
+              HasCallWithArgs("sigaction", ElementsAre("SIGPIPE", "SIG_IGN", "NULL")));
 }
 
 TEST(FakeTranscript, ClearTranscriptForgetsButCountsAgain) {
@@ -69,6 +71,20 @@ TEST(FakeTranscript, ClearTranscriptForgetsButCountsAgain) {
   EXPECT_TRUE(os.transcript().empty());
   static_cast<void>(os.getpid());
   EXPECT_EQ(os.transcript().at(0).nth, 1);
+}
+
+TEST(FakeTranscript, WithRecordingOffCallsAreNotKeptButFaultsStillApply) {
+  FakeSyscalls os;
+  os.set_recording(false);
+  os.fail_nth("setgid", 2, EPERM);
+  EXPECT_TRUE(os.setgid(1));
+  EXPECT_EQ(os.setgid(2).error().code, EPERM);
+  EXPECT_TRUE(os.transcript().empty());
+  os.set_recording(true);
+  EXPECT_TRUE(os.setgid(3));
+  ASSERT_EQ(os.transcript().size(), 1u);
+  EXPECT_EQ(os.transcript()[0].nth, 3);
+  EXPECT_EQ(os.transcript()[0].index, 2u);
 }
 
 TEST(TranscriptMatchers, HasCallAndHasCallWithArgs) {
@@ -119,13 +135,24 @@ TEST(TranscriptMatchers, FailuresExplainThemselves) {
       "has a call of open whose arguments contains at least one element");
 }
 
-TEST(TranscriptMatchers, NoDescriptorLeftOpen) {
+TEST(TranscriptMatchers, HasOpenFdsChecksAProcessDescriptorTable) {
   FakeSyscalls os;
+  const pid_t self = os.getpid();
   const int fd = *os.open("/dev/null", O_RDONLY, 0);
-  EXPECT_THAT(os.open_fds(os.getpid()), ElementsAre(fd));
+  EXPECT_THAT(os, HasOpenFds(self, ElementsAre(fd)));
   ASSERT_TRUE(os.close(fd));
-  EXPECT_THAT(os.open_fds(os.getpid()), ::testing::IsEmpty());
-  static_cast<void>(_);
+  EXPECT_THAT(os, HasOpenFds(self, ::testing::IsEmpty()));
+  EXPECT_THAT(os, Not(HasOpenFds(self, ElementsAre(_))));
+}
+
+TEST(TranscriptMatchers, HasOpenFdsNamesWhatLeaked) {
+  EXPECT_NONFATAL_FAILURE(
+      {
+        FakeSyscalls os;
+        static_cast<void>(os.pipe2(O_CLOEXEC));
+        EXPECT_THAT(os, HasOpenFds(1000, ::testing::IsEmpty()));
+      },
+      "1 -> pipe:[");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <tl/expected.hpp>
 
+#include "daemonkit/core/step_error.h"
 #include "daemonkit/sys/result.h"
 
 namespace daemonkit::cli {
@@ -18,6 +19,9 @@ struct LaunchError {
 
   // "<step>: <description> (<ERRNO>)", e.g. "chroot(/srv/jail): No such file or directory (ENOENT)".
   [[nodiscard]] static LaunchError from(const std::string& step, const sys::Error& error);
+  // A core step's failure. The PID file's refusals ("Another server is running, PID 12", "Pidfile
+  // /x.pid contains non-numeric value") are printed plain, as twistd prints them.
+  [[nodiscard]] static LaunchError from_step(const core::StepError& error);
 };
 
 template <typename T>

@@ -106,10 +106,16 @@ class DaemonContext {
   // Orderly exit: removes the PID file (a failure is logged, never raised).
   void close();
 
+  // For a program exec'd in the daemon's place that reports its own start-up (`daemonkit run
+  // --ready=pipe`): clears FD_CLOEXEC on the status pipe's write end and returns it; ready()
+  // and fail() no longer write to it. -1 when there is no status pipe (not detached).
+  [[nodiscard]] StepResult<int> hand_over_status_fd();
+
   // Readable when a kStop signal arrived (SIGTERM by default); -1 if the map has none.
   [[nodiscard]] int stop_fd() const { return stop_fd_; }
   [[nodiscard]] bool detached() const { return detached_; }
-  [[nodiscard]] PidFile* pidfile() { return pidfile_ ? &*pidfile_ : nullptr; }
+  // The daemon's handle on the PID file (null without one).
+  [[nodiscard]] PidFile* pidfile() { return own_pidfile_ ? &*own_pidfile_ : nullptr; }
 
   // ---- The steps, one per process, for tests that drive each process in a fake kernel. ----
 
@@ -140,7 +146,11 @@ class DaemonContext {
   LogSink log_;
   bool detached_ = false;
   PrivilegePlan plan_;
+  // Each process acts on its own state, as it would after a real fork, even where the fake
+  // kernel runs all three on this one object: the first parent's PID file handle, and the
+  // daemon's copy of it (made when the daemon starts).
   std::optional<PidFile> pidfile_;
+  std::optional<PidFile> own_pidfile_;
   int status_read_ = -1;
   int status_write_ = -1;
   int stop_fd_ = -1;

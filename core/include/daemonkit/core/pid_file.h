@@ -106,12 +106,21 @@ class PidFile {
   // path is unlinked only if it still names our inode. Idempotent.
   void release();
 
+  // The handle a forked child holds: the same descriptor number, naming the same open file
+  // description and so the same lock. A process that forks must let each process act on its
+  // own handle: in the fake kernel the processes share this memory, and a release in the daemon
+  // must not look, to the first parent, as if its own handle were gone.
+  [[nodiscard]] PidFile forked_copy() const {
+    return PidFile(*os_, path_, reach_path_, fd_, log_, dev_, ino_);
+  }
+
   [[nodiscard]] int fd() const { return fd_; }
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] bool held() const { return fd_ >= 0; }
 
  private:
-  PidFile(sys::Syscalls& os, std::string path, int fd, LogSink log, dev_t dev, ino_t ino);
+  PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd, LogSink log,
+          dev_t dev, ino_t ino);
 
   sys::Syscalls* os_;
   std::string path_;        // as the user gave it (absolute), for messages

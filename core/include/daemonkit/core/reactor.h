@@ -102,7 +102,10 @@ class Reactor {
 
   // Any thread: runs fn on the reactor thread, FIFO. An iteration runs only the calls queued
   // when it began. Lock-free; allocates, so not for signal handlers: use post() for those.
-  void call_from_thread(Callback fn);
+  void call_from_thread(Callback fn) {
+    thread_calls_.push(std::move(fn));
+    waker_.wake();
+  }
   // Any thread or signal handler (async-signal-safe): runs `call` on the reactor thread;
   // coalesces with a post of the same call that has not run yet.
   void post(PreparedCall& call) noexcept;

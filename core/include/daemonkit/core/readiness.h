@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "daemonkit/core/log_sink.h"
 #include "daemonkit/core/step_error.h"
@@ -73,6 +74,8 @@ class Readiness {
   sys::Result<void> fail(const StepError& error) {
     return fail(error.message, error.error_number());
   }
+  // Gives up the status pipe's write end (or -1) without reporting: whoever takes it reports.
+  [[nodiscard]] int take_status_fd() { return std::exchange(options_.status_fd, -1); }
   // Only the first ready()/fail() reaches the status pipe; later ones still reach sd_notify.
   [[nodiscard]] bool reported() const { return reported_; }
   [[nodiscard]] bool has_status_pipe() const { return options_.status_fd >= 0; }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string_view>
 #include <variant>
 
 #include "daemonkit/core/status_codec.h"
@@ -16,6 +17,14 @@ namespace daemonkit::core {
 
 // What the parent concludes: the daemon is up, or it is not and here is why.
 using StatusOutcome = std::variant<Ready, Failed>;
+
+// Two of the waiter's messages that callers may act on, so they compare against these
+// instead of copies: the pipe closed with nothing in it and how the daemon ended is unknown
+// (the message is exactly this; with a known end it continues ": exit status 3"), and the
+// timeout passed (the message starts with this).
+inline constexpr std::string_view kDaemonExitedBeforeReporting =
+    "the daemon exited before reporting its status";
+inline constexpr std::string_view kStatusTimeoutPrefix = "timed out after ";
 
 struct StatusWaitOptions {
   // Gives up after this long without a complete report (zero: take only what is already in

@@ -54,8 +54,12 @@ class ThreadCallQueue {
   ThreadCallQueue(const ThreadCallQueue&) = delete;
   ThreadCallQueue& operator=(const ThreadCallQueue&) = delete;
 
-  // Any thread; takes a mutex (so not from a signal handler).
-  void push(std::function<void()> fn);
+  // Any thread; takes a mutex (so not from a signal handler). Inline: it is the hot path of
+  // call_from_thread.
+  void push(std::function<void()>&& fn) {
+    std::lock_guard lock(mutex_);
+    calls_.push_back(std::move(fn));
+  }
   // Any thread or signal handler. Returns false if the call was already queued.
   bool push(PreparedCall& call) noexcept;
 

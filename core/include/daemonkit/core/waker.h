@@ -30,7 +30,13 @@ class Waker {
   // (RealSyscalls::write is a bare write plus errno capture, and allocates nothing); errno is
   // preserved for the interrupted code. EAGAIN (counter full) means a wake-up is pending
   // anyway; other errors are ignored because there is no one to tell from a signal handler.
-  void wake() noexcept;
+  void wake() noexcept {
+    // The fast path, inline: a wake-up is already owed. seq_cst pairs with clear() and with
+    // the publication of whatever the caller announced, so a caller that sees "pending" knows
+    // the reactor has yet to look.
+    if (pending_.load(std::memory_order_seq_cst)) return;
+    wake_slow();
+  }
 
   // Reactor thread: empties the eventfd so epoll stops reporting it. Leaves the pending flag
   // alone: while it is set, the reactor owes a look at what the wakers announce, and wake()
@@ -48,6 +54,8 @@ class Waker {
   [[nodiscard]] std::uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
 
  private:
+  void wake_slow() noexcept;
+
   sys::Syscalls& sys_;
   std::atomic<int> fd_{-1};
   std::atomic<bool> pending_{false};

@@ -11,8 +11,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -197,7 +199,12 @@ class FakeSyscalls : public sys::Syscalls {
   // ==== Transcript ========================================================================
 
   [[nodiscard]] const Transcript& transcript() const;
+  // Forgets the recorded calls; positions (CallRecord::index) and per-name counts (nth) start
+  // again from 0 and 1, so fail_call_at and fail_nth count from here.
   void clear_transcript();
+  // With recording off, calls are still checked against fault rules (each record exists
+  // while its call runs) but are not kept: for long runs such as benchmarks. On by default.
+  void set_recording(bool on);
 
   // ==== sys::Syscalls =====================================================================
 
@@ -270,6 +277,9 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<void> sigprocmask(int how, const sigset_t* set, sigset_t* old) override;
   // Not modelled yet: ENOSYS.
   sys::Result<int> signalfd(int fd, const sigset_t& mask, int flags) override;
+  // poll and epoll_wait never block: with nothing ready, a positive timeout advances clock()
+  // by that many milliseconds and returns 0; -1 goes through the would-block policy. epoll is
+  // level-triggered; EPOLLET fails with EINVAL. See fake/README.md.
   sys::Result<int> poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) override;
   sys::Result<int> epoll_create1(int flags) override;
   sys::Result<void> epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) override;
@@ -308,16 +318,24 @@ class FakeSyscalls : public sys::Syscalls {
   template <typename T, typename Body>
   sys::Result<T> call(const char* name, std::vector<std::string> args, Body&& body,
                       bool injectable = true);
-  std::size_t begin_call(const char* name, std::vector<std::string> args);
-  // The injected errno for the call at `index`, or 0.
-  int injected_error(std::size_t index);
-  void end_call(std::size_t index, std::string value, int error);
-  void check_current_alive(std::size_t index);
+  // Appends the call's record (it is transcript_.back() until end_call).
+  void begin_call(const char* name, std::vector<std::string> args);
+  // The injected errno for the call being made, or 0.
+  int injected_error();
+  void end_call(std::string value, int error);
+  void check_current_alive(pid_t caller);
 
   std::unique_ptr<detail::Kernel> kernel_;
   std::unique_ptr<Faults> faults_;
   std::unique_ptr<testing::ScopedTrace> random_trace_;
   Transcript transcript_;
+  std::size_t next_index_ = 0;
+  std::map<std::string, int, std::less<>> nth_counts_;
+  bool recording_ = true;
 };
+
+// gtest prints a FakeSyscalls (e.g. in EXPECT_THAT(fake, HasOpenFds(...))) as its current
+// process and transcript length rather than as raw bytes.
+void PrintTo(const FakeSyscalls& fake, std::ostream* os);
 
 }  // namespace daemonkit::fake

@@ -1,7 +1,9 @@
 // gmock matchers over a FakeSyscalls transcript, for assertions such as "setgid came before
 // setuid" or "the pid file was opened with O_NOFOLLOW":
 //   EXPECT_THAT(fake.transcript(), CalledBefore("setgid", "setuid"));
-//   EXPECT_THAT(fake.transcript(), HasCallWithArgs("open", ElementsAre("/run/x.pid", HasSubstr("O_NOFOLLOW"), _)));
+//   EXPECT_THAT(fake.transcript(),
+//               HasCallWithArgs("open", ElementsAre("/run/x.pid", HasSubstr("O_NOFOLLOW"), _)));
+//   EXPECT_THAT(fake, HasOpenFds(daemon_pid, ElementsAre(0, 1, 2)));
 #pragma once
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 
 #include <gmock/gmock.h>
 
+#include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/fake/transcript.h"
 #include "daemonkit/sys/result.h"
 
@@ -54,7 +57,8 @@ MATCHER_P2(CalledBefore, first, second,
 
 namespace detail {
 MATCHER_P(CallsInOrderMatcher, names,
-          std::string(negation ? "does not make calls in the order " : "makes calls in the order ") +
+          std::string(negation ? "does not make calls in the order "
+                               : "makes calls in the order ") +
               ::testing::PrintToString(names)) {
   std::size_t next = 0;
   for (const auto& record : arg) {
@@ -90,6 +94,22 @@ MATCHER_P(AllSucceeded, name, std::string(negation ? "has a failed " : "has no f
     }
   }
   return true;
+}
+
+// The descriptors open in process `pid` (ascending) match `fds_matcher`; on failure, says what
+// each open descriptor refers to, so a leak is easy to place:
+//   EXPECT_THAT(fake, HasOpenFds(daemon, ElementsAre(0, 1, 2)));
+//   EXPECT_THAT(fake, HasOpenFds(child, IsEmpty()));
+MATCHER_P2(HasOpenFds, pid, fds_matcher,
+           std::string(negation ? "does not have" : "has") + " open descriptors in pid " +
+               std::to_string(pid) + " that " +
+               ::testing::DescribeMatcher<std::vector<int>>(fds_matcher)) {
+  const std::vector<int> fds = arg.open_fds(pid);
+  if (::testing::Matches(fds_matcher)(fds)) return true;
+  *result_listener << "open in pid " << pid << ":";
+  if (fds.empty()) *result_listener << " none";
+  for (int fd : fds) *result_listener << "\n  " << fd << " -> " << arg.describe_fd(pid, fd);
+  return false;
 }
 
 }  // namespace daemonkit::fake

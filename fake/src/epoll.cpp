@@ -1,0 +1,312 @@
+// epoll, eventfd and poll over every kind of open file, through OpenFile::readiness().
+//
+// Level-triggered, as Linux's default: a registration reports its events for as long as the
+// file is ready. Registrations belong to the open file description, not the descriptor number:
+// closing one of several descriptors of a description keeps it registered, closing the last one
+// drops it (Linux's rule). Events are reported in registration order, and a registration that
+// was reported moves to the back, as Linux re-queues level-triggered items, so a small
+// maxevents cannot starve anyone.
+//
+// Nothing here ever blocks: with nothing ready, a zero timeout returns 0 at once; a positive
+// timeout advances the manual clock by the timeout and returns 0 (nothing else in the
+// simulation runs while the caller waits, so nothing could have become ready); -1 would wait
+// forever and goes through the would-block policy (EDEADLK by default). EPOLLET is not modelled
+// and fails with EINVAL rather than silently acting level-triggered.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <list>
+
+#include <fmt/format.h>
+
+#include "daemonkit/fake/fake_syscalls.h"
+#include "fake_syscalls_call.h"
+#include "kernel.h"
+
+namespace daemonkit::fake {
+namespace detail {
+namespace {
+
+constexpr std::uint64_t kEventfdMax = 0xfffffffffffffffeULL;
+
+class EventFd final : public OpenFile {
+ public:
+  EventFd(std::shared_ptr<Inode> inode, int flags, std::uint64_t initial, bool semaphore)
+      : OpenFile(std::move(inode), flags), counter_(initial), semaphore_(semaphore) {}
+
+  std::string describe() const override { return "anon_inode:[eventfd]"; }
+
+  sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte> buf) override {
+    if (buf.size() < sizeof(std::uint64_t)) return sys::fail(EINVAL, "read");
+    if (counter_ == 0) return sys::fail(EAGAIN, "read");
+    const std::uint64_t value = semaphore_ ? 1 : counter_;
+    counter_ -= value;
+    std::memcpy(buf.data(), &value, sizeof value);
+    return sizeof value;
+  }
+
+  sys::Result<std::size_t> write(Kernel&, Process&, std::span<const std::byte> buf) override {
+    if (buf.size() < sizeof(std::uint64_t)) return sys::fail(EINVAL, "write");
+    std::uint64_t value = 0;
+    std::memcpy(&value, buf.data(), sizeof value);
+    if (value == UINT64_MAX) return sys::fail(EINVAL, "write");
+    if (value > kEventfdMax - counter_) return sys::fail(EAGAIN, "write");
+    counter_ += value;
+    return sizeof value;
+  }
+
+  Readiness readiness() const override {
+    Readiness r;
+    r.readable = counter_ > 0;
+    r.writable = counter_ < kEventfdMax;
+    return r;
+  }
+
+  std::string blocked_reason(const Kernel&) const override {
+    return fmt::format("{} has counter {}; write to it first, or use EFD_NONBLOCK", describe(),
+                       counter_);
+  }
+
+ private:
+  std::uint64_t counter_;
+  bool semaphore_;
+};
+
+// Files whose driver has no poll operation: Linux refuses them in epoll_ctl (EPERM) and poll
+// reports them always readable and writable.
+bool pollable(const OpenFile& file) {
+  const Inode& node = file.inode();
+  return !(node.is_reg() || node.is_dir() || node.special == Special::kDevNull);
+}
+
+std::uint32_t ready_mask(const OpenFile& file) {
+  if (!pollable(file)) return POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+  const Readiness r = file.readiness();
+  std::uint32_t mask = 0;
+  if (r.readable) mask |= EPOLLIN | EPOLLRDNORM;
+  if (r.writable) mask |= EPOLLOUT | EPOLLWRNORM;
+  if (r.hangup) mask |= EPOLLHUP;
+  if (r.error) mask |= EPOLLERR;
+  return mask;
+}
+
+class EpollFile final : public OpenFile {
+ public:
+  struct Registration {
+    std::weak_ptr<OpenFile> file;
+    const OpenFile* key = nullptr;  // identity, valid while `file` has not expired
+    int fd = -1;
+    std::uint32_t events = 0;
+    epoll_data_t data{};
+    bool disarmed = false;  // EPOLLONESHOT after its report, until EPOLL_CTL_MOD
+  };
+
+  using OpenFile::OpenFile;
+
+  std::string describe() const override { return "anon_inode:[eventpoll]"; }
+
+  Readiness readiness() const override {
+    Readiness r;
+    for (const auto& reg : registrations_) {
+      if (report(reg) != 0) {
+        r.readable = true;
+        break;
+      }
+    }
+    return r;
+  }
+
+  std::list<Registration>::iterator find(const OpenFile* file, int fd) {
+    prune();
+    return std::find_if(registrations_.begin(), registrations_.end(),
+                        [&](const Registration& r) { return r.key == file && r.fd == fd; });
+  }
+
+  // What a registration reports now: EPOLLHUP and EPOLLERR always, others if asked for.
+  static std::uint32_t report(const Registration& reg) {
+    if (reg.disarmed) return 0;
+    auto file = reg.file.lock();
+    if (!file) return 0;
+    return ready_mask(*file) & (reg.events | EPOLLHUP | EPOLLERR);
+  }
+
+  // Whether `target` is reachable from this epoll through nested epoll registrations.
+  bool reaches(const OpenFile* target, int depth = 0) const {
+    if (depth > 5) return true;  // Linux's EP_MAX_NESTS: too deep counts as a loop
+    for (const auto& reg : registrations_) {
+      auto file = reg.file.lock();
+      if (!file) continue;
+      if (file.get() == target) return true;
+      const auto* nested = dynamic_cast<const EpollFile*>(file.get());
+      if (nested != nullptr && nested->reaches(target, depth + 1)) return true;
+    }
+    return false;
+  }
+
+  void prune() {
+    registrations_.remove_if([](const Registration& r) { return r.file.expired(); });
+  }
+
+  std::list<Registration> registrations_;
+};
+
+EpollFile* epoll_at(Process& p, Kernel& kernel, int epfd) {
+  FdEntry* entry = kernel.fd_entry(p, epfd);
+  return entry == nullptr ? nullptr : dynamic_cast<EpollFile*>(entry->file.get());
+}
+
+// Nothing is ready: what a wait with this timeout does in a world where time only moves when
+// someone moves it.
+sys::Result<int> nothing_ready(Kernel& kernel, const char* call, int timeout_ms,
+                               const std::string& what) {
+  if (timeout_ms == 0) return 0;
+  if (timeout_ms > 0) {
+    kernel.clock.advance(std::chrono::milliseconds(timeout_ms));
+    return 0;
+  }
+  return kernel.would_block<int>(call, fmt::format("nothing is ready in {} and no timeout", what));
+}
+
+std::string events_text(const struct epoll_event* event) {
+  return event == nullptr ? std::string("NULL") : fmt::format("{:#x}", event->events);
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::Process;
+
+sys::Result<int> FakeSyscalls::eventfd(unsigned int initval, int flags) {
+  return call<int>("eventfd", {arg(initval), arg(flags)}, [&](Process& p) -> sys::Result<int> {
+    if (flags & ~(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) return sys::fail(EINVAL, "eventfd");
+    auto& k = kernel();
+    auto inode = k.new_inode(0600, p.uids.effective, p.gids.effective, detail::kAnonDev);
+    const int status = O_RDWR | ((flags & EFD_NONBLOCK) ? O_NONBLOCK : 0);
+    auto file = std::make_shared<detail::EventFd>(std::move(inode), status, initval,
+                                                  (flags & EFD_SEMAPHORE) != 0);
+    return k.allocate_fd(p, std::move(file), (flags & EFD_CLOEXEC) != 0, 0, "eventfd");
+  });
+}
+
+sys::Result<int> FakeSyscalls::epoll_create1(int flags) {
+  return call<int>("epoll_create1", {arg(flags)}, [&](Process& p) -> sys::Result<int> {
+    if (flags & ~EPOLL_CLOEXEC) return sys::fail(EINVAL, "epoll_create1");
+    auto& k = kernel();
+    auto inode = k.new_inode(0600, p.uids.effective, p.gids.effective, detail::kAnonDev);
+    auto file = std::make_shared<detail::EpollFile>(std::move(inode), O_RDWR);
+    return k.allocate_fd(p, std::move(file), (flags & EPOLL_CLOEXEC) != 0, 0, "epoll_create1");
+  });
+}
+
+sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  return call<void>(
+      "epoll_ctl", {arg(epfd), arg(op), arg(fd), detail::events_text(event)},
+      [&](Process& p) -> sys::Result<void> {
+        auto& k = kernel();
+        detail::FdEntry* ep_entry = k.fd_entry(p, epfd);
+        detail::FdEntry* target_entry = k.fd_entry(p, fd);
+        if (ep_entry == nullptr || target_entry == nullptr) return sys::fail(EBADF, "epoll_ctl");
+        auto* ep = dynamic_cast<detail::EpollFile*>(ep_entry->file.get());
+        if (ep == nullptr || epfd == fd) return sys::fail(EINVAL, "epoll_ctl");
+        const auto& target = target_entry->file;
+        if (!detail::pollable(*target)) return sys::fail(EPERM, "epoll_ctl");
+        if (op != EPOLL_CTL_DEL && event == nullptr) return sys::fail(EFAULT, "epoll_ctl");
+        if (op != EPOLL_CTL_DEL && (event->events & EPOLLET)) {
+          return sys::fail(EINVAL, "epoll_ctl");  // not modelled; see the top of this file
+        }
+        auto it = ep->find(target.get(), fd);
+        switch (op) {
+          case EPOLL_CTL_ADD: {
+            if (it != ep->registrations_.end()) return sys::fail(EEXIST, "epoll_ctl");
+            if (auto* nested = dynamic_cast<detail::EpollFile*>(target.get())) {
+              if (nested->reaches(ep)) return sys::fail(ELOOP, "epoll_ctl");
+            }
+            detail::EpollFile::Registration reg;
+            reg.file = target;
+            reg.key = target.get();
+            reg.fd = fd;
+            reg.events = event->events;
+            reg.data = event->data;
+            ep->registrations_.push_back(std::move(reg));
+            return {};
+          }
+          case EPOLL_CTL_MOD:
+            if (it == ep->registrations_.end()) return sys::fail(ENOENT, "epoll_ctl");
+            if (event->events & EPOLLEXCLUSIVE) return sys::fail(EINVAL, "epoll_ctl");
+            it->events = event->events;
+            it->data = event->data;
+            it->disarmed = false;
+            return {};
+          case EPOLL_CTL_DEL:
+            if (it == ep->registrations_.end()) return sys::fail(ENOENT, "epoll_ctl");
+            ep->registrations_.erase(it);
+            return {};
+          default:
+            return sys::fail(EINVAL, "epoll_ctl");
+        }
+      });
+}
+
+sys::Result<int> FakeSyscalls::epoll_wait(int epfd, struct epoll_event* events, int maxevents,
+                                          int timeout_ms) {
+  return call<int>(
+      "epoll_wait", {arg(epfd), arg(maxevents), arg(timeout_ms)},
+      [&](Process& p) -> sys::Result<int> {
+        auto& k = kernel();
+        if (k.fd_entry(p, epfd) == nullptr) return sys::fail(EBADF, "epoll_wait");
+        detail::EpollFile* ep = detail::epoll_at(p, k, epfd);
+        if (ep == nullptr || maxevents <= 0) return sys::fail(EINVAL, "epoll_wait");
+        if (events == nullptr) return sys::fail(EFAULT, "epoll_wait");
+        ep->prune();
+        auto& regs = ep->registrations_;
+        std::list<detail::EpollFile::Registration> reported;
+        int n = 0;
+        for (auto it = regs.begin(); it != regs.end() && n < maxevents;) {
+          const std::uint32_t mask = detail::EpollFile::report(*it);
+          if (mask == 0) {
+            ++it;
+            continue;
+          }
+          events[n].events = mask;
+          events[n].data = it->data;
+          ++n;
+          if (it->events & EPOLLONESHOT) it->disarmed = true;
+          auto next = std::next(it);
+          reported.splice(reported.end(), regs, it);
+          it = next;
+        }
+        regs.splice(regs.end(), reported);
+        if (n > 0) return n;
+        return detail::nothing_ready(k, "epoll_wait", timeout_ms, fmt::format("epoll fd {}", epfd));
+      });
+}
+
+sys::Result<int> FakeSyscalls::poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
+  return call<int>("poll", {arg(nfds), arg(timeout_ms)}, [&](Process& p) -> sys::Result<int> {
+    auto& k = kernel();
+    if (nfds > p.rlimits[RLIMIT_NOFILE].rlim_cur) return sys::fail(EINVAL, "poll");
+    if (nfds > 0 && fds == nullptr) return sys::fail(EFAULT, "poll");
+    int ready = 0;
+    for (nfds_t i = 0; i < nfds; ++i) {
+      fds[i].revents = 0;
+      if (fds[i].fd < 0) continue;
+      detail::FdEntry* entry = k.fd_entry(p, fds[i].fd);
+      if (entry == nullptr) {
+        fds[i].revents = POLLNVAL;
+      } else {
+        const auto asked = static_cast<std::uint32_t>(static_cast<unsigned short>(fds[i].events));
+        const std::uint32_t mask = detail::ready_mask(*entry->file) & (asked | POLLHUP | POLLERR);
+        fds[i].revents = static_cast<short>(mask);
+      }
+      if (fds[i].revents != 0) ++ready;
+    }
+    if (ready > 0) return ready;
+    return detail::nothing_ready(k, "poll", timeout_ms, fmt::format("{} descriptor(s)", nfds));
+  });
+}
+
+}  // namespace daemonkit::fake
