@@ -128,11 +128,14 @@ sys::Result<void> Kernel::fsync(Process& p, int fd) {
 }
 
 sys::Result<void> Kernel::ftruncate(Process& p, int fd, off_t length) {
+  // Linux refuses a negative length before it looks at the descriptor.
+  if (length < 0) return sys::fail(EINVAL, "ftruncate");
   auto* entry = fd_entry(p, fd);
   if (entry == nullptr) return sys::fail(EBADF, "ftruncate");
-  if (length < 0) return sys::fail(EINVAL, "ftruncate");
   if (!entry->file->can_write()) return sys::fail(EINVAL, "ftruncate");
-  return entry->file->truncate(*this, length);
+  auto truncated = entry->file->truncate(*this, length);
+  if (truncated) drop_setid_bits(p, entry->file->inode());
+  return truncated;
 }
 
 sys::Result<struct stat> Kernel::fstat(Process& p, int fd) {
@@ -144,10 +147,15 @@ sys::Result<struct stat> Kernel::fstat(Process& p, int fd) {
 // Linux's flock: locks belong to open file descriptions. Converting a lock first drops the
 // old one, so a failed LOCK_NB conversion leaves the description holding nothing.
 sys::Result<void> Kernel::flock(Process& p, int fd, int operation) {
-  auto* entry = fd_entry(p, fd);
-  if (entry == nullptr) return sys::fail(EBADF, "flock");
+  // The operation is checked before the descriptor, and taking a lock needs a description
+  // opened for reading or writing (not O_PATH-like access mode 3), as in Linux.
   const int cmd = operation & ~LOCK_NB;
   if (cmd != LOCK_SH && cmd != LOCK_EX && cmd != LOCK_UN) return sys::fail(EINVAL, "flock");
+  auto* entry = fd_entry(p, fd);
+  if (entry == nullptr) return sys::fail(EBADF, "flock");
+  if (cmd != LOCK_UN && !entry->file->can_read() && !entry->file->can_write()) {
+    return sys::fail(EBADF, "flock");
+  }
   const OpenFile* owner = entry->file.get();
   auto& locks = entry->file->inode().flocks;
   auto mine = std::find_if(locks.begin(), locks.end(),

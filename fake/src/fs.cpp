@@ -50,6 +50,8 @@ class RegularFile final : public OpenFile {
   std::string describe() const override { return "file:" + path_; }
 
   sys::Result<std::size_t> read(Kernel& kernel, Process&, std::span<std::byte> buf) override {
+    // A zero-byte read may come with a null buffer: memcpy must not see it.
+    if (buf.empty()) return std::size_t{0};
     const auto& data = inode_->data;
     if (offset_ >= static_cast<off_t>(data.size())) return std::size_t{0};
     const std::size_t n = std::min(buf.size(), data.size() - static_cast<std::size_t>(offset_));
@@ -59,8 +61,10 @@ class RegularFile final : public OpenFile {
     return n;
   }
 
-  sys::Result<std::size_t> write(Kernel& kernel, Process&,
+  sys::Result<std::size_t> write(Kernel& kernel, Process& writer,
                                  std::span<const std::byte> buf) override {
+    if (buf.empty()) return std::size_t{0};
+    drop_setid_bits(writer, *inode_);
     auto& data = inode_->data;
     if (status_flags_ & O_APPEND) offset_ = static_cast<off_t>(data.size());
     const std::size_t end = static_cast<std::size_t>(offset_) + buf.size();
@@ -152,6 +156,13 @@ bool sticky_denies(const Process& p, const Inode& dir, const Inode& victim) {
 
 }  // namespace
 
+void drop_setid_bits(const Process& writer, Inode& node) {
+  if (!node.is_reg() || writer.privileged()) return;
+  mode_t drop = S_ISUID;
+  if ((node.mode & S_IXGRP) || !writer.in_group(node.gid)) drop |= S_ISGID;
+  node.mode &= ~drop;
+}
+
 bool Kernel::may(const Process& p, const Inode& node, int want) const {
   if (p.privileged()) {
     // CAP_DAC_OVERRIDE: read and write always; execute only if some x bit is set (or for
@@ -171,7 +182,8 @@ bool Kernel::may(const Process& p, const Inode& node, int want) const {
 }
 
 sys::Result<Lookup> Kernel::lookup(Process& p, std::string_view path, bool follow_last,
-                                   const char* call, std::shared_ptr<Inode> base) {
+                                   const char* call, std::shared_ptr<Inode> base,
+                                   bool trailing_slash_follows) {
   if (path.empty()) return sys::fail(ENOENT, call);
   if (path.size() >= kPathMax) return sys::fail(ENAMETOOLONG, call);
   std::deque<std::string> parts;
@@ -202,7 +214,8 @@ sys::Result<Lookup> Kernel::lookup(Process& p, std::string_view path, bool follo
       if (last) return Lookup{cur, std::move(name), nullptr, trailing_slash};
       return sys::fail(ENOENT, call);
     }
-    if (next->is_symlink() && (!last || follow_last || trailing_slash)) {
+    if (next->is_symlink() &&
+        (!last || follow_last || (trailing_slash && trailing_slash_follows))) {
       if (++links > kMaxSymlinks) return sys::fail(ELOOP, call);
       const std::string& target = next->data;
       if (target.empty()) return sys::fail(ENOENT, call);
@@ -236,15 +249,19 @@ sys::Result<std::shared_ptr<OpenFile>> Kernel::open_file(Process& p, std::string
   const bool excl = creat && (flags & O_EXCL);
   // Since Linux 6.4, O_CREAT|O_DIRECTORY is refused outright.
   if (creat && (flags & O_DIRECTORY)) return sys::fail(EINVAL, call);
-  // O_EXCL never follows a final symlink: an existing link, even dangling, is EEXIST.
-  auto found = lookup(p, path, !(flags & O_NOFOLLOW) && !excl, call, std::move(base));
+  // O_EXCL never follows a final symlink: an existing link, even dangling, is EEXIST. With
+  // O_CREAT the last name is looked up by open itself, and a trailing slash is refused before
+  // that (EISDIR), whatever the name is.
+  const bool trailing_slash = !path.empty() && path.back() == '/';
+  const bool follow = !(flags & O_NOFOLLOW) && !excl && !(creat && trailing_slash);
+  auto found = lookup(p, path, follow, call, std::move(base), !creat);
   if (!found) return sys::fail(found.error());
   Lookup& l = *found;
+  if (creat && l.trailing_slash) return sys::fail(EISDIR, call);
   std::shared_ptr<Inode> node = l.node;
   const int access = flags & O_ACCMODE;
   if (!node) {
     if (!creat) return sys::fail(ENOENT, call);
-    if (l.trailing_slash) return sys::fail(EISDIR, call);
     if (l.parent->removed) return sys::fail(ENOENT, call);
     if (!may(p, *l.parent, kMayWrite | kMayExec) || l.parent->special != Special::kNone) {
       return sys::fail(EACCES, call);
@@ -254,17 +271,24 @@ sys::Result<std::shared_ptr<OpenFile>> Kernel::open_file(Process& p, std::string
                      setgid_dir ? l.parent->gid : p.gids.effective);
     link_into(l.parent, l.name, node);
   } else {
+    // Linux's order (do_open, then may_open): O_CREAT's checks, the need for a directory,
+    // a final symlink left unfollowed (O_NOFOLLOW), writing to a directory, permissions.
     if (excl) return sys::fail(EEXIST, call);
-    if (node->is_symlink()) return sys::fail(ELOOP, call);  // O_NOFOLLOW on a final symlink
-    if (l.trailing_slash && !node->is_dir()) return sys::fail(ENOTDIR, call);
-    if ((flags & O_DIRECTORY) && !node->is_dir()) return sys::fail(ENOTDIR, call);
-    if (node->is_dir() && (access != O_RDONLY || creat)) return sys::fail(EISDIR, call);
+    if (creat && node->is_dir()) return sys::fail(EISDIR, call);
+    if (((flags & O_DIRECTORY) || l.trailing_slash) && !node->is_dir()) {
+      return sys::fail(ENOTDIR, call);
+    }
+    if (node->is_symlink()) return sys::fail(ELOOP, call);
+    // O_TRUNC asks for write access, even with O_RDONLY: a directory refuses it.
+    const bool writes = access != O_RDONLY || (flags & O_TRUNC);
+    if (node->is_dir() && writes) return sys::fail(EISDIR, call);
     int want = 0;
     if (access == O_RDONLY || access == O_RDWR || access == O_ACCMODE) want |= kMayRead;
     if (access == O_WRONLY || access == O_RDWR || access == O_ACCMODE) want |= kMayWrite;
-    if ((flags & O_TRUNC) && node->is_reg()) want |= kMayWrite;
+    if (flags & O_TRUNC) want |= kMayWrite;
     if (!may(p, *node, want)) return sys::fail(EACCES, call);
     if ((flags & O_TRUNC) && node->is_reg()) {
+      drop_setid_bits(p, *node);
       node->data.clear();
       node->mtime = node->ctime = now();
     }
@@ -315,11 +339,12 @@ sys::Result<struct stat> Kernel::stat_path(Process& p, std::string_view path, bo
 }
 
 sys::Result<void> Kernel::unlink(Process& p, std::string_view path) {
-  auto found = lookup(p, path, false, "unlink");
+  auto found = lookup(p, path, false, "unlink", nullptr, false);
   if (!found) return sys::fail(found.error());
   Lookup& l = *found;
+  // "/", "." and ".." are refused before the name is looked up, as Linux does.
+  if (!l.parent || l.name == "." || l.name == "..") return sys::fail(EISDIR, "unlink");
   if (!l.node) return sys::fail(ENOENT, "unlink");
-  if (!l.parent) return sys::fail(EISDIR, "unlink");
   if (l.trailing_slash) return sys::fail(l.node->is_dir() ? EISDIR : ENOTDIR, "unlink");
   if (!may(p, *l.parent, kMayWrite | kMayExec) || l.parent->special != Special::kNone) {
     return sys::fail(EACCES, "unlink");
@@ -334,18 +359,19 @@ sys::Result<void> Kernel::unlink(Process& p, std::string_view path) {
 }
 
 sys::Result<void> Kernel::rmdir(Process& p, std::string_view path) {
-  auto found = lookup(p, path, false, "rmdir");
+  auto found = lookup(p, path, false, "rmdir", nullptr, false);
   if (!found) return sys::fail(found.error());
   Lookup& l = *found;
   if (!l.parent) return sys::fail(EBUSY, "rmdir");
   if (l.name == ".") return sys::fail(EINVAL, "rmdir");
   if (l.name == "..") return sys::fail(ENOTEMPTY, "rmdir");
   if (!l.node) return sys::fail(ENOENT, "rmdir");
-  if (!l.node->is_dir()) return sys::fail(ENOTDIR, "rmdir");
+  // Linux's may_delete: the directory's permissions, then the sticky bit, then the type.
   if (!may(p, *l.parent, kMayWrite | kMayExec) || l.parent->special != Special::kNone) {
     return sys::fail(EACCES, "rmdir");
   }
   if (sticky_denies(p, *l.parent, *l.node)) return sys::fail(EPERM, "rmdir");
+  if (!l.node->is_dir()) return sys::fail(ENOTDIR, "rmdir");
   if (l.node == fs_root || l.node == p.root) return sys::fail(EBUSY, "rmdir");
   if (!l.node->entries.empty()) return sys::fail(ENOTEMPTY, "rmdir");
   l.parent->entries.erase(l.name);
@@ -356,46 +382,64 @@ sys::Result<void> Kernel::rmdir(Process& p, std::string_view path) {
   return {};
 }
 
+namespace {
+
+// Whether `node` is `dir` or one of its ancestors.
+bool encloses(const std::shared_ptr<Inode>& node, std::shared_ptr<Inode> dir,
+              const std::shared_ptr<Inode>& fs_root) {
+  for (; dir; dir = dir->parent.lock()) {
+    if (dir == node) return true;
+    if (dir == fs_root) break;
+  }
+  return false;
+}
+
+}  // namespace
+
+// The checks run in the order of Linux's do_renameat2 and vfs_rename, so that when several
+// apply, the same errno wins: both parents resolve, then ".", ".." and "/" (EBUSY), the
+// source must exist, trailing slashes need a directory, neither name may enclose the other's
+// directory, renaming onto the same inode succeeds, and only then come permissions and types.
 sys::Result<void> Kernel::rename(Process& p, std::string_view from, std::string_view to) {
-  auto src = lookup(p, from, false, "rename");
+  auto src = lookup(p, from, false, "rename", nullptr, false);
   if (!src) return sys::fail(src.error());
-  if (!src->node) return sys::fail(ENOENT, "rename");
-  if (!src->parent || src->name == "." || src->name == "..") return sys::fail(EBUSY, "rename");
-  auto dst = lookup(p, to, false, "rename");
+  auto dst = lookup(p, to, false, "rename", nullptr, false);
   if (!dst) return sys::fail(dst.error());
+  if (!src->parent || src->name == "." || src->name == "..") return sys::fail(EBUSY, "rename");
   if (!dst->parent || dst->name == "." || dst->name == "..") return sys::fail(EBUSY, "rename");
+  if (!src->node) return sys::fail(ENOENT, "rename");
   auto node = src->node;
-  if (src->trailing_slash && !node->is_dir()) return sys::fail(ENOTDIR, "rename");
-  if (dst->trailing_slash && !node->is_dir()) return sys::fail(ENOTDIR, "rename");
-  if (dst->parent->removed) return sys::fail(ENOENT, "rename");
-  // Linux checks ancestry before permissions: a directory cannot move below itself (EINVAL),
-  // and nothing can replace one of its own ancestors (ENOTEMPTY).
-  auto is_within = [&](const std::shared_ptr<Inode>& ancestor, std::shared_ptr<Inode> dir) {
-    for (; dir; dir = dir->parent.lock()) {
-      if (dir == ancestor) return true;
-      if (dir == fs_root) break;
-    }
-    return false;
-  };
+  if (!node->is_dir() && (src->trailing_slash || dst->trailing_slash)) {
+    return sys::fail(ENOTDIR, "rename");
+  }
   if (src->parent != dst->parent) {
-    if (node->is_dir() && is_within(node, dst->parent)) return sys::fail(EINVAL, "rename");
-    if (dst->node && dst->node->is_dir() && is_within(dst->node, src->parent)) {
+    // A directory cannot move below itself, nor onto one of its source's ancestors.
+    if (encloses(node, dst->parent, fs_root)) return sys::fail(EINVAL, "rename");
+    if (dst->node && encloses(dst->node, src->parent, fs_root)) {
       return sys::fail(ENOTEMPTY, "rename");
     }
   }
-  for (const auto* dir : {src->parent.get(), dst->parent.get()}) {
-    if (!may(p, *dir, kMayWrite | kMayExec) || dir->special != Special::kNone) {
-      return sys::fail(EACCES, "rename");
-    }
-  }
-  if (sticky_denies(p, *src->parent, *node)) return sys::fail(EPERM, "rename");
-  if (dst->node && sticky_denies(p, *dst->parent, *dst->node)) return sys::fail(EPERM, "rename");
   if (dst->node == node) return {};
-  if (node->is_dir()) {
-    if (dst->node && !dst->node->is_dir()) return sys::fail(ENOTDIR, "rename");
-    if (dst->node && !dst->node->entries.empty()) return sys::fail(ENOTEMPTY, "rename");
-  } else if (dst->node && dst->node->is_dir()) {
-    return sys::fail(EISDIR, "rename");
+  auto writable = [&](const Inode& dir) {
+    return may(p, dir, kMayWrite | kMayExec) && dir.special == Special::kNone;
+  };
+  if (!writable(*src->parent)) return sys::fail(EACCES, "rename");
+  if (sticky_denies(p, *src->parent, *node)) return sys::fail(EPERM, "rename");
+  if (!dst->node) {
+    if (dst->parent->removed) return sys::fail(ENOENT, "rename");
+    if (!writable(*dst->parent)) return sys::fail(EACCES, "rename");
+  } else {
+    if (!writable(*dst->parent)) return sys::fail(EACCES, "rename");
+    if (sticky_denies(p, *dst->parent, *dst->node)) return sys::fail(EPERM, "rename");
+    if (node->is_dir() && !dst->node->is_dir()) return sys::fail(ENOTDIR, "rename");
+    if (!node->is_dir() && dst->node->is_dir()) return sys::fail(EISDIR, "rename");
+  }
+  // A directory changing parents rewrites its "..": that needs write permission on it.
+  if (node->is_dir() && src->parent != dst->parent && !may(p, *node, kMayWrite)) {
+    return sys::fail(EACCES, "rename");
+  }
+  if (dst->node && dst->node->is_dir() && !dst->node->entries.empty()) {
+    return sys::fail(ENOTEMPTY, "rename");
   }
   const auto stamp = now();
   if (dst->node) {
@@ -419,7 +463,7 @@ sys::Result<void> Kernel::rename(Process& p, std::string_view from, std::string_
 
 sys::Result<void> Kernel::symlink(Process& p, std::string_view target, std::string_view linkpath) {
   if (target.empty()) return sys::fail(ENOENT, "symlink");
-  auto found = lookup(p, linkpath, false, "symlink");
+  auto found = lookup(p, linkpath, false, "symlink", nullptr, false);
   if (!found) return sys::fail(found.error());
   Lookup& l = *found;
   if (l.node) return sys::fail(EEXIST, "symlink");
@@ -435,7 +479,7 @@ sys::Result<void> Kernel::symlink(Process& p, std::string_view target, std::stri
 }
 
 sys::Result<void> Kernel::mkdir(Process& p, std::string_view path, mode_t mode) {
-  auto found = lookup(p, path, false, "mkdir");
+  auto found = lookup(p, path, false, "mkdir", nullptr, false);
   if (!found) return sys::fail(found.error());
   Lookup& l = *found;
   if (l.node) return sys::fail(EEXIST, "mkdir");

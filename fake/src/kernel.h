@@ -135,8 +135,13 @@ class Kernel {
 
   // ---- Filesystem (fs.cpp) ----
   // Resolves `path` for process `p` starting at `base` for relative paths (cwd if null).
+  // A trailing slash makes a final symlink be followed, as path walks do; the calls that
+  // resolve only the parent and then look the last name up themselves (unlink, rmdir, mkdir,
+  // symlink, rename, open with O_CREAT) pass `trailing_slash_follows` false, as Linux never
+  // follows the last component there.
   sys::Result<Lookup> lookup(Process& p, std::string_view path, bool follow_last,
-                             const char* call, std::shared_ptr<Inode> base = nullptr);
+                             const char* call, std::shared_ptr<Inode> base = nullptr,
+                             bool trailing_slash_follows = true);
   [[nodiscard]] bool may(const Process& p, const Inode& node, int want) const;
   sys::Result<std::shared_ptr<OpenFile>> open_file(Process& p, std::string_view path,
                                                    int flags, mode_t mode,
@@ -246,6 +251,11 @@ class Kernel {
   void notify_parent(Process& child);
   void act_on(Process& target, int sig, pid_t sender);
 };
+
+// What Linux does to a regular file written or truncated by a writer without CAP_FSETID (here:
+// not euid 0): set-user-ID goes, and set-group-ID too when group execute is set or the writer
+// is not in the file's group.
+void drop_setid_bits(const Process& writer, Inode& node);
 
 // Text helpers shared by the transcript and describe_fd.
 std::string open_flags_text(int flags);

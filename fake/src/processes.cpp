@@ -219,13 +219,17 @@ void Kernel::deliver(Process& target, int sig, pid_t sender) {
   act_on(target, sig, sender);
 }
 
+// Linux checks the signal number per target (check_kill_permission), so naming no process is
+// ESRCH even with an invalid signal. kill(-1, sig) succeeds when it reached any process or was
+// refused by all of them: only errors other than EPERM count there (kill_something_info).
 sys::Result<void> Kernel::kill(Process& p, pid_t pid, int sig) {
-  if (sig < 0 || sig > kMaxSignal) return sys::fail(EINVAL, "kill");
+  const bool valid = sig >= 0 && sig <= kMaxSignal;
   if (pid > 0) {
     Process* target = find(pid);
     if (target == nullptr || target->state == ProcessState::kReaped) {
       return sys::fail(ESRCH, "kill");
     }
+    if (!valid) return sys::fail(EINVAL, "kill");
     if (!may_signal(p, *target)) return sys::fail(EPERM, "kill");
     deliver(*target, sig, p.pid);
     return {};
@@ -239,6 +243,7 @@ sys::Result<void> Kernel::kill(Process& p, pid_t pid, int sig) {
     if (chosen) targets.push_back(&other);
   }
   if (targets.empty()) return sys::fail(ESRCH, "kill");
+  if (!valid) return sys::fail(EINVAL, "kill");
   bool any = false;
   for (Process* target : targets) {
     if (!may_signal(p, *target)) continue;

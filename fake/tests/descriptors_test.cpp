@@ -233,5 +233,11 @@ TEST(FakeDirectory, GetdentsListsDotDotDotAndTheEntriesByName) {
   EXPECT_THAT(list_dir(os, dir, 40), ElementsAre(".", "..", "a", "b", "c"));
 }
 
+TEST(FakeFds, FtruncateRefusesANegativeLengthBeforeLookingAtTheDescriptor) {
+  FakeSyscalls os;
+  EXPECT_EQ(os.ftruncate(42, -1).error().code, EINVAL);
+  EXPECT_EQ(os.ftruncate(42, 0).error().code, EBADF);
+}
+
 }  // namespace
 }  // namespace daemonkit::fake

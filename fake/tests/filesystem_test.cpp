@@ -446,5 +446,145 @@ TEST(FakeFlock, RejectsBadOperations) {
   EXPECT_EQ(os.flock(42, LOCK_EX).error().code, EBADF);
 }
 
+// ---- Regressions found by the differential tests against the real kernel ---------------
+
+TEST(FakeOpen, OTruncAsksForWriteAccessSoADirectoryRefusesIt) {
+  FakeSyscalls os;
+  os.make_dir("/w/d");
+  EXPECT_EQ(os.open("/w/d", O_RDONLY | O_TRUNC, 0).error().code, EISDIR);
+  EXPECT_EQ(os.open("/w/d", O_RDONLY | O_TRUNC | O_DIRECTORY, 0).error().code, EISDIR);
+  EXPECT_TRUE(os.open("/w/d", O_RDONLY | O_DIRECTORY, 0));
+}
+
+TEST(FakeOpen, OCreatWithATrailingSlashIsEisdirWhateverTheNameIs) {
+  FakeSyscalls os;
+  os.write_file("/w/file", "x");
+  os.make_dir("/w/d");
+  os.make_symlink("missing", "/w/dangling");
+  os.make_symlink("loop", "/w/loop");
+  for (const char* path : {"/w/file/", "/w/d/", "/w/dangling/", "/w/loop/", "/w/new/"}) {
+    EXPECT_EQ(os.open(path, O_RDWR | O_CREAT, 0644).error().code, EISDIR) << path;
+    EXPECT_EQ(os.open(path, O_RDWR | O_CREAT | O_EXCL, 0644).error().code, EISDIR) << path;
+  }
+  EXPECT_FALSE(os.stat_path("/w/missing"));
+}
+
+TEST(FakeOpen, ODirectoryOnAnUnfollowedSymlinkIsEnotdirNotEloop) {
+  FakeSyscalls os;
+  os.make_dir("/w/d");
+  os.make_symlink("d", "/w/s");
+  EXPECT_EQ(os.open("/w/s", O_RDONLY | O_NOFOLLOW | O_DIRECTORY, 0).error().code, ENOTDIR);
+  EXPECT_EQ(os.open("/w/s", O_RDONLY | O_NOFOLLOW, 0).error().code, ELOOP);
+}
+
+TEST(FakeTree, ATrailingSlashDoesNotMakeTheCallsThatCreateOrRemoveFollowASymlink) {
+  FakeSyscalls os;
+  os.make_dir("/w/empty");
+  os.make_symlink("empty", "/w/s");
+  EXPECT_EQ(os.rmdir("/w/s/").error().code, ENOTDIR);
+  EXPECT_EQ(os.unlink("/w/s/").error().code, ENOTDIR);
+  EXPECT_EQ(os.mkdir("/w/s/", 0755).error().code, EEXIST);
+  EXPECT_EQ(os.symlink("x", "/w/s/").error().code, EEXIST);
+  os.make_symlink("missing", "/w/dangling");
+  EXPECT_EQ(os.rename("/w/dangling/", "/w/other").error().code, ENOTDIR);
+  EXPECT_TRUE(os.stat_path("/w/empty")) << "rmdir through the link removed its target";
+}
+
+TEST(FakeTree, RenameChecksInLinuxsOrder) {
+  FakeSyscalls os;
+  os.make_dir("/w/d");
+  os.write_file("/w/d/f", "x");
+  os.write_file("/w/file", "x");
+  os.make_symlink("file", "/w/s");
+  // Both parents are resolved before the source is looked up...
+  EXPECT_EQ(os.rename("/w/missing", "/w/s/x").error().code, ENOTDIR);
+  // ... then ".", ".." and "/" are refused...
+  EXPECT_EQ(os.rename("/w/missing", "/w/.").error().code, EBUSY);
+  // ... then the target may not enclose the source's directory, whatever the types.
+  EXPECT_EQ(os.rename("/w/d/f", "/w/d").error().code, ENOTEMPTY);
+  EXPECT_EQ(os.rename("/w/d", "/w/d/sub").error().code, EINVAL);
+  EXPECT_EQ(os.rename("/w/file", "/w/d").error().code, EISDIR);
+}
+
+TEST(FakeTree, RenameOntoItselfSucceedsBeforePermissionsAreChecked) {
+  FakeSyscalls os(user(1000, 100));
+  os.make_dir("/ro", 0555);
+  os.write_file("/ro/f", "x", 0644, 1000, 100);
+  EXPECT_TRUE(os.rename("/ro/f", "/ro/f"));
+  EXPECT_EQ(os.rename("/ro/f", "/ro/g").error().code, EACCES);
+}
+
+TEST(FakeTree, MovingADirectoryToAnotherParentNeedsWritePermissionOnIt) {
+  FakeSyscalls os(user(1000, 100));
+  os.make_dir("/w", 0755, 1000, 100);
+  os.make_dir("/w/a", 0755, 1000, 100);
+  os.make_dir("/w/d", 0555, 1000, 100);
+  EXPECT_EQ(os.rename("/w/d", "/w/a/d").error().code, EACCES);
+  EXPECT_TRUE(os.rename("/w/d", "/w/e")) << "the same parent: \"..\" does not change";
+}
+
+TEST(FakeTree, RmdirAndUnlinkCheckPermissionBeforeTypeAndDotBeforeBoth) {
+  FakeSyscalls os(user(1000, 100));
+  os.make_dir("/ro", 0555);
+  os.write_file("/ro/f", "x");
+  EXPECT_EQ(os.rmdir("/ro/f").error().code, EACCES);
+  ASSERT_TRUE(os.chdir("/ro"));
+  EXPECT_EQ(os.unlink(".").error().code, EISDIR);
+}
+
+TEST(FakeWrite, UnprivilegedWritesAndTruncationsClearSetuidAndSetgid) {
+  FakeSyscalls os(user(1000, 100));
+  os.make_dir("/w", 0755, 1000, 100);
+  os.write_file("/w/u", "x", 04755, 1000, 100);
+  os.write_file("/w/g", "x", 02755, 1000, 100);
+  os.write_file("/w/g-noexec", "x", 02745, 1000, 100);
+  os.write_file("/w/t", "x", 06755, 1000, 100);
+  const int u = *os.open("/w/u", O_WRONLY, 0);
+  ASSERT_TRUE(os.write(u, "", 0));
+  EXPECT_EQ(os.stat_path("/w/u")->st_mode & 07777, 04755u) << "an empty write changes nothing";
+  ASSERT_TRUE(os.write(u, "y", 1));
+  EXPECT_EQ(os.stat_path("/w/u")->st_mode & 07777, 0755u);
+  ASSERT_TRUE(os.ftruncate(*os.open("/w/g", O_WRONLY, 0), 0));
+  EXPECT_EQ(os.stat_path("/w/g")->st_mode & 07777, 0755u);
+  ASSERT_TRUE(os.write(*os.open("/w/g-noexec", O_WRONLY, 0), "y", 1));
+  EXPECT_EQ(os.stat_path("/w/g-noexec")->st_mode & 07777, 02745u)
+      << "set-group-ID without group execute is a locking hint, kept for a group member";
+  ASSERT_TRUE(os.open("/w/t", O_WRONLY | O_TRUNC, 0));
+  EXPECT_EQ(os.stat_path("/w/t")->st_mode & 07777, 0755u);
+}
+
+TEST(FakeWrite, RootKeepsSetuidAndSetgid) {
+  FakeSyscalls os;
+  os.write_file("/w/t", "x", 06755);
+  ASSERT_TRUE(os.write(*os.open("/w/t", O_WRONLY | O_TRUNC, 0), "y", 1));
+  EXPECT_EQ(os.stat_path("/w/t")->st_mode & 07777, 06755u);
+}
+
+TEST(FakeFlock, TheOperationIsCheckedBeforeTheDescriptor) {
+  FakeSyscalls os;
+  EXPECT_EQ(os.flock(42, 0).error().code, EINVAL);
+  EXPECT_EQ(os.flock(42, LOCK_NB).error().code, EINVAL);
+  EXPECT_EQ(os.flock(42, LOCK_SH).error().code, EBADF);
+}
+
+TEST(FakeFlock, ADescriptionOpenedNeitherForReadingNorWritingCannotLock) {
+  FakeSyscalls os;
+  os.write_file("/w/f", "x");
+  const int fd = *os.open("/w/f", O_ACCMODE, 0);
+  EXPECT_EQ(os.flock(fd, LOCK_EX | LOCK_NB).error().code, EBADF);
+  EXPECT_EQ(os.flock(fd, LOCK_SH).error().code, EBADF);
+  EXPECT_TRUE(os.flock(fd, LOCK_UN));
+}
+
+TEST(FakeRead, AZeroByteReadOfAFileWithANullBufferReturnsZero) {
+  FakeSyscalls os;
+  os.write_file("/w/f", "data");
+  const int fd = *os.open("/w/f", O_RDONLY, 0);
+  EXPECT_EQ(*os.read(fd, nullptr, 0), 0u);
+  char c;
+  EXPECT_EQ(*os.read(fd, &c, 1), 1u) << "the offset did not move";
+  EXPECT_EQ(c, 'd');
+}
+
 }  // namespace
 }  // namespace daemonkit::fake

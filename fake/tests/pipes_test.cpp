@@ -183,5 +183,30 @@ TEST(FakePipe, DescribeFdNamesTheEndAndCloexec) {
   EXPECT_EQ(os.describe_fd(os.getpid(), 55), "closed");
 }
 
+TEST(FakePipe, AnEmptyWriteSucceedsEvenWithoutReaders) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(0);
+  ASSERT_TRUE(os.close(fds.read_end));
+  EXPECT_EQ(*os.write(fds.write_end, "", 0), 0u);
+  EXPECT_THAT(os.process(os.getpid()).signals, ::testing::IsEmpty()) << "no SIGPIPE either";
+}
+
+// Linux's pipe holds 16 pages; a write merges only its unaligned part into the last page.
+TEST(FakePipe, CapacityIsCountedInPagesNotBytes) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(O_NONBLOCK);
+  const std::string big(65536, 'b');
+  ASSERT_EQ(*os.write(fds.write_end, "12345", 5), 5u);
+  EXPECT_EQ(*os.write(fds.write_end, big.data(), big.size()), 61440u)
+      << "the first page keeps its 4091 free bytes to itself";
+  EXPECT_EQ(os.write(fds.write_end, "x", 1).error().code, EAGAIN);
+  char head[5];
+  ASSERT_EQ(*os.read(fds.read_end, head, sizeof head), 5u);
+  EXPECT_EQ(*os.write(fds.write_end, big.data(), 100), 100u) << "a freed page";
+  EXPECT_EQ(*os.write(fds.write_end, big.data(), 3996), 3996u) << "merged into that page";
+  EXPECT_EQ(os.write(fds.write_end, "x", 1).error().code, EAGAIN);
+  EXPECT_EQ(testing_support::read_all(os, fds.read_end).size(), 65536u);
+}
+
 }  // namespace
 }  // namespace daemonkit::fake

@@ -685,5 +685,29 @@ TEST(FakeDoubleFork, BytesCrossAPipeFromTheDaemonToTheFirstParent) {
   EXPECT_TRUE(os.process(daemon).alive());
 }
 
+TEST(FakeKill, ANonexistentTargetIsEsrchEvenForAnInvalidSignal) {
+  FakeSyscalls os;
+  const pid_t child = *os.fork();
+  os.end_process(child, 0);
+  ASSERT_TRUE(os.waitpid(child, 0));
+  EXPECT_EQ(os.kill(child, 65).error().code, ESRCH);
+  EXPECT_EQ(os.kill(-424242, -1).error().code, ESRCH);
+  EXPECT_EQ(os.kill(os.getpid(), 65).error().code, EINVAL);
+  EXPECT_EQ(os.kill(-1, 65).error().code, EINVAL);
+}
+
+// Linux's kill(-1, sig) counts only errors other than EPERM (checked on this kernel: a uid
+// with no other process gets 0 back).
+TEST(FakeKill, SignallingEveryoneSucceedsEvenWhenNoProcessMayBeSignalled) {
+  FakeSyscalls os;  // root, with a root shell as parent
+  const pid_t child = *os.fork();
+  ASSERT_TRUE(os.setresuid(23456, 23456, 23456));
+  EXPECT_EQ(os.kill(child, 0).error().code, EPERM);
+  EXPECT_TRUE(os.kill(-1, 0));
+  EXPECT_TRUE(os.kill(-1, SIGTERM));
+  EXPECT_TRUE(os.process(child).alive());
+  EXPECT_TRUE(os.process(999).alive());
+}
+
 }  // namespace
 }  // namespace daemonkit::fake
