@@ -25,6 +25,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "daemonkit/core/reactor.h"
@@ -71,9 +72,15 @@ struct ReactorLoop {
     thread = std::thread([this] { check(reactor->run().has_value(), "Reactor::run"); });
     spin_until(up);
   }
-  void post(std::function<void()> fn) { reactor->call_from_thread(std::move(fn)); }
+  // The lambda goes into the ring as it is, with no std::function around it. The ring is
+  // bounded (the other loops' queues are not): a producer that finds it full yields and
+  // retries, which call_from_thread allows because a refused call is left untouched.
+  template <typename F>
+  void post(F&& fn) {
+    while (!reactor->call_from_thread(std::forward<F>(fn))) std::this_thread::yield();
+  }
   ~ReactorLoop() {
-    reactor->call_from_thread([this] { (void)reactor->stop(); });
+    post([this] { (void)reactor->stop(); });
     thread.join();
   }
 };

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <climits>
 #include <exception>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -30,6 +31,20 @@ int to_epoll_ms(std::optional<Duration> timeout) {
   return static_cast<int>(std::min<std::int64_t>(ms, INT_MAX));
 }
 
+// A hint to the CPU that this thread is spinning (lets the sibling hyperthread and the
+// memory system get on with the producer's work).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Between two looks at the queue while spinning: a fraction of a microsecond (a pause is
+// some 10 to 150 cycles, depending on the CPU).
+constexpr int kPausesPerPoll = 16;
+
 }  // namespace
 
 Reactor::Reactor(sys::Syscalls& sys, ReactorOptions options)
@@ -39,9 +54,17 @@ Reactor::Reactor(sys::Syscalls& sys, ReactorOptions options)
       signals_(sys, waker_),
       timers_([this] { return now(); }, options_.log),
       triggers_(options_.log),
+      thread_calls_(options_.thread_call_capacity),
       pool_(
           [this](std::string message) {
-            call_from_thread([this, m = std::move(message)] { log(m); });
+            // On a pool thread. A full ring empties as the loop runs, so retry; but not once
+            // shutdown stops the pool: the loop may then be waiting for this very thread, and
+            // the line is lost rather than the process hung.
+            auto line = [this, m = std::move(message)] { log(m); };
+            while (!call_from_thread(std::move(line))) {
+              if (pool_.stopped()) return;
+              std::this_thread::yield();
+            }
           },
           options_.thread_pool_size) {}
 
@@ -96,10 +119,8 @@ ReactorResult<void> Reactor::run() {
     run_until_current();
     if (!started_) break;
     // Twisted polls with 0 until startup finished; we block for the real timeout instead,
-    // because whatever ends a held startup (a timer, I/O, a thread call) wakes the loop. We do
-    // poll with 0 while the waker is pending: work announced by wakers is still coming in.
-    const auto timeout = waker_.pending() ? std::optional<Duration>(Duration{0}) : timers_.timeout();
-    if (auto r = iterate(timeout); !r) {
+    // because whatever ends a held startup (a timer, I/O, a thread call) wakes the loop.
+    if (auto r = iterate(iteration_timeout()); !r) {
       log(fmt::format("Unexpected error in main loop: {}", r.error()));
       result = r;
       crash();
@@ -148,21 +169,43 @@ void Reactor::really_start_running() {
 }
 
 void Reactor::run_until_current() {
-  if (waker_.pending()) {
-    bool busy = handle_signals();
-    busy = thread_calls_.run_batch(options_.log) > 0 || busy;
-    if (!busy) {
-      // Caught up. Only now may wake() write again: clearing the flag on every wake-up would
-      // make a producer pay a write(2) per batch while the loop is busy anyway.
-      waker_.clear();
-      if (!thread_calls_.empty() || signals_.any_caught()) waker_.wake();
-    }
-  }
+  if (signals_.any_caught()) handle_signals();
+  ran_thread_calls_ = thread_calls_.run_batch(options_.log) > 0;
   timers_.run_due();
   if (just_stopped_) {
     just_stopped_ = false;
     triggers_.fire(kShutdown);
   }
+}
+
+// The waker's pending flag is set by the first wake() after it was cleared, and cleared here
+// only, right before the loop may block. While it stays set, every call_from_thread costs its
+// producer one load and no write(2), however many batches the loop runs meanwhile. Clearing it
+// is safe only because of the re-check after it: see ThreadCallQueue::ready() for the Dekker
+// pair (publish, then load the flag / clear the flag, then look), which all four sides do
+// with seq_cst operations; SignalRouting's handler pairs its caught bit with the flag the
+// same way. A wake-up that races the clear may write the eventfd needlessly; that only costs
+// one more turn of the loop, which drains it.
+std::optional<Duration> Reactor::iteration_timeout() {
+  const auto work_waits = [this] { return thread_calls_.ready() || signals_.any_caught(); };
+  if (work_waits()) return Duration{0};
+  if (ran_thread_calls_) {
+    // A burst is likely still coming: a few microseconds of looking cost less than the sleep,
+    // the producer's write(2) and the wake-up that blocking now would bring. Looks are spaced
+    // out: each one reads the very cache line the producer is filling next, and looking
+    // continuously would take it away from the producer in the middle of every push.
+    for (std::uint32_t i = 0; i < options_.polls_before_sleep; ++i) {
+      for (int j = 0; j < kPausesPerPoll; ++j) cpu_relax();
+      if (work_waits()) return Duration{0};
+    }
+  }
+  const auto timeout = timers_.timeout();
+  if (timeout == Duration{0}) return timeout;
+  if (waker_.pending()) {
+    waker_.clear();
+    if (work_waits()) return Duration{0};
+  }
+  return timeout;
 }
 
 ReactorResult<void> Reactor::iterate(std::optional<Duration> timeout) {
@@ -352,7 +395,7 @@ bool Reactor::call_in_thread(Callback fn) { return pool_.call(std::move(fn)); }
 
 // ---- Signals and children -------------------------------------------------------------------
 
-bool Reactor::handle_signals() {
+void Reactor::handle_signals() {
   const std::vector<int> caught = signals_.take_caught();
   for (int sig : caught) {
     if (sig == SIGINT || sig == SIGTERM) {
@@ -371,7 +414,6 @@ bool Reactor::handle_signals() {
       reap_children();
     }
   }
-  return !caught.empty();
 }
 
 ReactorResult<void> Reactor::watch_child(pid_t pid, std::function<void(int status)> on_exit) {

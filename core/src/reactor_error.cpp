@@ -13,6 +13,7 @@ std::string to_string(const ReactorError& error) {
     case ReactorErrc::kAlreadyRegistered: return "Try to register an already registered process.";
     case ReactorErrc::kNotRegistered: return "Not registered.";
     case ReactorErrc::kSignalsTaken: return "Another reactor already routes these signals.";
+    case ReactorErrc::kQueueFull: return "Too many calls from threads wait for the reactor.";
   }
   return "unknown reactor error";
 }

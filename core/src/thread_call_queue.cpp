@@ -1,5 +1,6 @@
 #include "daemonkit/core/thread_call_queue.h"
 
+#include <bit>
 #include <exception>
 #include <utility>
 
@@ -7,19 +8,41 @@
 
 namespace daemonkit {
 
-ThreadCallQueue::ThreadCallQueue() : head_(&stub_), tail_(&stub_) {}
+namespace {
+
+std::size_t ring_size(std::size_t capacity) { return std::bit_ceil(std::max<std::size_t>(2, capacity)); }
+
+void run_logged(const LogSink& log, auto& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    if (log) log(fmt::format("while calling from thread: {}", e.what()));
+  }
+}
+
+}  // namespace
+
+ThreadCallQueue::ThreadCallQueue(std::size_t capacity)
+    : mask_(ring_size(capacity) - 1),
+      slots_(new Slot[mask_ + 1]),
+      head_(&stub_),
+      tail_(&stub_) {
+  for (std::size_t i = 0; i <= mask_; ++i) slots_[i].sequence.store(i, std::memory_order_relaxed);
+}
 
 ThreadCallQueue::~ThreadCallQueue() {
   while (detail::CallNode* node = dequeue()) node->queued->store(false, std::memory_order_release);
+  // Slot destructors destroy whatever call they still hold.
 }
+
+// ---- Prepared lane --------------------------------------------------------------------------
 
 void ThreadCallQueue::enqueue(detail::CallNode* node) noexcept {
   node->next.store(nullptr, std::memory_order_relaxed);
-  // seq_cst on both: the Waker's pending flag is read after this (Dekker-style), and the
-  // consumer clears that flag before it looks here; one of the two must see the other.
   detail::CallNode* prev = head_.exchange(node, std::memory_order_seq_cst);
   // Between the exchange and this store the list is cut at prev: a consumer stops there and
-  // finds the rest on a later batch, after this producer's wake-up.
+  // finds the rest on a later batch, after this producer's wake-up. seq_cst: this store is the
+  // producer's half of the Dekker pair described at ready().
   prev->next.store(node, std::memory_order_seq_cst);
 }
 
@@ -52,59 +75,84 @@ detail::CallNode* ThreadCallQueue::dequeue() noexcept {
   return nullptr;
 }
 
-bool ThreadCallQueue::empty() const {
+bool ThreadCallQueue::prepared_ready() const noexcept {
   const detail::CallNode* tail = tail_;
   const detail::CallNode* next = tail->next.load(std::memory_order_seq_cst);
-  std::lock_guard lock(mutex_);
-  return tail == &stub_ && next == nullptr && calls_.empty();
+  if (tail == &stub_) return next != nullptr;
+  // A real node at the tail is queued; dequeue() hands it out unless a push behind it is half
+  // done, which errs towards "ready": the loop polls once more rather than sleep.
+  return true;
+}
+
+// ---- Both lanes -----------------------------------------------------------------------------
+
+bool ThreadCallQueue::ready() const noexcept {
+  if (prepared_ready()) return true;
+  const Slot& slot = slots_[dequeue_pos_ & mask_];
+  return slot.sequence.load(std::memory_order_seq_cst) == dequeue_pos_ + 1;
+}
+
+bool ThreadCallQueue::empty() const noexcept {
+  return !prepared_ready() && dequeue_pos_ == enqueue_pos_.load(std::memory_order_seq_cst);
 }
 
 std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
-  // Take both lanes before running anything: calls queued from here on wait for a later batch.
+  // Take both lanes' extent before running anything: calls queued from here on wait for a
+  // later batch. For the ring that is the positions claimed so far.
   std::vector<detail::CallNode*> prepared;
   prepared.swap(batch_);
   while (detail::CallNode* node = dequeue()) prepared.push_back(node);
-  std::vector<std::function<void()>> ordinary;
-  ordinary.swap(running_);
-  {
-    std::lock_guard lock(mutex_);
-    ordinary.swap(calls_);
-  }
-  const std::size_t count = prepared.size() + ordinary.size();
+  const std::size_t end = enqueue_pos_.load(std::memory_order_acquire);
+  std::size_t ran = 0;
 
   std::size_t next_prepared = 0;
-  // Not ours to swallow (e.g. the fake kernel ending a process): release what did not run.
-  struct Unwind {
-    std::vector<detail::CallNode*>& nodes;
-    std::size_t& next;
-    ~Unwind() {
-      for (; next < nodes.size(); ++next) nodes[next]->queued->store(false, std::memory_order_release);
+  {
+    // Not ours to swallow (e.g. the fake kernel ending a process): release what did not run.
+    struct Unwind {
+      std::vector<detail::CallNode*>& nodes;
+      std::size_t& next;
+      ~Unwind() {
+        for (; next < nodes.size(); ++next) {
+          nodes[next]->queued->store(false, std::memory_order_release);
+        }
+      }
+    } unwind{prepared, next_prepared};
+    while (next_prepared < prepared.size()) {
+      detail::CallNode* node = prepared[next_prepared++];
+      // A copy, and the flag cleared before running: a post made while the call runs queues it
+      // again, and the call may even destroy its own PreparedCall.
+      std::function<void()> fn = node->fn;
+      node->queued->store(false, std::memory_order_release);
+      ++ran;
+      if (fn) run_logged(log, fn);
     }
-  } unwind{prepared, next_prepared};
-
-  const auto run = [&log](const std::function<void()>& fn) {
-    try {
-      if (fn) fn();
-    } catch (const std::exception& e) {
-      if (log) log(fmt::format("while calling from thread: {}", e.what()));
-    }
-  };
-  while (next_prepared < prepared.size()) {
-    detail::CallNode* node = prepared[next_prepared++];
-    // A copy, and the flag cleared before running: a post made while the call runs queues it
-    // again, and the call may even destroy its own PreparedCall.
-    std::function<void()> fn = node->fn;
-    node->queued->store(false, std::memory_order_release);
-    run(fn);
   }
-  for (auto& fn : ordinary) run(fn);
-
-  // Hand the buffers back with their capacity, unless a nested batch already did.
-  ordinary.clear();
-  if (running_.capacity() < ordinary.capacity()) running_.swap(ordinary);
   prepared.clear();
+  // Hand the buffer back with its capacity, unless a nested batch already did.
   if (batch_.capacity() < prepared.capacity()) batch_.swap(prepared);
-  return count;
+
+  // The ring. The position advances before the call runs, so a batch nested inside a call
+  // carries on after it; the slot is released after the call, thrown through or not.
+  while (dequeue_pos_ != end) {
+    const std::size_t pos = dequeue_pos_;
+    Slot& slot = slots_[pos & mask_];
+    // Claimed before `end` but not yet published: it and everything behind it wait (FIFO);
+    // its producer's wake-up brings the loop back.
+    if (slot.sequence.load(std::memory_order_acquire) != pos + 1) break;
+    dequeue_pos_ = pos + 1;
+    struct Release {
+      Slot& slot;
+      std::size_t next_lap;
+      ~Release() {
+        slot.call.reset();
+        // Release: the destruction above happens before the next producer builds here.
+        slot.sequence.store(next_lap, std::memory_order_release);
+      }
+    } release{slot, pos + mask_ + 1};
+    ++ran;
+    run_logged(log, slot.call);
+  }
+  return ran;
 }
 
 }  // namespace daemonkit

@@ -36,6 +36,13 @@ std::size_t calls_of(const FakeSyscalls& os, const std::string& name) {
       std::count_if(t.begin(), t.end(), [&](const fake::CallRecord& r) { return r.name == name; }));
 }
 
+// call_from_thread, failing the test if the ring refuses the call.
+template <typename F>
+void from_thread(Reactor& reactor, F&& fn) {
+  auto r = reactor.call_from_thread(std::forward<F>(fn));
+  ASSERT_TRUE(r) << to_string(r.error());
+}
+
 struct World {
   FakeSyscalls os;
   std::vector<std::string> lines;
@@ -257,12 +264,12 @@ TEST(Reactor, CancelledCallNeverRuns) {
 TEST(Reactor, ThreadCallsDoNotRunBeforeTheReactorRuns) {
   World w;
   int ran = 0;
-  w.reactor->call_from_thread([&] { ++ran; });
-  w.reactor->call_from_thread([&] { ++ran; });
+  from_thread(*w.reactor, [&] { ++ran; });
+  from_thread(*w.reactor, [&] { ++ran; });
   EXPECT_EQ(ran, 0);
   // Two calls, one wake-up: the second found the waker pending.
   EXPECT_EQ(w.reactor->waker().writes(), 1u);
-  w.reactor->call_from_thread([&] { ASSERT_TRUE(w.reactor->stop()); });
+  from_thread(*w.reactor, [&] { ASSERT_TRUE(w.reactor->stop()); });
   ASSERT_TRUE(w.reactor->run());
   EXPECT_EQ(ran, 2);
 }
@@ -271,9 +278,9 @@ TEST(Reactor, NestedThreadCallRunsOnALaterIterationAfterDueTimedCalls) {
   World w;
   std::vector<std::string> order;
   w.reactor->call_when_running([&] {
-    w.reactor->call_from_thread([&] {
+    from_thread(*w.reactor, [&] {
       order.push_back("thread call");
-      w.reactor->call_from_thread([&] {
+      from_thread(*w.reactor, [&] {
         order.push_back("nested thread call");
         ASSERT_TRUE(w.reactor->stop());
       });
@@ -287,9 +294,9 @@ TEST(Reactor, NestedThreadCallRunsOnALaterIterationAfterDueTimedCalls) {
 TEST(Reactor, ThreadCallsRunFifoAndFailuresAreLogged) {
   World w;
   std::vector<int> order;
-  for (int i = 0; i < 5; ++i) w.reactor->call_from_thread([&, i] { order.push_back(i); });
-  w.reactor->call_from_thread([] { throw std::runtime_error("thread call broke"); });
-  w.reactor->call_from_thread([&] { ASSERT_TRUE(w.reactor->stop()); });
+  for (int i = 0; i < 5; ++i) from_thread(*w.reactor, [&, i] { order.push_back(i); });
+  from_thread(*w.reactor, [] { throw std::runtime_error("thread call broke"); });
+  from_thread(*w.reactor, [&] { ASSERT_TRUE(w.reactor->stop()); });
   ASSERT_TRUE(w.reactor->run());
   EXPECT_THAT(order, ElementsAre(0, 1, 2, 3, 4));
   EXPECT_THAT(w.lines, Contains("while calling from thread: thread call broke"));
@@ -302,10 +309,10 @@ TEST(Reactor, BusyLoopDoesNotWriteTheWakerAgain) {
     if (++round == 50) {
       ASSERT_TRUE(w.reactor->stop());
     } else {
-      w.reactor->call_from_thread(again);
+      from_thread(*w.reactor, [&again] { again(); });
     }
   };
-  w.reactor->call_from_thread(again);
+  from_thread(*w.reactor, [&again] { again(); });
   ASSERT_TRUE(w.reactor->run());
   EXPECT_EQ(round, 50);
   // The loop kept polling with timeout 0 while calls kept coming: one write in all.
@@ -417,7 +424,7 @@ TEST(Reactor, RemoveAllKeepsTheWaker) {
   EXPECT_THAT(w.reactor->readers(), IsEmpty());
   EXPECT_THAT(w.reactor->writers(), IsEmpty());
   bool ran = false;
-  w.reactor->call_from_thread([&] {
+  from_thread(*w.reactor, [&] {
     ran = true;
     ASSERT_TRUE(w.reactor->stop());
   });
@@ -808,7 +815,7 @@ TEST(ReactorDaemonize, HooksLeaveNothingOfTheParentsInTheDaemon) {
 TEST(ReactorDaemonize, ThreadCallQueuedBeforeDaemonizingStillRuns) {
   World w;
   bool ran = false;
-  w.reactor->call_from_thread([&] {
+  from_thread(*w.reactor, [&] {
     ran = true;
     ASSERT_TRUE(w.reactor->stop());
   });

@@ -38,6 +38,14 @@ struct ReactorOptions {
   bool install_signal_handlers = true;
   // Upper bound on call_in_thread's threads.
   std::size_t thread_pool_size = 4;
+  // How many call_from_thread calls may wait at once (rounded up to a power of two). The ring
+  // is allocated up front, 64 bytes a call; a call_from_thread beyond it fails with kQueueFull.
+  std::size_t thread_call_capacity = ThreadCallQueue::kDefaultCapacity;
+  // After an iteration that ran thread calls, how many more times the loop looks for calls
+  // (some tenths of a microsecond of CPU pauses between looks) before it re-arms the waker and
+  // blocks. During a burst from another thread the loop then never sleeps between batches,
+  // so the producer never pays a write(2) and the loop never a sleep and wake-up. 0: no spin.
+  std::uint32_t polls_before_sleep = 32;
 };
 
 class Reactor {
@@ -94,20 +102,37 @@ class Reactor {
 
   [[nodiscard]] TimePoint now();
   DelayedCall call_later(Duration delay, Callback fn);
-  // How long the next epoll_wait may block (Twisted's timeout(); see TimerQueue::timeout).
+  // How long the timed calls let the next epoll_wait block (Twisted's timeout(); see
+  // TimerQueue::timeout). run() blocks for iteration_timeout(), which heeds thread calls too.
   [[nodiscard]] std::optional<Duration> timeout() { return timers_.timeout(); }
   [[nodiscard]] std::vector<DelayedCall> delayed_calls() const { return timers_.pending(); }
 
   // ---- Threads -----------------------------------------------------------------------------
 
-  // Any thread: runs fn on the reactor thread, FIFO. An iteration runs only the calls queued
-  // when it began. Lock-free; allocates, so not for signal handlers: use post() for those.
-  void call_from_thread(Callback fn) {
-    thread_calls_.push(std::move(fn));
+  // Any thread, and any signal handler: runs fn on the reactor thread. Async-signal-safe:
+  // lock-free, allocates nothing, never blocks (fn is built in place in a preallocated slot,
+  // and the waker's wake() is a load or one write(2)). FIFO per calling thread; calls from
+  // different threads run in the order they claimed their slots. An iteration runs only the
+  // calls queued when it began (Twisted's rule): a call queued by a call runs in a later
+  // iteration, after the timed calls due now and a look at I/O.
+  //
+  // fn must fit ThreadCallQueue::kInlineBytes (48) and be stored without throwing: a lambda
+  // capturing pointers, references or moved-in values does; what does not is refused at
+  // compile time, with the reason (box large state yourself, outside signal handlers).
+  //
+  // Fails with kQueueFull when options.thread_call_capacity calls wait already: nothing was
+  // queued and fn was not moved from, so a thread may retry with the same fn after a yield.
+  // A signal handler cannot wait: use a PreparedCall (post) for what must not be lost. The
+  // reactor thread must not spin on kQueueFull either (it is the one that empties the ring).
+  template <typename F>
+  [[nodiscard]] ReactorResult<void> call_from_thread(F&& fn) noexcept {
+    if (!thread_calls_.try_push(std::forward<F>(fn))) return reactor_fail(ReactorErrc::kQueueFull);
     waker_.wake();
+    return {};
   }
   // Any thread or signal handler (async-signal-safe): runs `call` on the reactor thread;
-  // coalesces with a post of the same call that has not run yet.
+  // coalesces with a post of the same call that has not run yet. Never refused, whatever the
+  // ring holds. In a batch, posted calls run before call_from_thread's.
   void post(PreparedCall& call) noexcept;
   // Any thread, async-signal-safe: makes the current or next epoll_wait return.
   void wake_up() noexcept { waker_.wake(); }
@@ -145,6 +170,11 @@ class Reactor {
   void run_until_current();
   // One epoll_wait with the given timeout (none: block) and dispatch (doIteration).
   ReactorResult<void> iterate(std::optional<Duration> timeout);
+  // The timeout run() gives iterate(): zero while thread calls or caught signals wait (then
+  // the waker stays pending, so producers pay one load per call); otherwise, after the brief
+  // spin of polls_before_sleep, timeout() with the waker re-armed. Call it right before
+  // iterate(): it is the only place the waker is re-armed.
+  [[nodiscard]] std::optional<Duration> iteration_timeout();
 
   [[nodiscard]] int epoll_fd() const { return epfd_; }
   [[nodiscard]] int waker_fd() const { return waker_.fd(); }
@@ -169,7 +199,7 @@ class Reactor {
   ReactorResult<void> remove(int fd, bool reader);
   void invoke(const SharedCallback& fn, const char* what, int fd);
   void dispatch(const struct epoll_event& event);
-  bool handle_signals();
+  void handle_signals();
   void really_start_running();
   void register_core_triggers();
 
@@ -181,6 +211,7 @@ class Reactor {
   TimerQueue timers_;
   SystemEventTriggers triggers_;
   ThreadCallQueue thread_calls_;
+  bool ran_thread_calls_ = false;  // in the last run_until_current
   ThreadPool pool_;
   std::unordered_map<int, Watcher> watchers_;
   std::uint32_t next_generation_ = 1;

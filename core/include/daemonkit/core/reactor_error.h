@@ -23,6 +23,7 @@ enum class ReactorErrc {
   kAlreadyRegistered,   // a child pid watched twice
   kNotRegistered,       // removing a trigger or child that is not there
   kSignalsTaken,        // another reactor in this process already routes these signals
+  kQueueFull,           // call_from_thread: the ring of waiting calls is full; retry later
 };
 
 struct ReactorError {

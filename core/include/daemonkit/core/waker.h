@@ -44,9 +44,9 @@ class Waker {
   void drain();
   // Reactor thread: whether a wake-up is owed.
   [[nodiscard]] bool pending() const { return pending_.load(std::memory_order_seq_cst); }
-  // Reactor thread, once it looked and found nothing to do: wake() writes again from now on.
-  // Look at the sources once more afterwards; whatever was announced between the last look
-  // and this call is either visible then, or its wake() saw the flag clear and wrote.
+  // Reactor thread, right before it blocks: wake() writes again from now on. Look at the
+  // sources once more afterwards (ThreadCallQueue::ready explains the ordering): whatever was
+  // announced before this call is visible then, or its wake() saw the flag clear and wrote.
   void clear() { pending_.store(false, std::memory_order_seq_cst); }
 
   // How many times wake() actually wrote to the eventfd; the difference to the calls made is
