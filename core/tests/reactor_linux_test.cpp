@@ -1,6 +1,7 @@
 // The reactor and its waker on the real kernel: wake-ups and call_from_thread from several
 // threads (run under ThreadSanitizer by ci/test.sh's tsan stage), real signals, real children,
 // and the daemonize hooks. Everything else is tested on the fake kernel, without threads.
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <string>
 #include <thread>
 #include <vector>
@@ -155,6 +157,90 @@ TEST(ReactorOnLinux, CallFromThreadFromSeveralThreadsKeepsEachThreadsOrder) {
     ASSERT_EQ(calls.size(), static_cast<std::size_t>(kCalls));
     for (int i = 0; i < kCalls; ++i) ASSERT_EQ(calls[static_cast<std::size_t>(i)], i);
   }
+}
+
+// The handler finds the reactor through a global: the OS gives a handler nothing else.
+std::atomic<Reactor*> g_reactor{nullptr};
+std::atomic<int> g_accepted{0};
+std::atomic<int> g_refused{0};
+int g_handler_calls_ran = 0;  // reactor thread only
+
+void call_from_handler(int) {
+  Reactor* reactor = g_reactor.load(std::memory_order_acquire);
+  if (reactor == nullptr) return;
+  const int saved_errno = errno;
+  if (reactor->call_from_thread([] { ++g_handler_calls_ran; })) {
+    g_accepted.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    g_refused.fetch_add(1, std::memory_order_relaxed);
+  }
+  errno = saved_errno;
+}
+
+TEST(ReactorOnLinux, CallFromThreadsAndFromASignalHandlerEachRunOnceInOrder) {
+  sys::RealSyscalls os;
+  Lines lines;
+  ReactorOptions options;
+  options.log = lines.sink();
+  options.install_signal_handlers = false;
+  options.thread_call_capacity = 128;  // small: producers and the handler meet a full ring
+  auto created = Reactor::create(os, std::move(options));
+  ASSERT_TRUE(created);
+  Reactor& reactor = **created;
+
+  struct sigaction action {};
+  action.sa_handler = call_from_handler;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  struct sigaction saved {};
+  ASSERT_TRUE(os.sigaction(SIGUSR2, &action, &saved));
+  g_accepted = 0;
+  g_refused = 0;
+  g_handler_calls_ran = 0;
+  g_reactor.store(&reactor, std::memory_order_release);
+
+  constexpr int kThreads = 3;
+  constexpr int kCalls = 5000;
+  std::vector<std::vector<int>> seen(kThreads);  // reactor thread only
+  std::atomic<int> producing{kThreads};
+  std::vector<std::thread> producers;
+  std::thread signaller;
+  std::thread closer;
+  reactor.call_when_running([&] {
+    for (int t = 0; t < kThreads; ++t) {
+      producers.emplace_back([&, t] {
+        for (int i = 0; i < kCalls; ++i) {
+          from_thread(reactor, [&seen, t, i] { seen[static_cast<std::size_t>(t)].push_back(i); });
+        }
+        producing.fetch_sub(1, std::memory_order_release);
+      });
+    }
+    // Signals aimed at the producers, so the handler interrupts them in the middle of pushes.
+    signaller = std::thread([&] {
+      while (producing.load(std::memory_order_acquire) > 0) {
+        for (auto& p : producers) (void)pthread_kill(p.native_handle(), SIGUSR2);
+        std::this_thread::yield();
+      }
+    });
+    // Once every producer and the signaller are done, a last call stops the loop: every call
+    // queued before it runs before it.
+    closer = std::thread([&] {
+      signaller.join();
+      for (auto& p : producers) p.join();
+      from_thread(reactor, [&] { ASSERT_TRUE(reactor.stop()); });
+    });
+  });
+  ASSERT_TRUE(reactor.run());
+  closer.join();
+  g_reactor.store(nullptr, std::memory_order_release);
+  ASSERT_TRUE(os.sigaction(SIGUSR2, &saved, nullptr));
+
+  for (const auto& calls : seen) {
+    ASSERT_EQ(calls.size(), static_cast<std::size_t>(kCalls));
+    for (int i = 0; i < kCalls; ++i) ASSERT_EQ(calls[static_cast<std::size_t>(i)], i);
+  }
+  EXPECT_GT(g_accepted.load(), 0) << "no signal arrived while the producers pushed";
+  EXPECT_EQ(g_handler_calls_ran, g_accepted.load());
 }
 
 TEST(ReactorOnLinux, PingPongBetweenThreadsThroughCallFromThread) {

@@ -332,6 +332,74 @@ TEST(Reactor, PreparedCallCoalescesAndRuns) {
   EXPECT_EQ(ran, 1);
 }
 
+TEST(Reactor, CallFromThreadRefusesWhenTheRingIsFull) {
+  FakeSyscalls os;
+  ReactorOptions options;
+  options.install_signal_handlers = false;
+  options.thread_call_capacity = 4;
+  auto created = Reactor::create(os, std::move(options));
+  ASSERT_TRUE(created);
+  Reactor& reactor = **created;
+  int ran = 0;
+  for (int i = 0; i < 4; ++i) from_thread(reactor, [&] { ++ran; });
+  auto refused = reactor.call_from_thread([&] { ran += 100; });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ReactorErrc::kQueueFull);
+  EXPECT_EQ(to_string(refused.error()), "Too many calls from threads wait for the reactor.");
+  // A prepared call is never refused; it runs first in its batch.
+  PreparedCall stop([&] { ASSERT_TRUE(reactor.stop()); });
+  reactor.post(stop);
+  ASSERT_TRUE(reactor.run());
+  EXPECT_EQ(ran, 4);
+  EXPECT_TRUE(reactor.call_from_thread([] {}));  // the ring has room again
+}
+
+TEST(Reactor, IoGetsATurnBetweenBatchesOfThreadCalls) {
+  World w(/*signals=*/false);
+  auto pipe = *w.os.pipe2(O_NONBLOCK | O_CLOEXEC);
+  std::vector<std::string> order;
+  ASSERT_TRUE(w.reactor->add_reader(pipe.read_end, [&] {
+    char c;
+    ASSERT_TRUE(w.os.read(pipe.read_end, &c, 1));
+    order.push_back("reader");
+  }));
+  from_thread(*w.reactor, [&] {
+    order.push_back("first");
+    ASSERT_TRUE(w.os.write(pipe.write_end, "x", 1));
+    from_thread(*w.reactor, [&] {
+      order.push_back("second");
+      ASSERT_TRUE(w.reactor->stop());
+    });
+  });
+  ASSERT_TRUE(w.reactor->run());
+  EXPECT_THAT(order, ElementsAre("first", "reader", "second"));
+}
+
+TEST(Reactor, WakerIsReArmedOnlyRightBeforeTheLoopBlocks) {
+  World w(/*signals=*/false);
+  std::vector<bool> pending_while_busy;
+  int round = 0;
+  std::function<void()> again = [&] {
+    pending_while_busy.push_back(w.reactor->waker().pending());
+    if (++round < 5) from_thread(*w.reactor, [&again] { again(); });
+  };
+  from_thread(*w.reactor, [&again] { again(); });
+  w.reactor->call_later(seconds(1), [&] {
+    // The loop blocked to wait for this timer, so the flag was cleared: the next call writes.
+    EXPECT_FALSE(w.reactor->waker().pending());
+    from_thread(*w.reactor, [&] { ASSERT_TRUE(w.reactor->stop()); });
+  });
+  ASSERT_TRUE(w.reactor->run());
+  EXPECT_THAT(pending_while_busy, ElementsAre(true, true, true, true, true));
+  EXPECT_EQ(w.reactor->waker().writes(), 2u);
+  // Zero timeouts while calls waited, one blocking wait for the timer, zero for the last call.
+  std::vector<std::string> timeouts;
+  for (const auto& r : w.os.transcript()) {
+    if (r.name == "epoll_wait") timeouts.push_back(r.args.at(2));
+  }
+  EXPECT_THAT(timeouts, ElementsAre("0", "0", "0", "0", "1000", "0"));
+}
+
 // ---- Readers and writers --------------------------------------------------------------------
 
 TEST(Reactor, ReaderSeesPipeDataThenEof) {
