@@ -98,11 +98,20 @@ bool ThreadCallQueue::empty() const noexcept {
 
 std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
   // Take both lanes' extent before running anything: calls queued from here on wait for a
-  // later batch. For the ring that is the positions claimed so far.
+  // later batch.
   std::vector<detail::CallNode*> prepared;
   prepared.swap(batch_);
   while (detail::CallNode* node = dequeue()) prepared.push_back(node);
-  const std::size_t end = enqueue_pos_.load(std::memory_order_acquire);
+  // The ring's extent: the calls published now, up to the first slot that is not. Any call
+  // queued from here on, by a call of this batch or by another thread, claims a position at
+  // or beyond it (every position before it is claimed already). Found by reading the slots, not
+  // enqueue_pos_: every push writes that line, and reading it once per batch took it away
+  // from the producer, whose next push then waited to get it back.
+  std::size_t end = dequeue_pos_;
+  while (end - dequeue_pos_ <= mask_ &&
+         slots_[end & mask_].sequence.load(std::memory_order_acquire) == end + 1) {
+    ++end;
+  }
   std::size_t ran = 0;
 
   std::size_t next_prepared = 0;
@@ -131,14 +140,12 @@ std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
   // Hand the buffer back with its capacity, unless a nested batch already did.
   if (batch_.capacity() < prepared.capacity()) batch_.swap(prepared);
 
-  // The ring. The position advances before the call runs, so a batch nested inside a call
-  // carries on after it; the slot is released after the call, thrown through or not.
-  while (dequeue_pos_ != end) {
+  // The ring, up to `end`. The position advances before the call runs, so a batch nested
+  // inside a call carries on after it (and this one stops where it did); the slot is released
+  // after the call, thrown through or not.
+  while (dequeue_pos_ < end) {
     const std::size_t pos = dequeue_pos_;
     Slot& slot = slots_[pos & mask_];
-    // Claimed before `end` but not yet published: it and everything behind it wait (FIFO);
-    // its producer's wake-up brings the loop back.
-    if (slot.sequence.load(std::memory_order_acquire) != pos + 1) break;
     dequeue_pos_ = pos + 1;
     struct Release {
       Slot& slot;
