@@ -4,6 +4,7 @@
 // process, so the daemon's state is asserted directly; the launcher's waiting loop is covered by
 // ReadinessWaiter's tests and the black-box tests (these were written before the fake modelled
 // poll; driving the loop on it is a next step).
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -159,11 +160,14 @@ TEST_F(RunOnFake, PrivilegesAreDroppedAfterThePidFileIsWritten) {
 
 // Each step's failure ends the daemon with 1 and reaches the launcher's pipe, named.
 struct StepFailure {
+  std::string label;  // the test's name: stable, so ctest's filter finds it on every run
   std::vector<std::string> options;
   std::string call;  // the call made to fail ("" for a failure the world causes)
   int error;
   std::string report;
 };
+
+void PrintTo(const StepFailure& step, std::ostream* out) { *out << step.label; }
 
 class RunStepFailsOnFake : public RunOnFake, public ::testing::WithParamInterface<StepFailure> {};
 
@@ -182,16 +186,18 @@ TEST_P(RunStepFailsOnFake, ReportsTheStepOnTheStatusPipe) {
 INSTANTIATE_TEST_SUITE_P(
     EachStep, RunStepFailsOnFake,
     ::testing::Values(
-        StepFailure{{"--chroot", "/nojail"}, "", 0,
+        StepFailure{"Chroot", {"--chroot", "/nojail"}, "", 0,
                     "1 chroot(/nojail): No such file or directory (ENOENT)"},
-        StepFailure{{"--rundir", "/nowhere"}, "", 0,
+        StepFailure{"Rundir", {"--rundir", "/nowhere"}, "", 0,
                     "1 chdir(/nowhere): No such file or directory (ENOENT)"},
-        StepFailure{{"--logfile", "/nodir/x.log"}, "", 0,
+        StepFailure{"Logfile", {"--logfile", "/nodir/x.log"}, "", 0,
                     "1 open(/nodir/x.log): No such file or directory (ENOENT)"},
-        StepFailure{{"--uid", "nobody"}, "setresuid", EPERM,
+        StepFailure{"Setresuid", {"--uid", "nobody"}, "setresuid", EPERM,
                     "1 setresuid(65534): Operation not permitted (EPERM)"},
-        StepFailure{{}, "setsid", EPERM, "1 setsid: Operation not permitted (EPERM)"},
-        StepFailure{{}, "execve", ENOEXEC, "1 exec /usr/bin/prog: Exec format error (ENOEXEC)"}));
+        StepFailure{"Setsid", {}, "setsid", EPERM, "1 setsid: Operation not permitted (EPERM)"},
+        StepFailure{"Execve", {}, "execve", ENOEXEC,
+                    "1 exec /usr/bin/prog: Exec format error (ENOEXEC)"}),
+    [](const ::testing::TestParamInfo<StepFailure>& param) { return param.param.label; });
 
 TEST_F(RunOnFake, ExecOfAMissingProgramIsNamedAsTyped) {
   DaemonRun run = run_daemon_side(os_, run_options({"--", "nope"}));
@@ -251,13 +257,39 @@ TEST(StatusOnFake, EachLsbCode) {
   EXPECT_EQ(run_status(os, {"/run/p.pid"}).code, kStatusDeadPidFileExists);
 }
 
-TEST(StatusOnFake, UnreadablePidFileIsUnknown) {
+// A file that cannot be read, or a pid whose probe fails with an errno that says nothing of its
+// liveness: status cannot tell, and says why.
+TEST(StatusOnFake, UnreadablePidFileOrFailedProbeIsUnknown) {
+  struct Case {
+    const char* call;
+    int error;
+    const char* message;
+  };
+  for (const Case c : {Case{"open", EACCES, "open(/run/p.pid): Permission denied (EACCES)"},
+                       Case{"kill", EINVAL, "kill(999): Invalid argument (EINVAL)"}}) {
+    FakeSyscalls os;
+    os.write_file("/run/p.pid", "999\n");
+    os.fail_nth(c.call, 1, c.error);
+    CommandResult result = run_status(os, {"/run/p.pid"});
+    EXPECT_EQ(result.code, kStatusUnknown) << c.call;
+    EXPECT_EQ(result.err, fmt::format("daemonkit status: {}\n", c.message));
+  }
+}
+
+// kill(pid, 0) succeeds on a zombie; an unreaped dead daemon must not read as running.
+TEST(StatusOnFake, AZombieNamedByAnUnlockedFileIsDead) {
   FakeSyscalls os;
-  os.write_file("/run/p.pid", "999\n");
-  os.fail_nth("open", 1, EACCES);
-  CommandResult result = run_status(os, {"/run/p.pid"});
-  EXPECT_EQ(result.code, kStatusUnknown);
-  EXPECT_EQ(result.err, "daemonkit status: open(/run/p.pid): Permission denied (EACCES)\n");
+  const pid_t self = os.getpid();
+  os.script_fork(ForkAs::kChild);
+  ASSERT_EQ(os.fork().value(), 0);
+  const pid_t zombie = os.getpid();
+  try {
+    os.exit_now(0);
+  } catch (const ProcessEnded&) {
+  }
+  os.switch_to(self);
+  os.write_file("/run/p.pid", std::to_string(zombie) + "\n");
+  EXPECT_EQ(run_status(os, {"/run/p.pid"}).code, kStatusDeadPidFileExists);
 }
 
 TEST(StopOnFake, NothingToStop) {
