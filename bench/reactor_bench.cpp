@@ -1,10 +1,17 @@
 // The reactor's cross-thread path and its timers, against references measured in the same run:
-//  * wake-up throughput: call_from_thread vs libuv (a mutex-guarded queue + uv_async_send, which
-//    is how a libuv user hands work to the loop) and vs a raw eventfd written per item;
+//  * wake-up throughput: one producer thread posts bursts of 10^5 calls, each side the same
+//    lambda, until the loop has run them all: call_from_thread vs libuv (a mutex-guarded queue
+//    + uv_async_send, which is how a libuv user hands work to the loop) and vs a raw eventfd
+//    written per item. The reactor's ring is sized for the burst (BM_Throughput_Reactor), as
+//    the other loops' vectors grow to it; BM_Throughput_ReactorDefaultRing keeps the default
+//    4096-call ring, so its producer meets kQueueFull, pauses and retries;
 //  * ping-pong round trip (median, p99): call_from_thread vs raw eventfd vs uv_async_send, the
 //    reply always travelling back on the same raw eventfd so only the outbound path differs;
 //  * timers scheduled and fired per second with 10^5 pending: TimerQueue vs a bare
 //    std::priority_queue of std::function.
+// Method: 5 repetitions of every benchmark in random interleaved order, ratios between the
+// medians (override with the usual --benchmark_* flags). The machine these figures come from
+// is shared; interleaving spreads other people's load over both sides of each ratio.
 // Run: build/bench/reactor_bench   (prints Google Benchmark's table, then the ratios)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
