@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cerrno>
 #include <string>
 #include <thread>
@@ -262,6 +264,45 @@ TEST(ReactorOnLinux, PingPongBetweenThreadsThroughCallFromThread) {
   });
   ASSERT_TRUE(reactor->run());
   peer.join();
+  EXPECT_EQ(pongs.load(), kRounds);
+}
+
+// The peer waits a varying while before each call, from nothing to well past the loop's spin,
+// so calls land before, during and after the loop re-arms its waker and blocks. A lost
+// wake-up leaves a call unrun: the watchdog timer then fails the test instead of a hang.
+TEST(ReactorOnLinux, NoWakeUpIsLostWhereverTheCallLandsAroundTheLoopGoingToSleep) {
+  sys::RealSyscalls os;
+  Lines lines;
+  auto reactor = make_reactor(os, lines, /*signals=*/false);
+  std::atomic<int> pongs{0};
+  constexpr int kRounds = 2000;
+  std::atomic<bool> watchdog_fired{false};
+  std::thread peer;
+  reactor->call_when_running([&] {
+    peer = std::thread([&] {
+      std::uint64_t state = 12345;
+      for (int i = 0; i < kRounds; ++i) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        const auto wait = std::chrono::nanoseconds((state >> 33) % 40000);
+        const auto until = std::chrono::steady_clock::now() + wait;
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        from_thread(*reactor, [&] { pongs.fetch_add(1, std::memory_order_release); });
+        while (pongs.load(std::memory_order_acquire) <= i) {
+          if (watchdog_fired.load(std::memory_order_acquire)) return;
+          std::this_thread::yield();
+        }
+      }
+      from_thread(*reactor, [&] { (void)reactor->stop(); });
+    });
+  });
+  reactor->call_later(std::chrono::seconds(20), [&] {
+    watchdog_fired.store(true, std::memory_order_release);
+    (void)reactor->stop();
+  });
+  ASSERT_TRUE(reactor->run());
+  peer.join();
+  EXPECT_FALSE(watchdog_fired.load()) << "a call waited for a wake-up that never came";
   EXPECT_EQ(pongs.load(), kRounds);
 }
 

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "daemonkit/fake/fake_syscalls.h"
 
 namespace daemonkit {
@@ -398,6 +400,56 @@ TEST(Reactor, WakerIsReArmedOnlyRightBeforeTheLoopBlocks) {
     if (r.name == "epoll_wait") timeouts.push_back(r.args.at(2));
   }
   EXPECT_THAT(timeouts, ElementsAre("0", "0", "0", "0", "1000", "0"));
+}
+
+// The race the re-check after Waker::clear() exists for, made deterministic: a call queued
+// after the loop's last look but before it re-arms the waker. Its wake() finds the flag still
+// set and writes nothing, so only the re-check can see it. The fake kernel lets the test run
+// code at an exact point: the clock reading just before the loop blocks (found by a first run).
+TEST(Reactor, CallQueuedJustBeforeTheWakerIsReArmedIsNotMissed) {
+  const auto scenario = [](std::optional<std::size_t> inject_at, std::vector<std::string>& order,
+                           std::size_t& last_clock_before_block) {
+    World w(/*signals=*/false);
+    const auto start = w.os.clock().monotonic();
+    const auto mark = [&](const char* what) {
+      const auto ms = std::chrono::duration_cast<milliseconds>(w.elapsed_since(start));
+      order.push_back(fmt::format("{}@{}ms", what, ms.count()));
+    };
+    if (inject_at) {
+      w.os.fail_when(
+          "clock_gettime",
+          [&, at = *inject_at](const fake::CallRecord& r) {
+            if (r.index == at) from_thread(*w.reactor, [&] { mark("late call"); });
+            return false;  // no fault: the predicate is only the hook
+          },
+          EINVAL);
+    }
+    // The second call runs an iteration later, after an epoll_wait that emptied the eventfd:
+    // nothing is left there to wake the loop by accident.
+    from_thread(*w.reactor, [&] {
+      mark("call");
+      from_thread(*w.reactor, [&] { mark("second call"); });
+    });
+    w.reactor->call_later(seconds(10), [&] {
+      mark("timer");
+      ASSERT_TRUE(w.reactor->stop());
+    });
+    ASSERT_TRUE(w.reactor->run());
+    const auto& t = w.os.transcript();
+    for (const auto& r : t) {
+      if (r.name == "epoll_wait" && r.args.at(2) != "0") break;
+      if (r.name == "clock_gettime") last_clock_before_block = r.index;
+    }
+  };
+  std::vector<std::string> order;
+  std::size_t at = 0;
+  scenario(std::nullopt, order, at);
+  ASSERT_THAT(order, ElementsAre("call@0ms", "second call@0ms", "timer@10000ms"));
+  order.clear();
+  std::size_t unused = 0;
+  scenario(at, order, unused);
+  EXPECT_THAT(order,
+              ElementsAre("call@0ms", "second call@0ms", "late call@0ms", "timer@10000ms"));
 }
 
 // ---- Readers and writers --------------------------------------------------------------------
