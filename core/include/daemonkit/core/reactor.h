@@ -121,7 +121,7 @@ class Reactor {
   // compile time, with the reason (box large state yourself, outside signal handlers).
   //
   // Fails with kQueueFull when options.thread_call_capacity calls wait already: nothing was
-  // queued and fn was not moved from, so a thread may retry with the same fn after a yield.
+  // queued and fn was not moved from, so a thread may retry with the same fn after a pause.
   // A signal handler cannot wait: use a PreparedCall (post) for what must not be lost. The
   // reactor thread must not spin on kQueueFull either (it is the one that empties the ring).
   template <typename F>
