@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cstdlib>
 #include <exception>
 #include <thread>
 #include <utility>
@@ -171,7 +170,7 @@ void Reactor::really_start_running() {
 
 void Reactor::run_until_current() {
   if (signals_.any_caught()) handle_signals();
-  ran_thread_calls_ = thread_calls_.run_batch(options_.log) > 0;
+  last_batch_ = thread_calls_.run_batch(options_.log);
   timers_.run_due();
   if (just_stopped_) {
     just_stopped_ = false;
@@ -189,19 +188,21 @@ void Reactor::run_until_current() {
 // one more turn of the loop, which drains it.
 std::optional<Duration> Reactor::iteration_timeout() {
   const auto work_waits = [this] { return thread_calls_.ready() || signals_.any_caught(); };
-  if (!ran_thread_calls_ && work_waits()) return Duration{0};
-  if (ran_thread_calls_) {
-    // A burst is likely still coming: a few microseconds of looking cost less than the sleep,
-    // the producer's write(2) and the wake-up that blocking now would bring. Looks are spaced
-    // out, the first one too: each reads the very cache line the producer is filling next,
-    // and a loop that came straight back for every few calls took that line away from the
-    // producer in the middle of nearly every push (batches of ~3 calls and a third of the
-    // throughput, measured). Waiting a fraction of a microsecond lets the calls pile up.
-    static std::uint32_t polls = getenv("POLLS") ? atoi(getenv("POLLS")) : options_.polls_before_sleep;
-    for (std::uint32_t i = 0; i < polls; ++i) {
+  if (last_batch_ >= 2) {
+    // A burst is under way and more is likely coming: a few microseconds of looking cost less
+    // than the sleep, the producer's write(2) and the wake-up that blocking now would bring.
+    // Looks are spaced out, the first one too: each reads the very cache line the producer is
+    // filling next, and a loop that came straight back for every few calls took that line
+    // away from the producer in the middle of nearly every push (batches of ~3 calls and a
+    // third of the throughput, measured). A lone call (a request and its reply) is not
+    // followed by spinning: on a busy machine the spin would hold the CPU its peer needs to
+    // send the next one.
+    for (std::uint32_t i = 0; i < options_.polls_before_sleep; ++i) {
       for (int j = 0; j < kPausesPerPoll; ++j) cpu_relax();
       if (work_waits()) return Duration{0};
     }
+  } else if (work_waits()) {
+    return Duration{0};
   }
   const auto timeout = timers_.timeout();
   if (timeout == Duration{0}) return timeout;

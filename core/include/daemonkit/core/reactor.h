@@ -41,10 +41,11 @@ struct ReactorOptions {
   // How many call_from_thread calls may wait at once (rounded up to a power of two). The ring
   // is allocated up front, 64 bytes a call; a call_from_thread beyond it fails with kQueueFull.
   std::size_t thread_call_capacity = ThreadCallQueue::kDefaultCapacity;
-  // After an iteration that ran thread calls, how many more times the loop looks for calls
-  // (some tenths of a microsecond of CPU pauses between looks) before it re-arms the waker and
-  // blocks. During a burst from another thread the loop then never sleeps between batches,
-  // so the producer never pays a write(2) and the loop never a sleep and wake-up. 0: no spin.
+  // After an iteration that ran two or more thread calls (a burst under way), how many more
+  // times the loop looks for calls (some tenths of a microsecond of CPU pauses between looks)
+  // before it re-arms the waker and blocks. During a burst from another thread the loop then
+  // never sleeps between batches, so the producer never pays a write(2) and the loop never a
+  // sleep and wake-up. 0: no spin.
   std::uint32_t polls_before_sleep = 32;
 };
 
@@ -211,7 +212,7 @@ class Reactor {
   TimerQueue timers_;
   SystemEventTriggers triggers_;
   ThreadCallQueue thread_calls_;
-  bool ran_thread_calls_ = false;  // in the last run_until_current
+  std::size_t last_batch_ = 0;  // thread calls run by the last run_until_current
   ThreadPool pool_;
   std::unordered_map<int, Watcher> watchers_;
   std::uint32_t next_generation_ = 1;
