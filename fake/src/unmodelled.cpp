@@ -9,11 +9,6 @@ namespace daemonkit::fake {
 
 using detail::Process;
 
-sys::Result<int> FakeSyscalls::signalfd(int fd, const sigset_t&, int flags) {
-  return call<int>("signalfd", {arg(fd), arg(flags)},
-                   [](Process&) -> sys::Result<int> { return sys::fail(ENOSYS, "signalfd"); });
-}
-
 sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
   return call<int>("socket", {arg(domain), arg(type), arg(protocol)},
                    [](Process&) -> sys::Result<int> { return sys::fail(ENOSYS, "socket"); });
