@@ -99,6 +99,7 @@ std::uint32_t ready_mask(const OpenFile& file) {
   if (r.writable) mask |= EPOLLOUT | EPOLLWRNORM;
   if (r.hangup) mask |= EPOLLHUP;
   if (r.error) mask |= EPOLLERR;
+  if (r.read_hangup) mask |= EPOLLRDHUP;
   return mask;
 }
 

@@ -68,6 +68,7 @@ struct Readiness {
   bool writable = false;
   bool hangup = false;  // EPOLLHUP: the other side of a pipe or socket is gone
   bool error = false;   // EPOLLERR: e.g. a pipe's write end whose readers are all gone
+  bool read_hangup = false;  // EPOLLRDHUP: a stream socket's peer will send no more
 };
 
 // One open file description. Kinds override what they support; the defaults fail as Linux
