@@ -4,7 +4,6 @@
 #include <sys/file.h>
 
 #include <cerrno>
-#include <climits>
 #include <optional>
 
 #include <fmt/format.h>
@@ -13,8 +12,6 @@
 
 namespace daemonkit::cli {
 namespace {
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Reads up to 64 bytes: a pid is never longer, and a huge file is garbage anyway.
 sys::Result<std::string> read_small(sys::Syscalls& os, int fd) {
@@ -34,38 +31,6 @@ sys::Result<std::string> read_small(sys::Syscalls& os, int fd) {
 
 }  // namespace
 
-bool is_zombie(sys::Syscalls& os, pid_t pid) {
-  const std::string path = fmt::format("/proc/{}/stat", pid);
-  auto fd = os.open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (!fd) return false;
-  char buffer[512];
-  auto n = os.read(*fd, buffer, sizeof buffer);
-  (void)os.close(*fd);
-  if (!n) return false;
-  // "pid (comm) S ...": the state follows the last ')', since comm may itself hold one.
-  const std::string_view stat(buffer, *n);
-  const std::size_t paren = stat.rfind(')');
-  return paren != std::string_view::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
-}
-
-std::optional<pid_t> parse_pid_text(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  bool negative = false;
-  if (!text.empty() && text.front() == '-') {
-    negative = true;
-    text.remove_prefix(1);
-  }
-  if (text.empty() || text.size() > 10) return std::nullopt;
-  long long value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  if (value > INT_MAX) return std::nullopt;
-  return static_cast<pid_t>(negative ? -value : value);
-}
-
 PidFileState inspect_pid_file(sys::Syscalls& os, const std::string& path) {
   PidFileState state;
   auto fd = os.open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0);
@@ -84,26 +49,29 @@ PidFileState inspect_pid_file(sys::Syscalls& os, const std::string& path) {
     state.error = text.error().about(path);
     return state;
   }
-  const std::optional<pid_t> pid = parse_pid_text(*text);
+  const core::PidFileContent content = core::parse_pid_file(*text);
+  const std::optional<pid_t> pid =
+      content.kind == core::PidFileContent::Kind::kPid ? std::optional(content.pid) : std::nullopt;
   if (!lock && lock.error().code == EWOULDBLOCK) {
     state.kind = PidFileState::Kind::kRunning;
     state.locked = true;
     state.pid = pid.value_or(0);
     return state;
   }
+  // An empty file nobody locks is as useless as garbage: twistd's int("") fails the same way.
   if (!pid) {
     state.kind = PidFileState::Kind::kNonNumeric;
     return state;
   }
   state.pid = *pid;
-  state.kind = PidFileState::Kind::kDead;
-  // kill(0, 0) and kill(-1, 0) "succeed", and a pid equal to ours is a leftover of an earlier
-  // life of this pid (a restarted container's PID 1): none of them is a running daemon.
-  if (*pid <= 0 || *pid == os.getpid()) return state;
-  auto alive = os.kill(*pid, 0);
-  if ((alive && !is_zombie(os, *pid)) || (!alive && alive.error().code == EPERM)) {
-    state.kind = PidFileState::Kind::kRunning;
+  auto liveness = core::probe_pid(os, *pid, os.getpid());
+  if (!liveness) {
+    state.kind = PidFileState::Kind::kUnreadable;
+    state.error = liveness.error().about(std::to_string(*pid));
+    return state;
   }
+  state.kind = *liveness == core::PidLiveness::kRunning ? PidFileState::Kind::kRunning
+                                                         : PidFileState::Kind::kDead;
   return state;
 }
 

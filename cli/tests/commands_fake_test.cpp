@@ -159,11 +159,14 @@ TEST_F(RunOnFake, PrivilegesAreDroppedAfterThePidFileIsWritten) {
 
 // Each step's failure ends the daemon with 1 and reaches the launcher's pipe, named.
 struct StepFailure {
+  std::string label;  // the test's name: stable, so ctest's filter finds it on every run
   std::vector<std::string> options;
   std::string call;  // the call made to fail ("" for a failure the world causes)
   int error;
   std::string report;
 };
+
+void PrintTo(const StepFailure& step, std::ostream* out) { *out << step.label; }
 
 class RunStepFailsOnFake : public RunOnFake, public ::testing::WithParamInterface<StepFailure> {};
 
@@ -182,16 +185,18 @@ TEST_P(RunStepFailsOnFake, ReportsTheStepOnTheStatusPipe) {
 INSTANTIATE_TEST_SUITE_P(
     EachStep, RunStepFailsOnFake,
     ::testing::Values(
-        StepFailure{{"--chroot", "/nojail"}, "", 0,
+        StepFailure{"Chroot", {"--chroot", "/nojail"}, "", 0,
                     "1 chroot(/nojail): No such file or directory (ENOENT)"},
-        StepFailure{{"--rundir", "/nowhere"}, "", 0,
+        StepFailure{"Rundir", {"--rundir", "/nowhere"}, "", 0,
                     "1 chdir(/nowhere): No such file or directory (ENOENT)"},
-        StepFailure{{"--logfile", "/nodir/x.log"}, "", 0,
+        StepFailure{"Logfile", {"--logfile", "/nodir/x.log"}, "", 0,
                     "1 open(/nodir/x.log): No such file or directory (ENOENT)"},
-        StepFailure{{"--uid", "nobody"}, "setresuid", EPERM,
+        StepFailure{"Setresuid", {"--uid", "nobody"}, "setresuid", EPERM,
                     "1 setresuid(65534): Operation not permitted (EPERM)"},
-        StepFailure{{}, "setsid", EPERM, "1 setsid: Operation not permitted (EPERM)"},
-        StepFailure{{}, "execve", ENOEXEC, "1 exec /usr/bin/prog: Exec format error (ENOEXEC)"}));
+        StepFailure{"Setsid", {}, "setsid", EPERM, "1 setsid: Operation not permitted (EPERM)"},
+        StepFailure{"Execve", {}, "execve", ENOEXEC,
+                    "1 exec /usr/bin/prog: Exec format error (ENOEXEC)"}),
+    [](const ::testing::TestParamInfo<StepFailure>& param) { return param.param.label; });
 
 TEST_F(RunOnFake, ExecOfAMissingProgramIsNamedAsTyped) {
   DaemonRun run = run_daemon_side(os_, run_options({"--", "nope"}));
@@ -258,6 +263,31 @@ TEST(StatusOnFake, UnreadablePidFileIsUnknown) {
   CommandResult result = run_status(os, {"/run/p.pid"});
   EXPECT_EQ(result.code, kStatusUnknown);
   EXPECT_EQ(result.err, "daemonkit status: open(/run/p.pid): Permission denied (EACCES)\n");
+}
+
+// kill(pid, 0) succeeds on a zombie; an unreaped dead daemon must not read as running.
+TEST(StatusOnFake, AZombieNamedByAnUnlockedFileIsDead) {
+  FakeSyscalls os;
+  const pid_t self = os.getpid();
+  os.script_fork(ForkAs::kChild);
+  ASSERT_EQ(os.fork().value(), 0);
+  const pid_t zombie = os.getpid();
+  try {
+    os.exit_now(0);
+  } catch (const ProcessEnded&) {
+  }
+  os.switch_to(self);
+  os.write_file("/run/p.pid", std::to_string(zombie) + "\n");
+  EXPECT_EQ(run_status(os, {"/run/p.pid"}).code, kStatusDeadPidFileExists);
+}
+
+TEST(StatusOnFake, AProbeFailingWithAnUnexpectedErrnoIsUnknownAndSaysWhy) {
+  FakeSyscalls os;
+  os.write_file("/run/p.pid", "999\n");
+  os.fail_nth("kill", 1, EINVAL);
+  CommandResult result = run_status(os, {"/run/p.pid"});
+  EXPECT_EQ(result.code, kStatusUnknown);
+  EXPECT_EQ(result.err, "daemonkit status: kill(999): Invalid argument (EINVAL)\n");
 }
 
 TEST(StopOnFake, NothingToStop) {

@@ -79,13 +79,26 @@ PidFileContent parse_pid_file(std::string_view text) {
   return {PidFileContent::Kind::kPid, negative ? -value : value};
 }
 
+bool is_zombie(sys::Syscalls& os, pid_t pid) {
+  const std::string path = fmt::format("/proc/{}/stat", pid);
+  auto fd = os.open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+  if (!fd) return false;
+  // The state follows the comm, which is at most 15 bytes but may hold ')' and spaces.
+  std::array<char, 128> buffer{};
+  auto got = sys::retry_on_eintr([&] { return os.read(*fd, buffer.data(), buffer.size()); });
+  (void)os.close(*fd);
+  if (!got) return false;
+  const std::string_view stat(buffer.data(), *got);
+  const std::size_t paren = stat.rfind(')');
+  return paren != std::string_view::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
 sys::Result<PidLiveness> probe_pid(sys::Syscalls& os, pid_t pid, pid_t own_pid) {
   if (pid <= 0 || pid == own_pid) return PidLiveness::kStale;
   auto probed = os.kill(pid, 0);
-  if (probed) return PidLiveness::kRunning;
-  if (probed.error().code == EPERM) return PidLiveness::kRunning;
-  if (probed.error().code == ESRCH) return PidLiveness::kStale;
-  return sys::fail(probed.error());
+  if (!probed && probed.error().code == ESRCH) return PidLiveness::kStale;
+  if (!probed && probed.error().code != EPERM) return sys::fail(probed.error());
+  return is_zombie(os, pid) ? PidLiveness::kStale : PidLiveness::kRunning;
 }
 
 std::string another_server_message(std::optional<pid_t> pid) {

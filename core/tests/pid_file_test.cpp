@@ -77,6 +77,17 @@ RC_GTEST_PROP(PidFileContent, AnyNonDigitInsideIsNonNumeric, ()) {
   RC_ASSERT(parse_pid_file(text).kind == Kind::kNonNumeric);
 }
 
+// One read of `fd` returns `text` (as /proc/<pid>/stat is read: in one go).
+void expect_one_read(fake::MockSyscalls& os, int fd, std::string text) {
+  EXPECT_CALL(os, read(fd, _, _))
+      .WillOnce([text](int, void* buf, std::size_t n) -> sys::Result<std::size_t> {
+        const std::size_t k = std::min(n, text.size());
+        std::memcpy(buf, text.data(), k);
+        return k;
+      })
+      .RetiresOnSaturation();
+}
+
 TEST(PidProbe, ZeroNegativeAndOwnPidAreStaleWithoutAskingTheKernel) {
   StrictMock<fake::MockSyscalls> os;  // no kill expected
   EXPECT_EQ(probe_pid(os, 0, 100).value(), PidLiveness::kStale);
@@ -84,18 +95,56 @@ TEST(PidProbe, ZeroNegativeAndOwnPidAreStaleWithoutAskingTheKernel) {
   EXPECT_EQ(probe_pid(os, 100, 100).value(), PidLiveness::kStale);
 }
 
-TEST(PidProbe, EpermMeansRunningUnderAnotherUser) {
+TEST(PidProbe, EpermMeansRunningUnderAnotherUserUnlessItIsAZombie) {
   StrictMock<fake::MockSyscalls> os;
+  InSequence order;
   EXPECT_CALL(os, kill(7, 0)).WillOnce(Return(sys::fail(EPERM, "kill")));
+  EXPECT_CALL(os, open(::testing::StrEq("/proc/7/stat"), _, _))
+      .WillOnce(Return(sys::fail(ENOENT, "open")));
+  EXPECT_CALL(os, kill(8, 0)).WillOnce(Return(sys::fail(EPERM, "kill")));
+  EXPECT_CALL(os, open(::testing::StrEq("/proc/8/stat"), _, _)).WillOnce(Return(4));
+  // A comm may hold ") Z": the state is read after the last ')'.
+  expect_one_read(os, 4, "8 (odd) Z name) Z 1 8 8");
+  EXPECT_CALL(os, close(4)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_EQ(probe_pid(os, 7, 100).value(), PidLiveness::kRunning);
+  EXPECT_EQ(probe_pid(os, 8, 100).value(), PidLiveness::kStale);
 }
 
 TEST(PidProbe, SuccessMeansRunningAndEsrchStale) {
-  StrictMock<fake::MockSyscalls> os;
-  EXPECT_CALL(os, kill(7, 0)).WillOnce(Return(sys::Result<void>{}));
-  EXPECT_CALL(os, kill(8, 0)).WillOnce(Return(sys::fail(ESRCH, "kill")));
-  EXPECT_EQ(probe_pid(os, 7, 100).value(), PidLiveness::kRunning);
-  EXPECT_EQ(probe_pid(os, 8, 100).value(), PidLiveness::kStale);
+  fake::FakeSyscalls os;
+  const pid_t self = os.getpid();
+  auto child = os.fork();
+  ASSERT_TRUE(child);
+  EXPECT_EQ(probe_pid(os, *child, self).value(), PidLiveness::kRunning);
+  EXPECT_EQ(probe_pid(os, *child + 1, self).value(), PidLiveness::kStale);
+}
+
+TEST(PidProbe, AZombieIsStaleThoughKillStillSucceedsOnIt) {
+  fake::FakeSyscalls os;
+  const pid_t self = os.getpid();
+  os.script_fork(fake::ForkAs::kChild);
+  ASSERT_EQ(os.fork().value(), 0);
+  const pid_t child = os.getpid();
+  try {
+    os.exit_now(0);
+  } catch (const fake::ProcessEnded&) {
+  }
+  os.switch_to(self);
+  ASSERT_TRUE(os.kill(child, 0));
+  EXPECT_TRUE(is_zombie(os, child));
+  EXPECT_EQ(probe_pid(os, child, self).value(), PidLiveness::kStale);
+}
+
+TEST(PidProbe, AnUnreadableProcKeepsKillsVerdict) {
+  fake::FakeSyscalls os;
+  const pid_t self = os.getpid();
+  auto child = os.fork();
+  ASSERT_TRUE(child);
+  os.fail_when("open", [](const fake::CallRecord& call) {
+    return !call.args.empty() && call.args[0].rfind("/proc/", 0) == 0;
+  }, EACCES);
+  EXPECT_FALSE(is_zombie(os, *child));
+  EXPECT_EQ(probe_pid(os, *child, self).value(), PidLiveness::kRunning);
 }
 
 TEST(PidProbe, OtherErrorsAreReturned) {
@@ -208,6 +257,10 @@ TEST(PidFileAcquire, UnlockedFileNamingALiveProcessIsAnotherServer) {
   expect_content(os, 5, "777");
   EXPECT_CALL(os, getpid()).WillOnce(Return(1000));
   EXPECT_CALL(os, kill(777, 0)).WillOnce(Return(sys::fail(EPERM, "kill")));
+  EXPECT_CALL(os, open(::testing::StrEq("/proc/777/stat"), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0))
+      .WillOnce(Return(6));
+  expect_one_read(os, 6, "777 (sleep) S 1 777 777 0 -1");
+  EXPECT_CALL(os, close(6)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);

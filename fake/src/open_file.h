@@ -25,7 +25,7 @@ struct Process;
 class OpenFile;
 
 // Synthesized inodes whose contents the kernel computes.
-enum class Special { kNone, kDevNull, kProcRoot, kProcPidDir, kProcFdDir };
+enum class Special { kNone, kDevNull, kProcRoot, kProcPidDir, kProcFdDir, kProcStat };
 
 // A lock taken with flock: owned by an open file description, not by a process or fd.
 struct Flock {

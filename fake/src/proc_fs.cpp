@@ -1,9 +1,12 @@
-// /proc as far as daemons use it: /proc/self (a symlink to the caller's pid), /proc/<pid>, and
+// /proc as far as daemons use it: /proc/self (a symlink to the caller's pid), /proc/<pid>,
 // /proc/<pid>/fd, whose listing is the process's descriptor table at the time of reading, so
-// code that closes inherited descriptors by listing /proc/self/fd is tested as on Linux.
+// code that closes inherited descriptors by listing /proc/self/fd is tested as on Linux, and
+// /proc/<pid>/stat, whose state field tells a zombie from a running process.
 #include <dirent.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -77,6 +80,43 @@ class ProcFdDirectory final : public OpenFile {
   off_t position_ = 0;
 };
 
+// "pid (comm) state ppid pgrp session ...", made when the description is opened, as Linux
+// fills the buffer at open. Only the fields up to the session are meaningful; the rest read 0.
+class ProcStatFile final : public OpenFile {
+ public:
+  ProcStatFile(std::shared_ptr<Inode> inode, int flags, std::string text)
+      : OpenFile(std::move(inode), flags), text_(std::move(text)) {}
+  std::string describe() const override {
+    return fmt::format("file:/proc/{}/stat", inode_->proc_pid);
+  }
+  sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte> buf) override {
+    if (text_.empty()) return sys::fail(ESRCH, "read");  // the process was reaped meanwhile
+    const std::size_t n = std::min(buf.size(), text_.size() - position_);
+    std::memcpy(buf.data(), text_.data() + position_, n);
+    position_ += n;
+    return n;
+  }
+
+ private:
+  std::string text_;
+  std::size_t position_ = 0;
+};
+
+// The kernel's comm: the executable's base name, cut to 15 bytes (TASK_COMM_LEN - 1). A process
+// that never exec'd carries its parent's, which in the fake is the test binary: "fake".
+std::string comm_of(const Process& p) {
+  if (p.execs.empty()) return "fake";
+  const std::string& path = p.execs.back().path;
+  const std::size_t slash = path.rfind('/');
+  return path.substr(slash == std::string::npos ? 0 : slash + 1, 15);
+}
+
+std::string stat_line(const Process& p) {
+  const char state = p.state == ProcessState::kZombie ? 'Z' : 'S';
+  return fmt::format("{} ({}) {} {} {} {}{}\n", p.pid, comm_of(p), state, p.ppid, p.pgid, p.sid,
+                     " 0 -1 0 0 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0");
+}
+
 class ProcDirectory final : public OpenFile {
  public:
   ProcDirectory(std::shared_ptr<Inode> inode, int flags) : OpenFile(std::move(inode), flags) {}
@@ -122,9 +162,17 @@ std::shared_ptr<Inode> Kernel::proc_child(Process& p, const Inode& dir, const st
       return node;
     }
     case Special::kProcPidDir: {
-      if (name != "fd") return nullptr;
       const Process* target = find(dir.proc_pid);
       if (target == nullptr) return nullptr;
+      if (name == "stat") {
+        auto node = cached(std::to_string(dir.proc_pid) + "/stat", S_IFREG | 0444,
+                           Special::kProcStat, dir.proc_pid,
+                           proc_inodes[std::to_string(dir.proc_pid)]);
+        node->uid = target->uids.effective;
+        node->gid = target->gids.effective;
+        return node;
+      }
+      if (name != "fd") return nullptr;
       auto parent = proc_inodes[std::to_string(dir.proc_pid)];
       auto node = cached(std::to_string(dir.proc_pid) + "/fd", S_IFDIR | 0500,
                          Special::kProcFdDir, dir.proc_pid, parent);
@@ -140,6 +188,11 @@ std::shared_ptr<Inode> Kernel::proc_child(Process& p, const Inode& dir, const st
 
 std::shared_ptr<OpenFile> Kernel::open_proc_dir(const std::shared_ptr<Inode>& node, int flags) {
   if (node->special == Special::kProcFdDir) return std::make_shared<ProcFdDirectory>(node, flags);
+  if (node->special == Special::kProcStat) {
+    const Process* target = find(node->proc_pid);
+    const bool gone = target == nullptr || target->state == ProcessState::kReaped;
+    return std::make_shared<ProcStatFile>(node, flags, gone ? "" : stat_line(*target));
+  }
   return std::make_shared<ProcDirectory>(node, flags);
 }
 

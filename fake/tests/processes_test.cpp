@@ -1,8 +1,10 @@
 // Processes in the fake kernel: fork by script, exit into zombies, waitpid, reparenting,
 // sessions, signals and their default actions, execve, pidfds.
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -124,6 +126,50 @@ TEST(FakeExit, EndsTheProcessIntoAZombieUntilReaped) {
   EXPECT_EQ(WEXITSTATUS(waited->status), 3);
   EXPECT_EQ(os.process(child).state, ProcessState::kReaped);
   EXPECT_EQ(os.waitpid(child, 0).error().code, ECHILD);
+}
+
+// /proc/<pid>/stat is how a PID-file probe tells a zombie (kill(pid, 0) still succeeds on it)
+// from a running daemon.
+TEST(FakeProcStat, StateFieldTellsAZombieFromARunningProcessAndVanishesOnReap) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  os.script_fork(ForkAs::kChild);
+  ASSERT_EQ(*os.fork(), 0);
+  const pid_t child = os.getpid();
+  const std::string path = "/proc/" + std::to_string(child) + "/stat";
+  auto stat_text = [&] {
+    auto fd = os.open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+    if (!fd) return std::string("open failed: ") + sys::errno_name(fd.error().code);
+    std::string text = read_all(os, *fd);
+    static_cast<void>(os.close(*fd));
+    return text;
+  };
+  EXPECT_EQ(stat_text().substr(0, stat_text().find(" 0 ")),
+            fmt::format("{} (fake) S {} {} {}", child, parent, os.process(child).pgid,
+                        os.process(child).sid));
+  ends([&] { os.exit_now(0); });
+
+  os.switch_to(parent);
+  EXPECT_THAT(stat_text(), ::testing::StartsWith(fmt::format("{} (fake) Z {}", child, parent)));
+  ASSERT_TRUE(os.waitpid(child, 0));
+  EXPECT_EQ(stat_text(), "open failed: ENOENT");
+}
+
+TEST(FakeProcStat, CommIsTheExecutedProgramsBaseNameCutTo15Bytes) {
+  FakeSyscalls os;
+  os.install_program("/usr/sbin/a-daemon-with-a-long-name");
+  const pid_t parent = os.getpid();
+  os.script_fork(ForkAs::kChild);
+  ASSERT_EQ(*os.fork(), 0);
+  const pid_t child = os.getpid();
+  char arg0[] = "d";
+  char* argv[] = {arg0, nullptr};
+  ends([&] { static_cast<void>(os.execve("/usr/sbin/a-daemon-with-a-long-name", argv, argv)); });
+  os.switch_to(parent);
+  auto fd = os.open(("/proc/" + std::to_string(child) + "/stat").c_str(), O_RDONLY, 0);
+  ASSERT_TRUE(fd);
+  EXPECT_THAT(read_all(os, *fd),
+              ::testing::StartsWith(fmt::format("{} (a-daemon-with-a) S ", child)));
 }
 
 TEST(FakeExit, CallsAfterTheCurrentProcessEndedAbortWithAMessage) {

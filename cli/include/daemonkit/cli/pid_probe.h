@@ -16,10 +16,10 @@ namespace daemonkit::cli {
 struct PidFileState {
   enum class Kind {
     kMissing,     // no file at the path
-    kRunning,     // the lock is held, or kill(pid, 0) finds the process
+    kRunning,     // the lock is held, or kill(pid, 0) finds a live (non-zombie) process
     kDead,        // nobody holds the lock and the pid names no process
     kNonNumeric,  // nobody holds the lock and the contents are not a pid
-    kUnreadable,  // the file exists but could not be opened or read: `error` says why
+    kUnreadable,  // the file could not be opened or read, or the probe failed: `error`
   };
   Kind kind = Kind::kMissing;
   pid_t pid = 0;        // the pid the file holds (0 when it holds none yet)
@@ -27,14 +27,9 @@ struct PidFileState {
   sys::Error error;     // kUnreadable
 };
 
-// What a PID file holds: its decimal pid (surrounding whitespace allowed; a leading '-' is read,
-// giving a pid that cannot run), or nothing for anything else.
-[[nodiscard]] std::optional<pid_t> parse_pid_text(std::string_view text);
-
-// Whether `pid` has exited and waits to be reaped: kill(pid, 0) still succeeds on it, but it
-// runs no more (and a container's PID 1 may never reap it). Read from /proc/<pid>/stat.
-[[nodiscard]] bool is_zombie(sys::Syscalls& os, pid_t pid);
-
+// The lock first; then, for a file nobody locks, core's parse_pid_file and probe_pid (kill(pid, 0)
+// by twistd's rules minus its bugs, and a zombie is not running). A probe that fails with an
+// unexpected errno makes the state kUnreadable, with the error.
 [[nodiscard]] PidFileState inspect_pid_file(sys::Syscalls& os, const std::string& path);
 
 // "Pidfile <path> contains non-numeric value" and "Removing stale pidfile <path>", twistd's words.

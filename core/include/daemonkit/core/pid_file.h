@@ -33,9 +33,14 @@ enum class PidLiveness { kRunning, kStale };
 
 // twistd's kill(pid, 0) rules without its bugs: pid <= 0 and `own_pid` are stale without
 // asking the kernel (kill(0, 0) and kill(-1, 0) succeed, and a restarted container's PID 1 finds
-// its own pid in the file); success and EPERM mean running; ESRCH means stale; any other errno
-// is returned as the error.
+// its own pid in the file); ESRCH means stale; success and EPERM mean running unless
+// /proc/<pid>/stat shows a zombie (it has exited; its parent, perhaps a container's PID 1 that
+// never reaps, has not collected it); any other errno is returned as the error.
 [[nodiscard]] sys::Result<PidLiveness> probe_pid(sys::Syscalls& os, pid_t pid, pid_t own_pid);
+
+// Whether /proc/<pid>/stat says `pid` is a zombie. False when it cannot be read (no /proc in a
+// chroot, hidepid): the caller then keeps kill()'s verdict.
+[[nodiscard]] bool is_zombie(sys::Syscalls& os, pid_t pid);
 
 // "Another server is running, PID <pid>" followed by twistd's hint about --pidfile, as lines
 // separated by '\n' and ending with one (no pid: the lock holder has not written its
