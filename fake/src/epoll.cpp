@@ -56,7 +56,8 @@ class EventFd final : public OpenFile {
 
   sys::Result<std::size_t> write(Kernel& kernel, Process&,
                                  std::span<const std::byte> buf) override {
-    if (buf.size() < sizeof(std::uint64_t)) return sys::fail(EINVAL, "write");
+    // Since Linux 6.9 a write must be exactly 8 bytes (reads need at least 8).
+    if (buf.size() != sizeof(std::uint64_t)) return sys::fail(EINVAL, "write");
     std::uint64_t value = 0;
     std::memcpy(&value, buf.data(), sizeof value);
     if (value == UINT64_MAX) return sys::fail(EINVAL, "write");
@@ -241,14 +242,18 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
       "epoll_ctl", {arg(epfd), arg(op), arg(fd), detail::events_text(event)},
       [&](Process& p) -> sys::Result<void> {
         auto& k = kernel();
+        // Linux's order: the event is copied in first, then both descriptors, then the
+        // target must support poll, then the epoll must be one and not the target itself
+        // (the same description, whatever the numbers).
+        const bool has_event = op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD;
+        if (has_event && event == nullptr) return sys::fail(EFAULT, "epoll_ctl");
         detail::FdEntry* ep_entry = k.fd_entry(p, epfd);
         detail::FdEntry* target_entry = k.fd_entry(p, fd);
         if (ep_entry == nullptr || target_entry == nullptr) return sys::fail(EBADF, "epoll_ctl");
-        auto* ep = dynamic_cast<detail::EpollFile*>(ep_entry->file.get());
-        if (ep == nullptr || epfd == fd) return sys::fail(EINVAL, "epoll_ctl");
         const auto& target = target_entry->file;
         if (!detail::pollable(*target)) return sys::fail(EPERM, "epoll_ctl");
-        if (op != EPOLL_CTL_DEL && event == nullptr) return sys::fail(EFAULT, "epoll_ctl");
+        auto* ep = dynamic_cast<detail::EpollFile*>(ep_entry->file.get());
+        if (ep == nullptr || ep_entry->file == target) return sys::fail(EINVAL, "epoll_ctl");
         auto it = ep->find(target.get(), fd);
         switch (op) {
           case EPOLL_CTL_ADD: {
