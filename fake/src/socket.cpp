@@ -412,14 +412,19 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
           socket->peer_address = (*target)->local;
           return {};
         }
-        if (socket->state == Socket::State::kListening) return sys::fail(EINVAL, "connect");
-        if (socket->state == Socket::State::kConnected) {
+        // unix_stream_connect finds and checks the listener (and its backlog) before it looks
+        // at the connecting socket's own state; TCP looks at its own state first.
+        const bool own_state_first = !socket->is_unix();
+        auto own_state = [&]() -> sys::Result<void> {
+          if (socket->state == Socket::State::kListening) return sys::fail(EINVAL, "connect");
+          if (socket->state != Socket::State::kConnected) return {};
           // After a non-blocking TCP connect: its outcome once, then EISCONN.
           if (socket->error != 0) return sys::fail(std::exchange(socket->error, 0), "connect");
           return sys::fail(EISCONN, "connect");
-        }
-        if (!socket->is_unix() && socket->error != 0) {
-          return sys::fail(std::exchange(socket->error, 0), "connect");
+        };
+        if (own_state_first) {
+          if (auto ok = own_state(); !ok) return ok;
+          if (socket->error != 0) return sys::fail(std::exchange(socket->error, 0), "connect");
         }
         std::shared_ptr<Socket> listener;
         in_addr_t destination = 0;
@@ -447,6 +452,9 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
           return k.would_block<void>(
               "connect", fmt::format("fd {}: the backlog of {} is full; accept first", fd,
                                      listener->describe()));
+        }
+        if (!own_state_first) {
+          if (auto ok = own_state(); !ok) return ok;
         }
         if (!socket->is_unix() && socket->local.empty()) {
           if (auto bound = detail::inet_autobind(k, socket, destination, "connect"); !bound) {

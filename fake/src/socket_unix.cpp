@@ -55,8 +55,8 @@ std::string unix_address_text(const SocketAddress& address) {
 sys::Result<void> unix_bind(Kernel& kernel, Process& p, Socket& socket,
                             const std::shared_ptr<Socket>& self, const sockaddr* addr,
                             socklen_t len) {
-  if (!socket.local.empty()) return sys::fail(EINVAL, "bind");
   if (len == kPathOffset && addr->sa_family == AF_UNIX) {
+    if (!socket.local.empty()) return sys::fail(EINVAL, "bind");
     // Autobind: an abstract name of five hex digits.
     for (;;) {
       const std::string name = fmt::format("{}{:05x}", '\0', kernel.next_autobind++ & 0xfffff);
@@ -70,6 +70,7 @@ sys::Result<void> unix_bind(Kernel& kernel, Process& p, Socket& socket,
   auto parsed = parse(addr, len, "bind");
   if (!parsed) return sys::fail(parsed.error());
   if (parsed->abstract) {
+    if (!socket.local.empty()) return sys::fail(EINVAL, "bind");
     auto& slot = kernel.abstract_sockets[parsed->name];
     if (!slot.expired()) return sys::fail(EADDRINUSE, "bind");
     slot = self;
@@ -85,6 +86,8 @@ sys::Result<void> unix_bind(Kernel& kernel, Process& p, Socket& socket,
   if (!kernel.may(p, *l.parent, kMayWrite | kMayExec) || l.parent->special != Special::kNone) {
     return sys::fail(EACCES, "bind");
   }
+  // unix_bind_bsd makes the inode before it looks at the socket (and removes it again).
+  if (!socket.local.empty()) return sys::fail(EINVAL, "bind");
   const bool setgid_dir = (l.parent->mode & S_ISGID) != 0;
   auto node = kernel.new_inode(S_IFSOCK | (0777 & ~p.umask), p.uids.effective,
                                setgid_dir ? l.parent->gid : p.gids.effective);
