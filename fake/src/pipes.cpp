@@ -100,31 +100,6 @@ class PipeEnd final : public OpenFile {
     return result;
   }
 
-  sys::Result<std::size_t> write_pages(std::span<const std::byte> buf) {
-    if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
-    auto& pages = pipe_->pages;
-    const auto* bytes = reinterpret_cast<const char*>(buf.data());
-    std::size_t done = 0;
-    const std::size_t tail = buf.size() % kPageSize;
-    if (tail != 0 && !pages.empty() && pages.back().data.size() + tail <= kPageSize) {
-      pages.back().data.append(bytes, tail);
-      done = tail;
-    }
-    while (done < buf.size()) {
-      if (pages.size() >= kMaxPages) {
-        // Linux would sleep here until a reader makes room. Nothing was written yet for a
-        // write of at most PIPE_BUF bytes; a larger one returns what it wrote so far (in
-        // the fake, no reader can run meanwhile).
-        if (done == 0) return sys::fail(EAGAIN, "write");
-        return done;
-      }
-      const std::size_t n = std::min(kPageSize, buf.size() - done);
-      pages.push_back(Page{std::string(bytes + done, n), 0});
-      done += n;
-    }
-    return done;
-  }
-
   Readiness readiness() const override {
     Readiness r;
     if (write_end_) {
@@ -161,6 +136,32 @@ class PipeEnd final : public OpenFile {
   }
 
  private:
+  // The bytes go in as Linux fills its pages.
+  sys::Result<std::size_t> write_pages(std::span<const std::byte> buf) {
+    if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
+    auto& pages = pipe_->pages;
+    const auto* bytes = reinterpret_cast<const char*>(buf.data());
+    std::size_t done = 0;
+    const std::size_t tail = buf.size() % kPageSize;
+    if (tail != 0 && !pages.empty() && pages.back().data.size() + tail <= kPageSize) {
+      pages.back().data.append(bytes, tail);
+      done = tail;
+    }
+    while (done < buf.size()) {
+      if (pages.size() >= kMaxPages) {
+        // Linux would sleep here until a reader makes room. Nothing was written yet for a
+        // write of at most PIPE_BUF bytes; a larger one returns what it wrote so far (in
+        // the fake, no reader can run meanwhile).
+        if (done == 0) return sys::fail(EAGAIN, "write");
+        return done;
+      }
+      const std::size_t n = std::min(kPageSize, buf.size() - done);
+      pages.push_back(Page{std::string(bytes + done, n), 0});
+      done += n;
+    }
+    return done;
+  }
+
   std::shared_ptr<Pipe> pipe_;
   bool write_end_;
 };

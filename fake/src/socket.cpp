@@ -198,22 +198,15 @@ sys::Result<void> copy_address(const SocketAddress& address, sockaddr* out, sock
 
 namespace {
 
-std::shared_ptr<Socket> socket_at(Kernel& kernel, Process& p, int fd, int* error) {
+// The descriptor's socket: EBADF for no descriptor, ENOTSOCK for another kind of file.
+sys::Result<std::shared_ptr<Socket>> socket_at(Kernel& kernel, Process& p, int fd,
+                                               const char* call) {
   FdEntry* entry = kernel.fd_entry(p, fd);
-  if (entry == nullptr) {
-    *error = EBADF;
-    return nullptr;
-  }
+  if (entry == nullptr) return sys::fail(EBADF, call);
   auto socket = std::dynamic_pointer_cast<Socket>(entry->file);
-  if (!socket) *error = ENOTSOCK;
+  if (!socket) return sys::fail(ENOTSOCK, call);
   return socket;
 }
-
-// The descriptor as a socket, or the errno for "not one".
-#define DK_SOCKET_OR_FAIL(var, fd, call)                        \
-  int var##_error = 0;                                          \
-  auto var = socket_at(kernel(), p, fd, &var##_error);          \
-  if (!var) return sys::fail(var##_error, call)
 
 std::string family_text(int domain) {
   switch (domain) {
@@ -287,7 +280,6 @@ std::string socket_address_text(const sockaddr* addr, socklen_t len) {
 
 using detail::Process;
 using detail::Socket;
-using detail::socket_at;
 
 sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
   return call<int>(
@@ -326,7 +318,9 @@ sys::Result<void> FakeSyscalls::bind(int fd, const struct sockaddr* addr, sockle
   return call<void>(
       "bind", {arg(fd), detail::socket_address_text(addr, len), arg(len)},
       [&](Process& p) -> sys::Result<void> {
-        DK_SOCKET_OR_FAIL(socket, fd, "bind");
+        auto socket_or = detail::socket_at(kernel(), p, fd, "bind");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
         if (addr == nullptr) return sys::fail(EFAULT, "bind");
         if (socket->is_unix()) return detail::unix_bind(kernel(), p, *socket, socket, addr, len);
         return detail::inet_bind(kernel(), p, socket, addr, len);
@@ -335,7 +329,9 @@ sys::Result<void> FakeSyscalls::bind(int fd, const struct sockaddr* addr, sockle
 
 sys::Result<void> FakeSyscalls::listen(int fd, int backlog) {
   return call<void>("listen", {arg(fd), arg(backlog)}, [&](Process& p) -> sys::Result<void> {
-    DK_SOCKET_OR_FAIL(socket, fd, "listen");
+    auto socket_or = detail::socket_at(kernel(), p, fd, "listen");
+    if (!socket_or) return sys::fail(socket_or.error());
+    const std::shared_ptr<Socket> socket = *socket_or;
     if (!socket->is_stream()) return sys::fail(EOPNOTSUPP, "listen");
     if (socket->state == Socket::State::kConnected) return sys::fail(EINVAL, "listen");
     if (socket->local.empty()) {
@@ -368,7 +364,9 @@ sys::Result<int> FakeSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t*
                                                          : arg(flags)},
       [&](Process& p) -> sys::Result<int> {
         if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return sys::fail(EINVAL, "accept4");
-        DK_SOCKET_OR_FAIL(listener, fd, "accept4");
+        auto listener_or = detail::socket_at(kernel(), p, fd, "accept4");
+        if (!listener_or) return sys::fail(listener_or.error());
+        const std::shared_ptr<Socket> listener = *listener_or;
         auto& k = kernel();
         if (!listener->is_stream()) return sys::fail(EOPNOTSUPP, "accept4");
         if (listener->state != Socket::State::kListening) return sys::fail(EINVAL, "accept4");
@@ -396,7 +394,9 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
   return call<void>(
       "connect", {arg(fd), detail::socket_address_text(addr, len), arg(len)},
       [&](Process& p) -> sys::Result<void> {
-        DK_SOCKET_OR_FAIL(socket, fd, "connect");
+        auto socket_or = detail::socket_at(kernel(), p, fd, "connect");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
         auto& k = kernel();
         if (addr == nullptr) return sys::fail(EFAULT, "connect");
         if (!socket->is_stream()) {
@@ -498,7 +498,9 @@ sys::Result<std::size_t> FakeSyscalls::sendto(int fd, const void* buf, std::size
       {arg(fd), bytes_text(buf, len), arg(len), detail::msg_flags_text(flags),
        detail::socket_address_text(addr, addrlen)},
       [&](Process& p) -> sys::Result<std::size_t> {
-        DK_SOCKET_OR_FAIL(socket, fd, "sendto");
+        auto socket_or = detail::socket_at(kernel(), p, fd, "sendto");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
         auto& k = kernel();
         if (flags & MSG_OOB) return sys::fail(EOPNOTSUPP, "sendto");
         const std::span<const std::byte> bytes(static_cast<const std::byte*>(buf), len);
@@ -540,7 +542,9 @@ sys::Result<std::size_t> FakeSyscalls::recvfrom(int fd, void* buf, std::size_t l
       "recvfrom", {arg(fd), arg(len), detail::msg_flags_text(flags),
                    addr == nullptr ? "NULL" : "&addr"},
       [&](Process& p) -> sys::Result<std::size_t> {
-        DK_SOCKET_OR_FAIL(socket, fd, "recvfrom");
+        auto socket_or = detail::socket_at(kernel(), p, fd, "recvfrom");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
         auto& k = kernel();
         detail::SocketAddress from;
         auto got = socket->receive({static_cast<std::byte*>(buf), len}, flags, &from);
@@ -567,7 +571,9 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
   return call<void>(
       "setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
       [&](Process& p) -> sys::Result<void> {
-        DK_SOCKET_OR_FAIL(socket, fd, "setsockopt");
+        auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
         bool* flag = nullptr;
         if (level == SOL_SOCKET) {
           if (name == SO_REUSEADDR) flag = &socket->reuse_address;
@@ -592,7 +598,9 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
   return call<void>(
       "getsockopt", {arg(fd), detail::option_text(level, name)},
       [&](Process& p) -> sys::Result<void> {
-        DK_SOCKET_OR_FAIL(socket, fd, "getsockopt");
+        auto socket_or = detail::socket_at(kernel(), p, fd, "getsockopt");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
         int v = 0;
         if (level == SOL_SOCKET) {
           switch (name) {
@@ -622,7 +630,9 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
 
 sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
   return call<void>("getsockname", {arg(fd)}, [&](Process& p) -> sys::Result<void> {
-    DK_SOCKET_OR_FAIL(socket, fd, "getsockname");
+    auto socket_or = detail::socket_at(kernel(), p, fd, "getsockname");
+    if (!socket_or) return sys::fail(socket_or.error());
+    const std::shared_ptr<Socket> socket = *socket_or;
     detail::SocketAddress name = socket->local;
     if (name.empty()) {
       name = socket->is_unix() ? detail::unix_unnamed()

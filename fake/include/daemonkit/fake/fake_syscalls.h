@@ -287,7 +287,8 @@ class FakeSyscalls : public sys::Syscalls {
                               int timeout_ms) override;
   sys::Result<int> eventfd(unsigned int initval, int flags) override;
 
-  // Not modelled yet: ENOSYS.
+  // AF_UNIX stream and datagram sockets, and AF_INET stream sockets on loopback only (other
+  // families and types fail as Linux fails for what it lacks); see fake/README.md.
   sys::Result<int> socket(int domain, int type, int protocol) override;
   sys::Result<void> bind(int fd, const struct sockaddr* addr, socklen_t len) override;
   sys::Result<void> listen(int fd, int backlog) override;
