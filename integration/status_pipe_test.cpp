@@ -90,7 +90,8 @@ TEST_F(StatusPipeOnKernel, ChildExitingWithoutReportingIsNamedWithItsExitStatus)
   const StatusOutcome outcome =
       wait_for_status(os_, pipe_.read_end, pipe_.write_end, {.pid = child});
   EXPECT_EQ(outcome,
-            StatusOutcome(Failed{"the daemon exited before reporting its status: exit status 3"}));
+            StatusOutcome(Failed{"the daemon exited before reporting its status: exit status 3",
+                                 FailureCause::kNoReport}));
 }
 
 TEST_F(StatusPipeOnKernel, ChildKilledBeforeReportingIsNamedWithTheSignal) {
@@ -101,7 +102,8 @@ TEST_F(StatusPipeOnKernel, ChildKilledBeforeReportingIsNamedWithTheSignal) {
   const StatusOutcome outcome =
       wait_for_status(os_, pipe_.read_end, pipe_.write_end, {.pid = child});
   EXPECT_EQ(outcome, StatusOutcome(Failed{"the daemon exited before reporting its status: "
-                                          "killed by signal 9 (SIGKILL)"}));
+                                          "killed by signal 9 (SIGKILL)",
+                                          FailureCause::kNoReport}));
 }
 
 TEST_F(StatusPipeOnKernel, SilentChildTimesOut) {
@@ -115,7 +117,8 @@ TEST_F(StatusPipeOnKernel, SilentChildTimesOut) {
       wait_for_status(os_, pipe_.read_end, pipe_.write_end, {.timeout = kTimeout, .pid = child});
   const auto waited = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(outcome, StatusOutcome(Failed{
-                         "timed out after 500 ms waiting for the daemon to report its status"}));
+                         "timed out after 500 ms waiting for the daemon to report its status",
+                         FailureCause::kTimeout}));
   EXPECT_GE(waited, kTimeout);
   ASSERT_TRUE(os_.kill(child, SIGKILL));
   EXPECT_EQ(reap(child), W_EXITCODE(0, SIGKILL));
@@ -146,7 +149,8 @@ TEST_F(StatusPipeOnKernel, GrandchildIsExplainedWhenTheParentIsItsSubreaper) {
   const StatusOutcome outcome =
       wait_for_status(os_, pipe_.read_end, pipe_.write_end, {.timeout = 10s, .pid = daemon});
   EXPECT_EQ(outcome,
-            StatusOutcome(Failed{"the daemon exited before reporting its status: exit status 4"}));
+            StatusOutcome(Failed{"the daemon exited before reporting its status: exit status 4",
+                                 FailureCause::kNoReport}));
 }
 
 TEST_F(StatusPipeOnKernel, ReportingToAParentThatLeftIsAnErrorNotASigpipeDeath) {
@@ -168,7 +172,8 @@ TEST_F(StatusPipeOnKernel, KeepingTheWriteEndOpenIsWhatHangsTwisted) {
   const StatusOutcome outcome =
       wait_for_status(os_, pipe_.read_end, /*write_fd=*/-1, {.timeout = kTimeout});
   EXPECT_EQ(outcome, StatusOutcome(Failed{
-                         "timed out after 500 ms waiting for the daemon to report its status"}));
+                         "timed out after 500 ms waiting for the daemon to report its status",
+                         FailureCause::kTimeout}));
   ASSERT_TRUE(os_.close(pipe_.write_end));
 }
 

@@ -26,10 +26,10 @@ DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_
   StatusWaitOptions options;
   options.timeout = timeout;
   StatusOutcome outcome = wait_for_status(os, read_fd, write_fd, options);
-  // The waiter's words for "EOF and no report". Only then can the intermediate be the one that
-  // failed: it exits before the daemon exists or right after forking it, so this wait is short.
-  constexpr std::string_view kClosedEmpty = "the daemon exited before reporting its status";
-  if (auto* failed = std::get_if<Failed>(&outcome); failed && failed->message == kClosedEmpty) {
+  // Only an EOF without a report can mean the intermediate failed: it exits before the daemon
+  // exists or right after forking it, so this wait is short.
+  auto* failed = std::get_if<Failed>(&outcome);
+  if (failed && failed->cause == FailureCause::kNoReport) {
     auto reaped = sys::retry_on_eintr([&] { return os.waitpid(intermediate, 0); });
     if (reaped && WIFEXITED(reaped->status) && WEXITSTATUS(reaped->status) != 0) {
       const int code = WEXITSTATUS(reaped->status);
@@ -39,10 +39,8 @@ DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_
           StepError::from(call, sys::Error{code & ~kIntermediateForkFailed, call, {}}).message;
     }
   }
-  // The waiter's words for a timeout; the only outcome after which the daemon may still live.
-  constexpr std::string_view kTimedOut = "timed out after ";
-  const auto* failed = std::get_if<Failed>(&outcome);
-  const bool timed_out = failed && failed->message.starts_with(kTimedOut);
+  // The only outcome after which the daemon may still live.
+  const bool timed_out = failed && failed->cause == FailureCause::kTimeout;
   return DaemonVerdict{parent_exit(outcome), timed_out};
 }
 

@@ -29,7 +29,8 @@ constexpr int kReapPolls = 10;
 
 Failed failed_call(std::string_view what, const sys::Error& error) {
   return Failed{fmt::format("{}: {} ({})", what, sys::errno_description(error.code),
-                            sys::errno_name(error.code))};
+                            sys::errno_name(error.code)),
+                FailureCause::kIo};
 }
 
 sys::Result<Nanos> monotonic_now(sys::Syscalls& os) {
@@ -52,25 +53,27 @@ std::string describe_timeout(std::chrono::milliseconds timeout) {
 // The pipe closed with nothing in it. Says how the daemon ended where that can be known.
 Failed closed_without_report(sys::Syscalls& os, std::optional<pid_t> pid) {
   constexpr std::string_view kExited = kDaemonExitedBeforeReporting;
-  if (!pid) return Failed{std::string(kExited)};
+  constexpr FailureCause kCause = FailureCause::kNoReport;
+  if (!pid) return Failed{std::string(kExited), kCause};
   for (int attempt = 0;; ++attempt) {
     const sys::Result<sys::WaitResult> waited =
         sys::retry_on_eintr([&] { return os.waitpid(*pid, WNOHANG); });
     if (!waited) {
       // ECHILD is the ordinary case of a daemon that is not ours to wait for.
-      if (waited.error().code == ECHILD) return Failed{std::string(kExited)};
+      if (waited.error().code == ECHILD) return Failed{std::string(kExited), kCause};
       return Failed{fmt::format("{} (how it ended is unknown: waitpid: {} ({}))", kExited,
                                 sys::errno_description(waited.error().code),
-                                sys::errno_name(waited.error().code))};
+                                sys::errno_name(waited.error().code)),
+                    kCause};
     }
     if (waited->pid == *pid) {
-      return Failed{fmt::format("{}: {}", kExited, describe_wait_status(waited->status))};
+      return Failed{fmt::format("{}: {}", kExited, describe_wait_status(waited->status)), kCause};
     }
     if (attempt + 1 == kReapPolls) break;
     // A sleep: poll with no descriptors. Its failure only shortens the grace period.
     if (!os.poll(nullptr, 0, kReapPollMs)) break;
   }
-  return Failed{"the daemon closed the status pipe without reporting its status"};
+  return Failed{"the daemon closed the status pipe without reporting its status", kCause};
 }
 
 StatusOutcome to_outcome(sys::Syscalls& os, const StatusDecodeResult& verdict,
@@ -82,7 +85,8 @@ StatusOutcome to_outcome(sys::Syscalls& os, const StatusDecodeResult& verdict,
   }
   const StatusProtocolError kind = std::get<ProtocolError>(verdict).kind;
   if (kind == StatusProtocolError::kEmpty) return closed_without_report(os, pid);
-  return Failed{fmt::format("the daemon sent an invalid status report: {}", describe(kind))};
+  return Failed{fmt::format("the daemon sent an invalid status report: {}", describe(kind)),
+                FailureCause::kProtocol};
 }
 
 StatusOutcome read_report(sys::Syscalls& os, int read_fd, const StatusWaitOptions& options) {
@@ -94,7 +98,8 @@ StatusOutcome read_report(sys::Syscalls& os, int read_fd, const StatusWaitOption
   }
   const auto timed_out = [&] {
     return Failed{fmt::format("{}{} waiting for the daemon to report its status",
-                              kStatusTimeoutPrefix, describe_timeout(*options.timeout))};
+                              kStatusTimeoutPrefix, describe_timeout(*options.timeout)),
+                  FailureCause::kTimeout};
   };
 
   StatusDecoder decoder;

@@ -55,7 +55,9 @@ auto polls_pipe(int timeout_ms, sys::Result<int> result) {
   };
 }
 
-Failed failed(std::string message) { return Failed{std::move(message)}; }
+Failed failed(std::string message, FailureCause cause = FailureCause::kReported) {
+  return Failed{std::move(message), cause};
+}
 
 class StatusWaiterTest : public ::testing::Test {
  protected:
@@ -116,8 +118,9 @@ TEST_F(StatusWaiterTest, ReadErrorIsAFailureNamingTheCall) {
     EXPECT_CALL(os_, read(kReadFd, _, _)).WillOnce(Return(sys::fail(EIO, "read")));
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
-  EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd),
-            StatusOutcome(failed("read(status pipe): Input/output error (EIO)")));
+  EXPECT_EQ(
+      wait_for_status(os_, kReadFd, kWriteFd),
+      StatusOutcome(failed("read(status pipe): Input/output error (EIO)", FailureCause::kIo)));
 }
 
 TEST_F(StatusWaiterTest, FailingToCloseTheWriteEndIsAFailureInsteadOfAPossibleHang) {
@@ -127,7 +130,8 @@ TEST_F(StatusWaiterTest, FailingToCloseTheWriteEndIsAFailureInsteadOfAPossibleHa
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd),
-            StatusOutcome(failed("close(status pipe write end): Bad file descriptor (EBADF)")));
+            StatusOutcome(failed("close(status pipe write end): Bad file descriptor (EBADF)",
+                                 FailureCause::kIo)));
 }
 
 TEST_F(StatusWaiterTest, StopsReadingAtOneHundredBytes) {
@@ -151,7 +155,8 @@ TEST_F(StatusWaiterTest, StopsReadingAtTheFirstByteThatCannotBeAReport) {
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd),
             StatusOutcome(failed("the daemon sent an invalid status report: the first byte is "
-                                 "neither '0' (ready) nor '1' (failed)")));
+                                 "neither '0' (ready) nor '1' (failed)",
+                                 FailureCause::kProtocol)));
 }
 
 TEST_F(StatusWaiterTest, EmptyFailureMessageIsStillExplained) {
@@ -173,7 +178,8 @@ TEST_F(StatusWaiterTest, EofBeforeAnyByteSaysTheDaemonExitedBeforeReporting) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd),
-            StatusOutcome(failed("the daemon exited before reporting its status")));
+            StatusOutcome(
+                failed("the daemon exited before reporting its status", FailureCause::kNoReport)));
 }
 
 TEST_F(StatusWaiterTest, ExportedMessagesAreWhatTheWaiterSays) {
@@ -183,8 +189,9 @@ TEST_F(StatusWaiterTest, ExportedMessagesAreWhatTheWaiterSays) {
     EXPECT_CALL(os_, read(kReadFd, _, _)).WillOnce(delivers(""));
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
-  EXPECT_EQ(wait_for_status(os_, kReadFd, -1),
-            StatusOutcome(Failed{std::string(kDaemonExitedBeforeReporting)}));
+  EXPECT_EQ(
+      wait_for_status(os_, kReadFd, -1),
+      StatusOutcome(Failed{std::string(kDaemonExitedBeforeReporting), FailureCause::kNoReport}));
   {
     InSequence order;
     EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).Times(2).WillRepeatedly(Return(at_ms(0)));
@@ -209,14 +216,16 @@ void expect_eof_then_reaped(StrictMock<fake::MockSyscalls>& os, int status) {
 TEST_F(StatusWaiterTest, EofBeforeAnyByteTellsTheExitStatusWhenTheDaemonCanBeWaitedFor) {
   expect_eof_then_reaped(os_, W_EXITCODE(3, 0));
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.pid = kDaemon}),
-            StatusOutcome(failed("the daemon exited before reporting its status: exit status 3")));
+            StatusOutcome(failed("the daemon exited before reporting its status: exit status 3",
+                                 FailureCause::kNoReport)));
 }
 
 TEST_F(StatusWaiterTest, EofBeforeAnyByteTellsTheKillingSignal) {
   expect_eof_then_reaped(os_, SIGKILL);
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.pid = kDaemon}),
             StatusOutcome(failed(
-                "the daemon exited before reporting its status: killed by signal 9 (SIGKILL)")));
+                "the daemon exited before reporting its status: killed by signal 9 (SIGKILL)",
+                FailureCause::kNoReport)));
 }
 
 TEST_F(StatusWaiterTest, WaitsBrieflyForTheDaemonToBecomeReapable) {
@@ -233,7 +242,8 @@ TEST_F(StatusWaiterTest, WaitsBrieflyForTheDaemonToBecomeReapable) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.pid = kDaemon}),
-            StatusOutcome(failed("the daemon exited before reporting its status: exit status 1")));
+            StatusOutcome(failed("the daemon exited before reporting its status: exit status 1",
+                                 FailureCause::kNoReport)));
 }
 
 TEST_F(StatusWaiterTest, ADaemonStillAliveAfterEofClosedThePipeWithoutReporting) {
@@ -251,7 +261,8 @@ TEST_F(StatusWaiterTest, ADaemonStillAliveAfterEofClosedThePipeWithoutReporting)
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.pid = kDaemon}),
-            StatusOutcome(failed("the daemon closed the status pipe without reporting its status")));
+            StatusOutcome(failed("the daemon closed the status pipe without reporting its status",
+                                 FailureCause::kNoReport)));
 }
 
 TEST_F(StatusWaiterTest, ADaemonThatIsNotOurChildGivesThePlainMessage) {
@@ -263,7 +274,8 @@ TEST_F(StatusWaiterTest, ADaemonThatIsNotOurChildGivesThePlainMessage) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.pid = kDaemon}),
-            StatusOutcome(failed("the daemon exited before reporting its status")));
+            StatusOutcome(
+                failed("the daemon exited before reporting its status", FailureCause::kNoReport)));
 }
 
 TEST_F(StatusWaiterTest, OtherWaitpidErrorsAreNamed) {
@@ -276,7 +288,8 @@ TEST_F(StatusWaiterTest, OtherWaitpidErrorsAreNamed) {
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.pid = kDaemon}),
             StatusOutcome(failed("the daemon exited before reporting its status (how it ended is "
-                                 "unknown: waitpid: Invalid argument (EINVAL))")));
+                                 "unknown: waitpid: Invalid argument (EINVAL))",
+                                 FailureCause::kNoReport)));
 }
 
 TEST_F(StatusWaiterTest, TimeoutPollsWithTheRemainingTimeAndReadsWhenReady) {
@@ -304,7 +317,8 @@ TEST_F(StatusWaiterTest, SilentDaemonTimesOut) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 5s}),
-            StatusOutcome(failed("timed out after 5 s waiting for the daemon to report its status")));
+            StatusOutcome(failed("timed out after 5 s waiting for the daemon to report its status",
+                                 FailureCause::kTimeout)));
 }
 
 TEST_F(StatusWaiterTest, InterruptedPollMeasuresTheRemainingTimeAgain) {
@@ -319,7 +333,8 @@ TEST_F(StatusWaiterTest, InterruptedPollMeasuresTheRemainingTimeAgain) {
   }
   EXPECT_EQ(
       wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 1500ms}),
-      StatusOutcome(failed("timed out after 1500 ms waiting for the daemon to report its status")));
+      StatusOutcome(failed("timed out after 1500 ms waiting for the daemon to report its status",
+                           FailureCause::kTimeout)));
 }
 
 TEST_F(StatusWaiterTest, PartialMillisecondsRoundUpSoThePollDoesNotSpin) {
@@ -333,7 +348,8 @@ TEST_F(StatusWaiterTest, PartialMillisecondsRoundUpSoThePollDoesNotSpin) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 1s}),
-            StatusOutcome(failed("timed out after 1 s waiting for the daemon to report its status")));
+            StatusOutcome(failed("timed out after 1 s waiting for the daemon to report its status",
+                                 FailureCause::kTimeout)));
 }
 
 TEST_F(StatusWaiterTest, DeadlinePassedBetweenReadsPollsOnceWithoutWaiting) {
@@ -348,7 +364,8 @@ TEST_F(StatusWaiterTest, DeadlinePassedBetweenReadsPollsOnceWithoutWaiting) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 2s}),
-            StatusOutcome(failed("timed out after 2 s waiting for the daemon to report its status")));
+            StatusOutcome(failed("timed out after 2 s waiting for the daemon to report its status",
+                                 FailureCause::kTimeout)));
 }
 
 TEST_F(StatusWaiterTest, ZeroTimeoutStillTakesAReportAlreadyInThePipe) {
@@ -374,7 +391,8 @@ TEST_F(StatusWaiterTest, ClockFailureIsAFailureNamingTheCall) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 1s}),
-            StatusOutcome(failed("clock_gettime(CLOCK_MONOTONIC): Invalid argument (EINVAL)")));
+            StatusOutcome(failed("clock_gettime(CLOCK_MONOTONIC): Invalid argument (EINVAL)",
+                                 FailureCause::kIo)));
 }
 
 TEST_F(StatusWaiterTest, PollFailureIsAFailureNamingTheCall) {
@@ -386,7 +404,8 @@ TEST_F(StatusWaiterTest, PollFailureIsAFailureNamingTheCall) {
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 1s}),
-            StatusOutcome(failed("poll(status pipe): Cannot allocate memory (ENOMEM)")));
+            StatusOutcome(
+                failed("poll(status pipe): Cannot allocate memory (ENOMEM)", FailureCause::kIo)));
 }
 
 TEST_F(StatusWaiterTest, FailureToCloseTheReadEndDoesNotChangeTheOutcome) {

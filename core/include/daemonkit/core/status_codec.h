@@ -35,8 +35,19 @@ struct Ready {
 // no control bytes, at most kMaxStatusMessageBytes long. It may be empty: "1 " is a
 // well-formed report of a failure that came without words, and calling it a protocol error
 // would misname a real failure.
+//
+// `cause` says where the failure came from, so callers branch on it rather than on the words.
+// The decoder only ever yields kReported; the waiter (status_waiter.h) sets the others.
+enum class FailureCause {
+  kReported,  // the daemon wrote "1 <message>"
+  kNoReport,  // the pipe reached EOF empty: the daemon (or the intermediate) ended first
+  kTimeout,   // the waiter's deadline passed; the daemon may still be alive
+  kProtocol,  // the bytes were not a status report
+  kIo,        // a call of the waiter's own failed (read, poll, close, clock_gettime)
+};
 struct Failed {
   std::string message;
+  FailureCause cause = FailureCause::kReported;
   friend bool operator==(const Failed&, const Failed&) = default;
 };
 

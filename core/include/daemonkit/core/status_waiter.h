@@ -18,10 +18,10 @@ namespace daemonkit::core {
 // What the parent concludes: the daemon is up, or it is not and here is why.
 using StatusOutcome = std::variant<Ready, Failed>;
 
-// Two of the waiter's messages that callers may act on, so they compare against these
-// instead of copies: the pipe closed with nothing in it and how the daemon ended is unknown
-// (the message is exactly this; with a known end it continues ": exit status 3"), and the
-// timeout passed (the message starts with this).
+// Two of the waiter's messages, for tests and for callers that quote them (branch on
+// Failed::cause, not on these): the pipe closed with nothing in it and how the daemon ended is
+// unknown (the message is exactly this; with a known end it continues ": exit status 3"), and
+// the timeout passed (the message starts with this).
 inline constexpr std::string_view kDaemonExitedBeforeReporting =
     "the daemon exited before reporting its status";
 inline constexpr std::string_view kStatusTimeoutPrefix = "timed out after ";
