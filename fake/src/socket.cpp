@@ -121,7 +121,7 @@ sys::Result<std::size_t> Socket::send_datagram(Socket& to, std::span<const std::
   }
   if (to.inbox.size() > kMaxDatagramQueue) return sys::fail(EAGAIN, "sendto");
   to.inbox.push_back(Datagram{std::string(reinterpret_cast<const char*>(buf.data()), buf.size()),
-                              local.empty() ? unix_unnamed() : local});
+                              local});  // unnamed: recvfrom gives length 0
   kernel_.wake(&to, EPOLLIN | EPOLLRDNORM);
   return buf.size();
 }
@@ -554,11 +554,13 @@ sys::Result<std::size_t> FakeSyscalls::recvfrom(int fd, void* buf, std::size_t l
               "recvfrom", fmt::format("fd {}: {}", fd, socket->blocked_reason(k)));
         }
         if (!got) return sys::fail(got.error().code, "recvfrom");
-        // A stream socket leaves the address alone, as TCP and unix streams do.
-        if (!socket->is_stream() && (addr != nullptr || addrlen != nullptr)) {
-          if (auto copied = detail::copy_address(from, addr, addrlen, "recvfrom"); !copied) {
-            return sys::fail(copied.error());
-          }
+        if (addr == nullptr && addrlen == nullptr) return got;
+        // TCP names no sender (length 0); a unix stream names its peer if the peer is bound.
+        if (socket->is_stream() && (!socket->is_unix() || from.size() <= sizeof(sa_family_t))) {
+          from.clear();
+        }
+        if (auto copied = detail::copy_address(from, addr, addrlen, "recvfrom"); !copied) {
+          return sys::fail(copied.error());
         }
         return got;
       });

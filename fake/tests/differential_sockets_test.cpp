@@ -77,7 +77,7 @@ class Script {
     auto n = os.recvfrom(fd, buf.data(), len, flags, reinterpret_cast<sockaddr*>(&from), &from_len);
     if (!n) return sys::errno_name(n.error().code);
     buf.resize(std::min(*n, len));
-    return fmt::format("n={} \"{}\"", *n, buf);
+    return fmt::format("n={} \"{}\" from_len={}", *n, buf, from_len);
   }
 
   sys::Syscalls& os;
@@ -184,12 +184,13 @@ TEST(DifferentialUnixDgram, PathsAbstractNamesErrorsTruncationAndTheQueue) {
   EXPECT_EQ(result_of(steps, "stat d.sock"), "sock=true mode=0755");
   EXPECT_EQ(result_of(steps, "bind d.sock again"), "EADDRINUSE");
   EXPECT_EQ(result_of(steps, "bind other twice"), "EADDRINUSE") << "the path is checked first";
-  EXPECT_EQ(result_of(steps, "recv 5"), "n=5 \"hello\"");
+  EXPECT_EQ(result_of(steps, "recv 5"), "n=5 \"hello\" from_len=0")
+      << "an unbound sender has no name to report";
   EXPECT_EQ(result_of(steps, "recv empty"), "EAGAIN");
   EXPECT_EQ(result_of(steps, "sendto missing"), "ENOENT");
   EXPECT_EQ(result_of(steps, "sendto file"), "ECONNREFUSED");
   EXPECT_EQ(result_of(steps, "open d.sock"), "ENXIO");
-  EXPECT_EQ(result_of(steps, "recv MSG_TRUNC"), "n=11 \"hell\"");
+  EXPECT_EQ(result_of(steps, "recv MSG_TRUNC"), "n=11 \"hell\" from_len=0");
   EXPECT_EQ(result_of(steps, "sendto stream socket"), "EPROTOTYPE");
   EXPECT_EQ(result_of(steps, "write unconnected"), "ENOTCONN");
   EXPECT_EQ(result_of(steps, "sendto closed"), "ECONNREFUSED");
@@ -273,7 +274,7 @@ TEST(DifferentialUnixStream, BacklogEofResetEpipeAndReadiness) {
   EXPECT_EQ(result_of(steps, "connect not listening"), "ECONNREFUSED");
   EXPECT_EQ(result_of(steps, "connect c (backlog full)"), "EAGAIN");
   EXPECT_EQ(result_of(steps, "connect a again"), "EAGAIN") << "the backlog is checked first";
-  EXPECT_EQ(result_of(steps, "recv eof"), "n=0 \"\"");
+  EXPECT_EQ(result_of(steps, "recv eof"), "n=0 \"\" from_len=0");
   EXPECT_EQ(result_of(steps, "send to closed"), "EPIPE");
   EXPECT_EQ(result_of(steps, "recv reset"), "ECONNRESET");
 }
@@ -363,7 +364,7 @@ TEST(DifferentialTcp, LoopbackListenConnectAcceptEofAndErrors) {
   EXPECT_EQ(result_of(steps, "unknown option"), "ENOPROTOOPT");
   EXPECT_EQ(result_of(steps, "connect nonblocking"), "EINPROGRESS");
   EXPECT_EQ(result_of(steps, "poll after FIN"), "IN|OUT|RDHUP");
-  EXPECT_EQ(result_of(steps, "recv eof"), "n=0 \"\"");
+  EXPECT_EQ(result_of(steps, "recv eof"), "n=0 \"\" from_len=0");
   EXPECT_EQ(result_of(steps, "connect refused"), "ECONNREFUSED");
   EXPECT_EQ(result_of(steps, "send after FIN"), "1");
   EXPECT_EQ(result_of(steps, "send after RST"), "EPIPE");

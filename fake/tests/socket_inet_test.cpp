@@ -163,7 +163,14 @@ TEST(FakeTcp, TwoProcessesTalkThroughLoopback) {
   EXPECT_GE(ntohs(peer.sin_port), 32768) << "the client was bound to an ephemeral port";
   EXPECT_EQ(*os.fcntl(conn, F_GETFL, 0), O_RDWR | O_NONBLOCK);
   EXPECT_EQ(port_of(os, conn), port);
-  EXPECT_EQ(recv_text(os, conn), "ping\n");
+  char line[16];
+  sockaddr_in from{};
+  socklen_t from_len = sizeof from;
+  ASSERT_EQ(*os.recvfrom(conn, line, sizeof line, 0, reinterpret_cast<sockaddr*>(&from),
+                         &from_len),
+            5u);
+  EXPECT_EQ(std::string(line, 5), "ping\n");
+  EXPECT_EQ(from_len, 0u) << "TCP names no sender";
   ASSERT_EQ(*os.sendto(conn, "pong\n", 5, MSG_NOSIGNAL, nullptr, 0), 5u);
 
   os.switch_to(client_pid);
