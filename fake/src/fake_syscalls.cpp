@@ -58,16 +58,6 @@ std::string render(const timespec& ts) {
   return fmt::format("{{{}, {}}}", ts.tv_sec, ts.tv_nsec);
 }
 
-namespace {
-
-std::string signal_text(int sig) {
-  if (sig == 0) return "0";
-  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
-  return std::to_string(sig);
-}
-
-std::string mode_text(mode_t mode) { return detail::octal(mode); }
-
 std::string bytes_text(const void* buf, std::size_t count) {
   constexpr std::size_t kShown = 128;
   std::string text = "\"";
@@ -88,6 +78,16 @@ std::string bytes_text(const void* buf, std::size_t count) {
   text += count > kShown ? "\"..." : "\"";
   return text;
 }
+
+namespace {
+
+std::string signal_text(int sig) {
+  if (sig == 0) return "0";
+  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+  return std::to_string(sig);
+}
+
+std::string mode_text(mode_t mode) { return detail::octal(mode); }
 
 std::string list_text(char* const list[]) {
   std::vector<std::string> items;

@@ -24,6 +24,9 @@ std::string arg(Int value) {
 }
 inline std::string arg(const char* text) { return text == nullptr ? "NULL" : text; }
 
+// Written bytes as a C string, the first 128 of them.
+std::string bytes_text(const void* buf, std::size_t count);
+
 // Result text for the transcript.
 std::string render(int value);
 std::string render(long value);

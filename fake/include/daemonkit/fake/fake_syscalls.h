@@ -275,11 +275,11 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<void> sigaction(int sig, const struct sigaction* act,
                               struct sigaction* old) override;
   sys::Result<void> sigprocmask(int how, const sigset_t* set, sigset_t* old) override;
-  // Not modelled yet: ENOSYS.
+  // Reads the reading process's pending (blocked) signals in the set; see fake/README.md.
   sys::Result<int> signalfd(int fd, const sigset_t& mask, int flags) override;
   // poll and epoll_wait never block: with nothing ready, a positive timeout advances clock()
   // by that many milliseconds and returns 0; -1 goes through the would-block policy. epoll is
-  // level-triggered; EPOLLET fails with EINVAL. See fake/README.md.
+  // level-triggered or, with EPOLLET, edge-triggered by Linux's wake-ups. See fake/README.md.
   sys::Result<int> poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) override;
   sys::Result<int> epoll_create1(int flags) override;
   sys::Result<void> epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) override;
@@ -287,7 +287,8 @@ class FakeSyscalls : public sys::Syscalls {
                               int timeout_ms) override;
   sys::Result<int> eventfd(unsigned int initval, int flags) override;
 
-  // Not modelled yet: ENOSYS.
+  // AF_UNIX stream and datagram sockets, and AF_INET stream sockets on loopback only (other
+  // families and types fail as Linux fails for what it lacks); see fake/README.md.
   sys::Result<int> socket(int domain, int type, int protocol) override;
   sys::Result<void> bind(int fd, const struct sockaddr* addr, socklen_t len) override;
   sys::Result<void> listen(int fd, int backlog) override;
