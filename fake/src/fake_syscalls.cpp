@@ -492,6 +492,23 @@ std::string FakeSyscalls::describe_fd(pid_t pid, int fd) const {
 
 void FakeSyscalls::set_would_block(WouldBlock policy) { kernel_->would_block_policy = policy; }
 
+void FakeSyscalls::before_each_call(BeforeCall hook) { before_call_ = std::move(hook); }
+
+void FakeSyscalls::run_before_call(const char* name) {
+  if (!before_call_ || in_before_call_) return;
+  const pid_t caller = kernel_->current_pid;
+  in_before_call_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{in_before_call_};
+  before_call_(name, caller);
+  // The hook may have ended the caller itself (end_process); the call then finds no current
+  // process and says so, as any call after the process ended does.
+  const Process* p = kernel_->find(caller);
+  kernel_->current_pid = p != nullptr && p->alive() ? caller : 0;
+}
+
 ManualClock& FakeSyscalls::clock() { return kernel_->clock; }
 
 const Transcript& FakeSyscalls::transcript() const { return transcript_; }
