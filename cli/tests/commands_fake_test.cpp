@@ -7,9 +7,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -20,6 +23,7 @@
 #include "daemonkit/cli/run_command.h"
 #include "daemonkit/cli/status_command.h"
 #include "daemonkit/cli/stop_command.h"
+#include "daemonkit/core/readiness.h"
 #include "daemonkit/fake/fake_syscalls.h"
 
 namespace daemonkit::cli {
@@ -258,7 +262,26 @@ struct LauncherRun {
   pid_t intermediate = 0;
 };
 
-LauncherRun run_launcher(FakeSyscalls& os, const RunOptions& options, DaemonScript daemon) {
+// What PROGRAM does once exec'd, given $NOTIFY_SOCKET (empty unless --ready=notify): returns
+// its exit code, or kStaysSilent.
+using ProgramScript = std::function<int(FakeSyscalls&, const std::string& notify_socket)>;
+
+// The launcher's notify socket as the daemon inherited it: "@name", or "" if there is none.
+std::string inherited_notify_socket(FakeSyscalls& os) {
+  for (int fd : os.open_fds(os.current_pid())) {
+    sockaddr_un addr{};
+    socklen_t len = sizeof addr;
+    if (!os.getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len)) continue;
+    if (addr.sun_family != AF_UNIX || len <= offsetof(sockaddr_un, sun_path) + 1) continue;
+    if (addr.sun_path[0] != '\0') continue;
+    const std::size_t name_len = len - offsetof(sockaddr_un, sun_path) - 1;
+    return "@" + std::string(addr.sun_path + 1, name_len);
+  }
+  return "";
+}
+
+LauncherRun run_launcher(FakeSyscalls& os, const RunOptions& options, DaemonScript daemon,
+                         ProgramScript program = nullptr) {
   LauncherRun run;
   os.before_each_call([&](std::string_view name, pid_t caller) {
     if (run.intermediate != 0 || name != "poll" || caller != kLauncher) return;
@@ -277,12 +300,16 @@ LauncherRun run_launcher(FakeSyscalls& os, const RunOptions& options, DaemonScri
     const int end = daemon(os, status_fd);
     if (end >= 0) os.end_process(daemon_pid, end);
     if (end != kExecsProgram) return;
+    const std::string notify_socket = inherited_notify_socket(os);
     char arg0[] = "prog";
     char* argv[] = {arg0, nullptr};
     try {
       static_cast<void>(os.execve("/usr/bin/prog", argv, argv));
     } catch (const ProcessEnded&) {
     }
+    if (!program) return;
+    os.switch_to(daemon_pid);
+    if (const int code = program(os, notify_socket); code >= 0) os.end_process(daemon_pid, code);
   });
   run.result = run_run(os, options, {"PATH=/usr/bin"});
   os.before_each_call(nullptr);
@@ -343,6 +370,40 @@ TEST_F(RunOnFake, FailedPollEndsTheLaunchAndStopsTheDaemon) {
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err, launch_failure_text("poll: Cannot allocate memory (ENOMEM)"));
   EXPECT_TRUE(killed_group_of(os_, run.intermediate));
+}
+
+TEST_F(RunOnFake, NotifyModeIsReadyOnReadyEqualsOneFromProgram) {
+  std::string told;
+  const LauncherRun run = run_launcher(
+      os_, run_options({"--ready=notify", "--", "prog"}),
+      [](FakeSyscalls&, int) { return kExecsProgram; },
+      [&](FakeSyscalls& os, const std::string& notify_socket) {
+        told = notify_socket;
+        core::Readiness::Options options;
+        options.notify_socket = notify_socket;
+        core::Readiness readiness(os, options);
+        EXPECT_TRUE(readiness.ready("listening"));
+        return kStaysSilent;
+      });
+  EXPECT_THAT(told, StartsWith("@daemonkit/notify/"));
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_FALSE(killed_group_of(os_, run.intermediate));
+}
+
+TEST_F(RunOnFake, NotifyModeTellsTheStatusOfAProgramThatGaveUp) {
+  const LauncherRun run = run_launcher(
+      os_, run_options({"--ready=notify", "--", "prog"}),
+      [](FakeSyscalls&, int) { return kExecsProgram; },
+      [](FakeSyscalls& os, const std::string& notify_socket) {
+        core::Readiness::Options options;
+        options.notify_socket = notify_socket;
+        core::Readiness readiness(os, options);
+        EXPECT_TRUE(readiness.fail("no config at /etc/prog.conf", ENOENT));
+        return 1;
+      });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text(
+                                "no config at /etc/prog.conf (No such file or directory, ENOENT)"));
 }
 
 // ---- status and stop ----------------------------------------------------------------------
