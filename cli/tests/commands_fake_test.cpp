@@ -1,15 +1,20 @@
 // The commands on the fake kernel: the daemon side of `run` (everything between the forks and
 // the exec, and each step's failure reaching the status pipe), the launcher's refusals before
-// it forks, and `status`/`stop` reading PID files. The fake runs both forks' children in this
-// process, so the daemon's state is asserted directly; the launcher's waiting loop is covered by
-// ReadinessWaiter's tests and the black-box tests (these were written before the fake modelled
-// poll; driving the loop on it is a next step).
+// it forks, its waiting loop (with the fake's before_each_call hook playing the intermediate and
+// the daemon), and `status`/`stop` reading PID files. The fake runs both forks' children in this
+// process, so the daemon's state is asserted directly.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -18,6 +23,7 @@
 #include "daemonkit/cli/run_command.h"
 #include "daemonkit/cli/status_command.h"
 #include "daemonkit/cli/stop_command.h"
+#include "daemonkit/core/readiness.h"
 #include "daemonkit/fake/fake_syscalls.h"
 
 namespace daemonkit::cli {
@@ -236,6 +242,168 @@ TEST_F(RunOnFake, FailedPipeIsReported) {
   DaemonRun run = run_daemon_side(os_, run_options({"--", "prog"}));
   ASSERT_TRUE(run.returned);
   EXPECT_EQ(run.result.err, launch_failure_text("pipe2: Too many open files (EMFILE)"));
+}
+
+// ---- the launcher's waiting loop ---------------------------------------------------------
+// The launcher continues as the parent of its fork and runs its poll loop on the fake. The
+// fake runs only the current process's code, so the hook plays the intermediate and the daemon
+// just before the launcher's first poll, with the calls each would make.
+
+// How the daemon the hook plays ends its part.
+constexpr int kExecsProgram = -1;  // execs /usr/bin/prog (the status pipe closes, CLOEXEC)
+constexpr int kStaysSilent = -2;   // lives on, the pipe open, never reporting
+
+// What the daemon does once it exists, given the status pipe's write end: returns its exit
+// code, or kExecsProgram, or kStaysSilent.
+using DaemonScript = std::function<int(FakeSyscalls&, int status_fd)>;
+
+struct LauncherRun {
+  CommandResult result;
+  pid_t intermediate = 0;
+};
+
+// What PROGRAM does once exec'd, given $NOTIFY_SOCKET (empty unless --ready=notify): returns
+// its exit code, or kStaysSilent.
+using ProgramScript = std::function<int(FakeSyscalls&, const std::string& notify_socket)>;
+
+// The launcher's notify socket as the daemon inherited it: "@name", or "" if there is none.
+std::string inherited_notify_socket(FakeSyscalls& os) {
+  for (int fd : os.open_fds(os.current_pid())) {
+    sockaddr_un addr{};
+    socklen_t len = sizeof addr;
+    if (!os.getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len)) continue;
+    if (addr.sun_family != AF_UNIX || len <= offsetof(sockaddr_un, sun_path) + 1) continue;
+    if (addr.sun_path[0] != '\0') continue;
+    const std::size_t name_len = len - offsetof(sockaddr_un, sun_path) - 1;
+    return "@" + std::string(addr.sun_path + 1, name_len);
+  }
+  return "";
+}
+
+LauncherRun run_launcher(FakeSyscalls& os, const RunOptions& options, DaemonScript daemon,
+                         ProgramScript program = nullptr) {
+  LauncherRun run;
+  os.before_each_call([&](std::string_view name, pid_t caller) {
+    if (run.intermediate != 0 || name != "poll" || caller != kLauncher) return;
+    run.intermediate = os.last_forked_pid();
+    // The status pipe's write end, which the launcher closed and the intermediate still holds.
+    int status_fd = -1;
+    for (int fd : os.open_fds(run.intermediate)) {
+      const std::string what = os.describe_fd(run.intermediate, fd);
+      if (what.starts_with("pipe:") && what.find(":w") != std::string::npos) status_fd = fd;
+    }
+    os.switch_to(run.intermediate);
+    ASSERT_TRUE(os.setsid());
+    const pid_t daemon_pid = os.fork().value();
+    os.end_process(run.intermediate, 0);
+    os.switch_to(daemon_pid);
+    const int end = daemon(os, status_fd);
+    if (end >= 0) os.end_process(daemon_pid, end);
+    if (end != kExecsProgram) return;
+    const std::string notify_socket = inherited_notify_socket(os);
+    char arg0[] = "prog";
+    char* argv[] = {arg0, nullptr};
+    try {
+      static_cast<void>(os.execve("/usr/bin/prog", argv, argv));
+    } catch (const ProcessEnded&) {
+    }
+    if (!program) return;
+    os.switch_to(daemon_pid);
+    if (const int code = program(os, notify_socket); code >= 0) os.end_process(daemon_pid, code);
+  });
+  run.result = run_run(os, options, {"PATH=/usr/bin"});
+  os.before_each_call(nullptr);
+  return run;
+}
+
+bool killed_group_of(const FakeSyscalls& os, pid_t leader) {
+  return std::any_of(os.transcript().begin(), os.transcript().end(), [&](const auto& call) {
+    return call.name == "kill" && !call.args.empty() && call.args[0] == std::to_string(-leader);
+  });
+}
+
+TEST_F(RunOnFake, LauncherExitsZeroOnceProgramIsExecd) {
+  const LauncherRun run =
+      run_launcher(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
+                   [](FakeSyscalls&, int) { return kExecsProgram; });
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_EQ(run.result.err, "");
+  EXPECT_EQ(os_.open_fds(kLauncher), (std::vector<int>{0, 1, 2, 3}))
+      << "only stdio and its copy of the PID file, whose lock the daemon shares";
+  EXPECT_FALSE(killed_group_of(os_, run.intermediate));
+}
+
+TEST_F(RunOnFake, LauncherPassesOnWhatProgramReportsOnThePipe) {
+  const LauncherRun run =
+      run_launcher(os_, run_options({"--ready=pipe", "--", "prog"}), [](FakeSyscalls& os, int fd) {
+        EXPECT_TRUE(os.write(fd, "1 port 80 is taken", 18));
+        return 1;
+      });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text("port 80 is taken"));
+}
+
+TEST_F(RunOnFake, LauncherNamesHowProgramDiedBeforeItWasReady) {
+  const LauncherRun run = run_launcher(os_, run_options({"--ready=pipe", "--", "prog"}),
+                                       [](FakeSyscalls&, int) { return 3; });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("prog exited with exit status 3 before it was ready"));
+}
+
+TEST_F(RunOnFake, LauncherStopsAProgramThatIsNotReadyInTime) {
+  const auto before = os_.clock().monotonic();
+  const LauncherRun run =
+      run_launcher(os_, run_options({"--ready=pipe", "--timeout", "2", "--", "prog"}),
+                   [](FakeSyscalls&, int) { return kStaysSilent; });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("prog was not ready after 2 seconds; sent it SIGTERM"));
+  EXPECT_GE(os_.clock().monotonic() - before, std::chrono::seconds(2));
+  EXPECT_TRUE(killed_group_of(os_, run.intermediate));
+}
+
+TEST_F(RunOnFake, FailedPollEndsTheLaunchAndStopsTheDaemon) {
+  os_.fail_nth("poll", 1, ENOMEM);
+  const LauncherRun run = run_launcher(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
+                                       [](FakeSyscalls&, int) { return kStaysSilent; });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text("poll: Cannot allocate memory (ENOMEM)"));
+  EXPECT_TRUE(killed_group_of(os_, run.intermediate));
+}
+
+TEST_F(RunOnFake, NotifyModeIsReadyOnReadyEqualsOneFromProgram) {
+  std::string told;
+  const LauncherRun run = run_launcher(
+      os_, run_options({"--ready=notify", "--", "prog"}),
+      [](FakeSyscalls&, int) { return kExecsProgram; },
+      [&](FakeSyscalls& os, const std::string& notify_socket) {
+        told = notify_socket;
+        core::Readiness::Options options;
+        options.notify_socket = notify_socket;
+        core::Readiness readiness(os, options);
+        EXPECT_TRUE(readiness.ready("listening"));
+        return kStaysSilent;
+      });
+  EXPECT_THAT(told, StartsWith("@daemonkit/notify/"));
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_FALSE(killed_group_of(os_, run.intermediate));
+}
+
+TEST_F(RunOnFake, NotifyModeTellsTheStatusOfAProgramThatGaveUp) {
+  const LauncherRun run = run_launcher(
+      os_, run_options({"--ready=notify", "--", "prog"}),
+      [](FakeSyscalls&, int) { return kExecsProgram; },
+      [](FakeSyscalls& os, const std::string& notify_socket) {
+        core::Readiness::Options options;
+        options.notify_socket = notify_socket;
+        core::Readiness readiness(os, options);
+        EXPECT_TRUE(readiness.fail("no config at /etc/prog.conf", ENOENT));
+        return 1;
+      });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text(
+                                "no config at /etc/prog.conf (No such file or directory, ENOENT)"));
 }
 
 // ---- status and stop ----------------------------------------------------------------------

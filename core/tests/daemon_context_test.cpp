@@ -5,13 +5,17 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstring>
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::ElementsAre;
+using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -284,14 +289,73 @@ TEST(DaemonContextFake, SignalMapIgnoresJobControlSignals) {
   EXPECT_THAT(daemon.blocked_signals, IsEmpty());
 }
 
-TEST(DaemonContextFake, DefaultStopSignalNeedsSignalfdAndSaysSoWhenMissing) {
-  // The fake kernel has no signalfd: the default map's SIGTERM stop fails, naming the call.
+TEST(DaemonContextFake, SigtermFromAnotherProcessStopsTheDaemonThroughItsSignalfd) {
   FakeSyscalls os;
   DaemonOptions options = fake_options();
   options.signal_map = default_signal_map();
-  const DaemonizeRun run = run_daemonize(os, options);
+  constexpr pid_t kShell = 999;  // the fake's interactive shell, root like a service manager
+  std::optional<signalfd_siginfo> stop;
+  bool readable_before_kill = true;
+  const DaemonizeRun run = run_daemonize(os, options, [&](DaemonContext& ctx, FakeSyscalls& fos) {
+    ctx.ready();
+    const pid_t daemon = fos.getpid();
+    ASSERT_GE(ctx.stop_fd(), 0);
+    pollfd watch{ctx.stop_fd(), POLLIN, 0};
+    readable_before_kill = *fos.poll(&watch, 1, 0) != 0;
+    fos.switch_to(kShell);
+    ASSERT_TRUE(fos.kill(daemon, SIGTERM));
+    fos.switch_to(daemon);
+    EXPECT_TRUE(fos.process(daemon).alive()) << "SIGTERM is blocked, so it waits in the signalfd";
+    ASSERT_EQ(*fos.poll(&watch, 1, 0), 1);
+    signalfd_siginfo info{};
+    auto n = fos.read(ctx.stop_fd(), &info, sizeof info);
+    ASSERT_TRUE(n);
+    stop = info;
+    ctx.close();
+    fos.exit_now(0);
+  });
+  ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  EXPECT_FALSE(readable_before_kill);
+  ASSERT_TRUE(stop);
+  EXPECT_EQ(stop->ssi_signo, static_cast<std::uint32_t>(SIGTERM));
+  EXPECT_EQ(stop->ssi_pid, static_cast<std::uint32_t>(kShell));
+  EXPECT_FALSE(os.stat_path("/run/d.pid")) << "an orderly stop removes the PID file";
+  const fake::ProcessInfo daemon = os.process(run.daemon);
+  EXPECT_FALSE(daemon.alive());
+  EXPECT_TRUE(WIFEXITED(daemon.wait_status));
+  EXPECT_EQ(WEXITSTATUS(daemon.wait_status), 0);
+  EXPECT_THAT(daemon.signals, Contains(Field(&fake::SignalEvent::action,
+                                             fake::SignalAction::kPending)));
+}
+
+TEST(DaemonContextFake, DefaultStopSignalIsBlockedIntoACloexecNonblockingSignalfd) {
+  FakeSyscalls os;
+  DaemonOptions options = fake_options();
+  options.signal_map = default_signal_map();
+  int stop_fd = -1;
+  const DaemonizeRun run = run_daemonize(os, options, [&](DaemonContext& ctx, FakeSyscalls&) {
+    stop_fd = ctx.stop_fd();
+    ctx.ready();
+  });
+  ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  const fake::ProcessInfo daemon = os.process(run.daemon);
+  EXPECT_THAT(daemon.blocked_signals, ElementsAre(SIGTERM));
+  ASSERT_GE(stop_fd, 0);
+  EXPECT_EQ(os.describe_fd(run.daemon, stop_fd), "anon_inode:[signalfd] (cloexec)");
+  os.switch_to(run.daemon);
+  signalfd_siginfo info{};
+  EXPECT_EQ(os.read(stop_fd, &info, sizeof info).error().code, EAGAIN) << "SFD_NONBLOCK";
+}
+
+TEST(DaemonContextFake, SignalfdFailureFailsTheStartNamingTheCall) {
+  FakeSyscalls os;
+  DaemonOptions options = fake_options();
+  options.signal_map = default_signal_map();
+  const DaemonizeRun run = run_daemonize(os, options, testing::report_ready, [](FakeSyscalls& fos) {
+    fos.fail_nth("signalfd", 1, EMFILE);
+  });
   EXPECT_EQ(run.first_parent_exit, 1);
-  EXPECT_THAT(run.first_parent_stderr, HasSubstr("signalfd: Function not implemented (ENOSYS)"));
+  EXPECT_THAT(run.first_parent_stderr, HasSubstr("signalfd: Too many open files (EMFILE)"));
   EXPECT_FALSE(os.stat_path("/run/d.pid"));
 }
 

@@ -33,7 +33,8 @@ struct DaemonizeRun {
 };
 
 // Options every fake test starts from: a PID file in /run, detaching, and a signal map without
-// kStop (the fake kernel does not model signalfd yet; SignalMap tests cover kStop).
+// kStop, so the daemon holds only stdio and its PID file; the SIGTERM-stop tests add
+// default_signal_map() and its signalfd.
 inline DaemonOptions fake_options() {
   DaemonOptions options;
   options.pidfile = "/run/d.pid";

@@ -1,17 +1,21 @@
 // epoll, eventfd and poll over every kind of open file, through OpenFile::readiness().
 //
-// Level-triggered, as Linux's default: a registration reports its events for as long as the
-// file is ready. Registrations belong to the open file description, not the descriptor number:
-// closing one of several descriptors of a description keeps it registered, closing the last one
-// drops it (Linux's rule). Events are reported in registration order, and a registration that
-// was reported moves to the back, as Linux re-queues level-triggered items, so a small
-// maxevents cannot starve anyone.
+// Registrations belong to the open file description, not the descriptor number: closing one
+// of several descriptors of a description keeps it registered, closing the last one drops it
+// (Linux's rule). Reported registrations move to the back, as Linux re-queues level-triggered
+// items, so a small maxevents cannot starve anyone.
+//
+// Level-triggered registrations report whenever the file is ready. Edge-triggered ones
+// (EPOLLET) follow Linux's ready list: a registration is queued when it is added or modified
+// while ready, and when its file's wait queue is woken with a key it asked for (Kernel::wake,
+// called where Linux's drivers call wake_up: a pipe write, a read that frees a full pipe's
+// buffer, the last close of an end, eventfd reads and writes, signals, socket traffic); an
+// epoll_wait that reaches a queued registration dequeues it and reports it if it is ready.
 //
 // Nothing here ever blocks: with nothing ready, a zero timeout returns 0 at once; a positive
 // timeout advances the manual clock by the timeout and returns 0 (nothing else in the
 // simulation runs while the caller waits, so nothing could have become ready); -1 would wait
-// forever and goes through the would-block policy (EDEADLK by default). EPOLLET is not modelled
-// and fails with EINVAL rather than silently acting level-triggered.
+// forever and goes through the would-block policy (EDEADLK by default).
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -40,22 +44,27 @@ class EventFd final : public OpenFile {
 
   std::string describe() const override { return "anon_inode:[eventfd]"; }
 
-  sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte> buf) override {
+  sys::Result<std::size_t> read(Kernel& kernel, Process&, std::span<std::byte> buf) override {
     if (buf.size() < sizeof(std::uint64_t)) return sys::fail(EINVAL, "read");
     if (counter_ == 0) return sys::fail(EAGAIN, "read");
     const std::uint64_t value = semaphore_ ? 1 : counter_;
     counter_ -= value;
     std::memcpy(buf.data(), &value, sizeof value);
+    kernel.wake(this, EPOLLOUT);
     return sizeof value;
   }
 
-  sys::Result<std::size_t> write(Kernel&, Process&, std::span<const std::byte> buf) override {
-    if (buf.size() < sizeof(std::uint64_t)) return sys::fail(EINVAL, "write");
+  sys::Result<std::size_t> write(Kernel& kernel, Process&,
+                                 std::span<const std::byte> buf) override {
+    // Since Linux 6.9 a write must be exactly 8 bytes (reads need at least 8).
+    if (buf.size() != sizeof(std::uint64_t)) return sys::fail(EINVAL, "write");
     std::uint64_t value = 0;
     std::memcpy(&value, buf.data(), sizeof value);
     if (value == UINT64_MAX) return sys::fail(EINVAL, "write");
     if (value > kEventfdMax - counter_) return sys::fail(EAGAIN, "write");
     counter_ += value;
+    // Even adding 0 wakes the queue, as Linux's eventfd_write does.
+    kernel.wake(this, EPOLLIN);
     return sizeof value;
   }
 
@@ -91,6 +100,7 @@ std::uint32_t ready_mask(const OpenFile& file) {
   if (r.writable) mask |= EPOLLOUT | EPOLLWRNORM;
   if (r.hangup) mask |= EPOLLHUP;
   if (r.error) mask |= EPOLLERR;
+  if (r.read_hangup) mask |= EPOLLRDHUP;
   return mask;
 }
 
@@ -103,6 +113,8 @@ class EpollFile final : public OpenFile {
     std::uint32_t events = 0;
     epoll_data_t data{};
     bool disarmed = false;  // EPOLLONESHOT after its report, until EPOLL_CTL_MOD
+    const void* queue = nullptr;  // the file's wait queue, for Kernel::wake
+    bool queued = false;          // on Linux's ready list (what edge triggering reports)
   };
 
   using OpenFile::OpenFile;
@@ -126,12 +138,18 @@ class EpollFile final : public OpenFile {
                         [&](const Registration& r) { return r.key == file && r.fd == fd; });
   }
 
-  // What a registration reports now: EPOLLHUP and EPOLLERR always, others if asked for.
-  static std::uint32_t report(const Registration& reg) {
+  // What a registration's file offers now: EPOLLHUP and EPOLLERR always, others if asked for.
+  static std::uint32_t poll(const Registration& reg) {
     if (reg.disarmed) return 0;
     auto file = reg.file.lock();
     if (!file) return 0;
     return ready_mask(*file) & (reg.events | EPOLLHUP | EPOLLERR);
+  }
+
+  // What epoll_wait would report for it: edge-triggered ones only while queued.
+  static std::uint32_t report(const Registration& reg) {
+    if ((reg.events & EPOLLET) && !reg.queued) return 0;
+    return poll(reg);
   }
 
   // Whether `target` is reachable from this epoll through nested epoll registrations.
@@ -176,6 +194,22 @@ std::string events_text(const struct epoll_event* event) {
 }
 
 }  // namespace
+
+void Kernel::wake(const void* queue, std::uint32_t key) {
+  if (shutting_down) return;
+  std::erase_if(epolls, [](const std::weak_ptr<OpenFile>& e) { return e.expired(); });
+  for (const auto& weak : epolls) {
+    auto ep = std::static_pointer_cast<EpollFile>(weak.lock());
+    for (auto& reg : ep->registrations_) {
+      if (reg.queue != queue || reg.disarmed) continue;
+      // ep_poll_callback: a key names the events that happened; an item that asked for none
+      // of them stays off the ready list.
+      if (key != 0 && (key & (reg.events | EPOLLHUP | EPOLLERR)) == 0) continue;
+      reg.queued = true;
+    }
+  }
+}
+
 }  // namespace detail
 
 using detail::Process;
@@ -198,6 +232,7 @@ sys::Result<int> FakeSyscalls::epoll_create1(int flags) {
     auto& k = kernel();
     auto inode = k.new_inode(0600, p.uids.effective, p.gids.effective, detail::kAnonDev);
     auto file = std::make_shared<detail::EpollFile>(std::move(inode), O_RDWR);
+    k.epolls.push_back(file);
     return k.allocate_fd(p, std::move(file), (flags & EPOLL_CLOEXEC) != 0, 0, "epoll_create1");
   });
 }
@@ -207,17 +242,18 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
       "epoll_ctl", {arg(epfd), arg(op), arg(fd), detail::events_text(event)},
       [&](Process& p) -> sys::Result<void> {
         auto& k = kernel();
+        // Linux's order: the event is copied in first, then both descriptors, then the
+        // target must support poll, then the epoll must be one and not the target itself
+        // (the same description, whatever the numbers).
+        const bool has_event = op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD;
+        if (has_event && event == nullptr) return sys::fail(EFAULT, "epoll_ctl");
         detail::FdEntry* ep_entry = k.fd_entry(p, epfd);
         detail::FdEntry* target_entry = k.fd_entry(p, fd);
         if (ep_entry == nullptr || target_entry == nullptr) return sys::fail(EBADF, "epoll_ctl");
-        auto* ep = dynamic_cast<detail::EpollFile*>(ep_entry->file.get());
-        if (ep == nullptr || epfd == fd) return sys::fail(EINVAL, "epoll_ctl");
         const auto& target = target_entry->file;
         if (!detail::pollable(*target)) return sys::fail(EPERM, "epoll_ctl");
-        if (op != EPOLL_CTL_DEL && event == nullptr) return sys::fail(EFAULT, "epoll_ctl");
-        if (op != EPOLL_CTL_DEL && (event->events & EPOLLET)) {
-          return sys::fail(EINVAL, "epoll_ctl");  // not modelled; see the top of this file
-        }
+        auto* ep = dynamic_cast<detail::EpollFile*>(ep_entry->file.get());
+        if (ep == nullptr || ep_entry->file == target) return sys::fail(EINVAL, "epoll_ctl");
         auto it = ep->find(target.get(), fd);
         switch (op) {
           case EPOLL_CTL_ADD: {
@@ -231,6 +267,8 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
             reg.fd = fd;
             reg.events = event->events;
             reg.data = event->data;
+            reg.queue = target->wait_queue(p);
+            reg.queued = detail::EpollFile::poll(reg) != 0;
             ep->registrations_.push_back(std::move(reg));
             return {};
           }
@@ -240,6 +278,8 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
             it->events = event->events;
             it->data = event->data;
             it->disarmed = false;
+            // Linux re-polls a modified item and queues it if ready; a queued one stays.
+            if (detail::EpollFile::poll(*it) != 0) it->queued = true;
             return {};
           case EPOLL_CTL_DEL:
             if (it == ep->registrations_.end()) return sys::fail(ENOENT, "epoll_ctl");
@@ -267,6 +307,8 @@ sys::Result<int> FakeSyscalls::epoll_wait(int epfd, struct epoll_event* events, 
         int n = 0;
         for (auto it = regs.begin(); it != regs.end() && n < maxevents;) {
           const std::uint32_t mask = detail::EpollFile::report(*it);
+          // Reaching a queued item takes it off the ready list, reported or not.
+          if (it->events & EPOLLET) it->queued = false;
           if (mask == 0) {
             ++it;
             continue;

@@ -58,16 +58,6 @@ std::string render(const timespec& ts) {
   return fmt::format("{{{}, {}}}", ts.tv_sec, ts.tv_nsec);
 }
 
-namespace {
-
-std::string signal_text(int sig) {
-  if (sig == 0) return "0";
-  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
-  return std::to_string(sig);
-}
-
-std::string mode_text(mode_t mode) { return detail::octal(mode); }
-
 std::string bytes_text(const void* buf, std::size_t count) {
   constexpr std::size_t kShown = 128;
   std::string text = "\"";
@@ -88,6 +78,16 @@ std::string bytes_text(const void* buf, std::size_t count) {
   text += count > kShown ? "\"..." : "\"";
   return text;
 }
+
+namespace {
+
+std::string signal_text(int sig) {
+  if (sig == 0) return "0";
+  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+  return std::to_string(sig);
+}
+
+std::string mode_text(mode_t mode) { return detail::octal(mode); }
 
 std::string list_text(char* const list[]) {
   std::vector<std::string> items;
@@ -491,6 +491,23 @@ std::string FakeSyscalls::describe_fd(pid_t pid, int fd) const {
 }
 
 void FakeSyscalls::set_would_block(WouldBlock policy) { kernel_->would_block_policy = policy; }
+
+void FakeSyscalls::before_each_call(BeforeCall hook) { before_call_ = std::move(hook); }
+
+void FakeSyscalls::run_before_call(const char* name) {
+  if (!before_call_ || in_before_call_) return;
+  const pid_t caller = kernel_->current_pid;
+  in_before_call_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{in_before_call_};
+  before_call_(name, caller);
+  // The hook may have ended the caller itself (end_process); the call then finds no current
+  // process and says so, as any call after the process ended does.
+  const Process* p = kernel_->find(caller);
+  kernel_->current_pid = p != nullptr && p->alive() ? caller : 0;
+}
 
 ManualClock& FakeSyscalls::clock() { return kernel_->clock; }
 

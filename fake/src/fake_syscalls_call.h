@@ -24,6 +24,9 @@ std::string arg(Int value) {
 }
 inline std::string arg(const char* text) { return text == nullptr ? "NULL" : text; }
 
+// Written bytes as a C string, the first 128 of them.
+std::string bytes_text(const void* buf, std::size_t count);
+
 // Result text for the transcript.
 std::string render(int value);
 std::string render(long value);
@@ -44,6 +47,7 @@ inline std::string render(unsigned int value) { return std::to_string(value); }
 template <typename T, typename Body>
 sys::Result<T> FakeSyscalls::call(const char* name, std::vector<std::string> args, Body&& body,
                                   bool injectable) {
+  run_before_call(name);
   begin_call(name, std::move(args));
   const pid_t caller = kernel_->current_pid;
   if (injectable) {

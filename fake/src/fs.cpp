@@ -287,6 +287,8 @@ sys::Result<std::shared_ptr<OpenFile>> Kernel::open_file(Process& p, std::string
     if (access == O_WRONLY || access == O_RDWR || access == O_ACCMODE) want |= kMayWrite;
     if (flags & O_TRUNC) want |= kMayWrite;
     if (!may(p, *node, want)) return sys::fail(EACCES, call);
+    // A socket inode cannot be opened, only connected to.
+    if (S_ISSOCK(node->mode)) return sys::fail(ENXIO, call);
     if ((flags & O_TRUNC) && node->is_reg()) {
       drop_setid_bits(p, *node);
       node->data.clear();

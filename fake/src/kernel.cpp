@@ -99,7 +99,11 @@ Kernel::Kernel(const FakeSyscallsOptions& options) {
   next_pid = std::max(options.pid, options.ppid) + 1;
 }
 
-Kernel::~Kernel() = default;
+Kernel::~Kernel() {
+  // Descriptors close as processes go; nobody is left to wake.
+  shutting_down = true;
+  processes.clear();
+}
 
 void Kernel::fatal(const std::string& message) {
   std::fprintf(stderr, "daemonkit::fake::FakeSyscalls: %s\n", message.c_str());
@@ -194,6 +198,8 @@ sys::Result<void> OpenFile::truncate(Kernel&, off_t) { return sys::fail(EINVAL, 
 sys::Result<void> OpenFile::fsync() { return sys::fail(EINVAL, "fsync"); }
 
 Readiness OpenFile::readiness() const { return {can_read(), can_write(), false, false}; }
+
+const void* OpenFile::wait_queue(const Process&) const { return this; }
 
 std::string OpenFile::blocked_reason(const Kernel&) const {
   return describe() + " is not ready and nothing in the simulation can make it ready";

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <cstdint>
 #include <cstddef>
 #include <deque>
 #include <map>
@@ -33,6 +34,7 @@ inline constexpr dev_t kDevTmpfsDev = 0x5;
 inline constexpr dev_t kProcDev = 0x16;
 inline constexpr dev_t kPipeDev = 0xf;
 inline constexpr dev_t kAnonDev = 0xe;
+inline constexpr dev_t kSockDev = 0x8;
 
 // Linux's limits on path resolution.
 inline constexpr int kMaxSymlinks = 40;
@@ -55,6 +57,12 @@ struct FdEntry {
   bool cloexec = false;
 };
 
+// Who sent a signal that is now pending, as signalfd reports it (ssi_pid, ssi_uid).
+struct SignalSource {
+  pid_t pid = 0;
+  uid_t uid = 0;
+};
+
 struct Process {
   pid_t pid = 0;
   pid_t ppid = 0;
@@ -70,6 +78,7 @@ struct Process {
   std::array<struct sigaction, kMaxSignal + 1> actions{};
   sigset_t mask{};
   sigset_t pending{};
+  std::array<SignalSource, kMaxSignal + 1> pending_from{};
   std::map<int, FdEntry> fds;
   ProcessState state = ProcessState::kRunning;
   int wait_status = 0;
@@ -223,6 +232,17 @@ class Kernel {
   [[nodiscard]] std::optional<sys::Group> group_by_name(std::string_view name) const;
   [[nodiscard]] std::optional<sys::Group> group_by_gid(gid_t gid) const;
 
+  // ---- signalfd (signalfd.cpp) ----
+  sys::Result<int> signalfd(Process& p, int fd, const sigset_t& mask, int flags);
+  // Takes the lowest pending signal of `p` that is in `mask` off the pending set.
+  std::optional<std::pair<int, SignalSource>> take_pending(Process& p, const sigset_t& mask);
+
+  // ---- Wake-ups for epoll (epoll.cpp) ----
+  // Something happened on wait queue `queue` (see OpenFile::wait_queue) with poll bits `key`
+  // (0: any): edge-triggered registrations of it whose events meet `key` queue a report, as
+  // Linux's ep_poll_callback does.
+  void wake(const void* queue, std::uint32_t key);
+
   // ---- Limits and time (limits.cpp) ----
   sys::Result<struct rlimit> getrlimit(Process& p, int resource);
   sys::Result<void> setrlimit(Process& p, int resource, const struct rlimit& limit);
@@ -244,6 +264,15 @@ class Kernel {
   ino_t next_ino = 2;
   // Synthesized /proc inodes, kept so a path names the same inode each time: "1000", "1000/fd".
   std::map<std::string, std::shared_ptr<Inode>> proc_inodes;
+  // Every epoll instance created, for wake(); expired ones are pruned as they are met.
+  std::vector<std::weak_ptr<OpenFile>> epolls;
+  // Set while the kernel is destroyed: closing descriptors then wakes nobody.
+  bool shutting_down = false;
+  // Socket namespaces (socket.cpp): the abstract AF_UNIX names and the TCP ports in use.
+  std::map<std::string, std::weak_ptr<OpenFile>> abstract_sockets;
+  std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> tcp_ports;
+  std::uint16_t next_ephemeral_port = 32768;
+  unsigned next_autobind = 0;
 
  private:
   void reparent_children(Process& dying);

@@ -54,6 +54,8 @@ struct Inode {
   std::vector<Flock> flocks;
   Special special = Special::kNone;
   pid_t proc_pid = 0;  // for /proc/<pid> and /proc/<pid>/fd
+  // The socket bound to this S_IFSOCK inode, until it closes (then connecting is refused).
+  std::weak_ptr<OpenFile> socket;
 
   [[nodiscard]] bool is_dir() const { return S_ISDIR(mode); }
   [[nodiscard]] bool is_reg() const { return S_ISREG(mode); }
@@ -66,6 +68,7 @@ struct Readiness {
   bool writable = false;
   bool hangup = false;  // EPOLLHUP: the other side of a pipe or socket is gone
   bool error = false;   // EPOLLERR: e.g. a pipe's write end whose readers are all gone
+  bool read_hangup = false;  // EPOLLRDHUP: a stream socket's peer will send no more
 };
 
 // One open file description. Kinds override what they support; the defaults fail as Linux
@@ -92,6 +95,9 @@ class OpenFile {
   virtual sys::Result<void> truncate(Kernel& kernel, off_t length);
   virtual sys::Result<void> fsync();
   [[nodiscard]] virtual Readiness readiness() const;
+  // The wait queue epoll registers on when `poller` adds this file (Linux's poll_wait), which
+  // Kernel::wake names when the file's state changes. Most files have one queue: themselves.
+  [[nodiscard]] virtual const void* wait_queue(const Process& poller) const;
   // Why a read or write would block forever, for the would-block message.
   [[nodiscard]] virtual std::string blocked_reason(const Kernel& kernel) const;
 

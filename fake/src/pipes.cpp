@@ -2,6 +2,7 @@
 // is closed, EPIPE (and SIGPIPE, raised by the write path) once every read end is closed,
 // writes of at most PIPE_BUF bytes all-or-nothing.
 #include <limits.h>
+#include <sys/epoll.h>
 
 #include <algorithm>
 #include <cstring>
@@ -29,11 +30,15 @@ struct Page {
 };
 
 struct Pipe {
+  Kernel* kernel = nullptr;
   std::shared_ptr<Inode> inode;
   std::deque<Page> pages;
   // Open descriptions of each end (not descriptors: dup and fork share a description).
   int readers = 0;
   int writers = 0;
+  // Linux's two wait queues: epoll on a read end waits on rd_wait, on a write end on wr_wait.
+  char rd_wait = 0;
+  char wr_wait = 0;
 };
 
 class PipeEnd final : public OpenFile {
@@ -42,13 +47,24 @@ class PipeEnd final : public OpenFile {
       : OpenFile(pipe->inode, flags), pipe_(std::move(pipe)), write_end_(write_end) {
     ++(write_end_ ? pipe_->writers : pipe_->readers);
   }
-  ~PipeEnd() override { --(write_end_ ? pipe_->writers : pipe_->readers); }
+  ~PipeEnd() override {
+    --(write_end_ ? pipe_->writers : pipe_->readers);
+    // pipe_release: the last reader or writer went while the other side remains.
+    if ((pipe_->readers == 0) != (pipe_->writers == 0)) {
+      pipe_->kernel->wake(&pipe_->rd_wait, 0);
+      pipe_->kernel->wake(&pipe_->wr_wait, 0);
+    }
+  }
+
+  const void* wait_queue(const Process&) const override {
+    return write_end_ ? &pipe_->wr_wait : &pipe_->rd_wait;
+  }
 
   std::string describe() const override {
     return fmt::format("pipe:[{}]:{}", inode_->ino, write_end_ ? "w" : "r");
   }
 
-  sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte> buf) override {
+  sys::Result<std::size_t> read(Kernel& kernel, Process&, std::span<std::byte> buf) override {
     if (buf.empty()) return std::size_t{0};
     auto& pages = pipe_->pages;
     if (pages.empty()) {
@@ -56,51 +72,43 @@ class PipeEnd final : public OpenFile {
       return sys::fail(EAGAIN, "read");
     }
     std::size_t done = 0;
+    bool freed_a_full_pipe = false;
     while (done < buf.size() && !pages.empty()) {
       Page& page = pages.front();
       const std::size_t n = std::min(buf.size() - done, page.unread());
       std::memcpy(buf.data() + done, page.data.data() + page.offset, n);
       page.offset += n;
       done += n;
-      if (page.unread() == 0) pages.pop_front();
+      if (page.unread() == 0) {
+        freed_a_full_pipe |= pages.size() >= kMaxPages;
+        pages.pop_front();
+      }
     }
+    // pipe_read wakes writers only when it made room in a full pipe.
+    if (freed_a_full_pipe) kernel.wake(&pipe_->wr_wait, EPOLLOUT | EPOLLWRNORM);
     return done;
   }
 
-  sys::Result<std::size_t> write(Kernel&, Process&, std::span<const std::byte> buf) override {
+  sys::Result<std::size_t> write(Kernel& kernel, Process&,
+                                 std::span<const std::byte> buf) override {
     // Linux lets an empty write succeed before it even looks for readers.
     if (buf.empty()) return std::size_t{0};
-    if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
-    auto& pages = pipe_->pages;
-    const auto* bytes = reinterpret_cast<const char*>(buf.data());
-    std::size_t done = 0;
-    const std::size_t tail = buf.size() % kPageSize;
-    if (tail != 0 && !pages.empty() && pages.back().data.size() + tail <= kPageSize) {
-      pages.back().data.append(bytes, tail);
-      done = tail;
-    }
-    while (done < buf.size()) {
-      if (pages.size() >= kMaxPages) {
-        // Linux would sleep here until a reader makes room. Nothing was written yet for a
-        // write of at most PIPE_BUF bytes; a larger one returns what it wrote so far (in
-        // the fake, no reader can run meanwhile).
-        if (done == 0) return sys::fail(EAGAIN, "write");
-        return done;
-      }
-      const std::size_t n = std::min(kPageSize, buf.size() - done);
-      pages.push_back(Page{std::string(bytes + done, n), 0});
-      done += n;
-    }
-    return done;
+    // Every other write wakes the readers' queue once polled, even one that fails ("Epoll
+    // nonsensically wants a wakeup whether the pipe was already empty or not").
+    auto result = write_pages(buf);
+    kernel.wake(&pipe_->rd_wait, EPOLLIN | EPOLLRDNORM);
+    return result;
   }
 
   Readiness readiness() const override {
     Readiness r;
     if (write_end_) {
-      r.writable = pipe_->readers > 0 && pipe_->pages.size() < kMaxPages;
+      // Room means EPOLLOUT even with no reader left (EPOLLERR says the rest).
+      r.writable = pipe_->pages.size() < kMaxPages;
       r.error = pipe_->readers == 0;
     } else {
-      r.readable = !pipe_->pages.empty() || pipe_->writers == 0;
+      // With every writer gone, an empty pipe reports EPOLLHUP alone (read gives EOF).
+      r.readable = !pipe_->pages.empty();
       r.hangup = pipe_->writers == 0;
     }
     return r;
@@ -128,6 +136,32 @@ class PipeEnd final : public OpenFile {
   }
 
  private:
+  // The bytes go in as Linux fills its pages.
+  sys::Result<std::size_t> write_pages(std::span<const std::byte> buf) {
+    if (pipe_->readers == 0) return sys::fail(EPIPE, "write");
+    auto& pages = pipe_->pages;
+    const auto* bytes = reinterpret_cast<const char*>(buf.data());
+    std::size_t done = 0;
+    const std::size_t tail = buf.size() % kPageSize;
+    if (tail != 0 && !pages.empty() && pages.back().data.size() + tail <= kPageSize) {
+      pages.back().data.append(bytes, tail);
+      done = tail;
+    }
+    while (done < buf.size()) {
+      if (pages.size() >= kMaxPages) {
+        // Linux would sleep here until a reader makes room. Nothing was written yet for a
+        // write of at most PIPE_BUF bytes; a larger one returns what it wrote so far (in
+        // the fake, no reader can run meanwhile).
+        if (done == 0) return sys::fail(EAGAIN, "write");
+        return done;
+      }
+      const std::size_t n = std::min(kPageSize, buf.size() - done);
+      pages.push_back(Page{std::string(bytes + done, n), 0});
+      done += n;
+    }
+    return done;
+  }
+
   std::shared_ptr<Pipe> pipe_;
   bool write_end_;
 };
@@ -137,6 +171,7 @@ class PipeEnd final : public OpenFile {
 sys::Result<sys::PipeFds> Kernel::pipe2(Process& p, int flags) {
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return sys::fail(EINVAL, "pipe2");
   auto pipe = std::make_shared<Pipe>();
+  pipe->kernel = this;
   pipe->inode = new_inode(S_IFIFO | 0600, p.uids.effective, p.gids.effective, kPipeDev);
   const bool cloexec = (flags & O_CLOEXEC) != 0;
   const int extra = flags & (O_NONBLOCK | O_DIRECT);

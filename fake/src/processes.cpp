@@ -212,7 +212,14 @@ void Kernel::deliver(Process& target, int sig, pid_t sender) {
     return;
   }
   if (sigismember(&target.mask, sig) == 1) {
+    if (sigismember(&target.pending, sig) != 1) {
+      // A standard signal pends once: a second one while pending is merged, sender and all.
+      const Process* from = find(sender);
+      target.pending_from[static_cast<std::size_t>(sig)] =
+          SignalSource{sender, from == nullptr ? 0 : from->uids.real};
+    }
     sigaddset(&target.pending, sig);
+    wake(&target, 0);  // signalfds polled by this process
     target.signals.push_back({sig, sender, SignalAction::kPending});
     return;
   }

@@ -148,11 +148,52 @@ TEST(FakeEpoll, CtlAddModDelFollowTheRegistrationState) {
   EXPECT_EQ(os.epoll_ctl(ep, EPOLL_CTL_ADD, efd, nullptr).error().code, EFAULT);
 }
 
-TEST(FakeEpoll, EdgeTriggeringIsNotModelledAndSaysSo) {
+TEST(FakeEpoll, EdgeTriggeredReportsOnceUntilTheNextWakeUp) {
   FakeSyscalls os;
   const int ep = *os.epoll_create1(0);
-  const int efd = *os.eventfd(0, 0);
-  EXPECT_EQ(watch(os, ep, efd, EPOLLIN | EPOLLET).error().code, EINVAL);
+  const int efd = *os.eventfd(0, EFD_NONBLOCK);
+  ASSERT_TRUE(watch(os, ep, efd, EPOLLIN | EPOLLET));
+  EXPECT_EQ(ready(os, ep), Ready{}) << "not ready when added: nothing queued";
+  add_counter(os, efd, 1);
+  EXPECT_EQ(ready(os, ep), (Ready{{efd, EPOLLIN}}));
+  EXPECT_EQ(ready(os, ep), Ready{}) << "still readable, but no new edge";
+  add_counter(os, efd, 0);  // Linux wakes the queue even for adding 0
+  EXPECT_EQ(ready(os, ep), (Ready{{efd, EPOLLIN}}));
+}
+
+TEST(FakeEpoll, EdgeTriggeredPipeReaderWakesOnEveryWriteAndItsWriterOnlyWhenFullEases) {
+  FakeSyscalls os;
+  const int ep = *os.epoll_create1(0);
+  auto pipe = *os.pipe2(O_NONBLOCK);
+  ASSERT_TRUE(watch(os, ep, pipe.read_end, EPOLLIN | EPOLLET));
+  ASSERT_TRUE(watch(os, ep, pipe.write_end, EPOLLOUT | EPOLLET));
+  EXPECT_EQ(ready(os, ep), (Ready{{pipe.write_end, EPOLLOUT}})) << "writable when added";
+  std::vector<char> page(4096, 'x');
+  ASSERT_TRUE(os.write(pipe.write_end, page.data(), 10));
+  EXPECT_EQ(ready(os, ep), (Ready{{pipe.read_end, EPOLLIN}}));
+  ASSERT_TRUE(os.write(pipe.write_end, page.data(), 10));
+  EXPECT_EQ(ready(os, ep), (Ready{{pipe.read_end, EPOLLIN}})) << "a write to a non-empty pipe";
+  char buf[20];
+  ASSERT_TRUE(os.read(pipe.read_end, buf, sizeof buf));
+  EXPECT_EQ(ready(os, ep), Ready{}) << "reading a pipe that was not full wakes no writer";
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(os.write(pipe.write_end, page.data(), page.size()));
+  EXPECT_EQ(ready(os, ep), (Ready{{pipe.read_end, EPOLLIN}}));
+  ASSERT_TRUE(os.read(pipe.read_end, page.data(), page.size()));
+  EXPECT_EQ(ready(os, ep), (Ready{{pipe.write_end, EPOLLOUT}})) << "a page freed in a full pipe";
+  ASSERT_TRUE(os.close(pipe.read_end));
+  EXPECT_EQ(ready(os, ep), (Ready{{pipe.write_end, EPOLLOUT | EPOLLERR}})) << "the last reader";
+}
+
+TEST(FakeEpoll, EdgeTriggeredItemAddedOrModifiedWhileReadyIsQueuedOnce) {
+  FakeSyscalls os;
+  const int ep = *os.epoll_create1(0);
+  const int efd = *os.eventfd(1, EFD_NONBLOCK);
+  ASSERT_TRUE(watch(os, ep, efd, EPOLLIN | EPOLLET));
+  EXPECT_EQ(ready(os, ep), (Ready{{efd, EPOLLIN}}));
+  EXPECT_EQ(ready(os, ep), Ready{});
+  ASSERT_TRUE(watch(os, ep, efd, EPOLLIN | EPOLLOUT | EPOLLET, EPOLL_CTL_MOD));
+  EXPECT_EQ(ready(os, ep), (Ready{{efd, EPOLLIN | EPOLLOUT}}));
+  EXPECT_EQ(ready(os, ep), Ready{});
 }
 
 TEST(FakeEpoll, CreateRejectsUnknownFlagsAndSetsCloexec) {
@@ -185,7 +226,8 @@ TEST(FakeEpoll, WriteEndIsWritableAndReportsErrorOnceReadersAreGone) {
   ASSERT_TRUE(watch(os, ep, pipe.write_end, EPOLLOUT));
   EXPECT_EQ(ready(os, ep), (Ready{{pipe.write_end, EPOLLOUT}}));
   ASSERT_TRUE(os.close(pipe.read_end));
-  EXPECT_EQ(ready(os, ep), (Ready{{pipe.write_end, EPOLLERR}}));
+  // Linux's pipe_poll: EPOLLOUT whenever there is room, readers or not.
+  EXPECT_EQ(ready(os, ep), (Ready{{pipe.write_end, EPOLLOUT | EPOLLERR}}));
 }
 
 TEST(FakeEpoll, HangupIsReportedEvenWhenNotAskedFor) {

@@ -172,6 +172,32 @@ TEST(FakeProcStat, CommIsTheExecutedProgramsBaseNameCutTo15Bytes) {
               ::testing::StartsWith(fmt::format("{} (a-daemon-with-a) S ", child)));
 }
 
+// A blocking read that would be a deadlock on its own: the hook plays the child, which writes
+// and exits just before the parent's read, as it would on a real kernel's scheduler.
+TEST(FakeBeforeEachCall, LetsATestPlayAnotherProcessBetweenTheCallersCalls) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  auto pipe = os.pipe2(O_CLOEXEC).value();
+  const pid_t child = os.fork().value();
+  ASSERT_TRUE(os.close(pipe.write_end));
+  std::vector<std::string> seen;
+  os.before_each_call([&](std::string_view name, pid_t caller) {
+    seen.push_back(fmt::format("{}@{}", name, caller == parent ? "parent" : "?"));
+    if (name != "read" || !os.process(child).alive()) return;
+    os.switch_to(child);
+    ASSERT_TRUE(os.write(pipe.write_end, "hi", 2));  // not seen: no hook inside the hook
+    os.end_process(child, 0);
+  });
+  char buffer[8];
+  EXPECT_EQ(os.read(pipe.read_end, buffer, sizeof buffer).value(), 2u);
+  EXPECT_EQ(os.current_pid(), parent);
+  EXPECT_EQ(os.read(pipe.read_end, buffer, sizeof buffer).value(), 0u);  // the writer is gone
+  EXPECT_THAT(seen, ElementsAre("read@parent", "read@parent"));
+  os.before_each_call(nullptr);
+  EXPECT_TRUE(os.waitpid(child, 0));
+  EXPECT_EQ(seen.size(), 2u);
+}
+
 TEST(FakeExit, CallsAfterTheCurrentProcessEndedAbortWithAMessage) {
   FakeSyscalls os;
   ends([&] { os.exit_now(0); });

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string_view>
 #include <map>
 #include <memory>
 #include <optional>
@@ -171,6 +172,15 @@ class FakeSyscalls : public sys::Syscalls {
   [[nodiscard]] std::string describe_fd(pid_t pid, int fd) const;
   void set_would_block(WouldBlock policy);
 
+  // The other processes' turn. The fake runs only the current process's code, so a test plays
+  // the others (a daemon that reports, a child that dies) from here: the hook runs before
+  // every recorded call, with its name and the calling pid, and may switch_to other processes
+  // and make calls as them, end_process or send_signal (not exit_now, which would unwind the
+  // caller's stack). The caller is current again when the hook returns; calls made inside the
+  // hook do not run it again. An empty hook removes it.
+  using BeforeCall = std::function<void(std::string_view name, pid_t caller)>;
+  void before_each_call(BeforeCall hook);
+
   ManualClock& clock();
 
   // ==== Fault injection ===================================================================
@@ -275,11 +285,11 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<void> sigaction(int sig, const struct sigaction* act,
                               struct sigaction* old) override;
   sys::Result<void> sigprocmask(int how, const sigset_t* set, sigset_t* old) override;
-  // Not modelled yet: ENOSYS.
+  // Reads the reading process's pending (blocked) signals in the set; see fake/README.md.
   sys::Result<int> signalfd(int fd, const sigset_t& mask, int flags) override;
   // poll and epoll_wait never block: with nothing ready, a positive timeout advances clock()
   // by that many milliseconds and returns 0; -1 goes through the would-block policy. epoll is
-  // level-triggered; EPOLLET fails with EINVAL. See fake/README.md.
+  // level-triggered or, with EPOLLET, edge-triggered by Linux's wake-ups. See fake/README.md.
   sys::Result<int> poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) override;
   sys::Result<int> epoll_create1(int flags) override;
   sys::Result<void> epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) override;
@@ -287,7 +297,8 @@ class FakeSyscalls : public sys::Syscalls {
                               int timeout_ms) override;
   sys::Result<int> eventfd(unsigned int initval, int flags) override;
 
-  // Not modelled yet: ENOSYS.
+  // AF_UNIX stream and datagram sockets, and AF_INET stream sockets on loopback only (other
+  // families and types fail as Linux fails for what it lacks); see fake/README.md.
   sys::Result<int> socket(int domain, int type, int protocol) override;
   sys::Result<void> bind(int fd, const struct sockaddr* addr, socklen_t len) override;
   sys::Result<void> listen(int fd, int backlog) override;
@@ -324,6 +335,8 @@ class FakeSyscalls : public sys::Syscalls {
   int injected_error();
   void end_call(std::string value, int error);
   void check_current_alive(pid_t caller);
+  // Runs the before_each_call hook, unless it is running already.
+  void run_before_call(const char* name);
 
   std::unique_ptr<detail::Kernel> kernel_;
   std::unique_ptr<Faults> faults_;
@@ -332,6 +345,8 @@ class FakeSyscalls : public sys::Syscalls {
   std::size_t next_index_ = 0;
   std::map<std::string, int, std::less<>> nth_counts_;
   bool recording_ = true;
+  BeforeCall before_call_;
+  bool in_before_call_ = false;
 };
 
 // gtest prints a FakeSyscalls (e.g. in EXPECT_THAT(fake, HasOpenFds(...))) as its current

@@ -1,0 +1,648 @@
+// What AF_UNIX and AF_INET sockets share: the Socket description, connected byte streams
+// (EOF on the peer's close, EPIPE and SIGPIPE after it, ECONNRESET when it closed with bytes
+// unread), listen and accept with a backlog, datagram queues, socket options, readiness for
+// poll and epoll, and the system calls themselves. Addresses are named and resolved per family
+// in socket_unix.cpp and socket_inet.cpp.
+#include "socket.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "daemonkit/fake/fake_syscalls.h"
+#include "fake_syscalls_call.h"
+
+namespace daemonkit::fake {
+namespace detail {
+
+Socket::Socket(Kernel& kernel, std::shared_ptr<Inode> inode, int status_flags, int domain,
+               int type)
+    : OpenFile(std::move(inode), status_flags), kernel_(kernel), domain_(domain), type_(type) {}
+
+Socket::~Socket() {
+  if (tx) tx->writer_gone = true;
+  if (rx) rx->reader_gone = true;
+  if (auto other = peer.lock()) {
+    // Closing with bytes unread resets the connection (unix_release_sock, tcp_close).
+    if (rx && !rx->bytes.empty()) other->error = ECONNRESET;
+    kernel_.wake(other.get(), 0);
+  }
+  // Connections nobody accepted are reset: their clients see ECONNRESET.
+  for (auto& embryo : accept_queue) {
+    if (auto client = embryo->peer.lock()) client->error = ECONNRESET;
+  }
+}
+
+std::string Socket::describe() const {
+  const std::string kind = is_unix() ? (is_stream() ? "unix-stream" : "unix-dgram") : "tcp";
+  const auto name = [&](const SocketAddress& a) {
+    return is_unix() ? unix_address_text(a) : inet_address_text(a);
+  };
+  std::string text = fmt::format("socket:[{}]:{}", inode_->ino, kind);
+  if (!local.empty()) text += " " + name(local);
+  if (state == State::kListening) text += " listening";
+  if (state == State::kConnected && !peer_address.empty()) text += " -> " + name(peer_address);
+  return text;
+}
+
+sys::Result<std::size_t> Socket::read(Kernel&, Process&, std::span<std::byte> buf) {
+  return receive(buf, 0, nullptr);
+}
+
+sys::Result<std::size_t> Socket::write(Kernel&, Process&, std::span<const std::byte> buf) {
+  if (is_stream()) return send_stream(buf, "write");
+  auto to = datagram_peer.lock();
+  if (!datagram_connected) return sys::fail(ENOTCONN, "write");
+  if (!to) return sys::fail(ECONNREFUSED, "write");
+  return send_datagram(*to, buf);
+}
+
+sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, SocketAddress* from) {
+  const char* call = from != nullptr ? "recvfrom" : "read";
+  if (!is_stream()) {
+    if (inbox.empty()) return sys::fail(EAGAIN, call);
+    Datagram& d = inbox.front();
+    const std::size_t n = std::min(buf.size(), d.bytes.size());
+    if (n > 0) std::memcpy(buf.data(), d.bytes.data(), n);
+    const std::size_t whole = d.bytes.size();
+    if (from != nullptr) *from = d.from;
+    if (!(flags & MSG_PEEK)) inbox.pop_front();
+    return (flags & MSG_TRUNC) ? whole : n;
+  }
+  if (state != State::kConnected) {
+    // unix_stream_read_generic says EINVAL; tcp_recvmsg ENOTCONN.
+    return sys::fail(is_unix() ? EINVAL : ENOTCONN, call);
+  }
+  if (rx->bytes.empty() && error != 0) return sys::fail(std::exchange(error, 0), call);
+  if (buf.empty()) return std::size_t{0};
+  if (rx->bytes.empty()) {
+    if (rx->writer_gone || reset) return std::size_t{0};
+    return sys::fail(EAGAIN, call);
+  }
+  const std::size_t n = std::min(buf.size(), rx->bytes.size());
+  std::memcpy(buf.data(), rx->bytes.data(), n);
+  if (!(flags & MSG_PEEK)) {
+    rx->bytes.erase(0, n);
+    if (auto other = peer.lock()) kernel_.wake(other.get(), EPOLLOUT | EPOLLWRNORM);
+  }
+  if (from != nullptr) *from = peer_address;
+  return n;
+}
+
+sys::Result<std::size_t> Socket::send_stream(std::span<const std::byte> buf, const char* call) {
+  if (state != State::kConnected) return sys::fail(is_unix() ? ENOTCONN : EPIPE, call);
+  if (reset) return sys::fail(EPIPE, call);
+  if (tx->reader_gone) {
+    if (is_unix()) return sys::fail(EPIPE, call);
+    // TCP: the first write after the peer's close is sent, and answered by a reset.
+    reset = true;
+    error = EPIPE;
+    return buf.size();
+  }
+  if (buf.empty()) return std::size_t{0};
+  const std::size_t room = kSocketBuffer - std::min(kSocketBuffer, tx->bytes.size());
+  if (room == 0) return sys::fail(EAGAIN, call);
+  const std::size_t n = std::min(room, buf.size());
+  tx->bytes.append(reinterpret_cast<const char*>(buf.data()), n);
+  if (auto other = peer.lock()) kernel_.wake(other.get(), EPOLLIN | EPOLLRDNORM);
+  return n;
+}
+
+sys::Result<std::size_t> Socket::send_datagram(Socket& to, std::span<const std::byte> buf) {
+  if (buf.size() > kSocketBuffer - 32) return sys::fail(EMSGSIZE, "sendto");
+  // A connected datagram socket hears only from its peer (unix_may_send).
+  if (to.datagram_connected && to.datagram_peer.lock().get() != this) {
+    return sys::fail(EPERM, "sendto");
+  }
+  if (to.inbox.size() > kMaxDatagramQueue) return sys::fail(EAGAIN, "sendto");
+  to.inbox.push_back(Datagram{std::string(reinterpret_cast<const char*>(buf.data()), buf.size()),
+                              local});  // unnamed: recvfrom gives length 0
+  kernel_.wake(&to, EPOLLIN | EPOLLRDNORM);
+  return buf.size();
+}
+
+void Socket::join(const std::shared_ptr<Socket>& self, const std::shared_ptr<Socket>& server) {
+  auto up = std::make_shared<StreamChannel>();
+  auto down = std::make_shared<StreamChannel>();
+  tx = up;
+  rx = down;
+  server->rx = up;
+  server->tx = down;
+  peer = server;
+  server->peer = self;
+  state = State::kConnected;
+  server->state = State::kConnected;
+}
+
+Readiness Socket::readiness() const {
+  Readiness r;
+  if (!is_stream()) {
+    r.readable = !inbox.empty();
+    auto to = datagram_peer.lock();
+    r.writable = !(to && to->inbox.size() > kMaxDatagramQueue);
+    return r;
+  }
+  switch (state) {
+    case State::kListening:
+      r.readable = !accept_queue.empty();
+      return r;
+    case State::kUnconnected:
+      // A stream socket that is not connected is "hung up" (TCP_CLOSE) and writable.
+      r.writable = true;
+      r.hangup = true;
+      r.error = error != 0;
+      return r;
+    case State::kConnected:
+      break;
+  }
+  const bool peer_closed = rx->writer_gone;
+  r.readable = !rx->bytes.empty() || peer_closed || error != 0;
+  r.read_hangup = peer_closed;
+  r.writable = tx->reader_gone || tx->bytes.size() < kSocketBuffer;
+  // A unix peer's close shuts both directions; a TCP peer's FIN only the way in, until a
+  // reset closes the rest.
+  r.hangup = (peer_closed && is_unix()) || reset;
+  r.error = error != 0;
+  return r;
+}
+
+std::string Socket::blocked_reason(const Kernel&) const {
+  if (state == State::kListening) {
+    return fmt::format("{} has no pending connection; connect from another process first, "
+                       "or use SOCK_NONBLOCK",
+                       describe());
+  }
+  if (is_stream() && state == State::kConnected && !rx->bytes.empty()) {
+    return fmt::format("{}: its peer's receive buffer is full; switch to the peer and read "
+                       "first, or use SOCK_NONBLOCK",
+                       describe());
+  }
+  return fmt::format("{} has nothing to read; switch to its peer and send first, or use "
+                     "SOCK_NONBLOCK or MSG_DONTWAIT",
+                     describe());
+}
+
+sys::Result<void> copy_address(const SocketAddress& address, sockaddr* out, socklen_t* len,
+                               const char* call) {
+  if (out == nullptr && len == nullptr) return {};
+  if (len == nullptr || out == nullptr) return sys::fail(EFAULT, call);
+  std::memcpy(out, address.data(), std::min<std::size_t>(*len, address.size()));
+  *len = static_cast<socklen_t>(address.size());
+  return {};
+}
+
+namespace {
+
+// The descriptor's socket: EBADF for no descriptor, ENOTSOCK for another kind of file.
+sys::Result<std::shared_ptr<Socket>> socket_at(Kernel& kernel, Process& p, int fd,
+                                               const char* call) {
+  FdEntry* entry = kernel.fd_entry(p, fd);
+  if (entry == nullptr) return sys::fail(EBADF, call);
+  auto socket = std::dynamic_pointer_cast<Socket>(entry->file);
+  if (!socket) return sys::fail(ENOTSOCK, call);
+  return socket;
+}
+
+std::string family_text(int domain) {
+  switch (domain) {
+    case AF_UNIX: return "AF_UNIX";
+    case AF_INET: return "AF_INET";
+    case AF_INET6: return "AF_INET6";
+    default: return std::to_string(domain);
+  }
+}
+
+std::string type_text(int type) {
+  std::string text;
+  switch (type & 0xf) {
+    case SOCK_STREAM: text = "SOCK_STREAM"; break;
+    case SOCK_DGRAM: text = "SOCK_DGRAM"; break;
+    case SOCK_SEQPACKET: text = "SOCK_SEQPACKET"; break;
+    default: text = std::to_string(type & 0xf); break;
+  }
+  if (type & SOCK_NONBLOCK) text += "|SOCK_NONBLOCK";
+  if (type & SOCK_CLOEXEC) text += "|SOCK_CLOEXEC";
+  const int rest = type & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (rest != 0) text += fmt::format("|{:#x}", rest);
+  return text;
+}
+
+std::string msg_flags_text(int flags) {
+  std::string text;
+  auto add = [&](int bit, const char* name) {
+    if ((flags & bit) == 0) return;
+    text += text.empty() ? "" : "|";
+    text += name;
+    flags &= ~bit;
+  };
+  add(MSG_NOSIGNAL, "MSG_NOSIGNAL");
+  add(MSG_DONTWAIT, "MSG_DONTWAIT");
+  add(MSG_PEEK, "MSG_PEEK");
+  add(MSG_TRUNC, "MSG_TRUNC");
+  if (flags != 0) text += (text.empty() ? "" : "|") + fmt::format("{:#x}", flags);
+  return text.empty() ? "0" : text;
+}
+
+std::string option_text(int level, int name) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_REUSEADDR: return "SOL_SOCKET, SO_REUSEADDR";
+      case SO_KEEPALIVE: return "SOL_SOCKET, SO_KEEPALIVE";
+      case SO_ERROR: return "SOL_SOCKET, SO_ERROR";
+      case SO_TYPE: return "SOL_SOCKET, SO_TYPE";
+      case SO_DOMAIN: return "SOL_SOCKET, SO_DOMAIN";
+      case SO_ACCEPTCONN: return "SOL_SOCKET, SO_ACCEPTCONN";
+      default: return fmt::format("SOL_SOCKET, {}", name);
+    }
+  }
+  if (level == IPPROTO_TCP && name == TCP_NODELAY) return "IPPROTO_TCP, TCP_NODELAY";
+  return fmt::format("{}, {}", level, name);
+}
+
+}  // namespace
+
+// The address as text for the transcript.
+std::string socket_address_text(const sockaddr* addr, socklen_t len) {
+  if (addr == nullptr) return "NULL";
+  if (len < sizeof(sa_family_t)) return fmt::format("{{len={}}}", len);
+  const SocketAddress bytes(reinterpret_cast<const char*>(addr), len);
+  if (addr->sa_family == AF_UNIX) return unix_address_text(bytes);
+  if (addr->sa_family == AF_INET && len >= sizeof(sockaddr_in)) return inet_address_text(bytes);
+  return fmt::format("{{family={} len={}}}", addr->sa_family, len);
+}
+
+}  // namespace detail
+
+using detail::Process;
+using detail::Socket;
+
+sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
+  return call<int>(
+      "socket", {detail::family_text(domain), detail::type_text(type), arg(protocol)},
+      [&](Process& p) -> sys::Result<int> {
+        const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (domain == AF_UNIX) {
+          if (base != SOCK_STREAM && base != SOCK_DGRAM) {
+            // SOCK_SEQPACKET exists on Linux but is not modelled here.
+            return sys::fail(ESOCKTNOSUPPORT, "socket");
+          }
+          if (protocol != 0 && protocol != PF_UNIX) return sys::fail(EPROTONOSUPPORT, "socket");
+        } else if (domain == AF_INET) {
+          if (base == SOCK_STREAM) {
+            if (protocol != 0 && protocol != IPPROTO_TCP) {
+              return sys::fail(EPROTONOSUPPORT, "socket");
+            }
+          } else {
+            // UDP and raw sockets are not modelled.
+            return sys::fail(ESOCKTNOSUPPORT, "socket");
+          }
+        } else {
+          // IPv6, netlink, packet...: not modelled.
+          return sys::fail(EAFNOSUPPORT, "socket");
+        }
+        auto& k = kernel();
+        auto inode = k.new_inode(S_IFSOCK | 0777, p.uids.effective, p.gids.effective,
+                                 detail::kSockDev);
+        const int status = O_RDWR | ((type & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
+        auto file = std::make_shared<Socket>(k, std::move(inode), status, domain, base);
+        return k.allocate_fd(p, std::move(file), (type & SOCK_CLOEXEC) != 0, 0, "socket");
+      });
+}
+
+sys::Result<void> FakeSyscalls::bind(int fd, const struct sockaddr* addr, socklen_t len) {
+  return call<void>(
+      "bind", {arg(fd), detail::socket_address_text(addr, len), arg(len)},
+      [&](Process& p) -> sys::Result<void> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "bind");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        if (addr == nullptr) return sys::fail(EFAULT, "bind");
+        if (socket->is_unix()) return detail::unix_bind(kernel(), p, *socket, socket, addr, len);
+        return detail::inet_bind(kernel(), p, socket, addr, len);
+      });
+}
+
+sys::Result<void> FakeSyscalls::listen(int fd, int backlog) {
+  return call<void>("listen", {arg(fd), arg(backlog)}, [&](Process& p) -> sys::Result<void> {
+    auto socket_or = detail::socket_at(kernel(), p, fd, "listen");
+    if (!socket_or) return sys::fail(socket_or.error());
+    const std::shared_ptr<Socket> socket = *socket_or;
+    if (!socket->is_stream()) return sys::fail(EOPNOTSUPP, "listen");
+    if (socket->state == Socket::State::kConnected) return sys::fail(EINVAL, "listen");
+    if (socket->local.empty()) {
+      // A unix socket must be bound first; TCP binds to an ephemeral port of 0.0.0.0.
+      if (socket->is_unix()) return sys::fail(EINVAL, "listen");
+      if (auto bound = detail::inet_autobind(kernel(), socket, htonl(INADDR_ANY), "listen");
+          !bound) {
+        return bound;
+      }
+    }
+    if (!socket->is_unix() && socket->state != Socket::State::kListening &&
+        detail::inet_listen_conflict(kernel(), *socket)) {
+      return sys::fail(EADDRINUSE, "listen");
+    }
+    const auto limit = static_cast<unsigned>(detail::kSomaxconn);
+    socket->backlog = static_cast<unsigned>(backlog) > limit ? detail::kSomaxconn : backlog;
+    socket->state = Socket::State::kListening;
+    return {};
+  });
+}
+
+sys::Result<int> FakeSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t* len,
+                                       int flags) {
+  return call<int>(
+      "accept4",
+      {arg(fd), addr == nullptr ? "NULL" : "&addr",
+       (flags & SOCK_CLOEXEC) && (flags & SOCK_NONBLOCK) ? "SOCK_NONBLOCK|SOCK_CLOEXEC"
+       : (flags & SOCK_CLOEXEC)                          ? "SOCK_CLOEXEC"
+       : (flags & SOCK_NONBLOCK)                         ? "SOCK_NONBLOCK"
+                                                         : arg(flags)},
+      [&](Process& p) -> sys::Result<int> {
+        if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return sys::fail(EINVAL, "accept4");
+        auto listener_or = detail::socket_at(kernel(), p, fd, "accept4");
+        if (!listener_or) return sys::fail(listener_or.error());
+        const std::shared_ptr<Socket> listener = *listener_or;
+        auto& k = kernel();
+        if (!listener->is_stream()) return sys::fail(EOPNOTSUPP, "accept4");
+        if (listener->state != Socket::State::kListening) return sys::fail(EINVAL, "accept4");
+        if (listener->accept_queue.empty()) {
+          if (listener->nonblocking()) return sys::fail(EAGAIN, "accept4");
+          return k.would_block<int>(
+              "accept4", fmt::format("fd {}: {}", fd, listener->blocked_reason(k)));
+        }
+        if (!k.fd_available(p)) return sys::fail(EMFILE, "accept4");
+        auto accepted = listener->accept_queue.front();
+        listener->accept_queue.pop_front();
+        if (addr != nullptr || len != nullptr) {
+          if (auto copied = detail::copy_address(accepted->peer_address, addr, len, "accept4");
+              !copied) {
+            listener->accept_queue.push_front(accepted);
+            return sys::fail(copied.error());
+          }
+        }
+        accepted->set_status_flags(O_RDWR | ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0));
+        return k.allocate_fd(p, std::move(accepted), (flags & SOCK_CLOEXEC) != 0, 0, "accept4");
+      });
+}
+
+sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, socklen_t len) {
+  return call<void>(
+      "connect", {arg(fd), detail::socket_address_text(addr, len), arg(len)},
+      [&](Process& p) -> sys::Result<void> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "connect");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        auto& k = kernel();
+        if (addr == nullptr) return sys::fail(EFAULT, "connect");
+        if (!socket->is_stream()) {
+          if (len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+            socket->datagram_connected = false;
+            socket->datagram_peer.reset();
+            return {};
+          }
+          auto target = detail::unix_find(k, p, addr, len, SOCK_DGRAM, "connect");
+          if (!target) return sys::fail(target.error());
+          socket->datagram_peer = *target;
+          socket->datagram_connected = true;
+          socket->peer_address = (*target)->local;
+          return {};
+        }
+        // unix_stream_connect finds and checks the listener (and its backlog) before it looks
+        // at the connecting socket's own state; TCP looks at its own state first.
+        const bool own_state_first = !socket->is_unix();
+        auto own_state = [&]() -> sys::Result<void> {
+          if (socket->state == Socket::State::kListening) return sys::fail(EINVAL, "connect");
+          if (socket->state != Socket::State::kConnected) return {};
+          // After a non-blocking TCP connect: its outcome once, then EISCONN.
+          if (socket->error != 0) return sys::fail(std::exchange(socket->error, 0), "connect");
+          return sys::fail(EISCONN, "connect");
+        };
+        if (own_state_first) {
+          if (auto ok = own_state(); !ok) return ok;
+          if (socket->error != 0) return sys::fail(std::exchange(socket->error, 0), "connect");
+        }
+        std::shared_ptr<Socket> listener;
+        in_addr_t destination = 0;
+        if (socket->is_unix()) {
+          auto found = detail::unix_find(k, p, addr, len, SOCK_STREAM, "connect");
+          if (!found) return sys::fail(found.error());
+          listener = *found;
+          if (listener->state != Socket::State::kListening) {
+            return sys::fail(ECONNREFUSED, "connect");
+          }
+        } else {
+          auto found = detail::inet_find_listener(k, addr, len, &destination, "connect");
+          if (!found) {
+            if (found.error().code == ECONNREFUSED && socket->nonblocking()) {
+              // Linux answers EINPROGRESS and reports the refusal through SO_ERROR.
+              socket->error = ECONNREFUSED;
+              return sys::fail(EINPROGRESS, "connect");
+            }
+            return sys::fail(found.error());
+          }
+          listener = *found;
+        }
+        if (listener->accept_queue.size() > static_cast<std::size_t>(listener->backlog)) {
+          if (socket->nonblocking()) return sys::fail(EAGAIN, "connect");
+          return k.would_block<void>(
+              "connect", fmt::format("fd {}: the backlog of {} is full; accept first", fd,
+                                     listener->describe()));
+        }
+        if (!own_state_first) {
+          if (auto ok = own_state(); !ok) return ok;
+        }
+        if (!socket->is_unix() && socket->local.empty()) {
+          if (auto bound = detail::inet_autobind(k, socket, destination, "connect"); !bound) {
+            return bound;
+          }
+        }
+        auto server_inode = k.new_inode(S_IFSOCK | 0777, listener->inode().uid,
+                                        listener->inode().gid, detail::kSockDev);
+        auto server = std::make_shared<Socket>(k, std::move(server_inode), O_RDWR,
+                                               listener->domain(), SOCK_STREAM);
+        server->local = listener->local;
+        // An accepted socket is a clone of its listener, options included.
+        server->reuse_address = listener->reuse_address;
+        server->keepalive = listener->keepalive;
+        server->no_delay = listener->no_delay;
+        if (!socket->is_unix()) {
+          // An accepted TCP socket has the address the client reached, on the listener's port.
+          sockaddr_in mine{};
+          std::memcpy(&mine, listener->local.data(), sizeof mine);
+          server->local = detail::inet_address(destination, mine.sin_port);
+          detail::inet_register(k, server);
+        }
+        server->peer_address =
+            socket->local.empty() ? detail::unix_unnamed() : socket->local;
+        socket->peer_address = listener->local;
+        if (!socket->is_unix()) socket->peer_address = server->local;
+        socket->join(socket, server);
+        listener->accept_queue.push_back(server);
+        k.wake(listener.get(), EPOLLIN | EPOLLRDNORM);
+        if (!socket->is_unix() && socket->nonblocking()) {
+          return sys::fail(EINPROGRESS, "connect");  // done at once, as loopback is
+        }
+        return {};
+      });
+}
+
+sys::Result<std::size_t> FakeSyscalls::sendto(int fd, const void* buf, std::size_t len, int flags,
+                                              const struct sockaddr* addr, socklen_t addrlen) {
+  return call<std::size_t>(
+      "sendto",
+      {arg(fd), bytes_text(buf, len), arg(len), detail::msg_flags_text(flags),
+       detail::socket_address_text(addr, addrlen)},
+      [&](Process& p) -> sys::Result<std::size_t> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "sendto");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        auto& k = kernel();
+        if (flags & MSG_OOB) return sys::fail(EOPNOTSUPP, "sendto");
+        const std::span<const std::byte> bytes(static_cast<const std::byte*>(buf), len);
+        sys::Result<std::size_t> sent = std::size_t{0};
+        if (socket->is_stream()) {
+          if (addr != nullptr && socket->is_unix()) {
+            return sys::fail(socket->state == Socket::State::kConnected ? EISCONN : EOPNOTSUPP,
+                             "sendto");
+          }
+          sent = socket->send_stream(bytes, "sendto");
+        } else {
+          std::shared_ptr<Socket> to;
+          if (addr != nullptr) {
+            auto found = detail::unix_find(k, p, addr, addrlen, SOCK_DGRAM, "sendto");
+            if (!found) return sys::fail(found.error());
+            to = *found;
+          } else {
+            if (!socket->datagram_connected) return sys::fail(ENOTCONN, "sendto");
+            to = socket->datagram_peer.lock();
+            if (!to) return sys::fail(ECONNREFUSED, "sendto");
+          }
+          sent = socket->send_datagram(*to, bytes);
+        }
+        if (!sent && sent.error().code == EAGAIN && !socket->nonblocking() &&
+            !(flags & MSG_DONTWAIT)) {
+          return k.would_block<std::size_t>(
+              "sendto", fmt::format("fd {}: {}", fd, socket->blocked_reason(k)));
+        }
+        if (!sent && sent.error().code == EPIPE && !(flags & MSG_NOSIGNAL)) {
+          k.deliver(p, SIGPIPE, 0);
+        }
+        return sent;
+      });
+}
+
+sys::Result<std::size_t> FakeSyscalls::recvfrom(int fd, void* buf, std::size_t len, int flags,
+                                                struct sockaddr* addr, socklen_t* addrlen) {
+  return call<std::size_t>(
+      "recvfrom", {arg(fd), arg(len), detail::msg_flags_text(flags),
+                   addr == nullptr ? "NULL" : "&addr"},
+      [&](Process& p) -> sys::Result<std::size_t> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "recvfrom");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        auto& k = kernel();
+        detail::SocketAddress from;
+        auto got = socket->receive({static_cast<std::byte*>(buf), len}, flags, &from);
+        if (!got && got.error().code == EAGAIN) {
+          if (socket->nonblocking() || (flags & MSG_DONTWAIT)) return got;
+          return k.would_block<std::size_t>(
+              "recvfrom", fmt::format("fd {}: {}", fd, socket->blocked_reason(k)));
+        }
+        if (!got) return sys::fail(got.error().code, "recvfrom");
+        if (addr == nullptr && addrlen == nullptr) return got;
+        // TCP names no sender (length 0); a unix stream names its peer if the peer is bound.
+        if (socket->is_stream() && (!socket->is_unix() || from.size() <= sizeof(sa_family_t))) {
+          from.clear();
+        }
+        if (auto copied = detail::copy_address(from, addr, addrlen, "recvfrom"); !copied) {
+          return sys::fail(copied.error());
+        }
+        return got;
+      });
+}
+
+sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const void* value,
+                                           socklen_t len) {
+  int shown = 0;
+  if (value != nullptr && len >= sizeof(int)) std::memcpy(&shown, value, sizeof shown);
+  return call<void>(
+      "setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
+      [&](Process& p) -> sys::Result<void> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        bool* flag = nullptr;
+        if (level == SOL_SOCKET) {
+          if (name == SO_REUSEADDR) flag = &socket->reuse_address;
+          if (name == SO_KEEPALIVE) flag = &socket->keepalive;
+        } else if (level == IPPROTO_TCP && !socket->is_unix()) {
+          if (name == TCP_NODELAY) flag = &socket->no_delay;
+        } else if (socket->is_unix()) {
+          return sys::fail(EOPNOTSUPP, "setsockopt");
+        }
+        if (flag == nullptr) return sys::fail(ENOPROTOOPT, "setsockopt");
+        if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
+        if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
+        int v = 0;
+        std::memcpy(&v, value, sizeof v);
+        *flag = v != 0;
+        return {};
+      });
+}
+
+sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* value,
+                                           socklen_t* len) {
+  return call<void>(
+      "getsockopt", {arg(fd), detail::option_text(level, name)},
+      [&](Process& p) -> sys::Result<void> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "getsockopt");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        int v = 0;
+        if (level == SOL_SOCKET) {
+          switch (name) {
+            case SO_REUSEADDR: v = socket->reuse_address ? 1 : 0; break;
+            case SO_KEEPALIVE: v = socket->keepalive ? 1 : 0; break;
+            case SO_ERROR: v = std::exchange(socket->error, 0); break;
+            case SO_TYPE: v = socket->type(); break;
+            case SO_DOMAIN: v = socket->domain(); break;
+            case SO_ACCEPTCONN: v = socket->state == Socket::State::kListening ? 1 : 0; break;
+            default: return sys::fail(ENOPROTOOPT, "getsockopt");
+          }
+        } else if (level == IPPROTO_TCP && !socket->is_unix() && name == TCP_NODELAY) {
+          v = socket->no_delay ? 1 : 0;
+        } else if (socket->is_unix() && level != SOL_SOCKET) {
+          return sys::fail(EOPNOTSUPP, "getsockopt");
+        } else {
+          return sys::fail(ENOPROTOOPT, "getsockopt");
+        }
+        if (len == nullptr || value == nullptr) return sys::fail(EFAULT, "getsockopt");
+        if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
+        const socklen_t n = std::min<socklen_t>(*len, sizeof v);
+        std::memcpy(value, &v, n);
+        *len = n;
+        return {};
+      });
+}
+
+sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
+  return call<void>("getsockname", {arg(fd)}, [&](Process& p) -> sys::Result<void> {
+    auto socket_or = detail::socket_at(kernel(), p, fd, "getsockname");
+    if (!socket_or) return sys::fail(socket_or.error());
+    const std::shared_ptr<Socket> socket = *socket_or;
+    detail::SocketAddress name = socket->local;
+    if (name.empty()) {
+      name = socket->is_unix() ? detail::unix_unnamed()
+                               : detail::inet_address(htonl(INADDR_ANY), 0);
+    }
+    if (addr == nullptr || len == nullptr) return sys::fail(EFAULT, "getsockname");
+    return detail::copy_address(name, addr, len, "getsockname");
+  });
+}
+
+}  // namespace daemonkit::fake

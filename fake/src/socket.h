@@ -1,0 +1,139 @@
+// Sockets of the simulated kernel: AF_UNIX stream and datagram sockets (filesystem paths and
+// the abstract namespace) and AF_INET stream sockets on the loopback interface. socket.cpp
+// holds what the families share (the Socket description, byte streams, listen/accept,
+// options, the system calls); socket_unix.cpp and socket_inet.cpp name addresses and find the
+// socket an address reaches.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "kernel.h"
+
+namespace daemonkit::fake::detail {
+
+// A socket address as the bytes a caller gets back (sa_family first); empty: none.
+using SocketAddress = std::string;
+
+// Linux's defaults on a typical machine: net.core.wmem_default, net.unix.max_dgram_qlen,
+// net.core.somaxconn.
+inline constexpr std::size_t kSocketBuffer = 212992;
+inline constexpr std::size_t kMaxDatagramQueue = 10;
+inline constexpr int kSomaxconn = 4096;
+
+// One direction of a connected stream.
+struct StreamChannel {
+  std::string bytes;
+  bool writer_gone = false;  // the sending socket closed: EOF once the bytes are read
+  bool reader_gone = false;  // the receiving socket closed: EPIPE for the sender
+};
+
+struct Datagram {
+  std::string bytes;
+  SocketAddress from;
+};
+
+class Socket final : public OpenFile {
+ public:
+  enum class State { kUnconnected, kListening, kConnected };
+
+  Socket(Kernel& kernel, std::shared_ptr<Inode> inode, int status_flags, int domain, int type);
+  ~Socket() override;
+
+  std::string describe() const override;
+  sys::Result<std::size_t> read(Kernel& kernel, Process& reader,
+                                std::span<std::byte> buf) override;
+  sys::Result<std::size_t> write(Kernel& kernel, Process& writer,
+                                 std::span<const std::byte> buf) override;
+  Readiness readiness() const override;
+  std::string blocked_reason(const Kernel& kernel) const override;
+
+  // recv/recvfrom: EAGAIN when nothing is there (the caller applies blocking).
+  sys::Result<std::size_t> receive(std::span<std::byte> buf, int flags, SocketAddress* from);
+  // send/sendto on a stream, or to a datagram socket's destination. EPIPE is returned without
+  // raising SIGPIPE (the caller decides); EAGAIN when there is no room.
+  sys::Result<std::size_t> send_stream(std::span<const std::byte> buf, const char* call);
+  sys::Result<std::size_t> send_datagram(Socket& to, std::span<const std::byte> buf);
+
+  [[nodiscard]] bool is_stream() const { return type_ == SOCK_STREAM; }
+  [[nodiscard]] bool is_unix() const { return domain_ == AF_UNIX; }
+  [[nodiscard]] int domain() const { return domain_; }
+  [[nodiscard]] int type() const { return type_; }
+
+  // Joins two stream sockets: `this` the connecting side, `server` the accepted one.
+  void join(const std::shared_ptr<Socket>& self, const std::shared_ptr<Socket>& server);
+
+  Kernel& kernel_;
+  State state = State::kUnconnected;
+  SocketAddress local;  // what getsockname reports once bound (empty: unbound)
+  SocketAddress peer_address;
+  bool reuse_address = false;
+  bool keepalive = false;
+  bool no_delay = false;
+  int error = 0;  // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
+  bool reset = false;  // a TCP peer answered a write after its close with a reset
+  // Streams.
+  std::shared_ptr<StreamChannel> rx;
+  std::shared_ptr<StreamChannel> tx;
+  std::weak_ptr<Socket> peer;
+  int backlog = 0;
+  std::deque<std::shared_ptr<Socket>> accept_queue;
+  // Datagrams.
+  std::deque<Datagram> inbox;
+  std::weak_ptr<Socket> datagram_peer;  // set by connect() on a datagram socket
+  bool datagram_connected = false;
+
+ private:
+  int domain_;
+  int type_;
+};
+
+// ---- AF_UNIX (socket_unix.cpp) ----
+
+// bind() for an AF_UNIX socket: a path (a new S_IFSOCK inode) or an abstract name.
+sys::Result<void> unix_bind(Kernel& kernel, Process& p, Socket& socket,
+                            const std::shared_ptr<Socket>& self, const sockaddr* addr,
+                            socklen_t len);
+// The socket an AF_UNIX address names, as connect and sendto find it.
+sys::Result<std::shared_ptr<Socket>> unix_find(Kernel& kernel, Process& p, const sockaddr* addr,
+                                               socklen_t len, int type, const char* call);
+// "unix:/run/x.sock", "unix:@name", "unix:(unnamed)".
+std::string unix_address_text(const SocketAddress& address);
+// An unnamed AF_UNIX address: the family alone.
+SocketAddress unix_unnamed();
+
+// ---- AF_INET (socket_inet.cpp) ----
+
+sys::Result<void> inet_bind(Kernel& kernel, Process& p, const std::shared_ptr<Socket>& self,
+                            const sockaddr* addr, socklen_t len);
+// Binds to an ephemeral port of `address` (network order), as listen and connect do.
+sys::Result<void> inet_autobind(Kernel& kernel, const std::shared_ptr<Socket>& self,
+                                in_addr_t address, const char* call);
+// Whether another socket already listens where `socket` is bound.
+bool inet_listen_conflict(const Kernel& kernel, const Socket& socket);
+// The listening socket a loopback address reaches; ENETUNREACH off loopback, ECONNREFUSED
+// when nothing listens.
+sys::Result<std::shared_ptr<Socket>> inet_find_listener(Kernel& kernel, const sockaddr* addr,
+                                                        socklen_t len, in_addr_t* destination,
+                                                        const char* call);
+// Registers an accepted socket on its listener's port.
+void inet_register(Kernel& kernel, const std::shared_ptr<Socket>& socket);
+// "tcp:127.0.0.1:7007".
+std::string inet_address_text(const SocketAddress& address);
+SocketAddress inet_address(in_addr_t address, in_port_t port);
+
+// An address as the transcript shows it.
+std::string socket_address_text(const sockaddr* addr, socklen_t len);
+
+// Copies `address` to a caller's buffer as accept4, getsockname and recvfrom do: at most
+// *len bytes, and *len set to the full length.
+sys::Result<void> copy_address(const SocketAddress& address, sockaddr* out, socklen_t* len,
+                               const char* call);
+
+}  // namespace daemonkit::fake::detail

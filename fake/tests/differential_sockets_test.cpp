@@ -1,0 +1,425 @@
+// Differential scenarios for sockets and signalfd: AF_UNIX datagrams and streams (paths in the
+// world's directory, abstract names derived from it so runs never collide on the machine),
+// TCP on loopback (ephemeral ports rendered as "ephemeral", as their numbers are the
+// machine's), and signalfd with the signal blocked. Each scenario runs on FakeSyscalls and on
+// the real kernel; the traces must be equal, and the steps that carry the point are pinned to
+// what Linux documents.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemonkit/sys/result.h"
+#include "differential_world.h"
+
+namespace daemonkit::fake::differential {
+namespace {
+
+// Records steps as a scenario runs, in either world.
+class Script {
+ public:
+  explicit Script(sys::Syscalls& syscalls) : os(syscalls) {}
+
+  template <typename T>
+  T value(const std::string& call, sys::Result<T> result, T otherwise,
+          const std::function<std::string(const T&)>& show = {}) {
+    if (!result) {
+      steps.push_back({call, sys::errno_name(result.error().code)});
+      return otherwise;
+    }
+    if (show) {
+      steps.push_back({call, show(*result)});
+    } else if constexpr (std::is_arithmetic_v<T>) {
+      steps.push_back({call, std::to_string(*result)});
+    }
+    return *result;
+  }
+
+  void done(const std::string& call, const sys::Result<void>& result) {
+    steps.push_back({call, result ? "ok" : sys::errno_name(result.error().code)});
+  }
+
+  void note(const std::string& call, std::string result) { steps.push_back({call, std::move(result)}); }
+
+  std::string poll_text(int fd) {
+    pollfd entry{fd, POLLIN | POLLOUT | POLLRDHUP, 0};
+    auto n = os.poll(&entry, 1, 0);
+    if (!n) return sys::errno_name(n.error().code);
+    std::string text;
+    auto add = [&](short bit, const char* name) {
+      if (entry.revents & bit) text += text.empty() ? name : std::string("|") + name;
+    };
+    add(POLLIN, "IN");
+    add(POLLOUT, "OUT");
+    add(POLLRDHUP, "RDHUP");
+    add(POLLHUP, "HUP");
+    add(POLLERR, "ERR");
+    return text.empty() ? "0" : text;
+  }
+
+  std::string recv_text(int fd, std::size_t len, int flags = 0) {
+    std::string buf(len, '\0');
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof from;
+    auto n = os.recvfrom(fd, buf.data(), len, flags, reinterpret_cast<sockaddr*>(&from), &from_len);
+    if (!n) return sys::errno_name(n.error().code);
+    buf.resize(std::min(*n, len));
+    return fmt::format("n={} \"{}\" from_len={}", *n, buf, from_len);
+  }
+
+  sys::Syscalls& os;
+  std::vector<Step> steps;
+};
+
+struct Unix {
+  sockaddr_un un{};
+  socklen_t len = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&un); }
+};
+
+Unix unix_path(const std::string& path) {
+  Unix a;
+  a.un.sun_family = AF_UNIX;
+  std::memcpy(a.un.sun_path, path.data(), path.size());
+  a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return a;
+}
+
+Unix unix_abstract(const std::string& name) {
+  Unix a;
+  a.un.sun_family = AF_UNIX;
+  std::memcpy(a.un.sun_path + 1, name.data(), name.size());
+  a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  return a;
+}
+
+std::vector<Step> agreed(const Body& body, Privilege privilege = Privilege::kInvoker) {
+  const Comparison comparison = run_both(body, privilege);
+  if (!comparison.same()) {
+    ADD_FAILURE() << comparison.report();
+    return {};
+  }
+  return comparison.fake;
+}
+
+std::string result_of(const std::vector<Step>& steps, const std::string& call) {
+  for (const auto& s : steps) {
+    if (s.call == call) return s.result;
+  }
+  return "(no step " + call + ")";
+}
+
+TEST(DifferentialUnixDgram, PathsAbstractNamesErrorsTruncationAndTheQueue) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext& world) {
+    Script s(os);
+    const int flags = SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    const int server = s.value<int>("socket server", os.socket(AF_UNIX, flags, 0), -1);
+    const auto at = unix_path("d.sock");
+    s.done("bind d.sock", os.bind(server, at.get(), at.len));
+    s.value<struct stat>("stat d.sock", os.stat("d.sock"), {}, [](const struct stat& st) {
+      return fmt::format("sock={} mode=0{:o}", S_ISSOCK(st.st_mode), st.st_mode & 07777);
+    });
+    const int other = s.value<int>("socket other", os.socket(AF_UNIX, flags, 0), -1);
+    s.done("bind d.sock again", os.bind(other, at.get(), at.len));
+    s.done("bind other twice", os.bind(server, at.get(), at.len));
+    const int client = s.value<int>("socket client", os.socket(AF_UNIX, flags, 0), -1);
+    const char hello[] = "hello world";
+    s.value<std::size_t>("sendto d.sock",
+                         os.sendto(client, hello, 11, MSG_NOSIGNAL, at.get(), at.len), 0);
+    s.note("poll server", s.poll_text(server));
+    s.note("recv 5", s.recv_text(server, 5));
+    s.note("recv empty", s.recv_text(server, 5));
+    const auto missing = unix_path("missing.sock");
+    s.value<std::size_t>("sendto missing",
+                         os.sendto(client, "x", 1, MSG_NOSIGNAL, missing.get(), missing.len), 0);
+    const int file = s.value<int>("open file", os.open("file", O_CREAT | O_WRONLY | O_CLOEXEC, 0644), -1);
+    static_cast<void>(file);
+    const auto plain = unix_path("file");
+    s.value<std::size_t>("sendto file",
+                         os.sendto(client, "x", 1, MSG_NOSIGNAL, plain.get(), plain.len), 0);
+    s.value<int>("open d.sock", os.open("d.sock", O_RDWR | O_CLOEXEC, 0), -1);
+    const auto abstract = unix_abstract(world.top + "/dgram");
+    s.done("bind abstract", os.bind(other, abstract.get(), abstract.len));
+    s.value<std::size_t>("sendto abstract",
+                         os.sendto(client, hello, 11, MSG_NOSIGNAL, abstract.get(), abstract.len), 0);
+    s.note("recv MSG_TRUNC", s.recv_text(other, 4, MSG_TRUNC));
+    int sent = 0;
+    while (os.sendto(client, "q", 1, MSG_NOSIGNAL, abstract.get(), abstract.len)) ++sent;
+    s.note("datagrams queued", std::to_string(sent));
+    s.value<std::size_t>("sendto full",
+                         os.sendto(client, "q", 1, MSG_NOSIGNAL, abstract.get(), abstract.len), 0);
+    s.note("poll full", s.poll_text(other));
+    sockaddr_un name{};
+    socklen_t len = sizeof name;
+    s.done("getsockname", os.getsockname(server, reinterpret_cast<sockaddr*>(&name), &len));
+    s.note("name length", std::to_string(len - offsetof(sockaddr_un, sun_path)));
+    const int stream = s.value<int>("socket stream", os.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+    const auto stream_at = unix_path("s.sock");
+    s.done("bind stream", os.bind(stream, stream_at.get(), stream_at.len));
+    s.value<std::size_t>("sendto stream socket",
+                         os.sendto(client, "x", 1, MSG_NOSIGNAL, stream_at.get(), stream_at.len), 0);
+    s.value<std::size_t>("write unconnected", os.write(client, "x", 1), 0);
+    s.done("connect", os.connect(client, at.get(), at.len));
+    s.value<std::size_t>("write connected", os.write(client, "abc", 3), 0);
+    s.note("recv connected", s.recv_text(server, 16));
+    s.done("close server", os.close(server));
+    s.value<std::size_t>("sendto closed",
+                         os.sendto(client, "x", 1, MSG_NOSIGNAL, at.get(), at.len), 0);
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "stat d.sock"), "sock=true mode=0755");
+  EXPECT_EQ(result_of(steps, "bind d.sock again"), "EADDRINUSE");
+  EXPECT_EQ(result_of(steps, "bind other twice"), "EADDRINUSE") << "the path is checked first";
+  EXPECT_EQ(result_of(steps, "recv 5"), "n=5 \"hello\" from_len=0")
+      << "an unbound sender has no name to report";
+  EXPECT_EQ(result_of(steps, "recv empty"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "sendto missing"), "ENOENT");
+  EXPECT_EQ(result_of(steps, "sendto file"), "ECONNREFUSED");
+  EXPECT_EQ(result_of(steps, "open d.sock"), "ENXIO");
+  EXPECT_EQ(result_of(steps, "recv MSG_TRUNC"), "n=11 \"hell\" from_len=0");
+  EXPECT_EQ(result_of(steps, "sendto stream socket"), "EPROTOTYPE");
+  EXPECT_EQ(result_of(steps, "write unconnected"), "ENOTCONN");
+  EXPECT_EQ(result_of(steps, "sendto closed"), "ECONNREFUSED");
+}
+
+TEST(DifferentialUnixDgram, SendingToASocketWithoutWritePermissionIsEacces) {
+  if (!can_drop_privileges()) GTEST_SKIP() << "needs root to run a world as nobody";
+  const auto steps = agreed(
+      [](sys::Syscalls& os, const WorldContext&) {
+        Script s(os);
+        const int server = s.value<int>("socket", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+        const auto at = unix_path("p.sock");
+        s.done("bind", os.bind(server, at.get(), at.len));
+        s.done("chmod 0500", os.chmod("p.sock", 0500));
+        const int client = s.value<int>("socket", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+        s.value<std::size_t>("sendto", os.sendto(client, "x", 1, MSG_NOSIGNAL, at.get(), at.len), 0);
+        s.done("connect", os.connect(client, at.get(), at.len));
+        s.done("chmod 0755 dir", os.chmod(".", 0555));
+        const auto inside = unix_path("q.sock");
+        s.done("bind in read-only dir", os.bind(client, inside.get(), inside.len));
+        s.done("chmod 0700 dir", os.chmod(".", 0700));
+        return s.steps;
+      },
+      Privilege::kNobody);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.at(4).result, "EACCES");
+  EXPECT_EQ(steps.at(5).result, "EACCES");
+  EXPECT_EQ(steps.at(7).result, "EACCES");
+}
+
+TEST(DifferentialUnixStream, BacklogEofResetEpipeAndReadiness) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    const int type = SOCK_STREAM | SOCK_CLOEXEC;
+    const int listener = s.value<int>("socket listener", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
+    const auto at = unix_path("l.sock");
+    const int early = s.value<int>("socket early", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
+    s.done("connect before bind", os.connect(early, at.get(), at.len));
+    s.done("listen unbound", os.listen(listener, 1));
+    s.done("bind", os.bind(listener, at.get(), at.len));
+    s.done("connect not listening", os.connect(early, at.get(), at.len));
+    s.done("listen", os.listen(listener, 1));
+    s.note("poll listener idle", s.poll_text(listener));
+    s.value<int>("accept empty", os.accept4(listener, nullptr, nullptr, 0), -1);
+    const int a = s.value<int>("socket a", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
+    const int b = s.value<int>("socket b", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
+    const int c = s.value<int>("socket c", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
+    s.done("connect a", os.connect(a, at.get(), at.len));
+    s.done("connect b", os.connect(b, at.get(), at.len));
+    s.done("connect c (backlog full)", os.connect(c, at.get(), at.len));
+    s.done("connect a again", os.connect(a, at.get(), at.len));
+    s.note("poll listener", s.poll_text(listener));
+    sockaddr_un peer{};
+    socklen_t len = sizeof peer;
+    const int sa = s.value<int>("accept a", os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC), -1);
+    s.note("peer length", std::to_string(len));
+    s.value<int>("accepted F_GETFL", os.fcntl(sa, F_GETFL, 0), -1, [](const int& v) { return fmt::format("0{:o}", v); });
+    const int sb = s.value<int>("accept b", os.accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC), -1);
+    s.note("poll fresh", s.poll_text(c));
+    s.value<std::size_t>("write a", os.write(a, "abc", 3), 0);
+    s.note("poll sa", s.poll_text(sa));
+    s.note("recv 2", s.recv_text(sa, 2));
+    s.done("close a", os.close(a));
+    s.note("poll sa after close", s.poll_text(sa));
+    s.note("recv rest", s.recv_text(sa, 8));
+    s.note("recv eof", s.recv_text(sa, 8));
+    s.value<std::size_t>("send to closed", os.sendto(sa, "x", 1, MSG_NOSIGNAL, nullptr, 0), 0);
+    s.value<std::size_t>("write b", os.write(b, "unread", 6), 0);
+    s.done("close sb", os.close(sb));
+    s.note("poll b", s.poll_text(b));
+    s.note("recv reset", s.recv_text(b, 8));
+    s.note("recv after reset", s.recv_text(b, 8));
+    char byte;
+    s.value<std::size_t>("read unconnected", os.read(c, &byte, 1), 0);
+    s.value<std::size_t>("write unconnected", os.write(c, "x", 1), 0);
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "connect before bind"), "ENOENT");
+  EXPECT_EQ(result_of(steps, "listen unbound"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "connect not listening"), "ECONNREFUSED");
+  EXPECT_EQ(result_of(steps, "connect c (backlog full)"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "connect a again"), "EAGAIN") << "the backlog is checked first";
+  EXPECT_EQ(result_of(steps, "recv eof"), "n=0 \"\" from_len=0");
+  EXPECT_EQ(result_of(steps, "send to closed"), "EPIPE");
+  EXPECT_EQ(result_of(steps, "recv reset"), "ECONNRESET");
+}
+
+std::string port_text(std::uint16_t port) {
+  return port >= 32768 && port <= 60999 ? "ephemeral" : std::to_string(port);
+}
+
+std::uint16_t local_port(sys::Syscalls& os, int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  if (!os.getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len)) return 0;
+  return ntohs(a.sin_port);
+}
+
+sockaddr_in loopback(std::uint16_t port, const char* host = "127.0.0.1") {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, host, &a.sin_addr);
+  return a;
+}
+
+TEST(DifferentialTcp, LoopbackListenConnectAcceptEofAndErrors) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    const int type = SOCK_STREAM | SOCK_CLOEXEC;
+    const int listener = s.value<int>("socket", os.socket(AF_INET, type | SOCK_NONBLOCK, 0), -1);
+    const int on = 1;
+    s.done("SO_REUSEADDR", os.setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on));
+    auto any = loopback(0);
+    s.done("bind :0", os.bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof any));
+    const std::uint16_t port = local_port(os, listener);
+    s.note("port", port_text(port));
+    s.done("listen", os.listen(listener, 4));
+    const int rival = s.value<int>("socket rival", os.socket(AF_INET, type, 0), -1);
+    s.done("SO_REUSEADDR rival", os.setsockopt(rival, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on));
+    auto same = loopback(port);
+    s.done("bind busy", os.bind(rival, reinterpret_cast<sockaddr*>(&same), sizeof same));
+    auto far = loopback(7, "192.0.2.1");
+    s.done("bind off loopback", os.bind(rival, reinterpret_cast<sockaddr*>(&far), sizeof far));
+    s.note("poll fresh", s.poll_text(rival));
+    char byte;
+    s.value<std::size_t>("read unconnected", os.read(rival, &byte, 1), 0);
+    int type_value = 0;
+    socklen_t len = sizeof type_value;
+    s.done("SO_TYPE", os.getsockopt(rival, SOL_SOCKET, SO_TYPE, &type_value, &len));
+    s.note("SO_TYPE value", std::to_string(type_value));
+    s.done("unknown option", os.setsockopt(rival, SOL_SOCKET, 9999, &on, sizeof on));
+    s.note("poll listener idle", s.poll_text(listener));
+    const int client = s.value<int>("socket client", os.socket(AF_INET, type, 0), -1);
+    s.done("connect", os.connect(client, reinterpret_cast<sockaddr*>(&same), sizeof same));
+    s.note("client port", port_text(local_port(os, client)));
+    const int nb = s.value<int>("socket nb", os.socket(AF_INET, type | SOCK_NONBLOCK, 0), -1);
+    s.done("connect nonblocking", os.connect(nb, reinterpret_cast<sockaddr*>(&same), sizeof same));
+    s.note("poll nb", s.poll_text(nb));
+    s.note("poll listener", s.poll_text(listener));
+    sockaddr_in peer{};
+    socklen_t peer_len = sizeof peer;
+    const int conn = s.value<int>("accept4", os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC), -1);
+    s.note("peer", fmt::format("len={} port={}", peer_len, port_text(ntohs(peer.sin_port))));
+    s.value<int>("F_GETFL", os.fcntl(conn, F_GETFL, 0), -1, [](const int& v) { return fmt::format("0{:o}", v); });
+    s.note("accepted port", port_text(local_port(os, conn)));
+    s.value<std::size_t>("write ping", os.write(client, "ping", 4), 0);
+    s.note("recv", s.recv_text(conn, 16));
+    s.note("recv empty", s.recv_text(conn, 16));
+    s.done("close client", os.close(client));
+    s.note("poll after FIN", s.poll_text(conn));
+    s.note("recv eof", s.recv_text(conn, 16));
+    s.value<std::size_t>("send after FIN", os.sendto(conn, "x", 1, MSG_NOSIGNAL, nullptr, 0), 0);
+    s.note("poll after RST", s.poll_text(conn));
+    s.value<std::size_t>("send after RST", os.sendto(conn, "x", 1, MSG_NOSIGNAL, nullptr, 0), 0);
+    const int closed_port = s.value<int>("socket closed", os.socket(AF_INET, type, 0), -1);
+    auto zero = loopback(0);
+    s.done("bind closed", os.bind(closed_port, reinterpret_cast<sockaddr*>(&zero), sizeof zero));
+    auto nobody = loopback(local_port(os, closed_port));
+    const int refused = s.value<int>("socket refused", os.socket(AF_INET, type, 0), -1);
+    s.done("connect refused", os.connect(refused, reinterpret_cast<sockaddr*>(&nobody), sizeof nobody));
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "port"), "ephemeral");
+  EXPECT_EQ(result_of(steps, "bind busy"), "EADDRINUSE");
+  EXPECT_EQ(result_of(steps, "bind off loopback"), "EADDRNOTAVAIL");
+  EXPECT_EQ(result_of(steps, "poll fresh"), "OUT|HUP");
+  EXPECT_EQ(result_of(steps, "read unconnected"), "ENOTCONN");
+  EXPECT_EQ(result_of(steps, "unknown option"), "ENOPROTOOPT");
+  EXPECT_EQ(result_of(steps, "connect nonblocking"), "EINPROGRESS");
+  EXPECT_EQ(result_of(steps, "poll after FIN"), "IN|OUT|RDHUP");
+  EXPECT_EQ(result_of(steps, "recv eof"), "n=0 \"\" from_len=0");
+  EXPECT_EQ(result_of(steps, "connect refused"), "ECONNREFUSED");
+  EXPECT_EQ(result_of(steps, "send after FIN"), "1");
+  EXPECT_EQ(result_of(steps, "send after RST"), "EPIPE");
+}
+
+TEST(DifferentialSignalfd, ReadsABlockedSignalWithItsSenderAndOnlyOnce) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    s.done("block", os.sigprocmask(SIG_BLOCK, &set, nullptr));
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR1);
+    s.value<int>("bad flags", os.signalfd(-1, one, 0x4000000), -1);
+    const int fd = s.value<int>("signalfd", os.signalfd(-1, one, SFD_NONBLOCK | SFD_CLOEXEC), -1);
+    s.note("poll idle", s.poll_text(fd));
+    signalfd_siginfo info{};
+    s.value<std::size_t>("read nothing", os.read(fd, &info, sizeof info), 0);
+    const pid_t self = os.getpid();
+    s.done("kill USR2", os.kill(self, SIGUSR2));
+    s.note("poll USR2 pending", s.poll_text(fd));
+    s.done("kill USR1", os.kill(self, SIGUSR1));
+    s.note("poll USR1 pending", s.poll_text(fd));
+    char small[16];
+    s.value<std::size_t>("read small", os.read(fd, small, sizeof small), 0);
+    const std::size_t n = s.value<std::size_t>("read", os.read(fd, &info, sizeof info), 0);
+    if (n == sizeof info) {
+      s.note("siginfo", fmt::format("signo={} code={} from_self={} uid={}", info.ssi_signo,
+                                    info.ssi_code, info.ssi_pid == static_cast<std::uint32_t>(self),
+                                    info.ssi_uid));
+    }
+    s.value<std::size_t>("read again", os.read(fd, &info, sizeof info), 0);
+    s.value<int>("update set", os.signalfd(fd, set, 0), -1, [fd](const int& v) {
+      return v == fd ? std::string("same fd") : std::to_string(v);
+    });
+    s.value<std::size_t>("read USR2", os.read(fd, &info, sizeof info), 0);
+    s.note("signo", std::to_string(info.ssi_signo));
+    const auto pipe = os.pipe2(O_CLOEXEC);
+    if (pipe) s.value<int>("signalfd on a pipe", os.signalfd(pipe->read_end, set, 0), -1);
+    s.value<std::size_t>("write", os.write(fd, "x", 1), 0);
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "bad flags"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "poll idle"), "0") << "a signalfd is never writable";
+  EXPECT_EQ(result_of(steps, "read nothing"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "read small"), "EINVAL");
+  EXPECT_THAT(result_of(steps, "siginfo"), ::testing::StartsWith("signo=10 code=0 from_self=true"));
+  EXPECT_EQ(result_of(steps, "read again"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "signo"), "12");
+  EXPECT_EQ(result_of(steps, "signalfd on a pipe"), "EINVAL");
+}
+
+}  // namespace
+}  // namespace daemonkit::fake::differential

@@ -1,0 +1,464 @@
+// AF_UNIX sockets in the fake kernel: datagrams to paths and abstract names (with the
+// filesystem's permissions, ECONNREFUSED, ENOENT, truncation, EAGAIN), and streams with a
+// backlog, EOF, EPIPE and SIGPIPE, readiness in poll and epoll, and sharing across fork.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/fake/transcript_matchers.h"
+#include "socket_test_support.h"
+#include "test_support.h"
+
+namespace daemonkit::fake {
+namespace {
+
+using ::testing::HasSubstr;
+using testing_support::ends;
+using testing_support::poll_events;
+using testing_support::recv_text;
+using testing_support::unix_address;
+
+int dgram(FakeSyscalls& os) { return *os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }
+
+sys::Result<std::size_t> send_to(FakeSyscalls& os, int fd, std::string_view text,
+                                  std::string_view to) {
+  const auto a = unix_address(to);
+  return os.sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, a.get(), a.len);
+}
+
+// ---- Datagrams ------------------------------------------------------------------------------
+
+TEST(FakeUnixDgram, BindingAPathMakesASocketInodeAndDatagramsArriveWhole) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("/run/notify");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  const auto st = os.stat_path("/run/notify");
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(S_ISSOCK(st->st_mode));
+  EXPECT_EQ(st->st_mode & 07777, 0755u) << "0777 less the umask";
+  const int client = dgram(os);
+  EXPECT_EQ(*send_to(os, client, "READY=1\n", "/run/notify"), 8u);
+  EXPECT_EQ(*send_to(os, client, "STATUS=up\n", "/run/notify"), 10u);
+  EXPECT_EQ(recv_text(os, server), "READY=1\n");
+  EXPECT_EQ(recv_text(os, server), "STATUS=up\n");
+  EXPECT_EQ(recv_text(os, server), "error " + std::to_string(EAGAIN));
+}
+
+TEST(FakeUnixDgram, AbstractNamesLiveInTheKernelNotTheFilesystem) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@sd-notify");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  EXPECT_EQ(*send_to(os, dgram(os), "x", "@sd-notify"), 1u);
+  EXPECT_EQ(recv_text(os, server), "x");
+  EXPECT_EQ(os.bind(dgram(os), at.get(), at.len).error().code, EADDRINUSE);
+  ASSERT_TRUE(os.close(server));
+  EXPECT_EQ(send_to(os, dgram(os), "x", "@sd-notify").error().code, ECONNREFUSED);
+  EXPECT_TRUE(os.bind(dgram(os), at.get(), at.len)) << "the name went with its socket";
+}
+
+TEST(FakeUnixDgram, BindRefusesAnExistingNameAMissingDirectoryAndAReadOnlyOne) {
+  FakeSyscalls os;
+  os.write_file("/run/taken", "");
+  const auto taken = unix_address("/run/taken");
+  EXPECT_EQ(os.bind(dgram(os), taken.get(), taken.len).error().code, EADDRINUSE);
+  const auto missing = unix_address("/nowhere/s");
+  EXPECT_EQ(os.bind(dgram(os), missing.get(), missing.len).error().code, ENOENT);
+  os.make_dir("/srv", 0755);
+  const int fd = dgram(os);
+  ASSERT_TRUE(os.setresuid(65534, 65534, 65534));
+  const auto denied = unix_address("/srv/s");
+  EXPECT_EQ(os.bind(fd, denied.get(), denied.len).error().code, EACCES);
+}
+
+TEST(FakeUnixDgram, BindTwiceOrWithABadAddressIsEinval) {
+  FakeSyscalls os;
+  const int fd = dgram(os);
+  const auto a = unix_address("/tmp/a");
+  ASSERT_TRUE(os.bind(fd, a.get(), a.len));
+  const auto b = unix_address("/tmp/b");
+  EXPECT_EQ(os.bind(fd, b.get(), b.len).error().code, EINVAL);
+  auto wrong = unix_address("/tmp/c");
+  wrong.un.sun_family = AF_INET;
+  EXPECT_EQ(os.bind(dgram(os), wrong.get(), wrong.len).error().code, EINVAL);
+  EXPECT_EQ(os.bind(dgram(os), a.get(), sizeof(sockaddr_un) + 1).error().code, EINVAL);
+}
+
+TEST(FakeUnixDgram, SendingNeedsAPathABoundSocketAndWritePermission) {
+  FakeSyscalls os;
+  const int client = dgram(os);
+  EXPECT_EQ(send_to(os, client, "x", "/run/none").error().code, ENOENT);
+  os.write_file("/run/file", "");
+  EXPECT_EQ(send_to(os, client, "x", "/run/file").error().code, ECONNREFUSED);
+  const int server = dgram(os);
+  const auto at = unix_address("/tmp/s");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  ASSERT_TRUE(os.chmod("/tmp/s", 0700));
+  ASSERT_TRUE(os.setresuid(65534, 65534, 65534));
+  EXPECT_EQ(send_to(os, client, "x", "/tmp/s").error().code, EACCES);
+}
+
+TEST(FakeUnixDgram, APathWhoseSocketClosedRefusesAndStaysUntilUnlinked) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("/tmp/s");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  ASSERT_TRUE(os.close(server));
+  EXPECT_EQ(send_to(os, dgram(os), "x", "/tmp/s").error().code, ECONNREFUSED);
+  EXPECT_EQ(os.bind(dgram(os), at.get(), at.len).error().code, EADDRINUSE);
+  ASSERT_TRUE(os.unlink("/tmp/s"));
+  EXPECT_TRUE(os.bind(dgram(os), at.get(), at.len));
+}
+
+TEST(FakeUnixDgram, ReceivingTruncatesToTheBufferAndReportsTheSender) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@srv");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  const int client = dgram(os);
+  const auto mine = unix_address("@client");
+  ASSERT_TRUE(os.bind(client, mine.get(), mine.len));
+  ASSERT_TRUE(send_to(os, client, "hello world", "@srv"));
+  ASSERT_TRUE(send_to(os, client, "second", "@srv"));
+  char buf[5];
+  sockaddr_un from{};
+  socklen_t len = sizeof from;
+  EXPECT_EQ(*os.recvfrom(server, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len),
+            5u);
+  EXPECT_EQ(std::string(buf, 5), "hello");
+  EXPECT_EQ(len, mine.len);
+  EXPECT_EQ(std::string(from.sun_path + 1, 6), "client");
+  EXPECT_EQ(*os.recvfrom(server, buf, sizeof buf, MSG_TRUNC, nullptr, nullptr), 6u)
+      << "MSG_TRUNC says the whole length; the rest of each datagram is gone";
+  EXPECT_EQ(os.recvfrom(server, buf, sizeof buf, 0, nullptr, nullptr).error().code, EAGAIN);
+}
+
+TEST(FakeUnixDgram, AnUnboundSenderIsUnnamed) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@srv");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  ASSERT_TRUE(send_to(os, dgram(os), "x", "@srv"));
+  char buf[4];
+  sockaddr_un from{};
+  socklen_t len = sizeof from;
+  ASSERT_TRUE(os.recvfrom(server, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len));
+  EXPECT_EQ(len, 0u) << "recvfrom names an unbound sender with an empty address";
+}
+
+TEST(FakeUnixDgram, AFullQueueIsEagainAndABlockingReceiveOfNothingWouldBlock) {
+  FakeSyscalls os;
+  const int server = *os.socket(AF_UNIX, SOCK_DGRAM, 0);
+  const auto at = unix_address("@q");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  const int client = dgram(os);
+  int sent = 0;
+  while (send_to(os, client, "x", "@q")) ++sent;
+  EXPECT_EQ(sent, 11) << "net.unix.max_dgram_qlen (10), plus one, as Linux counts";
+  EXPECT_EQ(send_to(os, client, "x", "@q").error().code, EAGAIN);
+  for (int i = 0; i < sent; ++i) ASSERT_EQ(recv_text(os, server), "x");
+  char buf[1];
+  EXPECT_EQ(os.recvfrom(server, buf, 1, 0, nullptr, nullptr).error().code, EDEADLK);
+  EXPECT_EQ(os.recvfrom(server, buf, 1, MSG_DONTWAIT, nullptr, nullptr).error().code, EAGAIN);
+}
+
+TEST(FakeUnixDgram, ConnectedSocketsSendWithoutAnAddressAndRefuseStrangers) {
+  FakeSyscalls os;
+  const int a = dgram(os);
+  const int b = dgram(os);
+  const auto an = unix_address("@a");
+  const auto bn = unix_address("@b");
+  ASSERT_TRUE(os.bind(a, an.get(), an.len));
+  ASSERT_TRUE(os.bind(b, bn.get(), bn.len));
+  EXPECT_EQ(os.write(a, "x", 1).error().code, ENOTCONN);
+  ASSERT_TRUE(os.connect(a, bn.get(), bn.len));
+  ASSERT_TRUE(os.connect(b, an.get(), an.len));
+  EXPECT_EQ(*os.write(a, "ping", 4), 4u);
+  EXPECT_EQ(recv_text(os, b), "ping");
+  EXPECT_EQ(send_to(os, dgram(os), "x", "@b").error().code, EPERM) << "b hears only from a";
+}
+
+TEST(FakeUnixDgram, SendingToAStreamSocketIsEprototype) {
+  FakeSyscalls os;
+  const int stream = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  const auto at = unix_address("@s");
+  ASSERT_TRUE(os.bind(stream, at.get(), at.len));
+  EXPECT_EQ(send_to(os, dgram(os), "x", "@s").error().code, EPROTOTYPE);
+}
+
+TEST(FakeUnixDgram, ReadableInPollAndEpollWhileADatagramWaits) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@r");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  EXPECT_EQ(poll_events(os, server), POLLOUT);
+  const int ep = *os.epoll_create1(0);
+  struct epoll_event ev {};
+  ev.events = EPOLLIN | EPOLLET;
+  ASSERT_TRUE(os.epoll_ctl(ep, EPOLL_CTL_ADD, server, &ev));
+  struct epoll_event out[1];
+  EXPECT_EQ(*os.epoll_wait(ep, out, 1, 0), 0);
+  ASSERT_TRUE(send_to(os, dgram(os), "x", "@r"));
+  EXPECT_EQ(poll_events(os, server), POLLIN | POLLOUT);
+  EXPECT_EQ(*os.epoll_wait(ep, out, 1, 0), 1);
+  EXPECT_EQ(*os.epoll_wait(ep, out, 1, 0), 0) << "edge-triggered: one report per datagram";
+}
+
+TEST(FakeUnixDgram, GetsocknameGivesThePathWithItsNul) {
+  FakeSyscalls os;
+  const int fd = dgram(os);
+  const auto at = unix_address("/tmp/n");
+  ASSERT_TRUE(os.bind(fd, at.get(), at.len));
+  sockaddr_un got{};
+  socklen_t len = sizeof got;
+  ASSERT_TRUE(os.getsockname(fd, reinterpret_cast<sockaddr*>(&got), &len));
+  EXPECT_EQ(len, at.len);
+  EXPECT_STREQ(got.sun_path, "/tmp/n");
+  socklen_t short_len = 4;
+  ASSERT_TRUE(os.getsockname(fd, reinterpret_cast<sockaddr*>(&got), &short_len));
+  EXPECT_EQ(short_len, at.len) << "the full length, though only 4 bytes were copied";
+}
+
+TEST(FakeUnixDgram, BindingTheFamilyAloneAutobindsAnAbstractName) {
+  FakeSyscalls os;
+  const int fd = dgram(os);
+  sockaddr_un family{};
+  family.sun_family = AF_UNIX;
+  ASSERT_TRUE(os.bind(fd, reinterpret_cast<sockaddr*>(&family), sizeof(sa_family_t)));
+  sockaddr_un got{};
+  socklen_t len = sizeof got;
+  ASSERT_TRUE(os.getsockname(fd, reinterpret_cast<sockaddr*>(&got), &len));
+  EXPECT_EQ(len, sizeof(sa_family_t) + 6);
+  EXPECT_EQ(got.sun_path[0], '\0');
+}
+
+// ---- Streams --------------------------------------------------------------------------------
+
+struct StreamPair {
+  int listener = -1;
+  int client = -1;
+  int server = -1;
+};
+
+StreamPair connected(FakeSyscalls& os, const char* name = "@stream") {
+  StreamPair s;
+  s.listener = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  const auto at = unix_address(name);
+  EXPECT_TRUE(os.bind(s.listener, at.get(), at.len));
+  EXPECT_TRUE(os.listen(s.listener, 1));
+  s.client = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  EXPECT_TRUE(os.connect(s.client, at.get(), at.len));
+  s.server = *os.accept4(s.listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  return s;
+}
+
+TEST(FakeUnixStream, BytesFlowBothWaysAndCloseGivesEof) {
+  FakeSyscalls os;
+  const auto s = connected(os);
+  ASSERT_EQ(*os.write(s.client, "hello", 5), 5u);
+  ASSERT_EQ(*os.write(s.client, " there", 6), 6u);
+  EXPECT_EQ(recv_text(os, s.server, 8), "hello th") << "a byte stream: no message boundaries";
+  EXPECT_EQ(recv_text(os, s.server), "ere");
+  EXPECT_EQ(recv_text(os, s.server), "error " + std::to_string(EAGAIN));
+  ASSERT_EQ(*os.sendto(s.server, "back", 4, MSG_NOSIGNAL, nullptr, 0), 4u);
+  EXPECT_EQ(recv_text(os, s.client), "back");
+  ASSERT_TRUE(os.close(s.client));
+  EXPECT_EQ(recv_text(os, s.server), "") << "EOF";
+}
+
+TEST(FakeUnixStream, WritingToAClosedPeerIsEpipeWithSigpipeUnlessMsgNosignal) {
+  FakeSyscalls os;
+  const pid_t child = *os.fork();
+  os.switch_to(child);
+  const auto s = connected(os);
+  ASSERT_TRUE(os.close(s.server));
+  EXPECT_EQ(os.sendto(s.client, "x", 1, MSG_NOSIGNAL, nullptr, 0).error().code, EPIPE);
+  EXPECT_TRUE(os.process(child).alive());
+  const auto ended = ends([&] { static_cast<void>(os.write(s.client, "x", 1)); });
+  EXPECT_EQ(WTERMSIG(ended.wait_status), SIGPIPE);
+}
+
+TEST(FakeUnixStream, PeerClosingWithBytesUnreadResetsTheConnection) {
+  FakeSyscalls os;
+  const auto s = connected(os);
+  ASSERT_TRUE(os.write(s.client, "unread", 6));
+  ASSERT_TRUE(os.close(s.server));
+  EXPECT_EQ(recv_text(os, s.client), "error " + std::to_string(ECONNRESET));
+  EXPECT_EQ(recv_text(os, s.client), "") << "once reported, EOF";
+}
+
+TEST(FakeUnixStream, ConnectNeedsAListenerAndTheBacklogLimitsPendingConnections) {
+  FakeSyscalls os;
+  const auto at = unix_address("@l");
+  const int bound = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  const int client = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  EXPECT_EQ(os.connect(client, at.get(), at.len).error().code, ECONNREFUSED);
+  ASSERT_TRUE(os.bind(bound, at.get(), at.len));
+  EXPECT_EQ(os.connect(client, at.get(), at.len).error().code, ECONNREFUSED) << "not listening";
+  EXPECT_EQ(os.listen(*os.socket(AF_UNIX, SOCK_STREAM, 0), 5).error().code, EINVAL)
+      << "listening needs a name";
+  ASSERT_TRUE(os.listen(bound, 0));
+  EXPECT_TRUE(os.connect(client, at.get(), at.len)) << "backlog 0 still admits one";
+  EXPECT_EQ(os.connect(client, at.get(), at.len).error().code, EAGAIN)
+      << "Linux checks the listener's backlog before the caller's own state";
+  const int second = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  EXPECT_EQ(os.connect(second, at.get(), at.len).error().code, EAGAIN);
+  const int blocking = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  EXPECT_EQ(os.connect(blocking, at.get(), at.len).error().code, EDEADLK);
+  ASSERT_TRUE(os.accept4(bound, nullptr, nullptr, 0));
+  EXPECT_EQ(os.connect(client, at.get(), at.len).error().code, EISCONN);
+  EXPECT_TRUE(os.connect(second, at.get(), at.len));
+}
+
+TEST(FakeUnixStream, AcceptErrorsAndTheAcceptedSocketsFlags) {
+  FakeSyscalls os;
+  const int unbound = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  EXPECT_EQ(os.accept4(unbound, nullptr, nullptr, 0).error().code, EINVAL);
+  EXPECT_EQ(os.accept4(unbound, nullptr, nullptr, 0x1).error().code, EINVAL);
+  const auto pipe = *os.pipe2(0);
+  EXPECT_EQ(os.accept4(pipe.read_end, nullptr, nullptr, 0).error().code, ENOTSOCK);
+  EXPECT_EQ(os.accept4(77, nullptr, nullptr, 0).error().code, EBADF);
+  const int listener = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  const auto at = unix_address("@acc");
+  ASSERT_TRUE(os.bind(listener, at.get(), at.len));
+  ASSERT_TRUE(os.listen(listener, 4));
+  EXPECT_EQ(os.accept4(listener, nullptr, nullptr, 0).error().code, EAGAIN);
+  ASSERT_TRUE(os.fcntl(listener, F_SETFL, 0));
+  EXPECT_EQ(os.accept4(listener, nullptr, nullptr, 0).error().code, EDEADLK);
+  EXPECT_THAT(os.transcript(), CallFailedWith("accept4", EDEADLK));
+  const int client = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_TRUE(os.connect(client, at.get(), at.len));
+  sockaddr_un peer{};
+  socklen_t len = sizeof peer;
+  const int accepted =
+      *os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+  EXPECT_EQ(len, sizeof(sa_family_t)) << "the client is unnamed";
+  EXPECT_EQ(*os.fcntl(accepted, F_GETFD, 0), FD_CLOEXEC);
+  EXPECT_EQ(*os.fcntl(accepted, F_GETFL, 0), O_RDWR);
+  EXPECT_THAT(os.describe_fd(os.getpid(), accepted), HasSubstr("unix-stream unix:@acc"));
+}
+
+TEST(FakeUnixStream, ReadinessFollowsDataAndThePeersClose) {
+  FakeSyscalls os;
+  const auto s = connected(os);
+  EXPECT_EQ(poll_events(os, s.server), POLLOUT);
+  ASSERT_TRUE(os.write(s.client, "x", 1));
+  EXPECT_EQ(poll_events(os, s.server), POLLIN | POLLOUT);
+  ASSERT_TRUE(os.close(s.client));
+  EXPECT_EQ(poll_events(os, s.server), POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+  const int fresh = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  EXPECT_EQ(poll_events(os, fresh), POLLOUT | POLLHUP) << "unconnected, as Linux reports it";
+}
+
+TEST(FakeUnixStream, ListenerIsReadableInEpollWithAPendingConnection) {
+  FakeSyscalls os;
+  const int listener = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  const auto at = unix_address("/tmp/l.sock");
+  ASSERT_TRUE(os.bind(listener, at.get(), at.len));
+  ASSERT_TRUE(os.listen(listener, 8));
+  const int ep = *os.epoll_create1(0);
+  struct epoll_event ev {};
+  ev.events = EPOLLIN;
+  ASSERT_TRUE(os.epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev));
+  struct epoll_event out[1];
+  EXPECT_EQ(*os.epoll_wait(ep, out, 1, 0), 0);
+  ASSERT_TRUE(os.connect(*os.socket(AF_UNIX, SOCK_STREAM, 0), at.get(), at.len));
+  EXPECT_EQ(*os.epoll_wait(ep, out, 1, 0), 1);
+}
+
+TEST(FakeUnixStream, ReadingUnconnectedIsEinvalAndWritingEnotconn) {
+  FakeSyscalls os;
+  const int fd = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  char c;
+  EXPECT_EQ(os.read(fd, &c, 1).error().code, EINVAL);
+  EXPECT_EQ(os.write(fd, "x", 1).error().code, ENOTCONN);
+  const auto to = unix_address("@x");
+  EXPECT_EQ(os.sendto(fd, "x", 1, 0, to.get(), to.len).error().code, EOPNOTSUPP);
+}
+
+TEST(FakeUnixStream, AForkedChildSharesTheConnection) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  const auto s = connected(os);
+  const pid_t child = *os.fork();
+  os.switch_to(child);
+  ASSERT_TRUE(os.write(s.client, "from child", 10));
+  ASSERT_TRUE(os.close(s.client));
+  os.switch_to(parent);
+  EXPECT_EQ(recv_text(os, s.server), "from child");
+  EXPECT_EQ(recv_text(os, s.server), "error " + std::to_string(EAGAIN)) << "the parent's copy";
+  ASSERT_TRUE(os.close(s.client));
+  EXPECT_EQ(recv_text(os, s.server), "");
+}
+
+TEST(FakeUnixStream, APathSocketCannotBeOpened) {
+  FakeSyscalls os;
+  const int fd = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  const auto at = unix_address("/tmp/o.sock");
+  ASSERT_TRUE(os.bind(fd, at.get(), at.len));
+  EXPECT_EQ(os.open("/tmp/o.sock", O_RDWR, 0).error().code, ENXIO);
+}
+
+// ---- socket(), options, the transcript -------------------------------------------------------
+
+TEST(FakeSocket, RefusesWhatIsNotModelledHonestly) {
+  FakeSyscalls os;
+  EXPECT_EQ(os.socket(AF_INET6, SOCK_STREAM, 0).error().code, EAFNOSUPPORT);
+  EXPECT_EQ(os.socket(AF_INET, SOCK_DGRAM, 0).error().code, ESOCKTNOSUPPORT);
+  EXPECT_EQ(os.socket(AF_UNIX, SOCK_STREAM, 7).error().code, EPROTONOSUPPORT);
+  EXPECT_EQ(os.socket(AF_UNIX, SOCK_SEQPACKET, 0).error().code, ESOCKTNOSUPPORT);
+}
+
+TEST(FakeSocket, FlagsAndNotASocket) {
+  FakeSyscalls os;
+  const int fd = *os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  EXPECT_EQ(*os.fcntl(fd, F_GETFD, 0), FD_CLOEXEC);
+  EXPECT_EQ(*os.fcntl(fd, F_GETFL, 0), O_RDWR | O_NONBLOCK);
+  EXPECT_TRUE(S_ISSOCK(os.fstat(fd)->st_mode));
+  const auto pipe = *os.pipe2(0);
+  const auto at = unix_address("@n");
+  EXPECT_EQ(os.bind(pipe.read_end, at.get(), at.len).error().code, ENOTSOCK);
+  EXPECT_EQ(os.getsockname(99, nullptr, nullptr).error().code, EBADF);
+}
+
+TEST(FakeSocket, OptionsKnownUnknownAndShort) {
+  FakeSyscalls os;
+  const int fd = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  const int on = 1;
+  ASSERT_TRUE(os.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on));
+  int value = 0;
+  socklen_t len = sizeof value;
+  ASSERT_TRUE(os.getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &value, &len));
+  EXPECT_EQ(value, 1);
+  ASSERT_TRUE(os.getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len));
+  EXPECT_EQ(value, SOCK_STREAM);
+  EXPECT_EQ(os.setsockopt(fd, SOL_SOCKET, 9999, &on, sizeof on).error().code, ENOPROTOOPT);
+  EXPECT_EQ(os.getsockopt(fd, SOL_SOCKET, 9999, &value, &len).error().code, ENOPROTOOPT);
+  EXPECT_EQ(os.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, 2).error().code, EINVAL);
+}
+
+TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
+  FakeSyscalls os;
+  os.fail_nth("sendto", 1, ENOBUFS);
+  const int fd = *os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  EXPECT_EQ(send_to(os, fd, "READY=1\n", "@notify").error().code, ENOBUFS);
+  EXPECT_EQ(os.transcript().at(0).to_string(),
+            "[1000] socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC, 0) = 0");
+  EXPECT_EQ(os.transcript().at(1).call_text(),
+            "sendto(0, \"READY=1\\n\", 8, MSG_NOSIGNAL, unix:@notify)");
+  EXPECT_THAT(os.transcript(), CallFailedWith("sendto", ENOBUFS));
+  for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto",
+                           "recvfrom", "setsockopt", "getsockopt", "getsockname"}) {
+    EXPECT_NE(FakeSyscalls::typical_errno(name), 0) << name;
+  }
+}
+
+}  // namespace
+}  // namespace daemonkit::fake
