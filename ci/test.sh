@@ -27,6 +27,9 @@ configure_build_test() {
 plain_opt="-O2 -g1 -DNDEBUG"
 sanitizer_opt="-O1 -g1"
 
+# The sanitizer stages link the daemonkit binary against the shared C++ runtime (see
+# cli/CMakeLists.txt): ASan and TSan must interpose its allocator.
+
 # GCC 12 reports -Wmaybe-uninitialized false positives inside libstdc++ once sanitizers change
 # inlining (seen on tl::expected's move of an Error); the plain stage keeps the warning.
 sanitizer_warnings="-Wno-maybe-uninitialized"
@@ -42,6 +45,7 @@ for stage in $stages; do
       export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
       export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
       configure_build_test build/ci-asan -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$sanitizer_opt" \
+        -DDAEMONKIT_STATIC_CLI_RUNTIME=OFF \
         -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all $sanitizer_warnings"
       unset ASAN_OPTIONS UBSAN_OPTIONS
       ;;
@@ -52,6 +56,7 @@ for stage in $stages; do
       build_targets="core_reactor_linux_test core_thread_call_queue_test" \
       ctest_args="-R ${DAEMONKIT_TSAN_TESTS:-^(WakerOnLinux|ReactorOnLinux|ThreadCallQueue)\\.}" \
         configure_build_test build/ci-tsan -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$sanitizer_opt" \
+        -DDAEMONKIT_STATIC_CLI_RUNTIME=OFF \
         -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer $sanitizer_warnings"
       unset TSAN_OPTIONS
       ;;
