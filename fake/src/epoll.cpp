@@ -190,7 +190,15 @@ sys::Result<int> nothing_ready(Kernel& kernel, const char* call, int timeout_ms,
 }
 
 std::string events_text(const struct epoll_event* event) {
-  return event == nullptr ? std::string("NULL") : fmt::format("{:#x}", event->events);
+  if (event == nullptr) return "NULL";
+  return flags_text(event->events, {{EPOLLIN, "EPOLLIN"},
+                                    {EPOLLOUT, "EPOLLOUT"},
+                                    {EPOLLRDHUP, "EPOLLRDHUP"},
+                                    {EPOLLPRI, "EPOLLPRI"},
+                                    {EPOLLERR, "EPOLLERR"},
+                                    {EPOLLHUP, "EPOLLHUP"},
+                                    {EPOLLET, "EPOLLET"},
+                                    {EPOLLONESHOT, "EPOLLONESHOT"}});
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstddef>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -288,6 +289,15 @@ void drop_setid_bits(const Process& writer, Inode& node);
 
 // Text helpers shared by the transcript and describe_fd.
 std::string open_flags_text(int flags);
+
+// A bit set as the transcript shows it: the named bits joined by '|', in the order given, then
+// any bits left over in hex; "0" when nothing is set. (open's flags add their access mode
+// first: open_flags_text.)
+struct FlagName {
+  unsigned bit;
+  const char* name;
+};
+std::string flags_text(unsigned flags, std::initializer_list<FlagName> names);
 std::string octal(unsigned value);
 
 }  // namespace daemonkit::fake::detail

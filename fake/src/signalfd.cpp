@@ -128,17 +128,8 @@ std::string signal_set_text(const sigset_t& set) {
 }
 
 std::string sfd_flags_text(int flags) {
-  std::string text;
-  auto add = [&](int bit, const char* name) {
-    if ((flags & bit) == 0) return;
-    text += text.empty() ? "" : "|";
-    text += name;
-    flags &= ~bit;
-  };
-  add(SFD_CLOEXEC, "SFD_CLOEXEC");
-  add(SFD_NONBLOCK, "SFD_NONBLOCK");
-  if (flags != 0) text += (text.empty() ? "" : "|") + fmt::format("{:#x}", flags);
-  return text.empty() ? "0" : text;
+  return detail::flags_text(static_cast<unsigned>(flags),
+                            {{SFD_CLOEXEC, "SFD_CLOEXEC"}, {SFD_NONBLOCK, "SFD_NONBLOCK"}});
 }
 
 }  // namespace

@@ -233,19 +233,10 @@ std::string type_text(int type) {
 }
 
 std::string msg_flags_text(int flags) {
-  std::string text;
-  auto add = [&](int bit, const char* name) {
-    if ((flags & bit) == 0) return;
-    text += text.empty() ? "" : "|";
-    text += name;
-    flags &= ~bit;
-  };
-  add(MSG_NOSIGNAL, "MSG_NOSIGNAL");
-  add(MSG_DONTWAIT, "MSG_DONTWAIT");
-  add(MSG_PEEK, "MSG_PEEK");
-  add(MSG_TRUNC, "MSG_TRUNC");
-  if (flags != 0) text += (text.empty() ? "" : "|") + fmt::format("{:#x}", flags);
-  return text.empty() ? "0" : text;
+  return flags_text(static_cast<unsigned>(flags), {{MSG_NOSIGNAL, "MSG_NOSIGNAL"},
+                                                   {MSG_DONTWAIT, "MSG_DONTWAIT"},
+                                                   {MSG_PEEK, "MSG_PEEK"},
+                                                   {MSG_TRUNC, "MSG_TRUNC"}});
 }
 
 std::string option_text(int level, int name) {

@@ -111,6 +111,20 @@ TEST(FakeEventfd, FlagsSetCloexecAndNonblockAndUnknownFlagsFail) {
 
 // ---- epoll_ctl errors -----------------------------------------------------------------------
 
+TEST(FakeEpoll, TranscriptNamesTheEventBitsAndKeepsUnknownOnesInHex) {
+  FakeSyscalls os;
+  const int ep = os.epoll_create1(EPOLL_CLOEXEC).value();
+  const int efd = os.eventfd(0, EFD_CLOEXEC).value();
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLET | 0x800000;
+  static_cast<void>(os.epoll_ctl(ep, EPOLL_CTL_ADD, efd, &event));
+  const CallRecord& ctl = os.transcript().back();
+  ASSERT_EQ(ctl.name, "epoll_ctl");
+  EXPECT_EQ(ctl.args.at(3), "EPOLLIN|EPOLLET|0x800000");
+  static_cast<void>(os.epoll_ctl(ep, EPOLL_CTL_DEL, efd, nullptr));
+  EXPECT_EQ(os.transcript().back().args.at(3), "NULL");
+}
+
 TEST(FakeEpoll, CtlRejectsBadDescriptors) {
   FakeSyscalls os;
   const int ep = *os.epoll_create1(EPOLL_CLOEXEC);
