@@ -18,6 +18,7 @@
 
 namespace daemonkit::fake {
 
+using detail::flags_text;
 using detail::Process;
 
 // ---- Rendering ---------------------------------------------------------------------------
@@ -93,19 +94,6 @@ std::string list_text(char* const list[]) {
   std::vector<std::string> items;
   for (auto* item = list; item != nullptr && *item != nullptr; ++item) items.emplace_back(*item);
   return fmt::format("[{}]", fmt::join(items, ", "));
-}
-
-std::string flags_text(int flags, std::initializer_list<std::pair<int, const char*>> names) {
-  std::string text;
-  for (const auto& [bit, name] : names) {
-    if ((flags & bit) == bit && bit != 0) {
-      if (!text.empty()) text += '|';
-      text += name;
-      flags &= ~bit;
-    }
-  }
-  if (flags != 0) text += (text.empty() ? "" : "|") + fmt::format("{:#x}", flags);
-  return text.empty() ? "0" : text;
 }
 
 std::string sigset_text(const sigset_t* set) {

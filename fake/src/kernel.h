@@ -24,6 +24,7 @@
 
 #include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/sys/result.h"
+#include "flags_text.h"
 #include "open_file.h"
 
 namespace daemonkit::fake::detail {
@@ -287,17 +288,7 @@ class Kernel {
 // is not in the file's group.
 void drop_setid_bits(const Process& writer, Inode& node);
 
-// Text helpers shared by the transcript and describe_fd.
-std::string open_flags_text(int flags);
-
-// A bit set as the transcript shows it: the named bits joined by '|', in the order given, then
-// any bits left over in hex; "0" when nothing is set. (open's flags add their access mode
-// first: open_flags_text.)
-struct FlagName {
-  unsigned bit;
-  const char* name;
-};
-std::string flags_text(unsigned flags, std::initializer_list<FlagName> names);
+// Text helper shared by the transcript and describe_fd (flag words: flags_text.h).
 std::string octal(unsigned value);
 
 }  // namespace daemonkit::fake::detail

@@ -28,9 +28,13 @@
 
 #include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/sys/real_syscalls.h"
+#include "flags_text.h"
 
 namespace daemonkit::fake::differential {
 namespace {
+
+using detail::flags_text;
+using detail::open_flags_text;
 
 template <typename... Fs>
 struct Overloaded : Fs... {
@@ -51,19 +55,6 @@ std::string fd_text(const FdRef& ref) {
 }
 
 std::string quoted(std::string_view text) { return fmt::format("\"{}\"", text); }
-
-std::string flags_text(int flags, std::initializer_list<std::pair<int, const char*>> names) {
-  std::string text;
-  for (const auto& [bit, name] : names) {
-    if (bit != 0 && (flags & bit) == bit) {
-      text += text.empty() ? "" : "|";
-      text += name;
-      flags &= ~bit;
-    }
-  }
-  if (flags != 0) text += (text.empty() ? "" : "|") + fmt::format("{:#x}", flags);
-  return text.empty() ? "0" : text;
-}
 
 std::string fcntl_text(int cmd, int arg) {
   switch (cmd) {
@@ -151,22 +142,6 @@ std::string void_text(const sys::Result<void>& result) {
 }  // namespace
 
 // ---- Describing operations ---------------------------------------------------------------
-
-std::string open_flags_text(int flags) {
-  std::string text;
-  switch (flags & O_ACCMODE) {
-    case O_RDONLY: text = "O_RDONLY"; break;
-    case O_WRONLY: text = "O_WRONLY"; break;
-    case O_RDWR: text = "O_RDWR"; break;
-    default: text = "O_ACCMODE"; break;
-  }
-  const std::string rest = flags_text(
-      flags & ~O_ACCMODE,
-      {{O_CREAT, "O_CREAT"}, {O_EXCL, "O_EXCL"}, {O_TRUNC, "O_TRUNC"}, {O_APPEND, "O_APPEND"},
-       {O_NOFOLLOW, "O_NOFOLLOW"}, {O_DIRECTORY, "O_DIRECTORY"}, {O_CLOEXEC, "O_CLOEXEC"},
-       {O_NONBLOCK, "O_NONBLOCK"}, {0100000, "O_LARGEFILE"}});
-  return rest == "0" ? text : text + "|" + rest;
-}
 
 std::string target_text(Target target) {
   switch (target) {

@@ -167,8 +167,8 @@ std::string describe(const Op& op);
 std::string describe(const std::vector<Op>& ops);
 std::ostream& operator<<(std::ostream& os, const Op& op);
 
-// Text for flag words, shared with the interpreter's results.
-std::string open_flags_text(int flags);
+// Text for a kill target, shared with the interpreter's results. (Flag words: the fake's own
+// fake/src/flags_text.h, so a generated op reads as the transcript would show it.)
 std::string target_text(Target target);
 
 // ---- Generators --------------------------------------------------------------------------
