@@ -25,16 +25,14 @@
 #include <rapidcheck/gtest.h>
 
 #include "daemonkit/sys/result.h"
+#include "differential_check.h"
 #include "differential_world.h"
 
 namespace daemonkit::fake::differential {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int kSequences = 30;
-#else
+// A tenth under AddressSanitizer (differential_check.h).
 constexpr int kSequences = 300;
-#endif
 
 // One generated operation: what it is and the numbers it picks with (slots, sizes, flags).
 using RawOp = std::array<int, 5>;
@@ -252,25 +250,13 @@ rc::Gen<std::vector<RawOp>> gen_epoll_sequence() {
 }
 
 TEST(DifferentialEpoll, SequencesMatchTheKernel) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  rc::detail::TestMetadata metadata;
-  metadata.id = std::string(info->test_suite_name()) + "/" + info->name();
-  metadata.description = info->name();
-  rc::detail::TestParams params = rc::detail::configuration().testParams;
-  const char* env = std::getenv("RC_PARAMS");
-  if (env == nullptr || std::strstr(env, "max_success") == nullptr) params.maxSuccess = kSequences;
-  const auto result = rc::detail::checkTestable(
+  check_sequences(
       [] {
         const auto ops = *gen_epoll_sequence();
         const Comparison comparison = run_epoll_sequence(ops);
         if (!comparison.same()) RC_FAIL(describe_raw(ops) + "\n" + comparison.report());
       },
-      metadata, params);
-  if (!result.template is<rc::detail::SuccessResult>()) {
-    std::ostringstream message;
-    rc::detail::printResultMessage(result, message);
-    FAIL() << message.str();
-  }
+      kSequences);
 }
 
 // The edges the random runs must be able to tell apart, pinned to what Linux does.
