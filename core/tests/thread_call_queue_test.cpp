@@ -258,22 +258,39 @@ RC_GTEST_PROP(ThreadCallQueue, BehavesLikeABoundedFifoWithTwistedsBatchRule, ())
 
 // ---- Several threads ----------------------------------------------------------------------
 
+// One thread per entry of `seen`, each pushing `calls` calls that append their number to its
+// entry, retrying (after a yield) on a full ring; `done` counts the threads that finished.
+std::vector<std::thread> start_producers(ThreadCallQueue& queue,
+                                         std::vector<std::vector<int>>& seen, int calls,
+                                         std::atomic<int>& done) {
+  std::vector<std::thread> producers;
+  for (std::size_t t = 0; t < seen.size(); ++t) {
+    producers.emplace_back([&queue, &seen, &done, t, calls] {
+      for (int i = 0; i < calls; ++i) {
+        auto call = [&seen, t, i] { seen[t].push_back(i); };
+        while (!queue.try_push(std::move(call))) std::this_thread::yield();
+      }
+      done.fetch_add(1, std::memory_order_release);
+    });
+  }
+  return producers;
+}
+
+// Every producer's calls ran once each, in the order it pushed them.
+void expect_each_producer_in_order(const std::vector<std::vector<int>>& seen, int calls) {
+  for (const auto& ran : seen) {
+    ASSERT_EQ(ran.size(), static_cast<std::size_t>(calls));
+    for (int i = 0; i < calls; ++i) ASSERT_EQ(ran[static_cast<std::size_t>(i)], i);
+  }
+}
+
 TEST(ThreadCallQueue, SeveralProducersKeepTheirOrderAndEveryCallRunsOnce) {
   ThreadCallQueue queue(64);  // small, so producers keep meeting a full ring
   constexpr int kProducers = 3;
   constexpr int kCalls = 20000;
   std::vector<std::vector<int>> seen(kProducers);  // consumer thread only
   std::atomic<int> done{0};
-  std::vector<std::thread> producers;
-  for (int t = 0; t < kProducers; ++t) {
-    producers.emplace_back([&, t] {
-      for (int i = 0; i < kCalls; ++i) {
-        auto call = [&seen, t, i] { seen[static_cast<std::size_t>(t)].push_back(i); };
-        while (!queue.try_push(std::move(call))) std::this_thread::yield();
-      }
-      done.fetch_add(1, std::memory_order_release);
-    });
-  }
+  std::vector<std::thread> producers = start_producers(queue, seen, kCalls, done);
   std::size_t total = 0;
   while (done.load(std::memory_order_acquire) < kProducers || !queue.empty()) {
     total += queue.run_batch({});
@@ -281,10 +298,7 @@ TEST(ThreadCallQueue, SeveralProducersKeepTheirOrderAndEveryCallRunsOnce) {
   for (auto& p : producers) p.join();
   total += queue.run_batch({});
   EXPECT_EQ(total, std::size_t{kProducers} * kCalls);
-  for (const auto& calls : seen) {
-    ASSERT_EQ(calls.size(), static_cast<std::size_t>(kCalls));
-    for (int i = 0; i < kCalls; ++i) ASSERT_EQ(calls[static_cast<std::size_t>(i)], i);
-  }
+  expect_each_producer_in_order(seen, kCalls);
 }
 
 // A real signal handler pushing into the queue, interrupting producers in the middle of their
@@ -324,16 +338,7 @@ TEST(ThreadCallQueue, SignalHandlerPushesWhileProducersPush) {
   constexpr int kCalls = 20000;
   std::vector<std::vector<int>> seen(kProducers);
   std::atomic<int> done{0};
-  std::vector<std::thread> producers;
-  for (int t = 0; t < kProducers; ++t) {
-    producers.emplace_back([&, t] {
-      for (int i = 0; i < kCalls; ++i) {
-        auto call = [&seen, t, i] { seen[static_cast<std::size_t>(t)].push_back(i); };
-        while (!queue.try_push(std::move(call))) std::this_thread::yield();
-      }
-      done.fetch_add(1, std::memory_order_release);
-    });
-  }
+  std::vector<std::thread> producers = start_producers(queue, seen, kCalls, done);
   // Signals aimed at the producers, so the handler interrupts them mid-push.
   std::atomic<bool> stop_signalling{false};
   std::thread signaller([&] {
@@ -359,10 +364,7 @@ TEST(ThreadCallQueue, SignalHandlerPushesWhileProducersPush) {
   EXPECT_GT(pushed, 0) << "no signal arrived while the producers pushed";
   EXPECT_EQ(g_handler_ran.load(), pushed);  // every call the handler queued ran, once
   EXPECT_EQ(total, std::size_t{kProducers} * kCalls + static_cast<std::size_t>(pushed));
-  for (const auto& calls : seen) {
-    ASSERT_EQ(calls.size(), static_cast<std::size_t>(kCalls));
-    for (int i = 0; i < kCalls; ++i) ASSERT_EQ(calls[static_cast<std::size_t>(i)], i);
-  }
+  expect_each_producer_in_order(seen, kCalls);
   RecordProperty("handler_pushed", pushed);
   RecordProperty("handler_refused", g_handler_refused.load());
 }
