@@ -36,21 +36,29 @@ bool overlaps(in_addr_t a, in_addr_t b) {
   return a == b || a == htonl(INADDR_ANY) || b == htonl(INADDR_ANY);
 }
 
-// Whether `socket` may take `at` while the others bound to that port stay (inet_csk_bind_conflict
-// without SO_REUSEPORT and TIME_WAIT).
-bool conflicts(const Kernel& kernel, const Socket& socket, Endpoint at) {
+// Whether `test` holds for a live socket other than `socket` bound to `at`'s port at an address
+// overlapping `at`'s.
+template <typename Test>
+bool any_other_on(const Kernel& kernel, const Socket& socket, Endpoint at, Test test) {
   auto it = kernel.tcp_ports.find(at.port);
   if (it == kernel.tcp_ports.end()) return false;
   for (const auto& weak : it->second) {
     auto other_file = weak.lock();
     auto* other = dynamic_cast<Socket*>(other_file.get());
     if (other == nullptr || other == &socket) continue;
-    if (!overlaps(endpoint_of(other->local).address, at.address)) continue;
-    const bool shared = socket.reuse_address && other->reuse_address &&
-                        other->state != Socket::State::kListening;
-    if (!shared) return true;
+    if (overlaps(endpoint_of(other->local).address, at.address) && test(*other)) return true;
   }
   return false;
+}
+
+// Whether `socket` may take `at` while the others bound to that port stay (inet_csk_bind_conflict
+// without SO_REUSEPORT and TIME_WAIT).
+bool conflicts(const Kernel& kernel, const Socket& socket, Endpoint at) {
+  return any_other_on(kernel, socket, at, [&](const Socket& other) {
+    const bool shared = socket.reuse_address && other.reuse_address &&
+                        other.state != Socket::State::kListening;
+    return !shared;
+  });
 }
 
 bool port_in_use(const Kernel& kernel, std::uint16_t port) {
@@ -130,19 +138,9 @@ sys::Result<void> inet_bind(Kernel& kernel, Process& p, const std::shared_ptr<So
 }
 
 bool inet_listen_conflict(const Kernel& kernel, const Socket& socket) {
-  const Endpoint at = endpoint_of(socket.local);
-  auto it = kernel.tcp_ports.find(at.port);
-  if (it == kernel.tcp_ports.end()) return false;
-  for (const auto& weak : it->second) {
-    auto other_file = weak.lock();
-    auto* other = dynamic_cast<Socket*>(other_file.get());
-    if (other == nullptr || other == &socket) continue;
-    if (other->state == Socket::State::kListening &&
-        overlaps(endpoint_of(other->local).address, at.address)) {
-      return true;
-    }
-  }
-  return false;
+  return any_other_on(kernel, socket, endpoint_of(socket.local), [](const Socket& other) {
+    return other.state == Socket::State::kListening;
+  });
 }
 
 sys::Result<std::shared_ptr<Socket>> inet_find_listener(Kernel& kernel, const sockaddr* addr,
