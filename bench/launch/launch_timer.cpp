@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -110,6 +111,8 @@ bool stop_by_pidfile(const std::string& pidfile) {
     }
     close(pidfd);
   }
+  // The daemon is ours to reap (see main): reaped, it stops answering kill(pid, 0) at once.
+  waitpid(*pid, nullptr, WNOHANG);
   // Peers that exec PROGRAM leave their file behind; twistd removes its own.
   for (int waited = 0; waited < 1000 && access(pidfile.c_str(), F_OK) == 0; waited += 2) {
     if (read_pid(pidfile) != pid) break;
@@ -148,6 +151,8 @@ std::optional<long long> launch_once(const Config& config, const Peer& peer) {
   }
   const long long elapsed = now_us() - start;
   const bool stopped = stop_by_pidfile(pidfile);
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {  // whatever else the peer left to us
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::ifstream err(log);
     std::stringstream text;
@@ -224,6 +229,14 @@ int main(int argc, char** argv) {
   if (peers.empty()) {
     std::fprintf(stderr, "no peers in %s\n", config.spec.c_str());
     return 2;
+  }
+
+  // Orphaned daemons come to us rather than to init, so a stopped one is reaped as soon as it
+  // dies. Left to an init that reaps lazily, its zombie kept the PID-file wait below spinning
+  // for a second after every launch.
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    std::fprintf(stderr, "prctl(PR_SET_CHILD_SUBREAPER): %s\n", std::strerror(errno));
+    return 1;
   }
 
   // medians[limit][peer]
