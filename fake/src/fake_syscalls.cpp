@@ -191,28 +191,44 @@ struct FakeSyscalls::Faults {
 
 int FakeSyscalls::typical_errno(const std::string& name) {
   static const std::map<std::string, int, std::less<>> kTypical = {
-      {"fork", EAGAIN}, {"setsid", EPERM}, {"getsid", ESRCH}, {"getpgid", ESRCH},
-      {"setpgid", EPERM}, {"waitpid", ECHILD}, {"kill", EPERM}, {"pidfd_open", EMFILE},
-      {"pidfd_send_signal", ESRCH}, {"execve", ENOENT}, {"prctl", EINVAL},
-      {"getresuid", EFAULT}, {"getresgid", EFAULT}, {"setresuid", EPERM},
-      {"setresgid", EPERM}, {"setuid", EPERM}, {"seteuid", EPERM}, {"setgid", EPERM},
-      {"setegid", EPERM}, {"setgroups", EPERM}, {"getgroups", EINVAL},
-      {"initgroups", EPERM}, {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO},
-      {"getgrgid", EIO}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
-      {"close_range", EINVAL}, {"dup", EMFILE}, {"dup2", EBADF}, {"dup3", EBADF},
-      {"fcntl", EINVAL}, {"read", EIO}, {"write", ENOSPC}, {"fsync", EIO},
-      {"ftruncate", EIO}, {"fstat", EIO}, {"stat", ENOENT}, {"lstat", ENOENT},
-      {"flock", EWOULDBLOCK}, {"getdents64", EIO}, {"unlink", EACCES}, {"rename", EACCES},
-      {"symlink", EACCES}, {"mkdir", EACCES}, {"rmdir", EACCES}, {"chmod", EPERM},
-      {"chown", EPERM}, {"chdir", EACCES}, {"chroot", EPERM}, {"getcwd", ENOENT},
-      {"pipe2", EMFILE}, {"sigaction", EINVAL}, {"sigprocmask", EINVAL},
-      {"signalfd", EMFILE}, {"poll", EINTR}, {"epoll_create1", EMFILE},
-      {"epoll_ctl", ENOMEM}, {"epoll_wait", EINTR}, {"eventfd", EMFILE},
-      {"socket", EMFILE}, {"bind", EADDRINUSE}, {"listen", EADDRINUSE},
-      {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED}, {"sendto", ENOBUFS},
-      {"recvfrom", ECONNRESET}, {"setsockopt", EINVAL}, {"getsockopt", EINVAL},
-      {"getsockname", EBADF}, {"getrlimit", EINVAL}, {"setrlimit", EPERM},
-      {"clock_gettime", EINVAL},
+      {"fork", EAGAIN},          {"vfork", EAGAIN},
+      {"setsid", EPERM},         {"getsid", ESRCH},
+      {"getpgid", ESRCH},        {"setpgid", EPERM},
+      {"waitpid", ECHILD},       {"kill", EPERM},
+      {"pidfd_open", EMFILE},    {"pidfd_send_signal", ESRCH},
+      {"execve", ENOENT},        {"prctl", EINVAL},
+      {"getresuid", EFAULT},     {"getresgid", EFAULT},
+      {"setresuid", EPERM},      {"setresgid", EPERM},
+      {"setuid", EPERM},         {"seteuid", EPERM},
+      {"setgid", EPERM},         {"setegid", EPERM},
+      {"setgroups", EPERM},      {"getgroups", EINVAL},
+      {"initgroups", EPERM},     {"getpwnam", EIO},
+      {"getpwuid", EIO},         {"getgrnam", EIO},
+      {"getgrgid", EIO},         {"open", EACCES},
+      {"openat", EACCES},        {"close", EIO},
+      {"close_range", EINVAL},   {"dup", EMFILE},
+      {"dup2", EBADF},           {"dup3", EBADF},
+      {"fcntl", EINVAL},         {"read", EIO},
+      {"write", ENOSPC},         {"fsync", EIO},
+      {"ftruncate", EIO},        {"fstat", EIO},
+      {"stat", ENOENT},          {"lstat", ENOENT},
+      {"flock", EWOULDBLOCK},    {"getdents64", EIO},
+      {"unlink", EACCES},        {"rename", EACCES},
+      {"symlink", EACCES},       {"mkdir", EACCES},
+      {"rmdir", EACCES},         {"chmod", EPERM},
+      {"chown", EPERM},          {"chdir", EACCES},
+      {"chroot", EPERM},         {"getcwd", ENOENT},
+      {"pipe2", EMFILE},         {"sigaction", EINVAL},
+      {"sigprocmask", EINVAL},   {"signalfd", EMFILE},
+      {"poll", EINTR},           {"epoll_create1", EMFILE},
+      {"epoll_ctl", ENOMEM},     {"epoll_wait", EINTR},
+      {"eventfd", EMFILE},       {"socket", EMFILE},
+      {"bind", EADDRINUSE},      {"listen", EADDRINUSE},
+      {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED},
+      {"sendto", ENOBUFS},       {"recvfrom", ECONNRESET},
+      {"setsockopt", EINVAL},    {"getsockopt", EINVAL},
+      {"getsockname", EBADF},    {"getrlimit", EINVAL},
+      {"setrlimit", EPERM},      {"clock_gettime", EINVAL},
   };
   auto it = kTypical.find(name);
   return it == kTypical.end() ? 0 : it->second;
@@ -404,6 +420,11 @@ void FakeSyscalls::switch_to(pid_t pid) {
   if (p == nullptr || !p->alive()) {
     detail::Kernel::fatal(fmt::format("switch_to({}): no such running process", pid));
   }
+  if (p->vfork_child != 0) {
+    detail::Kernel::fatal(
+        fmt::format("switch_to({}): it is asleep in vfork until its child {} execs or ends", pid,
+                    p->vfork_child));
+  }
   kernel_->current_pid = pid;
 }
 
@@ -518,6 +539,28 @@ void PrintTo(const FakeSyscalls& fake, std::ostream* os) {
 
 sys::Result<pid_t> FakeSyscalls::fork() {
   return call<pid_t>("fork", {}, [&](Process& p) { return kernel_->fork(p); });
+}
+
+// The child runs here and now, as the current process, while the caller waits: the fake's model
+// of a parent asleep until its vfork child execs or ends. The body shares the test's memory as
+// the real child shares its parent's.
+sys::Result<pid_t> FakeSyscalls::vfork(sys::ChildMain body) {
+  const pid_t parent = kernel_->current_pid;
+  auto child = call<pid_t>(
+      "vfork", {}, [&](Process& p) -> sys::Result<pid_t> { return kernel_->start_vfork(p); });
+  if (!child) return child;
+  try {
+    exit_now(body());
+  } catch (const ProcessEnded& ended) {
+    if (ended.pid != *child) throw;  // another process's end, for the test to handle
+  } catch (...) {
+    // The real child would die of std::terminate; the test gets the exception to see why.
+    kernel_->terminate(kernel_->processes.at(*child), SIGABRT);
+    kernel_->resume_from_vfork(parent);
+    throw;
+  }
+  kernel_->resume_from_vfork(parent);
+  return child;
 }
 
 sys::Result<pid_t> FakeSyscalls::setsid() {

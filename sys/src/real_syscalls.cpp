@@ -4,8 +4,10 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -63,6 +65,12 @@ Group to_group(const struct group& entry) {
   return group;
 }
 
+// The vfork child's stack. It runs ordinary C++ up to exec (formatting an error message, say),
+// so it gets room to spare; MAP_NORESERVE makes only the pages it touches cost anything.
+constexpr std::size_t kVforkStackBytes = std::size_t{1} << 20;
+
+int run_child_main(void* body) noexcept { return (*static_cast<ChildMain*>(body))(); }
+
 }  // namespace
 
 // ---- Processes ---------------------------------------------------------------------------
@@ -70,6 +78,35 @@ Group to_group(const struct group& entry) {
 Result<pid_t> RealSyscalls::fork() {
   const pid_t pid = ::fork();
   if (pid < 0) return fail(errno, "fork");
+  return pid;
+}
+
+Result<pid_t> RealSyscalls::vfork(ChildMain body) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  // One page of PROT_NONE below the stack, so an overflow faults instead of writing over
+  // whatever the borrowed memory holds there.
+  const std::size_t size = page + kVforkStackBytes;
+  void* region = ::mmap(nullptr, size, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (region == MAP_FAILED) return fail(errno, "vfork");
+  char* stack = static_cast<char*>(region) + page;
+  if (::mprotect(stack, kVforkStackBytes, PROT_READ | PROT_WRITE) != 0) {
+    const int error = errno;
+    ::munmap(region, size);
+    return fail(error, "vfork");
+  }
+  // Every signal blocked across the clone, so the child inherits the full mask: a handler of
+  // ours would otherwise run in the child, on the memory we share, while we are suspended.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  const pid_t pid =
+      ::clone(run_child_main, stack + kVforkStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &body);
+  const int error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  ::munmap(region, size);
+  if (pid < 0) return fail(error, "vfork");
   return pid;
 }
 

@@ -219,6 +219,7 @@ class FakeSyscalls : public sys::Syscalls {
   // ==== sys::Syscalls =====================================================================
 
   sys::Result<pid_t> fork() override;
+  sys::Result<pid_t> vfork(sys::ChildMain body) override;
   sys::Result<pid_t> setsid() override;
   pid_t getpid() override;
   pid_t getppid() override;
