@@ -593,6 +593,10 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     (void)os.fcntl(pipe->read_end, F_SETFL, *flags | O_NONBLOCK);
   }
   ReadinessWaiter waiter(plan.ready, plan.program, options.timeout);
+  // The intermediate never execs, so it has ended by the time vfork returns: how it ended is
+  // known before the pipe is read, and the closed pipe of one killed before it made the daemon
+  // is not taken for PROGRAM's exec.
+  if (auto ended = os.waitpid(*child, 0); ended) (void)waiter.on_intermediate_exit(ended->status);
   Launcher launcher(os, waiter, pipe->read_end, notify.fd, *signal_fd, *child);
   const LaunchOutcome outcome = launcher.wait();
   (void)os.close(pipe->read_end);
@@ -601,8 +605,9 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
 
   if (const auto* failed = std::get_if<LaunchFailed>(&outcome)) {
     if (failed->stop_daemon) {
-      // The daemon leads the process group its intermediate created; PROGRAM is in it unless
-      // it moved itself, and the group id cannot be reused while a member lives.
+      // The intermediate's setsid made a process group named by its pid; the daemon, and so
+      // PROGRAM unless it moved itself, is in it, and the id cannot be reused while a member
+      // lives.
       (void)os.kill(-*child, SIGTERM);
     }
     return fail(LaunchError{failed->message, 0, false});

@@ -220,6 +220,20 @@ INSTANTIATE_TEST_SUITE_P(
             "Execve", {}, "execve", 1, ENOEXEC, "exec /usr/bin/prog: Exec format error (ENOEXEC)"}),
     [](const ::testing::TestParamInfo<StepFailure>& param) { return param.param.label; });
 
+// Its closed pipe alone would read as PROGRAM's exec; the launcher knows better because the
+// intermediate has always ended by the time vfork returns.
+TEST_F(RunOnFake, AnIntermediateKilledBeforeTheDaemonExistsIsAFailure) {
+  os_.before_each_call([&](std::string_view name, pid_t caller) {
+    if (name == "vfork" && caller != kLauncher) os_.send_signal(caller, SIGKILL);
+  });
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  os_.before_each_call(nullptr);
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text("the intermediate process was killed by signal 9 "
+                                                "(SIGKILL) before the daemon started"));
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
 TEST_F(RunOnFake, ExecOfAMissingProgramIsNamedAsTyped) {
   const Launch run = launch(os_, run_options({"--", "nope"}));
   EXPECT_EQ(run.result.code, 1);

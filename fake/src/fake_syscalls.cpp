@@ -512,10 +512,14 @@ void FakeSyscalls::run_before_call(const char* name) {
     ~Reset() { flag = false; }
   } reset{in_before_call_};
   before_call_(name, caller);
-  // The hook may have ended the caller itself (end_process); the call then finds no current
-  // process and says so, as any call after the process ended does.
+  // The hook may have ended the caller itself (a signal, end_process): it died just before
+  // the call, which it never makes.
   const Process* p = kernel_->find(caller);
-  kernel_->current_pid = p != nullptr && p->alive() ? caller : 0;
+  if (p != nullptr && !p->alive()) {
+    kernel_->current_pid = 0;
+    throw ProcessEnded{caller, p->wait_status, false};
+  }
+  kernel_->current_pid = caller;
 }
 
 ManualClock& FakeSyscalls::clock() { return kernel_->clock; }

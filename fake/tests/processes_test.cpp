@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "daemonkit/fake/fake_syscalls.h"
@@ -341,6 +342,23 @@ TEST(FakeBeforeEachCall, LetsATestPlayAnotherProcessBetweenTheCallersCalls) {
   os.before_each_call(nullptr);
   EXPECT_TRUE(os.waitpid(child, 0));
   EXPECT_EQ(seen.size(), 2u);
+}
+
+// A signal that arrives just before a call: the process dies without making it.
+TEST(FakeBeforeEachCall, AHookThatKillsTheCallerEndsItBeforeTheCall) {
+  FakeSyscalls os;
+  const pid_t self = os.getpid();
+  os.before_each_call([&](std::string_view name, pid_t caller) {
+    if (name == "setsid") os.send_signal(caller, SIGKILL);
+  });
+  const ProcessEnded ended = ends([&] { static_cast<void>(os.setsid()); });
+  os.before_each_call(nullptr);
+  EXPECT_EQ(ended.pid, self);
+  EXPECT_TRUE(ended.killed());
+  EXPECT_EQ(ended.signal(), SIGKILL);
+  EXPECT_EQ(os.current_pid(), 0);
+  EXPECT_FALSE(std::any_of(os.transcript().begin(), os.transcript().end(),
+                           [](const CallRecord& call) { return call.name == "setsid"; }));
 }
 
 TEST(FakeExit, CallsAfterTheCurrentProcessEndedAbortWithAMessage) {
