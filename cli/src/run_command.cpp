@@ -40,8 +40,8 @@ constexpr std::string_view kNotifySocketVar = "NOTIFY_SOCKET";
 constexpr std::string_view kStatusFdVar = "DAEMONKIT_STATUS_FD";
 constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
-// The exec, prepared in full before the first fork: the daemon runs in the launcher's
-// memory (see launch_daemon), so on its way to a successful exec it only makes system calls.
+// The exec, prepared in full before the first fork: the daemon runs in the launcher's memory
+// (see "The launch" below) and should do no more there than it must.
 struct ExecTarget {
   std::vector<std::string> candidates;  // the paths to try, in order (PATH searched as execvp)
   std::vector<char*> argv;
@@ -190,8 +190,8 @@ LaunchResult<void> enter_directories(sys::Syscalls& os, const Plan& plan) {
 
 // ---- The daemon ------------------------------------------------------------------------------
 // It runs in the launcher's memory, which it may use as the launcher would: nobody else runs
-// there meanwhile. It allocates only on its failure paths, and what it allocates stays behind
-// in the launcher, which exits soon after.
+// there meanwhile. It allocates only to put words to what it did (a failure, the privilege
+// change it logs), and what it allocates stays behind in the launcher, which exits soon after.
 
 [[noreturn]] void daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error,
                               bool stdio_redirected) {
