@@ -197,8 +197,8 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"getresuid", EFAULT}, {"getresgid", EFAULT}, {"setresuid", EPERM},
       {"setresgid", EPERM}, {"setuid", EPERM}, {"seteuid", EPERM}, {"setgid", EPERM},
       {"setegid", EPERM}, {"setgroups", EPERM}, {"getgroups", EINVAL},
-      {"initgroups", EPERM}, {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO},
-      {"getgrgid", EIO}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
+      {"initgroups", EPERM}, {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO}, {"getgrgid", EIO},
+      {"getgrouplist", ENOMEM}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
       {"close_range", EINVAL}, {"dup", EMFILE}, {"dup2", EBADF}, {"dup3", EBADF},
       {"fcntl", EINVAL}, {"read", EIO}, {"write", ENOSPC}, {"fsync", EIO},
       {"ftruncate", EIO}, {"fstat", EIO}, {"stat", ENOENT}, {"lstat", ENOENT},
@@ -680,6 +680,14 @@ sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrgid(gid_t gid) {
       "getgrgid", {arg(gid)},
       [&](Process&) -> sys::Result<std::optional<sys::Group>> {
         return kernel_->group_by_gid(gid);
+      });
+}
+
+sys::Result<std::vector<gid_t>> FakeSyscalls::getgrouplist(const char* user, gid_t group) {
+  return call<std::vector<gid_t>>(
+      "getgrouplist", {arg(user), arg(group)},
+      [&](Process&) -> sys::Result<std::vector<gid_t>> {
+        return kernel_->group_list(user == nullptr ? "" : user, group);
       });
 }
 
