@@ -103,10 +103,6 @@ std::vector<gid_t> Kernel::group_list(std::string_view user, gid_t group) const 
   return list;
 }
 
-sys::Result<void> Kernel::initgroups(Process& p, const char* user, gid_t group) {
-  return setgroups(p, group_list(user == nullptr ? "" : user, group), "initgroups");
-}
-
 std::optional<sys::Passwd> Kernel::user_by_name(std::string_view name) const {
   for (const auto& u : users) {
     if (u.name == name) return u;

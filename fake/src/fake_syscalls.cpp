@@ -197,7 +197,7 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"getresuid", EFAULT}, {"getresgid", EFAULT}, {"setresuid", EPERM},
       {"setresgid", EPERM}, {"setuid", EPERM}, {"seteuid", EPERM}, {"setgid", EPERM},
       {"setegid", EPERM}, {"setgroups", EPERM}, {"getgroups", EINVAL},
-      {"initgroups", EPERM}, {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO}, {"getgrgid", EIO},
+      {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO}, {"getgrgid", EIO},
       {"getgrouplist", ENOMEM}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
       {"close_range", EINVAL}, {"dup", EMFILE}, {"dup2", EBADF}, {"dup3", EBADF},
       {"fcntl", EINVAL}, {"read", EIO}, {"write", ENOSPC}, {"fsync", EIO},
@@ -646,11 +646,6 @@ sys::Result<void> FakeSyscalls::setgroups(std::span<const gid_t> groups) {
 sys::Result<std::vector<gid_t>> FakeSyscalls::getgroups() {
   return call<std::vector<gid_t>>(
       "getgroups", {}, [](Process& p) -> sys::Result<std::vector<gid_t>> { return p.groups; });
-}
-
-sys::Result<void> FakeSyscalls::initgroups(const char* user, gid_t group) {
-  return call<void>("initgroups", {arg(user), arg(group)},
-                    [&](Process& p) { return kernel_->initgroups(p, user, group); });
 }
 
 sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwnam(const char* name) {

@@ -78,20 +78,6 @@ TEST(FakeCredentials, SetgroupsNeedsPrivilegeAndIsSorted) {
   EXPECT_EQ(os.setgroups(groups).error().code, EPERM);
 }
 
-TEST(FakeCredentials, InitgroupsUsesTheGroupDatabase) {
-  FakeSyscalls os;
-  os.add_user("svc", 500, 500, "/var/lib/svc");
-  os.add_group("svc", 500, {});
-  os.add_group("adm", 4, {"svc", "other"});
-  os.add_group("web", 33, {"svc"});
-  os.add_group("misc", 77, {"other"});
-  ASSERT_TRUE(os.initgroups("svc", 500));
-  EXPECT_THAT(*os.getgroups(), ElementsAre(4, 33, 500));
-
-  FakeSyscalls user(as_user(1000, 1000));
-  EXPECT_EQ(user.initgroups("svc", 500).error().code, EPERM);
-}
-
 // svc's primary group 500 names svc too: getgrouplist lists it once, first.
 void add_svc(FakeSyscalls& os) {
   os.add_user("svc", 500, 500, "/var/lib/svc");

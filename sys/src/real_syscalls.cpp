@@ -207,11 +207,6 @@ Result<std::vector<gid_t>> RealSyscalls::getgroups() {
   }
 }
 
-Result<void> RealSyscalls::initgroups(const char* user, gid_t group) {
-  if (::initgroups(user, group) < 0) return fail(errno, "initgroups");
-  return {};
-}
-
 Result<std::optional<Passwd>> RealSyscalls::getpwnam(const char* name) {
   return look_up<struct passwd, Passwd>(
       "getpwnam",

@@ -694,21 +694,6 @@ TEST_F(RealSyscallsCredentials, GetgroupsReturnsTheWholeList) {
   EXPECT_EQ(*got, expected);
 }
 
-TEST_F(RealSyscallsCredentials, InitgroupsLoadsDatabaseGroupsThenFailsWithEperm) {
-  SKIP_UNLESS_ROOT("set supplementary groups");
-  const int status = run_in_child([this] {
-    CHILD_CHECK(IsOk(sys_.setgroups(std::vector<gid_t>{0, 100})));
-    CHILD_CHECK(IsOk(sys_.initgroups("nobody", kNogroup)));
-    const auto groups = unwrap(sys_.getgroups());
-    // nobody belongs to no group in /etc/group, so the list is the given group alone.
-    CHILD_CHECK((groups == std::vector<gid_t>{kNogroup}));
-    become_unprivileged();
-    CHILD_CHECK(FailsWith(sys_.initgroups("nobody", kNogroup), EPERM, "initgroups"));
-    return 0;
-  });
-  EXPECT_TRUE(ExitedWith(status, 0));
-}
-
 // The oracle: libc's own answer with a buffer as large as the kernel allows.
 std::vector<gid_t> raw_group_list(const char* user, gid_t group) {
   std::vector<gid_t> groups(NGROUPS_MAX + 1);

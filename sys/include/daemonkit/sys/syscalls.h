@@ -125,8 +125,6 @@ class Syscalls {
   virtual Result<void> setgroups(std::span<const gid_t> groups) = 0;
   // See man 2 getgroups. Returns the whole list.
   virtual Result<std::vector<gid_t>> getgroups() = 0;
-  // See man 3 initgroups.
-  virtual Result<void> initgroups(const char* user, gid_t group) = 0;
   // See man 3 getpwnam_r. An unknown name is an empty optional, not an error.
   virtual Result<std::optional<Passwd>> getpwnam(const char* name) = 0;
   // See man 3 getpwuid_r. An unknown uid is an empty optional, not an error.
