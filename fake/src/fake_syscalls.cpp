@@ -197,8 +197,8 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"getresuid", EFAULT}, {"getresgid", EFAULT}, {"setresuid", EPERM},
       {"setresgid", EPERM}, {"setuid", EPERM}, {"seteuid", EPERM}, {"setgid", EPERM},
       {"setegid", EPERM}, {"setgroups", EPERM}, {"getgroups", EINVAL},
-      {"initgroups", EPERM}, {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO},
-      {"getgrgid", EIO}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
+      {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO}, {"getgrgid", EIO},
+      {"getgrouplist", ENOMEM}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
       {"close_range", EINVAL}, {"dup", EMFILE}, {"dup2", EBADF}, {"dup3", EBADF},
       {"fcntl", EINVAL}, {"read", EIO}, {"write", ENOSPC}, {"fsync", EIO},
       {"ftruncate", EIO}, {"fstat", EIO}, {"stat", ENOENT}, {"lstat", ENOENT},
@@ -648,11 +648,6 @@ sys::Result<std::vector<gid_t>> FakeSyscalls::getgroups() {
       "getgroups", {}, [](Process& p) -> sys::Result<std::vector<gid_t>> { return p.groups; });
 }
 
-sys::Result<void> FakeSyscalls::initgroups(const char* user, gid_t group) {
-  return call<void>("initgroups", {arg(user), arg(group)},
-                    [&](Process& p) { return kernel_->initgroups(p, user, group); });
-}
-
 sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwnam(const char* name) {
   return call<std::optional<sys::Passwd>>(
       "getpwnam", {arg(name)}, [&](Process&) -> sys::Result<std::optional<sys::Passwd>> {
@@ -680,6 +675,14 @@ sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrgid(gid_t gid) {
       "getgrgid", {arg(gid)},
       [&](Process&) -> sys::Result<std::optional<sys::Group>> {
         return kernel_->group_by_gid(gid);
+      });
+}
+
+sys::Result<std::vector<gid_t>> FakeSyscalls::getgrouplist(const char* user, gid_t group) {
+  return call<std::vector<gid_t>>(
+      "getgrouplist", {arg(user), arg(group)},
+      [&](Process&) -> sys::Result<std::vector<gid_t>> {
+        return kernel_->group_list(user == nullptr ? "" : user, group);
       });
 }
 
