@@ -11,7 +11,7 @@ forbidden=(
   kill raise pidfd_open pidfd_send_signal execve execv execvp execvpe execl execlp fexecve
   _exit _Exit prctl syscall
   getuid geteuid getgid getegid getresuid getresgid setresuid setresgid setuid seteuid setgid
-  setegid setreuid setregid setgroups getgroups initgroups getpwnam getpwnam_r getpwuid
+  setegid setreuid setregid setgroups getgroups initgroups getgrouplist getpwnam getpwnam_r getpwuid
   getpwuid_r getgrnam getgrnam_r getgrgid getgrgid_r
   open open64 openat openat64 creat close close_range closefrom dup dup2 dup3 fcntl fcntl64
   read write pread pwrite readv writev fsync fdatasync ftruncate ftruncate64 truncate

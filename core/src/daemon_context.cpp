@@ -136,9 +136,9 @@ StepResult<void> DaemonContext::prepare() {
 
   auto plan = resolve_privileges(os_, options_.privileges);
   if (!plan) return step_failed(plan.error());
+  // The supplementary groups come from the host's database here, before any fork or chroot,
+  // so a chrooted daemon gets the user's real groups without a database inside the new root.
   plan_ = std::move(*plan);
-  // Inside a chroot the group database is usually absent: keep the groups to the gid alone.
-  if (options_.chroot_directory) plan_.user_name.clear();
 
   if (options_.pidfile) {
     auto acquired = PidFile::acquire(os_, *options_.pidfile, log_, options_.pidfile_options);

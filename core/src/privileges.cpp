@@ -3,6 +3,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -89,6 +90,17 @@ StepResult<PrivilegePlan> resolve_privileges(sys::Syscalls& os, const PrivilegeR
     }
     plan.gid = user_gid;
   }
+
+  // The groups are read here, in the parent: after fork only setgroups may run, and a chroot
+  // would hide the database anyway.
+  if (!plan.user_name.empty() && plan.gid) {
+    auto groups = os.getgrouplist(plan.user_name.c_str(), *plan.gid);
+    if (!groups) {
+      return step_failed(StepError::from(
+          fmt::format("getgrouplist({}, {})", plan.user_name, *plan.gid), groups.error()));
+    }
+    plan.groups = std::move(*groups);
+  }
   return plan;
 }
 
@@ -121,16 +133,19 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
   // Supplementary groups first: only root may set them, and root is what the later steps give
   // away. A non-root process asking for its own ids has no groups to change.
   if (before->effective == 0 && (change_uid || plan.gid)) {
-    if (change_uid && !plan.user_name.empty() && plan.gid) {
-      auto done = os.initgroups(plan.user_name.c_str(), *plan.gid);
-      if (!done) {
-        return failed(StepError::from(
-            fmt::format("initgroups({}, {})", plan.user_name, *plan.gid), done.error()));
-      }
+    const std::array<gid_t, 1> only{plan.gid.value_or(0)};
+    std::span<const gid_t> list;
+    if (change_uid && !plan.groups.empty()) {
+      list = plan.groups;
     } else if (plan.gid) {
-      const std::array<gid_t, 1> only{*plan.gid};
-      auto done = os.setgroups(only);
-      if (!done) return failed(StepError::from(call_on("setgroups", id_text(plan.gid)), done.error()));
+      list = only;
+    }
+    if (!list.empty()) {
+      auto done = os.setgroups(list);
+      if (!done) {
+        const std::string ids = fmt::format("{}", fmt::join(list, ", "));
+        return failed(StepError::from(call_on("setgroups", ids), done.error()));
+      }
     }
   }
 

@@ -423,6 +423,35 @@ TEST(DaemonContextFake, ShedsToNobodyAfterWritingThePidFileAndRootIsGone) {
   EXPECT_FALSE(os.setuid(0));
 }
 
+// The jail holds no group database; the groups were read from the host's before any fork, so
+// the daemon still gets all of them, and neither child reads the database.
+TEST(DaemonContextFake, ChrootedDaemonGetsTheUsersWholeGroupListFromBeforeTheFork) {
+  FakeSyscalls os;
+  os.add_user("svc", 500, 500);
+  os.add_group("svc", 500);
+  os.add_group("adm", 4, {"svc"});
+  os.add_group("web", 33, {"other", "svc"});
+  os.add_group("misc", 77, {"other"});
+  os.make_dir("/jail/run");
+  DaemonOptions options = fake_options();
+  options.chroot_directory = "/jail";
+  options.pidfile = "/jail/run/d.pid";
+  options.privileges.user = "svc";
+  const DaemonizeRun run = run_daemonize(os, options);
+  ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  const fake::ProcessInfo daemon = os.process(run.daemon);
+  EXPECT_EQ(daemon.root, "/jail");
+  EXPECT_EQ(daemon.uids, (sys::ResUids{500, 500, 500}));
+  EXPECT_THAT(daemon.groups, ElementsAre(4u, 33u, 500u));
+  EXPECT_THAT(calls_by(os, run.daemon, "setgroups"),
+              ElementsAre(HasSubstr("setgroups([500, 4, 33])")));
+  std::vector<pid_t> readers;
+  for (const auto& r : os.transcript()) {
+    if (r.name == "getgrouplist") readers.push_back(r.pid);
+  }
+  EXPECT_THAT(readers, ElementsAre(run.first_parent));
+}
+
 TEST(DaemonContextFake, PidFileIsEmptiedWhenTheShedDaemonCannotUnlinkIt) {
   // twistd's H5: /run is root's, the daemon is nobody by the time it exits.
   FakeSyscalls os;

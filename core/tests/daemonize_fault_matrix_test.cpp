@@ -65,11 +65,13 @@ const std::map<std::string, std::vector<int>>& real_errnos() {
       {"setresuid", {EPERM, EAGAIN}},
       {"setresgid", {EPERM}},
       {"setgroups", {EPERM, ENOMEM}},
-      {"initgroups", {EPERM, ENOMEM}},
       {"setuid", {EPERM, EAGAIN}},
       {"getpwnam", {EIO, EMFILE, ENOMEM}},
       {"getpwuid", {EIO, EMFILE, ENOMEM}},
       {"getgrnam", {EIO, EMFILE, ENOMEM}},
+      // glibc's getgrouplist fails only when it cannot allocate; EINVAL is RealSyscalls' answer
+      // for more groups than the kernel takes.
+      {"getgrouplist", {ENOMEM, EINVAL}},
       {"getcwd", {ENOENT, EACCES}},
       {"unlink", {EACCES, EPERM, EBUSY, EIO, EROFS}},
       {"kill", {EPERM, ESRCH}},

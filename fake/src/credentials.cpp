@@ -90,16 +90,17 @@ sys::Result<void> Kernel::setgroups(Process& p, std::span<const gid_t> list, con
   return {};
 }
 
-sys::Result<void> Kernel::initgroups(Process& p, const char* user, gid_t group) {
+// As glibc's files back end: the given group first, then every other database group naming
+// the user (the given gid is not repeated even when an entry for it names the user).
+std::vector<gid_t> Kernel::group_list(std::string_view user, gid_t group) const {
   std::vector<gid_t> list{group};
-  const std::string_view name = user == nullptr ? "" : user;
   for (const auto& g : groups) {
     if (g.gid == group) continue;
-    if (std::find(g.members.begin(), g.members.end(), name) != g.members.end()) {
+    if (std::find(g.members.begin(), g.members.end(), user) != g.members.end()) {
       list.push_back(g.gid);
     }
   }
-  return setgroups(p, list, "initgroups");
+  return list;
 }
 
 std::optional<sys::Passwd> Kernel::user_by_name(std::string_view name) const {

@@ -191,44 +191,29 @@ struct FakeSyscalls::Faults {
 
 int FakeSyscalls::typical_errno(const std::string& name) {
   static const std::map<std::string, int, std::less<>> kTypical = {
-      {"fork", EAGAIN},          {"vfork", EAGAIN},
-      {"setsid", EPERM},         {"getsid", ESRCH},
-      {"getpgid", ESRCH},        {"setpgid", EPERM},
-      {"waitpid", ECHILD},       {"kill", EPERM},
-      {"pidfd_open", EMFILE},    {"pidfd_send_signal", ESRCH},
-      {"execve", ENOENT},        {"prctl", EINVAL},
-      {"getresuid", EFAULT},     {"getresgid", EFAULT},
-      {"setresuid", EPERM},      {"setresgid", EPERM},
-      {"setuid", EPERM},         {"seteuid", EPERM},
-      {"setgid", EPERM},         {"setegid", EPERM},
-      {"setgroups", EPERM},      {"getgroups", EINVAL},
-      {"initgroups", EPERM},     {"getpwnam", EIO},
-      {"getpwuid", EIO},         {"getgrnam", EIO},
-      {"getgrgid", EIO},         {"open", EACCES},
-      {"openat", EACCES},        {"close", EIO},
-      {"close_range", EINVAL},   {"dup", EMFILE},
-      {"dup2", EBADF},           {"dup3", EBADF},
-      {"fcntl", EINVAL},         {"read", EIO},
-      {"write", ENOSPC},         {"fsync", EIO},
-      {"ftruncate", EIO},        {"fstat", EIO},
-      {"stat", ENOENT},          {"lstat", ENOENT},
-      {"flock", EWOULDBLOCK},    {"getdents64", EIO},
-      {"unlink", EACCES},        {"rename", EACCES},
-      {"symlink", EACCES},       {"mkdir", EACCES},
-      {"rmdir", EACCES},         {"chmod", EPERM},
-      {"chown", EPERM},          {"chdir", EACCES},
-      {"chroot", EPERM},         {"getcwd", ENOENT},
-      {"pipe2", EMFILE},         {"sigaction", EINVAL},
-      {"sigprocmask", EINVAL},   {"signalfd", EMFILE},
-      {"poll", EINTR},           {"epoll_create1", EMFILE},
-      {"epoll_ctl", ENOMEM},     {"epoll_wait", EINTR},
-      {"eventfd", EMFILE},       {"socket", EMFILE},
-      {"bind", EADDRINUSE},      {"listen", EADDRINUSE},
-      {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED},
-      {"sendto", ENOBUFS},       {"recvfrom", ECONNRESET},
-      {"setsockopt", EINVAL},    {"getsockopt", EINVAL},
-      {"getsockname", EBADF},    {"getrlimit", EINVAL},
-      {"setrlimit", EPERM},      {"clock_gettime", EINVAL},
+      {"fork", EAGAIN}, {"vfork", EAGAIN}, {"setsid", EPERM}, {"getsid", ESRCH},
+      {"getpgid", ESRCH}, {"setpgid", EPERM}, {"waitpid", ECHILD}, {"kill", EPERM},
+      {"pidfd_open", EMFILE},
+      {"pidfd_send_signal", ESRCH}, {"execve", ENOENT}, {"prctl", EINVAL},
+      {"getresuid", EFAULT}, {"getresgid", EFAULT}, {"setresuid", EPERM},
+      {"setresgid", EPERM}, {"setuid", EPERM}, {"seteuid", EPERM}, {"setgid", EPERM},
+      {"setegid", EPERM}, {"setgroups", EPERM}, {"getgroups", EINVAL},
+      {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO}, {"getgrgid", EIO},
+      {"getgrouplist", ENOMEM}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
+      {"close_range", EINVAL}, {"dup", EMFILE}, {"dup2", EBADF}, {"dup3", EBADF},
+      {"fcntl", EINVAL}, {"read", EIO}, {"write", ENOSPC}, {"fsync", EIO},
+      {"ftruncate", EIO}, {"fstat", EIO}, {"stat", ENOENT}, {"lstat", ENOENT},
+      {"flock", EWOULDBLOCK}, {"getdents64", EIO}, {"unlink", EACCES}, {"rename", EACCES},
+      {"symlink", EACCES}, {"mkdir", EACCES}, {"rmdir", EACCES}, {"chmod", EPERM},
+      {"chown", EPERM}, {"chdir", EACCES}, {"chroot", EPERM}, {"getcwd", ENOENT},
+      {"pipe2", EMFILE}, {"sigaction", EINVAL}, {"sigprocmask", EINVAL},
+      {"signalfd", EMFILE}, {"poll", EINTR}, {"epoll_create1", EMFILE},
+      {"epoll_ctl", ENOMEM}, {"epoll_wait", EINTR}, {"eventfd", EMFILE},
+      {"socket", EMFILE}, {"bind", EADDRINUSE}, {"listen", EADDRINUSE},
+      {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED}, {"sendto", ENOBUFS},
+      {"recvfrom", ECONNRESET}, {"setsockopt", EINVAL}, {"getsockopt", EINVAL},
+      {"getsockname", EBADF}, {"getrlimit", EINVAL}, {"setrlimit", EPERM},
+      {"clock_gettime", EINVAL},
   };
   auto it = kTypical.find(name);
   return it == kTypical.end() ? 0 : it->second;
@@ -695,11 +680,6 @@ sys::Result<std::vector<gid_t>> FakeSyscalls::getgroups() {
       "getgroups", {}, [](Process& p) -> sys::Result<std::vector<gid_t>> { return p.groups; });
 }
 
-sys::Result<void> FakeSyscalls::initgroups(const char* user, gid_t group) {
-  return call<void>("initgroups", {arg(user), arg(group)},
-                    [&](Process& p) { return kernel_->initgroups(p, user, group); });
-}
-
 sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwnam(const char* name) {
   return call<std::optional<sys::Passwd>>(
       "getpwnam", {arg(name)}, [&](Process&) -> sys::Result<std::optional<sys::Passwd>> {
@@ -727,6 +707,14 @@ sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrgid(gid_t gid) {
       "getgrgid", {arg(gid)},
       [&](Process&) -> sys::Result<std::optional<sys::Group>> {
         return kernel_->group_by_gid(gid);
+      });
+}
+
+sys::Result<std::vector<gid_t>> FakeSyscalls::getgrouplist(const char* user, gid_t group) {
+  return call<std::vector<gid_t>>(
+      "getgrouplist", {arg(user), arg(group)},
+      [&](Process&) -> sys::Result<std::vector<gid_t>> {
+        return kernel_->group_list(user == nullptr ? "" : user, group);
       });
 }
 

@@ -236,7 +236,8 @@ class Kernel {
   sys::Result<void> setuid(Process& p, uid_t uid);
   sys::Result<void> setgid(Process& p, gid_t gid);
   sys::Result<void> setgroups(Process& p, std::span<const gid_t> groups, const char* call);
-  sys::Result<void> initgroups(Process& p, const char* user, gid_t group);
+  // getgrouplist's answer from the database: `group`, then each other group listing `user`.
+  [[nodiscard]] std::vector<gid_t> group_list(std::string_view user, gid_t group) const;
   [[nodiscard]] std::optional<sys::Passwd> user_by_name(std::string_view name) const;
   [[nodiscard]] std::optional<sys::Passwd> user_by_uid(uid_t uid) const;
   [[nodiscard]] std::optional<sys::Group> group_by_name(std::string_view name) const;

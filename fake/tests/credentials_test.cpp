@@ -78,18 +78,59 @@ TEST(FakeCredentials, SetgroupsNeedsPrivilegeAndIsSorted) {
   EXPECT_EQ(os.setgroups(groups).error().code, EPERM);
 }
 
-TEST(FakeCredentials, InitgroupsUsesTheGroupDatabase) {
-  FakeSyscalls os;
+// svc's primary group 500 names svc too: getgrouplist lists it once, first.
+void add_svc(FakeSyscalls& os) {
   os.add_user("svc", 500, 500, "/var/lib/svc");
-  os.add_group("svc", 500, {});
+  os.add_group("svc", 500, {"svc"});
   os.add_group("adm", 4, {"svc", "other"});
   os.add_group("web", 33, {"svc"});
   os.add_group("misc", 77, {"other"});
-  ASSERT_TRUE(os.initgroups("svc", 500));
-  EXPECT_THAT(*os.getgroups(), ElementsAre(4, 33, 500));
+}
 
-  FakeSyscalls user(as_user(1000, 1000));
-  EXPECT_EQ(user.initgroups("svc", 500).error().code, EPERM);
+TEST(FakeCredentials, GetgrouplistIsTheGidThenTheGroupsNamingTheUser) {
+  FakeSyscalls os;
+  add_svc(os);
+  EXPECT_THAT(*os.getgrouplist("svc", 500), ElementsAre(500, 4, 33));
+  // Another gid goes first; the rest follow the database order, the primary group too when
+  // its entry names the user.
+  EXPECT_THAT(*os.getgrouplist("svc", 77), ElementsAre(77, 500, 4, 33));
+  EXPECT_THAT(*os.getgrouplist("other", 4), ElementsAre(4, 77));
+}
+
+TEST(FakeCredentials, GetgrouplistOfAnUnknownUserIsTheGidAlone) {
+  FakeSyscalls os;
+  add_svc(os);
+  EXPECT_THAT(*os.getgrouplist("ghost", 1234), ElementsAre(1234));
+  EXPECT_THAT(*os.getgrouplist(nullptr, 1234), ElementsAre(1234));
+}
+
+// A database read, not a credential change: it neither needs privilege nor touches the groups.
+TEST(FakeCredentials, GetgrouplistNeedsNoPrivilegeAndChangesNothing) {
+  FakeSyscallsOptions user = as_user(1000, 1000);
+  user.groups = {1000};
+  FakeSyscalls os(user);
+  add_svc(os);
+  EXPECT_THAT(*os.getgrouplist("svc", 500), ElementsAre(500, 4, 33));
+  EXPECT_THAT(*os.getgroups(), ElementsAre(1000));
+}
+
+TEST(FakeCredentials, GetgrouplistIsRecordedAndCanFail) {
+  FakeSyscalls os;
+  add_svc(os);
+  os.fail_nth("getgrouplist", 2, FakeSyscalls::typical_errno("getgrouplist"));
+  ASSERT_TRUE(os.getgrouplist("svc", 500));
+  const auto failed = os.getgrouplist("svc", 500);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ENOMEM);
+  EXPECT_STREQ(failed.error().call, "getgrouplist");
+  ASSERT_EQ(os.transcript().size(), 2u);
+  const CallRecord& first = os.transcript()[0];
+  EXPECT_EQ(first.name, "getgrouplist");
+  EXPECT_THAT(first.args, ElementsAre("svc", "500"));
+  EXPECT_TRUE(first.ok());
+  EXPECT_EQ(first.value, "[500, 4, 33]");
+  EXPECT_EQ(os.transcript()[1].error, ENOMEM);
+  EXPECT_EQ(os.transcript()[1].injected_by, "nth 2 of getgrouplist");
 }
 
 TEST(FakeCredentials, DatabaseLookups) {

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 
@@ -243,11 +244,6 @@ Result<std::vector<gid_t>> RealSyscalls::getgroups() {
   }
 }
 
-Result<void> RealSyscalls::initgroups(const char* user, gid_t group) {
-  if (::initgroups(user, group) < 0) return fail(errno, "initgroups");
-  return {};
-}
-
 Result<std::optional<Passwd>> RealSyscalls::getpwnam(const char* name) {
   return look_up<struct passwd, Passwd>(
       "getpwnam",
@@ -282,6 +278,31 @@ Result<std::optional<Group>> RealSyscalls::getgrgid(gid_t gid) {
         return ::getgrgid_r(gid, entry, buf, size, found);
       },
       to_group);
+}
+
+Result<std::vector<gid_t>> RealSyscalls::getgrouplist(const char* user, gid_t group) {
+  // A list longer than the kernel's limit could never be set, so the buffer grows no further.
+  const long configured = ::sysconf(_SC_NGROUPS_MAX);
+  const int limit = configured > 0 && configured <= INT_MAX ? static_cast<int>(configured)
+                                                            : NGROUPS_MAX;
+  std::vector<gid_t> groups(static_cast<std::size_t>(std::min(32, limit)));
+  // Each retry asks for strictly more room than the last, up to `limit`: this ends.
+  for (;;) {
+    int count = static_cast<int>(groups.size());
+    errno = 0;
+    if (::getgrouplist(user, group, groups.data(), &count) >= 0) {
+      groups.resize(static_cast<std::size_t>(count));
+      return groups;
+    }
+    // -1 with a larger count: the buffer was too small. Without one, glibc could not allocate
+    // its working copy (it reports nothing else: unreachable databases just contribute no
+    // groups).
+    if (count <= static_cast<int>(groups.size())) {
+      return fail(errno != 0 ? errno : ENOMEM, "getgrouplist");
+    }
+    if (count > limit) return fail(EINVAL, "getgrouplist");
+    groups.resize(static_cast<std::size_t>(count));
+  }
 }
 
 // ---- Files and descriptors ---------------------------------------------------------------

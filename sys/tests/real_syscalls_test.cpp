@@ -7,8 +7,10 @@
 #include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -774,18 +776,89 @@ TEST_F(RealSyscallsCredentials, GetgroupsReturnsTheWholeList) {
   EXPECT_EQ(*got, expected);
 }
 
-TEST_F(RealSyscallsCredentials, InitgroupsLoadsDatabaseGroupsThenFailsWithEperm) {
-  SKIP_UNLESS_ROOT("set supplementary groups");
-  const int status = run_in_child([this] {
-    CHILD_CHECK(IsOk(sys_.setgroups(std::vector<gid_t>{0, 100})));
-    CHILD_CHECK(IsOk(sys_.initgroups("nobody", kNogroup)));
-    const auto groups = unwrap(sys_.getgroups());
-    // nobody belongs to no group in /etc/group, so the list is the given group alone.
-    CHILD_CHECK((groups == std::vector<gid_t>{kNogroup}));
-    become_unprivileged();
-    CHILD_CHECK(FailsWith(sys_.initgroups("nobody", kNogroup), EPERM, "initgroups"));
+// The oracle: libc's own answer with a buffer as large as the kernel allows.
+std::vector<gid_t> raw_group_list(const char* user, gid_t group) {
+  std::vector<gid_t> groups(NGROUPS_MAX + 1);
+  int count = static_cast<int>(groups.size());
+  if (::getgrouplist(user, group, groups.data(), &count) < 0) {
+    throw std::runtime_error("raw getgrouplist failed");
+  }
+  groups.resize(static_cast<std::size_t>(count));
+  return groups;
+}
+
+// The gids of the /etc/group entries that name `user` as a member.
+std::set<gid_t> groups_naming(const std::string& user) {
+  std::set<gid_t> named;
+  ::setgrent();
+  while (const group* g = ::getgrent()) {
+    for (char** m = g->gr_mem; *m != nullptr; ++m) {
+      if (user == *m) named.insert(g->gr_gid);
+    }
+  }
+  ::endgrent();
+  return named;
+}
+
+TEST_F(RealSyscallsCredentials, GetgrouplistIsTheGidThenTheUsersGroupsAsLibcSays) {
+  for (const auto& [user, gid] : {std::pair<const char*, gid_t>{"root", 0},
+                                  std::pair<const char*, gid_t>{"nobody", kNogroup},
+                                  std::pair<const char*, gid_t>{"nobody", 100}}) {
+    const auto got = sys_.getgrouplist(user, gid);
+    ASSERT_TRUE(IsOk(got)) << user;
+    ASSERT_FALSE(got->empty()) << user;
+    EXPECT_EQ(got->front(), gid) << user;
+    EXPECT_EQ(std::count(got->begin(), got->end(), gid), 1) << user;
+    EXPECT_EQ(*got, raw_group_list(user, gid)) << user;
+    for (const gid_t named : groups_naming(user)) {
+      EXPECT_NE(std::find(got->begin(), got->end(), named), got->end())
+          << user << " is named by group " << named;
+    }
+  }
+  const auto unknown = sys_.getgrouplist("daemonkit-no-such-user", 4242);
+  ASSERT_TRUE(IsOk(unknown));
+  EXPECT_EQ(*unknown, std::vector<gid_t>{4242});
+}
+
+// A user in more groups than the first buffer holds, then in more than the kernel accepts.
+// The group database is replaced only in a child's private mount namespace.
+constexpr int kNoMountNamespace = 77;
+
+TEST_F(RealSyscallsCredentials, GetgrouplistGrowsItsBufferAndStopsAtTheKernelLimit) {
+  SKIP_UNLESS_ROOT("mount a group database of its own");
+  auto write_database = [this](const std::string& name, int count) {
+    std::string text = "root:x:0:\n";
+    for (int i = 0; i < count; ++i) {
+      text += "dk" + std::to_string(i) + ":x:" + std::to_string(100000 + i) + ":dk-member\n";
+    }
+    const std::string file = path(name);
+    std::FILE* out = std::fopen(file.c_str(), "w");
+    if (out == nullptr) throw std::runtime_error("cannot write " + file);
+    std::fwrite(text.data(), 1, text.size(), out);
+    std::fclose(out);
+    return file;
+  };
+  const std::string hundred = write_database("group.100", 100);
+  const std::string too_many = write_database("group.max", NGROUPS_MAX);
+  const int status = run_in_child([&] {
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      return kNoMountNamespace;
+    }
+    CHILD_CHECK(::mount(hundred.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) == 0);
+    const auto grown = sys_.getgrouplist("dk-member", 5);
+    CHILD_CHECK(IsOk(grown));
+    CHILD_CHECK(grown->size() == 101);
+    CHILD_CHECK(*grown == raw_group_list("dk-member", 5));
+    // The given gid plus NGROUPS_MAX more: one past what setgroups would take.
+    CHILD_CHECK(::umount("/etc/group") == 0);
+    CHILD_CHECK(::mount(too_many.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) == 0);
+    CHILD_CHECK(FailsWith(sys_.getgrouplist("dk-member", 5), EINVAL, "getgrouplist"));
     return 0;
-  });
+  }, 20000);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kNoMountNamespace) {
+    GTEST_SKIP() << "no private mount namespace here (unshare or mount refused)";
+  }
   EXPECT_TRUE(ExitedWith(status, 0));
 }
 

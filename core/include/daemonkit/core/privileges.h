@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "daemonkit/core/log_sink.h"
 #include "daemonkit/core/step_error.h"
@@ -29,8 +30,13 @@ struct PrivilegePlan {
   std::optional<uid_t> uid;
   // The user's primary group when only the user was given (twistd: pwd.getpwuid(uid).pw_gid).
   std::optional<gid_t> gid;
-  // For initgroups; empty when the uid has no passwd entry (then groups become just the gid).
+  // The passwd name of the uid; empty when it has none.
   std::string user_name;
+  // The supplementary groups, resolved here before any fork (getgrouplist: the gid, then the
+  // user's groups in the database) so that the child sets them with setgroups alone; the
+  // database is not async-signal-safe to read, and may be missing inside a chroot. Empty when
+  // there is no user name or no gid: then the groups become the gid alone.
+  std::vector<gid_t> groups;
   bool euid = false;
 
   [[nodiscard]] bool empty() const { return !uid && !gid; }
@@ -39,16 +45,19 @@ struct PrivilegePlan {
 };
 
 // Numbers are taken as they are (an unknown uid is fine when a gid is given too); names must
-// exist. Unknown names and a uid without passwd entry nor gid are errors that say so.
+// exist. Unknown names and a uid without passwd entry nor gid are errors that say so. A user
+// with a passwd entry also gets its supplementary groups ("getgrouplist(nobody, 65534)" names a
+// failure).
 [[nodiscard]] StepResult<PrivilegePlan> resolve_privileges(sys::Syscalls& os,
                                                            const PrivilegeRequest& request);
 
-// Applies the plan: supplementary groups (initgroups, or setgroups to the gid alone) when
-// running as root, then setresgid, then setresuid (only the effective ids in euid mode). Asking
-// for the uid the process already has changes nothing and logs twistd's warning. In full mode
-// it then checks that setuid(0) fails and that getresuid/getresgid report the new ids.
-// Logs "set <description>" on success, twistd's "failed to set ..." line on failure; the error
-// names the step ("setresuid(65534)", "initgroups(nobody, 65534)").
+// Applies the plan: supplementary groups (setgroups to the resolved list, or to the gid alone)
+// when running as root, then setresgid, then setresuid (only the effective ids in euid mode).
+// It reads no user or group database (resolve_privileges did, in the parent). Asking for the
+// uid the process already has changes nothing and logs twistd's warning. In full mode it then
+// checks that setuid(0) fails and that getresuid/getresgid report the new ids. Logs
+// "set <description>" on success, twistd's "failed to set ..." line on failure; the error
+// names the step ("setresuid(65534)", "setgroups(65534, 27)").
 [[nodiscard]] StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
                                                const LogSink& log);
 

@@ -129,7 +129,7 @@ class FakeSyscalls : public sys::Syscalls {
 
   // ==== Setting up the world (not recorded, no permission checks) =========================
 
-  // Adds a passwd entry; getpwnam/getpwuid find it, initgroups reads the group members.
+  // Adds a passwd entry; getpwnam/getpwuid find it, getgrouplist reads the group members.
   void add_user(const std::string& name, uid_t uid, gid_t gid, const std::string& home = "/",
                 const std::string& shell = "/bin/sh");
   // Adds a group entry with its member user names.
@@ -248,11 +248,11 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<void> setegid(gid_t gid) override;
   sys::Result<void> setgroups(std::span<const gid_t> groups) override;
   sys::Result<std::vector<gid_t>> getgroups() override;
-  sys::Result<void> initgroups(const char* user, gid_t group) override;
   sys::Result<std::optional<sys::Passwd>> getpwnam(const char* name) override;
   sys::Result<std::optional<sys::Passwd>> getpwuid(uid_t uid) override;
   sys::Result<std::optional<sys::Group>> getgrnam(const char* name) override;
   sys::Result<std::optional<sys::Group>> getgrgid(gid_t gid) override;
+  sys::Result<std::vector<gid_t>> getgrouplist(const char* user, gid_t group) override;
 
   sys::Result<int> open(const char* path, int flags, mode_t mode) override;
   sys::Result<int> openat(int dirfd, const char* path, int flags, mode_t mode) override;

@@ -48,11 +48,11 @@ class MockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<void>, setegid, (gid_t), (override));
   MOCK_METHOD(Result<void>, setgroups, (std::span<const gid_t>), (override));
   MOCK_METHOD(Result<std::vector<gid_t>>, getgroups, (), (override));
-  MOCK_METHOD(Result<void>, initgroups, (const char*, gid_t), (override));
   MOCK_METHOD(Result<std::optional<sys::Passwd>>, getpwnam, (const char*), (override));
   MOCK_METHOD(Result<std::optional<sys::Passwd>>, getpwuid, (uid_t), (override));
   MOCK_METHOD(Result<std::optional<sys::Group>>, getgrnam, (const char*), (override));
   MOCK_METHOD(Result<std::optional<sys::Group>>, getgrgid, (gid_t), (override));
+  MOCK_METHOD(Result<std::vector<gid_t>>, getgrouplist, (const char*, gid_t), (override));
 
   MOCK_METHOD(Result<int>, open, (const char*, int, mode_t), (override));
   MOCK_METHOD(Result<int>, openat, (int, const char*, int, mode_t), (override));

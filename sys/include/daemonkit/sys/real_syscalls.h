@@ -38,11 +38,11 @@ class RealSyscalls final : public Syscalls {
   Result<void> setegid(gid_t gid) override;
   Result<void> setgroups(std::span<const gid_t> groups) override;
   Result<std::vector<gid_t>> getgroups() override;
-  Result<void> initgroups(const char* user, gid_t group) override;
   Result<std::optional<Passwd>> getpwnam(const char* name) override;
   Result<std::optional<Passwd>> getpwuid(uid_t uid) override;
   Result<std::optional<Group>> getgrnam(const char* name) override;
   Result<std::optional<Group>> getgrgid(gid_t gid) override;
+  Result<std::vector<gid_t>> getgrouplist(const char* user, gid_t group) override;
 
   // Files and descriptors
   Result<int> open(const char* path, int flags, mode_t mode) override;

@@ -137,8 +137,6 @@ class Syscalls {
   virtual Result<void> setgroups(std::span<const gid_t> groups) = 0;
   // See man 2 getgroups. Returns the whole list.
   virtual Result<std::vector<gid_t>> getgroups() = 0;
-  // See man 3 initgroups.
-  virtual Result<void> initgroups(const char* user, gid_t group) = 0;
   // See man 3 getpwnam_r. An unknown name is an empty optional, not an error.
   virtual Result<std::optional<Passwd>> getpwnam(const char* name) = 0;
   // See man 3 getpwuid_r. An unknown uid is an empty optional, not an error.
@@ -147,6 +145,11 @@ class Syscalls {
   virtual Result<std::optional<Group>> getgrnam(const char* name) = 0;
   // See man 3 getgrgid_r. An unknown gid is an empty optional, not an error.
   virtual Result<std::optional<Group>> getgrgid(gid_t gid) = 0;
+  // See man 3 getgrouplist: `group` followed by the groups that list `user` as a member (an
+  // unknown user gives `group` alone). Runs in the parent, so that after fork the groups are set
+  // with setgroups alone: the NSS work behind this is not async-signal-safe. More groups than
+  // the kernel accepts (sysconf(_SC_NGROUPS_MAX)) is EINVAL, what setgroups would answer.
+  virtual Result<std::vector<gid_t>> getgrouplist(const char* user, gid_t group) = 0;
 
   // ---- Files and descriptors -------------------------------------------------------------
 
