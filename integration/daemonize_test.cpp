@@ -209,6 +209,15 @@ class DaemonizeOnKernel : public ::testing::Test {
     return ready == 1 ? 0 : 9;
   }
 
+  // Stops the daemon whose pid it reported. A missing report must fail the test, not become
+  // kill(0, SIGTERM), which would stop the whole process group, ctest included.
+  static void stop_reported(const std::string& pid_text, const std::string& report) {
+    const pid_t pid = std::atoi(pid_text.c_str());
+    ASSERT_GT(pid, 1) << "no pid in the daemon's report: \"" << report << "\"";
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    EXPECT_EQ(reap(pid), 0);
+  }
+
   // Waits for an adopted daemon (we are its subreaper).
   static int reap(pid_t pid) {
     int status = 0;
@@ -281,8 +290,7 @@ TEST_F(DaemonizeOnKernel, SecondStartIsRefusedWithThePidOfTheFirst) {
   EXPECT_THAT(second.stderr_text, HasSubstr("Another server is running, PID " + daemon + "\n"));
   EXPECT_THAT(second.stderr_text, HasSubstr("--pidfile"));
   EXPECT_EQ(slurp(pidfile_), daemon + "\n") << "the refused start left the file alone";
-  ::kill(std::atoi(daemon.c_str()), SIGTERM);
-  EXPECT_EQ(reap(std::atoi(daemon.c_str())), 0);
+  stop_reported(daemon, first.report);
 }
 
 TEST_F(DaemonizeOnKernel, StaleFileIsTakenOver) {
@@ -296,8 +304,7 @@ TEST_F(DaemonizeOnKernel, StaleFileIsTakenOver) {
   EXPECT_THAT(run.stderr_text, HasSubstr("Removing stale pidfile " + pidfile_));
   const std::string daemon = parse_report(run.report)["pid"];
   EXPECT_EQ(slurp(pidfile_), daemon + "\n");
-  ::kill(std::atoi(daemon.c_str()), SIGTERM);
-  EXPECT_EQ(reap(std::atoi(daemon.c_str())), 0);
+  stop_reported(daemon, run.report);
 }
 
 TEST_F(DaemonizeOnKernel, DaemonDyingBeforeItReportsFailsTheCommand) {
