@@ -141,11 +141,17 @@ class DaemonizeOnKernel : public ::testing::Test {
   }
 
   void TearDown() override {
-    // A daemon a failed assertion left behind: stop it and reap everything we adopted.
-    const std::string text = slurp(pidfile_);
-    const int pid = std::atoi(text.c_str());
-    if (pid > 1 && pid != ::getpid()) ::kill(pid, SIGKILL);
-    for (pid_t p : started_) ::kill(p, SIGKILL);
+    // A daemon a failed assertion left behind: stop it and reap everything we adopted. Only
+    // our own unreaped children are signalled: any other pid may have been reused by then,
+    // by another test's daemon under ctest -j.
+    auto ours_and_running = [](pid_t pid) {
+      return pid > 1 && ::waitpid(pid, nullptr, WNOHANG) == 0;
+    };
+    const pid_t pid = std::atoi(slurp(pidfile_).c_str());
+    if (ours_and_running(pid)) ::kill(pid, SIGKILL);
+    for (pid_t p : started_) {
+      if (ours_and_running(p)) ::kill(p, SIGKILL);
+    }
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
     std::filesystem::remove_all(dir_);
