@@ -185,16 +185,17 @@ LaunchResult<void> enter_directories(sys::Syscalls& os, const Plan& plan) {
 // while the parent sleeps until the child execs or ends. Nothing is copied and nothing torn
 // down, which is most of what a fork of this C++ process costs over a small C program's
 // (bench/launch). Sharing is sound because the launcher has one thread, so nothing else runs
-// in the memory while a child does, and because the children end by exec or exit_now, never
-// by returning into the launcher's frames.
+// in the memory while a child does, and because a child runs on its own stack, ending by exec
+// or by leaving its body, never by returning into the launcher's frames.
 
 // ---- The daemon ------------------------------------------------------------------------------
 // It runs in the launcher's memory, which it may use as the launcher would: nobody else runs
 // there meanwhile. It allocates only to put words to what it did (a failure, the privilege
-// change it logs), and what it allocates stays behind in the launcher, which exits soon after.
+// change it logs), and a failure ends it by returning, not by exit_now, so that everything it
+// allocated is freed on the way out rather than left in the launcher's heap.
 
-[[noreturn]] void daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error,
-                              bool stdio_redirected) {
+// Reports the failure and gives the daemon's exit status.
+int daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error, bool stdio_redirected) {
   const std::string payload = core::encode_failure(error.message);
   (void)os.write(status_fd, payload.data(), payload.size());
   if (stdio_redirected) {
@@ -202,8 +203,7 @@ LaunchResult<void> enter_directories(sys::Syscalls& os, const Plan& plan) {
     const std::string line = fmt::format("daemonkit: {}\n", error.message);
     (void)os.write(2, line.data(), line.size());
   }
-  os.exit_now(1);
-  std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
+  return 1;
 }
 
 // Lines core logs in the daemon ("set uid/gid 65534/65534") go to the log file, once stderr is it.
@@ -214,37 +214,43 @@ LogSink daemon_log(sys::Syscalls& os) {
   };
 }
 
-[[noreturn]] void daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target,
-                              int status_fd, core::PidFile* pid_file) {
+// Returns only if PROGRAM could not be exec'd, with the daemon's exit status.
+int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, int status_fd,
+                core::PidFile* pid_file) {
   // 0, 1 and 2 are replaced below, not closed: closed, the next opens would land on them.
   const std::array<int, 5> keep{0, 1, 2, status_fd, pid_file != nullptr ? pid_file->fd() : -1};
   if (auto closed = core::close_inherited_fds(os, keep); !closed) {
-    daemon_fail(os, status_fd, LaunchError::from("closing inherited descriptors", closed.error()),
-                false);
+    return daemon_fail(os, status_fd,
+                       LaunchError::from("closing inherited descriptors", closed.error()), false);
   }
   reset_signals(os);
   if (plan.umask) (void)os.umask(*plan.umask);
   if (auto done = redirect_stdio(os, plan.logfile, false, false); !done) {
-    daemon_fail(os, status_fd, done.error(), false);
+    return daemon_fail(os, status_fd, done.error(), false);
   }
-  if (auto done = enter_directories(os, plan); !done) daemon_fail(os, status_fd, done.error(), true);
+  if (auto done = enter_directories(os, plan); !done) {
+    return daemon_fail(os, status_fd, done.error(), true);
+  }
   if (pid_file != nullptr) {
     // Written before readiness is reported, so a service manager reading PIDFile= after the
     // launcher exits never races it.
     auto written = pid_file->write_pid(os.getpid());
     if (written) written = pid_file->keep_across_exec();
-    if (!written) daemon_fail(os, status_fd, LaunchError::from_step(written.error()), true);
+    if (!written) return daemon_fail(os, status_fd, LaunchError::from_step(written.error()), true);
   }
   if (auto done = core::shed_privileges(os, plan.privileges, daemon_log(os)); !done) {
-    daemon_fail(os, status_fd, LaunchError::from_step(done.error()), true);
+    return daemon_fail(os, status_fd, LaunchError::from_step(done.error()), true);
   }
   if (plan.ready == ReadyMode::kPipe) {
     // PROGRAM reports on this end itself; its number is already in DAEMONKIT_STATUS_FD.
     auto flags = os.fcntl(status_fd, F_GETFD, 0);
     if (flags) flags = os.fcntl(status_fd, F_SETFD, *flags & ~FD_CLOEXEC);
-    if (!flags) daemon_fail(os, status_fd, LaunchError::from("fcntl(status pipe)", flags.error()), true);
+    if (!flags) {
+      return daemon_fail(os, status_fd, LaunchError::from("fcntl(status pipe)", flags.error()),
+                         true);
+    }
   }
-  daemon_fail(os, status_fd, exec_program(os, plan.program, target), true);
+  return daemon_fail(os, status_fd, exec_program(os, plan.program, target), true);
 }
 
 // ---- The intermediate process ---------------------------------------------------------------
@@ -277,7 +283,7 @@ void append(char* buffer, std::size_t& used, std::size_t size, const char* text)
 [[noreturn]] void intermediate_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target,
                                     int status_fd, core::PidFile* pid_file) {
   if (auto sid = os.setsid(); !sid) intermediate_fail(os, status_fd, "setsid", sid.error().code);
-  auto daemon = os.vfork([&]() -> int { daemon_main(os, plan, target, status_fd, pid_file); });
+  auto daemon = os.vfork([&] { return daemon_main(os, plan, target, status_fd, pid_file); });
   if (!daemon) intermediate_fail(os, status_fd, "vfork", daemon.error().code);
   os.exit_now(0);
   std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
