@@ -141,11 +141,17 @@ class DaemonizeOnKernel : public ::testing::Test {
   }
 
   void TearDown() override {
-    // A daemon a failed assertion left behind: stop it and reap everything we adopted.
-    const std::string text = slurp(pidfile_);
-    const int pid = std::atoi(text.c_str());
-    if (pid > 1 && pid != ::getpid()) ::kill(pid, SIGKILL);
-    for (pid_t p : started_) ::kill(p, SIGKILL);
+    // A daemon a failed assertion left behind: stop it and reap everything we adopted. Only
+    // our own unreaped children are signalled: any other pid may have been reused by then,
+    // by another test's daemon under ctest -j.
+    auto ours_and_running = [](pid_t pid) {
+      return pid > 1 && ::waitpid(pid, nullptr, WNOHANG) == 0;
+    };
+    const pid_t pid = std::atoi(slurp(pidfile_).c_str());
+    if (ours_and_running(pid)) ::kill(pid, SIGKILL);
+    for (pid_t p : started_) {
+      if (ours_and_running(p)) ::kill(p, SIGKILL);
+    }
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
     std::filesystem::remove_all(dir_);
@@ -207,6 +213,15 @@ class DaemonizeOnKernel : public ::testing::Test {
     const int ready = ::poll(&stop, 1, 20000);
     ctx.close();
     return ready == 1 ? 0 : 9;
+  }
+
+  // Stops the daemon whose pid it reported. A missing report must fail the test, not become
+  // kill(0, SIGTERM), which would stop the whole process group, ctest included.
+  static void stop_reported(const std::string& pid_text, const std::string& report) {
+    const pid_t pid = std::atoi(pid_text.c_str());
+    ASSERT_GT(pid, 1) << "no pid in the daemon's report: \"" << report << "\"";
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    EXPECT_EQ(reap(pid), 0);
   }
 
   // Waits for an adopted daemon (we are its subreaper).
@@ -281,8 +296,7 @@ TEST_F(DaemonizeOnKernel, SecondStartIsRefusedWithThePidOfTheFirst) {
   EXPECT_THAT(second.stderr_text, HasSubstr("Another server is running, PID " + daemon + "\n"));
   EXPECT_THAT(second.stderr_text, HasSubstr("--pidfile"));
   EXPECT_EQ(slurp(pidfile_), daemon + "\n") << "the refused start left the file alone";
-  ::kill(std::atoi(daemon.c_str()), SIGTERM);
-  EXPECT_EQ(reap(std::atoi(daemon.c_str())), 0);
+  stop_reported(daemon, first.report);
 }
 
 TEST_F(DaemonizeOnKernel, StaleFileIsTakenOver) {
@@ -296,8 +310,7 @@ TEST_F(DaemonizeOnKernel, StaleFileIsTakenOver) {
   EXPECT_THAT(run.stderr_text, HasSubstr("Removing stale pidfile " + pidfile_));
   const std::string daemon = parse_report(run.report)["pid"];
   EXPECT_EQ(slurp(pidfile_), daemon + "\n");
-  ::kill(std::atoi(daemon.c_str()), SIGTERM);
-  EXPECT_EQ(reap(std::atoi(daemon.c_str())), 0);
+  stop_reported(daemon, run.report);
 }
 
 TEST_F(DaemonizeOnKernel, DaemonDyingBeforeItReportsFailsTheCommand) {

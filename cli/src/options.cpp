@@ -1,14 +1,12 @@
 #include "daemonkit/cli/options.h"
 
-#include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
-#include <cmath>
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "daemonkit/cli/version.h"
 
@@ -79,21 +77,37 @@ std::optional<mode_t> parse_umask(const std::string& text) {
   return static_cast<mode_t>(value);
 }
 
+// Plain decimals only ("2", "2.5", ".25"), read digit by digit: in binary floating point
+// 2.007 * 1000 is a hair above 2007 and would round up to 2008 ms. Digits past the third
+// decimal round up, so a timeout is never shorter than asked.
 std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text) {
-  if (text.empty()) return std::nullopt;
+  constexpr long long kMaxMs = 86400LL * 1000;  // a day: far beyond any start-up
+  long long ms = 0;
+  int decimals = -1;  // digits seen after the point; -1 before it
+  bool any_digit = false;
+  bool round_up = false;
   for (char c : text) {
-    // Only plain decimals: strtod would also take "inf", "nan", hex floats and exponents.
-    if ((c < '0' || c > '9') && c != '.') return std::nullopt;
+    if (c == '.') {
+      if (decimals >= 0) return std::nullopt;
+      decimals = 0;
+      continue;
+    }
+    if (c < '0' || c > '9') return std::nullopt;
+    any_digit = true;
+    const int digit = c - '0';
+    if (decimals < 0) {
+      ms = ms * 10 + digit * 1000;
+      if (ms > kMaxMs) return std::nullopt;
+    } else if (decimals < 3) {
+      static constexpr int kScale[] = {100, 10, 1};
+      ms += digit * kScale[decimals++];
+    } else if (digit != 0) {
+      round_up = true;
+    }
   }
-  char* end = nullptr;
-  const double seconds = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(seconds) || seconds <= 0) {
-    return std::nullopt;
-  }
-  // A day is far beyond any start-up and keeps the conversion exact.
-  if (seconds > 86400) return std::nullopt;
-  const auto ms = std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
-  return ms;
+  if (round_up) ++ms;
+  if (!any_digit || ms == 0 || ms > kMaxMs) return std::nullopt;
+  return std::chrono::milliseconds(ms);
 }
 
 std::string seconds_text(std::chrono::milliseconds duration) {

@@ -31,10 +31,7 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_eof() {
   pipe_open_ = false;
   if (!report_.empty()) return decide_report(true);
   if (intermediate_status_ && *intermediate_status_ != 0) {
-    return LaunchFailed{fmt::format("the intermediate process ended with {} before the daemon "
-                                    "started",
-                                    describe_exit(*intermediate_status_)),
-                        false};
+    return LaunchFailed{intermediate_death_message(*intermediate_status_), false};
   }
   switch (mode_) {
     case ReadyMode::kExec:
@@ -67,10 +64,7 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_intermediate_exit(int wait_stat
   intermediate_status_ = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 ? 0
                                                                                    : wait_status;
   if (*intermediate_status_ != 0 && !pipe_open_ && report_.empty()) {
-    return LaunchFailed{fmt::format("the intermediate process ended with {} before the daemon "
-                                    "started",
-                                    describe_exit(wait_status)),
-                        false};
+    return LaunchFailed{intermediate_death_message(wait_status), false};
   }
   return std::nullopt;
 }
@@ -143,6 +137,11 @@ std::optional<LaunchOutcome> ReadinessWaiter::decide_death() {
     if (!own_words.empty()) return LaunchFailed{own_words, false};
   }
   return LaunchFailed{death_message(*daemon_status_), false};
+}
+
+std::string ReadinessWaiter::intermediate_death_message(int wait_status) {
+  return fmt::format("the intermediate process {} {} before the daemon started",
+                     WIFSIGNALED(wait_status) ? "was" : "exited with", describe_exit(wait_status));
 }
 
 std::string ReadinessWaiter::death_message(int wait_status) const {

@@ -40,6 +40,14 @@ constexpr std::string_view kNotifySocketVar = "NOTIFY_SOCKET";
 constexpr std::string_view kStatusFdVar = "DAEMONKIT_STATUS_FD";
 constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
+// The exec, prepared in full before the first fork: the daemon runs in the launcher's memory
+// (see "The launch" below) and should do no more there than it must.
+struct ExecTarget {
+  std::vector<std::string> candidates;  // the paths to try, in order (PATH searched as execvp)
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+};
+
 // Everything the daemon needs, computed in the launcher before the first fork.
 struct Plan {
   std::string program;    // PROGRAM as typed, for messages
@@ -74,45 +82,50 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+// The pointers refer into `plan`, which must not change afterwards.
+ExecTarget prepare_exec(Plan& plan) {
+  ExecTarget target;
+  if (plan.program.find('/') != std::string::npos) {
+    target.candidates.push_back(plan.exec_path);
+  } else {
+    for (const std::string& dir : plan.path_dirs) {
+      target.candidates.push_back((dir.empty() ? "." : dir) + "/" + plan.program);
+    }
+  }
+  target.argv = pointers(plan.args);
+  target.envp = pointers(plan.env);
+  return target;
+}
+
 sys::Result<milliseconds> monotonic(sys::Syscalls& os) {
   return os.clock_gettime(CLOCK_MONOTONIC).map([](const timespec& ts) {
     return milliseconds(static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000);
   });
 }
 
-// Runs PROGRAM in place of this process, searching PATH as execvp does. Returns only on
-// failure, with the error worth reporting: EACCES if some candidate was not executable, else
-// the last error.
-LaunchError exec_program(sys::Syscalls& os, Plan& plan) {
-  std::vector<char*> argv = pointers(plan.args);
-  std::vector<char*> envp = pointers(plan.env);
+// Runs PROGRAM in place of this process, trying each candidate as execvp does. Returns only
+// on failure, with the error worth reporting: EACCES if some candidate was not executable,
+// else the last error.
+LaunchError exec_program(sys::Syscalls& os, const std::string& program, const ExecTarget& target) {
   sys::Error error{ENOENT, "execve", {}};
-  if (plan.program.find('/') != std::string::npos) {
-    auto done = os.execve(plan.exec_path.c_str(), argv.data(), envp.data());
-    if (!done) error = done.error();
-  } else {
-    bool denied = false;
-    for (const std::string& dir : plan.path_dirs) {
-      const std::string candidate = (dir.empty() ? "." : dir) + "/" + plan.program;
-      auto done = os.execve(candidate.c_str(), argv.data(), envp.data());
-      if (done) continue;
-      error = done.error();
-      if (error.code == EACCES) denied = true;
-      if (error.code != ENOENT && error.code != ENOTDIR && error.code != EACCES &&
-          error.code != ESTALE && error.code != ENODEV && error.code != ETIMEDOUT) {
-        break;
-      }
+  bool denied = false;
+  for (const std::string& candidate : target.candidates) {
+    auto done = os.execve(candidate.c_str(), target.argv.data(), target.envp.data());
+    if (done) continue;
+    error = done.error();
+    if (error.code == EACCES) denied = true;
+    if (error.code != ENOENT && error.code != ENOTDIR && error.code != EACCES &&
+        error.code != ESTALE && error.code != ENODEV && error.code != ETIMEDOUT) {
+      break;
     }
-    if (denied && (error.code == ENOENT || error.code == ENOTDIR)) error.code = EACCES;
   }
-  return LaunchError::from(fmt::format("exec {}", plan.program), error);
+  if (denied && (error.code == ENOENT || error.code == ENOTDIR)) error.code = EACCES;
+  return LaunchError::from(fmt::format("exec {}", program), error);
 }
 
-// daemon(7) steps 2 and 3: the launcher's signal state is not PROGRAM's business.
+// daemon(7) steps 2 and 3: the launcher's signal state is not PROGRAM's business. Handlers go
+// back to their defaults before anything is unblocked, so none of the launcher's can run here.
 void reset_signals(sys::Syscalls& os) {
-  sigset_t empty;
-  sigemptyset(&empty);
-  (void)os.sigprocmask(SIG_SETMASK, &empty, nullptr);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -120,6 +133,9 @@ void reset_signals(sys::Syscalls& os) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     (void)os.sigaction(sig, &dfl, nullptr);  // EINVAL for the RT signals glibc keeps
   }
+  sigset_t empty;
+  sigemptyset(&empty);
+  (void)os.sigprocmask(SIG_SETMASK, &empty, nullptr);
 }
 
 // Points 0 at /dev/null and 1 and 2 at the log file (or /dev/null), the log opened with the
@@ -164,16 +180,88 @@ LaunchResult<void> enter_directories(sys::Syscalls& os, const Plan& plan) {
   return {};
 }
 
+// ---- The launch: launcher, intermediate, daemon --------------------------------------------
+// Both children are made with vfork: each borrows its parent's memory, on a stack of its own,
+// while the parent sleeps until the child execs or ends. Nothing is copied and nothing torn
+// down, which is most of what a fork of this C++ process costs over a small C program's
+// (bench/launch). Sharing is sound because the launcher has one thread, so nothing else runs
+// in the memory while a child does, and because a child runs on its own stack, ending by exec
+// or by leaving its body, never by returning into the launcher's frames.
+
+// ---- The daemon ------------------------------------------------------------------------------
+// It runs in the launcher's memory, which it may use as the launcher would: nobody else runs
+// there meanwhile. It allocates only to put words to what it did (a failure, the privilege
+// change it logs), and a failure ends it by returning, not by exit_now, so that everything it
+// allocated is freed on the way out rather than left in the launcher's heap.
+
+// Reports the failure and gives the daemon's exit status.
+int daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error, bool stdio_redirected) {
+  const std::string payload = core::encode_failure(error.message);
+  (void)os.write(status_fd, payload.data(), payload.size());
+  if (stdio_redirected) {
+    // The log file keeps the reason too, for whoever reads it later.
+    const std::string line = fmt::format("daemonkit: {}\n", error.message);
+    (void)os.write(2, line.data(), line.size());
+  }
+  return 1;
+}
+
+// Lines core logs in the daemon ("set uid/gid 65534/65534") go to the log file, once stderr is it.
+LogSink daemon_log(sys::Syscalls& os) {
+  return [&os](std::string_view line) {
+    const std::string text = fmt::format("daemonkit: {}\n", line);
+    (void)os.write(2, text.data(), text.size());
+  };
+}
+
+// Returns only if PROGRAM could not be exec'd, with the daemon's exit status.
+int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, int status_fd,
+                core::PidFile* pid_file) {
+  // 0, 1 and 2 are replaced below, not closed: closed, the next opens would land on them.
+  const std::array<int, 5> keep{0, 1, 2, status_fd, pid_file != nullptr ? pid_file->fd() : -1};
+  if (auto closed = core::close_inherited_fds(os, keep); !closed) {
+    return daemon_fail(os, status_fd,
+                       LaunchError::from("closing inherited descriptors", closed.error()), false);
+  }
+  reset_signals(os);
+  if (plan.umask) (void)os.umask(*plan.umask);
+  if (auto done = redirect_stdio(os, plan.logfile, false, false); !done) {
+    return daemon_fail(os, status_fd, done.error(), false);
+  }
+  if (auto done = enter_directories(os, plan); !done) {
+    return daemon_fail(os, status_fd, done.error(), true);
+  }
+  if (pid_file != nullptr) {
+    // Written before readiness is reported, so a service manager reading PIDFile= after the
+    // launcher exits never races it.
+    auto written = pid_file->write_pid(os.getpid());
+    if (written) written = pid_file->keep_across_exec();
+    if (!written) return daemon_fail(os, status_fd, LaunchError::from_step(written.error()), true);
+  }
+  if (auto done = core::shed_privileges(os, plan.privileges, daemon_log(os)); !done) {
+    return daemon_fail(os, status_fd, LaunchError::from_step(done.error()), true);
+  }
+  if (plan.ready == ReadyMode::kPipe) {
+    // PROGRAM reports on this end itself; its number is already in DAEMONKIT_STATUS_FD.
+    auto flags = os.fcntl(status_fd, F_GETFD, 0);
+    if (flags) flags = os.fcntl(status_fd, F_SETFD, *flags & ~FD_CLOEXEC);
+    if (!flags) {
+      return daemon_fail(os, status_fd, LaunchError::from("fcntl(status pipe)", flags.error()),
+                         true);
+    }
+  }
+  return daemon_fail(os, status_fd, exec_program(os, plan.program, target), true);
+}
+
 // ---- The intermediate process ---------------------------------------------------------------
-// ASYNC-SIGNAL-SAFE REGION: from the first fork until the intermediate exits, only
-// async-signal-safe calls and no allocation (the failure text is built in a stack buffer).
+// ASYNC-SIGNAL-SAFE REGION: from its start until it exits, only async-signal-safe calls and no
+// allocation (the failure text is built in a stack buffer).
 
 void append(char* buffer, std::size_t& used, std::size_t size, const char* text) {
   while (*text != '\0' && used + 1 < size) buffer[used++] = *text++;
 }
 
-[[noreturn]] void intermediate_fail(sys::Syscalls& os, int status_fd, const char* step,
-                                    int error) {
+[[noreturn]] void intermediate_fail(sys::Syscalls& os, int status_fd, const char* step, int error) {
   char buffer[100];
   std::size_t used = 0;
   append(buffer, used, sizeof buffer, "1 ");
@@ -190,73 +278,17 @@ void append(char* buffer, std::size_t& used, std::size_t size, const char* text)
   std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
 }
 
-// Returns in the daemon only; the intermediate exits here.
-void become_daemon(sys::Syscalls& os, int status_fd) {
+// Leaves the caller's session, so that the daemon, its child and no session leader, can never
+// acquire a controlling terminal; then makes the daemon and ends once it has exec'd or failed.
+[[noreturn]] void intermediate_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target,
+                                    int status_fd, core::PidFile* pid_file) {
   if (auto sid = os.setsid(); !sid) intermediate_fail(os, status_fd, "setsid", sid.error().code);
-  auto pid = os.fork();
-  if (!pid) intermediate_fail(os, status_fd, "fork", pid.error().code);
-  if (*pid > 0) os.exit_now(0);
-}
-// ---- End of the async-signal-safe region ----------------------------------------------------
-
-// ---- The daemon ------------------------------------------------------------------------------
-// From here the grandchild is an ordinary process: the launcher forked with a single thread,
-// so the allocator and every lock are in a consistent state, and the daemon may allocate.
-
-[[noreturn]] void daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error,
-                              bool stdio_redirected) {
-  const std::string payload = core::encode_failure(error.message);
-  (void)os.write(status_fd, payload.data(), payload.size());
-  if (stdio_redirected) {
-    // The log file keeps the reason too, for whoever reads it later.
-    const std::string line = fmt::format("daemonkit: {}\n", error.message);
-    (void)os.write(2, line.data(), line.size());
-  }
-  os.exit_now(1);
+  auto daemon = os.vfork([&] { return daemon_main(os, plan, target, status_fd, pid_file); });
+  if (!daemon) intermediate_fail(os, status_fd, "vfork", daemon.error().code);
+  os.exit_now(0);
   std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
 }
-
-// Lines core logs in the daemon ("set uid/gid 65534/65534") go to the log file, once stderr is it.
-LogSink daemon_log(sys::Syscalls& os) {
-  return [&os](std::string_view line) {
-    const std::string text = fmt::format("daemonkit: {}\n", line);
-    (void)os.write(2, text.data(), text.size());
-  };
-}
-
-[[noreturn]] void daemon_main(sys::Syscalls& os, Plan& plan, int status_fd,
-                              core::PidFile* pid_file) {
-  // 0, 1 and 2 are replaced below, not closed: closed, the next opens would land on them.
-  std::vector<int> keep{0, 1, 2, status_fd};
-  if (pid_file != nullptr) keep.push_back(pid_file->fd());
-  if (auto closed = core::close_inherited_fds(os, keep); !closed) {
-    daemon_fail(os, status_fd, LaunchError::from("closing inherited descriptors", closed.error()),
-                false);
-  }
-  reset_signals(os);
-  if (plan.umask) (void)os.umask(*plan.umask);
-  if (auto done = redirect_stdio(os, plan.logfile, false, false); !done) {
-    daemon_fail(os, status_fd, done.error(), false);
-  }
-  if (auto done = enter_directories(os, plan); !done) daemon_fail(os, status_fd, done.error(), true);
-  if (pid_file != nullptr) {
-    // Written before readiness is reported, so a service manager reading PIDFile= after the
-    // launcher exits never races it.
-    auto written = pid_file->write_pid(os.getpid());
-    if (written) written = pid_file->keep_across_exec();
-    if (!written) daemon_fail(os, status_fd, LaunchError::from_step(written.error()), true);
-  }
-  if (auto done = core::shed_privileges(os, plan.privileges, daemon_log(os)); !done) {
-    daemon_fail(os, status_fd, LaunchError::from_step(done.error()), true);
-  }
-  if (plan.ready == ReadyMode::kPipe) {
-    // PROGRAM reports on this end itself; its number is already in DAEMONKIT_STATUS_FD.
-    auto flags = os.fcntl(status_fd, F_GETFD, 0);
-    if (flags) flags = os.fcntl(status_fd, F_SETFD, *flags & ~FD_CLOEXEC);
-    if (!flags) daemon_fail(os, status_fd, LaunchError::from("fcntl(status pipe)", flags.error()), true);
-  }
-  daemon_fail(os, status_fd, exec_program(os, plan), true);
-}
+// ---- End of the async-signal-safe region ----------------------------------------------------
 
 // ---- The launcher ---------------------------------------------------------------------------
 
@@ -443,7 +475,7 @@ CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
   if (auto done = core::shed_privileges(os, plan.privileges, daemon_log(os)); !done) {
     return fail(LaunchError::from_step(done.error()));
   }
-  return fail(exec_program(os, plan));
+  return fail(exec_program(os, plan.program, prepare_exec(plan)));
 }
 
 }  // namespace
@@ -544,13 +576,15 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     return fail(LaunchError::from("prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
   }
 
-  auto child = os.fork();
-  if (!child) return fail(LaunchError::from("fork", child.error()));
-  if (*child == 0) {
+  const ExecTarget target = prepare_exec(plan);
+  core::PidFile* const daemon_pid_file = pid_file ? &*pid_file : nullptr;
+  // Returns once the intermediate has ended, by which time the daemon has exec'd PROGRAM or
+  // written why it could not.
+  auto child = os.vfork([&]() -> int {
     (void)os.close(pipe->read_end);
-    become_daemon(os, pipe->write_end);
-    daemon_main(os, plan, pipe->write_end, pid_file ? &*pid_file : nullptr);
-  }
+    intermediate_main(os, plan, target, pipe->write_end, daemon_pid_file);
+  });
+  if (!child) return fail(LaunchError::from("vfork", child.error()));
 
   // The launcher never keeps a write end: with it open, a dead daemon would never read as EOF.
   (void)os.close(pipe->write_end);
@@ -565,6 +599,10 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     (void)os.fcntl(pipe->read_end, F_SETFL, *flags | O_NONBLOCK);
   }
   ReadinessWaiter waiter(plan.ready, plan.program, options.timeout);
+  // The intermediate never execs, so it has ended by the time vfork returns: how it ended is
+  // known before the pipe is read, and the closed pipe of one killed before it made the daemon
+  // is not taken for PROGRAM's exec.
+  if (auto ended = os.waitpid(*child, 0); ended) (void)waiter.on_intermediate_exit(ended->status);
   Launcher launcher(os, waiter, pipe->read_end, notify.fd, *signal_fd, *child);
   const LaunchOutcome outcome = launcher.wait();
   (void)os.close(pipe->read_end);
@@ -573,8 +611,9 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
 
   if (const auto* failed = std::get_if<LaunchFailed>(&outcome)) {
     if (failed->stop_daemon) {
-      // The daemon leads the process group its intermediate created; PROGRAM is in it unless
-      // it moved itself, and the group id cannot be reused while a member lives.
+      // The intermediate's setsid made a process group named by its pid; the daemon, and so
+      // PROGRAM unless it moved itself, is in it, and the id cannot be reused while a member
+      // lives.
       (void)os.kill(-*child, SIGTERM);
     }
     return fail(LaunchError{failed->message, 0, false});

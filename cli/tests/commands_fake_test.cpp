@@ -1,8 +1,7 @@
-// The commands on the fake kernel: the daemon side of `run` (everything between the forks and
-// the exec, and each step's failure reaching the status pipe), the launcher's refusals before
-// it forks, its waiting loop (with the fake's before_each_call hook playing the intermediate and
-// the daemon), and `status`/`stop` reading PID files. The fake runs both forks' children in this
-// process, so the daemon's state is asserted directly.
+// The commands on the fake kernel: a whole `run` (the launcher, the intermediate and the daemon
+// up to PROGRAM's exec, and each step's failure reaching the user), the launcher's refusals
+// before it forks, its waiting loop (with the fake's before_each_call hook playing PROGRAM),
+// and `status`/`stop` reading PID files.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -32,6 +31,7 @@ namespace {
 using fake::FakeSyscalls;
 using fake::ForkAs;
 using fake::ProcessEnded;
+using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -52,42 +52,22 @@ int count_calls(const FakeSyscalls& os, const std::string& name) {
                                          [&](const auto& record) { return record.name == name; }));
 }
 
-// The daemon's side of a launch: both forks continue as the child, so this process plays the
-// intermediate and then the daemon until PROGRAM is exec'd or the daemon exits.
-struct DaemonRun {
-  ProcessEnded ended;
-  bool returned = false;  // run_run came back: the launcher failed before forking
+// A whole launch runs inside run_run on the fake: the launcher vforks the intermediate, which
+// vforks the daemon, and each returns once its child has exec'd or ended, as on Linux. So the
+// daemon's state is asserted directly afterwards, and what it reported is in the result.
+struct Launch {
   CommandResult result;
+  pid_t daemon = 0;   // the last process made: the daemon, once both vforks happened
+  pid_t session = 0;  // the intermediate's session and process group, the daemon's too
 };
 
-DaemonRun run_daemon_side(FakeSyscalls& os, const RunOptions& options,
-                          const std::vector<std::string>& env = {"PATH=/usr/bin:/bin"}) {
-  os.script_fork(ForkAs::kChild);
-  os.script_fork(ForkAs::kChild);
-  DaemonRun run;
-  try {
-    run.result = run_run(os, options, env);
-    run.returned = true;
-  } catch (const ProcessEnded& ended) {
-    run.ended = ended;
-  }
+Launch launch(FakeSyscalls& os, const RunOptions& options,
+              const std::vector<std::string>& env = {"PATH=/usr/bin:/bin"}) {
+  Launch run;
+  run.result = run_run(os, options, env);
+  run.daemon = os.last_forked_pid();
+  if (run.daemon != 0) run.session = os.process(run.daemon).sid;
   return run;
-}
-
-// What the daemon wrote to the status pipe, read as the launcher.
-std::string launcher_reads_status(FakeSyscalls& os) {
-  os.switch_to(kLauncher);
-  for (int fd : os.open_fds(kLauncher)) {
-    const std::string what = os.describe_fd(kLauncher, fd);
-    if (what.starts_with("pipe:") && what.find(":r") != std::string::npos) {
-      char buffer[128];
-      auto n = os.read(fd, buffer, sizeof buffer);
-      return n ? std::string(buffer, *n) : std::string("<read failed>");
-    }
-  }
-  std::string seen;
-  for (int fd : os.open_fds(kLauncher)) seen += " " + os.describe_fd(kLauncher, fd);
-  return "<no pipe among" + seen + ">";
 }
 
 class RunOnFake : public ::testing::Test {
@@ -102,73 +82,83 @@ class RunOnFake : public ::testing::Test {
 };
 
 TEST_F(RunOnFake, DaemonIsSetUpThenExecsProgramWithThePidFileLocked) {
-  DaemonRun run = run_daemon_side(
-      os_, run_options({"--pidfile", "/run/p.pid", "--logfile", "/var/log/p.log", "--", "prog",
-                        "-x"}),
+  const Launch run = launch(
+      os_,
+      run_options({"--pidfile", "/run/p.pid", "--logfile", "/var/log/p.log", "--", "prog", "-x"}),
       {"PATH=/usr/bin", "NOTIFY_SOCKET=/run/systemd/notify", "DAEMONKIT_STATUS_FD=9"});
-  ASSERT_FALSE(run.returned) << run.result.err;
-  ASSERT_TRUE(run.ended.by_exec);
-  const pid_t daemon = run.ended.pid;
-  const fake::ProcessInfo info = os_.process(daemon);
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  const fake::ProcessInfo info = os_.process(run.daemon);
+  EXPECT_TRUE(info.alive());
   EXPECT_EQ(info.umask, 0077U);
   EXPECT_EQ(info.cwd, "/");
-  EXPECT_NE(info.sid, daemon) << "the daemon must not lead its session";
+  EXPECT_NE(info.sid, run.daemon) << "the daemon must not lead its session";
   EXPECT_NE(info.sid, os_.process(kLauncher).sid);
-  EXPECT_THAT(info.blocked_signals, Not(Contains(SIGCHLD)));
+  EXPECT_EQ(info.ppid, kLauncher) << "orphaned to the launcher, its subreaper";
+  EXPECT_THAT(info.blocked_signals, IsEmpty());
   ASSERT_EQ(info.execs.size(), 1U);
   EXPECT_EQ(info.execs[0].path, "/usr/bin/prog");
   EXPECT_EQ(info.execs[0].argv, (std::vector<std::string>{"prog", "-x"}));
   // Neither readiness variable leaks into PROGRAM under --ready=exec.
   EXPECT_EQ(info.execs[0].envp, (std::vector<std::string>{"PATH=/usr/bin"}));
-  EXPECT_EQ(os_.read_file("/run/p.pid"), std::to_string(daemon) + "\n");
-  EXPECT_EQ(os_.describe_fd(daemon, 0), "/dev/null");
-  EXPECT_THAT(os_.describe_fd(daemon, 1), HasSubstr("/var/log/p.log"));
-  EXPECT_THAT(os_.describe_fd(daemon, 2), HasSubstr("/var/log/p.log"));
+  EXPECT_EQ(os_.read_file("/run/p.pid"), std::to_string(run.daemon) + "\n");
+  EXPECT_EQ(os_.describe_fd(run.daemon, 0), "/dev/null");
+  EXPECT_THAT(os_.describe_fd(run.daemon, 1), HasSubstr("/var/log/p.log"));
+  EXPECT_THAT(os_.describe_fd(run.daemon, 2), HasSubstr("/var/log/p.log"));
   // After the exec: stdio and the PID file, whose lock PROGRAM now holds.
-  const std::vector<int> fds = os_.open_fds(daemon);
+  const std::vector<int> fds = os_.open_fds(run.daemon);
   ASSERT_EQ(fds.size(), 4U);
-  EXPECT_THAT(os_.describe_fd(daemon, fds[3]), HasSubstr("/run/p.pid"));
+  EXPECT_THAT(os_.describe_fd(run.daemon, fds[3]), HasSubstr("/run/p.pid"));
+  // The launcher keeps only stdio and its copy of the PID file, which closes as it exits.
+  EXPECT_EQ(os_.open_fds(kLauncher), (std::vector<int>{0, 1, 2, 3}));
 }
 
-TEST_F(RunOnFake, PipeModeHandsTheStatusPipeToProgram) {
-  DaemonRun run = run_daemon_side(os_, run_options({"--ready=pipe", "--", "/usr/bin/prog"}));
-  ASSERT_TRUE(run.ended.by_exec);
-  const fake::ProcessInfo info = os_.process(run.ended.pid);
-  ASSERT_EQ(info.execs.size(), 1U);
-  std::string fd_var;
-  for (const std::string& entry : info.execs[0].envp) {
-    if (entry.starts_with("DAEMONKIT_STATUS_FD=")) fd_var = entry.substr(20);
+TEST_F(RunOnFake, ALauncherSignalHandlerIsResetBeforeTheDaemonUnblocksSignals) {
+  struct sigaction handler {};
+  handler.sa_handler = [](int) {};
+  ASSERT_TRUE(os_.sigaction(SIGHUP, &handler, nullptr));
+  const Launch run = launch(os_, run_options({"--", "prog"}));
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  // The daemon starts with every signal blocked (vfork); the handler must be gone first.
+  const auto& calls = os_.transcript();
+  std::optional<std::size_t> reset;
+  std::optional<std::size_t> unblocked;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (calls[i].pid != run.daemon) continue;
+    if (calls[i].name == "sigaction" && calls[i].args[0] == "SIGHUP") reset = i;
+    if (calls[i].name == "sigprocmask" && !unblocked) unblocked = i;
   }
-  ASSERT_FALSE(fd_var.empty());
-  EXPECT_THAT(os_.describe_fd(run.ended.pid, std::stoi(fd_var)), HasSubstr(":w"));
+  ASSERT_TRUE(reset && unblocked);
+  EXPECT_LT(*reset, *unblocked);
+  EXPECT_THAT(os_.process(run.daemon).caught_signals, IsEmpty());
 }
 
 TEST_F(RunOnFake, ChrootAndRundirAreEnteredInThatOrder) {
   os_.install_program("/srv/jail/bin/prog");
-  DaemonRun run = run_daemon_side(
-      os_, run_options({"--chroot", "/srv/jail", "--rundir", "/data", "--", "/bin/prog"}));
-  ASSERT_TRUE(run.ended.by_exec);
-  const fake::ProcessInfo info = os_.process(run.ended.pid);
+  const Launch run =
+      launch(os_, run_options({"--chroot", "/srv/jail", "--rundir", "/data", "--", "/bin/prog"}));
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  const fake::ProcessInfo info = os_.process(run.daemon);
   EXPECT_EQ(info.root, "/srv/jail");
   EXPECT_EQ(info.cwd, "/data");
 }
 
 TEST_F(RunOnFake, PrivilegesAreDroppedAfterThePidFileIsWritten) {
-  DaemonRun run =
-      run_daemon_side(os_, run_options({"--pidfile", "/run/p.pid", "--uid", "nobody", "--",
-                                        "/usr/bin/prog"}));
-  ASSERT_TRUE(run.ended.by_exec);
-  const fake::ProcessInfo info = os_.process(run.ended.pid);
+  const Launch run = launch(
+      os_, run_options({"--pidfile", "/run/p.pid", "--uid", "nobody", "--", "/usr/bin/prog"}));
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  const fake::ProcessInfo info = os_.process(run.daemon);
   EXPECT_EQ(info.uids, (sys::ResUids{65534, 65534, 65534}));
   EXPECT_EQ(info.gids, (sys::ResGids{65534, 65534, 65534}));
-  EXPECT_EQ(os_.read_file("/run/p.pid"), std::to_string(run.ended.pid) + "\n");
+  EXPECT_EQ(os_.read_file("/run/p.pid"), std::to_string(run.daemon) + "\n");
 }
 
-// Each step's failure ends the daemon with 1 and reaches the launcher's pipe, named.
+// Each step's failure ends its process with 1 and reaches the launcher's user, named; no PID
+// file is left behind.
 struct StepFailure {
   std::string label;  // the test's name: stable, so ctest's filter finds it on every run
   std::vector<std::string> options;
   std::string call;  // the call made to fail ("" for a failure the world causes)
+  int nth;
   int error;
   std::string report;
 };
@@ -177,141 +167,161 @@ void PrintTo(const StepFailure& step, std::ostream* out) { *out << step.label; }
 
 class RunStepFailsOnFake : public RunOnFake, public ::testing::WithParamInterface<StepFailure> {};
 
-TEST_P(RunStepFailsOnFake, ReportsTheStepOnTheStatusPipe) {
+TEST_P(RunStepFailsOnFake, ReportsTheStepToTheUser) {
   const StepFailure& step = GetParam();
-  if (!step.call.empty()) os_.fail_nth(step.call, 1, step.error);
+  if (!step.call.empty()) os_.fail_nth(step.call, step.nth, step.error);
   std::vector<std::string> words = step.options;
-  words.insert(words.end(), {"--", "/usr/bin/prog"});
-  DaemonRun run = run_daemon_side(os_, run_options(words));
-  ASSERT_FALSE(run.returned) << run.result.err;
-  ASSERT_TRUE(run.ended.exited());
-  EXPECT_EQ(run.ended.exit_code(), 1);
-  EXPECT_EQ(launcher_reads_status(os_), step.report);
+  words.insert(words.end(), {"--pidfile", "/run/p.pid", "--", "/usr/bin/prog"});
+  const Launch run = launch(os_, run_options(words));
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text(step.report));
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+  const fake::ProcessInfo failed = os_.process(run.daemon);
+  EXPECT_FALSE(failed.alive());
+  EXPECT_EQ(WEXITSTATUS(failed.wait_status), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     EachStep, RunStepFailsOnFake,
     ::testing::Values(
-        StepFailure{"Chroot", {"--chroot", "/nojail"}, "", 0,
-                    "1 chroot(/nojail): No such file or directory (ENOENT)"},
-        StepFailure{"Rundir", {"--rundir", "/nowhere"}, "", 0,
-                    "1 chdir(/nowhere): No such file or directory (ENOENT)"},
-        StepFailure{"Logfile", {"--logfile", "/nodir/x.log"}, "", 0,
-                    "1 open(/nodir/x.log): No such file or directory (ENOENT)"},
-        StepFailure{"Setresuid", {"--uid", "nobody"}, "setresuid", EPERM,
-                    "1 setresuid(65534): Operation not permitted (EPERM)"},
-        StepFailure{"Setsid", {}, "setsid", EPERM, "1 setsid: Operation not permitted (EPERM)"},
-        StepFailure{"Execve", {}, "execve", ENOEXEC,
-                    "1 exec /usr/bin/prog: Exec format error (ENOEXEC)"}),
+        StepFailure{"Chroot",
+                    {"--chroot", "/nojail"},
+                    "",
+                    0,
+                    0,
+                    "chroot(/nojail): No such file or directory (ENOENT)"},
+        StepFailure{"Rundir",
+                    {"--rundir", "/nowhere"},
+                    "",
+                    0,
+                    0,
+                    "chdir(/nowhere): No such file or directory (ENOENT)"},
+        StepFailure{"Logfile",
+                    {"--logfile", "/nodir/x.log"},
+                    "",
+                    0,
+                    0,
+                    "open(/nodir/x.log): No such file or directory (ENOENT)"},
+        StepFailure{"Setresuid",
+                    {"--uid", "nobody"},
+                    "setresuid",
+                    1,
+                    EPERM,
+                    "setresuid(65534): Operation not permitted (EPERM)"},
+        StepFailure{"Setsid", {}, "setsid", 1, EPERM, "setsid: Operation not permitted (EPERM)"},
+        // The intermediate's vfork of the daemon (the launcher's was the first).
+        StepFailure{"DaemonVfork",
+                    {},
+                    "vfork",
+                    2,
+                    EAGAIN,
+                    "vfork: Resource temporarily unavailable (EAGAIN)"},
+        StepFailure{
+            "Execve", {}, "execve", 1, ENOEXEC, "exec /usr/bin/prog: Exec format error (ENOEXEC)"}),
     [](const ::testing::TestParamInfo<StepFailure>& param) { return param.param.label; });
 
+// Its closed pipe alone would read as PROGRAM's exec; the launcher knows better because the
+// intermediate has always ended by the time vfork returns.
+TEST_F(RunOnFake, AnIntermediateKilledBeforeTheDaemonExistsIsAFailure) {
+  os_.before_each_call([&](std::string_view name, pid_t caller) {
+    if (name == "vfork" && caller != kLauncher) os_.send_signal(caller, SIGKILL);
+  });
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  os_.before_each_call(nullptr);
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text("the intermediate process was killed by signal 9 "
+                                                "(SIGKILL) before the daemon started"));
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
 TEST_F(RunOnFake, ExecOfAMissingProgramIsNamedAsTyped) {
-  DaemonRun run = run_daemon_side(os_, run_options({"--", "nope"}));
-  ASSERT_TRUE(run.ended.exited());
-  EXPECT_EQ(launcher_reads_status(os_), "1 exec nope: No such file or directory (ENOENT)");
+  const Launch run = launch(os_, run_options({"--", "nope"}));
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text("exec nope: No such file or directory (ENOENT)"));
+}
+
+TEST_F(RunOnFake, ProgramIsSearchedForAlongPathInOrder) {
+  os_.install_program("/opt/bin/prog", 0644);  // found first, but not executable
+  const Launch run = launch(os_, run_options({"--", "prog"}), {"PATH=/nowhere:/opt/bin:/usr/bin"});
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  std::vector<std::string> tried;
+  for (const auto& call : os_.transcript()) {
+    if (call.name == "execve") tried.push_back(call.args[0]);
+  }
+  EXPECT_EQ(tried, (std::vector<std::string>{"/nowhere/prog", "/opt/bin/prog", "/usr/bin/prog"}));
+  EXPECT_EQ(os_.process(run.daemon).execs.at(0).path, "/usr/bin/prog");
 }
 
 TEST_F(RunOnFake, HeldPidFileIsRefusedBeforeAnythingForks) {
   os_.write_file("/run/p.pid", "999\n");  // the fake's shell, alive; the file is not locked
-  DaemonRun run = run_daemon_side(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
-  ASSERT_TRUE(run.returned);
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
   EXPECT_EQ(run.result.code, 1);
   EXPECT_THAT(run.result.err, StartsWith("Another server is running, PID 999\n\n"));
-  EXPECT_EQ(count_calls(os_, "fork"), 0);
+  EXPECT_EQ(count_calls(os_, "vfork"), 0);
   EXPECT_EQ(os_.read_file("/run/p.pid"), "999\n");
 }
 
 TEST_F(RunOnFake, UnknownUserIsRefusedBeforeAnythingForks) {
-  DaemonRun run = run_daemon_side(os_, run_options({"--uid", "bob", "--", "prog"}));
-  ASSERT_TRUE(run.returned);
+  const Launch run = launch(os_, run_options({"--uid", "bob", "--", "prog"}));
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err, launch_failure_text("Unknown user bob"));
-  EXPECT_EQ(count_calls(os_, "fork"), 0);
+  EXPECT_EQ(count_calls(os_, "vfork"), 0);
 }
 
-TEST_F(RunOnFake, FailedForkReleasesThePidFile) {
-  os_.fail_nth("fork", 1, EAGAIN);
-  DaemonRun run = run_daemon_side(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
-  ASSERT_TRUE(run.returned);
-  EXPECT_EQ(run.result.err, launch_failure_text("fork: Resource temporarily unavailable (EAGAIN)"));
+TEST_F(RunOnFake, FailedVforkReleasesThePidFile) {
+  os_.fail_nth("vfork", 1, EAGAIN);
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("vfork: Resource temporarily unavailable (EAGAIN)"));
   EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
 }
 
 TEST_F(RunOnFake, FailedPipeIsReported) {
   os_.fail_nth("pipe2", 1, EMFILE);
-  DaemonRun run = run_daemon_side(os_, run_options({"--", "prog"}));
-  ASSERT_TRUE(run.returned);
+  const Launch run = launch(os_, run_options({"--", "prog"}));
+  EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err, launch_failure_text("pipe2: Too many open files (EMFILE)"));
 }
 
 // ---- the launcher's waiting loop ---------------------------------------------------------
-// The launcher continues as the parent of its fork and runs its poll loop on the fake. The
-// fake runs only the current process's code, so the hook plays the intermediate and the daemon
-// just before the launcher's first poll, with the calls each would make.
+// Once the daemon has exec'd PROGRAM, the launcher polls. The fake runs only the current
+// process's code, so the hook plays PROGRAM just before the launcher's first poll.
 
-// How the daemon the hook plays ends its part.
-constexpr int kExecsProgram = -1;  // execs /usr/bin/prog (the status pipe closes, CLOEXEC)
-constexpr int kStaysSilent = -2;   // lives on, the pipe open, never reporting
+constexpr int kStaysSilent = -1;  // PROGRAM lives on, never reporting
 
-// What the daemon does once it exists, given the status pipe's write end: returns its exit
-// code, or kExecsProgram, or kStaysSilent.
-using DaemonScript = std::function<int(FakeSyscalls&, int status_fd)>;
-
-struct LauncherRun {
-  CommandResult result;
-  pid_t intermediate = 0;
+// What PROGRAM was given to report on: the status pipe under --ready=pipe, the launcher's
+// socket under --ready=notify; -1 and "" otherwise.
+struct ProgramSees {
+  int status_fd = -1;
+  std::string notify_socket;
 };
 
-// What PROGRAM does once exec'd, given $NOTIFY_SOCKET (empty unless --ready=notify): returns
-// its exit code, or kStaysSilent.
-using ProgramScript = std::function<int(FakeSyscalls&, const std::string& notify_socket)>;
+// What PROGRAM does: returns its exit code, or kStaysSilent.
+using ProgramScript = std::function<int(FakeSyscalls&, const ProgramSees&)>;
 
-// The launcher's notify socket as the daemon inherited it: "@name", or "" if there is none.
-std::string inherited_notify_socket(FakeSyscalls& os) {
-  for (int fd : os.open_fds(os.current_pid())) {
-    sockaddr_un addr{};
-    socklen_t len = sizeof addr;
-    if (!os.getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len)) continue;
-    if (addr.sun_family != AF_UNIX || len <= offsetof(sockaddr_un, sun_path) + 1) continue;
-    if (addr.sun_path[0] != '\0') continue;
-    const std::size_t name_len = len - offsetof(sockaddr_un, sun_path) - 1;
-    return "@" + std::string(addr.sun_path + 1, name_len);
+ProgramSees what_program_sees(const fake::ExecRecord& exec) {
+  ProgramSees sees;
+  for (const std::string& entry : exec.envp) {
+    if (entry.starts_with("DAEMONKIT_STATUS_FD=")) sees.status_fd = std::stoi(entry.substr(20));
+    if (entry.starts_with("NOTIFY_SOCKET=")) sees.notify_socket = entry.substr(14);
   }
-  return "";
+  return sees;
 }
 
-LauncherRun run_launcher(FakeSyscalls& os, const RunOptions& options, DaemonScript daemon,
-                         ProgramScript program = nullptr) {
-  LauncherRun run;
+Launch launch_with_program(FakeSyscalls& os, const RunOptions& options, ProgramScript program) {
+  bool played = false;
   os.before_each_call([&](std::string_view name, pid_t caller) {
-    if (run.intermediate != 0 || name != "poll" || caller != kLauncher) return;
-    run.intermediate = os.last_forked_pid();
-    // The status pipe's write end, which the launcher closed and the intermediate still holds.
-    int status_fd = -1;
-    for (int fd : os.open_fds(run.intermediate)) {
-      const std::string what = os.describe_fd(run.intermediate, fd);
-      if (what.starts_with("pipe:") && what.find(":w") != std::string::npos) status_fd = fd;
-    }
-    os.switch_to(run.intermediate);
-    ASSERT_TRUE(os.setsid());
-    const pid_t daemon_pid = os.fork().value();
-    os.end_process(run.intermediate, 0);
-    os.switch_to(daemon_pid);
-    const int end = daemon(os, status_fd);
-    if (end >= 0) os.end_process(daemon_pid, end);
-    if (end != kExecsProgram) return;
-    const std::string notify_socket = inherited_notify_socket(os);
-    char arg0[] = "prog";
-    char* argv[] = {arg0, nullptr};
-    try {
-      static_cast<void>(os.execve("/usr/bin/prog", argv, argv));
-    } catch (const ProcessEnded&) {
-    }
-    if (!program) return;
-    os.switch_to(daemon_pid);
-    if (const int code = program(os, notify_socket); code >= 0) os.end_process(daemon_pid, code);
+    if (played || name != "poll" || caller != kLauncher) return;
+    played = true;
+    const pid_t daemon = os.last_forked_pid();
+    const fake::ProcessInfo info = os.process(daemon);
+    ASSERT_EQ(info.execs.size(), 1U) << "PROGRAM was not exec'd";
+    os.switch_to(daemon);
+    const int code = program(os, what_program_sees(info.execs[0]));
+    if (code != kStaysSilent) os.end_process(daemon, code);
   });
-  run.result = run_run(os, options, {"PATH=/usr/bin"});
+  Launch run = launch(os, options, {"PATH=/usr/bin"});
   os.before_each_call(nullptr);
   return run;
 }
@@ -323,29 +333,26 @@ bool killed_group_of(const FakeSyscalls& os, pid_t leader) {
 }
 
 TEST_F(RunOnFake, LauncherExitsZeroOnceProgramIsExecd) {
-  const LauncherRun run =
-      run_launcher(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
-                   [](FakeSyscalls&, int) { return kExecsProgram; });
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
   EXPECT_EQ(run.result.code, 0) << run.result.err;
   EXPECT_EQ(run.result.err, "");
-  EXPECT_EQ(os_.open_fds(kLauncher), (std::vector<int>{0, 1, 2, 3}))
-      << "only stdio and its copy of the PID file, whose lock the daemon shares";
-  EXPECT_FALSE(killed_group_of(os_, run.intermediate));
+  EXPECT_FALSE(killed_group_of(os_, run.session));
 }
 
 TEST_F(RunOnFake, LauncherPassesOnWhatProgramReportsOnThePipe) {
-  const LauncherRun run =
-      run_launcher(os_, run_options({"--ready=pipe", "--", "prog"}), [](FakeSyscalls& os, int fd) {
-        EXPECT_TRUE(os.write(fd, "1 port 80 is taken", 18));
-        return 1;
-      });
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=pipe", "--", "prog"}),
+                          [](FakeSyscalls& os, const ProgramSees& sees) {
+                            EXPECT_TRUE(os.write(sees.status_fd, "1 port 80 is taken", 18));
+                            return 1;
+                          });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err, launch_failure_text("port 80 is taken"));
 }
 
 TEST_F(RunOnFake, LauncherNamesHowProgramDiedBeforeItWasReady) {
-  const LauncherRun run = run_launcher(os_, run_options({"--ready=pipe", "--", "prog"}),
-                                       [](FakeSyscalls&, int) { return 3; });
+  const Launch run = launch_with_program(os_, run_options({"--ready=pipe", "--", "prog"}),
+                                         [](FakeSyscalls&, const ProgramSees&) { return 3; });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err,
             launch_failure_text("prog exited with exit status 3 before it was ready"));
@@ -353,54 +360,68 @@ TEST_F(RunOnFake, LauncherNamesHowProgramDiedBeforeItWasReady) {
 
 TEST_F(RunOnFake, LauncherStopsAProgramThatIsNotReadyInTime) {
   const auto before = os_.clock().monotonic();
-  const LauncherRun run =
-      run_launcher(os_, run_options({"--ready=pipe", "--timeout", "2", "--", "prog"}),
-                   [](FakeSyscalls&, int) { return kStaysSilent; });
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=pipe", "--timeout", "2", "--", "prog"}),
+                          [](FakeSyscalls&, const ProgramSees&) { return kStaysSilent; });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err,
             launch_failure_text("prog was not ready after 2 seconds; sent it SIGTERM"));
   EXPECT_GE(os_.clock().monotonic() - before, std::chrono::seconds(2));
-  EXPECT_TRUE(killed_group_of(os_, run.intermediate));
+  EXPECT_TRUE(killed_group_of(os_, run.session));
 }
 
 TEST_F(RunOnFake, FailedPollEndsTheLaunchAndStopsTheDaemon) {
   os_.fail_nth("poll", 1, ENOMEM);
-  const LauncherRun run = run_launcher(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
-                                       [](FakeSyscalls&, int) { return kStaysSilent; });
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=pipe", "--pidfile", "/run/p.pid", "--", "prog"}),
+      [](FakeSyscalls&, const ProgramSees&) { return kStaysSilent; });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err, launch_failure_text("poll: Cannot allocate memory (ENOMEM)"));
-  EXPECT_TRUE(killed_group_of(os_, run.intermediate));
+  EXPECT_TRUE(killed_group_of(os_, run.session));
+}
+
+TEST_F(RunOnFake, PipeModeHandsTheStatusPipeToProgramWhichReportsReady) {
+  std::string handed;
+  const Launch run = launch_with_program(os_, run_options({"--ready=pipe", "--", "prog"}),
+                                         [&](FakeSyscalls& os, const ProgramSees& sees) {
+                                           handed =
+                                               os.describe_fd(os.current_pid(), sees.status_fd);
+                                           core::Readiness::Options options;
+                                           options.status_fd = sees.status_fd;
+                                           core::Readiness readiness(os, options);
+                                           EXPECT_TRUE(readiness.ready("listening"));
+                                           return kStaysSilent;
+                                         });
+  EXPECT_THAT(handed, AllOf(StartsWith("pipe:"), HasSubstr(":w"), Not(HasSubstr("cloexec"))));
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
 }
 
 TEST_F(RunOnFake, NotifyModeIsReadyOnReadyEqualsOneFromProgram) {
   std::string told;
-  const LauncherRun run = run_launcher(
-      os_, run_options({"--ready=notify", "--", "prog"}),
-      [](FakeSyscalls&, int) { return kExecsProgram; },
-      [&](FakeSyscalls& os, const std::string& notify_socket) {
-        told = notify_socket;
-        core::Readiness::Options options;
-        options.notify_socket = notify_socket;
-        core::Readiness readiness(os, options);
-        EXPECT_TRUE(readiness.ready("listening"));
-        return kStaysSilent;
-      });
+  const Launch run = launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
+                                         [&](FakeSyscalls& os, const ProgramSees& sees) {
+                                           told = sees.notify_socket;
+                                           core::Readiness::Options options;
+                                           options.notify_socket = sees.notify_socket;
+                                           core::Readiness readiness(os, options);
+                                           EXPECT_TRUE(readiness.ready("listening"));
+                                           return kStaysSilent;
+                                         });
   EXPECT_THAT(told, StartsWith("@daemonkit/notify/"));
   EXPECT_EQ(run.result.code, 0) << run.result.err;
-  EXPECT_FALSE(killed_group_of(os_, run.intermediate));
+  EXPECT_FALSE(killed_group_of(os_, run.session));
 }
 
 TEST_F(RunOnFake, NotifyModeTellsTheStatusOfAProgramThatGaveUp) {
-  const LauncherRun run = run_launcher(
-      os_, run_options({"--ready=notify", "--", "prog"}),
-      [](FakeSyscalls&, int) { return kExecsProgram; },
-      [](FakeSyscalls& os, const std::string& notify_socket) {
-        core::Readiness::Options options;
-        options.notify_socket = notify_socket;
-        core::Readiness readiness(os, options);
-        EXPECT_TRUE(readiness.fail("no config at /etc/prog.conf", ENOENT));
-        return 1;
-      });
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
+                          [](FakeSyscalls& os, const ProgramSees& sees) {
+                            core::Readiness::Options options;
+                            options.notify_socket = sees.notify_socket;
+                            core::Readiness readiness(os, options);
+                            EXPECT_TRUE(readiness.fail("no config at /etc/prog.conf", ENOENT));
+                            return 1;
+                          });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err, launch_failure_text(
                                 "no config at /etc/prog.conf (No such file or directory, ENOENT)"));

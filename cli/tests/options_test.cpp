@@ -268,11 +268,23 @@ TEST(Timeout, ParsesSecondsWithFractions) {
   EXPECT_EQ(parse_timeout("0.5"), std::chrono::milliseconds(500));
   EXPECT_EQ(parse_timeout("0.0001"), std::chrono::milliseconds(1));
   EXPECT_EQ(parse_timeout("86400"), std::chrono::milliseconds(86400000));
+  EXPECT_EQ(parse_timeout(".25"), std::chrono::milliseconds(250));
+  EXPECT_EQ(parse_timeout("3."), std::chrono::milliseconds(3000));
+}
+
+// Exact decimal arithmetic: 2.007 * 1000 is 2007.0000000000002 in binary floating point, which
+// rounded up to 2008 ms.
+TEST(Timeout, MillisecondsAreExactAndOnlyAFurtherFractionRoundsUp) {
+  EXPECT_EQ(parse_timeout("2.007"), std::chrono::milliseconds(2007));
+  EXPECT_EQ(parse_timeout("2.0070"), std::chrono::milliseconds(2007));
+  EXPECT_EQ(parse_timeout("2.00701"), std::chrono::milliseconds(2008));
+  EXPECT_EQ(parse_timeout("86399.999"), std::chrono::milliseconds(86399999));
+  EXPECT_EQ(parse_timeout("00012.5"), std::chrono::milliseconds(12500));
 }
 
 TEST(Timeout, RejectsNonPositiveAndNonNumbers) {
-  for (const char* bad : {"", "0", "0.0", "-1", "abc", "1s", "inf", "nan", "1e3", "0x10",
-                          "86401", "1.2.3"}) {
+  for (const char* bad : {"", "0", "0.0", "-1", "abc", "1s", "inf", "nan", "1e3", "0x10", "86401",
+                          "86400.001", "1.2.3", ".", "99999999999999999999"}) {
     EXPECT_FALSE(parse_timeout(bad).has_value()) << bad;
   }
 }

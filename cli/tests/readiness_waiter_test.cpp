@@ -64,7 +64,7 @@ TEST(ExecReadiness, IntermediateFailureWithoutReportIsAFailure) {
   ReadinessWaiter waiter(ReadyMode::kExec, "prog", std::nullopt);
   EXPECT_EQ(waiter.on_intermediate_exit(exited(1)), std::nullopt);
   EXPECT_THAT(waiter.on_pipe_eof(),
-              Optional(failed("the intermediate process ended with exit status 1 before the "
+              Optional(failed("the intermediate process exited with exit status 1 before the "
                               "daemon started")));
 }
 

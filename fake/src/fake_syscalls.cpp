@@ -191,8 +191,9 @@ struct FakeSyscalls::Faults {
 
 int FakeSyscalls::typical_errno(const std::string& name) {
   static const std::map<std::string, int, std::less<>> kTypical = {
-      {"fork", EAGAIN}, {"setsid", EPERM}, {"getsid", ESRCH}, {"getpgid", ESRCH},
-      {"setpgid", EPERM}, {"waitpid", ECHILD}, {"kill", EPERM}, {"pidfd_open", EMFILE},
+      {"fork", EAGAIN}, {"vfork", EAGAIN}, {"setsid", EPERM}, {"getsid", ESRCH},
+      {"getpgid", ESRCH}, {"setpgid", EPERM}, {"waitpid", ECHILD}, {"kill", EPERM},
+      {"pidfd_open", EMFILE},
       {"pidfd_send_signal", ESRCH}, {"execve", ENOENT}, {"prctl", EINVAL},
       {"getresuid", EFAULT}, {"getresgid", EFAULT}, {"setresuid", EPERM},
       {"setresgid", EPERM}, {"setuid", EPERM}, {"seteuid", EPERM}, {"setgid", EPERM},
@@ -404,6 +405,11 @@ void FakeSyscalls::switch_to(pid_t pid) {
   if (p == nullptr || !p->alive()) {
     detail::Kernel::fatal(fmt::format("switch_to({}): no such running process", pid));
   }
+  if (p->vfork_child != 0) {
+    detail::Kernel::fatal(
+        fmt::format("switch_to({}): it is asleep in vfork until its child {} execs or ends", pid,
+                    p->vfork_child));
+  }
   kernel_->current_pid = pid;
 }
 
@@ -491,10 +497,14 @@ void FakeSyscalls::run_before_call(const char* name) {
     ~Reset() { flag = false; }
   } reset{in_before_call_};
   before_call_(name, caller);
-  // The hook may have ended the caller itself (end_process); the call then finds no current
-  // process and says so, as any call after the process ended does.
+  // The hook may have ended the caller itself (a signal, end_process): it died just before
+  // the call, which it never makes.
   const Process* p = kernel_->find(caller);
-  kernel_->current_pid = p != nullptr && p->alive() ? caller : 0;
+  if (p != nullptr && !p->alive()) {
+    kernel_->current_pid = 0;
+    throw ProcessEnded{caller, p->wait_status, false};
+  }
+  kernel_->current_pid = caller;
 }
 
 ManualClock& FakeSyscalls::clock() { return kernel_->clock; }
@@ -518,6 +528,28 @@ void PrintTo(const FakeSyscalls& fake, std::ostream* os) {
 
 sys::Result<pid_t> FakeSyscalls::fork() {
   return call<pid_t>("fork", {}, [&](Process& p) { return kernel_->fork(p); });
+}
+
+// The child runs here and now, as the current process, while the caller waits: the fake's model
+// of a parent asleep until its vfork child execs or ends. The body shares the test's memory as
+// the real child shares its parent's.
+sys::Result<pid_t> FakeSyscalls::vfork(sys::ChildMain body) {
+  const pid_t parent = kernel_->current_pid;
+  auto child = call<pid_t>(
+      "vfork", {}, [&](Process& p) -> sys::Result<pid_t> { return kernel_->start_vfork(p); });
+  if (!child) return child;
+  try {
+    exit_now(body());
+  } catch (const ProcessEnded& ended) {
+    if (ended.pid != *child) throw;  // another process's end, for the test to handle
+  } catch (...) {
+    // The real child would die of std::terminate; the test gets the exception to see why.
+    kernel_->terminate(kernel_->processes.at(*child), SIGABRT);
+    kernel_->resume_from_vfork(parent);
+    throw;
+  }
+  kernel_->resume_from_vfork(parent);
+  return child;
 }
 
 sys::Result<pid_t> FakeSyscalls::setsid() {

@@ -88,6 +88,8 @@ struct Process {
   int pdeathsig = 0;
   int dumpable = 1;
   bool execed = false;
+  // The vfork child this process sleeps for until it execs or ends; 0 when not in vfork.
+  pid_t vfork_child = 0;
   // Children in the order they joined (fork or reparenting), as Linux lists them.
   std::vector<pid_t> children;
   std::vector<ExecRecord> execs;
@@ -201,6 +203,12 @@ class Kernel {
 
   // ---- Processes and signals (processes.cpp) ----
   sys::Result<pid_t> fork(Process& p);
+  // The child of a vfork: made as fork makes one, with every signal blocked, and the parent
+  // marked as waiting for it. The caller runs the child's body, then resume_from_vfork.
+  pid_t start_vfork(Process& parent);
+  // A copy of `parent` as fork(2) makes it, registered as its newest child; returns its pid.
+  pid_t add_child(Process& parent);
+  void resume_from_vfork(pid_t parent);
   sys::Result<pid_t> setsid(Process& p);
   sys::Result<pid_t> getsid(Process& p, pid_t pid);
   sys::Result<pid_t> getpgid(Process& p, pid_t pid);

@@ -66,6 +66,32 @@ bool Kernel::may_signal(const Process& sender, const Process& target) {
 sys::Result<pid_t> Kernel::fork(Process& parent) {
   const ForkAs as = fork_script.empty() ? ForkAs::kParent : fork_script.front();
   if (!fork_script.empty()) fork_script.pop_front();
+  const pid_t pid = add_child(parent);
+  if (as == ForkAs::kChild) {
+    current_pid = pid;
+    return 0;
+  }
+  return pid;
+}
+
+pid_t Kernel::start_vfork(Process& parent) {
+  const pid_t pid = add_child(parent);
+  Process& child = processes.at(pid);
+  sigfillset(&child.mask);
+  sigdelset(&child.mask, SIGKILL);
+  sigdelset(&child.mask, SIGSTOP);
+  parent.vfork_child = pid;
+  current_pid = pid;
+  return pid;
+}
+
+void Kernel::resume_from_vfork(pid_t parent) {
+  Process& p = processes.at(parent);
+  p.vfork_child = 0;
+  current_pid = p.alive() ? parent : 0;
+}
+
+pid_t Kernel::add_child(Process& parent) {
   const pid_t pid = next_pid++;
   Process child = parent;  // shares every open file description, copies everything else
   child.pid = pid;
@@ -80,10 +106,6 @@ sys::Result<pid_t> Kernel::fork(Process& parent) {
   processes.emplace(pid, std::move(child));
   parent.children.push_back(pid);
   last_forked = pid;
-  if (as == ForkAs::kChild) {
-    current_pid = pid;
-    return 0;
-  }
   return pid;
 }
 

@@ -1,12 +1,14 @@
-// Processes in the fake kernel: fork by script, exit into zombies, waitpid, reparenting,
+// Processes in the fake kernel: fork by script, vfork, exit into zombies, waitpid, reparenting,
 // sessions, signals and their default actions, execve, pidfds.
 #include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <stdexcept>
 
 #include "daemonkit/fake/fake_syscalls.h"
 #include "test_support.h"
@@ -105,6 +107,150 @@ TEST(FakeFork, ClosingInTheChildLeavesTheParentsDescriptorOpen) {
   EXPECT_THAT(os.open_fds(parent), ElementsAre(fd));
 }
 
+// vfork runs the child's body at once, as the current process, and returns its pid to the
+// parent only once the child has exec'd or ended, as a parent asleep in vfork sees it.
+TEST(FakeVfork, RunsTheBodyAsTheChildAndReturnsOnceItExecs) {
+  FakeSyscalls os;
+  os.install_program("/usr/bin/worker");
+  const pid_t parent = os.getpid();
+  const int fd = *os.open("/tmp/log", O_WRONLY | O_CREAT, 0644);
+  pid_t seen_pid = 0;
+  pid_t seen_ppid = 0;
+  auto child = os.vfork([&] {
+    seen_pid = os.getpid();
+    seen_ppid = os.getppid();
+    static_cast<void>(os.write(fd, "child", 5));  // the description is shared, as after fork
+    char arg0[] = "worker";
+    char* argv[] = {arg0, nullptr};
+    char* envp[] = {nullptr};
+    static_cast<void>(os.execve("/usr/bin/worker", argv, envp));
+    return 127;
+  });
+  ASSERT_TRUE(child);
+  EXPECT_EQ(*child, seen_pid);
+  EXPECT_EQ(seen_ppid, parent);
+  EXPECT_EQ(os.current_pid(), parent);
+  const ProcessInfo info = os.process(*child);
+  EXPECT_TRUE(info.alive());
+  ASSERT_EQ(info.execs.size(), 1u);
+  EXPECT_EQ(info.execs[0].path, "/usr/bin/worker");
+  EXPECT_EQ(info.ppid, parent);
+  EXPECT_EQ(os.read_file("/tmp/log"), "child");
+  EXPECT_THAT(os.open_fds(parent), ElementsAre(fd));
+}
+
+TEST(FakeVfork, ABodyThatReturnsEndsTheChildWithItsValue) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  auto child = os.vfork([] { return 7; });
+  ASSERT_TRUE(child);
+  EXPECT_EQ(os.current_pid(), parent);
+  auto waited = os.waitpid(*child, 0);
+  ASSERT_TRUE(waited);
+  EXPECT_TRUE(WIFEXITED(waited->status));
+  EXPECT_EQ(WEXITSTATUS(waited->status), 7);
+}
+
+TEST(FakeVfork, TheChildsExitNowEndsOnlyTheChild) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  auto child = os.vfork([&] {
+    os.exit_now(3);
+    return 0;  // not reached: exit_now unwinds the fake child
+  });
+  ASSERT_TRUE(child);
+  EXPECT_EQ(os.current_pid(), parent);
+  EXPECT_EQ(os.process(*child).state, ProcessState::kZombie);
+  EXPECT_EQ(WEXITSTATUS(os.process(*child).wait_status), 3);
+}
+
+TEST(FakeVfork, TheChildStartsWithEverySignalBlockedAndTheParentKeepsItsMask) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  std::vector<int> blocked_in_child;
+  auto child = os.vfork([&] {
+    blocked_in_child = os.process(os.getpid()).blocked_signals;
+    return 0;
+  });
+  ASSERT_TRUE(child);
+  using ::testing::Contains;
+  for (int sig : {SIGHUP, SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGRTMIN + 1}) {
+    EXPECT_THAT(blocked_in_child, Contains(sig)) << sig;
+  }
+  EXPECT_THAT(blocked_in_child, ::testing::Not(Contains(SIGKILL)));
+  EXPECT_THAT(os.process(parent).blocked_signals, IsEmpty());
+}
+
+TEST(FakeVfork, ANestedVforkReturnsToEachParentInTurn) {
+  FakeSyscalls os;
+  os.install_program("/bin/daemon");
+  const pid_t launcher = os.getpid();
+  pid_t grandchild = 0;
+  auto child = os.vfork([&] {
+    EXPECT_TRUE(os.setsid());
+    auto made = os.vfork([&] {
+      char arg0[] = "daemon";
+      char* argv[] = {arg0, nullptr};
+      char* envp[] = {nullptr};
+      static_cast<void>(os.execve("/bin/daemon", argv, envp));
+      return 127;
+    });
+    grandchild = made.value_or(-1);
+    return 0;
+  });
+  ASSERT_TRUE(child);
+  EXPECT_EQ(os.current_pid(), launcher);
+  EXPECT_EQ(os.process(*child).state, ProcessState::kZombie);
+  // Orphaned by the intermediate's exit, the daemon went to init, in the intermediate's session.
+  const ProcessInfo daemon = os.process(grandchild);
+  EXPECT_TRUE(daemon.alive());
+  EXPECT_EQ(daemon.ppid, 1);
+  EXPECT_EQ(daemon.sid, *child);
+  EXPECT_EQ(daemon.execs.size(), 1u);
+}
+
+TEST(FakeVfork, AnInjectedFailureMakesNoChildAndRunsNoBody) {
+  FakeSyscalls os;
+  os.fail_nth("vfork", 1, EAGAIN);
+  bool ran = false;
+  auto child = os.vfork([&] {
+    ran = true;
+    return 0;
+  });
+  ASSERT_FALSE(child);
+  EXPECT_EQ(child.error().code, EAGAIN);
+  EXPECT_EQ(std::string(child.error().call), "vfork");
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(os.last_forked_pid(), 0);
+}
+
+TEST(FakeVfork, SwitchingToAParentAsleepInVforkAborts) {
+  EXPECT_DEATH(
+      {
+        FakeSyscalls os;
+        const pid_t parent = os.getpid();
+        static_cast<void>(os.vfork([&] {
+          os.switch_to(parent);
+          return 0;
+        }));
+      },
+      "asleep in vfork until its child");
+}
+
+TEST(FakeVfork, AnExceptionFromTheBodyKillsTheChildAndReachesTheTest) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  pid_t child = 0;
+  EXPECT_THROW(static_cast<void>(os.vfork([&]() -> int {
+                 child = os.getpid();
+                 throw std::runtime_error("bug in the body");
+               })),
+               std::runtime_error);
+  EXPECT_EQ(os.current_pid(), parent);
+  EXPECT_EQ(os.process(child).state, ProcessState::kZombie);
+  EXPECT_EQ(os.process(child).wait_status, SIGABRT);
+}
+
 TEST(FakeExit, EndsTheProcessIntoAZombieUntilReaped) {
   FakeSyscalls os;
   const pid_t parent = os.getpid();
@@ -196,6 +342,23 @@ TEST(FakeBeforeEachCall, LetsATestPlayAnotherProcessBetweenTheCallersCalls) {
   os.before_each_call(nullptr);
   EXPECT_TRUE(os.waitpid(child, 0));
   EXPECT_EQ(seen.size(), 2u);
+}
+
+// A signal that arrives just before a call: the process dies without making it.
+TEST(FakeBeforeEachCall, AHookThatKillsTheCallerEndsItBeforeTheCall) {
+  FakeSyscalls os;
+  const pid_t self = os.getpid();
+  os.before_each_call([&](std::string_view name, pid_t caller) {
+    if (name == "setsid") os.send_signal(caller, SIGKILL);
+  });
+  const ProcessEnded ended = ends([&] { static_cast<void>(os.setsid()); });
+  os.before_each_call(nullptr);
+  EXPECT_EQ(ended.pid, self);
+  EXPECT_TRUE(ended.killed());
+  EXPECT_EQ(ended.signal(), SIGKILL);
+  EXPECT_EQ(os.current_pid(), 0);
+  EXPECT_FALSE(std::any_of(os.transcript().begin(), os.transcript().end(),
+                           [](const CallRecord& call) { return call.name == "setsid"; }));
 }
 
 TEST(FakeExit, CallsAfterTheCurrentProcessEndedAbortWithAMessage) {

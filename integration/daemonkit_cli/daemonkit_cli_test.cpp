@@ -57,14 +57,17 @@ class DaemonkitCli : public ::testing::Test {
   // Reaps a daemon this test adopted, once it has exited.
   static void reap(pid_t pid) { waitpid(pid, nullptr, 0); }
 
+  // Only our own unreaped children are signalled: a pid we no longer own may have been reused,
+  // by another test's daemon under ctest -j.
+  static void kill_if_ours(pid_t pid) {
+    if (pid > 1 && waitpid(pid, nullptr, WNOHANG) == 0) kill(pid, SIGKILL);
+  }
+
   void TearDown() override {
-    for (pid_t pid : started_) {
-      if (process_alive(pid)) kill(pid, SIGKILL);
-    }
+    for (pid_t pid : started_) kill_if_ours(pid);
     for (const auto& entry : fs::directory_iterator(dir_)) {
       if (entry.path().extension() == ".pid") {
-        const long pid = std::atol(read_file(entry.path()).c_str());
-        if (pid > 1 && process_alive(static_cast<pid_t>(pid))) kill(static_cast<pid_t>(pid), SIGKILL);
+        kill_if_ours(static_cast<pid_t>(std::atol(read_file(entry.path()).c_str())));
       }
     }
     while (waitpid(-1, nullptr, WNOHANG) > 0) {

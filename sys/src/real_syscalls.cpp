@@ -4,8 +4,10 @@
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -15,6 +17,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DAEMONKIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DAEMONKIT_ASAN 1
+#endif
+#endif
+#if DAEMONKIT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 namespace daemonkit::sys {
 namespace {
@@ -64,6 +77,41 @@ Group to_group(const struct group& entry) {
   return group;
 }
 
+// The vfork child's stack. It runs ordinary C++ up to exec (formatting an error message, say),
+// so it gets room to spare; MAP_NORESERVE makes only the pages it touches cost anything.
+constexpr std::size_t kVforkStackBytes = std::size_t{1} << 20;
+
+// What the vfork child starts from. Under AddressSanitizer it also carries the stack switch:
+// ASan keeps the current stack's bounds in the thread's state, which the child shares with its
+// sleeping parent, and warns of "false positives" at every noreturn call made on a stack it
+// does not know. The child tells it of its own stack and leaves the caller's bounds here, for
+// the caller to switch back once it wakes.
+struct VforkStart {
+  ChildMain* body = nullptr;
+  const void* stack = nullptr;
+  std::size_t stack_size = 0;
+  const void* caller_stack = nullptr;
+  std::size_t caller_stack_size = 0;
+  void* caller_fake_stack = nullptr;  // ASan's use-after-return frames of the caller
+};
+
+int run_child_main(void* arg) noexcept {
+  auto* start = static_cast<VforkStart*>(arg);
+#if DAEMONKIT_ASAN
+  __sanitizer_start_switch_fiber(&start->caller_fake_stack, start->stack, start->stack_size);
+  __sanitizer_finish_switch_fiber(nullptr, &start->caller_stack, &start->caller_stack_size);
+#endif
+  return (*start->body)();
+}
+
+void back_on_caller_stack([[maybe_unused]] const VforkStart& start) {
+#if DAEMONKIT_ASAN
+  if (start.caller_stack == nullptr) return;  // the child never ran
+  __sanitizer_start_switch_fiber(nullptr, start.caller_stack, start.caller_stack_size);
+  __sanitizer_finish_switch_fiber(start.caller_fake_stack, nullptr, nullptr);
+#endif
+}
+
 }  // namespace
 
 // ---- Processes ---------------------------------------------------------------------------
@@ -71,6 +119,37 @@ Group to_group(const struct group& entry) {
 Result<pid_t> RealSyscalls::fork() {
   const pid_t pid = ::fork();
   if (pid < 0) return fail(errno, "fork");
+  return pid;
+}
+
+Result<pid_t> RealSyscalls::vfork(ChildMain body) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  // One page of PROT_NONE below the stack, so an overflow faults instead of writing over
+  // whatever the borrowed memory holds there.
+  const std::size_t size = page + kVforkStackBytes;
+  void* region = ::mmap(nullptr, size, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (region == MAP_FAILED) return fail(errno, "vfork");
+  char* stack = static_cast<char*>(region) + page;
+  if (::mprotect(stack, kVforkStackBytes, PROT_READ | PROT_WRITE) != 0) {
+    const int error = errno;
+    ::munmap(region, size);
+    return fail(error, "vfork");
+  }
+  // Every signal blocked across the clone, so the child inherits the full mask: a handler of
+  // ours would otherwise run in the child, on the memory we share, while we are suspended.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  VforkStart start{&body, stack, kVforkStackBytes};
+  const pid_t pid =
+      ::clone(run_child_main, stack + kVforkStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+  const int error = errno;
+  back_on_caller_stack(start);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  ::munmap(region, size);
+  if (pid < 0) return fail(error, "vfork");
   return pid;
 }
 

@@ -361,6 +361,88 @@ TEST_F(RealSyscallsProcess, ForkFailsWithEagainOverRlimitNproc) {
   EXPECT_TRUE(ExitedWith(status, 0));
 }
 
+// The child borrows our memory: what it writes before it ends is what we read after.
+TEST_F(RealSyscallsProcess, VforkChildRunsInOurMemoryAndEndsWithTheBodysValue) {
+  pid_t seen_pid = 0;
+  pid_t seen_parent = 0;
+  const auto pid = sys_.vfork([&] {
+    seen_pid = static_cast<pid_t>(::syscall(SYS_getpid));
+    seen_parent = ::getppid();
+    return 7;
+  });
+  ASSERT_TRUE(IsOk(pid));
+  EXPECT_EQ(seen_pid, *pid);
+  EXPECT_EQ(seen_parent, ::getpid());
+  const auto waited = sys_.waitpid(*pid, 0);
+  ASSERT_TRUE(IsOk(waited));
+  EXPECT_TRUE(ExitedWith(waited->status, 7));
+}
+
+// We sleep until the exec, not until the program ends: the program is still running when
+// vfork returns, and everything the body did before exec'ing is done.
+TEST_F(RealSyscallsProcess, VforkReturnsOnceTheChildExecsWhileTheProgramRuns) {
+  int gate[2] = {-1, -1};
+  ASSERT_EQ(::pipe2(gate, O_CLOEXEC), 0);
+  bool reached_exec = false;
+  const auto pid = sys_.vfork([&] {
+    ::dup2(gate[0], 0);  // the program's stdin: it runs until we close the write end
+    char program[] = "/bin/cat";
+    char* argv[] = {program, nullptr};
+    char* envp[] = {nullptr};
+    reached_exec = true;
+    static_cast<void>(sys_.execve(program, argv, envp));
+    return 127;
+  });
+  ASSERT_TRUE(IsOk(pid));
+  EXPECT_TRUE(reached_exec);
+  const auto running = sys_.waitpid(*pid, WNOHANG);
+  ASSERT_TRUE(IsOk(running));
+  EXPECT_EQ(running->pid, 0);
+  ::close(gate[1]);
+  ::close(gate[0]);
+  const auto waited = sys_.waitpid(*pid, 0);
+  ASSERT_TRUE(IsOk(waited));
+  EXPECT_TRUE(ExitedWith(waited->status, 0));
+}
+
+TEST_F(RealSyscallsProcess, VforkChildStartsWithEverySignalBlockedAndOurMaskIsKept) {
+  sigset_t before;
+  ASSERT_EQ(::sigprocmask(SIG_SETMASK, nullptr, &before), 0);
+  sigset_t in_child;
+  sigemptyset(&in_child);
+  const auto pid = sys_.vfork([&] {
+    ::sigprocmask(SIG_SETMASK, nullptr, &in_child);
+    return 0;
+  });
+  ASSERT_TRUE(IsOk(pid));
+  ASSERT_TRUE(IsOk(sys_.waitpid(*pid, 0)));
+  for (int sig : {SIGHUP, SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGRTMIN + 1}) {
+    EXPECT_TRUE(sigismember(&in_child, sig)) << sig;
+  }
+  sigset_t after;
+  ASSERT_EQ(::sigprocmask(SIG_SETMASK, nullptr, &after), 0);
+  for (int sig = 1; sig < SIGRTMIN; ++sig) {
+    EXPECT_EQ(sigismember(&after, sig), sigismember(&before, sig)) << sig;
+  }
+}
+
+TEST_F(RealSyscallsProcess, VforkFailsWithEagainOverRlimitNproc) {
+  const int status = run_in_child([this] {
+    const rlimit none{0, 0};
+    CHILD_CHECK(::setrlimit(RLIMIT_NPROC, &none) == 0);
+    become_unprivileged();  // root ignores RLIMIT_NPROC
+    bool ran = false;
+    const auto pid = sys_.vfork([&] {
+      ran = true;
+      return 0;
+    });
+    CHILD_CHECK(FailsWith(pid, EAGAIN, "vfork"));
+    CHILD_CHECK(!ran);
+    return 0;
+  });
+  EXPECT_TRUE(ExitedWith(status, 0));
+}
+
 TEST_F(RealSyscallsProcess, SetsidLeadsNewSessionThenFailsWithEpermAsLeader) {
   const int status = run_in_child([this] {
     const auto sid = sys_.setsid();

@@ -66,6 +66,7 @@ class ReadinessWaiter {
   std::optional<LaunchOutcome> decide_report(bool at_eof);
   std::optional<LaunchOutcome> decide_death();
   [[nodiscard]] std::string death_message(int wait_status) const;
+  [[nodiscard]] static std::string intermediate_death_message(int wait_status);
 
   ReadyMode mode_;
   std::string program_;

@@ -177,7 +177,8 @@ class FakeSyscalls : public sys::Syscalls {
   // every recorded call, with its name and the calling pid, and may switch_to other processes
   // and make calls as them, end_process or send_signal (not exit_now, which would unwind the
   // caller's stack). The caller is current again when the hook returns; calls made inside the
-  // hook do not run it again. An empty hook removes it.
+  // hook do not run it again. A hook that ends the caller (a fatal signal, end_process) ends it
+  // before the call, which then unwinds with ProcessEnded unmade. An empty hook removes it.
   using BeforeCall = std::function<void(std::string_view name, pid_t caller)>;
   void before_each_call(BeforeCall hook);
 
@@ -219,6 +220,7 @@ class FakeSyscalls : public sys::Syscalls {
   // ==== sys::Syscalls =====================================================================
 
   sys::Result<pid_t> fork() override;
+  sys::Result<pid_t> vfork(sys::ChildMain body) override;
   sys::Result<pid_t> setsid() override;
   pid_t getpid() override;
   pid_t getppid() override;

@@ -16,6 +16,7 @@ class MockSyscalls : public sys::Syscalls {
   using Result = sys::Result<T>;
 
   MOCK_METHOD(Result<pid_t>, fork, (), (override));
+  MOCK_METHOD(Result<pid_t>, vfork, (sys::ChildMain), (override));
   MOCK_METHOD(Result<pid_t>, setsid, (), (override));
   MOCK_METHOD(pid_t, getpid, (), (override));
   MOCK_METHOD(pid_t, getppid, (), (override));

@@ -12,6 +12,7 @@ class RealSyscalls final : public Syscalls {
  public:
   // Processes
   Result<pid_t> fork() override;
+  Result<pid_t> vfork(ChildMain body) override;
   Result<pid_t> setsid() override;
   pid_t getpid() override;
   pid_t getppid() override;
