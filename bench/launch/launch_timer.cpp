@@ -1,6 +1,8 @@
 // Launch latency of daemonizers, as ratios in one run: the time from starting a launcher to that
-// launcher exiting 0, for each peer, at each RLIMIT_NOFILE. Rounds interleave the peers (in a
-// rotating order) so drift in machine load spreads over all of them. After every launch the
+// launcher exiting 0, for each peer, at each RLIMIT_NOFILE. Rounds interleave the peers, in an
+// order shuffled anew each round, so drift in machine load spreads over all of them and no peer
+// always follows the same one: what a launch costs depends on what ran just before it (a
+// rotating order once gave every peer a fixed predecessor, which moved ratios by 0.2). After every launch the
 // daemon is found through its own PID file and stopped (SIGTERM through a pidfd, SIGKILL if it
 // lingers), so no run leaves a process behind.
 //
@@ -25,7 +27,9 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,6 +47,7 @@ struct Config {
   std::string spec;
   std::string dir;
   int runs = 15;
+  unsigned seed = 1;  // the shuffled order is the same in every run of the bench
   std::vector<rlim_t> limits;
 };
 
@@ -250,9 +255,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::vector<std::vector<long long>> samples(peers.size());
+    std::vector<std::size_t> order(peers.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::mt19937 shuffler(config.seed);
     for (int round = 0; round < config.runs; ++round) {
-      for (std::size_t k = 0; k < peers.size(); ++k) {
-        const std::size_t p = (k + static_cast<std::size_t>(round)) % peers.size();
+      std::shuffle(order.begin(), order.end(), shuffler);
+      for (const std::size_t p : order) {
         if (auto us = launch_once(config, peers[p])) {
           samples[p].push_back(*us);
         } else {
