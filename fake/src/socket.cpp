@@ -217,6 +217,12 @@ std::string family_text(int domain) {
   }
 }
 
+// The flags socket's type word and accept4's flags argument share.
+std::string sock_flags_text(int flags) {
+  return flags_text(static_cast<unsigned>(flags),
+                    {{SOCK_NONBLOCK, "SOCK_NONBLOCK"}, {SOCK_CLOEXEC, "SOCK_CLOEXEC"}});
+}
+
 std::string type_text(int type) {
   std::string text;
   switch (type & 0xf) {
@@ -225,11 +231,8 @@ std::string type_text(int type) {
     case SOCK_SEQPACKET: text = "SOCK_SEQPACKET"; break;
     default: text = std::to_string(type & 0xf); break;
   }
-  if (type & SOCK_NONBLOCK) text += "|SOCK_NONBLOCK";
-  if (type & SOCK_CLOEXEC) text += "|SOCK_CLOEXEC";
-  const int rest = type & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (rest != 0) text += fmt::format("|{:#x}", rest);
-  return text;
+  const int flags = type & ~0xf;
+  return flags == 0 ? text : text + "|" + sock_flags_text(flags);
 }
 
 std::string msg_flags_text(int flags) {
@@ -348,11 +351,7 @@ sys::Result<int> FakeSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t*
                                        int flags) {
   return call<int>(
       "accept4",
-      {arg(fd), addr == nullptr ? "NULL" : "&addr",
-       (flags & SOCK_CLOEXEC) && (flags & SOCK_NONBLOCK) ? "SOCK_NONBLOCK|SOCK_CLOEXEC"
-       : (flags & SOCK_CLOEXEC)                          ? "SOCK_CLOEXEC"
-       : (flags & SOCK_NONBLOCK)                         ? "SOCK_NONBLOCK"
-                                                         : arg(flags)},
+      {arg(fd), addr == nullptr ? "NULL" : "&addr", detail::sock_flags_text(flags)},
       [&](Process& p) -> sys::Result<int> {
         if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return sys::fail(EINVAL, "accept4");
         auto listener_or = detail::socket_at(kernel(), p, fd, "accept4");
