@@ -15,6 +15,17 @@
 namespace daemonkit::cli {
 std::string describe_exit(int wait_status) { return core::describe_wait_status(wait_status); }
 
+namespace {
+
+// "was killed by signal 9 (SIGKILL)", "exited with exit status 3": a process's end as the
+// predicate of a sentence.
+std::string how_it_ended(int wait_status) {
+  return fmt::format("{} {}", WIFSIGNALED(wait_status) ? "was" : "exited with",
+                     describe_exit(wait_status));
+}
+
+}  // namespace
+
 ReadinessWaiter::ReadinessWaiter(ReadyMode mode, std::string program,
                                  std::optional<std::chrono::milliseconds> timeout)
     : mode_(mode), program_(std::move(program)), timeout_(timeout) {}
@@ -140,15 +151,12 @@ std::optional<LaunchOutcome> ReadinessWaiter::decide_death() {
 }
 
 std::string ReadinessWaiter::intermediate_death_message(int wait_status) {
-  return fmt::format("the intermediate process {} {} before the daemon started",
-                     WIFSIGNALED(wait_status) ? "was" : "exited with", describe_exit(wait_status));
+  return fmt::format("the intermediate process {} before the daemon started",
+                     how_it_ended(wait_status));
 }
 
 std::string ReadinessWaiter::death_message(int wait_status) const {
-  if (WIFSIGNALED(wait_status)) {
-    return fmt::format("{} was {} before it was ready", program_, describe_exit(wait_status));
-  }
-  return fmt::format("{} exited with {} before it was ready", program_, describe_exit(wait_status));
+  return fmt::format("{} {} before it was ready", program_, how_it_ended(wait_status));
 }
 
 }  // namespace daemonkit::cli
