@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ pkg-config
-  libfmt-dev libexpected-dev libcli11-dev
+  libfmt-dev libexpected-dev
   libgtest-dev libgmock-dev librapidcheck-dev
 )
 if [ "${DAEMONKIT_WITH_FUZZ:-0}" = 1 ]; then packages+=(clang libclang-rt-14-dev); fi

@@ -87,6 +87,19 @@ TEST(CommandLine, NoCommandIsAUsageErrorWithHelpOnStderr) {
   EXPECT_THAT(early.out, IsEmpty());
 }
 
+TEST(CommandLine, HelpOrVersionBeforeTheCommandAnswersAndIgnoresTheRest) {
+  EXPECT_EQ(parse_early({"-h", "run", "--bogus"}).out, parse_early({"--help"}).out);
+  EXPECT_EQ(parse_early({"--vers", "stop"}).out, std::string(kVersionText) + "\n");
+}
+
+TEST(CommandLine, UnknownGlobalOptionIsAUsageError) {
+  EarlyExit early = parse_early({"--pidfile=x", "status"});
+  EXPECT_EQ(early.code, kUsageExit);
+  EXPECT_EQ(early.err,
+            "daemonkit: unknown option '--pidfile'\n"
+            "Run 'daemonkit --help' for more information.\n");
+}
+
 TEST(CommandLine, UnknownCommandIsAUsageError) {
   EarlyExit early = parse_early({"restart"});
   EXPECT_EQ(early.code, kUsageExit);
@@ -331,7 +344,29 @@ TEST(RunOptions, EmptyRundirIsAUsageError) {
 }
 
 TEST(RunOptions, RepeatedFlagOrOptionIsAUsageError) {
-  EXPECT_EQ(parse_early({"run", "--pidfile=a", "--pidfile=b", "--", "p"}).code, kUsageExit);
+  EXPECT_EQ(parse_early({"run", "--pidfile=a", "--pidfile=b", "--", "p"}).err,
+            "daemonkit run: --pidfile is given twice\n"
+            "Run 'daemonkit run --help' for more information.\n");
+  EXPECT_EQ(parse_early({"run", "-n", "--nodaemon", "--", "p"}).code, kUsageExit);
+}
+
+TEST(RunOptions, LongOptionsMayBeShortenedWhileTheyStayUnambiguous) {
+  RunOptions options = parse_run({"--pid", "x.pid", "--nod", "--read=notify", "--", "p"});
+  EXPECT_EQ(options.pidfile, "x.pid");
+  EXPECT_TRUE(options.nodaemon);
+  EXPECT_EQ(options.ready, ReadyMode::kNotify);
+  EarlyExit ambiguous = parse_early({"run", "--u", "0", "--", "p"});
+  EXPECT_EQ(ambiguous.code, kUsageExit);
+  EXPECT_THAT(ambiguous.err,
+              StartsWith("daemonkit run: '--u' is ambiguous: it could be --umask, --uid\n"));
+}
+
+TEST(RunOptions, GroupedShortFlagsAndValues) {
+  RunOptions options = parse_run({"-nd", "/srv", "-u65534", "p"});
+  EXPECT_TRUE(options.nodaemon);
+  EXPECT_EQ(options.rundir, "/srv");
+  EXPECT_EQ(options.uid, (IdSpec{"65534", 65534UL}));
+  EXPECT_THAT(options.command, ElementsAre("p"));
 }
 
 // ---- stop and status ---------------------------------------------------------------------
@@ -367,6 +402,16 @@ TEST(StatusOptions, RunOptionsAreNotStatusOptions) {
   EarlyExit early = parse_early({"status", "--pidfile=/p", "--nodaemon"});
   EXPECT_EQ(early.code, kUsageExit);
   EXPECT_THAT(early.err, StartsWith("daemonkit status: "));
+}
+
+TEST(StopAndStatus, AWordBesidesTheOptionsIsAUsageError) {
+  for (const char* command : {"stop", "status"}) {
+    EarlyExit early = parse_early({command, "--pidfile", "/p", "extra"});
+    EXPECT_EQ(early.code, kUsageExit);
+    EXPECT_EQ(early.err, fmt::format("daemonkit {0}: unexpected argument 'extra'\n"
+                                     "Run 'daemonkit {0} --help' for more information.\n",
+                                     command));
+  }
 }
 
 TEST(StatusOptions, TheWordRunAsAValueIsNotTheRunCommand) {
