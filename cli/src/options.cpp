@@ -155,10 +155,11 @@ bool all_digits(std::string_view text) {
   return true;
 }
 
-// Which entry of `table` an option read from the command line is.
-template <typename Table>
-std::size_t index_in(const Table& table, const OptionValue& given) {
-  return static_cast<std::size_t>(given.option - table.data());
+// Which entry of `table` an option read from the command line is, as the table's enum, so a
+// switch over it is warned of any option it forgets.
+template <typename Index, typename Table>
+Index index_in(const Table& table, const OptionValue& given) {
+  return static_cast<Index>(given.option - table.data());
 }
 
 Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
@@ -168,7 +169,7 @@ Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
   RunOptions run_options;
   for (const OptionValue& given : read->values) {
     const std::string& value = given.value;
-    switch (index_in(kRunOptions, given)) {
+    switch (index_in<RunOption>(kRunOptions, given)) {
       case kRunHelp:
         return EarlyExit{0, help_text(kRunCommand), ""};
       case kNodaemon:
@@ -259,7 +260,7 @@ Parsed parse_stop(const std::vector<std::string>& args, std::size_t command) {
   if (!read) return usage_error(where, read.error());
   StopOptions stop_options;
   for (const OptionValue& given : read->values) {
-    switch (index_in(kStopOptions, given)) {
+    switch (index_in<StopOption>(kStopOptions, given)) {
       case kStopHelp:
         return EarlyExit{0, help_text(kStopCommand), ""};
       case kStopPidfile:
@@ -288,7 +289,7 @@ Parsed parse_status(const std::vector<std::string>& args, std::size_t command) {
   if (!read) return usage_error(where, read.error());
   StatusOptions status_options;
   for (const OptionValue& given : read->values) {
-    switch (index_in(kStatusOptions, given)) {
+    switch (index_in<StatusOption>(kStatusOptions, given)) {
       case kStatusHelp:
         return EarlyExit{0, help_text(kStatusCommand), ""};
       case kStatusPidfile:
