@@ -147,6 +147,12 @@ EarlyExit usage_error(std::string_view where, std::string_view problem) {
       fmt::format("{}: {}\nRun '{} --help' for more information.\n", where, problem, where)};
 }
 
+// run's and stop's --timeout read the same way, and say the same when they cannot.
+EarlyExit bad_timeout(std::string_view where, std::string_view value) {
+  return usage_error(where,
+                     fmt::format("--timeout: '{}' is not a positive number of seconds", value));
+}
+
 bool all_digits(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
@@ -219,10 +225,7 @@ Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
         break;
       case kRunTimeout:
         run_options.timeout = parse_timeout(value);
-        if (!run_options.timeout) {
-          return usage_error(
-              where, fmt::format("--timeout: '{}' is not a positive number of seconds", value));
-        }
+        if (!run_options.timeout) return bad_timeout(where, value);
         break;
     }
   }
@@ -268,11 +271,7 @@ Parsed parse_stop(const std::vector<std::string>& args, std::size_t command) {
         break;
       case kStopTimeout: {
         auto timeout = parse_timeout(given.value);
-        if (!timeout) {
-          return usage_error(where, fmt::format("--timeout: '{}' is not a positive number of "
-                                                "seconds",
-                                                given.value));
-        }
+        if (!timeout) return bad_timeout(where, given.value);
         stop_options.timeout = *timeout;
         break;
       }
