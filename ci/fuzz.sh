@@ -16,7 +16,7 @@ DAEMONKIT_WITH_FUZZ=1 bash ci/install_deps.sh
 # The libraries are instrumented for coverage and sanitizers too, not only the fuzz targets,
 # so the fuzzer sees the branches inside the decoder.
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DDAEMONKIT_FUZZ=ON -DDAEMONKIT_BUILD_TOOLS=OFF -DDAEMONKIT_INSTALL=OFF \
+  -DDAEMONKIT_FUZZ=ON -DDAEMONKIT_BUILD_TOOLS=ON -DDAEMONKIT_STATIC_CLI_RUNTIME=OFF -DDAEMONKIT_INSTALL=OFF \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
   >/dev/null
 

@@ -13,21 +13,12 @@
 
 #include "daemonkit/core/status_codec.h"
 #include "daemonkit/core/status_message.h"
+#include "fuzz_check.h"
 #include "utf8_check.h"
 
 namespace {
 
 using namespace daemonkit::core;
-
-// Works the same in the libFuzzer build and the GCC replay build: a finding must abort.
-#define FUZZ_CHECK(condition)                                                  \
-  do {                                                                         \
-    if (!(condition)) {                                                        \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                   #condition);                                                \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (false)
 
 StatusDecodeResult decode_in_chunks(std::string_view bytes, const std::vector<std::size_t>& cuts) {
   StatusDecoder decoder;
