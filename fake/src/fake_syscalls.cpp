@@ -364,6 +364,13 @@ void FakeSyscalls::write_file(const std::string& path, const std::string& conten
   node->data = contents;
 }
 
+void FakeSyscalls::make_fifo(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
+  auto [dir_path, name] = split_last(path);
+  auto dir = kernel_->make_dirs(dir_path);
+  dir->entries.erase(name);
+  kernel_->link_into(dir, name, kernel_->new_inode(S_IFIFO | (mode & 07777), uid, gid));
+}
+
 void FakeSyscalls::make_dir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
   auto dir = kernel_->make_dirs(path);
   dir->mode = S_IFDIR | (mode & 07777);

@@ -296,6 +296,7 @@ sys::Result<std::shared_ptr<OpenFile>> Kernel::open_file(Process& p, std::string
     }
   }
   const int status = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)) | kLargefile;
+  if (S_ISFIFO(node->mode)) return open_fifo(node, status, call);
   std::shared_ptr<OpenFile> file;
   if (node->special == Special::kDevNull) {
     file = std::make_shared<DevNull>(node, status);

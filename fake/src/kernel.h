@@ -159,6 +159,12 @@ class Kernel {
   sys::Result<std::shared_ptr<OpenFile>> open_file(Process& p, std::string_view path,
                                                    int flags, mode_t mode,
                                                    std::shared_ptr<Inode> base, const char* call);
+  // Opens a FIFO inode (pipes.cpp) as fifo_open does: O_RDWR never waits; O_WRONLY with no
+  // reader fails with ENXIO under O_NONBLOCK and otherwise waits, as O_RDONLY does for a
+  // writer without it. Nothing else in the simulation can come to open the other end while
+  // the caller waits, so a wait goes through the would-block policy.
+  sys::Result<std::shared_ptr<OpenFile>> open_fifo(const std::shared_ptr<Inode>& node, int status,
+                                                   const char* call);
   sys::Result<struct stat> stat_path(Process& p, std::string_view path, bool follow,
                                      const char* call);
   sys::Result<void> unlink(Process& p, std::string_view path);

@@ -23,6 +23,7 @@ namespace daemonkit::fake::detail {
 class Kernel;
 struct Process;
 class OpenFile;
+struct Pipe;
 
 // Synthesized inodes whose contents the kernel computes.
 enum class Special { kNone, kDevNull, kProcRoot, kProcPidDir, kProcFdDir, kProcStat };
@@ -56,6 +57,9 @@ struct Inode {
   pid_t proc_pid = 0;  // for /proc/<pid> and /proc/<pid>/fd
   // The socket bound to this S_IFSOCK inode, until it closes (then connecting is refused).
   std::weak_ptr<OpenFile> socket;
+  // A FIFO's pipe while either end is open; the next open after the last close makes a new,
+  // empty one, as Linux frees a FIFO's buffers when its last end closes.
+  std::weak_ptr<Pipe> fifo;
 
   [[nodiscard]] bool is_dir() const { return S_ISDIR(mode); }
   [[nodiscard]] bool is_reg() const { return S_ISREG(mode); }

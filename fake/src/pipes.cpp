@@ -14,7 +14,6 @@
 #include "kernel.h"
 
 namespace daemonkit::fake::detail {
-namespace {
 
 // Linux keeps a pipe's data in up to 16 page-sized buffers. A write first tops up the last
 // buffer with its trailing (size mod 4096) bytes if they fit there entirely, then fills new
@@ -23,7 +22,7 @@ namespace {
 inline constexpr std::size_t kPageSize = 4096;
 inline constexpr std::size_t kMaxPages = 16;
 
-struct Page {
+struct PipePage {
   std::string data;
   std::size_t offset = 0;  // bytes of data already read
   [[nodiscard]] std::size_t unread() const { return data.size() - offset; }
@@ -32,7 +31,7 @@ struct Page {
 struct Pipe {
   Kernel* kernel = nullptr;
   std::shared_ptr<Inode> inode;
-  std::deque<Page> pages;
+  std::deque<PipePage> pages;
   // Open descriptions of each end (not descriptors: dup and fork share a description).
   int readers = 0;
   int writers = 0;
@@ -41,14 +40,22 @@ struct Pipe {
   char wr_wait = 0;
 };
 
+namespace {
+
+// A read end, a write end, or both at once (a FIFO opened O_RDWR, which Linux counts as a
+// reader and a writer).
+enum class Ends { kRead, kWrite, kBoth };
+
 class PipeEnd final : public OpenFile {
  public:
-  PipeEnd(std::shared_ptr<Pipe> pipe, bool write_end, int flags)
-      : OpenFile(pipe->inode, flags), pipe_(std::move(pipe)), write_end_(write_end) {
-    ++(write_end_ ? pipe_->writers : pipe_->readers);
+  PipeEnd(std::shared_ptr<Pipe> pipe, Ends ends, int flags)
+      : OpenFile(pipe->inode, flags), pipe_(std::move(pipe)), ends_(ends) {
+    if (reads()) ++pipe_->readers;
+    if (writes()) ++pipe_->writers;
   }
   ~PipeEnd() override {
-    --(write_end_ ? pipe_->writers : pipe_->readers);
+    if (reads()) --pipe_->readers;
+    if (writes()) --pipe_->writers;
     // pipe_release: the last reader or writer went while the other side remains.
     if ((pipe_->readers == 0) != (pipe_->writers == 0)) {
       pipe_->kernel->wake(&pipe_->rd_wait, 0);
@@ -57,11 +64,12 @@ class PipeEnd final : public OpenFile {
   }
 
   const void* wait_queue(const Process&) const override {
-    return write_end_ ? &pipe_->wr_wait : &pipe_->rd_wait;
+    return ends_ == Ends::kWrite ? &pipe_->wr_wait : &pipe_->rd_wait;
   }
 
   std::string describe() const override {
-    return fmt::format("pipe:[{}]:{}", inode_->ino, write_end_ ? "w" : "r");
+    return fmt::format("pipe:[{}]:{}", inode_->ino,
+                       ends_ == Ends::kBoth ? "rw" : (writes() ? "w" : "r"));
   }
 
   sys::Result<std::size_t> read(Kernel& kernel, Process&, std::span<std::byte> buf) override {
@@ -74,7 +82,7 @@ class PipeEnd final : public OpenFile {
     std::size_t done = 0;
     bool freed_a_full_pipe = false;
     while (done < buf.size() && !pages.empty()) {
-      Page& page = pages.front();
+      PipePage& page = pages.front();
       const std::size_t n = std::min(buf.size() - done, page.unread());
       std::memcpy(buf.data() + done, page.data.data() + page.offset, n);
       page.offset += n;
@@ -102,11 +110,12 @@ class PipeEnd final : public OpenFile {
 
   Readiness readiness() const override {
     Readiness r;
-    if (write_end_) {
+    if (writes()) {
       // Room means EPOLLOUT even with no reader left (EPOLLERR says the rest).
       r.writable = pipe_->pages.size() < kMaxPages;
       r.error = pipe_->readers == 0;
-    } else {
+    }
+    if (reads()) {
       // With every writer gone, an empty pipe reports EPOLLHUP alone (read gives EOF).
       r.readable = !pipe_->pages.empty();
       r.hangup = pipe_->writers == 0;
@@ -119,13 +128,13 @@ class PipeEnd final : public OpenFile {
     for (const auto& [pid, p] : kernel.processes) {
       for (const auto& [fd, entry] : p.fds) {
         const auto* end = dynamic_cast<const PipeEnd*>(entry.file.get());
-        if (end != nullptr && end->pipe_ == pipe_ && end->write_end_ != write_end_) {
+        if (end != nullptr && end->pipe_ == pipe_ && (writes() ? end->reads() : end->writes())) {
           holders.push_back(pid);
           break;
         }
       }
     }
-    if (write_end_) {
+    if (writes()) {
       return fmt::format("{} is full and its read end is still open in pid(s) {}", describe(),
                          fmt::join(holders, ", "));
     }
@@ -156,14 +165,17 @@ class PipeEnd final : public OpenFile {
         return done;
       }
       const std::size_t n = std::min(kPageSize, buf.size() - done);
-      pages.push_back(Page{std::string(bytes + done, n), 0});
+      pages.push_back(PipePage{std::string(bytes + done, n), 0});
       done += n;
     }
     return done;
   }
 
+  [[nodiscard]] bool reads() const { return ends_ != Ends::kWrite; }
+  [[nodiscard]] bool writes() const { return ends_ != Ends::kRead; }
+
   std::shared_ptr<Pipe> pipe_;
-  bool write_end_;
+  Ends ends_;
 };
 
 }  // namespace
@@ -175,16 +187,45 @@ sys::Result<sys::PipeFds> Kernel::pipe2(Process& p, int flags) {
   pipe->inode = new_inode(S_IFIFO | 0600, p.uids.effective, p.gids.effective, kPipeDev);
   const bool cloexec = (flags & O_CLOEXEC) != 0;
   const int extra = flags & (O_NONBLOCK | O_DIRECT);
-  auto read_fd = allocate_fd(p, std::make_shared<PipeEnd>(pipe, false, O_RDONLY | extra),
+  auto read_fd = allocate_fd(p, std::make_shared<PipeEnd>(pipe, Ends::kRead, O_RDONLY | extra),
                              cloexec, 0, "pipe2");
   if (!read_fd) return sys::fail(read_fd.error());
-  auto write_fd = allocate_fd(p, std::make_shared<PipeEnd>(pipe, true, O_WRONLY | extra),
+  auto write_fd = allocate_fd(p, std::make_shared<PipeEnd>(pipe, Ends::kWrite, O_WRONLY | extra),
                               cloexec, 0, "pipe2");
   if (!write_fd) {
     p.fds.erase(*read_fd);
     return sys::fail(write_fd.error());
   }
   return sys::PipeFds{*read_fd, *write_fd};
+}
+
+sys::Result<std::shared_ptr<OpenFile>> Kernel::open_fifo(const std::shared_ptr<Inode>& node,
+                                                         int status, const char* call) {
+  std::shared_ptr<Pipe> pipe = node->fifo.lock();
+  if (!pipe) {
+    pipe = std::make_shared<Pipe>();
+    pipe->kernel = this;
+    pipe->inode = node;
+    node->fifo = pipe;
+  }
+  const int access = status & O_ACCMODE;
+  const bool nonblocking = (status & O_NONBLOCK) != 0;
+  if (access == O_WRONLY && pipe->readers == 0) {
+    if (nonblocking) return sys::fail(ENXIO, call);
+    return would_block<std::shared_ptr<OpenFile>>(
+        call, fmt::format("FIFO inode {} has no reader; open it for reading first, or use "
+                          "O_NONBLOCK (which fails with ENXIO)",
+                          node->ino));
+  }
+  if (access == O_RDONLY && pipe->writers == 0 && !nonblocking) {
+    return would_block<std::shared_ptr<OpenFile>>(
+        call, fmt::format("FIFO inode {} has no writer; open it for writing first, or use "
+                          "O_NONBLOCK",
+                          node->ino));
+  }
+  const Ends ends =
+      access == O_RDWR ? Ends::kBoth : (access == O_WRONLY ? Ends::kWrite : Ends::kRead);
+  return std::shared_ptr<OpenFile>(std::make_shared<PipeEnd>(pipe, ends, status));
 }
 
 }  // namespace daemonkit::fake::detail

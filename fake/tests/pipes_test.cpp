@@ -208,5 +208,65 @@ TEST(FakePipe, CapacityIsCountedInPagesNotBytes) {
   EXPECT_EQ(testing_support::read_all(os, fds.read_end).size(), 65536u);
 }
 
+// ---- Named pipes (FIFOs): fifo_open's rules ------------------------------------------------
+
+TEST(FakeFifo, WriteOnlyOpenWithoutAReaderIsEnxioUnderNonblock) {
+  FakeSyscalls os;
+  os.make_fifo("/run/log.fifo");
+  auto opened = os.open("/run/log.fifo", O_WRONLY | O_NONBLOCK, 0);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, ENXIO);
+}
+
+TEST(FakeFifo, BlockingOpenWithoutThePeerWouldBlockForeverAndSaysWhy) {
+  FakeSyscalls os;
+  os.make_fifo("/run/log.fifo");
+  auto writer = os.open("/run/log.fifo", O_WRONLY, 0);
+  ASSERT_FALSE(writer);
+  EXPECT_EQ(writer.error().code, EDEADLK);
+  EXPECT_THAT(os.transcript().back().note, HasSubstr("has no reader"));
+  auto reader = os.open("/run/log.fifo", O_RDONLY, 0);
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error().code, EDEADLK);
+  EXPECT_THAT(os.transcript().back().note, HasSubstr("has no writer"));
+}
+
+TEST(FakeFifo, AWriterReachesAReaderOpenedBeforeIt) {
+  FakeSyscalls os;
+  os.make_fifo("/run/log.fifo");
+  const int reader = *os.open("/run/log.fifo", O_RDONLY | O_NONBLOCK, 0);
+  const int writer = *os.open("/run/log.fifo", O_WRONLY | O_APPEND, 0);
+  EXPECT_EQ(os.describe_fd(os.getpid(), writer).substr(0, 5), "pipe:");
+  ASSERT_EQ(*os.write(writer, "started\n", 8), 8u);
+  ASSERT_TRUE(os.close(writer));
+  EXPECT_EQ(testing_support::read_all(os, reader), "started\n");
+}
+
+TEST(FakeFifo, ReadWriteOpenNeverWaitsAndCountsAsBothEnds) {
+  FakeSyscalls os;
+  os.make_fifo("/run/log.fifo");
+  const int both = *os.open("/run/log.fifo", O_RDWR, 0);
+  // Its reader lets a non-blocking writer in; its writer keeps a reader from seeing EOF.
+  const int writer = *os.open("/run/log.fifo", O_WRONLY | O_NONBLOCK, 0);
+  ASSERT_EQ(*os.write(writer, "x", 1), 1u);
+  char c;
+  ASSERT_EQ(*os.read(both, &c, 1), 1u);
+  ASSERT_TRUE(os.close(writer));
+  EXPECT_EQ(os.read(both, &c, 1).error().code, EDEADLK) << "its own write end is open";
+  ASSERT_TRUE(os.close(both));
+  // Every end closed: the next opener finds no reader again.
+  EXPECT_EQ(os.open("/run/log.fifo", O_WRONLY | O_NONBLOCK, 0).error().code, ENXIO);
+}
+
+TEST(FakeFifo, IsAFifoToStat) {
+  FakeSyscalls os;
+  os.make_fifo("/run/log.fifo", 0620, 7, 8);
+  auto st = os.stat_path("/run/log.fifo");
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(S_ISFIFO(st->st_mode));
+  EXPECT_EQ(st->st_mode & 07777, 0620u);
+  EXPECT_EQ(st->st_uid, 7u);
+}
+
 }  // namespace
 }  // namespace daemonkit::fake

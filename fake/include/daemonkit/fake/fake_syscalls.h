@@ -139,6 +139,8 @@ class FakeSyscalls : public sys::Syscalls {
   // directories as root with mode 0755. Paths are absolute in the fake filesystem.
   void write_file(const std::string& path, const std::string& contents, mode_t mode = 0644,
                   uid_t uid = 0, gid_t gid = 0);
+  // Creates (or replaces) a named pipe, as mkfifo(3) would; parents as write_file makes them.
+  void make_fifo(const std::string& path, mode_t mode = 0644, uid_t uid = 0, gid_t gid = 0);
   // Creates a directory and any missing parents (parents as root, 0755).
   void make_dir(const std::string& path, mode_t mode = 0755, uid_t uid = 0, gid_t gid = 0);
   void make_symlink(const std::string& target, const std::string& path);
