@@ -146,11 +146,22 @@ LaunchResult<void> redirect_stdio(sys::Syscalls& os, const std::string& logfile,
   if (!null_fd) return launch_failed(LaunchError::from("open(/dev/null)", null_fd.error()));
   int out = *null_fd;
   if (!logfile.empty()) {
+    // O_NONBLOCK so that opening never waits: a FIFO nobody reads fails with ENXIO at once,
+    // where a blocking open would sleep until a reader came, holding the launcher (asleep in
+    // vfork until the daemon execs) past any --timeout and deaf to signals. PROGRAM gets the
+    // descriptor blocking again.
     auto log = os.open(logfile.c_str(),
-                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0666);
     if (!log) {
       (void)os.close(*null_fd);
       return launch_failed(LaunchError::from(fmt::format("open({})", logfile), log.error()));
+    }
+    auto flags = os.fcntl(*log, F_GETFL, 0);
+    if (flags) flags = os.fcntl(*log, F_SETFL, *flags & ~O_NONBLOCK);
+    if (!flags) {
+      (void)os.close(*log);
+      (void)os.close(*null_fd);
+      return launch_failed(LaunchError::from(fmt::format("fcntl({})", logfile), flags.error()));
     }
     out = *log;
   }
@@ -187,6 +198,9 @@ LaunchResult<void> enter_directories(sys::Syscalls& os, const Plan& plan) {
 // (bench/launch). Sharing is sound because the launcher has one thread, so nothing else runs
 // in the memory while a child does, and because a child runs on its own stack, ending by exec
 // or by leaving its body, never by returning into the launcher's frames.
+// The price: until the daemon has exec'd, the launcher can neither act nor take a signal (it
+// blocks them all across vfork), so no step of the daemon's may wait on the world. That is
+// why the log file, which may be a FIFO, is opened with O_NONBLOCK.
 
 // ---- The daemon ------------------------------------------------------------------------------
 // It runs in the launcher's memory, which it may use as the launcher would: nobody else runs

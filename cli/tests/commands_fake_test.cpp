@@ -77,6 +77,7 @@ class RunOnFake : public ::testing::Test {
     os_.make_dir("/run");
     os_.make_dir("/var/log");
     os_.make_dir("/srv/jail/data");
+    os_.make_fifo("/var/log/unread.fifo");
   }
   FakeSyscalls os_;
 };
@@ -202,6 +203,20 @@ INSTANTIATE_TEST_SUITE_P(
                     0,
                     0,
                     "open(/nodir/x.log): No such file or directory (ENOENT)"},
+        // The log is opened without waiting, then made blocking for PROGRAM.
+        StepFailure{"LogfileMadeBlocking",
+                    {"--logfile", "/var/log/p.log"},
+                    "fcntl",
+                    4,  // after the launcher's three checks of stdin, stdout and stderr
+                    EBADF,
+                    "fcntl(/var/log/p.log): Bad file descriptor (EBADF)"},
+        // Waiting for a reader would hold the launcher, asleep in vfork, past any --timeout.
+        StepFailure{"LogfileIsAFifoNobodyReads",
+                    {"--logfile", "/var/log/unread.fifo"},
+                    "",
+                    0,
+                    0,
+                    "open(/var/log/unread.fifo): No such device or address (ENXIO)"},
         StepFailure{"Setresuid",
                     {"--uid", "nobody"},
                     "setresuid",
@@ -219,6 +234,22 @@ INSTANTIATE_TEST_SUITE_P(
         StepFailure{
             "Execve", {}, "execve", 1, ENOEXEC, "exec /usr/bin/prog: Exec format error (ENOEXEC)"}),
     [](const ::testing::TestParamInfo<StepFailure>& param) { return param.param.label; });
+
+TEST_F(RunOnFake, ALogFifoWithAReaderGetsProgramsOutputThroughABlockingDescriptor) {
+  const int reader = *os_.open("/var/log/unread.fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  const Launch run = launch(os_, run_options({"--logfile", "/var/log/unread.fifo", "--", "prog"}));
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  os_.switch_to(run.daemon);
+  // Opened without waiting, then made blocking again: PROGRAM gets an ordinary stdout.
+  EXPECT_EQ(*os_.fcntl(1, F_GETFL, 0) & O_NONBLOCK, 0);
+  EXPECT_EQ(*os_.fcntl(2, F_GETFL, 0) & O_NONBLOCK, 0);
+  ASSERT_EQ(*os_.write(1, "hello\n", 6), 6U);
+  os_.end_process(run.daemon, 0);
+  os_.switch_to(kLauncher);
+  char buffer[16];
+  ASSERT_EQ(*os_.read(reader, buffer, sizeof buffer), 6U);
+  EXPECT_EQ(std::string(buffer, 6), "hello\n");
+}
 
 // Its closed pipe alone would read as PROGRAM's exec; the launcher knows better because the
 // intermediate has always ended by the time vfork returns.

@@ -286,6 +286,35 @@ TEST_F(DaemonkitCli, UnwritableLogfileIsReported) {
                                                  path("no/such/dir.log"))));
 }
 
+// A blocking open would wait for a reader with the launcher asleep in vfork: past --timeout,
+// and deaf to every signal but SIGKILL.
+TEST_F(DaemonkitCli, LogFifoThatNobodyReadsFailsAtOnce) {
+  ASSERT_EQ(mkfifo(path("log.fifo").c_str(), 0600), 0);
+  const auto started = std::chrono::steady_clock::now();
+  Outcome failed = run(probe_run({"--logfile", path("log.fifo"), "--timeout", "2"}, {"run"}));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text(fmt::format("open({}): No such device or address (ENXIO)",
+                                                 path("log.fifo"))));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+TEST_F(DaemonkitCli, LogFifoWithAReaderCarriesTheDaemonsOutput) {
+  ASSERT_EQ(mkfifo(path("log.fifo").c_str(), 0600), 0);
+  const int reader = open(path("log.fifo").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  ASSERT_EQ(run(probe_run({"--logfile", path("log.fifo")}, {"run"})).code, 0);
+  auto state = report();
+  std::string log;
+  EXPECT_TRUE(eventually([&] {
+    char buffer[256];
+    for (ssize_t n; (n = read(reader, buffer, sizeof buffer)) > 0;) log.append(buffer, n);
+    return log.find("probe stderr") != std::string::npos;
+  }));
+  EXPECT_THAT(log, HasSubstr("probe stdout " + state["pid"] + "\n"));
+  close(reader);
+}
+
 // ---- run: the PID file -------------------------------------------------------------------------
 
 TEST_F(DaemonkitCli, RunningPidFileIsRefusedWithTwistdsMessage) {
