@@ -82,9 +82,10 @@ std::string problem(const CommandSpec& spec, int code, const std::vector<char*>&
   return fmt::format("unknown option '{}'", word);
 }
 
-void wrap_into(std::string& out, std::string_view text, std::size_t indent, std::size_t column,
-               std::size_t width) {
-  std::size_t at = column;
+// Appends `text` from column `indent`, breaking between words to stay within `width`; each
+// further line is indented to the same column.
+void wrap_into(std::string& out, std::string_view text, std::size_t indent, std::size_t width) {
+  std::size_t at = indent;
   bool first_word = true;
   while (!text.empty()) {
     const std::size_t space = text.find(' ');
@@ -111,6 +112,12 @@ struct HelpRow {
   std::string_view text;
 };
 
+std::vector<HelpRow> rows_of(std::span<const HelpEntry> entries) {
+  std::vector<HelpRow> rows;
+  for (const HelpEntry& entry : entries) rows.push_back({std::string(entry.term), entry.text});
+  return rows;
+}
+
 void section_into(std::string& out, std::string_view title, const std::vector<HelpRow>& rows) {
   if (rows.empty()) return;
   constexpr std::size_t kWidth = 80;  // A terminal's columns.
@@ -129,7 +136,7 @@ void section_into(std::string& out, std::string_view title, const std::vector<He
     } else {
       out.append(indent - 2 - row.term.size(), ' ');
     }
-    wrap_into(out, row.text, indent, indent, kWidth);
+    wrap_into(out, row.text, indent, kWidth);
   }
 }
 
@@ -171,10 +178,7 @@ tl::expected<ReadOptions, std::string> read_options(const CommandSpec& spec,
 
 std::string help_text(const CommandSpec& spec) {
   std::string out = fmt::format("{}\nUsage: {} {}\n", spec.summary, spec.name, spec.usage);
-  std::vector<HelpRow> operands;
-  for (const HelpEntry& entry : spec.operands)
-    operands.push_back({std::string(entry.term), entry.text});
-  section_into(out, "Arguments", operands);
+  section_into(out, "Arguments", rows_of(spec.operands));
   std::vector<HelpRow> options;
   for (const OptionSpec& option : spec.options) {
     std::string term = option.short_name != 0 ? fmt::format("-{}, ", option.short_name) : "    ";
@@ -183,10 +187,7 @@ std::string help_text(const CommandSpec& spec) {
     options.push_back({std::move(term), option.help});
   }
   section_into(out, "Options", options);
-  std::vector<HelpRow> commands;
-  for (const HelpEntry& entry : spec.commands)
-    commands.push_back({std::string(entry.term), entry.text});
-  section_into(out, "Commands", commands);
+  section_into(out, "Commands", rows_of(spec.commands));
   if (!spec.footer.empty()) out += fmt::format("\n{}\n", spec.footer);
   return out;
 }

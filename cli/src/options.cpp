@@ -14,27 +14,6 @@ namespace {
 
 constexpr OptionSpec kHelpOption{"help", 'h', "", "Print this help and exit."};
 
-constexpr std::array kTopOptions{
-    kHelpOption,
-    OptionSpec{"version", 0, "", "Print the name and version and exit."},
-};
-
-constexpr std::array kTopCommands{
-    HelpEntry{"run", "Start PROGRAM as a daemon and wait until it is ready."},
-    HelpEntry{"stop", "Stop the daemon named by a PID file."},
-    HelpEntry{"status", "Report whether the daemon of a PID file runs."},
-};
-
-constexpr CommandSpec kTopCommand{
-    "daemonkit",
-    "[--help | --version] COMMAND [OPTIONS]",
-    "Turns any program into a Unix daemon: readiness, PID file, privileges, log file.",
-    kTopOptions,
-    {},
-    kTopCommands,
-    "Run 'daemonkit COMMAND --help' for a command's options. See daemonkit(1).",
-};
-
 // run's options, in the order --help lists them.
 enum RunOption : std::size_t {
   kRunHelp,
@@ -139,6 +118,29 @@ constexpr CommandSpec kStatusCommand{
     R"(Exit status as LSB init scripts report it: 0 running (the pid is printed),
 1 dead but the PID file exists, 3 not running, 4 status unknown (the PID file
 cannot be read), 2 usage error.)",
+};
+
+enum TopOption : std::size_t { kTopHelp, kTopVersion };
+
+constexpr std::array kTopOptions{
+    kHelpOption,
+    OptionSpec{"version", 0, "", "Print the name and version and exit."},
+};
+
+constexpr std::array kTopCommands{
+    HelpEntry{"run", kRunCommand.summary},
+    HelpEntry{"stop", kStopCommand.summary},
+    HelpEntry{"status", kStatusCommand.summary},
+};
+
+constexpr CommandSpec kTopCommand{
+    "daemonkit",
+    "[--help | --version] COMMAND [OPTIONS]",
+    "Turns any program into a Unix daemon: readiness, PID file, privileges, log file.",
+    kTopOptions,
+    {},
+    kTopCommands,
+    "Run 'daemonkit COMMAND --help' for a command's options. See daemonkit(1).",
 };
 
 EarlyExit usage_error(std::string_view where, std::string_view problem) {
@@ -372,10 +374,12 @@ Parsed parse_command_line(const std::vector<std::string>& args) {
   if (!top) return usage_error(name, top.error());
   // --help or --version: the first one given is answered, the rest of the line ignored.
   if (!top->values.empty()) {
-    if (top->values.front().option == &kTopOptions[0]) {
-      return EarlyExit{0, help_text(kTopCommand), ""};
+    switch (index_in<TopOption>(kTopOptions, top->values.front())) {
+      case kTopHelp:
+        return EarlyExit{0, help_text(kTopCommand), ""};
+      case kTopVersion:
+        return EarlyExit{0, std::string(kVersionText) + "\n", ""};
     }
-    return EarlyExit{0, std::string(kVersionText) + "\n", ""};
   }
   if (top->rest == args.size()) {
     return EarlyExit{kUsageExit, "",
