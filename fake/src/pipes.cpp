@@ -124,17 +124,22 @@ class PipeEnd final : public OpenFile {
   }
 
   std::string blocked_reason(const Kernel& kernel) const override {
+    // A write waits for room, a read for bytes; an end that does both waits for what its
+    // pipe lacks.
+    const bool waits_as_writer =
+        ends_ == Ends::kWrite || (ends_ == Ends::kBoth && pipe_->pages.size() >= kMaxPages);
     std::vector<pid_t> holders;
     for (const auto& [pid, p] : kernel.processes) {
       for (const auto& [fd, entry] : p.fds) {
         const auto* end = dynamic_cast<const PipeEnd*>(entry.file.get());
-        if (end != nullptr && end->pipe_ == pipe_ && (writes() ? end->reads() : end->writes())) {
+        if (end != nullptr && end->pipe_ == pipe_ &&
+            (waits_as_writer ? end->reads() : end->writes())) {
           holders.push_back(pid);
           break;
         }
       }
     }
-    if (writes()) {
+    if (waits_as_writer) {
       return fmt::format("{} is full and its read end is still open in pid(s) {}", describe(),
                          fmt::join(holders, ", "));
     }

@@ -252,7 +252,10 @@ TEST(FakeFifo, ReadWriteOpenNeverWaitsAndCountsAsBothEnds) {
   char c;
   ASSERT_EQ(*os.read(both, &c, 1), 1u);
   ASSERT_TRUE(os.close(writer));
+  const std::string self = std::to_string(os.getpid());
   EXPECT_EQ(os.read(both, &c, 1).error().code, EDEADLK) << "its own write end is open";
+  EXPECT_THAT(os.transcript().back().note,
+              HasSubstr(":rw is empty and its write end is still open in pid(s) " + self));
   ASSERT_TRUE(os.close(both));
   // Every end closed: the next opener finds no reader again.
   EXPECT_EQ(os.open("/run/log.fifo", O_WRONLY | O_NONBLOCK, 0).error().code, ENXIO);
