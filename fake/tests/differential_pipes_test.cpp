@@ -4,17 +4,20 @@
 // kernel; the traces must be equal, and the steps that carry the point are pinned to the
 // values Linux documents, so agreeing on a wrong answer fails too.
 #include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <limits.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
+#include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/sys/result.h"
 #include "differential_world.h"
 #include "operation_gen.h"
 
@@ -240,6 +243,76 @@ TEST(DifferentialProcSelfFd, ABufferTooSmallForOneRecordIsEinval) {
       Privilege::kInvoker);
   ASSERT_TRUE(comparison.same()) << comparison.report();
   EXPECT_EQ(comparison.fake.at(1).result, "EINVAL");
+}
+
+// ---- Named pipes ------------------------------------------------------------------------------
+
+// fifo_open's rules that never sleep: O_WRONLY|O_NONBLOCK without a reader is ENXIO, a
+// non-blocking reader opens alone, O_RDWR opens alone and counts as a reader, and the pipe's
+// bytes and flags are the same as an anonymous pipe's. (The openings that sleep are left to
+// the fake's own tests: the real world could only time them out.)
+TEST(DifferentialFifo, OpenRulesFlagsAndBytesAgree) {
+  const Comparison comparison = run_both(
+      [](sys::Syscalls& os, const WorldContext& world) {
+        const std::string path = world.top + "/f";
+        std::vector<Step> steps;
+        // Making the FIFO is the world's set-up, not a call under test: Syscalls has no mkfifo.
+        if (auto* fake = dynamic_cast<FakeSyscalls*>(&os)) {
+          fake->make_fifo(path, 0640);
+        } else if (mkfifo(path.c_str(), 0640) != 0) {
+          steps.push_back({"mkfifo", sys::errno_name(errno)});
+        }
+        const auto text = [](const sys::Result<int>& r) {
+          return r ? std::to_string(*r) : sys::errno_name(r.error().code);
+        };
+        const auto open = [&](const char* call, int flags) {
+          const auto fd = os.open(path.c_str(), flags, 0);
+          steps.push_back({call, text(fd)});
+          return fd ? *fd : -1;
+        };
+        const auto getfl = [&](const char* call, int fd) {
+          steps.push_back({call, text(os.fcntl(fd, F_GETFL, 0))});
+        };
+        const auto st = os.stat(path.c_str());
+        steps.push_back({"stat", st ? fmt::format("fifo={} mode={:o}", S_ISFIFO(st->st_mode),
+                                                  st->st_mode & 07777)
+                                    : sys::errno_name(st.error().code)});
+        open("open(O_WRONLY|O_NONBLOCK) without a reader", O_WRONLY | O_NONBLOCK);
+        const int reader = open("open(O_RDONLY|O_NONBLOCK)", O_RDONLY | O_NONBLOCK);
+        const int writer = open("open(O_WRONLY|O_NONBLOCK) with a reader", O_WRONLY | O_NONBLOCK);
+        getfl("F_GETFL reader", reader);
+        getfl("F_GETFL writer", writer);
+        steps.push_back({"write", os.write(writer, "fifo", 4) ? "4" : "failed"});
+        char buffer[8];
+        auto n = os.read(reader, buffer, sizeof buffer);
+        steps.push_back({"read", n ? std::string(buffer, *n) : sys::errno_name(n.error().code)});
+        (void)os.close(writer);
+        n = os.read(reader, buffer, sizeof buffer);
+        steps.push_back({"read after the writer closed", n ? fmt::format("n={}", *n) : "error"});
+        (void)os.close(reader);
+        open("open(O_WRONLY|O_NONBLOCK) after every end closed", O_WRONLY | O_NONBLOCK);
+        const int both = open("open(O_RDWR)", O_RDWR);
+        getfl("F_GETFL both", both);
+        const int late = open("open(O_WRONLY|O_NONBLOCK) beside O_RDWR", O_WRONLY | O_NONBLOCK);
+        (void)os.close(late);
+        (void)os.close(both);
+        return steps;
+      },
+      Privilege::kInvoker);
+  ASSERT_TRUE(comparison.same()) << comparison.report();
+  const auto& r = comparison.fake;
+  ASSERT_EQ(r.size(), 13U);
+  EXPECT_EQ(r[0].result, "fifo=true mode=640");
+  EXPECT_EQ(r[1].result, "ENXIO");
+  constexpr int kLargefile = 0100000;  // Linux's O_LARGEFILE, which it reports on 64-bit
+  EXPECT_EQ(r[4].result, std::to_string(O_RDONLY | O_NONBLOCK | kLargefile));
+  EXPECT_EQ(r[5].result, std::to_string(O_WRONLY | O_NONBLOCK | kLargefile));
+  EXPECT_EQ(r[6].result, "4");
+  EXPECT_EQ(r[7].result, "fifo");
+  EXPECT_EQ(r[8].result, "n=0");
+  EXPECT_EQ(r[9].result, "ENXIO");
+  EXPECT_EQ(r[11].result, std::to_string(O_RDWR | kLargefile));
+  EXPECT_NE(r[12].result, "ENXIO");
 }
 
 }  // namespace
