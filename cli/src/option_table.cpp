@@ -66,20 +66,16 @@ std::string unknown_long_option(const CommandSpec& spec, std::string_view word) 
 }
 
 std::string problem(const CommandSpec& spec, int code, const std::vector<char*>& argv) {
-  const std::string_view word = optind >= 1 && static_cast<std::size_t>(optind) <= argv.size()
-                                    ? std::string_view(argv[static_cast<std::size_t>(optind) - 1])
-                                    : std::string_view();
   const OptionSpec* known = option_with_code(spec, optopt);
   if (code == ':' && known != nullptr) {
     return fmt::format("{} needs a value ({})", option_name(*known), known->value_name);
   }
   // A known code with '?' is a long flag written with a value: --nodaemon=yes.
   if (known != nullptr) return fmt::format("{} takes no value", option_name(*known));
-  if (optopt != 0) {
-    return fmt::format("unknown option '-{}'", static_cast<char>(optopt));
-  }
-  if (word.starts_with("--")) return unknown_long_option(spec, word);
-  return fmt::format("unknown option '{}'", word);
+  if (optopt != 0) return fmt::format("unknown option '-{}'", static_cast<char>(optopt));
+  // No code at all: a long option getopt_long did not recognise or could not tell apart, and
+  // it has already stepped past that word.
+  return unknown_long_option(spec, argv[static_cast<std::size_t>(optind) - 1]);
 }
 
 // Appends `text` from column `indent`, breaking between words to stay within `width`; each
