@@ -1,7 +1,8 @@
 // Fuzz target for the status-pipe decoder, the parser that reads bytes from another process.
 // Whatever the bytes: no crash; a Failed message is at most kMaxStatusMessageBytes, valid
-// UTF-8 and free of control characters; the verdict does not depend on how the bytes are
-// chunked; and encoding the bytes as a failure message round-trips to their sanitised form.
+// UTF-8 and free of control characters, bidi controls included; the verdict does not depend
+// on how the bytes are chunked; and encoding the bytes as a failure message round-trips to
+// their sanitised form.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -39,6 +40,7 @@ void check_safe(const StatusDecodeResult& verdict) {
     FUZZ_CHECK(failed->message.size() <= kMaxStatusMessageBytes);
     FUZZ_CHECK(testing::is_valid_utf8(failed->message));
     FUZZ_CHECK(!testing::has_control(failed->message));
+    FUZZ_CHECK(!testing::has_bidi_control(failed->message));
   }
 }
 

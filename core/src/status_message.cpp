@@ -48,6 +48,25 @@ bool is_c1_control(std::string_view sequence) {
          static_cast<std::uint8_t>(sequence[1]) <= 0x9F;
 }
 
+// The code point of a well-formed sequence of two or three bytes (the bidi controls' lengths).
+std::uint32_t code_point(std::string_view sequence) {
+  const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(
+                                              static_cast<std::uint8_t>(sequence[i])); };
+  if (sequence.size() == 2) return (byte(0) & 0x1F) << 6 | (byte(1) & 0x3F);
+  return (byte(0) & 0x0F) << 12 | (byte(1) & 0x3F) << 6 | (byte(2) & 0x3F);
+}
+
+// The characters that reorder the text around them (Unicode's bidirectional formatting
+// characters): embeddings and overrides U+202A-U+202E, isolates U+2066-U+2069, and the marks
+// U+200E, U+200F and U+061C. Valid UTF-8, printable to a terminal, and able to make what
+// follows them read backwards: "\u{202E}exe.txt" shows as "txt.exe".
+bool is_bidi_control(std::string_view sequence) {
+  if (sequence.size() != 2 && sequence.size() != 3) return false;
+  const std::uint32_t cp = code_point(sequence);
+  return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E ||
+         cp == 0x200F || cp == 0x061C;
+}
+
 void append_escape(std::string& out, std::uint8_t b) {
   constexpr char kHex[] = "0123456789abcdef";
   out += '\\';
@@ -56,7 +75,17 @@ void append_escape(std::string& out, std::uint8_t b) {
   out += kHex[b & 0xF];
 }
 
+// `\u{XXXX}`, uppercase hex as Unicode writes code points; every bidi control's value has
+// four digits.
+void append_code_point_escape(std::string& out, std::uint32_t cp) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  out += "\\u{";
+  for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(cp >> shift) & 0xF];
+  out += '}';
+}
+
 constexpr std::size_t kEscapeBytes = 4;
+constexpr std::size_t kCodePointEscapeBytes = 8;
 
 }  // namespace
 
@@ -79,6 +108,10 @@ std::string sanitize_message(std::string_view raw, std::size_t max_bytes) {
       if (out.size() + 2 * kEscapeBytes > max_bytes) break;
       append_escape(out, lead);
       append_escape(out, static_cast<std::uint8_t>(rest[1]));
+      i += length;
+    } else if (is_bidi_control(rest.substr(0, length))) {
+      if (out.size() + kCodePointEscapeBytes > max_bytes) break;
+      append_code_point_escape(out, code_point(rest.substr(0, length)));
       i += length;
     } else {
       if (out.size() + length > max_bytes) break;

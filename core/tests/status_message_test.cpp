@@ -4,12 +4,16 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <utility>
+
 #include "status_test_support.h"
 
 namespace daemonkit::core {
 namespace {
 
+using testing::has_bidi_control;
 using testing::has_control;
+using testing::is_bidi_control;
 using testing::is_valid_utf8;
 using testing::utf8;
 
@@ -57,6 +61,31 @@ TEST(SanitizeMessage, EscapesC1ControlsThatTerminalsMayObey) {
   EXPECT_EQ(sanitize_message("\xc2\x80\xc2\x9f\xc2\xa0", kRoomy), "\\xc2\\x80\\xc2\\x9f\xc2\xa0");
 }
 
+TEST(SanitizeMessage, EscapesBidiControlsAsCodePoints) {
+  // U+202E makes "exe.txt" read "txt.exe"; each of the twelve becomes a visible escape.
+  EXPECT_EQ(sanitize_message("a\xe2\x80\xae" "exe.txt", kRoomy), "a\\u{202E}exe.txt");
+  const std::pair<std::uint32_t, const char*> bidi[] = {
+      {0x061C, "\\u{061C}"}, {0x200E, "\\u{200E}"}, {0x200F, "\\u{200F}"},
+      {0x202A, "\\u{202A}"}, {0x202B, "\\u{202B}"}, {0x202C, "\\u{202C}"},
+      {0x202D, "\\u{202D}"}, {0x202E, "\\u{202E}"}, {0x2066, "\\u{2066}"},
+      {0x2067, "\\u{2067}"}, {0x2068, "\\u{2068}"}, {0x2069, "\\u{2069}"}};
+  for (const auto& [cp, escape] : bidi) EXPECT_EQ(sanitize_message(utf8(cp), kRoomy), escape) << cp;
+}
+
+TEST(SanitizeMessage, PassesTheNeighboursOfBidiControls) {
+  // Zero-width joiner, line and paragraph separators, narrow no-break space, Arabic letters:
+  // close in value, none reorders text.
+  for (const std::uint32_t cp : {0x061BU, 0x061DU, 0x200DU, 0x2028U, 0x2029U, 0x202FU, 0x2065U,
+                                 0x206AU}) {
+    EXPECT_EQ(sanitize_message(utf8(cp), kRoomy), utf8(cp)) << cp;
+  }
+}
+
+TEST(SanitizeMessage, CutsBeforeABidiEscapeThatWouldNotFit) {
+  EXPECT_EQ(sanitize_message("ab\xe2\x81\xa6", 9), "ab");
+  EXPECT_EQ(sanitize_message("ab\xe2\x81\xa6", 10), "ab\\u{2066}");
+}
+
 TEST(SanitizeMessage, LeavesBackslashAlone) {
   // Not escaped, so the function is idempotent (see the header): "\x1b" typed by a human and
   // an escaped ESC read the same, which no reader of a diagnostic needs to tell apart.
@@ -88,6 +117,7 @@ RC_GTEST_PROP(SanitizeMessage, OutputIsBoundedValidUtf8WithoutControls, ()) {
   RC_ASSERT(safe.size() <= max);
   RC_ASSERT(is_valid_utf8(safe));
   RC_ASSERT(!has_control(safe));
+  RC_ASSERT(!has_bidi_control(safe));
 }
 
 RC_GTEST_PROP(SanitizeMessage, IsIdempotent, ()) {
@@ -113,7 +143,9 @@ RC_GTEST_PROP(SanitizeMessage, PassesValidTextUnchanged, ()) {
       rc::gen::inRange<std::uint32_t>(0x20, 0x7F), rc::gen::inRange<std::uint32_t>(0xA0, 0xD800),
       rc::gen::inRange<std::uint32_t>(0xE000, 0x110000)));
   std::string text;
-  for (const auto cp : code_points) text += utf8(cp);
+  for (const auto cp : code_points) {
+    if (!is_bidi_control(cp)) text += utf8(cp);
+  }
   RC_ASSERT(sanitize_message(text, text.size()) == text);
 }
 

@@ -41,7 +41,8 @@ inline std::string utf8(std::uint32_t cp) {
 }
 
 // Pieces a hostile or careless writer might produce: any single byte, valid characters of
-// every length, C1 controls, surrogates, overlongs, things that look like escapes.
+// every length, C1 controls, bidi controls, surrogates, overlongs, things that look like
+// escapes.
 inline rc::Gen<std::string> message_piece() {
   return rc::gen::oneOf(
       rc::gen::map(rc::gen::arbitrary<std::uint8_t>(),
@@ -51,7 +52,9 @@ inline rc::Gen<std::string> message_piece() {
       rc::gen::map(rc::gen::inRange<std::uint32_t>(0x800, 0x10000), utf8),
       rc::gen::map(rc::gen::inRange<std::uint32_t>(0x10000, 0x110000), utf8),
       rc::gen::element<std::string>("\\", "\\x1b", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
-                                    "\xf4\x90\x80\x80", "\xf0\x9f\x98", "\x80", "\xc2\x9b"));
+                                    "\xf4\x90\x80\x80", "\xf0\x9f\x98", "\x80", "\xc2\x9b",
+                                    "\\u{202E}", "\xe2\x80\xae", "\xe2\x81\xa6", "\xd8\x9c",
+                                    "\xe2\x80\x8f"));
 }
 
 // A message of arbitrary bytes, often longer than the limit.

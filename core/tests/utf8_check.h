@@ -55,4 +55,39 @@ inline bool has_control(std::string_view text) {
   return false;
 }
 
+// The Unicode bidirectional formatting characters, which reorder the text around them.
+inline bool is_bidi_control(std::uint32_t cp) {
+  switch (cp) {
+    case 0x061C: case 0x200E: case 0x200F:
+    case 0x202A: case 0x202B: case 0x202C: case 0x202D: case 0x202E:
+    case 0x2066: case 0x2067: case 0x2068: case 0x2069:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// True if any well-formed character of `text` is a bidi control (ill-formed bytes are skipped
+// one at a time, so one cannot hide a control that follows it).
+inline bool has_bidi_control(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto lead = static_cast<std::uint8_t>(text[i]);
+    std::size_t length = 0;
+    if ((lead & 0xE0) == 0xC0) {
+      length = 2;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3;
+    } else {
+      continue;
+    }
+    if (i + length > text.size() || !is_valid_utf8(text.substr(i, length))) continue;
+    std::uint32_t cp = lead & (length == 2 ? 0x1F : 0x0F);
+    for (std::size_t k = 1; k < length; ++k) {
+      cp = (cp << 6) | (static_cast<std::uint8_t>(text[i + k]) & 0x3F);
+    }
+    if (is_bidi_control(cp)) return true;
+  }
+  return false;
+}
+
 }  // namespace daemonkit::core::testing

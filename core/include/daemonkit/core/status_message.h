@@ -16,7 +16,11 @@ namespace daemonkit::core {
 //     overlong forms, UTF-16 surrogates, code points above U+10FFFF, truncated sequences;
 //   - the two bytes of each C1 control character U+0080-U+009F. They are valid UTF-8, but a
 //     terminal may act on them (U+009B is CSI, the start of an escape sequence), so passing
-//     them would defeat the point of escaping ESC.
+//     them would defeat the point of escaping ESC;
+//   - each Unicode bidirectional formatting character (U+202A-U+202E, U+2066-U+2069, U+200E,
+//     U+200F, U+061C), as an eight-character escape `\u{202E}` (uppercase hex). They are valid
+//     UTF-8 and print nothing themselves, but reorder what follows: a message could show the
+//     reader different words from the ones it holds.
 // Everything else, all other valid UTF-8 included, passes unchanged.
 //
 // A backslash is not escaped. The result is a diagnostic for a human, never decoded back to
