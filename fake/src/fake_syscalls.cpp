@@ -387,6 +387,21 @@ void FakeSyscalls::make_symlink(const std::string& target, const std::string& pa
   kernel_->link_into(dir, name, link);
 }
 
+void FakeSyscalls::make_hard_link(const std::string& existing, const std::string& path) {
+  auto node = kernel_->lookup_as_root(existing, false);
+  if (!node || node->is_dir()) {
+    detail::Kernel::fatal(fmt::format("make_hard_link: {} is not there or is a directory", existing));
+  }
+  auto [dir_path, name] = split_last(path);
+  auto dir = kernel_->make_dirs(dir_path);
+  if (dir->entries.count(name) != 0) {
+    detail::Kernel::fatal(fmt::format("make_hard_link: {} exists already", path));
+  }
+  kernel_->link_into(dir, name, node);
+  ++node->nlink;
+  node->ctime = kernel_->now();
+}
+
 void FakeSyscalls::install_program(const std::string& path, mode_t mode) {
   write_file(path, "#!/fake/program\n", mode);
 }

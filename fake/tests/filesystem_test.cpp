@@ -274,6 +274,35 @@ TEST(FakeTree, SymlinkAndLstat) {
   EXPECT_EQ(os.stat("/tmp/target/").error().code, ENOTDIR);
 }
 
+TEST(FakeTree, AHardLinkIsASecondNameForTheSameInode) {
+  FakeSyscalls os;
+  os.write_file("/etc/shadow", "root:x\n", 0640);
+  os.make_hard_link("/etc/shadow", "/home/u/app.log");
+  const auto original = *os.stat_path("/etc/shadow");
+  const auto linked = *os.stat_path("/home/u/app.log");
+  EXPECT_EQ(linked.st_ino, original.st_ino);
+  EXPECT_EQ(linked.st_nlink, 2u);
+  EXPECT_EQ(original.st_nlink, 2u);
+  // Writing through one name changes what the other reads.
+  const int fd = *os.open("/home/u/app.log", O_WRONLY | O_APPEND, 0);
+  EXPECT_EQ(os.fstat(fd)->st_nlink, 2u);
+  ASSERT_EQ(*os.write(fd, "more\n", 5), 5u);
+  EXPECT_EQ(os.read_file("/etc/shadow"), "root:x\nmore\n");
+  // Unlinking one name leaves the other, with one link.
+  ASSERT_TRUE(os.unlink("/home/u/app.log"));
+  EXPECT_EQ(os.stat_path("/etc/shadow")->st_nlink, 1u);
+  EXPECT_EQ(os.fstat(fd)->st_nlink, 1u);
+}
+
+TEST(FakeTree, AHardLinkToASymlinkLinksTheSymlinkItself) {
+  FakeSyscalls os;
+  os.write_file("/etc/target", "t");
+  os.make_symlink("/etc/target", "/etc/link");
+  os.make_hard_link("/etc/link", "/tmp/second");
+  EXPECT_TRUE(S_ISLNK(os.stat_path("/tmp/second")->st_mode));
+  EXPECT_EQ(os.stat_path("/etc/target")->st_nlink, 1u);
+}
+
 TEST(FakeTree, StatReportsDevicesAndDistinctInodes) {
   FakeSyscalls os;
   auto null = *os.stat("/dev/null");

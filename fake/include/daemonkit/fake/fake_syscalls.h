@@ -144,6 +144,10 @@ class FakeSyscalls : public sys::Syscalls {
   // Creates a directory and any missing parents (parents as root, 0755).
   void make_dir(const std::string& path, mode_t mode = 0755, uid_t uid = 0, gid_t gid = 0);
   void make_symlink(const std::string& target, const std::string& path);
+  // Gives the file at `existing` a second name, as link(2) does: one inode, its st_nlink one
+  // higher. `existing` must exist and not be a directory; a final symlink is linked itself,
+  // not followed (Linux's link(2)). Parents as write_file makes them; `path` must be free.
+  void make_hard_link(const std::string& existing, const std::string& path);
   // Installs an executable that execve accepts: a regular file with the given mode.
   void install_program(const std::string& path, mode_t mode = 0755);
   // The contents of a regular file (symlinks followed), or nothing if there is none.
