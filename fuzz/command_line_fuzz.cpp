@@ -2,8 +2,11 @@
 // separated by NUL as in /proc/PID/cmdline. Whatever the words: no crash; help and version
 // exit 0 with text on stdout only; a usage error exits 2 with the command and the way to its
 // help on stderr only; a run keeps PROGRAM's words exactly as given, at the end of the line;
-// stop and status always have a PID file; and reading the same line twice gives the same
-// answer (getopt_long's state in libc is reset between reads).
+// stop and status always have a PID file; reading the same line twice gives the same
+// answer (getopt_long's state in libc is reset between reads); and what reaches the terminal
+// (through terminal_text, as main prints it) has no control byte but '\n', no C1 or bidi
+// control and no invalid UTF-8, and every line of the text is kept.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,7 +15,9 @@
 #include <vector>
 
 #include "daemonkit/cli/options.h"
+#include "daemonkit/cli/terminal_text.h"
 #include "fuzz_check.h"
+#include "utf8_check.h"
 
 namespace {
 
@@ -42,7 +47,21 @@ bool same(const Parsed& a, const Parsed& b) {
   return std::get<StatusOptions>(a) == std::get<StatusOptions>(b);
 }
 
+void check_printable(const std::string& raw) {
+  const std::string printed = terminal_text(raw);
+  std::string lines_joined = printed;  // '\n' is the one control allowed through
+  std::erase(lines_joined, '\n');
+  FUZZ_CHECK(!daemonkit::core::testing::has_control(lines_joined));
+  FUZZ_CHECK(!daemonkit::core::testing::has_bidi_control(printed));
+  FUZZ_CHECK(daemonkit::core::testing::is_valid_utf8(printed));
+  FUZZ_CHECK(std::count(printed.begin(), printed.end(), '\n') ==
+             std::count(raw.begin(), raw.end(), '\n'));
+  FUZZ_CHECK(terminal_text(printed) == printed);
+}
+
 void check_early_exit(const EarlyExit& early) {
+  check_printable(early.out);
+  check_printable(early.err);
   if (early.code == 0) {
     FUZZ_CHECK(!early.out.empty());
     FUZZ_CHECK(early.err.empty());

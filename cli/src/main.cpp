@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <string>
-#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -11,26 +10,18 @@
 #include "daemonkit/cli/run_command.h"
 #include "daemonkit/cli/status_command.h"
 #include "daemonkit/cli/stop_command.h"
+#include "daemonkit/cli/terminal_text.h"
 #include "daemonkit/sys/real_syscalls.h"
 
 extern char** environ;
 
 namespace {
 
-void write_all(daemonkit::sys::Syscalls& os, int fd, std::string_view text) {
-  while (!text.empty()) {
-    auto n = os.write(fd, text.data(), text.size());
-    if (!n) {
-      if (n.error().code == EINTR) continue;
-      return;  // Nowhere left to say it; the exit status still tells.
-    }
-    text.remove_prefix(*n);
-  }
-}
-
 int finish(daemonkit::sys::Syscalls& os, const daemonkit::cli::CommandResult& result) {
-  write_all(os, 1, result.out);
-  write_all(os, 2, result.err);
+  // Every word the command prints leaves through print(), which escapes what a terminal would
+  // obey: option values and paths are the user's, and reports come from other processes.
+  daemonkit::cli::print(os, 1, result.out);
+  daemonkit::cli::print(os, 2, result.err);
   return result.code;
 }
 

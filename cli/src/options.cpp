@@ -36,7 +36,8 @@ constexpr std::array kRunOptions{
                "Don't daemonize, don't use the default umask of 0077: set up, then exec PROGRAM "
                "in this process (for service managers)."},
     OptionSpec{"pidfile", 0, "PATH",
-               "Write PROGRAM's pid here, locked while it runs; refuse to start when it is held."},
+               "Write PROGRAM's pid here, locked while it runs; refuse to start when it is held. "
+               "Empty ('') or not given: no PID file."},
     OptionSpec{"rundir", 'd', "DIR", "Directory to chdir to (after --chroot). Default: /"},
     OptionSpec{"chroot", 0, "DIR", "chroot to DIR before changing to --rundir."},
     OptionSpec{"umask", 0, "MODE",
@@ -147,6 +148,18 @@ EarlyExit usage_error(std::string_view where, std::string_view problem) {
   return EarlyExit{
       kUsageExit, "",
       fmt::format("{}: {}\nRun '{} --help' for more information.\n", where, problem, where)};
+}
+
+// twistd's rule, for all three commands: an empty --pidfile means "no PID file". run can do
+// without one; stop and status cannot, and say so in the rule's own words.
+std::optional<EarlyExit> pidfile_required(std::string_view where, std::string_view command,
+                                          const std::optional<std::string>& given) {
+  if (!given) return usage_error(where, "--pidfile: a path is required");
+  if (given->empty()) {
+    return usage_error(where,
+                       fmt::format("--pidfile '' means no PID file; {} needs one", command));
+  }
+  return std::nullopt;
 }
 
 // run's and stop's --timeout read the same way, and say the same when they cannot.
@@ -264,12 +277,13 @@ Parsed parse_stop(const std::vector<std::string>& args, std::size_t command) {
   auto read = read_options(kStopCommand, args, command);
   if (!read) return usage_error(where, read.error());
   StopOptions stop_options;
+  std::optional<std::string> pidfile;
   for (const OptionValue& given : read->values) {
     switch (index_in<StopOption>(kStopOptions, given)) {
       case kStopHelp:
         return EarlyExit{0, help_text(kStopCommand), ""};
       case kStopPidfile:
-        stop_options.pidfile = given.value;
+        pidfile = given.value;
         break;
       case kStopTimeout: {
         auto timeout = parse_timeout(given.value);
@@ -280,7 +294,8 @@ Parsed parse_stop(const std::vector<std::string>& args, std::size_t command) {
     }
   }
   if (auto stray = no_operands(kStopCommand, args, *read)) return *stray;
-  if (stop_options.pidfile.empty()) return usage_error(where, "--pidfile: a path is required");
+  if (auto missing = pidfile_required(where, "stop", pidfile)) return *missing;
+  stop_options.pidfile = *pidfile;
   return stop_options;
 }
 
@@ -289,17 +304,19 @@ Parsed parse_status(const std::vector<std::string>& args, std::size_t command) {
   auto read = read_options(kStatusCommand, args, command);
   if (!read) return usage_error(where, read.error());
   StatusOptions status_options;
+  std::optional<std::string> pidfile;
   for (const OptionValue& given : read->values) {
     switch (index_in<StatusOption>(kStatusOptions, given)) {
       case kStatusHelp:
         return EarlyExit{0, help_text(kStatusCommand), ""};
       case kStatusPidfile:
-        status_options.pidfile = given.value;
+        pidfile = given.value;
         break;
     }
   }
   if (auto stray = no_operands(kStatusCommand, args, *read)) return *stray;
-  if (status_options.pidfile.empty()) return usage_error(where, "--pidfile: a path is required");
+  if (auto missing = pidfile_required(where, "status", pidfile)) return *missing;
+  status_options.pidfile = *pidfile;
   return status_options;
 }
 

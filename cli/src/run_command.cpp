@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -22,7 +23,9 @@
 #include <fmt/format.h>
 
 #include "daemonkit/cli/launch_error.h"
+#include "daemonkit/cli/log_file_rule.h"
 #include "daemonkit/cli/readiness_waiter.h"
+#include "daemonkit/cli/terminal_text.h"
 #include "daemonkit/core/close_fds.h"
 #include "daemonkit/core/daemon_context.h"
 #include "daemonkit/core/pid_file.h"
@@ -61,6 +64,7 @@ struct Plan {
   std::string rundir;
   std::optional<mode_t> umask;
   core::PrivilegePlan privileges;
+  uid_t program_uid = 0;  // the user PROGRAM runs as: --uid's, else the launcher's euid
   ReadyMode ready = ReadyMode::kExec;
 };
 
@@ -138,30 +142,58 @@ void reset_signals(sys::Syscalls& os) {
   (void)os.sigprocmask(SIG_SETMASK, &empty, nullptr);
 }
 
+// Opens the log file for PROGRAM, whose user may control the directory it is in: the last
+// component is never followed if it is a symbolic link, and what was opened must pass
+// log_file_refusal (judged on the descriptor, so nothing can be swapped in after the check).
+// O_NONBLOCK so that opening never waits: a FIFO nobody reads fails with ENXIO at once, where
+// a blocking open would sleep until a reader came, holding the launcher (asleep in vfork until
+// the daemon execs) past any --timeout and deaf to signals. PROGRAM gets the descriptor
+// blocking again.
+LaunchResult<int> open_log(sys::Syscalls& os, const std::string& logfile, uid_t program_uid) {
+  auto log = os.open(logfile.c_str(),
+                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                         O_NOFOLLOW,
+                     0666);
+  if (!log) {
+    // O_NOFOLLOW says ELOOP for a final symlink; the same errno for a loop further up the
+    // path is told apart by looking at the last component itself.
+    if (log.error().code == ELOOP) {
+      if (auto last = os.lstat(logfile.c_str()); last && S_ISLNK(last->st_mode)) {
+        return launch_failed(
+            LaunchError{fmt::format("--logfile {} {}", logfile, log_file_symlink_refusal()),
+                        ELOOP, false});
+      }
+    }
+    return launch_failed(LaunchError::from(fmt::format("open({})", logfile), log.error()));
+  }
+  auto refuse = [&](LaunchError error) -> LaunchResult<int> {
+    (void)os.close(*log);
+    return launch_failed(std::move(error));
+  };
+  auto opened = os.fstat(*log);
+  if (!opened) return refuse(LaunchError::from(fmt::format("fstat({})", logfile), opened.error()));
+  if (auto refusal = log_file_refusal(*opened, program_uid)) {
+    return refuse(LaunchError{fmt::format("--logfile {} {}", logfile, *refusal), 0, false});
+  }
+  auto flags = os.fcntl(*log, F_GETFL, 0);
+  if (flags) flags = os.fcntl(*log, F_SETFL, *flags & ~O_NONBLOCK);
+  if (!flags) return refuse(LaunchError::from(fmt::format("fcntl({})", logfile), flags.error()));
+  return *log;
+}
+
 // Points 0 at /dev/null and 1 and 2 at the log file (or /dev/null), the log opened with the
 // umask already set and before chroot and privilege drop.
-LaunchResult<void> redirect_stdio(sys::Syscalls& os, const std::string& logfile, bool keep_stdin,
+LaunchResult<void> redirect_stdio(sys::Syscalls& os, const std::string& logfile,
+                                  uid_t program_uid, bool keep_stdin,
                                   bool keep_output_without_log) {
   auto null_fd = os.open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY, 0);
   if (!null_fd) return launch_failed(LaunchError::from("open(/dev/null)", null_fd.error()));
   int out = *null_fd;
   if (!logfile.empty()) {
-    // O_NONBLOCK so that opening never waits: a FIFO nobody reads fails with ENXIO at once,
-    // where a blocking open would sleep until a reader came, holding the launcher (asleep in
-    // vfork until the daemon execs) past any --timeout and deaf to signals. PROGRAM gets the
-    // descriptor blocking again.
-    auto log = os.open(logfile.c_str(),
-                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0666);
+    auto log = open_log(os, logfile, program_uid);
     if (!log) {
       (void)os.close(*null_fd);
-      return launch_failed(LaunchError::from(fmt::format("open({})", logfile), log.error()));
-    }
-    auto flags = os.fcntl(*log, F_GETFL, 0);
-    if (flags) flags = os.fcntl(*log, F_SETFL, *flags & ~O_NONBLOCK);
-    if (!flags) {
-      (void)os.close(*log);
-      (void)os.close(*null_fd);
-      return launch_failed(LaunchError::from(fmt::format("fcntl({})", logfile), flags.error()));
+      return launch_failed(log.error());
     }
     out = *log;
   }
@@ -214,18 +246,14 @@ int daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error, bool
   (void)os.write(status_fd, payload.data(), payload.size());
   if (stdio_redirected) {
     // The log file keeps the reason too, for whoever reads it later.
-    const std::string line = fmt::format("daemonkit: {}\n", error.message);
-    (void)os.write(2, line.data(), line.size());
+    print(os, 2, fmt::format("daemonkit: {}\n", error.message));
   }
   return 1;
 }
 
 // Lines core logs in the daemon ("set uid/gid 65534/65534") go to the log file, once stderr is it.
 LogSink daemon_log(sys::Syscalls& os) {
-  return [&os](std::string_view line) {
-    const std::string text = fmt::format("daemonkit: {}\n", line);
-    (void)os.write(2, text.data(), text.size());
-  };
+  return [&os](std::string_view line) { print(os, 2, fmt::format("daemonkit: {}\n", line)); };
 }
 
 // Returns only if PROGRAM could not be exec'd, with the daemon's exit status.
@@ -239,7 +267,7 @@ int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, i
   }
   reset_signals(os);
   if (plan.umask) (void)os.umask(*plan.umask);
-  if (auto done = redirect_stdio(os, plan.logfile, false, false); !done) {
+  if (auto done = redirect_stdio(os, plan.logfile, plan.program_uid, false, false); !done) {
     return daemon_fail(os, status_fd, done.error(), false);
   }
   if (auto done = enter_directories(os, plan); !done) {
@@ -450,6 +478,32 @@ CommandResult failure(std::string err, const LaunchError& error) {
   return {1, "", std::move(err)};
 }
 
+// systemd's socket activation (sd_listen_fds(3)): descriptors 3 to 3+N-1 are passed sockets,
+// N in LISTEN_FDS, when LISTEN_PID names the process that reads them. Under --nodaemon that is
+// this process, whose pid PROGRAM keeps. Returns N, or 0 when the sockets are not ours.
+constexpr int kListenFdsStart = 3;
+
+std::optional<long> decimal(std::string_view text) {
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  long value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+int socket_activation_fds(const std::vector<std::string>& env, pid_t self) {
+  std::optional<long> pid;
+  std::optional<long> count;
+  for (const std::string& entry : env) {
+    if (has_key(entry, "LISTEN_PID")) pid = decimal(std::string_view(entry).substr(11));
+    if (has_key(entry, "LISTEN_FDS")) count = decimal(std::string_view(entry).substr(11));
+  }
+  if (!pid || *pid != self || !count) return 0;
+  return static_cast<int>(*count);
+}
+
 // --nodaemon: the options applied to this very process, then exec. Only returns on failure.
 CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
   std::optional<core::PidFile> pid_file;
@@ -461,24 +515,45 @@ CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
     if (!acquired) return failure(std::move(notes), LaunchError::from_step(acquired.error()));
     pid_file = std::move(*acquired);
   }
+  // PROGRAM inherits what a daemon would: stdio, the PID file and the sockets systemd passed,
+  // none of what the caller left open (files root opened, a terminal, another service's
+  // socket), which PROGRAM, maybe running as another user, has no business holding.
+  std::vector<int> keep{0, 1, 2, pid_file ? pid_file->fd() : -1};
+  const int sockets = socket_activation_fds(plan.env, os.getpid());
+  if (static_cast<std::size_t>(sockets) + keep.size() > core::kMaxPreservedFds) {
+    if (pid_file) pid_file->release();
+    return failure(std::move(notes),
+                   LaunchError{fmt::format("LISTEN_FDS={}: more descriptors than daemonkit can "
+                                           "keep open (at most {})",
+                                           sockets, core::kMaxPreservedFds - keep.size()),
+                               0, false});
+  }
+  for (int fd = kListenFdsStart; fd < kListenFdsStart + sockets; ++fd) keep.push_back(fd);
+  if (auto closed = core::close_inherited_fds(os, keep); !closed) {
+    if (pid_file) pid_file->release();
+    return failure(std::move(notes),
+                   LaunchError::from("closing inherited descriptors", closed.error()));
+  }
   // Errors after the log file took stdout and stderr still belong on the caller's stderr.
   auto saved_stderr = os.fcntl(2, F_DUPFD_CLOEXEC, 3);
   auto fail = [&](const LaunchError& error) -> CommandResult {
     if (pid_file) pid_file->release();
     CommandResult result = failure(std::move(notes), error);
     if (saved_stderr) {
-      (void)os.write(*saved_stderr, result.err.data(), result.err.size());
+      print(os, *saved_stderr, result.err);
       result.err.clear();
     }
     return result;
   };
   if (!notes.empty()) {
-    (void)os.write(2, notes.data(), notes.size());
+    print(os, 2, notes);
     notes.clear();
   }
   if (plan.umask) (void)os.umask(*plan.umask);
   if (!plan.logfile.empty()) {
-    if (auto done = redirect_stdio(os, plan.logfile, true, true); !done) return fail(done.error());
+    if (auto done = redirect_stdio(os, plan.logfile, plan.program_uid, true, true); !done) {
+      return fail(done.error());
+    }
   }
   if (auto done = enter_directories(os, plan); !done) return fail(done.error());
   if (pid_file) {
@@ -528,6 +603,13 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
   auto privileges = core::resolve_privileges(os, request);
   if (!privileges) return failure(notes, LaunchError::from_step(privileges.error()));
   plan.privileges = *privileges;
+  if (plan.privileges.uid) {
+    plan.program_uid = *plan.privileges.uid;
+  } else {
+    auto ids = os.getresuid();
+    if (!ids) return failure(notes, LaunchError::from("getresuid", ids.error()));
+    plan.program_uid = ids->effective;
+  }
 
   std::string path_var(kDefaultPath);
   for (const std::string& entry : environment) {

@@ -29,6 +29,7 @@ namespace daemonkit::cli {
 namespace {
 
 using fake::FakeSyscalls;
+using fake::FakeSyscallsOptions;
 using fake::ForkAs;
 using fake::ProcessEnded;
 using ::testing::AllOf;
@@ -249,6 +250,261 @@ TEST_F(RunOnFake, ALogFifoWithAReaderGetsProgramsOutputThroughABlockingDescripto
   char buffer[16];
   ASSERT_EQ(*os_.read(reader, buffer, sizeof buffer), 6U);
   EXPECT_EQ(std::string(buffer, 6), "hello\n");
+}
+
+// ---- --logfile, opened as root for a PROGRAM that may be someone else ----------------------
+// The log's directory belongs to the user PROGRAM runs as (uid 1001 here), who may plant in it
+// whatever it likes before root opens the log.
+
+class LogfileOnFake : public RunOnFake {
+ protected:
+  void SetUp() override {
+    RunOnFake::SetUp();
+    os_.add_user("app", kApp, kApp);
+    os_.make_dir("/home/app", 0755, kApp, kApp);
+    os_.write_file("/etc/shadow", "root:secret\n", 0640);
+  }
+
+  // run --uid app --pidfile /run/p.pid --logfile PATH [extra] -- prog
+  Launch launch_logging_to(const std::string& path, std::vector<std::string> extra = {}) {
+    std::vector<std::string> words{"--uid", "app", "--pidfile", "/run/p.pid", "--logfile", path};
+    words.insert(words.end(), extra.begin(), extra.end());
+    words.insert(words.end(), {"--", "prog"});
+    return launch(os_, run_options(words));
+  }
+
+  // The launch failed with `message`, in the daemon, before PROGRAM, leaving no PID file.
+  void expect_refused(const Launch& run, const std::string& message) {
+    EXPECT_EQ(run.result.code, 1);
+    EXPECT_EQ(run.result.err, launch_failure_text(message));
+    EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+    EXPECT_TRUE(os_.process(run.daemon).execs.empty());
+  }
+
+  static constexpr uid_t kApp = 1001;
+};
+
+TEST_F(LogfileOnFake, ASymlinkIsRefusedAndItsTargetLeftAlone) {
+  os_.make_symlink("/etc/shadow", "/home/app/app.log");
+  const Launch run = launch_logging_to("/home/app/app.log");
+  expect_refused(run, "--logfile /home/app/app.log is a symbolic link; refused (never followed)");
+  EXPECT_EQ(os_.read_file("/etc/shadow"), "root:secret\n");
+}
+
+TEST_F(LogfileOnFake, ADanglingSymlinkCreatesNothingWhereItPoints) {
+  os_.make_dir("/etc/cron.d");
+  os_.make_symlink("/etc/cron.d/evil", "/home/app/app.log");
+  expect_refused(launch_logging_to("/home/app/app.log"),
+                 "--logfile /home/app/app.log is a symbolic link; refused (never followed)");
+  EXPECT_FALSE(os_.stat_path("/etc/cron.d/evil").has_value());
+}
+
+TEST_F(LogfileOnFake, ALoopHigherUpThePathKeepsTheErrnosWords) {
+  os_.make_symlink("/home/app/loop", "/home/app/loop");
+  expect_refused(launch_logging_to("/home/app/loop/app.log"),
+                 "open(/home/app/loop/app.log): Too many levels of symbolic links (ELOOP)");
+}
+
+TEST_F(LogfileOnFake, AHardLinkToARootFileIsRefusedAndTheFileLeftAlone) {
+  os_.make_hard_link("/etc/shadow", "/home/app/app.log");
+  expect_refused(launch_logging_to("/home/app/app.log"),
+                 "--logfile /home/app/app.log has 2 hard links; refused (must have exactly 1)");
+  EXPECT_EQ(os_.read_file("/etc/shadow"), "root:secret\n");
+}
+
+TEST_F(LogfileOnFake, AFileOfAnotherUserIsRefused) {
+  os_.write_file("/home/app/app.log", "theirs\n", 0666, 1002, 1002);
+  expect_refused(launch_logging_to("/home/app/app.log"),
+                 "--logfile /home/app/app.log is owned by uid 1002; refused (must be root's or "
+                 "uid 1001's)");
+  EXPECT_EQ(os_.read_file("/home/app/app.log"), "theirs\n");
+}
+
+TEST_F(LogfileOnFake, AFifoOfAnotherUserIsRefusedEvenWithAReader) {
+  os_.make_fifo("/home/app/log.fifo", 0666, 1002, 1002);
+  ASSERT_TRUE(os_.open("/home/app/log.fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0));
+  expect_refused(launch_logging_to("/home/app/log.fifo"),
+                 "--logfile /home/app/log.fifo is a FIFO owned by uid 1002; refused (must be "
+                 "root's or uid 1001's)");
+}
+
+TEST_F(LogfileOnFake, TheUsersOwnFileIsAccepted) {
+  os_.write_file("/home/app/app.log", "earlier\n", 0644, kApp, kApp);
+  const Launch run = launch_logging_to("/home/app/app.log");
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_THAT(os_.describe_fd(run.daemon, 1), HasSubstr("/home/app/app.log"));
+  EXPECT_THAT(os_.describe_fd(run.daemon, 2), HasSubstr("/home/app/app.log"));
+}
+
+TEST_F(LogfileOnFake, TheUsersOwnFifoIsAccepted) {
+  os_.make_fifo("/home/app/log.fifo", 0600, kApp, kApp);
+  ASSERT_TRUE(os_.open("/home/app/log.fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0));
+  const Launch run = launch_logging_to("/home/app/log.fifo");
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+}
+
+TEST_F(LogfileOnFake, RootsFileIsAccepted) {
+  os_.write_file("/var/log/app.log", "", 0600);
+  const Launch run = launch_logging_to("/var/log/app.log");
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_THAT(os_.describe_fd(run.daemon, 1), HasSubstr("/var/log/app.log"));
+}
+
+TEST_F(LogfileOnFake, RootsCharacterDeviceIsAccepted) {
+  const Launch run = launch_logging_to("/dev/null");
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_EQ(os_.describe_fd(run.daemon, 1), "/dev/null");
+}
+
+TEST_F(LogfileOnFake, ANewFileIsCreatedByRootWithOneLink) {
+  const Launch run = launch_logging_to("/home/app/new.log");
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  const auto st = os_.stat_path("/home/app/new.log");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(S_ISREG(st->st_mode));
+  EXPECT_EQ(st->st_uid, 0U);
+  EXPECT_EQ(st->st_nlink, 1U);
+  EXPECT_THAT(os_.describe_fd(run.daemon, 1), HasSubstr("/home/app/new.log"));
+}
+
+TEST_F(LogfileOnFake, TheSameRuleHoldsWithNodaemon) {
+  os_.make_hard_link("/etc/shadow", "/home/app/app.log");
+  // The caller's stderr, where --nodaemon writes what went wrong once the log was to take it.
+  const int caller_stderr = *os_.open("/tmp/stderr", O_WRONLY | O_CREAT, 0600);
+  ASSERT_TRUE(os_.dup2(caller_stderr, 2));
+  ASSERT_TRUE(os_.close(caller_stderr));
+  const CommandResult result = run_run(
+      os_, run_options({"--nodaemon", "--uid", "app", "--logfile", "/home/app/app.log", "--",
+                        "prog"}),
+      {"PATH=/usr/bin"});
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(os_.read_file("/tmp/stderr"),
+            launch_failure_text("--logfile /home/app/app.log has 2 hard links; refused (must "
+                                "have exactly 1)"));
+  EXPECT_TRUE(os_.process(kLauncher).execs.empty());
+  EXPECT_EQ(os_.read_file("/etc/shadow"), "root:secret\n");
+}
+
+TEST_F(LogfileOnFake, FailedFstatIsReported) {
+  os_.fail_when("fstat", [](const fake::CallRecord& call) { return call.pid != kLauncher; }, EIO);
+  expect_refused(launch_logging_to("/var/log/app.log"),
+                 "fstat(/var/log/app.log): Input/output error (EIO)");
+}
+
+// Without --uid PROGRAM runs as whoever started daemonkit, so that user's files are trusted.
+TEST(LogfileWithoutUidOnFake, TheLaunchersOwnUserIsTrusted) {
+  FakeSyscallsOptions options;
+  options.uid = 1000;
+  options.gid = 1000;
+  FakeSyscalls os(options);
+  os.install_program("/usr/bin/prog");
+  os.make_dir("/home/me", 0755, 1000, 1000);
+  os.write_file("/home/me/mine.log", "", 0644, 1000, 1000);
+  os.write_file("/home/me/theirs.log", "", 0666, 1002, 1002);
+  const Launch mine = launch(os, run_options({"--logfile", "/home/me/mine.log", "--", "prog"}));
+  EXPECT_EQ(mine.result.code, 0) << mine.result.err;
+  const Launch theirs = launch(os, run_options({"--logfile", "/home/me/theirs.log", "--", "prog"}));
+  EXPECT_EQ(theirs.result.err,
+            launch_failure_text("--logfile /home/me/theirs.log is owned by uid 1002; refused "
+                                "(must be root's or uid 1000's)"));
+}
+
+TEST(LogfileWithoutUidOnFake, FailedGetresuidIsReportedBeforeAnythingForks) {
+  FakeSyscalls os;
+  os.install_program("/usr/bin/prog");
+  os.fail_nth("getresuid", 1, EFAULT);
+  const Launch run = launch(os, run_options({"--logfile", "/var/log/p.log", "--", "prog"}));
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text("getresuid: Bad address (EFAULT)"));
+  EXPECT_EQ(count_calls(os, "vfork"), 0);
+}
+
+// ---- --nodaemon: PROGRAM takes this process's place --------------------------------------
+
+// Runs `daemonkit run --nodaemon ...` on the fake, where a successful exec ends the call with
+// ProcessEnded. Returns the result of a failed run, or nothing once PROGRAM was exec'd.
+std::optional<CommandResult> run_in_place_on(FakeSyscalls& os, std::vector<std::string> words,
+                                             const std::vector<std::string>& env) {
+  words.insert(words.begin(), "--nodaemon");
+  try {
+    return run_run(os, run_options(words), env);
+  } catch (const ProcessEnded& ended) {
+    EXPECT_TRUE(ended.by_exec);
+    return std::nullopt;
+  }
+}
+
+// A descriptor the caller left open at `fd`, without FD_CLOEXEC (as a careless parent would).
+void inherit(FakeSyscalls& os, const std::string& path, int fd) {
+  const int opened = *os.open(path.c_str(), O_RDONLY, 0);
+  ASSERT_TRUE(os.dup2(opened, fd));
+  ASSERT_TRUE(os.close(opened));
+}
+
+TEST_F(RunOnFake, NodaemonClosesWhatTheCallerLeftOpenButKeepsThePidFile) {
+  os_.write_file("/etc/secret", "root only", 0600);
+  inherit(os_, "/etc/secret", 7);
+  inherit(os_, "/etc/secret", 40);
+  const auto failed = run_in_place_on(
+      os_, {"--pidfile", "/run/p.pid", "--uid", "nobody", "--", "prog"}, {"PATH=/usr/bin"});
+  ASSERT_FALSE(failed.has_value()) << failed->err;
+  ASSERT_EQ(os_.process(kLauncher).execs.size(), 1U);
+  const std::vector<int> fds = os_.open_fds(kLauncher);
+  ASSERT_EQ(fds.size(), 4U);
+  EXPECT_EQ(std::vector<int>(fds.begin(), fds.begin() + 3), (std::vector<int>{0, 1, 2}));
+  EXPECT_THAT(os_.describe_fd(kLauncher, fds[3]), HasSubstr("/run/p.pid"));
+}
+
+TEST_F(RunOnFake, NodaemonKeepsSystemdsSocketsWhenTheyAreOurs) {
+  os_.write_file("/etc/secret", "root only", 0600);
+  os_.write_file("/run/socket-a", "");
+  os_.write_file("/run/socket-b", "");
+  inherit(os_, "/run/socket-a", 3);
+  inherit(os_, "/run/socket-b", 4);
+  inherit(os_, "/etc/secret", 7);
+  const auto failed = run_in_place_on(
+      os_, {"--", "prog"}, {"PATH=/usr/bin", "LISTEN_PID=1000", "LISTEN_FDS=2"});
+  ASSERT_FALSE(failed.has_value()) << failed->err;
+  EXPECT_EQ(os_.open_fds(kLauncher), (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_THAT(os_.describe_fd(kLauncher, 3), HasSubstr("/run/socket-a"));
+  EXPECT_THAT(os_.describe_fd(kLauncher, 4), HasSubstr("/run/socket-b"));
+  // The variables reach PROGRAM, which keeps our pid, so sd_listen_fds finds its sockets.
+  EXPECT_THAT(os_.process(kLauncher).execs.at(0).envp, Contains("LISTEN_PID=1000"));
+}
+
+TEST(NodaemonOnFake, ClosesSocketsMeantForAnotherProcess) {
+  for (const std::vector<std::string>& env :
+       {std::vector<std::string>{"LISTEN_PID=999", "LISTEN_FDS=1"},
+        std::vector<std::string>{"LISTEN_FDS=1"},
+        std::vector<std::string>{"LISTEN_PID=1000", "LISTEN_FDS=one"}}) {
+    FakeSyscalls os;
+    os.install_program("/usr/bin/prog");
+    os.write_file("/run/socket-a", "");
+    inherit(os, "/run/socket-a", 3);
+    const auto failed = run_in_place_on(os, {"--", "prog"}, env);
+    ASSERT_FALSE(failed.has_value()) << failed->err;
+    EXPECT_EQ(os.open_fds(kLauncher), (std::vector<int>{0, 1, 2})) << env.back();
+  }
+}
+
+TEST_F(RunOnFake, NodaemonRefusesMoreSocketsThanItCanKeep) {
+  const auto failed = run_in_place_on(
+      os_, {"--pidfile", "/run/p.pid", "--", "prog"}, {"LISTEN_PID=1000", "LISTEN_FDS=300"});
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->code, 1);
+  EXPECT_EQ(failed->err, launch_failure_text("LISTEN_FDS=300: more descriptors than daemonkit "
+                                             "can keep open (at most 252)"));
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+TEST_F(RunOnFake, NodaemonReportsAFailureToCloseDescriptors) {
+  os_.fail_nth("close_range", 1, EINVAL);
+  const auto failed = run_in_place_on(os_, {"--pidfile", "/run/p.pid", "--", "prog"}, {});
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->err, launch_failure_text("closing inherited descriptors: Invalid argument "
+                                             "(EINVAL)"));
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
 }
 
 // Its closed pipe alone would read as PROGRAM's exec; the launcher knows better because the

@@ -414,6 +414,47 @@ TEST(StopAndStatus, AWordBesidesTheOptionsIsAUsageError) {
   }
 }
 
+// One rule for the three commands (twistd's): an empty --pidfile means no PID file. run goes
+// without one; stop and status need one, and refuse in the rule's words rather than as if the
+// option were missing.
+TEST(EmptyPidfile, MeansNoPidFileForRun) {
+  EXPECT_EQ(parse_run({"--pidfile", "", "--", "p"}).pidfile, "");
+  EXPECT_EQ(parse_run({"--pidfile=", "--", "p"}).pidfile, "");
+  EXPECT_EQ(parse_run({"--pidfile", "", "--", "p"}), parse_run({"--", "p"}));
+}
+
+TEST(EmptyPidfile, IsAUsageErrorForStopAndStatusWhichNeedOne) {
+  for (const char* command : {"stop", "status"}) {
+    for (const std::vector<std::string>& words :
+         {std::vector<std::string>{command, "--pidfile", ""},
+          std::vector<std::string>{command, "--pidfile="}}) {
+      EarlyExit early = parse_early(words);
+      EXPECT_EQ(early.code, kUsageExit);
+      EXPECT_EQ(early.err, fmt::format("daemonkit {0}: --pidfile '' means no PID file; {0} needs "
+                                       "one\nRun 'daemonkit {0} --help' for more information.\n",
+                                       command));
+    }
+  }
+}
+
+TEST(EmptyPidfile, DiffersFromAMissingPidfile) {
+  for (const char* command : {"stop", "status"}) {
+    EXPECT_EQ(parse_early({command}).err,
+              fmt::format("daemonkit {0}: --pidfile: a path is required\n"
+                          "Run 'daemonkit {0} --help' for more information.\n",
+                          command));
+  }
+}
+
+TEST(EmptyPidfile, RunsHelpSaysEmptyMeansNone) {
+  std::string help;  // unwrapped: runs of spaces and newlines as one space
+  for (char c : parse_early({"run", "--help"}).out) {
+    if (c == '\n') c = ' ';
+    if (c != ' ' || help.empty() || help.back() != ' ') help += c;
+  }
+  EXPECT_THAT(help, HasSubstr("Empty ('') or not given: no PID file."));
+}
+
 TEST(StatusOptions, TheWordRunAsAValueIsNotTheRunCommand) {
   Parsed parsed = parse({"status", "--pidfile", "run"});
   ASSERT_TRUE(std::holds_alternative<StatusOptions>(parsed));

@@ -47,6 +47,9 @@ struct RunSpec {
   std::optional<uid_t> as_uid;         // run daemonkit itself as this user (needs root)
   std::optional<mode_t> umask;
   std::string cwd;
+  // A descriptor daemonkit inherits at this number, open on /dev/null without FD_CLOEXEC, as a
+  // careless caller leaves one.
+  std::optional<int> inherited_fd;
 };
 
 // Runs `daemonkit ARGS...` and collects its exit status and output; kills it after 30 s so a
@@ -82,6 +85,7 @@ inline Outcome run_with(const std::vector<std::string>& args, const RunSpec& spe
     dup2(err_pipe[1], 2);
     const int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
+    if (spec.inherited_fd && dup2(null_fd, *spec.inherited_fd) < 0) _exit(124);
     if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) _exit(125);
     if (spec.umask) umask(*spec.umask);
     if (spec.as_uid) {

@@ -173,6 +173,32 @@ TEST_F(DaemonkitCli, ManPageDocumentsEveryRunOptionAndMessage) {
   }
 }
 
+// argv reaches the terminal only as visible escapes: no escape sequence, broken UTF-8 or bidi
+// override of the user's is printed raw.
+TEST_F(DaemonkitCli, UsageErrorsShowControlsInvalidUtf8AndBidiOverridesEscaped) {
+  Outcome umask = run({"run", "--umask", "\x1b[2J\xff\xe2\x80\xae" "9", "--", "/bin/true"});
+  EXPECT_EQ(umask.code, 2);
+  EXPECT_EQ(umask.err,
+            "daemonkit run: --umask: '\\x1b[2J\\xff\\u{202E}9' is not an octal mode from 0 to "
+            "0777 (e.g. 022)\nRun 'daemonkit run --help' for more information.\n");
+  Outcome option = run({"stop", "--\xc2\x9b" "31m"});
+  EXPECT_EQ(option.code, 2);
+  EXPECT_THAT(option.err, HasSubstr("'--\\xc2\\x9b31m'"));
+}
+
+TEST_F(DaemonkitCli, EmptyPidfileMeansNoneForRunAndIsAUsageErrorForStopAndStatus) {
+  Outcome launched = run(probe_run({"--pidfile", ""}, {"run"}, ""));
+  EXPECT_EQ(launched.code, 0) << launched.err;
+  report();
+  for (const char* command : {"stop", "status"}) {
+    Outcome refused = run({command, "--pidfile", ""});
+    EXPECT_EQ(refused.code, 2);
+    EXPECT_EQ(refused.err, fmt::format("daemonkit {0}: --pidfile '' means no PID file; {0} needs "
+                                       "one\nRun 'daemonkit {0} --help' for more information.\n",
+                                       command));
+  }
+}
+
 // ---- run: the daemon's state ------------------------------------------------------------------
 
 TEST_F(DaemonkitCli, RunDaemonizesWithTwistdDefaults) {
@@ -218,6 +244,20 @@ TEST_F(DaemonkitCli, NodaemonKeepsTheUmaskAndRunsInPlace) {
   EXPECT_EQ(state["pid"], std::to_string(in_place.pid));
   EXPECT_EQ(state["umask"], "0002");
   EXPECT_THAT(in_place.out, StartsWith("probe stdout"));  // stdio kept without --logfile
+}
+
+// PROGRAM gets stdio and the PID file, not what daemonkit's caller left open.
+TEST_F(DaemonkitCli, NodaemonClosesInheritedDescriptors) {
+  RunSpec spec;
+  spec.inherited_fd = 7;
+  Outcome in_place = run_with(probe_run({"--nodaemon"}, {"exit", "0"}), spec);
+  EXPECT_EQ(in_place.code, 0) << in_place.err;
+  auto state = report();
+  std::vector<std::string> fds;
+  std::istringstream list(state["fds"]);
+  for (std::string fd; std::getline(list, fd, ',');) fds.push_back(fd);
+  EXPECT_THAT(fds, ::testing::Not(::testing::Contains("7"))) << state["fds"];
+  EXPECT_THAT(fds, ::testing::ElementsAre("0", "1", "2", "3")) << "stdio and the PID file";
 }
 
 TEST_F(DaemonkitCli, NodaemonPassesTheServiceManagersNotifySocketThrough) {
@@ -284,6 +324,40 @@ TEST_F(DaemonkitCli, UnwritableLogfileIsReported) {
   EXPECT_EQ(failed.code, 1);
   EXPECT_EQ(failed.err, failure_text(fmt::format("open({}): No such file or directory (ENOENT)",
                                                  path("no/such/dir.log"))));
+}
+
+// Root opens the log; a symlink planted at its path must not lead root's writes elsewhere.
+TEST_F(DaemonkitCli, LogfileThatIsASymlinkIsRefusedAndItsTargetUntouched) {
+  {
+    std::ofstream(path("target")) << "precious\n";
+  }
+  fs::create_symlink(path("target"), path("app.log"));
+  Outcome failed = run(probe_run({"--logfile", path("app.log")}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text(fmt::format(
+                            "--logfile {} is a symbolic link; refused (never followed)",
+                            path("app.log"))));
+  EXPECT_EQ(read_file(path("target")), "precious\n");
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+  EXPECT_FALSE(fs::exists(path("report"))) << "PROGRAM ran";
+}
+
+TEST_F(DaemonkitCli, LogfileWithASecondHardLinkIsRefusedAndLeftUntouched) {
+  {
+    std::ofstream(path("target")) << "precious\n";
+  }
+  fs::create_hard_link(path("target"), path("l"));
+  Outcome failed = run(probe_run({"--logfile", path("l")}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err,
+            failure_text(fmt::format("--logfile {} has 2 hard links; refused (must have exactly 1)",
+                                     path("l"))));
+  EXPECT_EQ(read_file(path("target")), "precious\n");
+  // The same rule with --nodaemon.
+  Outcome in_place = run(probe_run({"--nodaemon", "--logfile", path("l")}, {"run"}));
+  EXPECT_EQ(in_place.code, 1);
+  EXPECT_EQ(in_place.err, failed.err);
+  EXPECT_EQ(read_file(path("target")), "precious\n");
 }
 
 // A blocking open would wait for a reader with the launcher asleep in vfork: past --timeout,
@@ -607,6 +681,33 @@ TEST_F(DaemonkitCliAsRoot, UidByNameSetsEveryIdAndTheGroups) {
   // The PID file stays removable by root's stop after the drop.
   EXPECT_EQ(run({"stop", "--pidfile", path("d.pid")}).code, 0);
   EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+// A file of someone else's in the log's place: root's files and PROGRAM's user's are fine.
+TEST_F(DaemonkitCliAsRoot, LogfileOfAnotherUserIsRefused) {
+  const passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  // Not in the sticky test directory, where fs.protected_regular would refuse root's O_CREAT
+  // open of nobody's file before daemonkit's own rule is reached.
+  fs::create_directory(dir_ / "logs");
+  const std::string log = path("logs/l");
+  {
+    std::ofstream(log) << "theirs\n";
+  }
+  ASSERT_EQ(chown(log.c_str(), nobody->pw_uid, nobody->pw_gid), 0);
+  // Without --uid PROGRAM runs as root: nobody's file is not its to write.
+  Outcome failed = run(probe_run({"--logfile", log}, {"run"}));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(failed.err, failure_text(fmt::format(
+                            "--logfile {} is owned by uid {}; refused (must be root's)", log,
+                            nobody->pw_uid)));
+  EXPECT_EQ(read_file(log), "theirs\n");
+  // With --uid nobody it is PROGRAM's own file.
+  Outcome launched = run(probe_run({"--uid", "nobody", "--logfile", log}, {"run"}));
+  ASSERT_EQ(launched.code, 0) << launched.err;
+  report();
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(log).find("probe stderr") != std::string::npos; }));
 }
 
 TEST_F(DaemonkitCliAsRoot, UidAndGidByNumber) {
