@@ -631,7 +631,9 @@ sys::Result<std::size_t> FakeSyscalls::recvmsg(int fd, struct msghdr* msg, int f
         const std::shared_ptr<Socket> socket = *socket_or;
         auto& k = kernel();
         if (msg == nullptr) return sys::fail(EFAULT, "recvmsg");
-        if (msg->msg_iovlen > static_cast<std::size_t>(IOV_MAX)) return sys::fail(EMSGSIZE, "recvmsg");
+        if (msg->msg_iovlen > static_cast<std::size_t>(IOV_MAX)) {
+          return sys::fail(EMSGSIZE, "recvmsg");
+        }
         if (msg->msg_iov == nullptr && msg->msg_iovlen > 0) return sys::fail(EFAULT, "recvmsg");
         std::size_t room = 0;
         for (std::size_t i = 0; i < msg->msg_iovlen; ++i) room += msg->msg_iov[i].iov_len;

@@ -1,9 +1,9 @@
 // Differential scenarios for sockets and signalfd: AF_UNIX datagrams and streams (paths in the
 // world's directory, abstract names derived from it so runs never collide on the machine),
 // SO_PASSCRED credentials on datagrams (from a forked child too), TCP on loopback (ephemeral
-// ports rendered as "ephemeral", as their numbers are the machine's), and signalfd with the signal blocked. Each scenario runs on FakeSyscalls and on
-// the real kernel; the traces must be equal, and the steps that carry the point are pinned to
-// what Linux documents.
+// ports rendered as "ephemeral", as their numbers are the machine's), and signalfd with the
+// signal blocked. Each scenario runs on FakeSyscalls and on the real kernel; the traces must
+// be equal, and the steps that carry the point are pinned to what Linux documents.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -353,8 +353,8 @@ TEST(DifferentialUnixDgram, CredentialsFlagsAndTruncationAgree) {
             "n=6 \"asking\" flags=0x8 namelen=8 controllen=20 level=1 type=2 cmsg_len=20")
       << "the sender with SO_PASSCRED was autobound; the cut message keeps a header";
   EXPECT_EQ(result_of(steps, "recvmsg control 30"),
-            "n=6 \"plain2\" flags=0x0 namelen=0 controllen=30 level=1 type=2 cmsg_len=28 pid=self " +
-                self_ids);
+            "n=6 \"plain2\" flags=0x0 namelen=0 controllen=30 level=1 type=2 cmsg_len=28 "
+            "pid=self " + self_ids);
   EXPECT_EQ(result_of(steps, "recvmsg child"),
             "n=4 \"from\" flags=0x20 namelen=0 controllen=32 level=1 type=2 cmsg_len=28 "
             "pid=child " + self_ids);
