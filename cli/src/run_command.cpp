@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -340,10 +342,17 @@ struct NotifySocket {
 };
 
 // An abstract datagram socket: nothing to clean up in the filesystem, and reachable from
-// inside a chroot and after privileges are dropped.
+// inside a chroot and after privileges are dropped. Being abstract, its name is listed in
+// /proc/net/unix for every local user to see and send to, so it asks the kernel to attach
+// each sender's credentials (SO_PASSCRED, before the name exists) for drain_notify to judge.
 sys::Result<NotifySocket> open_notify_socket(sys::Syscalls& os) {
   auto fd = os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (!fd) return sys::fail(fd.error());
+  const int on = 1;
+  if (auto set = os.setsockopt(*fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on); !set) {
+    (void)os.close(*fd);
+    return sys::fail(set.error());
+  }
   auto now = os.clock_gettime(CLOCK_MONOTONIC);
   const long long nanos = now ? now->tv_sec * 1000000000LL + now->tv_nsec : 0;
   const std::string name = fmt::format("daemonkit/notify/{}/{:x}", os.getpid(), nanos);
@@ -366,7 +375,23 @@ class Launcher {
       : os_(os), waiter_(waiter), pipe_fd_(pipe_fd), notify_fd_(notify_fd), signal_fd_(signal_fd),
         intermediate_(intermediate) {}
 
+  // The outcome, with a note on the notifications that were refused when the launch failed:
+  // an operator whose service "never got ready" learns that something else spoke for it.
   LaunchOutcome wait() {
+    LaunchOutcome outcome = wait_for_outcome();
+    if (auto* failed = std::get_if<LaunchFailed>(&outcome); failed != nullptr && ignored_ > 0) {
+      failed->message += ignored_ == 1
+                             ? "; ignored 1 notification from a process outside the daemon's "
+                               "session"
+                             : fmt::format("; ignored {} notifications from processes outside "
+                                           "the daemon's session",
+                                           ignored_);
+    }
+    return outcome;
+  }
+
+ private:
+  LaunchOutcome wait_for_outcome() {
     auto start = monotonic(os_);
     if (!start) return LaunchFailed{fmt::format("{}", start.error()), true};
     for (;;) {
@@ -410,7 +435,6 @@ class Launcher {
     }
   }
 
- private:
   std::optional<LaunchOutcome> drain_pipe() {
     while (waiter_.pipe_open()) {
       char buffer[128];
@@ -427,23 +451,66 @@ class Launcher {
     return std::nullopt;
   }
 
+  // Passes on what the daemon's session says and counts what others say. The control buffer
+  // has room for the credentials alone: descriptors a sender attaches (SCM_RIGHTS) find no
+  // room and the kernel closes them rather than install them here.
   std::optional<LaunchOutcome> drain_notify() {
     if (notify_fd_ < 0) return std::nullopt;
     for (;;) {
       char buffer[4096];
-      auto n = os_.recvfrom(notify_fd_, buffer, sizeof buffer, MSG_DONTWAIT, nullptr, nullptr);
+      alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(ucred))];
+      iovec iov{buffer, sizeof buffer};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      auto n = os_.recvmsg(notify_fd_, &msg, MSG_DONTWAIT);
       if (!n) {
         if (n.error().code == EINTR) continue;
-        return std::nullopt;  // EAGAIN: nothing more queued
+        if (n.error().code == EAGAIN) return std::nullopt;  // nothing more queued
+        // Anything else would come back at every poll, and the launcher would spin on it.
+        return LaunchFailed{fmt::format("reading the notify socket: {}", n.error()), true};
       }
-      if (auto outcome = waiter_.on_notify(std::string_view(buffer, *n))) return outcome;
+      if (!sent_by_the_daemons_session(msg)) {
+        ++ignored_;
+        continue;
+      }
+      const std::size_t length = std::min(*n, sizeof buffer);
+      if (auto outcome = waiter_.on_notify(std::string_view(buffer, length))) return outcome;
     }
+  }
+
+  // systemd's NotifyAccess= for a launch: a notification counts only when the kernel names
+  // its sender (SCM_CREDENTIALS; a process can claim another's pid only with CAP_SYS_ADMIN)
+  // and that sender is in the session the intermediate made with setsid, whose id is the
+  // intermediate's pid: the daemon, or a helper it forked that stayed in its session (as
+  // systemd-notify run from a script), which is NotifyAccess=all within the launch. The id
+  // cannot name anyone else while a member lives, because Linux hands out no pid still in
+  // use as a session or group id: no other process can have it or make a session of it.
+  // A sender gone before getsid looks (ESRCH) cannot be placed and is refused; the daemon's
+  // own last words are read while it is still an unreaped zombie (see reap).
+  bool sent_by_the_daemons_session(msghdr& msg) {
+    const cmsghdr* header = CMSG_FIRSTHDR(&msg);
+    if (header == nullptr || header->cmsg_level != SOL_SOCKET ||
+        header->cmsg_type != SCM_CREDENTIALS || header->cmsg_len < CMSG_LEN(sizeof(ucred))) {
+      return false;
+    }
+    ucred sender{};
+    std::memcpy(&sender, CMSG_DATA(header), sizeof sender);
+    // Pid 0: a sender outside our pid namespace, or a datagram queued before SO_PASSCRED;
+    // getsid(0) would answer with the launcher's own session.
+    if (sender.pid <= 0) return false;
+    auto session = os_.getsid(sender.pid);
+    return session && *session == intermediate_;
   }
 
   std::optional<LaunchOutcome> reap() {
     signalfd_siginfo info{};
     while (os_.read(signal_fd_, &info, sizeof info)) {
     }
+    // Before any waitpid: a dead sender can only be placed in its session while a zombie.
+    if (auto said = drain_notify()) return said;
     for (;;) {
       auto waited = os_.waitpid(-1, WNOHANG);
       if (!waited) {
@@ -471,6 +538,7 @@ class Launcher {
   int notify_fd_;
   int signal_fd_;
   pid_t intermediate_;
+  std::size_t ignored_ = 0;  // notifications from outside the daemon's session
 };
 
 CommandResult failure(std::string err, const LaunchError& error) {
@@ -648,7 +716,10 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
   NotifySocket notify;
   if (plan.ready == ReadyMode::kNotify) {
     auto opened = open_notify_socket(os);
-    if (!opened) return fail(LaunchError::from("notify socket", opened.error()));
+    if (!opened) {
+      return fail(LaunchError::from(fmt::format("notify socket: {}", opened.error().call),
+                                    opened.error()));
+    }
     notify = *opened;
     plan.env.push_back(fmt::format("{}={}", kNotifySocketVar, notify.address));
   }

@@ -714,6 +714,213 @@ TEST_F(RunOnFake, NotifyModeTellsTheStatusOfAProgramThatGaveUp) {
                                 "no config at /etc/prog.conf (No such file or directory, ENOENT)"));
 }
 
+// ---- who may notify -------------------------------------------------------------------------
+// The socket's abstract name is public (/proc/net/unix), so anyone can send to it; only the
+// daemon's session is heard.
+
+constexpr pid_t kShell = 999;  // the fake's shell: another session, as any local user is
+
+// Sends `text` to the notify socket as process `pid`, from a socket of its own, then makes
+// the caller current again.
+void notify_as(FakeSyscalls& os, pid_t pid, const std::string& address, const std::string& text) {
+  const pid_t caller = os.current_pid();
+  os.switch_to(pid);
+  ASSERT_TRUE(address.starts_with("@"));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::copy(address.begin() + 1, address.end(), addr.sun_path + 1);
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
+  const int fd = *os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  EXPECT_TRUE(os.sendto(fd, text.data(), text.size(), MSG_NOSIGNAL,
+                        reinterpret_cast<const sockaddr*>(&addr), len));
+  EXPECT_TRUE(os.close(fd));
+  os.switch_to(caller);
+}
+
+bool report_ready(FakeSyscalls& os, const ProgramSees& sees) {
+  core::Readiness::Options options;
+  options.notify_socket = sees.notify_socket;
+  core::Readiness readiness(os, options);
+  return readiness.ready("listening").has_value();
+}
+
+const char* const kIgnoredOne =
+    "ignored 1 notification from a process outside the daemon's session";
+
+TEST_F(RunOnFake, NotifyModeIgnoresReadyFromAnotherSession) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+      [](FakeSyscalls& os, const ProgramSees& sees) {
+        notify_as(os, kShell, sees.notify_socket, "READY=1\n");
+        return kStaysSilent;
+      });
+  EXPECT_EQ(run.result.code, 1) << "a stranger's READY=1 made the launch succeed";
+  EXPECT_THAT(run.result.err, AllOf(HasSubstr("prog was not ready after 2 seconds"),
+                                    HasSubstr(kIgnoredOne)));
+  EXPECT_TRUE(killed_group_of(os_, run.session));
+}
+
+TEST_F(RunOnFake, NotifyModeHearsTheDaemonAfterStrangersSpoke) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+      [](FakeSyscalls& os, const ProgramSees& sees) {
+        notify_as(os, kShell, sees.notify_socket, "STATUS=hijacked\nERRNO=1\n");
+        notify_as(os, kShell, sees.notify_socket, "READY=1\n");
+        EXPECT_TRUE(report_ready(os, sees));
+        return kStaysSilent;
+      });
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_EQ(run.result.err, "");
+  EXPECT_FALSE(killed_group_of(os_, run.session));
+}
+
+TEST_F(RunOnFake, NotifyModeHearsAHelperTheDaemonForkedInItsSession) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+      [](FakeSyscalls& os, const ProgramSees& sees) {
+        const pid_t helper = *os.fork();  // as systemd-notify run from a script
+        notify_as(os, helper, sees.notify_socket, "READY=1\n");
+        os.end_process(helper, 0);  // gone, but not yet reaped when the launcher looks
+        return kStaysSilent;
+      });
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
+}
+
+TEST_F(RunOnFake, NotifyModeIgnoresAHelperThatLeftTheSession) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+      [](FakeSyscalls& os, const ProgramSees& sees) {
+        const pid_t daemon = os.current_pid();
+        const pid_t helper = *os.fork();
+        os.switch_to(helper);
+        EXPECT_TRUE(os.setsid());
+        os.switch_to(daemon);
+        notify_as(os, helper, sees.notify_socket, "READY=1\n");
+        notify_as(os, helper, sees.notify_socket, "READY=1\n");
+        return kStaysSilent;
+      });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_THAT(run.result.err, HasSubstr("ignored 2 notifications from processes outside the "
+                                        "daemon's session"));
+}
+
+TEST_F(RunOnFake, NotifyModeIgnoresADatagramWithoutCredentials) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+      [](FakeSyscalls& os, const ProgramSees& sees) {
+        // Only to reach the path: a socket that stopped asking gets datagrams with none.
+        const pid_t daemon = os.current_pid();
+        os.switch_to(kLauncher);
+        for (int fd : os.open_fds(kLauncher)) {
+          if (os.describe_fd(kLauncher, fd).find("@daemonkit/notify/") == std::string::npos) {
+            continue;
+          }
+          const int off = 0;
+          EXPECT_TRUE(os.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &off, sizeof off));
+        }
+        os.switch_to(daemon);
+        EXPECT_TRUE(report_ready(os, sees));
+        return kStaysSilent;
+      });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_THAT(run.result.err, HasSubstr(kIgnoredOne));
+}
+
+TEST_F(RunOnFake, NotifyModeAsksForCredentialsBeforeTheNameExists) {
+  const Launch run = launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
+                                         [](FakeSyscalls& os, const ProgramSees& sees) {
+                                           EXPECT_TRUE(report_ready(os, sees));
+                                           return kStaysSilent;
+                                         });
+  ASSERT_EQ(run.result.code, 0) << run.result.err;
+  std::vector<std::string> order;
+  for (const auto& call : os_.transcript()) {
+    if (call.pid != kLauncher) continue;
+    if (call.name == "setsockopt" && call.args.at(1) == "SOL_SOCKET, SO_PASSCRED") {
+      order.push_back("SO_PASSCRED=" + call.args.at(2));
+    }
+    if (call.name == "bind") order.push_back("bind");
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"SO_PASSCRED=1", "bind"}));
+}
+
+TEST_F(RunOnFake, NotifyModeFailsWhenCredentialsCannotBeAskedFor) {
+  os_.fail_nth("setsockopt", 1, ENOPROTOOPT);
+  const Launch run = launch(os_, run_options({"--ready=notify", "--pidfile", "/run/p.pid",
+                                              "--", "prog"}));
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text(
+                                "notify socket: setsockopt: Protocol not available (ENOPROTOOPT)"));
+  EXPECT_EQ(count_calls(os_, "vfork"), 0);
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+  EXPECT_EQ(os_.open_fds(kLauncher), (std::vector<int>{0, 1, 2})) << "the socket was closed";
+}
+
+TEST_F(RunOnFake, NotifyModeRetriesAnInterruptedRecvmsg) {
+  os_.fail_nth("recvmsg", 1, EINTR);
+  const Launch run = launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
+                                         [](FakeSyscalls& os, const ProgramSees& sees) {
+                                           EXPECT_TRUE(report_ready(os, sees));
+                                           return kStaysSilent;
+                                         });
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_GE(count_calls(os_, "recvmsg"), 2);
+}
+
+TEST_F(RunOnFake, NotifyModeFailsOnAnUnreadableSocketAndStopsTheDaemon) {
+  os_.fail_nth("recvmsg", 1, ENOMEM);
+  const Launch run = launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
+                                         [](FakeSyscalls& os, const ProgramSees& sees) {
+                                           EXPECT_TRUE(report_ready(os, sees));
+                                           return kStaysSilent;
+                                         });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err, launch_failure_text("reading the notify socket: recvmsg: Cannot "
+                                                "allocate memory (ENOMEM)"));
+  EXPECT_TRUE(killed_group_of(os_, run.session));
+}
+
+TEST_F(RunOnFake, NotifyModeRefusesASenderItCannotPlace) {
+  os_.fail_when("getsid", [](const fake::CallRecord& call) { return call.pid == kLauncher; },
+                ESRCH);
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+      [](FakeSyscalls& os, const ProgramSees& sees) {
+        EXPECT_TRUE(report_ready(os, sees));
+        return kStaysSilent;
+      });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_THAT(run.result.err, HasSubstr(kIgnoredOne));
+}
+
+TEST_F(RunOnFake, NotifyModeReadsTheDaemonsLastWordsBeforeReapingIt) {
+  // The daemon fails and dies at once; the launcher must place it while it is a zombie.
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
+                          [](FakeSyscalls& os, const ProgramSees& sees) {
+                            core::Readiness::Options options;
+                            options.notify_socket = sees.notify_socket;
+                            core::Readiness readiness(os, options);
+                            EXPECT_TRUE(readiness.fail("no config", ENOENT));
+                            return 1;
+                          });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("no config (No such file or directory, ENOENT)"));
+  std::optional<std::size_t> placed;
+  std::optional<std::size_t> reaped;
+  const auto& calls = os_.transcript();
+  const std::string daemon = fmt::format("{{pid={} ", run.daemon);
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (calls[i].pid != kLauncher) continue;
+    if (calls[i].name == "getsid" && !placed) placed = i;
+    if (calls[i].name == "waitpid" && calls[i].value.starts_with(daemon) && !reaped) reaped = i;
+  }
+  ASSERT_TRUE(placed.has_value());
+  ASSERT_TRUE(reaped.has_value());
+  EXPECT_LT(*placed, *reaped);
+}
+
 // ---- status and stop ----------------------------------------------------------------------
 
 TEST(StatusOnFake, EachLsbCode) {

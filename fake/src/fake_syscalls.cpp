@@ -211,8 +211,8 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"epoll_ctl", ENOMEM}, {"epoll_wait", EINTR}, {"eventfd", EMFILE},
       {"socket", EMFILE}, {"bind", EADDRINUSE}, {"listen", EADDRINUSE},
       {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED}, {"sendto", ENOBUFS},
-      {"recvfrom", ECONNRESET}, {"setsockopt", EINVAL}, {"getsockopt", EINVAL},
-      {"getsockname", EBADF}, {"getrlimit", EINVAL}, {"setrlimit", EPERM},
+      {"recvfrom", ECONNRESET}, {"recvmsg", ECONNRESET}, {"setsockopt", EINVAL},
+      {"getsockopt", EINVAL}, {"getsockname", EBADF}, {"getrlimit", EINVAL}, {"setrlimit", EPERM},
       {"clock_gettime", EINVAL},
   };
   auto it = kTypical.find(name);

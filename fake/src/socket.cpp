@@ -10,7 +10,9 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -54,23 +56,34 @@ sys::Result<std::size_t> Socket::read(Kernel&, Process&, std::span<std::byte> bu
   return receive(buf, 0, nullptr);
 }
 
-sys::Result<std::size_t> Socket::write(Kernel&, Process&, std::span<const std::byte> buf) {
+sys::Result<std::size_t> Socket::write(Kernel&, Process& writer, std::span<const std::byte> buf) {
   if (is_stream()) return send_stream(buf, "write");
   auto to = datagram_peer.lock();
   if (!datagram_connected) return sys::fail(ENOTCONN, "write");
+  autobind_for_credentials();
   if (!to) return sys::fail(ECONNREFUSED, "write");
-  return send_datagram(*to, buf);
+  return send_datagram(*to, buf, writer);
 }
 
-sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, SocketAddress* from) {
-  const char* call = from != nullptr ? "recvfrom" : "read";
+void Socket::autobind_for_credentials() {
+  if (is_unix() && pass_credentials && local.empty()) {
+    unix_autobind(kernel_, *this, shared_from_this());
+  }
+}
+
+sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, Received* info) {
+  const char* call = info != nullptr ? "recvfrom" : "read";
   if (!is_stream()) {
     if (inbox.empty()) return sys::fail(EAGAIN, call);
     Datagram& d = inbox.front();
     const std::size_t n = std::min(buf.size(), d.bytes.size());
     if (n > 0) std::memcpy(buf.data(), d.bytes.data(), n);
     const std::size_t whole = d.bytes.size();
-    if (from != nullptr) *from = d.from;
+    if (info != nullptr) {
+      info->from = d.from;
+      info->credentials = d.credentials;
+      info->truncated = whole > n;
+    }
     if (!(flags & MSG_PEEK)) inbox.pop_front();
     return (flags & MSG_TRUNC) ? whole : n;
   }
@@ -90,7 +103,7 @@ sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, So
     rx->bytes.erase(0, n);
     if (auto other = peer.lock()) kernel_.wake(other.get(), EPOLLOUT | EPOLLWRNORM);
   }
-  if (from != nullptr) *from = peer_address;
+  if (info != nullptr) info->from = peer_address;
   return n;
 }
 
@@ -113,15 +126,21 @@ sys::Result<std::size_t> Socket::send_stream(std::span<const std::byte> buf, con
   return n;
 }
 
-sys::Result<std::size_t> Socket::send_datagram(Socket& to, std::span<const std::byte> buf) {
+sys::Result<std::size_t> Socket::send_datagram(Socket& to, std::span<const std::byte> buf,
+                                               const Process& sender) {
   if (buf.size() > kSocketBuffer - 32) return sys::fail(EMSGSIZE, "sendto");
   // A connected datagram socket hears only from its peer (unix_may_send).
   if (to.datagram_connected && to.datagram_peer.lock().get() != this) {
     return sys::fail(EPERM, "sendto");
   }
   if (to.inbox.size() > kMaxDatagramQueue) return sys::fail(EAGAIN, "sendto");
+  std::optional<Credentials> credentials;
+  if (pass_credentials || to.pass_credentials) {
+    credentials = Credentials{sender.pid, sender.uids.real, sender.gids.real};
+  }
   to.inbox.push_back(Datagram{std::string(reinterpret_cast<const char*>(buf.data()), buf.size()),
-                              local});  // unnamed: recvfrom gives length 0
+                              local,  // unnamed: recvfrom gives length 0
+                              credentials});
   kernel_.wake(&to, EPOLLIN | EPOLLRDNORM);
   return buf.size();
 }
@@ -239,7 +258,46 @@ std::string msg_flags_text(int flags) {
   return flags_text(static_cast<unsigned>(flags), {{MSG_NOSIGNAL, "MSG_NOSIGNAL"},
                                                    {MSG_DONTWAIT, "MSG_DONTWAIT"},
                                                    {MSG_PEEK, "MSG_PEEK"},
-                                                   {MSG_TRUNC, "MSG_TRUNC"}});
+                                                   {MSG_TRUNC, "MSG_TRUNC"},
+                                                   {MSG_CTRUNC, "MSG_CTRUNC"},
+                                                   {MSG_CMSG_CLOEXEC, "MSG_CMSG_CLOEXEC"}});
+}
+
+// recvmsg's msghdr as the transcript shows it: its shape, not its bytes.
+std::string msghdr_text(const msghdr* msg) {
+  if (msg == nullptr) return "NULL";
+  std::size_t len = 0;
+  for (std::size_t i = 0; msg->msg_iov != nullptr && i < msg->msg_iovlen; ++i) {
+    len += msg->msg_iov[i].iov_len;
+  }
+  return fmt::format("{{name={}, iov={}/{}, control={}}}",
+                     msg->msg_name == nullptr ? "NULL" : std::to_string(msg->msg_namelen),
+                     msg->msg_iovlen, len, msg->msg_controllen);
+}
+
+// Linux's put_cmsg: a control message the buffer cannot hold whole is cut (a header that fits
+// says the length it got) and MSG_CTRUNC is set; one with no room even for its header is lost.
+// `used` counts the bytes of msg_control filled so far.
+void put_control(msghdr& msg, std::size_t& used, int level, int type, const void* data,
+                 std::size_t len) {
+  const std::size_t room = msg.msg_control == nullptr ? 0 : msg.msg_controllen - used;
+  if (room < sizeof(cmsghdr)) {
+    msg.msg_flags |= MSG_CTRUNC;
+    return;
+  }
+  std::size_t cmsg_len = CMSG_LEN(len);
+  if (room < cmsg_len) {
+    msg.msg_flags |= MSG_CTRUNC;
+    cmsg_len = room;
+  }
+  cmsghdr header{};
+  header.cmsg_len = cmsg_len;
+  header.cmsg_level = level;
+  header.cmsg_type = type;
+  auto* at = static_cast<unsigned char*>(msg.msg_control) + used;
+  std::memcpy(at, &header, sizeof header);
+  std::memcpy(at + CMSG_LEN(0), data, cmsg_len - CMSG_LEN(0));
+  used += std::min<std::size_t>(CMSG_SPACE(len), room);
 }
 
 std::string option_text(int level, int name) {
@@ -251,6 +309,7 @@ std::string option_text(int level, int name) {
       case SO_TYPE: return "SOL_SOCKET, SO_TYPE";
       case SO_DOMAIN: return "SOL_SOCKET, SO_DOMAIN";
       case SO_ACCEPTCONN: return "SOL_SOCKET, SO_ACCEPTCONN";
+      case SO_PASSCRED: return "SOL_SOCKET, SO_PASSCRED";
       default: return fmt::format("SOL_SOCKET, {}", name);
     }
   }
@@ -396,6 +455,8 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
             return {};
           }
           auto target = detail::unix_find(k, p, addr, len, SOCK_DGRAM, "connect");
+          // A valid address is enough for the autobind, which comes before the look-up.
+          if (target || target.error().code != EINVAL) socket->autobind_for_credentials();
           if (!target) return sys::fail(target.error());
           socket->datagram_peer = *target;
           socket->datagram_connected = true;
@@ -420,6 +481,7 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
         in_addr_t destination = 0;
         if (socket->is_unix()) {
           auto found = detail::unix_find(k, p, addr, len, SOCK_STREAM, "connect");
+          if (found || found.error().code != EINVAL) socket->autobind_for_credentials();
           if (!found) return sys::fail(found.error());
           listener = *found;
           if (listener->state != Socket::State::kListening) {
@@ -460,6 +522,7 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
         server->reuse_address = listener->reuse_address;
         server->keepalive = listener->keepalive;
         server->no_delay = listener->no_delay;
+        server->pass_credentials = listener->pass_credentials;
         if (!socket->is_unix()) {
           // An accepted TCP socket has the address the client reached, on the listener's port.
           sockaddr_in mine{};
@@ -505,14 +568,16 @@ sys::Result<std::size_t> FakeSyscalls::sendto(int fd, const void* buf, std::size
           std::shared_ptr<Socket> to;
           if (addr != nullptr) {
             auto found = detail::unix_find(k, p, addr, addrlen, SOCK_DGRAM, "sendto");
+            if (found || found.error().code != EINVAL) socket->autobind_for_credentials();
             if (!found) return sys::fail(found.error());
             to = *found;
           } else {
             if (!socket->datagram_connected) return sys::fail(ENOTCONN, "sendto");
+            socket->autobind_for_credentials();
             to = socket->datagram_peer.lock();
             if (!to) return sys::fail(ECONNREFUSED, "sendto");
           }
-          sent = socket->send_datagram(*to, bytes);
+          sent = socket->send_datagram(*to, bytes, p);
         }
         if (!sent && sent.error().code == EAGAIN && !socket->nonblocking() &&
             !(flags & MSG_DONTWAIT)) {
@@ -536,8 +601,9 @@ sys::Result<std::size_t> FakeSyscalls::recvfrom(int fd, void* buf, std::size_t l
         if (!socket_or) return sys::fail(socket_or.error());
         const std::shared_ptr<Socket> socket = *socket_or;
         auto& k = kernel();
-        detail::SocketAddress from;
-        auto got = socket->receive({static_cast<std::byte*>(buf), len}, flags, &from);
+        detail::Received received;
+        auto got = socket->receive({static_cast<std::byte*>(buf), len}, flags, &received);
+        detail::SocketAddress& from = received.from;
         if (!got && got.error().code == EAGAIN) {
           if (socket->nonblocking() || (flags & MSG_DONTWAIT)) return got;
           return k.would_block<std::size_t>(
@@ -556,6 +622,70 @@ sys::Result<std::size_t> FakeSyscalls::recvfrom(int fd, void* buf, std::size_t l
       });
 }
 
+sys::Result<std::size_t> FakeSyscalls::recvmsg(int fd, struct msghdr* msg, int flags) {
+  return call<std::size_t>(
+      "recvmsg", {arg(fd), detail::msghdr_text(msg), detail::msg_flags_text(flags)},
+      [&](Process& p) -> sys::Result<std::size_t> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "recvmsg");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        auto& k = kernel();
+        if (msg == nullptr) return sys::fail(EFAULT, "recvmsg");
+        if (msg->msg_iovlen > static_cast<std::size_t>(IOV_MAX)) {
+          return sys::fail(EMSGSIZE, "recvmsg");
+        }
+        if (msg->msg_iov == nullptr && msg->msg_iovlen > 0) return sys::fail(EFAULT, "recvmsg");
+        std::size_t room = 0;
+        for (std::size_t i = 0; i < msg->msg_iovlen; ++i) room += msg->msg_iov[i].iov_len;
+        // No datagram or stream buffer holds more than kSocketBuffer bytes.
+        std::vector<std::byte> bytes(std::min(room, detail::kSocketBuffer));
+        detail::Received received;
+        auto got = socket->receive(bytes, flags, &received);
+        if (!got && got.error().code == EAGAIN) {
+          if (socket->nonblocking() || (flags & MSG_DONTWAIT)) {
+            return sys::fail(EAGAIN, "recvmsg");
+          }
+          return k.would_block<std::size_t>(
+              "recvmsg", fmt::format("fd {}: {}", fd, socket->blocked_reason(k)));
+        }
+        if (!got) return sys::fail(got.error().code, "recvmsg");
+        // Scatter what was read (at most the buffer) over the iovecs in order.
+        std::size_t left = std::min(*got, bytes.size());
+        const std::byte* from = bytes.data();
+        for (std::size_t i = 0; i < msg->msg_iovlen && left > 0; ++i) {
+          const std::size_t n = std::min(left, msg->msg_iov[i].iov_len);
+          std::memcpy(msg->msg_iov[i].iov_base, from, n);
+          from += n;
+          left -= n;
+        }
+        if (msg->msg_name != nullptr) {
+          detail::SocketAddress name = received.from;
+          if (socket->is_stream() && (!socket->is_unix() || name.size() <= sizeof(sa_family_t))) {
+            name.clear();
+          }
+          auto* name_len = &msg->msg_namelen;
+          if (auto copied = detail::copy_address(name, static_cast<sockaddr*>(msg->msg_name),
+                                                 name_len, "recvmsg");
+              !copied) {
+            return sys::fail(copied.error());
+          }
+        }
+        msg->msg_flags = received.truncated ? MSG_TRUNC : 0;
+        std::size_t control_used = 0;
+        if (socket->pass_credentials && !socket->is_stream()) {
+          // A datagram sent before anyone asked for credentials has none: the receiver reads
+          // pid 0 and the overflow ids (scm_recv of an skb without them).
+          const detail::Credentials c = received.credentials.value_or(
+              detail::Credentials{0, detail::kOverflowId, detail::kOverflowId});
+          const ucred credentials{c.pid, c.uid, c.gid};
+          detail::put_control(*msg, control_used, SOL_SOCKET, SCM_CREDENTIALS, &credentials,
+                              sizeof credentials);
+        }
+        msg->msg_controllen = control_used;
+        return got;
+      });
+}
+
 sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const void* value,
                                            socklen_t len) {
   int shown = 0;
@@ -570,6 +700,11 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
         if (level == SOL_SOCKET) {
           if (name == SO_REUSEADDR) flag = &socket->reuse_address;
           if (name == SO_KEEPALIVE) flag = &socket->keepalive;
+          if (name == SO_PASSCRED) {
+            // Linux (checked on 6.18) takes it only where credentials can travel.
+            if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "setsockopt");
+            flag = &socket->pass_credentials;
+          }
         } else if (level == IPPROTO_TCP && !socket->is_unix()) {
           if (name == TCP_NODELAY) flag = &socket->no_delay;
         } else if (socket->is_unix()) {
@@ -602,6 +737,10 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
             case SO_TYPE: v = socket->type(); break;
             case SO_DOMAIN: v = socket->domain(); break;
             case SO_ACCEPTCONN: v = socket->state == Socket::State::kListening ? 1 : 0; break;
+            case SO_PASSCRED:
+              if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "getsockopt");
+              v = socket->pass_credentials ? 1 : 0;
+              break;
             default: return sys::fail(ENOPROTOOPT, "getsockopt");
           }
         } else if (level == IPPROTO_TCP && !socket->is_unix() && name == TCP_NODELAY) {

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "kernel.h"
@@ -26,6 +27,8 @@ using SocketAddress = std::string;
 inline constexpr std::size_t kSocketBuffer = 212992;
 inline constexpr std::size_t kMaxDatagramQueue = 10;
 inline constexpr int kSomaxconn = 4096;
+// What a receiver sees for an id the kernel never recorded: kernel.overflowuid/overflowgid.
+inline constexpr uid_t kOverflowId = 65534;
 
 // One direction of a connected stream.
 struct StreamChannel {
@@ -34,12 +37,31 @@ struct StreamChannel {
   bool reader_gone = false;  // the receiving socket closed: EPIPE for the sender
 };
 
+// A sender as SCM_CREDENTIALS names it: its pid (the thread group's) and its real uid and gid
+// at the time of the send, not the effective ones (current_uid_gid in unix_dgram_sendmsg).
+struct Credentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 struct Datagram {
   std::string bytes;
   SocketAddress from;
+  // Recorded only when the sender or the receiver had SO_PASSCRED at the send, as Linux's
+  // maybe_add_creds does; otherwise a receiver that turns SO_PASSCRED on later reads pid 0
+  // and the overflow ids.
+  std::optional<Credentials> credentials;
 };
 
-class Socket final : public OpenFile {
+// What a receive learnt besides the bytes.
+struct Received {
+  SocketAddress from;
+  std::optional<Credentials> credentials;  // a datagram's, when recorded
+  bool truncated = false;                   // a datagram longer than the buffer
+};
+
+class Socket final : public OpenFile, public std::enable_shared_from_this<Socket> {
  public:
   enum class State { kUnconnected, kListening, kConnected };
 
@@ -54,12 +76,17 @@ class Socket final : public OpenFile {
   Readiness readiness() const override;
   std::string blocked_reason(const Kernel& kernel) const override;
 
-  // recv/recvfrom: EAGAIN when nothing is there (the caller applies blocking).
-  sys::Result<std::size_t> receive(std::span<std::byte> buf, int flags, SocketAddress* from);
+  // recv/recvfrom/recvmsg: EAGAIN when nothing is there (the caller applies blocking).
+  sys::Result<std::size_t> receive(std::span<std::byte> buf, int flags, Received* info);
   // send/sendto on a stream, or to a datagram socket's destination. EPIPE is returned without
   // raising SIGPIPE (the caller decides); EAGAIN when there is no room.
   sys::Result<std::size_t> send_stream(std::span<const std::byte> buf, const char* call);
-  sys::Result<std::size_t> send_datagram(Socket& to, std::span<const std::byte> buf);
+  sys::Result<std::size_t> send_datagram(Socket& to, std::span<const std::byte> buf,
+                                         const Process& sender);
+  // A unix socket with SO_PASSCRED that is unbound gets an autobind name before it connects
+  // or sends, so that its peer can name it (unix_may_passcred in unix_dgram_sendmsg,
+  // unix_dgram_connect and unix_stream_connect).
+  void autobind_for_credentials();
 
   [[nodiscard]] bool is_stream() const { return type_ == SOCK_STREAM; }
   [[nodiscard]] bool is_unix() const { return domain_ == AF_UNIX; }
@@ -76,6 +103,7 @@ class Socket final : public OpenFile {
   bool reuse_address = false;
   bool keepalive = false;
   bool no_delay = false;
+  bool pass_credentials = false;  // SO_PASSCRED
   int error = 0;  // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
   bool reset = false;  // a TCP peer answered a write after its close with a reset
   // Streams.
@@ -107,6 +135,8 @@ sys::Result<std::shared_ptr<Socket>> unix_find(Kernel& kernel, Process& p, const
 std::string unix_address_text(const SocketAddress& address);
 // An unnamed AF_UNIX address: the family alone.
 SocketAddress unix_unnamed();
+// Binds an unbound AF_UNIX socket to a free autobind name: "\0" and five hex digits.
+void unix_autobind(Kernel& kernel, Socket& socket, const std::shared_ptr<Socket>& self);
 
 // ---- AF_INET (socket_inet.cpp) ----
 

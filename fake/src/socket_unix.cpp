@@ -44,6 +44,17 @@ sys::Result<UnixName> parse(const sockaddr* addr, socklen_t len, const char* cal
 
 SocketAddress unix_unnamed() { return make_address({}); }
 
+void unix_autobind(Kernel& kernel, Socket& socket, const std::shared_ptr<Socket>& self) {
+  for (;;) {
+    const std::string name = fmt::format("{}{:05x}", '\0', kernel.next_autobind++ & 0xfffff);
+    auto& slot = kernel.abstract_sockets[name];
+    if (!slot.expired()) continue;
+    slot = self;
+    socket.local = make_address(name);
+    return;
+  }
+}
+
 std::string unix_address_text(const SocketAddress& address) {
   if (address.size() <= sizeof(sa_family_t)) return "unix:(unnamed)";
   std::string name = address.substr(sizeof(sa_family_t));
@@ -57,15 +68,8 @@ sys::Result<void> unix_bind(Kernel& kernel, Process& p, Socket& socket,
                             socklen_t len) {
   if (len == kPathOffset && addr->sa_family == AF_UNIX) {
     if (!socket.local.empty()) return sys::fail(EINVAL, "bind");
-    // Autobind: an abstract name of five hex digits.
-    for (;;) {
-      const std::string name = fmt::format("{}{:05x}", '\0', kernel.next_autobind++ & 0xfffff);
-      auto& slot = kernel.abstract_sockets[name];
-      if (!slot.expired()) continue;
-      slot = self;
-      socket.local = make_address(name);
-      return {};
-    }
+    unix_autobind(kernel, socket, self);
+    return {};
   }
   auto parsed = parse(addr, len, "bind");
   if (!parsed) return sys::fail(parsed.error());

@@ -1,13 +1,15 @@
 // Differential scenarios for sockets and signalfd: AF_UNIX datagrams and streams (paths in the
 // world's directory, abstract names derived from it so runs never collide on the machine),
-// TCP on loopback (ephemeral ports rendered as "ephemeral", as their numbers are the
-// machine's), and signalfd with the signal blocked. Each scenario runs on FakeSyscalls and on
-// the real kernel; the traces must be equal, and the steps that carry the point are pinned to
-// what Linux documents.
+// SO_PASSCRED credentials on datagrams (from a forked child too), TCP on loopback (ephemeral
+// ports rendered as "ephemeral", as their numbers are the machine's), and signalfd with the
+// signal blocked. Each scenario runs on FakeSyscalls and on the real kernel; the traces must
+// be equal, and the steps that carry the point are pinned to what Linux documents.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -22,6 +24,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/sys/result.h"
 #include "differential_world.h"
 
@@ -219,6 +222,159 @@ TEST(DifferentialUnixDgram, SendingToASocketWithoutWritePermissionIsEacces) {
   EXPECT_EQ(steps.at(4).result, "EACCES");
   EXPECT_EQ(steps.at(5).result, "EACCES");
   EXPECT_EQ(steps.at(7).result, "EACCES");
+}
+
+// ---- Credentials --------------------------------------------------------------------------
+
+// Runs `child` in a forked child of the caller, in either world, and reaps it. Returns the
+// child's pid (0 if the fork failed) and leaves how it ended in `s`.
+pid_t in_child(Script& s, const std::function<bool(sys::Syscalls&)>& child) {
+  sys::Syscalls& os = s.os;
+  auto pid = os.fork();
+  if (!pid) {
+    s.note("fork", sys::errno_name(pid.error().code));
+    return 0;
+  }
+  if (auto* fake = dynamic_cast<FakeSyscalls*>(&os)) {
+    const pid_t parent = fake->getpid();
+    fake->switch_to(*pid);
+    const bool ok = child(os);
+    fake->end_process(*pid, ok ? 0 : 1);
+    fake->switch_to(parent);
+  } else if (*pid == 0) {
+    ::_exit(child(os) ? 0 : 1);  // the real world's child never returns into the scenario
+  }
+  auto waited = os.waitpid(*pid, 0);
+  s.note("child", waited ? fmt::format("status {:#x}", waited->status)
+                         : sys::errno_name(waited.error().code));
+  return *pid;
+}
+
+// One recvmsg with a `len`-byte buffer and `control` bytes of control buffer (0: a
+// null one): the count, msg_flags, the name and control lengths, and the credentials with the
+// pid named ("self", "child", or the number).
+std::string recvmsg_text(sys::Syscalls& os, int fd, std::size_t len, std::size_t control,
+                         pid_t child, int flags = MSG_DONTWAIT) {
+  char buf[64] = {};
+  alignas(cmsghdr) unsigned char control_buf[64] = {};
+  sockaddr_un from{};
+  iovec iov{buf, len};
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control == 0 ? nullptr : control_buf;
+  msg.msg_controllen = control;
+  auto n = os.recvmsg(fd, &msg, flags);
+  if (!n) return sys::errno_name(n.error().code);
+  std::string text = fmt::format("n={} \"{}\" flags={:#x} namelen={} controllen={}", *n,
+                                 std::string(buf, std::min(*n, len)), msg.msg_flags,
+                                 msg.msg_namelen, msg.msg_controllen);
+  if (msg.msg_controllen < sizeof(cmsghdr)) return text;
+  const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  text += fmt::format(" level={} type={} cmsg_len={}", c->cmsg_level, c->cmsg_type, c->cmsg_len);
+  if (c->cmsg_len < CMSG_LEN(sizeof(ucred))) return text;
+  ucred u{};
+  std::memcpy(&u, CMSG_DATA(c), sizeof u);
+  const std::string pid = u.pid == os.getpid() ? "self"
+                          : u.pid == child     ? "child"
+                                               : std::to_string(u.pid);
+  return text + fmt::format(" pid={} uid={} gid={}", pid, u.uid, u.gid);
+}
+
+// SO_PASSCRED and SCM_CREDENTIALS on a datagram socket: what is recorded when (pid 0 and the
+// overflow ids for a datagram sent while nobody asked), a sender with SO_PASSCRED autobound,
+// a short control buffer cut with MSG_CTRUNC, a short data buffer with MSG_TRUNC, and a
+// datagram from a forked child, with other ids when `other_ids`.
+std::vector<Step> credentials_scenario(sys::Syscalls& os, const WorldContext& world,
+                                       bool other_ids) {
+  Script s(os);
+  const int flags = SOCK_DGRAM | SOCK_CLOEXEC;
+  const int server =
+      s.value<int>("socket server", os.socket(AF_UNIX, flags | SOCK_NONBLOCK, 0), -1);
+  const auto at = unix_abstract(world.top + "/creds");
+  s.done("bind", os.bind(server, at.get(), at.len));
+  const int client = s.value<int>("socket client", os.socket(AF_UNIX, flags, 0), -1);
+  const auto send = [&](const char* call, int fd, const char* text) {
+    s.value<std::size_t>(
+        call, os.sendto(fd, text, std::strlen(text), MSG_NOSIGNAL, at.get(), at.len), 0);
+  };
+  send("sendto early", client, "early");
+  const int on = 1;
+  s.done("SO_PASSCRED on", os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  int value = -1;
+  socklen_t len = sizeof value;
+  s.done("getsockopt SO_PASSCRED", os.getsockopt(server, SOL_SOCKET, SO_PASSCRED, &value, &len));
+  s.note("SO_PASSCRED value", std::to_string(value));
+  send("sendto plain", client, "plain");
+  const int asking = s.value<int>("socket asking", os.socket(AF_UNIX, flags, 0), -1);
+  s.done("SO_PASSCRED sender", os.setsockopt(asking, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  send("sendto asking", asking, "asking");
+  send("sendto plain 2", client, "plain2");
+  const pid_t child = in_child(s, [&](sys::Syscalls& c) {
+    if (other_ids && (!c.setresgid(2001, 2002, 2003) || !c.setresuid(1001, 1002, 1003))) {
+      return false;
+    }
+    const char text[] = "from child";
+    return c.sendto(client, text, sizeof text - 1, MSG_NOSIGNAL, at.get(), at.len).has_value();
+  });
+  s.note("recvmsg early", recvmsg_text(os, server, 64, 64, child));
+  s.note("recvmsg null control", recvmsg_text(os, server, 64, 0, child));
+  s.note("recvmsg control 20", recvmsg_text(os, server, 64, 20, child));
+  s.note("recvmsg control 30", recvmsg_text(os, server, 64, 30, child));
+  s.note("recvmsg child", recvmsg_text(os, server, 4, 64, child));
+  s.note("recvmsg empty", recvmsg_text(os, server, 64, 64, child));
+  const int off = 0;
+  s.done("SO_PASSCRED off", os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &off, sizeof off));
+  send("sendto after off", client, "off");
+  s.note("recvmsg without SO_PASSCRED", recvmsg_text(os, server, 64, 64, child));
+  const int tcp =
+      s.value<int>("socket tcp", os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+  s.done("SO_PASSCRED tcp", os.setsockopt(tcp, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  return s.steps;
+}
+
+TEST(DifferentialUnixDgram, CredentialsFlagsAndTruncationAgree) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext& world) {
+    return credentials_scenario(os, world, false);
+  });
+  ASSERT_FALSE(steps.empty());
+  const std::string self_ids = fmt::format("uid={} gid={}", ::getuid(), ::getgid());
+  EXPECT_EQ(result_of(steps, "child"), "status 0x0");
+  EXPECT_EQ(result_of(steps, "SO_PASSCRED value"), "1");
+  EXPECT_EQ(result_of(steps, "recvmsg early"),
+            "n=5 \"early\" flags=0x0 namelen=0 controllen=32 level=1 type=2 cmsg_len=28 pid=0 "
+            "uid=65534 gid=65534")
+      << "queued before anyone asked: no credentials were taken";
+  EXPECT_EQ(result_of(steps, "recvmsg null control"),
+            "n=5 \"plain\" flags=0x8 namelen=0 controllen=0");
+  EXPECT_EQ(result_of(steps, "recvmsg control 20"),
+            "n=6 \"asking\" flags=0x8 namelen=8 controllen=20 level=1 type=2 cmsg_len=20")
+      << "the sender with SO_PASSCRED was autobound; the cut message keeps a header";
+  EXPECT_EQ(result_of(steps, "recvmsg control 30"),
+            "n=6 \"plain2\" flags=0x0 namelen=0 controllen=30 level=1 type=2 cmsg_len=28 "
+            "pid=self " + self_ids);
+  EXPECT_EQ(result_of(steps, "recvmsg child"),
+            "n=4 \"from\" flags=0x20 namelen=0 controllen=32 level=1 type=2 cmsg_len=28 "
+            "pid=child " + self_ids);
+  EXPECT_EQ(result_of(steps, "recvmsg empty"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "recvmsg without SO_PASSCRED"),
+            "n=3 \"off\" flags=0x0 namelen=0 controllen=0");
+  EXPECT_EQ(result_of(steps, "SO_PASSCRED tcp"), "EOPNOTSUPP");
+}
+
+TEST(DifferentialUnixDgram, ASendersCredentialsAreItsRealIds) {
+  if (!can_drop_privileges()) GTEST_SKIP() << "needs root to send from a child with other ids";
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext& world) {
+    return credentials_scenario(os, world, true);
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "child"), "status 0x0");
+  EXPECT_EQ(result_of(steps, "recvmsg child"),
+            "n=4 \"from\" flags=0x20 namelen=0 controllen=32 level=1 type=2 cmsg_len=28 "
+            "pid=child uid=1001 gid=2001")
+      << "real ids 1001/2001, not the effective 1002/2002";
 }
 
 TEST(DifferentialUnixStream, BacklogEofResetEpipeAndReadiness) {

@@ -1,12 +1,15 @@
 // AF_UNIX sockets in the fake kernel: datagrams to paths and abstract names (with the
-// filesystem's permissions, ECONNREFUSED, ENOENT, truncation, EAGAIN), and streams with a
+// filesystem's permissions, ECONNREFUSED, ENOENT, truncation, EAGAIN, the sender's
+// credentials through recvmsg), and streams with a
 // backlog, EOF, EPIPE and SIGPIPE, readiness in poll and epoll, and sharing across fork.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <string>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -32,7 +35,162 @@ sys::Result<std::size_t> send_to(FakeSyscalls& os, int fd, std::string_view text
   return os.sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, a.get(), a.len);
 }
 
+// One recvmsg into a 64-byte buffer with `control` bytes of control buffer, as text:
+// "n=5 flags=0x0 namelen=0 controllen=32 cred=1000/0/0" (pid/uid/gid), or the errno.
+std::string recvmsg_text(FakeSyscalls& os, int fd, std::size_t control, std::size_t len = 64,
+                         int flags = 0) {
+  char buf[64];
+  alignas(cmsghdr) unsigned char control_buf[64] = {};
+  sockaddr_un from{};
+  iovec iov{buf, len};
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control == 0 ? nullptr : control_buf;
+  msg.msg_controllen = control;
+  auto n = os.recvmsg(fd, &msg, flags);
+  if (!n) return "error " + std::to_string(n.error().code);
+  std::string text = fmt::format("n={} flags={:#x} namelen={} controllen={}", *n, msg.msg_flags,
+                                 msg.msg_namelen, msg.msg_controllen);
+  cmsghdr* c = msg.msg_controllen >= sizeof(cmsghdr) ? CMSG_FIRSTHDR(&msg) : nullptr;
+  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+    if (c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+      ucred u{};
+      std::memcpy(&u, CMSG_DATA(c), sizeof u);
+      text += fmt::format(" cred={}/{}/{}", u.pid, u.uid, u.gid);
+    } else {
+      text += fmt::format(" cmsg_len={}", c->cmsg_len);
+    }
+  }
+  return text;
+}
+
 // ---- Datagrams ------------------------------------------------------------------------------
+
+TEST(FakeUnixDgram, SoPasscredDeliversTheSendersPidAndRealIds) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@creds");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  const int on = 1;
+  ASSERT_TRUE(os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  int value = 0;
+  socklen_t len = sizeof value;
+  ASSERT_TRUE(os.getsockopt(server, SOL_SOCKET, SO_PASSCRED, &value, &len));
+  EXPECT_EQ(value, 1);
+  const int client = dgram(os);
+  const pid_t parent = os.getpid();
+  const pid_t child = *os.fork();
+  os.switch_to(child);
+  ASSERT_TRUE(os.setresgid(2001, 2002, 2003));
+  ASSERT_TRUE(os.setresuid(1001, 1002, 1003));
+  ASSERT_TRUE(send_to(os, client, "child", "@creds"));
+  os.switch_to(parent);
+  ASSERT_TRUE(send_to(os, client, "parent", "@creds"));
+  EXPECT_EQ(recvmsg_text(os, server, 64),
+            fmt::format("n=5 flags=0x0 namelen=0 controllen=32 cred={}/1001/2001", child))
+      << "the real ids, taken at the send";
+  EXPECT_EQ(recvmsg_text(os, server, 64),
+            fmt::format("n=6 flags=0x0 namelen=0 controllen=32 cred={}/0/0", parent));
+  EXPECT_EQ(recvmsg_text(os, server, 64), "error " + std::to_string(EAGAIN));
+}
+
+TEST(FakeUnixDgram, RecvmsgCutsAShortControlBufferWithMsgCtrunc) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@ctrunc");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  const int on = 1;
+  ASSERT_TRUE(os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  const int client = dgram(os);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(send_to(os, client, "hello", "@ctrunc"));
+  EXPECT_EQ(recvmsg_text(os, server, 0), "n=5 flags=0x8 namelen=0 controllen=0");
+  EXPECT_EQ(recvmsg_text(os, server, 8), "n=5 flags=0x8 namelen=0 controllen=0");
+  EXPECT_EQ(recvmsg_text(os, server, 20), "n=5 flags=0x8 namelen=0 controllen=20 cmsg_len=20");
+  EXPECT_EQ(recvmsg_text(os, server, 30),
+            fmt::format("n=5 flags=0x0 namelen=0 controllen=30 cred={}/0/0", os.getpid()));
+  EXPECT_EQ(recvmsg_text(os, server, 64, 3),
+            fmt::format("n=3 flags=0x20 namelen=0 controllen=32 cred={}/0/0", os.getpid()))
+      << "a short data buffer is MSG_TRUNC";
+  EXPECT_EQ(recvmsg_text(os, server, 64, 3, MSG_TRUNC),
+            fmt::format("n=5 flags=0x20 namelen=0 controllen=32 cred={}/0/0", os.getpid()));
+}
+
+TEST(FakeUnixDgram, CredentialsAreTakenOnlyWhileSomeoneAsksForThem) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@late");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  const int plain = dgram(os);
+  ASSERT_TRUE(send_to(os, plain, "early", "@late"));
+  const int on = 1;
+  const int asking = dgram(os);
+  ASSERT_TRUE(os.setsockopt(asking, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  ASSERT_TRUE(send_to(os, asking, "sender asked", "@late"));
+  EXPECT_EQ(recvmsg_text(os, server, 64), "n=5 flags=0x0 namelen=0 controllen=0")
+      << "no control message for a receiver without SO_PASSCRED";
+  ASSERT_TRUE(os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  ASSERT_TRUE(send_to(os, plain, "early", "@late"));
+  const int off = 0;
+  ASSERT_TRUE(os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &off, sizeof off));
+  ASSERT_TRUE(send_to(os, plain, "x", "@late"));
+  ASSERT_TRUE(os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+  EXPECT_EQ(recvmsg_text(os, server, 64),
+            fmt::format("n=12 flags=0x0 namelen=8 controllen=32 cred={}/0/0", os.getpid()))
+      << "a sender with SO_PASSCRED is autobound and records its credentials";
+  EXPECT_EQ(recvmsg_text(os, server, 64),
+            fmt::format("n=5 flags=0x0 namelen=0 controllen=32 cred={}/0/0", os.getpid()));
+  EXPECT_EQ(recvmsg_text(os, server, 64),
+            "n=1 flags=0x0 namelen=0 controllen=32 cred=0/65534/65534")
+      << "sent while nobody asked: pid 0 and the overflow ids";
+}
+
+TEST(FakeUnixDgram, RecvmsgFailsAsRecvfromDoesAndOnABadMsghdr) {
+  FakeSyscalls os;
+  const int server = *os.socket(AF_UNIX, SOCK_DGRAM, 0);
+  const auto at = unix_address("@fails");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  EXPECT_EQ(recvmsg_text(os, server, 32, 64, MSG_DONTWAIT), "error " + std::to_string(EAGAIN));
+  EXPECT_EQ(recvmsg_text(os, server, 32), "error " + std::to_string(EDEADLK))
+      << "a blocking receive of nothing would block";
+  EXPECT_EQ(os.recvmsg(server, nullptr, 0).error().code, EFAULT);
+  EXPECT_EQ(recvmsg_text(os, 99, 32), "error " + std::to_string(EBADF));
+  const auto pipe = *os.pipe2(O_CLOEXEC);
+  EXPECT_EQ(recvmsg_text(os, pipe.read_end, 32), "error " + std::to_string(ENOTSOCK));
+  const int tcp = *os.socket(AF_INET, SOCK_STREAM, 0);
+  const int on = 1;
+  EXPECT_EQ(os.setsockopt(tcp, SOL_SOCKET, SO_PASSCRED, &on, sizeof on).error().code,
+            EOPNOTSUPP);
+  EXPECT_THAT(os.transcript(), CallFailedWith("recvmsg", EAGAIN));
+  ASSERT_TRUE(send_to(os, *os.socket(AF_UNIX, SOCK_DGRAM, 0), "kept", "@fails"));
+  os.fail_when("recvmsg", [](const CallRecord&) { return true; }, ECONNRESET);
+  EXPECT_EQ(recvmsg_text(os, server, 32), "error " + std::to_string(ECONNRESET));
+  os.clear_faults();
+  EXPECT_EQ(recvmsg_text(os, server, 32), "n=4 flags=0x0 namelen=0 controllen=0")
+      << "an injected failure takes nothing off the queue";
+}
+
+TEST(FakeUnixDgram, RecvmsgScattersOverItsIovecsAndLeavesANullNameAlone) {
+  FakeSyscalls os;
+  const int server = dgram(os);
+  const auto at = unix_address("@scatter");
+  ASSERT_TRUE(os.bind(server, at.get(), at.len));
+  ASSERT_TRUE(send_to(os, dgram(os), "hello", "@scatter"));
+  char a[2];
+  char b[10];
+  iovec iov[2] = {{a, sizeof a}, {b, sizeof b}};
+  msghdr msg{};
+  msg.msg_namelen = 99;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  msg.msg_flags = 0x7fff;
+  ASSERT_EQ(os.recvmsg(server, &msg, 0).value_or(0), 5u);
+  EXPECT_EQ(std::string(a, 2) + std::string(b, 3), "hello");
+  EXPECT_EQ(msg.msg_namelen, 99u);
+  EXPECT_EQ(msg.msg_flags, 0);
+}
 
 TEST(FakeUnixDgram, BindingAPathMakesASocketInodeAndDatagramsArriveWhole) {
   FakeSyscalls os;
@@ -455,7 +613,7 @@ TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
             "sendto(0, \"READY=1\\n\", 8, MSG_NOSIGNAL, unix:@notify)");
   EXPECT_THAT(os.transcript(), CallFailedWith("sendto", ENOBUFS));
   for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto",
-                           "recvfrom", "setsockopt", "getsockopt", "getsockname"}) {
+                           "recvfrom", "recvmsg", "setsockopt", "getsockopt", "getsockname"}) {
     EXPECT_NE(FakeSyscalls::typical_errno(name), 0) << name;
   }
 }

@@ -8,7 +8,9 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +18,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -509,6 +513,39 @@ TEST_F(DaemonkitCli, NotifyProgramThatNeverGetsReadyTimesOutAndIsStopped) {
   const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
   EXPECT_TRUE(eventually([&] { return !process_alive(pid); }));
   EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+// Anyone can read the launcher's abstract socket name in /proc/net/unix and send to it; this
+// test, in a session of its own, plays that user against a PROGRAM that never reports.
+TEST_F(DaemonkitCli, NotifyReadyFromOutsideTheDaemonsSessionIsIgnored) {
+  std::string sent = "not sent";
+  std::thread stranger([&] {
+    const fs::path file = dir_ / "report";
+    if (!eventually([&] { return fs::exists(file); })) return;
+    const std::string where = parse_report(read_file(file))["NOTIFY_SOCKET"];
+    if (where.size() < 2 || where[0] != '@') return;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path + 1, where.data() + 1, where.size() - 1);
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + where.size());
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const char datagram[] = "READY=1\n";
+    if (::sendto(fd, datagram, sizeof datagram - 1, MSG_NOSIGNAL,
+                 reinterpret_cast<sockaddr*>(&addr), len) == sizeof datagram - 1) {
+      sent = "sent";
+    }
+    ::close(fd);
+  });
+  Outcome failed = run(probe_run({"--ready=notify", "--timeout", "2"}, {"run"}));
+  stranger.join();
+  EXPECT_EQ(sent, "sent");
+  EXPECT_EQ(failed.code, 1) << "a stranger's READY=1 was taken for the daemon's";
+  EXPECT_THAT(failed.err,
+              AllOf(HasSubstr(kProbe + " was not ready after 2 seconds"),
+                    HasSubstr("ignored 1 notification from a process outside the daemon's "
+                              "session")));
+  const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
+  EXPECT_TRUE(eventually([&] { return !process_alive(pid); }));
 }
 
 // ---- run: --ready=pipe ------------------------------------------------------------------------

@@ -606,6 +606,12 @@ Result<std::size_t> RealSyscalls::recvfrom(int fd, void* buf, std::size_t len, i
   return static_cast<std::size_t>(n);
 }
 
+Result<std::size_t> RealSyscalls::recvmsg(int fd, struct msghdr* msg, int flags) {
+  const ssize_t n = ::recvmsg(fd, msg, flags);
+  if (n < 0) return fail(errno, "recvmsg");
+  return static_cast<std::size_t>(n);
+}
+
 Result<void> RealSyscalls::setsockopt(int fd, int level, int name, const void* value,
                                       socklen_t len) {
   if (::setsockopt(fd, level, name, value, len) < 0) return fail(errno, "setsockopt");

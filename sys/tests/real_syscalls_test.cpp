@@ -1833,6 +1833,45 @@ TEST_F(RealSyscallsSockets, DatagramSocketReportsSenderOnAbstractNames) {
   EXPECT_TRUE(FailsWith(sys_.sendto(kBadFd, "x", 1, 0, nullptr, 0), EBADF, "sendto"));
 }
 
+TEST_F(RealSyscallsSockets, RecvmsgDeliversTheSendersCredentialsAndItsErrors) {
+  const UnixAddress server_address = abstract_address("creds");
+  const Fd server(unwrap(sys_.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)));
+  const Fd client(unwrap(sys_.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)));
+  ASSERT_TRUE(IsOk(sys_.bind(server.get(), server_address.get(), server_address.len)));
+  const int on = 1;
+  ASSERT_TRUE(IsOk(sys_.setsockopt(server.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on)));
+  ASSERT_EQ(::sendto(client.get(), "hello", 5, 0, server_address.get(), server_address.len), 5);
+
+  char buf[3] = {};
+  iovec iov{buf, sizeof buf};
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(ucred))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const auto got = sys_.recvmsg(server.get(), &msg, 0);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, 3u);
+  EXPECT_EQ(std::string_view(buf, 3), "hel");
+  EXPECT_EQ(msg.msg_flags, MSG_TRUNC);
+  const cmsghdr* header = CMSG_FIRSTHDR(&msg);
+  ASSERT_NE(header, nullptr);
+  EXPECT_EQ(header->cmsg_level, SOL_SOCKET);
+  EXPECT_EQ(header->cmsg_type, SCM_CREDENTIALS);
+  ucred credentials{};
+  std::memcpy(&credentials, CMSG_DATA(header), sizeof credentials);
+  EXPECT_EQ(credentials.pid, ::getpid());
+  EXPECT_EQ(credentials.uid, ::getuid());
+  EXPECT_EQ(credentials.gid, ::getgid());
+
+  EXPECT_TRUE(FailsWith(sys_.recvmsg(server.get(), &msg, MSG_DONTWAIT), EAGAIN, "recvmsg"));
+  EXPECT_TRUE(FailsWith(sys_.recvmsg(server.get(), nullptr, MSG_DONTWAIT), EFAULT, "recvmsg"));
+  Pipe p = make_pipe();
+  EXPECT_TRUE(FailsWith(sys_.recvmsg(p.read.get(), &msg, 0), ENOTSOCK, "recvmsg"));
+  EXPECT_TRUE(FailsWith(sys_.recvmsg(kBadFd, &msg, 0), EBADF, "recvmsg"));
+}
+
 TEST_F(RealSyscallsSockets, SockoptsRoundTripAndReportSoType) {
   const Fd stream(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const Fd dgram(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));

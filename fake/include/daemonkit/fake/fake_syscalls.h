@@ -316,6 +316,9 @@ class FakeSyscalls : public sys::Syscalls {
                                   const struct sockaddr* addr, socklen_t addrlen) override;
   sys::Result<std::size_t> recvfrom(int fd, void* buf, std::size_t len, int flags,
                                     struct sockaddr* addr, socklen_t* addrlen) override;
+  // A datagram carries its sender's pid and real uid and gid when the sender or the receiver
+  // had SO_PASSCRED; a receiver with SO_PASSCRED gets them as SCM_CREDENTIALS.
+  sys::Result<std::size_t> recvmsg(int fd, struct msghdr* msg, int flags) override;
   sys::Result<void> setsockopt(int fd, int level, int name, const void* value,
                                socklen_t len) override;
   sys::Result<void> getsockopt(int fd, int level, int name, void* value,

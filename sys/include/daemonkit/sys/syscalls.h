@@ -253,6 +253,9 @@ class Syscalls {
   // See man 2 recvfrom; addr and addrlen may be null.
   virtual Result<std::size_t> recvfrom(int fd, void* buf, std::size_t len, int flags,
                                        struct sockaddr* addr, socklen_t* addrlen) = 0;
+  // See man 2 recvmsg. On success msg's msg_namelen, msg_controllen and msg_flags are updated
+  // (MSG_TRUNC, MSG_CTRUNC): check MSG_CTRUNC before trusting a control message.
+  virtual Result<std::size_t> recvmsg(int fd, struct msghdr* msg, int flags) = 0;
   // See man 2 setsockopt.
   virtual Result<void> setsockopt(int fd, int level, int name, const void* value,
                                   socklen_t len) = 0;
