@@ -137,3 +137,19 @@ class PidFile {
 };
 
 }  // namespace daemonkit::core
+
+namespace daemonkit::core {
+
+// ---- Giving the file up after a failed launch -------------------------------------------------
+
+// Closes `file`'s descriptor, then removes the file only if nobody else holds its lock: a process
+// that inherited the lock (a child the daemon forked, outliving it) is still the instance the
+// file stands for, and its file is not taken from under it. A fresh descriptor asks for the lock
+// without waiting and holds it while the path is checked to still name the same file and is
+// unlinked, so a starter that opened the file meanwhile sees it vanish and starts over. A file
+// that is gone, or that another file has replaced, is not ours to act on: that is success.
+// Fails with the reason the file was left (still locked, or the call that failed); one that
+// could not be unlinked is emptied, so it names no pid that may be reused.
+[[nodiscard]] StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file);
+
+}  // namespace daemonkit::core
