@@ -143,7 +143,8 @@ std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool whole) {
   const auto& failed = std::get<core::Failed>(result);
   std::string message = failed.message;
   if (message.empty()) message = fmt::format("{} reported a failure without a message", program_);
-  return LaunchFailed{message, mode_ == ReadyMode::kPipe && !daemon_status_};
+  const bool runs_on = mode_ == ReadyMode::kPipe && !daemon_status_;
+  return LaunchFailed{message, runs_on, runs_on};
 }
 
 std::optional<LaunchOutcome> ReadinessWaiter::decide_death() {

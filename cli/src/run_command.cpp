@@ -501,14 +501,17 @@ CommandResult give_up(sys::Syscalls& os, std::string notes, const LaunchFailed& 
     // lives. The daemon itself is reached through a pidfd, wherever it went.
     const DaemonStop stop =
         stop_daemon(os, launched.daemon_reaped ? 0 : launched.daemon, launched.intermediate);
-    message += describe_stop(stop);
+    if (!failed.reported || stop.sent_kill || !stop.gone) message += describe_stop(stop);
     gone = stop.gone;
   }
   if (pid_file) {
     if (!gone) {
       // Our descriptor closes as the launcher exits; the daemon's keeps the lock.
       message += fmt::format("; kept the PID file {}", pid_file->path());
-    } else if (auto released = core::release_unless_locked(os, std::move(*pid_file));
+    } else if (auto released = core::release_unless_locked(
+                   os, std::move(*pid_file),
+                   // What was just signalled in the group lets go of the lock as it exits.
+                   failed.stop_daemon ? kLaunchKillWait : std::chrono::milliseconds(0));
                !released) {
       message += "; " + released.error().message;
     }

@@ -24,6 +24,9 @@ LaunchOutcome failed(std::string message, bool stop = false) {
   return LaunchFailed{std::move(message), stop};
 }
 
+// PROGRAM's own failure report, made while it runs on: it is to be stopped.
+LaunchOutcome reported(std::string message) { return LaunchFailed{std::move(message), true, true}; }
+
 TEST(WaitStatusText, ExitAndSignals) {
   EXPECT_EQ(describe_exit(exited(3)), "exit status 3");
   EXPECT_EQ(describe_exit(killed(SIGKILL)), "killed by signal 9 (SIGKILL)");
@@ -151,7 +154,7 @@ TEST(PipeReadiness, FailureReportIsTheMessageAndTheLiveDaemonIsStopped) {
   EXPECT_EQ(waiter.on_pipe_bytes("1 bind(127.0.0.1:7): Permission denied (EACCES)"),
             std::nullopt);
   EXPECT_THAT(waiter.on_pipe_eof(),
-              Optional(failed("bind(127.0.0.1:7): Permission denied (EACCES)", true)));
+              Optional(reported("bind(127.0.0.1:7): Permission denied (EACCES)")));
 }
 
 // A report is one write of at most 100 bytes, under PIPE_BUF and so atomic: a read that drained
@@ -160,7 +163,7 @@ TEST(PipeReadiness, FailureReportIsTheMessageAndTheLiveDaemonIsStopped) {
 TEST(PipeReadiness, FailureReportIsFinalOnceThePipeIsDrained) {
   ReadinessWaiter waiter(ReadyMode::kPipe, "prog", milliseconds(5000));
   EXPECT_EQ(waiter.on_pipe_bytes("1 port 80 is taken"), std::nullopt);
-  EXPECT_THAT(waiter.on_pipe_drained(), Optional(failed("port 80 is taken", true)));
+  EXPECT_THAT(waiter.on_pipe_drained(), Optional(reported("port 80 is taken")));
 }
 
 TEST(PipeReadiness, DrainedWithoutAnyReportDecidesNothing) {
@@ -231,7 +234,7 @@ TEST(PipeReadiness, GarbageIsAProtocolError) {
 TEST(PipeReadiness, ControlBytesInTheMessageAreEscaped) {
   ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
   EXPECT_EQ(waiter.on_pipe_bytes(std::string("1 a\x1b[2Jb\n\xff", 10)), std::nullopt);
-  EXPECT_THAT(waiter.on_pipe_eof(), Optional(failed("a\\x1b[2Jb\\x0a\\xff", true)));
+  EXPECT_THAT(waiter.on_pipe_eof(), Optional(reported("a\\x1b[2Jb\\x0a\\xff")));
 }
 
 TEST(PipeReadiness, NothingWithoutTimeoutMeansNoWakeUp) {

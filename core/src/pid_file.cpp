@@ -347,7 +347,9 @@ void PidFile::release() {
 
 namespace daemonkit::core {
 
-StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file) {
+StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file,
+                                       std::chrono::milliseconds patience) {
+  constexpr std::chrono::milliseconds kLockRetry{10};
   if (!file.held()) return {};
   const std::string& path = file.path();
   // The PidFile's destructor does no I/O; closing its descriptor here is all it gets.
@@ -363,6 +365,12 @@ StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file) {
   }
   auto result = [&]() -> StepResult<void> {
     auto locked = sys::retry_on_eintr([&] { return os.flock(*fresh, LOCK_EX | LOCK_NB); });
+    // Counted in sleeps, not by the clock, so it stays bounded whatever the clock does.
+    for (auto waited = std::chrono::milliseconds(0);
+         !locked && locked.error().code == EWOULDBLOCK && waited < patience; waited += kLockRetry) {
+      (void)os.poll(nullptr, 0, static_cast<int>(kLockRetry.count()));
+      locked = sys::retry_on_eintr([&] { return os.flock(*fresh, LOCK_EX | LOCK_NB); });
+    }
     if (!locked && locked.error().code == EWOULDBLOCK) {
       return step_failed(StepError::plain(
           "pidfile",

@@ -4,7 +4,9 @@
 #include <sys/file.h>
 
 #include <cerrno>
+#include <chrono>
 #include <string>
+#include <string_view>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -46,6 +48,32 @@ TEST(PidFileReleaseUnlessLocked, LeavesAFileAnotherProcessStillHoldsTheLockOf) {
   os.end_process(child, 0);
   const int fd = *os.open("/run/r.pid", O_RDONLY | O_CLOEXEC, 0);
   EXPECT_TRUE(os.flock(fd, LOCK_EX | LOCK_NB));
+}
+
+// A holder just sent SIGKILL lets go as it exits, a moment later: patience waits for that.
+TEST(PidFileReleaseUnlessLocked, WaitsUpToItsPatienceForADyingHolder) {
+  fake::FakeSyscalls os;
+  PidFile pid = acquired(os);
+  const pid_t child = *os.fork();
+  int sleeps = 0;
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name == "poll" && ++sleeps == 3) os.end_process(child, 0);
+  });
+  const auto before = os.clock().monotonic();
+  EXPECT_TRUE(release_unless_locked(os, std::move(pid), std::chrono::milliseconds(1000)));
+  os.before_each_call(nullptr);
+  EXPECT_FALSE(os.read_file("/run/r.pid").has_value());
+  EXPECT_EQ(os.clock().monotonic() - before, std::chrono::milliseconds(30));  // 3 sleeps
+}
+
+TEST(PidFileReleaseUnlessLocked, PatienceIsBounded) {
+  fake::FakeSyscalls os;
+  PidFile pid = acquired(os);
+  (void)*os.fork();
+  const auto before = os.clock().monotonic();
+  EXPECT_FALSE(release_unless_locked(os, std::move(pid), std::chrono::milliseconds(100)));
+  EXPECT_EQ(os.clock().monotonic() - before, std::chrono::milliseconds(100));
+  EXPECT_EQ(os.read_file("/run/r.pid"), "4242\n");
 }
 
 TEST(PidFileReleaseUnlessLocked, LeavesAFileThatReplacedOursAlone) {

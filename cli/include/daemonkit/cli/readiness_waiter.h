@@ -27,6 +27,9 @@ struct LaunchFailed {
   // The daemon may still be alive (it never got ready in time, or reported failure while it
   // runs on) and should be stopped.
   bool stop_daemon = false;
+  // The message is PROGRAM's own report of its failure, made while it runs on: stopping it is
+  // then cleanup, worth telling only if it came to SIGKILL.
+  bool reported = false;
   friend bool operator==(const LaunchFailed&, const LaunchFailed&) = default;
 };
 using LaunchOutcome = std::variant<LaunchReady, LaunchFailed>;

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -150,6 +151,10 @@ namespace daemonkit::core {
 // that is gone, or that another file has replaced, is not ours to act on: that is success.
 // Fails with the reason the file was left (still locked, or the call that failed); one that
 // could not be unlinked is emptied, so it names no pid that may be reused.
-[[nodiscard]] StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file);
+// `patience` is for holders that were just sent a fatal signal: they let go of the lock only as
+// they exit, a moment later, so the lock is asked for again every 10 ms until it has passed.
+[[nodiscard]] StepResult<void> release_unless_locked(
+    sys::Syscalls& os, PidFile file,
+    std::chrono::milliseconds patience = std::chrono::milliseconds(0));
 
 }  // namespace daemonkit::core
