@@ -666,6 +666,16 @@ TEST_F(RunOnFake, APidFileStillLockedByWhatProgramLeftBehindIsKept) {
   EXPECT_EQ(os_.read_file("/run/p.pid"), fmt::format("{}\n", daemon));
 }
 
+// Without the signalfd the launcher cannot watch the daemon: it stops it as any other give-up.
+TEST_F(RunOnFake, AFailedSignalfdStopsTheDaemonBeforeGivingUpItsPidFile) {
+  os_.fail_nth("signalfd", 1, EMFILE);
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("signalfd: Too many open files (EMFILE); sent it SIGTERM"));
+  EXPECT_EQ(os_.process(run.daemon).state, fake::ProcessState::kReaped);
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
 // ---- --ready=exec: exec succeeded, and no more (#12 item 13) -------------------------------
 // A death already known when the pipe closes is reported; a later one is not waited for.
 

@@ -168,6 +168,7 @@ TEST_F(DaemonkitCli, ManPageDocumentsEveryRunOptionAndMessage) {
                               "contains non-numeric value", "Removing stale pidfile",
                               "no daemon is running", "sent SIGKILL", "not running",
                               "closed the status pipe without reporting readiness",
+                              "sent it SIGTERM, then SIGKILL", "left it in place",
                               "sent a malformed status report"}) {
     EXPECT_NE(man.find(message), std::string::npos) << message << " is not in daemonkit.1";
   }
