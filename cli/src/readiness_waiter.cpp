@@ -38,7 +38,9 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_bytes(std::string_view byt
 }
 
 std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_drained() {
-  if (!pipe_open_ || report_.empty()) return std::nullopt;
+  // In the other modes the report is the daemon's own, written as it exits: its end of the
+  // pipe closes a moment later, when it has closed everything else too (the PID file's lock).
+  if (mode_ != ReadyMode::kPipe || !pipe_open_ || report_.empty()) return std::nullopt;
   return decide_report(true);
 }
 

@@ -510,8 +510,10 @@ CommandResult give_up(sys::Syscalls& os, std::string notes, const LaunchFailed& 
       message += fmt::format("; kept the PID file {}", pid_file->path());
     } else if (auto released = core::release_unless_locked(
                    os, std::move(*pid_file),
-                   // What was just signalled in the group lets go of the lock as it exits.
-                   failed.stop_daemon ? kLaunchKillWait : std::chrono::milliseconds(0));
+                   // A process lets go of the lock only as it exits, a moment after its other
+                   // ends close or after it was signalled (a daemon whose step failed may not
+                   // have closed the lock's descriptor when its report is read).
+                   kLaunchKillWait);
                !released) {
       message += "; " + released.error().message;
     }

@@ -166,6 +166,14 @@ TEST(PipeReadiness, FailureReportIsFinalOnceThePipeIsDrained) {
   EXPECT_THAT(waiter.on_pipe_drained(), Optional(reported("port 80 is taken")));
 }
 
+// Elsewhere the report is the daemon's, made as it exits: the end of the pipe follows.
+TEST(ExecReadiness, AReportIsJudgedAtTheEndOfThePipeNotWhenDrained) {
+  ReadinessWaiter waiter(ReadyMode::kExec, "prog", std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_bytes("1 chdir(/x): No such file or directory (ENOENT)"), std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_drained(), std::nullopt);
+  EXPECT_THAT(waiter.on_pipe_eof(), Optional(failed("chdir(/x): No such file or directory (ENOENT)")));
+}
+
 TEST(PipeReadiness, DrainedWithoutAnyReportDecidesNothing) {
   ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
   EXPECT_EQ(waiter.on_pipe_drained(), std::nullopt);

@@ -48,7 +48,8 @@ class ReadinessWaiter {
   std::optional<LaunchOutcome> on_pipe_bytes(std::string_view bytes);
   // A read of the status pipe found it empty (EAGAIN) while its writer keeps it open. A report
   // is one write of at most 100 bytes, under PIPE_BUF and so atomic, and the launcher reads
-  // more than that at once: what has been read is the whole report, and is judged now.
+  // more than that at once: what has been read is the whole report, and is judged now. Only in
+  // pipe mode, where PROGRAM writes it and may keep the pipe open.
   std::optional<LaunchOutcome> on_pipe_drained();
   // The status pipe reached end of file. `daemon_alive` is false when the daemon has already
   // been reaped (its death is then passed to on_daemon_exit too).
