@@ -24,9 +24,10 @@ if grep -q '^LIBDAEMON_FOUND:INTERNAL=1' "$build/CMakeCache.txt"; then
 fi
 [ -f "$root/cli/CMakeLists.txt" ] && targets+=(daemonkit)
 cmake --build "$build" -j2 --target "${targets[@]}" >&2
-# daemonkit joins once its `run` works here (a daemon that exits at once is enough to tell).
+# daemonkit joins once its `run` works here. The daemon lives a moment: one already dead when the
+# launcher sees its exec is reported as a failure, and /bin/true may be.
 have_daemonkit=0
-if [ -x "$build/cli/daemonkit" ] && "$build/cli/daemonkit" run -- /bin/true 2>/dev/null; then
+if [ -x "$build/cli/daemonkit" ] && "$build/cli/daemonkit" run -- /bin/sleep 1 2>/dev/null; then
   have_daemonkit=1
 fi
 

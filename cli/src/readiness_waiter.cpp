@@ -37,6 +37,13 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_bytes(std::string_view byt
   return decide_report(false);
 }
 
+std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_drained() {
+  // In the other modes the report is the daemon's own, written as it exits: its end of the
+  // pipe closes a moment later, when it has closed everything else too (the PID file's lock).
+  if (mode_ != ReadyMode::kPipe || !pipe_open_ || report_.empty()) return std::nullopt;
+  return decide_report(true);
+}
+
 std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_eof() {
   if (!pipe_open_) return std::nullopt;
   pipe_open_ = false;
@@ -95,8 +102,8 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_time(std::chrono::milliseconds 
   }
   if (timeout_ && elapsed >= *timeout_) {
     const std::string seconds = seconds_text(*timeout_);
-    return LaunchFailed{fmt::format("{} was not ready after {} second{}; sent it SIGTERM",
-                                    program_, seconds, seconds == "1" ? "" : "s"),
+    return LaunchFailed{fmt::format("{} was not ready after {} second{}", program_, seconds,
+                                    seconds == "1" ? "" : "s"),
                         true};
   }
   return std::nullopt;
@@ -114,7 +121,7 @@ std::optional<std::chrono::milliseconds> ReadinessWaiter::wake_after(
   return wake;
 }
 
-std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool at_eof) {
+std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool whole) {
   // In pipe mode "0" is final at once: a program that keeps its end open after reporting must
   // not hold the launcher until it exits.
   if (report_ == "0" && mode_ == ReadyMode::kPipe) return LaunchReady{};
@@ -126,10 +133,10 @@ std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool at_eof) {
   };
   core::StatusDecoder decoder;
   core::StatusDecodeResult result = decoder.feed(report_);
-  // A failure report is one write, and the writer closes the pipe right after it; reading on
-  // until then means a message split across reads is read whole.
-  if (!at_eof && std::holds_alternative<core::NeedMore>(result)) return std::nullopt;
-  if (at_eof && !std::holds_alternative<core::ProtocolError>(result)) result = decoder.finish();
+  // A failure report is one write: it is `whole` once the pipe has been drained or closed.
+  // Until then a message split across reads is read on.
+  if (!whole && std::holds_alternative<core::NeedMore>(result)) return std::nullopt;
+  if (whole && !std::holds_alternative<core::ProtocolError>(result)) result = decoder.finish();
   if (const auto* error = std::get_if<core::ProtocolError>(&result)) return malformed(error->kind);
   if (std::holds_alternative<core::Ready>(result)) {
     if (mode_ == ReadyMode::kPipe) return LaunchReady{};
@@ -138,7 +145,8 @@ std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool at_eof) {
   const auto& failed = std::get<core::Failed>(result);
   std::string message = failed.message;
   if (message.empty()) message = fmt::format("{} reported a failure without a message", program_);
-  return LaunchFailed{message, mode_ == ReadyMode::kPipe && !daemon_status_};
+  const bool runs_on = mode_ == ReadyMode::kPipe && !daemon_status_;
+  return LaunchFailed{message, runs_on, runs_on};
 }
 
 std::optional<LaunchOutcome> ReadinessWaiter::decide_death() {

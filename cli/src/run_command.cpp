@@ -24,6 +24,7 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/cli/daemon_stopper.h"
 #include "daemonkit/cli/launch_error.h"
 #include "daemonkit/cli/log_file_rule.h"
 #include "daemonkit/cli/readiness_waiter.h"
@@ -235,6 +236,12 @@ LaunchResult<void> enter_directories(sys::Syscalls& os, const Plan& plan) {
 // The price: until the daemon has exec'd, the launcher can neither act nor take a signal (it
 // blocks them all across vfork), so no step of the daemon's may wait on the world. That is
 // why the log file, which may be a FIFO, is opened with O_NONBLOCK.
+// The sharing also tells the launcher the daemon's pid, which only the intermediate's vfork
+// returns: the intermediate stores it in a variable of the launcher's before it exits. No
+// race is possible: the launcher sleeps until the intermediate has ended, and the store is in
+// the same memory the launcher then reads (the compiler reloads it: its address escaped into
+// the vfork'd body). Once the intermediate is gone, the daemon is the launcher's child (its
+// subreaper's), so that pid names the daemon until the launcher reaps it, and may be signalled.
 
 // ---- The daemon ------------------------------------------------------------------------------
 // It runs in the launcher's memory, which it may use as the launcher would: nobody else runs
@@ -324,11 +331,13 @@ void append(char* buffer, std::size_t& used, std::size_t size, const char* text)
 
 // Leaves the caller's session, so that the daemon, its child and no session leader, can never
 // acquire a controlling terminal; then makes the daemon and ends once it has exec'd or failed.
+// Its pid goes to `daemon_pid`, the launcher's (see "The launch" above).
 [[noreturn]] void intermediate_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target,
-                                    int status_fd, core::PidFile* pid_file) {
+                                    int status_fd, core::PidFile* pid_file, pid_t* daemon_pid) {
   if (auto sid = os.setsid(); !sid) intermediate_fail(os, status_fd, "setsid", sid.error().code);
   auto daemon = os.vfork([&] { return daemon_main(os, plan, target, status_fd, pid_file); });
   if (!daemon) intermediate_fail(os, status_fd, "vfork", daemon.error().code);
+  *daemon_pid = *daemon;
   os.exit_now(0);
   std::abort();  // GCC cannot see [[noreturn]] through the virtual call.
 }
@@ -370,10 +379,14 @@ sys::Result<NotifySocket> open_notify_socket(sys::Syscalls& os) {
 
 class Launcher {
  public:
+  // `daemon` is 0 when the intermediate made none.
   Launcher(sys::Syscalls& os, ReadinessWaiter& waiter, int pipe_fd, int notify_fd, int signal_fd,
-           pid_t intermediate)
+           pid_t intermediate, pid_t daemon)
       : os_(os), waiter_(waiter), pipe_fd_(pipe_fd), notify_fd_(notify_fd), signal_fd_(signal_fd),
-        intermediate_(intermediate) {}
+        intermediate_(intermediate), daemon_(daemon) {}
+
+  // Whether the daemon's end has been collected: its pid may then name another process.
+  [[nodiscard]] bool daemon_reaped() const { return daemon_reaped_; }
 
   // The outcome, with a note on the notifications that were refused when the launch failed:
   // an operator whose service "never got ready" learns that something else spoke for it.
@@ -441,12 +454,15 @@ class Launcher {
       auto n = os_.read(pipe_fd_, buffer, sizeof buffer);
       if (!n) {
         if (n.error().code == EINTR) continue;
-        if (n.error().code == EAGAIN) return std::nullopt;
+        if (n.error().code == EAGAIN) return waiter_.on_pipe_drained();
         return LaunchFailed{fmt::format("reading the status pipe: {}", n.error()), true};
       }
-      auto outcome = *n == 0 ? waiter_.on_pipe_eof()
-                             : waiter_.on_pipe_bytes(std::string_view(buffer, *n));
-      if (outcome) return outcome;
+      if (*n == 0) {
+        // Under --ready=exec this end is the verdict; a death already known is part of it.
+        if (auto died = reap_daemon_if_ended()) return died;
+        return waiter_.on_pipe_eof();
+      }
+      if (auto outcome = waiter_.on_pipe_bytes(std::string_view(buffer, *n))) return outcome;
     }
     return std::nullopt;
   }
@@ -521,15 +537,28 @@ class Launcher {
       std::optional<LaunchOutcome> outcome;
       if (waited->pid == intermediate_) {
         outcome = waiter_.on_intermediate_exit(waited->status);
-      } else {
+      } else if (waited->pid == daemon_) {
         // The daemon, reparented to us (we are its subreaper). Whatever it wrote before it
         // died is read first.
+        daemon_reaped_ = true;
         if (auto said = drain_pipe()) return said;
         if (auto said = drain_notify()) return said;
         outcome = waiter_.on_daemon_exit(waited->status);
       }
+      // Anything else is an orphan of PROGRAM's, come to us as the subreaper: collected, and
+      // no concern of the launch's.
       if (outcome) return outcome;
     }
+  }
+
+  std::optional<LaunchOutcome> reap_daemon_if_ended() {
+    if (daemon_ <= 0 || daemon_reaped_) return std::nullopt;
+    auto waited = os_.waitpid(daemon_, WNOHANG);
+    // A failure tells nothing of the daemon; the launch goes on as if it lived.
+    if (!waited || waited->pid != daemon_) return std::nullopt;
+    daemon_reaped_ = true;
+    if (auto said = drain_notify()) return said;  // what it said before it died counts
+    return waiter_.on_daemon_exit(waited->status);
   }
 
   sys::Syscalls& os_;
@@ -539,6 +568,8 @@ class Launcher {
   int signal_fd_;
   pid_t intermediate_;
   std::size_t ignored_ = 0;  // notifications from outside the daemon's session
+  pid_t daemon_;
+  bool daemon_reaped_ = false;
 };
 
 CommandResult failure(std::string err, const LaunchError& error) {
@@ -570,6 +601,47 @@ int socket_activation_fds(const std::vector<std::string>& env, pid_t self) {
   }
   if (!pid || *pid != self || !count) return 0;
   return static_cast<int>(*count);
+}
+
+// The processes of a launch, as the launcher knows them once the intermediate has ended.
+struct Launched {
+  pid_t intermediate;  // also the process group the daemon was started in
+  pid_t daemon;        // 0 if the intermediate made none
+  bool daemon_reaped;
+};
+
+// A launch that failed once the daemon may exist: the daemon is stopped if the verdict asks
+// for it, and the PID file given up only when the daemon is known to be gone, and then only
+// if no process it left behind still holds the lock. What was sent to it is told.
+CommandResult give_up(sys::Syscalls& os, std::string notes, const LaunchFailed& failed,
+                      const Launched& launched, std::optional<core::PidFile>& pid_file) {
+  std::string message = failed.message;
+  bool gone = true;
+  if (failed.stop_daemon) {
+    // The intermediate's setsid made a process group named by its pid; the daemon, and so
+    // PROGRAM unless it moved itself, is in it, and the id cannot be reused while a member
+    // lives. The daemon itself is reached through a pidfd, wherever it went.
+    const DaemonStop stop =
+        stop_daemon(os, launched.daemon_reaped ? 0 : launched.daemon, launched.intermediate);
+    if (!failed.reported || stop.sent_kill || !stop.gone) message += describe_stop(stop);
+    gone = stop.gone;
+  }
+  if (pid_file) {
+    if (!gone) {
+      // Our descriptor closes as the launcher exits; the daemon's keeps the lock.
+      message += fmt::format("; kept the PID file {}", pid_file->path());
+    } else if (auto released = core::release_unless_locked(
+                   os, std::move(*pid_file),
+                   // A process lets go of the lock only as it exits, a moment after its other
+                   // ends close or after it was signalled (a daemon whose step failed may not
+                   // have closed the lock's descriptor when its report is read).
+                   kLaunchKillWait);
+               !released) {
+      message += "; " + released.error().message;
+    }
+    pid_file.reset();
+  }
+  return failure(std::move(notes), LaunchError{message, 0, false});
 }
 
 // --nodaemon: the options applied to this very process, then exec. Only returns on failure.
@@ -729,6 +801,17 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     // The descriptor keeps its number in the daemon (only others are closed around it).
     plan.env.push_back(fmt::format("{}={}", kStatusFdVar, pipe->write_end));
   }
+  // A SIGCHLD ignored (SIG_IGN, or SA_NOCLDWAIT), as some shells and supervisors leave it for
+  // what they start, would have the kernel reap our children as they die: no zombie, no
+  // SIGCHLD, so the launcher would neither learn of the daemon's death nor how it died. The
+  // default is what it depends on, set before there is any child; the daemon resets every
+  // disposition anyway before PROGRAM runs.
+  struct sigaction child_default {};
+  child_default.sa_handler = SIG_DFL;
+  sigemptyset(&child_default.sa_mask);
+  if (auto reset = os.sigaction(SIGCHLD, &child_default, nullptr); !reset) {
+    return fail(LaunchError::from("sigaction(SIGCHLD)", reset.error()));
+  }
   // SIGCHLD through a signalfd, so the daemon's death wakes the same poll as its words. It is
   // blocked before the fork, so none is lost before the signalfd exists (a blocked signal
   // waits, pending, for it); the daemon unblocks it again before exec.
@@ -745,11 +828,12 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
 
   const ExecTarget target = prepare_exec(plan);
   core::PidFile* const daemon_pid_file = pid_file ? &*pid_file : nullptr;
+  pid_t daemon_pid = 0;  // the intermediate writes it (see "The launch")
   // Returns once the intermediate has ended, by which time the daemon has exec'd PROGRAM or
   // written why it could not.
   auto child = os.vfork([&]() -> int {
     (void)os.close(pipe->read_end);
-    intermediate_main(os, plan, target, pipe->write_end, daemon_pid_file);
+    intermediate_main(os, plan, target, pipe->write_end, daemon_pid_file, &daemon_pid);
   });
   if (!child) return fail(LaunchError::from("vfork", child.error()));
 
@@ -758,9 +842,11 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
   auto signal_fd = os.signalfd(-1, child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
   if (!signal_fd) {
     // Without it the launcher cannot learn of the daemon's death; it must not guess.
-    (void)os.kill(-*child, SIGTERM);
     (void)os.close(pipe->read_end);
-    return fail(LaunchError::from("signalfd", signal_fd.error()));
+    if (notify.fd >= 0) (void)os.close(notify.fd);
+    return give_up(os, std::move(notes),
+                   LaunchFailed{LaunchError::from("signalfd", signal_fd.error()).message, true},
+                   {*child, daemon_pid, false}, pid_file);
   }
   if (auto flags = os.fcntl(pipe->read_end, F_GETFL, 0); flags) {
     (void)os.fcntl(pipe->read_end, F_SETFL, *flags | O_NONBLOCK);
@@ -770,20 +856,15 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
   // known before the pipe is read, and the closed pipe of one killed before it made the daemon
   // is not taken for PROGRAM's exec.
   if (auto ended = os.waitpid(*child, 0); ended) (void)waiter.on_intermediate_exit(ended->status);
-  Launcher launcher(os, waiter, pipe->read_end, notify.fd, *signal_fd, *child);
+  Launcher launcher(os, waiter, pipe->read_end, notify.fd, *signal_fd, *child, daemon_pid);
   const LaunchOutcome outcome = launcher.wait();
   (void)os.close(pipe->read_end);
   if (notify.fd >= 0) (void)os.close(notify.fd);
   (void)os.close(*signal_fd);
 
   if (const auto* failed = std::get_if<LaunchFailed>(&outcome)) {
-    if (failed->stop_daemon) {
-      // The intermediate's setsid made a process group named by its pid; the daemon, and so
-      // PROGRAM unless it moved itself, is in it, and the id cannot be reused while a member
-      // lives.
-      (void)os.kill(-*child, SIGTERM);
-    }
-    return fail(LaunchError{failed->message, 0, false});
+    return give_up(os, std::move(notes), *failed, {*child, daemon_pid, launcher.daemon_reaped()},
+                   pid_file);
   }
   // The daemon's copy of the PID file keeps the lock; ours closes when the launcher exits.
   return {0, "", notes};

@@ -15,9 +15,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <variant>
 #include <vector>
 
+#include "daemonkit/cli/daemon_stopper.h"
 #include "daemonkit/cli/options.h"
 #include "daemonkit/cli/run_command.h"
 #include "daemonkit/cli/status_command.h"
@@ -663,8 +665,299 @@ TEST_F(RunOnFake, FailedPollEndsTheLaunchAndStopsTheDaemon) {
       os_, run_options({"--ready=pipe", "--pidfile", "/run/p.pid", "--", "prog"}),
       [](FakeSyscalls&, const ProgramSees&) { return kStaysSilent; });
   EXPECT_EQ(run.result.code, 1);
-  EXPECT_EQ(run.result.err, launch_failure_text("poll: Cannot allocate memory (ENOMEM)"));
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("poll: Cannot allocate memory (ENOMEM); sent it SIGTERM"));
   EXPECT_TRUE(killed_group_of(os_, run.session));
+  EXPECT_FALSE(os_.process(run.daemon).alive());
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+// ---- a failure report while PROGRAM keeps the pipe open (#12 item 6) -----------------------
+// A report is one write of at most 100 bytes (atomic, under PIPE_BUF): once a read has drained
+// the pipe, the report is whole, and it is the answer, whether PROGRAM closes its end or not.
+
+ProgramScript fails_and_stays(std::string report) {
+  return [report = std::move(report)](FakeSyscalls& os, const ProgramSees& sees) {
+    EXPECT_EQ(*os.write(sees.status_fd, report.data(), report.size()), report.size());
+    return kStaysSilent;
+  };
+}
+
+TEST_F(RunOnFake, PipeFailureReportOfAProgramThatKeepsThePipeOpenIsFinalAtOnce) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=pipe", "--pidfile", "/run/p.pid", "--", "prog"}),
+      fails_and_stays("1 port 80 is taken"));
+  EXPECT_EQ(run.result.code, 1);
+  // Stopping it is cleanup after its own report: told only if it came to SIGKILL.
+  EXPECT_EQ(run.result.err, launch_failure_text("port 80 is taken"));
+  EXPECT_FALSE(os_.process(run.daemon).alive());
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+TEST_F(RunOnFake, PipeFailureReportOfAProgramThatIgnoresSigtermSaysItCameToSigkill) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=pipe", "--pidfile", "/run/p.pid", "--", "prog"}),
+      [](FakeSyscalls& os, const ProgramSees& sees) {
+        EXPECT_TRUE(os.write(sees.status_fd, "1 port 80 is taken", 18));
+        struct sigaction ignore {};
+        ignore.sa_handler = SIG_IGN;
+        EXPECT_TRUE(os.sigaction(SIGTERM, &ignore, nullptr));
+        return kStaysSilent;
+      });
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("port 80 is taken; sent it SIGTERM, then SIGKILL"));
+  EXPECT_EQ(os_.process(run.daemon).state, fake::ProcessState::kReaped);
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+TEST_F(RunOnFake, PipeFailureReportIsNotReplacedByTheTimeout) {
+  const auto before = os_.clock().monotonic();
+  const Launch run = launch_with_program(
+      os_, run_options({"--ready=pipe", "--timeout", "5", "--", "prog"}),
+      fails_and_stays("1 no config at /etc/prog.conf"));
+  EXPECT_EQ(run.result.err, launch_failure_text("no config at /etc/prog.conf"));
+  EXPECT_LT(os_.clock().monotonic() - before, std::chrono::seconds(5));
+}
+
+// ---- an inherited SIGCHLD = SIG_IGN (#12 item 7) -------------------------------------------
+// The kernel would reap the launcher's children itself and send no SIGCHLD: the launcher must
+// put the default back before it forks, or a death before readiness goes unseen.
+
+struct IgnoredSigchld {
+  const char* label;
+  void (*set)(struct sigaction&);
+};
+
+void PrintTo(const IgnoredSigchld& c, std::ostream* out) { *out << c.label; }
+
+class RunWithSigchldIgnored : public RunOnFake,
+                              public ::testing::WithParamInterface<std::tuple<IgnoredSigchld, const char*>> {};
+
+TEST_P(RunWithSigchldIgnored, ADeathBeforeReadyIsSeenWithItsStatus) {
+  const auto& [how, mode] = GetParam();
+  struct sigaction action {};
+  sigemptyset(&action.sa_mask);
+  how.set(action);
+  ASSERT_TRUE(os_.sigaction(SIGCHLD, &action, nullptr));
+  const Launch run = launch_with_program(
+      os_, run_options({mode, "--pidfile", "/run/p.pid", "--", "prog"}),
+      [](FakeSyscalls&, const ProgramSees&) { return 3; });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("prog exited with exit status 3 before it was ready"));
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachWayAndMode, RunWithSigchldIgnored,
+    ::testing::Combine(
+        ::testing::Values(
+            IgnoredSigchld{"SigIgn", [](struct sigaction& a) { a.sa_handler = SIG_IGN; }},
+            IgnoredSigchld{"NoCldWait",
+                           [](struct sigaction& a) {
+                             a.sa_handler = SIG_DFL;
+                             a.sa_flags = SA_NOCLDWAIT;
+                           }}),
+        ::testing::Values("--ready=notify", "--ready=pipe")),
+    [](const auto& param) {
+      return std::string(std::get<0>(param.param).label) +
+             (std::string(std::get<1>(param.param)) == "--ready=pipe" ? "Pipe" : "Notify");
+    });
+
+TEST_F(RunOnFake, FailingToResetSigchldIsReportedBeforeAnythingForks) {
+  os_.fail_when(
+      "sigaction", [](const fake::CallRecord& r) { return r.args.at(0) == "SIGCHLD"; }, EINVAL);
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("sigaction(SIGCHLD): Invalid argument (EINVAL)"));
+  EXPECT_EQ(count_calls(os_, "vfork"), 0);
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+// ---- giving up on a live daemon (#12 item 8) -----------------------------------------------
+// It is stopped, and known gone, before its PID file is given up: SIGTERM to its group and to
+// itself, then SIGKILL after kLaunchStopGrace; if it still lives, the file stays.
+
+int ignore_sigterm(FakeSyscalls& os, const ProgramSees&) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  EXPECT_TRUE(os.sigaction(SIGTERM, &ignore, nullptr));
+  return kStaysSilent;
+}
+
+int leave_the_group(FakeSyscalls& os, const ProgramSees&) {
+  EXPECT_TRUE(os.setsid());
+  return kStaysSilent;
+}
+
+const std::vector<std::string> kTimesOut = {"--ready=notify", "--timeout", "1", "--pidfile",
+                                            "/run/p.pid",     "--",        "prog"};
+
+TEST_F(RunOnFake, TimeoutEscalatesToSigkillForAProgramThatIgnoresSigterm) {
+  const auto before = os_.clock().monotonic();
+  const Launch run = launch_with_program(os_, run_options(kTimesOut), ignore_sigterm);
+  EXPECT_EQ(run.result.err, launch_failure_text(
+                                "prog was not ready after 1 second; sent it SIGTERM, then SIGKILL"));
+  const fake::ProcessInfo daemon = os_.process(run.daemon);
+  EXPECT_EQ(daemon.state, fake::ProcessState::kReaped) << "waited for before giving up";
+  EXPECT_EQ(WTERMSIG(daemon.wait_status), SIGKILL);
+  EXPECT_GE(os_.clock().monotonic() - before, std::chrono::seconds(1) + kLaunchStopGrace);
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+TEST_F(RunOnFake, TimeoutReachesAProgramThatLeftItsProcessGroup) {
+  const Launch run = launch_with_program(os_, run_options(kTimesOut), leave_the_group);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("prog was not ready after 1 second; sent it SIGTERM"));
+  const fake::ProcessInfo daemon = os_.process(run.daemon);
+  EXPECT_EQ(daemon.state, fake::ProcessState::kReaped);
+  EXPECT_EQ(WTERMSIG(daemon.wait_status), SIGTERM);
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+// PROGRAM outside the group, ignoring SIGTERM, and no pidfd to reach it: it lives on, and
+// so does its PID file, and the message says both.
+TEST_F(RunOnFake, ADaemonThatCouldNotBeStoppedKeepsItsPidFile) {
+  os_.fail_nth("pidfd_open", 1, EMFILE);
+  const Launch run = launch_with_program(os_, run_options(kTimesOut), [](FakeSyscalls& os,
+                                                                        const ProgramSees& sees) {
+    (void)leave_the_group(os, sees);
+    return ignore_sigterm(os, sees);
+  });
+  EXPECT_EQ(run.result.err,
+            launch_failure_text(fmt::format(
+                "prog was not ready after 1 second; tried SIGTERM, then SIGKILL, but it is "
+                "still running as PID {0} (pidfd_open({0}): Too many open files (EMFILE)); kept "
+                "the PID file /run/p.pid",
+                run.daemon)));
+  EXPECT_TRUE(os_.process(run.daemon).alive());
+  EXPECT_EQ(os_.read_file("/run/p.pid"), fmt::format("{}\n", run.daemon));
+}
+
+// Each new call of the stop failing: the group still reaches PROGRAM, and what cannot be told
+// keeps the file.
+TEST_F(RunOnFake, AFailedPidfdStillStopsTheDaemonThroughItsGroup) {
+  for (const char* call : {"pidfd_open", "pidfd_send_signal"}) {
+    FakeSyscalls os;
+    os.install_program("/usr/bin/prog");
+    os.make_dir("/run");
+    os.fail_nth(call, 1, call == std::string("pidfd_open") ? EMFILE : EPERM);
+    const Launch run = launch_with_program(
+        os, run_options(kTimesOut), [](FakeSyscalls&, const ProgramSees&) { return kStaysSilent; });
+    EXPECT_EQ(run.result.err,
+              launch_failure_text("prog was not ready after 1 second; sent it SIGTERM"))
+        << call;
+    EXPECT_FALSE(os.process(run.daemon).alive()) << call;
+    EXPECT_FALSE(os.read_file("/run/p.pid").has_value()) << call;
+  }
+}
+
+// The launcher's waitpid for the daemon alone, without waiting.
+bool is_reap_check(const fake::CallRecord& r) {
+  return r.pid == kLauncher && r.args.size() == 2 && r.args[0] != "-1" && r.args[1] == "WNOHANG";
+}
+
+// The nth call of `name` the stop makes: those after the 1 s timeout of kTimesOut.
+FakeSyscalls::Predicate nth_while_stopping(FakeSyscalls& os, int nth,
+                                           bool (*also)(const fake::CallRecord&) = nullptr) {
+  const auto timeout_at = os.clock().monotonic() + std::chrono::seconds(1);
+  return [&os, nth, also, timeout_at, seen = 0](const fake::CallRecord& r) mutable {
+    if (os.clock().monotonic() < timeout_at || (also != nullptr && !also(r))) return false;
+    return ++seen == nth;
+  };
+}
+
+TEST_F(RunOnFake, AFailedFirstReapCheckLeavesTheDaemonAndItsPidFile) {
+  os_.fail_when("waitpid", nth_while_stopping(os_, 1, is_reap_check), EINTR);
+  const Launch run = launch_with_program(os_, run_options(kTimesOut), leave_the_group);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text(fmt::format(
+                "prog was not ready after 1 second; could not tell whether it still runs "
+                "(waitpid({}): Interrupted system call (EINTR)); kept the PID file /run/p.pid",
+                run.daemon)));
+  EXPECT_TRUE(os_.read_file("/run/p.pid").has_value());
+}
+
+TEST_F(RunOnFake, AFailedWaitAfterSigtermEscalatesAndStillReaps) {
+  for (const char* call : {"waitpid", "poll"}) {
+    FakeSyscalls os;
+    os.install_program("/usr/bin/prog");
+    os.make_dir("/run");
+    if (call == std::string("poll")) {
+      os.fail_when("poll", nth_while_stopping(os, 1), ENOMEM);
+    } else {
+      os.fail_when("waitpid", nth_while_stopping(os, 2, is_reap_check), EINTR);
+    }
+    const Launch run = launch_with_program(os, run_options(kTimesOut), ignore_sigterm);
+    EXPECT_EQ(run.result.err,
+              launch_failure_text(
+                  "prog was not ready after 1 second; sent it SIGTERM, then SIGKILL"))
+        << call;
+    EXPECT_EQ(os.process(run.daemon).state, fake::ProcessState::kReaped) << call;
+    EXPECT_FALSE(os.read_file("/run/p.pid").has_value()) << call;
+  }
+}
+
+// A process PROGRAM forked holds the PID file's lock after PROGRAM is gone: it is still the
+// instance the file stands for, so the file is not removed from under it.
+TEST_F(RunOnFake, APidFileStillLockedByWhatProgramLeftBehindIsKept) {
+  pid_t daemon = 0;
+  pid_t child = 0;
+  const Launch run = launch_with_program(os_, run_options(kTimesOut), [&](FakeSyscalls& os,
+                                                                         const ProgramSees& sees) {
+    daemon = os.current_pid();
+    child = *os.fork();  // inherits the PID file's descriptor, and so its lock
+    os.switch_to(child);
+    (void)leave_the_group(os, sees);
+    os.switch_to(daemon);
+    return kStaysSilent;
+  });
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("prog was not ready after 1 second; sent it SIGTERM; the PID "
+                                "file /run/p.pid is still locked by another process; left it "
+                                "in place"));
+  EXPECT_FALSE(os_.process(daemon).alive());
+  EXPECT_TRUE(os_.process(child).alive());
+  EXPECT_EQ(os_.read_file("/run/p.pid"), fmt::format("{}\n", daemon));
+}
+
+// Without the signalfd the launcher cannot watch the daemon: it stops it as any other give-up.
+TEST_F(RunOnFake, AFailedSignalfdStopsTheDaemonBeforeGivingUpItsPidFile) {
+  os_.fail_nth("signalfd", 1, EMFILE);
+  const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("signalfd: Too many open files (EMFILE); sent it SIGTERM"));
+  EXPECT_EQ(os_.process(run.daemon).state, fake::ProcessState::kReaped);
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+// ---- --ready=exec: exec succeeded, and no more (#12 item 13) -------------------------------
+// A death already known when the pipe closes is reported; a later one is not waited for.
+
+TEST_F(RunOnFake, ExecModeReportsADeathKnownWhenThePipeCloses) {
+  const Launch run = launch_with_program(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
+                                         [](FakeSyscalls&, const ProgramSees&) { return 3; });
+  EXPECT_EQ(run.result.code, 1);
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("prog exited with exit status 3 before it was ready"));
+  EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
+}
+
+TEST_F(RunOnFake, ExecModeDoesNotWaitToSeeWhetherProgramStaysUp) {
+  const Launch run = launch_with_program(
+      os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
+      [](FakeSyscalls&, const ProgramSees&) { return kStaysSilent; });
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
+  EXPECT_TRUE(os_.process(run.daemon).alive());
+  EXPECT_FALSE(killed_group_of(os_, run.session));
+}
+
+TEST_F(RunOnFake, ExecModeWhoseReapCheckFailsReportsTheExecAsBefore) {
+  os_.fail_when("waitpid", is_reap_check, ECHILD);
+  const Launch run = launch_with_program(
+      os_, run_options({"--", "prog"}), [](FakeSyscalls&, const ProgramSees&) { return 3; });
+  EXPECT_EQ(run.result.code, 0) << run.result.err;
 }
 
 TEST_F(RunOnFake, PipeModeHandsTheStatusPipeToProgramWhichReportsReady) {

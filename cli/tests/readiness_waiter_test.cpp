@@ -24,6 +24,9 @@ LaunchOutcome failed(std::string message, bool stop = false) {
   return LaunchFailed{std::move(message), stop};
 }
 
+// PROGRAM's own failure report, made while it runs on: it is to be stopped.
+LaunchOutcome reported(std::string message) { return LaunchFailed{std::move(message), true, true}; }
+
 TEST(WaitStatusText, ExitAndSignals) {
   EXPECT_EQ(describe_exit(exited(3)), "exit status 3");
   EXPECT_EQ(describe_exit(killed(SIGKILL)), "killed by signal 9 (SIGKILL)");
@@ -76,6 +79,20 @@ TEST(ExecReadiness, ReadyByteIsAProtocolErrorOutsidePipeMode) {
   EXPECT_TRUE(std::holds_alternative<LaunchFailed>(*outcome));
 }
 
+// exec readiness is "exec succeeded": a death the launcher already knows of when the pipe
+// closes is reported with its status, one that comes later is not waited for.
+TEST(ExecReadiness, DeathKnownWhenThePipeClosesIsAFailureWithTheStatus) {
+  ReadinessWaiter waiter(ReadyMode::kExec, "prog", std::nullopt);
+  EXPECT_EQ(waiter.on_intermediate_exit(exited(0)), std::nullopt);
+  EXPECT_THAT(waiter.on_daemon_exit(exited(3)),
+              Optional(failed("prog exited with exit status 3 before it was ready")));
+}
+
+TEST(ExecReadiness, DeathAfterThePipeClosedIsNotWaitedFor) {
+  ReadinessWaiter waiter(ReadyMode::kExec, "prog", milliseconds(1000));
+  EXPECT_THAT(waiter.on_pipe_eof(), Optional(LaunchOutcome(LaunchReady{})));
+}
+
 // ---- notify ----------------------------------------------------------------------------------
 
 TEST(NotifyReadiness, ReadyOnlyOnReadyOne) {
@@ -115,8 +132,9 @@ TEST(NotifyReadiness, TimeoutStopsTheDaemon) {
   EXPECT_EQ(waiter.on_pipe_eof(), std::nullopt);
   EXPECT_THAT(waiter.wake_after(milliseconds(500)), Optional(milliseconds(1000)));
   EXPECT_EQ(waiter.on_time(milliseconds(1499)), std::nullopt);
+  // What was sent to it is the launcher's to say, once it has sent it.
   EXPECT_THAT(waiter.on_time(milliseconds(1500)),
-              Optional(failed("prog was not ready after 1.5 seconds; sent it SIGTERM", true)));
+              Optional(failed("prog was not ready after 1.5 seconds", true)));
 }
 
 TEST(NotifyReadiness, DatagramsAreIgnoredInOtherModes) {
@@ -136,7 +154,47 @@ TEST(PipeReadiness, FailureReportIsTheMessageAndTheLiveDaemonIsStopped) {
   EXPECT_EQ(waiter.on_pipe_bytes("1 bind(127.0.0.1:7): Permission denied (EACCES)"),
             std::nullopt);
   EXPECT_THAT(waiter.on_pipe_eof(),
-              Optional(failed("bind(127.0.0.1:7): Permission denied (EACCES)", true)));
+              Optional(reported("bind(127.0.0.1:7): Permission denied (EACCES)")));
+}
+
+// A report is one write of at most 100 bytes, under PIPE_BUF and so atomic: a read that drained
+// the pipe has the whole of it. A program that keeps its end open after failing must not hold
+// the launcher until it exits, nor until --timeout puts other words in its mouth.
+TEST(PipeReadiness, FailureReportIsFinalOnceThePipeIsDrained) {
+  ReadinessWaiter waiter(ReadyMode::kPipe, "prog", milliseconds(5000));
+  EXPECT_EQ(waiter.on_pipe_bytes("1 port 80 is taken"), std::nullopt);
+  EXPECT_THAT(waiter.on_pipe_drained(), Optional(reported("port 80 is taken")));
+}
+
+// Elsewhere the report is the daemon's, made as it exits: the end of the pipe follows.
+TEST(ExecReadiness, AReportIsJudgedAtTheEndOfThePipeNotWhenDrained) {
+  ReadinessWaiter waiter(ReadyMode::kExec, "prog", std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_bytes("1 chdir(/x): No such file or directory (ENOENT)"), std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_drained(), std::nullopt);
+  EXPECT_THAT(waiter.on_pipe_eof(), Optional(failed("chdir(/x): No such file or directory (ENOENT)")));
+}
+
+TEST(PipeReadiness, DrainedWithoutAnyReportDecidesNothing) {
+  ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_drained(), std::nullopt);
+  EXPECT_TRUE(waiter.pipe_open());
+}
+
+TEST(PipeReadiness, DrainedMalformedReportIsAProtocolErrorAtOnce) {
+  ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_bytes("1"), std::nullopt);
+  auto outcome = waiter.on_pipe_drained();
+  ASSERT_TRUE(outcome.has_value());
+  const auto* failure = std::get_if<LaunchFailed>(&*outcome);
+  ASSERT_NE(failure, nullptr);
+  EXPECT_THAT(failure->message, ::testing::StartsWith("prog sent a malformed status report"));
+  EXPECT_TRUE(failure->stop_daemon);
+}
+
+TEST(PipeReadiness, DrainedReportOfADeadDaemonDoesNotAskToStopIt) {
+  ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_bytes("1 no config"), std::nullopt);
+  EXPECT_THAT(waiter.on_daemon_exit(exited(1)), Optional(failed("no config")));
 }
 
 TEST(PipeReadiness, FailureWithoutWordsSaysSo) {
@@ -184,7 +242,7 @@ TEST(PipeReadiness, GarbageIsAProtocolError) {
 TEST(PipeReadiness, ControlBytesInTheMessageAreEscaped) {
   ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
   EXPECT_EQ(waiter.on_pipe_bytes(std::string("1 a\x1b[2Jb\n\xff", 10)), std::nullopt);
-  EXPECT_THAT(waiter.on_pipe_eof(), Optional(failed("a\\x1b[2Jb\\x0a\\xff", true)));
+  EXPECT_THAT(waiter.on_pipe_eof(), Optional(reported("a\\x1b[2Jb\\x0a\\xff")));
 }
 
 TEST(PipeReadiness, NothingWithoutTimeoutMeansNoWakeUp) {

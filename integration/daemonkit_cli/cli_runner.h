@@ -50,6 +50,9 @@ struct RunSpec {
   // A descriptor daemonkit inherits at this number, open on /dev/null without FD_CLOEXEC, as a
   // careless caller leaves one.
   std::optional<int> inherited_fd;
+  // A command that execs daemonkit with the rest of its argv (to start it in a state a shell or
+  // supervisor may leave, e.g. with SIGCHLD ignored); its argv[0] is an absolute path.
+  std::vector<std::string> prefix;
 };
 
 // Runs `daemonkit ARGS...` and collects its exit status and output; kills it after 30 s so a
@@ -68,7 +71,8 @@ inline Outcome run_with(const std::vector<std::string>& args, const RunSpec& spe
     if (!drop) env.push_back(entry);
   }
   for (const auto& x : spec.env_extra) env.push_back(x);
-  std::vector<std::string> argv_s{daemonkit_bin()};
+  std::vector<std::string> argv_s = spec.prefix;
+  argv_s.push_back(daemonkit_bin());
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());

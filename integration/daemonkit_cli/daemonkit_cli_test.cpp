@@ -172,6 +172,7 @@ TEST_F(DaemonkitCli, ManPageDocumentsEveryRunOptionAndMessage) {
                               "contains non-numeric value", "Removing stale pidfile",
                               "no daemon is running", "sent SIGKILL", "not running",
                               "closed the status pipe without reporting readiness",
+                              "sent it SIGTERM, then SIGKILL", "left it in place",
                               "sent a malformed status report"}) {
     EXPECT_NE(man.find(message), std::string::npos) << message << " is not in daemonkit.1";
   }
@@ -477,6 +478,15 @@ TEST_F(DaemonkitCli, ProgramIsSearchedOnPath) {
   report("r2");
 }
 
+// exec readiness means "exec succeeded": the launcher does not wait to see PROGRAM stay up.
+TEST_F(DaemonkitCli, ExecReadinessDoesNotWaitForALaterDeath) {
+  const auto start = std::chrono::steady_clock::now();
+  Outcome launched = run({"run", "--pidfile", path("d.pid"), "--", "/bin/sh", "-c", "sleep 1; exit 3"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  EXPECT_EQ(launched.code, 0) << launched.err;
+  pid_in("d.pid");
+}
+
 // ---- run: --ready=notify ----------------------------------------------------------------------
 
 TEST_F(DaemonkitCli, NotifyReadyOnReadyOne) {
@@ -574,8 +584,8 @@ TEST_F(DaemonkitCli, PipeProgramDyingBeforeReportSaysHow) {
 TEST_F(DaemonkitCli, PipeClosedWithoutReportIsAFailure) {
   Outcome failed = run(probe_run({"--ready=pipe"}, {"pipe-close"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err,
-            failure_text(kProbe + " closed the status pipe without reporting readiness"));
+  EXPECT_EQ(failed.err, failure_text(kProbe + " closed the status pipe without reporting "
+                                              "readiness; sent it SIGTERM"));
   const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
   EXPECT_TRUE(eventually([&] { return !process_alive(pid); })) << "the silent daemon was left";
 }
@@ -591,6 +601,112 @@ TEST_F(DaemonkitCli, PipeProgramThatNeverGetsReadyTimesOut) {
   Outcome failed = run(probe_run({"--ready=pipe", "--timeout", "1"}, {"run"}));
   EXPECT_EQ(failed.code, 1);
   EXPECT_EQ(failed.err, failure_text(kProbe + " was not ready after 1 second; sent it SIGTERM"));
+}
+
+// A failure report is whole once it is read (one write of at most 100 bytes): a program that
+// keeps the pipe open after it does not hold the launch, nor see its words replaced by the
+// timeout's. It is stopped, and its PID file given up once it is gone.
+TEST_F(DaemonkitCli, PipeFailureReportOfAProgramThatRunsOnIsFinalAtOnce) {
+  const auto start = std::chrono::steady_clock::now();
+  Outcome failed = run(probe_run({"--ready=pipe", "--timeout", "20"}, {"pipe-fail-stay", "port busy"}));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(failed.code, 1);
+  // Stopping it is cleanup after its own report: told only if it came to SIGKILL.
+  EXPECT_EQ(failed.err, failure_text("port busy"));
+  const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
+  EXPECT_FALSE(process_alive(pid)) << "stopped and reaped before the launcher exits";
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+// ---- run: what the launcher inherits ----------------------------------------------------------
+
+// Some shells and supervisors start programs with SIGCHLD ignored, which survives exec and
+// would have the kernel reap the daemon unseen. perl sets it here, then execs daemonkit.
+TEST_F(DaemonkitCli, AnInheritedIgnoredSigchldDoesNotHideADeathBeforeReady) {
+  const std::string perl = "/usr/bin/perl";
+  if (access(perl.c_str(), X_OK) != 0) GTEST_SKIP() << "needs " << perl << " to ignore SIGCHLD";
+  RunSpec spec;
+  spec.prefix = {perl, "-e", "$SIG{CHLD} = 'IGNORE'; exec @ARGV or exit 127"};
+  for (const auto& [mode, probe] : std::vector<std::pair<std::string, std::string>>{
+           {"--ready=notify", "notify-silent-exit"}, {"--ready=pipe", "exit"}}) {
+    const auto start = std::chrono::steady_clock::now();
+    Outcome failed = run_with(probe_run({mode, "--timeout", "20"}, {probe, "3"}), spec);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << mode;
+    EXPECT_EQ(failed.code, 1) << mode;
+    EXPECT_EQ(failed.err, failure_text(kProbe + " exited with exit status 3 before it was ready"))
+        << mode;
+    EXPECT_FALSE(fs::exists(path("d.pid"))) << mode;
+  }
+}
+
+// ---- run: giving up on a live daemon ----------------------------------------------------------
+// A daemon the launch gives up on is gone before its PID file is: SIGTERM to its group and to
+// itself, SIGKILL 2 seconds later (the man page's grace), and the file kept if it lives on.
+
+TEST_F(DaemonkitCli, TimeoutKillsAProgramThatIgnoresSigterm) {
+  const auto start = std::chrono::steady_clock::now();
+  Outcome failed = run(probe_run({"--ready=notify", "--timeout", "0.5"}, {"ignore-term"}));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(2500));
+  EXPECT_LT(took, std::chrono::seconds(7));
+  EXPECT_EQ(failed.err, failure_text(kProbe + " was not ready after 0.5 seconds; sent it "
+                                              "SIGTERM, then SIGKILL"));
+  const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
+  EXPECT_FALSE(process_alive(pid));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+// A shell that ignores SIGTERM, with a child that does too (an ignored signal stays ignored
+// across exec): SIGKILL reaches both through the group.
+TEST_F(DaemonkitCli, TimeoutKillsAShellIgnoringSigtermAndItsChild) {
+  Outcome failed = run({"run", "--pidfile", path("d.pid"), "--ready=notify", "--timeout", "0.5",
+                        "--", "/bin/sh", "-c",
+                        "trap '' TERM; sleep 60 & echo $$ $! > " + path("pids") + "; wait"});
+  EXPECT_EQ(failed.err, failure_text("/bin/sh was not ready after 0.5 seconds; sent it SIGTERM, "
+                                     "then SIGKILL"));
+  std::istringstream pids(read_file(path("pids")));
+  pid_t shell = 0;
+  pid_t child = 0;
+  pids >> shell >> child;
+  ASSERT_GT(child, 0);
+  started_.push_back(shell);
+  started_.push_back(child);
+  EXPECT_FALSE(process_alive(shell));
+  EXPECT_TRUE(eventually([&] { return !process_alive(child); })) << "the shell's child was left";
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+TEST_F(DaemonkitCli, TimeoutReachesAProgramThatLeftItsProcessGroup) {
+  Outcome failed = run(probe_run({"--ready=notify", "--timeout", "0.5"}, {"own-session"}));
+  EXPECT_EQ(failed.err, failure_text(kProbe + " was not ready after 0.5 seconds; sent it SIGTERM"));
+  auto state = report();
+  const pid_t pid = static_cast<pid_t>(std::stol(state["pid"]));
+  EXPECT_FALSE(process_alive(pid)) << "the daemon outside the group was left running";
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+  // A second instance may now start: nothing holds the file.
+  Outcome again = run(probe_run({}, {"run"}, "d.pid"));
+  EXPECT_EQ(again.code, 0) << again.err;
+  pid_in("d.pid");
+}
+
+// PROGRAM dies, but a process it started in a session of its own keeps the PID file's lock
+// (inherited with the descriptor): the file is still that instance's, and is left to it.
+TEST_F(DaemonkitCli, APidFileStillLockedByWhatProgramLeftBehindIsKept) {
+  Outcome failed = run({"run", "--pidfile", path("d.pid"), "--ready=notify", "--timeout", "0.5",
+                        "--", "/bin/sh", "-c",
+                        "setsid sh -c 'echo $$ > " + path("survivor") + "; exec sleep 30' & "
+                        "sleep 30"});
+  ASSERT_TRUE(eventually([&] { return fs::exists(path("survivor")); }));
+  const pid_t survivor = static_cast<pid_t>(std::atol(read_file(path("survivor")).c_str()));
+  started_.push_back(survivor);
+  EXPECT_EQ(failed.err, failure_text("/bin/sh was not ready after 0.5 seconds; sent it SIGTERM; "
+                                     "the PID file " + path("d.pid") + " is still locked by "
+                                     "another process; left it in place"));
+  EXPECT_TRUE(process_alive(survivor));
+  EXPECT_TRUE(fs::exists(path("d.pid")));
+  Outcome second = run(probe_run({}, {"run"}, "d.pid"));
+  EXPECT_EQ(second.code, 1);
+  EXPECT_THAT(second.err, StartsWith("Another server is running"));
 }
 
 // ---- stop and status -------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 // library's side of it. Linked statically so it runs inside a bare chroot.
 //   daemonkit_cli_probe REPORT_FILE MODE [ARGS...]   (REPORT_FILE "-" for none)
 // Modes: run | exit CODE | notify-ready | notify-fail STATUS ERRNO | notify-silent-exit CODE
-//        | pipe-ready | pipe-fail MESSAGE | pipe-raw BYTES | pipe-close | ignore-term
+//        | pipe-ready | pipe-fail MESSAGE | pipe-fail-stay MESSAGE | pipe-raw BYTES | pipe-close
+//        | ignore-term | own-session
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -155,12 +156,24 @@ int main(int argc, char** argv) {
     pipe_write(std::string("1 ") + argv[3]);
     return 1;
   }
+  if (mode == "pipe-fail-stay" && argc > 3) {
+    // The report, with the pipe kept open, as a program that reports and cleans up slowly does.
+    signal(SIGPIPE, SIG_IGN);
+    const std::string report = std::string("1 ") + argv[3];
+    if (write(status_fd(), report.data(), report.size()) < 0) std::_Exit(94);
+    run_until_term();
+  }
   if (mode == "pipe-raw" && argc > 3) {
     pipe_write(argv[3]);
     run_until_term();
   }
   if (mode == "pipe-close") {
     close(status_fd());
+    run_until_term();
+  }
+  if (mode == "own-session") {
+    // Out of the process group the launcher was started in, so a signal to the group misses it.
+    if (setsid() < 0) std::_Exit(95);
     run_until_term();
   }
   if (mode == "ignore-term") {

@@ -24,8 +24,12 @@ struct LaunchReady {
 };
 struct LaunchFailed {
   std::string message;
-  // The daemon is still alive (it never got ready in time) and should be stopped.
+  // The daemon may still be alive (it never got ready in time, or reported failure while it
+  // runs on) and should be stopped.
   bool stop_daemon = false;
+  // The message is PROGRAM's own report of its failure, made while it runs on: stopping it is
+  // then cleanup, worth telling only if it came to SIGKILL.
+  bool reported = false;
   friend bool operator==(const LaunchFailed&, const LaunchFailed&) = default;
 };
 using LaunchOutcome = std::variant<LaunchReady, LaunchFailed>;
@@ -42,6 +46,11 @@ class ReadinessWaiter {
 
   // Bytes read from the status pipe.
   std::optional<LaunchOutcome> on_pipe_bytes(std::string_view bytes);
+  // A read of the status pipe found it empty (EAGAIN) while its writer keeps it open. A report
+  // is one write of at most 100 bytes, under PIPE_BUF and so atomic, and the launcher reads
+  // more than that at once: what has been read is the whole report, and is judged now. Only in
+  // pipe mode, where PROGRAM writes it and may keep the pipe open.
+  std::optional<LaunchOutcome> on_pipe_drained();
   // The status pipe reached end of file. `daemon_alive` is false when the daemon has already
   // been reaped (its death is then passed to on_daemon_exit too).
   std::optional<LaunchOutcome> on_pipe_eof();
@@ -63,7 +72,7 @@ class ReadinessWaiter {
   [[nodiscard]] bool wants_notify() const { return mode_ == ReadyMode::kNotify; }
 
  private:
-  std::optional<LaunchOutcome> decide_report(bool at_eof);
+  std::optional<LaunchOutcome> decide_report(bool whole);
   std::optional<LaunchOutcome> decide_death();
   [[nodiscard]] std::string death_message(int wait_status) const;
   [[nodiscard]] static std::string intermediate_death_message(int wait_status);

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -135,5 +136,25 @@ class PidFile {
   dev_t dev_ = 0;
   ino_t ino_ = 0;
 };
+
+}  // namespace daemonkit::core
+
+namespace daemonkit::core {
+
+// ---- Giving the file up after a failed launch -------------------------------------------------
+
+// Closes `file`'s descriptor, then removes the file only if nobody else holds its lock: a process
+// that inherited the lock (a child the daemon forked, outliving it) is still the instance the
+// file stands for, and its file is not taken from under it. A fresh descriptor asks for the lock
+// without waiting and holds it while the path is checked to still name the same file and is
+// unlinked, so a starter that opened the file meanwhile sees it vanish and starts over. A file
+// that is gone, or that another file has replaced, is not ours to act on: that is success.
+// Fails with the reason the file was left (still locked, or the call that failed); one that
+// could not be unlinked is emptied, so it names no pid that may be reused.
+// `patience` is for holders that were just sent a fatal signal: they let go of the lock only as
+// they exit, a moment later, so the lock is asked for again every 10 ms until it has passed.
+[[nodiscard]] StepResult<void> release_unless_locked(
+    sys::Syscalls& os, PidFile file,
+    std::chrono::milliseconds patience = std::chrono::milliseconds(0));
 
 }  // namespace daemonkit::core
