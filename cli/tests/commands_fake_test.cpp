@@ -813,6 +813,50 @@ TEST(StopOnFake, FailuresAfterTheDaemonIsGoneAreReported) {
   }
 }
 
+// Removing the file once nobody holds the lock: each call failing is reported, the instance is
+// still stopped.
+TEST(StopOnFake, FailingCallsOfTheRemovalAreReported) {
+  struct Case {
+    const char* call;
+    int nth;  // the look at the file makes the first fstat and flock
+    const char* says;
+  };
+  for (const Case c : {Case{"fstat", 2, "fstat(/run/p.pid): Input/output error (EIO)"},
+                       Case{"flock", 2, "flock(/run/p.pid): Input/output error (EIO)"}}) {
+    FakeSyscalls os;
+    daemon_999_holds(os);
+    os.clear_transcript();
+    os.fail_nth(c.call, c.nth, EIO);
+    CommandResult result = run_stop(os, stop_options());
+    EXPECT_EQ(result.code, 0) << c.call;
+    EXPECT_EQ(result.err, fmt::format("daemonkit stop: {}\n", c.says)) << c.call;
+    EXPECT_FALSE(os.process(999).alive());
+  }
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  int opens = 0;
+  os.fail_when("open", [&](const fake::CallRecord& call) {
+    return call.args.at(0) == "/run/p.pid" && ++opens == 2;
+  }, EACCES);
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 0);
+  EXPECT_EQ(result.err, "daemonkit stop: open(/run/p.pid): Permission denied (EACCES)\n");
+}
+
+// The instance ends while status looks for who holds the lock: the lock, tried again, is free.
+TEST(StatusOnFake, AnInstanceThatEndsWhileWeLookIsNotRunning) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name == "getdents64" && os.process(999).alive()) os.end_process(999, 0);
+  });
+  CommandResult result = run_status(os, {"/run/p.pid"});
+  os.before_each_call({});
+  EXPECT_EQ(result.code, kStatusDeadPidFileExists);
+  EXPECT_EQ(result.err,
+            "daemonkit status: not running, but PID file /run/p.pid exists (PID 999)\n");
+}
+
 // Item 5: a FIFO at the path must not hang status or stop (the fake aborts the test if a call
 // would block forever).
 TEST(StatusOnFake, AFifoAtThePathIsNotAPidFileAndNothingWaits) {
