@@ -112,7 +112,9 @@ bool remove_if_free(sys::Syscalls& os, const std::string& path, dev_t dev, ino_t
                     std::string& err) {
   auto fd = os.open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
   if (!fd) {
-    if (fd.error().code != ENOENT) err += fmt::format("daemonkit stop: {}\n", fd.error().about(path));
+    if (fd.error().code != ENOENT) {
+      err += fmt::format("daemonkit stop: {}\n", fd.error().about(path));
+    }
     return true;  // gone, or not ours to judge: nothing left that we locked
   }
   bool free = true;
@@ -150,6 +152,7 @@ CommandResult stop_instance(sys::Syscalls& os, const StopOptions& options,
   auto start = now(os);
   if (!start) return failed(fmt::format("{}", start.error()));
   bool signalled_any = false;
+  bool scanned = false;  // whether `candidates` came from a scan of /proc
   for (int round = 0; round < kMaxRounds && !candidates.empty(); ++round) {
     std::vector<Target> targets;
     struct Closer {
@@ -164,37 +167,46 @@ CommandResult stop_instance(sys::Syscalls& os, const StopOptions& options,
       if (!target) return failed(fmt::format("{}; not signalling PID {}", target.error(), pid));
       if (*target) targets.push_back(**target);
     }
-    if (targets.empty()) break;
-    signalled_any = true;
-    auto current = now(os);
-    if (!current) return failed(fmt::format("{}", current.error()));
-    // --timeout is for the whole instance: processes found in later rounds get what is left.
-    const milliseconds left = options.timeout - (*current - *start);
-    auto gone = sys::Result<bool>(false);
-    if (left.count() > 0) {
-      if (auto sent = signal_all(os, targets, SIGTERM); !sent) {
-        return failed(fmt::format("{}", sent.error()));
-      }
-      gone = wait_all(os, targets, left);
-    }
-    if (gone && !*gone) {
-      std::vector<pid_t> pids;
-      for (const Target& t : targets) pids.push_back(t.pid);
+    // When none of those named holds the lock any more (they ended meanwhile), whoever holds it
+    // now is the instance: looked for below, once.
+    if (targets.empty() && scanned) break;
+    if (!targets.empty()) {
+      signalled_any = true;
+      auto current = now(os);
+      if (!current) return failed(fmt::format("{}", current.error()));
+      // --timeout is for the whole instance: processes found in later rounds get what is left.
+      const milliseconds left = options.timeout - (*current - *start);
+      auto gone = sys::Result<bool>(false);
       if (left.count() > 0) {
-        result.err += fmt::format("daemonkit stop: {} did not exit within {} seconds of SIGTERM; "
-                                  "sent SIGKILL\n",
-                                  core::pid_list_text(pids), seconds_text(options.timeout));
+        if (auto sent = signal_all(os, targets, SIGTERM); !sent) {
+          return failed(fmt::format("{}", sent.error()));
+        }
+        gone = wait_all(os, targets, left);
       }
-      if (auto sent = signal_all(os, targets, SIGKILL); !sent) {
-        return failed(fmt::format("{}", sent.error()));
+      if (gone && !*gone) {
+        std::vector<pid_t> pids;
+        for (const Target& t : targets) pids.push_back(t.pid);
+        if (left.count() > 0) {
+          result.err += fmt::format("daemonkit stop: {} did not exit within {} seconds of "
+                                    "SIGTERM; sent SIGKILL\n",
+                                    core::pid_list_text(pids), seconds_text(options.timeout));
+        }
+        if (auto sent = signal_all(os, targets, SIGKILL); !sent) {
+          return failed(fmt::format("{}", sent.error()));
+        }
+        gone = wait_all(os, targets, kKillWait);
+        if (gone && !*gone) {
+          return failed(fmt::format("{} still running after SIGKILL", core::pid_list_text(pids)));
+        }
       }
-      gone = wait_all(os, targets, kKillWait);
-      if (gone && !*gone) return failed(fmt::format("{} still running after SIGKILL", core::pid_list_text(pids)));
+      if (!gone) {
+        return failed(fmt::format("waiting for {}: {}", targets.front().pid, gone.error()));
+      }
     }
-    if (!gone) return failed(fmt::format("waiting for {}: {}", targets.front().pid, gone.error()));
     auto holders = core::find_lock_holders(os, state.dev, state.ino);
     if (!holders) return failed(fmt::format("{}", holders.error()));
     candidates = std::move(holders->pids);
+    scanned = true;
     if (!candidates.empty()) {
       result.err += fmt::format("daemonkit stop: {} still {} the lock on {}; stopping {} too\n",
                                 core::pid_list_text(candidates),

@@ -664,6 +664,26 @@ TEST(StopOnFake, ADaemonThatExitsAfterTheProofIsNotSignalled) {
   EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
 }
 
+// The daemon ends on its own between the look and the signal, leaving a child with the lock:
+// the child is the instance, and is stopped; the daemon's pid is never signalled.
+TEST(StopOnFake, AChildLeftHoldingTheLockWhileWeLookedIsStopped) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  const pid_t child = fork_of(os, 999);
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name == "poll" && os.process(999).alive()) os.end_process(999, 0);
+  });
+  CommandResult result = run_stop(os, stop_options());
+  os.before_each_call({});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, fmt::format("daemonkit stop: PID {} still holds the lock on /run/p.pid; "
+                                    "stopping it too\n",
+                                    child));
+  EXPECT_FALSE(was_signalled(os, 999));
+  EXPECT_FALSE(os.process(child).alive());
+  EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
+}
+
 // Item 2: whatever pid the file names, a process that does not hold the lock is never signalled;
 // the processes that do are the instance.
 TEST(StopOnFake, APidThatDoesNotHoldTheLockIsNeverSignalled) {

@@ -80,7 +80,8 @@ sys::Result<std::string> read_small_file(sys::Syscalls& os, const std::string& p
   std::size_t used = 0;
   sys::Result<void> outcome;
   while (used < text.size()) {
-    auto got = sys::retry_on_eintr([&] { return os.read(*fd, text.data() + used, text.size() - used); });
+    auto got = sys::retry_on_eintr(
+        [&] { return os.read(*fd, text.data() + used, text.size() - used); });
     if (!got) {
       outcome = sys::fail(got.error());
       break;
@@ -171,7 +172,9 @@ sys::Result<bool> proves_lock_holder(sys::Syscalls& os, pid_t pid, dev_t dev, in
     // Through the magic link: the inode of the open file, wherever (or whether) it is named.
     auto st = os.stat(fmt::format("/proc/{}/fd/{}", pid, fd).c_str());
     if (!st) {
-      if (!vanished(st.error())) refused = st.error().about(fmt::format("/proc/{}/fd/{}", pid, fd));
+      if (!vanished(st.error())) {
+        refused = st.error().about(fmt::format("/proc/{}/fd/{}", pid, fd));
+      }
       return !refused;
     }
     if (st->st_dev != dev || st->st_ino != ino) return true;

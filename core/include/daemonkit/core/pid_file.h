@@ -101,9 +101,10 @@ class PidFile {
   // non-blocking flock, checks that `path` still names the locked inode (a previous owner may
   // have unlinked it between our open and our lock; then we start over), opens it for writing
   // (checked to be the same inode), and applies the liveness rules to what the file holds. A
-  // lock held by others is refused with held_lock_message. A stale file is emptied in place ("Removing stale pidfile <path>" is logged)
-  // so the lock stays on the inode the path names. A relative path is made absolute against the
-  // current directory, so it means the same file after chdir and chroot.
+  // lock held by others is refused with held_lock_message. A stale file is emptied in place
+  // ("Removing stale pidfile <path>" is logged) so the lock stays on the inode the path names.
+  // A relative path is made absolute against the current directory, so it means the same file
+  // after chdir and chroot.
   [[nodiscard]] static StepResult<PidFile> acquire(sys::Syscalls& os, std::string path,
                                                    LogSink log, PidFileOptions options = {});
 
