@@ -269,7 +269,8 @@ LogSink daemon_log(sys::Syscalls& os) {
 int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, int status_fd,
                 core::PidFile* pid_file) {
   // 0, 1 and 2 are replaced below, not closed: closed, the next opens would land on them.
-  const std::array<int, 5> keep{0, 1, 2, status_fd, pid_file != nullptr ? pid_file->fd() : -1};
+  const std::array<int, 6> keep{0, 1, 2, status_fd, pid_file != nullptr ? pid_file->fd() : -1,
+                                pid_file != nullptr ? pid_file->write_fd() : -1};
   if (auto closed = core::close_inherited_fds(os, keep); !closed) {
     return daemon_fail(os, status_fd,
                        LaunchError::from("closing inherited descriptors", closed.error()), false);
@@ -829,6 +830,7 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
   const ExecTarget target = prepare_exec(plan);
   core::PidFile* const daemon_pid_file = pid_file ? &*pid_file : nullptr;
   pid_t daemon_pid = 0;  // the intermediate writes it (see "The launch")
+  const int pid_file_writer = pid_file ? pid_file->write_fd() : -1;
   // Returns once the intermediate has ended, by which time the daemon has exec'd PROGRAM or
   // written why it could not.
   auto child = os.vfork([&]() -> int {
@@ -836,6 +838,8 @@ CommandResult run_run(sys::Syscalls& os, const RunOptions& options,
     intermediate_main(os, plan, target, pipe->write_end, daemon_pid_file, &daemon_pid);
   });
   if (!child) return fail(LaunchError::from("vfork", child.error()));
+  // The daemon wrote the pid through its copy of the writing descriptor; ours goes too.
+  if (pid_file) pid_file->close_writer(pid_file_writer);
 
   // The launcher never keeps a write end: with it open, a dead daemon would never read as EOF.
   (void)os.close(pipe->write_end);

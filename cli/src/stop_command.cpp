@@ -1,14 +1,20 @@
 #include "daemonkit/cli/stop_command.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <signal.h>
 
 #include <cerrno>
 #include <chrono>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "daemonkit/cli/pid_probe.h"
+#include "daemonkit/core/pid_lock_holder.h"
 
 namespace daemonkit::cli {
 namespace {
@@ -25,34 +31,197 @@ sys::Result<milliseconds> now(sys::Syscalls& os) {
   });
 }
 
-// Waits until the process behind `pidfd` has exited (its pidfd polls readable), or `limit`.
-sys::Result<bool> wait_exit(sys::Syscalls& os, int pidfd, milliseconds limit) {
+// How many times stop looks again for processes still holding the lock after those it
+// signalled are gone (children the daemon forked, then their children). Each round ends the
+// processes it found, so only an instance that keeps forking new holders faster than they die
+// uses them all; then stop says the lock is still held.
+constexpr int kMaxRounds = 8;
+
+// A process proven to hold the lock, named by a pidfd opened before the proof, so no pid
+// reused afterwards can be the one signalled.
+struct Target {
+  pid_t pid = 0;
+  int pidfd = -1;
+};
+
+// pidfd_open first, then the proof that the process holds the lock, then a look at the pidfd
+// (readable: it has exited since): if all three pass, the pidfd names a holder, and signals
+// sent through it can reach no other process. Nothing when `pid` is gone or holds no lock.
+sys::Result<std::optional<Target>> open_proven(sys::Syscalls& os, pid_t pid, dev_t dev,
+                                               ino_t ino) {
+  auto pidfd = os.pidfd_open(pid, 0);
+  if (!pidfd) {
+    if (pidfd.error().code == ESRCH) return std::optional<Target>();
+    return sys::fail(pidfd.error().about(std::to_string(pid)));
+  }
+  auto proven = core::proves_lock_holder(os, pid, dev, ino);
+  if (!proven || !*proven) {
+    (void)os.close(*pidfd);
+    if (!proven) return sys::fail(proven.error());
+    return std::optional<Target>();
+  }
+  pollfd p{*pidfd, POLLIN, 0};
+  auto exited = os.poll(&p, 1, 0);
+  if (!exited || *exited > 0) {
+    (void)os.close(*pidfd);
+    if (!exited) return sys::fail(exited.error());
+    return std::optional<Target>();
+  }
+  return std::optional<Target>(Target{pid, *pidfd});
+}
+
+// Waits until every target's pidfd polls readable (it exited), or `limit`. Returns whether
+// all did.
+sys::Result<bool> wait_all(sys::Syscalls& os, const std::vector<Target>& targets,
+                           milliseconds limit) {
   auto start = now(os);
   if (!start) return sys::fail(start.error());
+  std::vector<pollfd> waiting;
+  for (const Target& t : targets) waiting.push_back({t.pidfd, POLLIN, 0});
   for (;;) {
+    std::erase_if(waiting, [](const pollfd& p) { return (p.revents & (POLLIN | POLLHUP)) != 0; });
+    if (waiting.empty()) return true;
     auto current = now(os);
     if (!current) return sys::fail(current.error());
     const milliseconds left = limit - (*current - *start);
     if (left.count() <= 0) return false;
-    pollfd p{pidfd, POLLIN, 0};
-    auto ready = os.poll(&p, 1, static_cast<int>(left.count()));
+    auto ready = os.poll(waiting.data(), waiting.size(), static_cast<int>(left.count()));
     if (!ready) {
       if (ready.error().code == EINTR) continue;
       return sys::fail(ready.error());
     }
-    if (*ready > 0) return true;
   }
 }
 
-// Removes the PID file unless it has meanwhile been taken by another daemon.
-void remove_pid_file(sys::Syscalls& os, const std::string& path, pid_t pid, std::string& err) {
-  const PidFileState after = inspect_pid_file(os, path);
-  if (after.kind == PidFileState::Kind::kMissing) return;  // the daemon removed it itself
-  if (after.kind == PidFileState::Kind::kRunning && after.pid != pid) return;
-  auto removed = os.unlink(path.c_str());
-  if (!removed && removed.error().code != ENOENT) {
-    err += fmt::format("daemonkit stop: {}\n", removed.error().about(path));
+// Sends `sig` to each target that has not exited yet; ESRCH means it just did.
+sys::Result<void> signal_all(sys::Syscalls& os, const std::vector<Target>& targets, int sig) {
+  for (const Target& t : targets) {
+    auto sent = os.pidfd_send_signal(t.pidfd, sig, 0);
+    if (!sent && sent.error().code != ESRCH) {
+      return sys::fail(sent.error().about(
+          fmt::format("PID {}, {}", t.pid, sig == SIGKILL ? "SIGKILL" : "SIGTERM")));
+    }
   }
+  return {};
+}
+
+// Removes the PID file, but only while nobody holds its lock: we take it ourselves, check that
+// the path still names the inode we locked (a new instance may have replaced it), and unlink.
+// Returns false when the lock is still held.
+bool remove_if_free(sys::Syscalls& os, const std::string& path, dev_t dev, ino_t ino,
+                    std::string& err) {
+  auto fd = os.open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
+  if (!fd) {
+    if (fd.error().code != ENOENT) {
+      err += fmt::format("daemonkit stop: {}\n", fd.error().about(path));
+    }
+    return true;  // gone, or not ours to judge: nothing left that we locked
+  }
+  bool free = true;
+  auto st = os.fstat(*fd);
+  if (!st) {
+    err += fmt::format("daemonkit stop: {}\n", st.error().about(path));
+  } else if (st->st_dev == dev && st->st_ino == ino) {
+    auto locked = os.flock(*fd, LOCK_EX | LOCK_NB);
+    if (!locked) {
+      free = locked.error().code != EWOULDBLOCK;
+      if (free) err += fmt::format("daemonkit stop: {}\n", locked.error().about(path));
+    } else if (auto named = os.lstat(path.c_str());
+               named && named->st_dev == dev && named->st_ino == ino) {
+      auto removed = os.unlink(path.c_str());
+      if (!removed && removed.error().code != ENOENT) {
+        err += fmt::format("daemonkit stop: {}\n", removed.error().about(path));
+      }
+    }
+  }
+  (void)os.close(*fd);
+  return free;
+}
+
+// Stops the instance holding the lock on `state`'s file: the proven holders in `candidates`
+// first, then, round after round, whoever still holds the lock once they are gone.
+CommandResult stop_instance(sys::Syscalls& os, const StopOptions& options,
+                            const PidFileState& state, std::vector<pid_t> candidates) {
+  const std::string& path = options.pidfile;
+  CommandResult result;
+  auto failed = [&](std::string message) {
+    result.code = 1;
+    result.err += fmt::format("daemonkit stop: {}\n", message);
+    return result;
+  };
+  auto start = now(os);
+  if (!start) return failed(fmt::format("{}", start.error()));
+  bool signalled_any = false;
+  bool scanned = false;  // whether `candidates` came from a scan of /proc
+  for (int round = 0; round < kMaxRounds && !candidates.empty(); ++round) {
+    std::vector<Target> targets;
+    struct Closer {
+      sys::Syscalls& os;
+      std::vector<Target>& targets;
+      ~Closer() {
+        for (const Target& t : targets) (void)os.close(t.pidfd);
+      }
+    } closer{os, targets};
+    for (pid_t pid : candidates) {
+      auto target = open_proven(os, pid, state.dev, state.ino);
+      if (!target) return failed(fmt::format("{}; not signalling PID {}", target.error(), pid));
+      if (*target) targets.push_back(**target);
+    }
+    // When none of those named holds the lock any more (they ended meanwhile), whoever holds it
+    // now is the instance: looked for below, once.
+    if (targets.empty() && scanned) break;
+    if (!targets.empty()) {
+      signalled_any = true;
+      auto current = now(os);
+      if (!current) return failed(fmt::format("{}", current.error()));
+      // --timeout is for the whole instance: processes found in later rounds get what is left.
+      const milliseconds left = options.timeout - (*current - *start);
+      auto gone = sys::Result<bool>(false);
+      if (left.count() > 0) {
+        if (auto sent = signal_all(os, targets, SIGTERM); !sent) {
+          return failed(fmt::format("{}", sent.error()));
+        }
+        gone = wait_all(os, targets, left);
+      }
+      if (gone && !*gone) {
+        std::vector<pid_t> pids;
+        for (const Target& t : targets) pids.push_back(t.pid);
+        if (left.count() > 0) {
+          result.err += fmt::format("daemonkit stop: {} did not exit within {} seconds of "
+                                    "SIGTERM; sent SIGKILL\n",
+                                    core::pid_list_text(pids), seconds_text(options.timeout));
+        }
+        if (auto sent = signal_all(os, targets, SIGKILL); !sent) {
+          return failed(fmt::format("{}", sent.error()));
+        }
+        gone = wait_all(os, targets, kKillWait);
+        if (gone && !*gone) {
+          return failed(fmt::format("{} still running after SIGKILL", core::pid_list_text(pids)));
+        }
+      }
+      if (!gone) {
+        return failed(fmt::format("waiting for {}: {}", targets.front().pid, gone.error()));
+      }
+    }
+    auto holders = core::find_lock_holders(os, state.dev, state.ino);
+    if (!holders) return failed(fmt::format("{}", holders.error()));
+    candidates = std::move(holders->pids);
+    scanned = true;
+    if (!candidates.empty()) {
+      result.err += fmt::format("daemonkit stop: {} still {} the lock on {}; stopping {} too\n",
+                                core::pid_list_text(candidates),
+                                candidates.size() == 1 ? "holds" : "hold", path,
+                                candidates.size() == 1 ? "it" : "them");
+    }
+  }
+  if (!remove_if_free(os, path, state.dev, state.ino, result.err)) {
+    return failed(signalled_any
+                      ? fmt::format("the lock on {} is still held; left the file", path)
+                      : fmt::format("the lock on {} is held, but no process we can see holds "
+                                    "it; not signalling anything",
+                                    path));
+  }
+  return result;
 }
 
 }  // namespace
@@ -64,10 +233,16 @@ CommandResult run_stop(sys::Syscalls& os, const StopOptions& options) {
     case PidFileState::Kind::kMissing:
       return {1, "", fmt::format("daemonkit stop: no daemon is running (no PID file at {})\n",
                                  path)};
+    case PidFileState::Kind::kNotRegular:
+      return {1, "", fmt::format("daemonkit stop: {}\n", not_regular_message(path))};
     case PidFileState::Kind::kNonNumeric:
       return {1, "", non_numeric_pidfile_message(path) + "\n"};
     case PidFileState::Kind::kUnreadable:
       return {1, "", fmt::format("daemonkit stop: {}\n", state.error)};
+    case PidFileState::Kind::kUnlockedAlive:
+      // Nothing proves this process is the daemon: never signal it.
+      return {1, "", fmt::format("daemonkit stop: {}; not signalling it\n",
+                                 unlocked_alive_message(path, state.pid))};
     case PidFileState::Kind::kDead: {
       std::string err = stale_pidfile_message(path) + "\n";
       auto removed = os.unlink(path.c_str());
@@ -77,7 +252,7 @@ CommandResult run_stop(sys::Syscalls& os, const StopOptions& options) {
       err += "daemonkit stop: no daemon is running\n";
       return {1, "", err};
     }
-    case PidFileState::Kind::kRunning:
+    case PidFileState::Kind::kLocked:
       break;
   }
   if (state.pid <= 0) {
@@ -85,56 +260,27 @@ CommandResult run_stop(sys::Syscalls& os, const StopOptions& options) {
                                "yet; try again\n",
                                path)};
   }
-
-  auto pidfd = os.pidfd_open(state.pid, 0);
-  if (!pidfd) {
-    if (pidfd.error().code == ESRCH) {
-      // It ended between our look at the file and now.
-      std::string err;
-      remove_pid_file(os, path, state.pid, err);
-      return {0, "", err};
+  switch (state.truth.kind) {
+    case core::LockTruth::Kind::kNamedHolds:
+      return stop_instance(os, options, state, {state.pid});
+    case core::LockTruth::Kind::kNamedExited:
+    case core::LockTruth::Kind::kNamedNotHolder: {
+      // The holders are the instance the daemon left; the named pid is never signalled.
+      CommandResult result = stop_instance(os, options, state, state.truth.holders);
+      result.err.insert(0, fmt::format("daemonkit stop: {}; stopping {}\n",
+                                       core::lock_truth_message(path, state.pid, state.truth),
+                                       state.truth.holders.size() == 1 ? "it" : "them"));
+      return result;
     }
-    return {1, "", fmt::format("daemonkit stop: {}\n", pidfd.error().about(std::to_string(state.pid)))};
+    case core::LockTruth::Kind::kUnknown:
+      break;
   }
-  // The pid could have been reused between reading the file and opening the pidfd. If the file
-  // still names it under the daemon's lock, the pidfd is the daemon's.
-  if (state.locked) {
-    const PidFileState again = inspect_pid_file(os, path);
-    if (again.kind != PidFileState::Kind::kRunning || again.pid != state.pid) {
-      (void)os.close(*pidfd);
-      return {0, "", ""};  // it exited meanwhile, taking its lock with it
-    }
-  }
-
-  CommandResult result;
-  auto term = os.pidfd_send_signal(*pidfd, SIGTERM, 0);
-  if (!term && term.error().code != ESRCH) {
-    (void)os.close(*pidfd);
-    return {1, "", fmt::format("daemonkit stop: {}\n", term.error().about(fmt::format(
-                                                             "PID {}, SIGTERM", state.pid)))};
-  }
-  auto gone = wait_exit(os, *pidfd, options.timeout);
-  if (gone && !*gone) {
-    result.err += fmt::format("daemonkit stop: PID {} did not exit within {} seconds of SIGTERM; "
-                              "sent SIGKILL\n",
-                              state.pid, seconds_text(options.timeout));
-    auto kill = os.pidfd_send_signal(*pidfd, SIGKILL, 0);
-    if (kill || kill.error().code == ESRCH) gone = wait_exit(os, *pidfd, kKillWait);
-  }
-  (void)os.close(*pidfd);
-  if (!gone) {
-    result.code = 1;
-    result.err += fmt::format("daemonkit stop: waiting for PID {}: {}\n", state.pid, gone.error());
-    return result;
-  }
-  if (!*gone) {
-    result.code = 1;
-    result.err += fmt::format("daemonkit stop: PID {} is still running after SIGKILL\n",
-                              state.pid);
-    return result;
-  }
-  remove_pid_file(os, path, state.pid, result.err);
-  return result;
+  return {1, "",
+          fmt::format("daemonkit stop: the lock on {} is held, but PID {} could not be proven to "
+                      "hold it{}; not signalling anything\n",
+                      path, state.pid,
+                      state.truth.error ? fmt::format(": {}", *state.truth.error)
+                                        : std::string(" (no process we can see holds it)"))};
 }
 
 }  // namespace daemonkit::cli

@@ -2,10 +2,12 @@
 // up to PROGRAM's exec, and each step's failure reaching the user), the launcher's refusals
 // before it forks, its waiting loop (with the fake's before_each_call hook playing PROGRAM),
 // and `status`/`stop` reading PID files.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -1216,13 +1218,55 @@ TEST_F(RunOnFake, NotifyModeReadsTheDaemonsLastWordsBeforeReapingIt) {
 
 // ---- status and stop ----------------------------------------------------------------------
 
+// Makes `holder` take the exclusive lock on `path` as a daemon does, on a descriptor of its
+// own that its children inherit; the test's process is current again afterwards.
+void lock_as(FakeSyscalls& os, pid_t holder, const std::string& path) {
+  const pid_t self = os.current_pid();
+  os.switch_to(holder);
+  auto fd = os.open(path.c_str(), O_RDONLY | O_CREAT, 0644);
+  ASSERT_TRUE(fd);
+  ASSERT_TRUE(os.flock(*fd, LOCK_EX | LOCK_NB));
+  os.switch_to(self);
+}
+
+// A child of `parent`, which inherits its descriptors (and so the lock it holds).
+pid_t fork_of(FakeSyscalls& os, pid_t parent) {
+  const pid_t self = os.current_pid();
+  os.switch_to(parent);
+  os.script_fork(ForkAs::kParent);
+  const pid_t child = os.fork().value();
+  os.switch_to(self);
+  return child;
+}
+
+// The daemon's life in these tests: the shell's pid 999 writes the file and holds the lock.
+void daemon_999_holds(FakeSyscalls& os) {
+  os.write_file("/run/p.pid", "999\n");
+  lock_as(os, 999, "/run/p.pid");
+}
+
+bool was_signalled(const FakeSyscalls& os, pid_t pid) {
+  return !os.process(pid).signals.empty();
+}
+
+StopOptions stop_options() { return {"/run/p.pid", std::chrono::seconds(1)}; }
+
 TEST(StatusOnFake, EachLsbCode) {
   FakeSyscalls os;
   EXPECT_EQ(run_status(os, {"/run/p.pid"}).code, kStatusNotRunning);
   os.write_file("/run/p.pid", "999\n");  // alive, unlocked: an older tool's file
+  CommandResult unproven = run_status(os, {"/run/p.pid"});
+  EXPECT_EQ(unproven.code, kStatusUnknown);
+  EXPECT_EQ(unproven.out, "");
+  EXPECT_EQ(unproven.err,
+            "daemonkit status: PID file /run/p.pid is not locked by any process; PID 999 is "
+            "alive but may not be the daemon (an older tool's file, one written by hand, or a "
+            "reused pid)\n");
+  lock_as(os, 999, "/run/p.pid");
   CommandResult running = run_status(os, {"/run/p.pid"});
   EXPECT_EQ(running.code, kStatusRunning);
   EXPECT_EQ(running.out, "999\n");
+  os.end_process(999, 0);  // the lock goes with it
   os.write_file("/run/p.pid", "4242\n");  // no such process
   CommandResult dead = run_status(os, {"/run/p.pid"});
   EXPECT_EQ(dead.code, kStatusDeadPidFileExists);
@@ -1286,7 +1330,7 @@ TEST(StopOnFake, NothingToStop) {
 
 TEST(StopOnFake, SignalRefusedIsReportedAndTheFileKept) {
   FakeSyscalls os;
-  os.write_file("/run/p.pid", "999\n");
+  daemon_999_holds(os);
   os.fail_nth("pidfd_send_signal", 1, EPERM);
   CommandResult result = run_stop(os, {"/run/p.pid", std::chrono::seconds(1)});
   EXPECT_EQ(result.code, 1);
@@ -1298,11 +1342,341 @@ TEST(StopOnFake, SignalRefusedIsReportedAndTheFileKept) {
 
 TEST(StopOnFake, PidfdFailureOtherThanGoneIsReported) {
   FakeSyscalls os;
-  os.write_file("/run/p.pid", "999\n");
+  daemon_999_holds(os);
   os.fail_nth("pidfd_open", 1, EMFILE);
-  CommandResult result = run_stop(os, {"/run/p.pid", std::chrono::seconds(1)});
+  CommandResult result = run_stop(os, stop_options());
   EXPECT_EQ(result.code, 1);
-  EXPECT_EQ(result.err, "daemonkit stop: pidfd_open(999): Too many open files (EMFILE)\n");
+  EXPECT_EQ(result.err, "daemonkit stop: pidfd_open(999): Too many open files (EMFILE); not "
+                        "signalling PID 999\n");
+  EXPECT_FALSE(was_signalled(os, 999));
+}
+
+// ---- Issue #12: a pid is signalled, or reported as running, only once proven ----------------
+
+// Item 1: a file nobody locks names a live process; that proves nothing about it.
+TEST(StopOnFake, AnUnlockedFileNamingALiveProcessIsRefusedAndNothingIsSignalled) {
+  FakeSyscalls os;
+  os.write_file("/run/p.pid", "1\n");  // init, say, in a container
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 1);
+  EXPECT_EQ(result.err,
+            "daemonkit stop: PID file /run/p.pid is not locked by any process; PID 1 is alive "
+            "but may not be the daemon (an older tool's file, one written by hand, or a reused "
+            "pid); not signalling it\n");
+  EXPECT_EQ(count_calls(os, "pidfd_open"), 0);
+  EXPECT_EQ(count_calls(os, "pidfd_send_signal"), 0);
+  EXPECT_EQ(count_calls(os, "kill"), 1) << "only the kill(pid, 0) probe";
+  EXPECT_EQ(os.read_file("/run/p.pid"), "1\n");
+}
+
+TEST(StopOnFake, AProvenDaemonIsStoppedAndItsFileRemoved) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_FALSE(os.process(999).alive());
+  EXPECT_EQ(os.process(999).signals.at(0).signal, SIGTERM);
+  EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
+  EXPECT_THAT(os.open_fds(kLauncher), IsEmpty()) << "pidfds and the file all closed";
+}
+
+// The order that leaves no window for a reused pid: the pidfd first, then the proof that the
+// process behind the pid holds the lock, then a look that it has not exited since, then the
+// signal through the pidfd.
+TEST(StopOnFake, PidfdIsOpenedBeforeTheProofAndTheSignalGoesThroughIt) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  os.clear_transcript();
+  ASSERT_EQ(run_stop(os, stop_options()).code, 0);
+  std::vector<std::string> steps;
+  for (const auto& call : os.transcript()) {
+    if (call.name == "pidfd_open" || call.name == "pidfd_send_signal" || call.name == "kill") {
+      steps.push_back(call.name);
+    } else if (call.name == "open" && call.args.at(0) == "/proc/999/fd" &&
+               std::find(steps.begin(), steps.end(), "pidfd_open") != steps.end()) {
+      steps.push_back("prove");
+    } else if (call.name == "poll" && call.args.at(1) == "0") {
+      steps.push_back("exited?");
+    }
+  }
+  ASSERT_GE(steps.size(), 4U);
+  EXPECT_EQ(std::vector<std::string>(steps.begin(), steps.begin() + 4),
+            (std::vector<std::string>{"pidfd_open", "prove", "exited?", "pidfd_send_signal"}));
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "kill"), 0);
+}
+
+// The daemon exits between the proof and the signal: its pidfd says so, and nothing is sent.
+TEST(StopOnFake, ADaemonThatExitsAfterTheProofIsNotSignalled) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name == "poll" && os.process(999).alive()) os.end_process(999, 0);
+  });
+  CommandResult result = run_stop(os, stop_options());
+  os.before_each_call({});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(count_calls(os, "pidfd_send_signal"), 0);
+  EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
+}
+
+// The daemon ends on its own between the look and the signal, leaving a child with the lock:
+// the child is the instance, and is stopped; the daemon's pid is never signalled.
+TEST(StopOnFake, AChildLeftHoldingTheLockWhileWeLookedIsStopped) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  const pid_t child = fork_of(os, 999);
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name == "poll" && os.process(999).alive()) os.end_process(999, 0);
+  });
+  CommandResult result = run_stop(os, stop_options());
+  os.before_each_call({});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, fmt::format("daemonkit stop: PID {} still holds the lock on /run/p.pid; "
+                                    "stopping it too\n",
+                                    child));
+  EXPECT_FALSE(was_signalled(os, 999));
+  EXPECT_FALSE(os.process(child).alive());
+  EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
+}
+
+// Item 2: whatever pid the file names, a process that does not hold the lock is never signalled;
+// the processes that do are the instance.
+TEST(StopOnFake, APidThatDoesNotHoldTheLockIsNeverSignalled) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  os.write_file("/run/p.pid", "1\n");  // rewritten to aim at init (same inode)
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err,
+            "daemonkit stop: PID 1 does not hold the lock on /run/p.pid (it is not the daemon), "
+            "but PID 999 does; stopping it\n");
+  EXPECT_FALSE(was_signalled(os, 1));
+  EXPECT_FALSE(os.process(999).alive());
+}
+
+// Item 9: the daemon died and its child holds the inherited lock.
+TEST(StatusOnFake, ADeadDaemonsChildHoldingTheLockIsReportedAsSuch) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  const pid_t child = fork_of(os, 999);
+  os.end_process(999, 0);
+  CommandResult result = run_status(os, {"/run/p.pid"});
+  EXPECT_EQ(result.code, kStatusDeadPidFileExists);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, fmt::format("daemonkit status: PID 999 has exited, but PID {} still holds "
+                                    "the lock on /run/p.pid (left behind by it)\n",
+                                    child));
+}
+
+TEST(StopOnFake, ADeadDaemonsChildrenHoldingTheLockAreStopped) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  const pid_t first = fork_of(os, 999);
+  const pid_t second = fork_of(os, 999);
+  os.end_process(999, 0);
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err,
+            fmt::format("daemonkit stop: PID 999 has exited, but PIDs {}, {} still hold the lock "
+                        "on /run/p.pid (left behind by it); stopping them\n",
+                        first, second));
+  EXPECT_FALSE(os.process(first).alive());
+  EXPECT_FALSE(os.process(second).alive());
+  EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
+}
+
+// The normal case of item 9: the daemon exits on SIGTERM; a child it forked still holds the
+// lock, and is stopped too before the file goes.
+TEST(StopOnFake, ChildrenStillHoldingTheLockAfterTheDaemonExitsAreStoppedToo) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  const pid_t child = fork_of(os, 999);
+  const pid_t grandchild = fork_of(os, child);
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, fmt::format("daemonkit stop: PIDs {}, {} still hold the lock on "
+                                    "/run/p.pid; stopping them too\n",
+                                    child, grandchild));
+  for (pid_t pid : {999, child, grandchild}) {
+    EXPECT_FALSE(os.process(pid).alive()) << pid;
+    EXPECT_EQ(os.process(pid).signals.at(0).signal, SIGTERM) << pid;
+  }
+  EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
+}
+
+// A holder that ignores SIGTERM gets SIGKILL once --timeout has passed.
+TEST(StopOnFake, AHolderThatOutlivesTheTimeoutIsKilled) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  os.switch_to(999);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_TRUE(os.sigaction(SIGTERM, &ignore, nullptr));
+  os.switch_to(kLauncher);
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(result.err, "daemonkit stop: PID 999 did not exit within 1 seconds of SIGTERM; sent "
+                        "SIGKILL\n");
+  EXPECT_EQ(os.process(999).wait_status & 0x7f, SIGKILL);
+  EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
+}
+
+// /proc will not show who holds the lock (another user's daemon, no privilege): nothing is
+// signalled, and status says the service runs without vouching for the pid.
+TEST(StopOnFake, AnUnprovableHolderIsNotSignalled) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  os.fail_when("open", [](const fake::CallRecord& call) { return call.args.at(0) == "/proc/999/fd"; },
+               EACCES);
+  CommandResult stop = run_stop(os, stop_options());
+  EXPECT_EQ(stop.code, 1);
+  EXPECT_EQ(stop.err, "daemonkit stop: the lock on /run/p.pid is held, but PID 999 could not be "
+                      "proven to hold it: open(/proc/999/fd): Permission denied (EACCES); not "
+                      "signalling anything\n");
+  EXPECT_FALSE(was_signalled(os, 999));
+  CommandResult status = run_status(os, {"/run/p.pid"});
+  EXPECT_EQ(status.code, kStatusRunning);
+  EXPECT_EQ(status.out, "");
+  EXPECT_EQ(status.err, "daemonkit status: running (the lock on /run/p.pid is held), but PID 999 "
+                        "could not be proven to hold it: open(/proc/999/fd): Permission denied "
+                        "(EACCES)\n");
+}
+
+// Each call stop adds after the file was read, failing: reported, nothing signalled that was
+// not proven, and the file kept.
+TEST(StopOnFake, EachFailingCallOfTheStopIsReportedAndTheFileKept) {
+  struct Case {
+    const char* call;
+    int nth;  // counted from the stop's first call: the look at the file proves once too
+    const char* says;
+  };
+  for (const Case c : {Case{"poll", 1, "poll: Invalid argument (EINVAL)"},
+                       Case{"stat", 2, "stat(/proc/999/fd/0): Invalid argument (EINVAL)"},
+                       Case{"clock_gettime", 1, "clock_gettime: Invalid argument (EINVAL)"},
+                       Case{"getdents64", 2, "getdents64(/proc/999/fd): Invalid argument (EINVAL)"}}) {
+    FakeSyscalls os;
+    daemon_999_holds(os);
+    os.clear_transcript();
+    os.fail_nth(c.call, c.nth, EINVAL);
+    CommandResult result = run_stop(os, stop_options());
+    EXPECT_EQ(result.code, 1) << c.call;
+    EXPECT_THAT(result.err, HasSubstr(c.says)) << c.call;
+    EXPECT_FALSE(was_signalled(os, 999)) << c.call;
+    EXPECT_EQ(os.read_file("/run/p.pid"), "999\n") << c.call;
+  }
+}
+
+// After the daemon is gone: looking for other holders fails, or the file cannot be removed.
+TEST(StopOnFake, FailuresAfterTheDaemonIsGoneAreReported) {
+  {
+    FakeSyscalls os;
+    daemon_999_holds(os);
+    os.fail_when("open", [](const fake::CallRecord& call) { return call.args.at(0) == "/proc"; },
+                 EMFILE);
+    CommandResult result = run_stop(os, stop_options());
+    EXPECT_EQ(result.code, 1);
+    EXPECT_EQ(result.err, "daemonkit stop: open(/proc): Too many open files (EMFILE)\n");
+    EXPECT_FALSE(os.process(999).alive());
+  }
+  {
+    FakeSyscalls os;
+    daemon_999_holds(os);
+    os.fail_nth("unlink", 1, EROFS);
+    CommandResult result = run_stop(os, stop_options());
+    EXPECT_EQ(result.code, 0);
+    EXPECT_EQ(result.err, "daemonkit stop: unlink(/run/p.pid): Read-only file system (EROFS)\n");
+  }
+}
+
+// Removing the file once nobody holds the lock: each call failing is reported, the instance is
+// still stopped.
+TEST(StopOnFake, FailingCallsOfTheRemovalAreReported) {
+  struct Case {
+    const char* call;
+    int nth;  // the look at the file makes the first fstat and flock
+    const char* says;
+  };
+  for (const Case c : {Case{"fstat", 2, "fstat(/run/p.pid): Input/output error (EIO)"},
+                       Case{"flock", 2, "flock(/run/p.pid): Input/output error (EIO)"}}) {
+    FakeSyscalls os;
+    daemon_999_holds(os);
+    os.clear_transcript();
+    os.fail_nth(c.call, c.nth, EIO);
+    CommandResult result = run_stop(os, stop_options());
+    EXPECT_EQ(result.code, 0) << c.call;
+    EXPECT_EQ(result.err, fmt::format("daemonkit stop: {}\n", c.says)) << c.call;
+    EXPECT_FALSE(os.process(999).alive());
+  }
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  int opens = 0;
+  os.fail_when("open", [&](const fake::CallRecord& call) {
+    return call.args.at(0) == "/run/p.pid" && ++opens == 2;
+  }, EACCES);
+  CommandResult result = run_stop(os, stop_options());
+  EXPECT_EQ(result.code, 0);
+  EXPECT_EQ(result.err, "daemonkit stop: open(/run/p.pid): Permission denied (EACCES)\n");
+}
+
+// The instance ends while status looks for who holds the lock: the lock, tried again, is free.
+TEST(StatusOnFake, AnInstanceThatEndsWhileWeLookIsNotRunning) {
+  FakeSyscalls os;
+  daemon_999_holds(os);
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name == "getdents64" && os.process(999).alive()) os.end_process(999, 0);
+  });
+  CommandResult result = run_status(os, {"/run/p.pid"});
+  os.before_each_call({});
+  EXPECT_EQ(result.code, kStatusDeadPidFileExists);
+  EXPECT_EQ(result.err,
+            "daemonkit status: not running, but PID file /run/p.pid exists (PID 999)\n");
+}
+
+// Item 5: a FIFO at the path must not hang status or stop (the fake aborts the test if a call
+// would block forever).
+TEST(StatusOnFake, AFifoAtThePathIsNotAPidFileAndNothingWaits) {
+  FakeSyscalls os;
+  os.set_would_block(fake::WouldBlock::kAbort);
+  os.make_fifo("/run/p.pid");
+  CommandResult status = run_status(os, {"/run/p.pid"});
+  EXPECT_EQ(status.code, kStatusUnknown);
+  EXPECT_EQ(status.err, "daemonkit status: /run/p.pid is not a regular file; not reading it\n");
+  CommandResult stop = run_stop(os, stop_options());
+  EXPECT_EQ(stop.code, 1);
+  EXPECT_EQ(stop.err, "daemonkit stop: /run/p.pid is not a regular file; not reading it\n");
+}
+
+TEST(StatusOnFake, FailingCallsOfTheLookAreUnknown) {
+  for (const char* call : {"fstat", "flock"}) {
+    FakeSyscalls os;
+    os.write_file("/run/p.pid", "999\n");
+    os.fail_nth(call, 1, EIO);
+    CommandResult result = run_status(os, {"/run/p.pid"});
+    EXPECT_EQ(result.code, kStatusUnknown) << call;
+    EXPECT_EQ(result.err,
+              fmt::format("daemonkit status: {}(/run/p.pid): Input/output error (EIO)\n", call));
+  }
+}
+
+
+// Item 9 for `run`: a held lock is refused, naming the file's pid only once proven, and saying
+// who holds the lock when the daemon it names has died.
+TEST_F(RunOnFake, AHeldLockIsRefusedWithWhatProcProves) {
+  daemon_999_holds(os_);
+  const Launch proven = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  EXPECT_EQ(proven.result.code, 1);
+  EXPECT_THAT(proven.result.err, StartsWith("Another server is running, PID 999\n\n"));
+  const pid_t child = fork_of(os_, 999);
+  os_.end_process(999, 0);
+  const Launch left = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
+  EXPECT_EQ(left.result.code, 1);
+  EXPECT_THAT(left.result.err,
+              StartsWith(fmt::format("Another server is running: PID 999 has exited, but PID {} "
+                                     "still holds the lock on /run/p.pid (left behind by it)\n\n",
+                                     child)));
+  EXPECT_EQ(count_calls(os_, "vfork"), 0);
+  EXPECT_EQ(os_.read_file("/run/p.pid"), "999\n");
 }
 
 }  // namespace

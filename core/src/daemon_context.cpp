@@ -267,7 +267,10 @@ StepResult<void> DaemonContext::redirect_stdio() {
 StepResult<void> DaemonContext::close_inherited() {
   std::vector<int> keep = {0, 1, 2};
   keep.insert(keep.end(), options_.files_preserve.begin(), options_.files_preserve.end());
-  if (own_pidfile_) keep.push_back(own_pidfile_->fd());
+  if (own_pidfile_) {
+    keep.push_back(own_pidfile_->fd());
+    if (own_pidfile_->write_fd() >= 0) keep.push_back(own_pidfile_->write_fd());
+  }
   if (status_write_ >= 0) keep.push_back(status_write_);
   auto closed = close_inherited_fds(os_, keep);
   if (!closed) return step_failed(StepError::from("close_range", closed.error()));

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/pid_lock_holder.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -25,7 +26,12 @@ constexpr std::size_t kMaxContentBytes = 64;
 // needs another process to unlink the file in the window between our open and our flock.
 constexpr int kMaxLockAttempts = 8;
 
-constexpr int kOpenFlags = O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+// The lock is taken, and kept for the daemon's life, on a read-only descriptor: flock needs no
+// write access, and a daemon that sheds privileges must not keep a way to rewrite what `stop`
+// and `status` read. O_NONBLOCK: a FIFO planted at the path must not hang the open.
+constexpr int kOpenFlags = O_RDONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+// The short-lived descriptor that writes the pid (and empties the file), opened by path.
+constexpr int kWriteFlags = O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
 
 // Reads the whole (small) file from the current offset. A file longer than kMaxContentBytes
 // is returned cut, which parse_pid_file then rejects as non-numeric.
@@ -46,7 +52,8 @@ sys::Result<std::string> read_content(sys::Syscalls& os, int fd) {
 // file behind, but only under the lock and only while the path still names it: a concurrent
 // starter may have opened it meanwhile, and it re-checks the path after locking, so it then
 // starts over with a fresh file instead of keeping an orphan.
-void abandon(sys::Syscalls& os, int fd, bool created, const std::string& path) {
+void abandon(sys::Syscalls& os, int fd, int write_fd, bool created, const std::string& path) {
+  if (write_fd >= 0) (void)os.close(write_fd);
   if (created) {
     auto ours = os.flock(fd, LOCK_EX | LOCK_NB);
     auto st = ours ? os.fstat(fd) : sys::Result<struct stat>(sys::fail(EWOULDBLOCK, "flock"));
@@ -57,6 +64,41 @@ void abandon(sys::Syscalls& os, int fd, bool created, const std::string& path) {
     }
   }
   (void)os.close(fd);
+}
+
+// Opens `path` for writing and proves it is the inode (dev, ino) we locked: the name may have
+// been replaced since, and writing our pid into another file would be a lie about it.
+StepResult<int> open_locked_inode_for_writing(sys::Syscalls& os, const std::string& path,
+                                              dev_t dev, ino_t ino) {
+  auto fd = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
+  if (!fd) return step_failed(StepError::from(call_on("open", path), fd.error()));
+  auto st = os.fstat(*fd);
+  if (!st) {
+    (void)os.close(*fd);
+    return step_failed(StepError::from(call_on("fstat", path), st.error()));
+  }
+  if (st->st_dev != dev || st->st_ino != ino) {
+    (void)os.close(*fd);
+    return step_failed(StepError::plain(
+        "pidfile", fmt::format("Pidfile {} no longer names the file we locked", path)));
+  }
+  return *fd;
+}
+
+// Empties the file through `fd`, then writes `text` from offset 0 (the descriptor was opened
+// without O_APPEND and has not moved).
+sys::Result<void> replace_contents(sys::Syscalls& os, int fd, std::string_view text) {
+  auto emptied = os.ftruncate(fd, 0);
+  if (!emptied) return sys::fail(emptied.error());
+  std::size_t done = 0;
+  while (done < text.size()) {
+    auto wrote = sys::retry_on_eintr(
+        [&] { return os.write(fd, text.data() + done, text.size() - done); });
+    if (!wrote) return sys::fail(wrote.error());
+    if (*wrote == 0) return sys::fail(EIO, "write");
+    done += *wrote;
+  }
+  return {};
 }
 
 }  // namespace
@@ -102,13 +144,38 @@ sys::Result<PidLiveness> probe_pid(sys::Syscalls& os, pid_t pid, pid_t own_pid) 
 }
 
 std::string another_server_message(std::optional<pid_t> pid) {
-  const std::string head = pid ? fmt::format("Another server is running, PID {}", *pid)
-                               : std::string("Another server is running (it holds the lock)");
-  return head +
+  return another_server_message_with(
+      pid ? fmt::format("Another server is running, PID {}", *pid)
+          : std::string("Another server is running (it holds the lock)"));
+}
+
+std::string another_server_message_with(std::string_view head) {
+  return std::string(head) +
          "\n\n"
          "This could either be a previously started instance of your application or a\n"
          "different application entirely. To start a new one, either run it in some other\n"
          "directory, or use the --pidfile and --logfile parameters to avoid clashes.\n";
+}
+
+std::string held_lock_message(sys::Syscalls& os, std::string_view path,
+                              std::optional<pid_t> named, dev_t dev, ino_t ino) {
+  if (!named) return another_server_message(std::nullopt);
+  const LockTruth truth = judge_lock(os, *named, dev, ino);
+  switch (truth.kind) {
+    case LockTruth::Kind::kNamedHolds:
+      return another_server_message(named);
+    case LockTruth::Kind::kNamedExited:
+    case LockTruth::Kind::kNamedNotHolder:
+      return another_server_message_with(
+          fmt::format("Another server is running: {}", lock_truth_message(path, *named, truth)));
+    case LockTruth::Kind::kUnknown:
+      break;
+  }
+  return another_server_message_with(fmt::format(
+      "Another server is running (it holds the lock on {}); its file names PID {}, which could "
+      "not be proven to hold it{}",
+      path, *named,
+      truth.error ? fmt::format(": {}", *truth.error) : std::string()));
 }
 
 std::string non_numeric_message(std::string_view path) {
@@ -119,12 +186,13 @@ std::string stale_pidfile_message(std::string_view path) {
   return fmt::format("Removing stale pidfile {}", path);
 }
 
-PidFile::PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd, LogSink log,
-                 dev_t dev, ino_t ino)
+PidFile::PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd,
+                 int write_fd, LogSink log, dev_t dev, ino_t ino)
     : os_(&os),
       path_(std::move(path)),
       reach_path_(std::move(reach_path)),
       fd_(fd),
+      write_fd_(write_fd),
       log_(std::move(log)),
       dev_(dev),
       ino_(ino) {}
@@ -134,6 +202,7 @@ PidFile::PidFile(PidFile&& other) noexcept
       path_(std::move(other.path_)),
       reach_path_(std::move(other.reach_path_)),
       fd_(std::exchange(other.fd_, -1)),
+      write_fd_(std::exchange(other.write_fd_, -1)),
       log_(std::move(other.log_)),
       dev_(other.dev_),
       ino_(other.ino_) {}
@@ -144,6 +213,7 @@ PidFile& PidFile::operator=(PidFile&& other) noexcept {
     path_ = std::move(other.path_);
     reach_path_ = std::move(other.reach_path_);
     fd_ = std::exchange(other.fd_, -1);
+    write_fd_ = std::exchange(other.write_fd_, -1);
     log_ = std::move(other.log_);
     dev_ = other.dev_;
     ino_ = other.ino_;
@@ -164,6 +234,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
   // daemon that unlinks the file on exit between our open and our flock would leave us holding
   // a lock on an orphan inode while the next starter creates and locks a fresh file.
   int fd = -1;
+  int write_fd = -1;
   bool created = false;
   struct stat locked {};
   for (int attempt = 0;; ++attempt) {
@@ -184,7 +255,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
     if (!opened) return step_failed(StepError::from(call_on("open", path), opened.error()));
     fd = *opened;
     auto fail_closing = [&](StepError error) {
-      abandon(os, fd, created, path);
+      abandon(os, fd, -1, created, path);
       return step_failed(std::move(error));
     };
 
@@ -200,14 +271,17 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       if (locked_now.error().code != EWOULDBLOCK) {
         return fail_closing(StepError::from(call_on("flock", path), locked_now.error()));
       }
-      // Someone holds the lock: that is the running instance, whatever the file says.
-      std::optional<pid_t> holder;
+      // Someone holds the lock: that is the running instance, whatever the file says. The pid
+      // in the file is named only once proven to hold the lock (its children may hold it after
+      // it died, and the pid may since have been reused).
+      std::optional<pid_t> named;
       if (auto text = read_content(os, fd)) {
         const PidFileContent content = parse_pid_file(*text);
-        if (content.kind == PidFileContent::Kind::kPid && content.pid > 0) holder = content.pid;
+        if (content.kind == PidFileContent::Kind::kPid && content.pid > 0) named = content.pid;
       }
       (void)os.close(fd);
-      return step_failed(StepError::plain("pidfile", another_server_message(holder)));
+      return step_failed(StepError::plain(
+          "pidfile", held_lock_message(os, path, named, st->st_dev, st->st_ino)));
     }
 
     auto named = os.lstat(path.c_str());
@@ -222,12 +296,24 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       (void)os.close(fd);
       continue;
     }
+    // The writing descriptor is opened now, before any chroot or privilege drop, while the
+    // path is reachable and writable; write_pid closes it once the pid is in.
+    auto writer = open_locked_inode_for_writing(os, path, st->st_dev, st->st_ino);
+    if (!writer) {
+      // Replaced or removed since the check: start over, as above.
+      if (!writer.error().cause || writer.error().cause->code == ENOENT) {
+        (void)os.close(fd);
+        continue;
+      }
+      return fail_closing(writer.error());
+    }
+    write_fd = *writer;
     locked = *st;
     break;
   }
 
   auto fail_closing = [&](StepError error) {
-    abandon(os, fd, created, path);
+    abandon(os, fd, write_fd, created, path);
     return step_failed(std::move(error));
   };
   auto text = read_content(os, fd);
@@ -258,34 +344,39 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       log_line(log, stale_pidfile_message(path));
       // Emptied in place rather than unlinked: we hold the lock on this inode, and unlinking it
       // would let a concurrent starter create and lock a second file under the same name.
-      auto emptied = os.ftruncate(fd, 0);
+      auto emptied = os.ftruncate(write_fd, 0);
       if (!emptied) return fail_closing(StepError::from(call_on("ftruncate", path), emptied.error()));
       break;
     }
   }
   std::string reach = path;
-  return PidFile(os, std::move(path), std::move(reach), fd, std::move(log), locked.st_dev,
-                 locked.st_ino);
+  return PidFile(os, std::move(path), std::move(reach), fd, write_fd, std::move(log),
+                 locked.st_dev, locked.st_ino);
 }
 
 StepResult<void> PidFile::write_pid(pid_t pid) {
   if (fd_ < 0) return step_failed(StepError::plain("pidfile", "The pidfile is not held"));
-  auto emptied = os_->ftruncate(fd_, 0);
-  if (!emptied) return step_failed(StepError::from(call_on("ftruncate", path_), emptied.error()));
-  // O_APPEND puts this write at offset 0 of the now empty file, wherever reading left the
-  // offset; there is no lseek in the seam to need.
-  const std::string line = fmt::format("{}\n", pid);
-  std::size_t done = 0;
-  while (done < line.size()) {
-    auto wrote = sys::retry_on_eintr(
-        [&] { return os_->write(fd_, line.data() + done, line.size() - done); });
-    if (!wrote) return step_failed(StepError::from(call_on("write", path_), wrote.error()));
-    if (*wrote == 0) {
-      return step_failed(StepError::from(call_on("write", path_), sys::Error{EIO, "write", {}}));
+  if (write_fd_ < 0) {
+    if (reach_path_.empty()) {
+      return step_failed(StepError::plain(
+          "pidfile", fmt::format("Pidfile {} is outside the chroot; cannot write it", path_)));
     }
-    done += *wrote;
+    auto writer = open_locked_inode_for_writing(*os_, reach_path_, dev_, ino_);
+    if (!writer) return step_failed(writer.error());
+    write_fd_ = *writer;
+  }
+  auto written = replace_contents(*os_, write_fd_, fmt::format("{}\n", pid));
+  // Closed whatever happened: after this, nothing this process keeps can change the file.
+  (void)os_->close(std::exchange(write_fd_, -1));
+  if (!written) {
+    return step_failed(StepError::from(call_on(written.error().call, path_), written.error()));
   }
   return {};
+}
+
+void PidFile::close_writer(int fd) {
+  if (fd >= 0) (void)os_->close(fd);
+  write_fd_ = -1;
 }
 
 StepResult<void> PidFile::keep_across_exec() {
@@ -312,7 +403,7 @@ void PidFile::release() {
   bool removed = false;
   if (reach_path_.empty()) {
     log_line(log_, fmt::format(
-                       "PID file {} is outside the chroot; emptied it instead of removing it",
+                       "PID file {} is outside the chroot; cannot remove it",
                        path_));
   } else if (auto named = os_->lstat(reach_path_.c_str()); !named) {
     // ENOENT: someone removed it already; emptying our inode below costs nothing.
@@ -331,14 +422,33 @@ void PidFile::release() {
     log_line(log_, fmt::format("Failed to unlink PID file: {}",
                                StepError::from(call_on("unlink", path_), unlinked.error()).message));
   }
-  // Whatever is left of our inode must not name a live pid any more. Through the descriptor we
-  // hold, this needs no permission on the directory.
+  // Whatever is left of our inode should not name our pid any more. The descriptor we keep is
+  // read-only (see kOpenFlags), so the file is opened for writing again by its path, which
+  // needs write permission on the file (not on its directory).
   if (!removed) {
-    if (auto emptied = os_->ftruncate(fd_, 0); !emptied) {
-      log_line(log_, fmt::format("Failed to empty PID file: {}",
-                                 StepError::from(call_on("ftruncate", path_), emptied.error()).message));
+    std::optional<StepError> failed;
+    if (write_fd_ < 0 && reach_path_.empty()) {
+      failed = StepError::plain("pidfile", "its path is outside the chroot");
+    } else if (write_fd_ < 0) {
+      auto writer = open_locked_inode_for_writing(*os_, reach_path_, dev_, ino_);
+      if (writer) {
+        write_fd_ = *writer;
+      } else {
+        failed = writer.error();
+      }
+    }
+    if (!failed) {
+      if (auto emptied = os_->ftruncate(write_fd_, 0); !emptied) {
+        failed = StepError::from(call_on("ftruncate", path_), emptied.error());
+      }
+    }
+    if (failed) {
+      log_line(log_, fmt::format("Failed to empty PID file {}: {}; it is left unlocked, so the "
+                                 "next start finds it stale unless its PID names a live process",
+                                 path_, failed->message));
     }
   }
+  if (write_fd_ >= 0) (void)os_->close(std::exchange(write_fd_, -1));
   (void)os_->close(fd_);
   fd_ = -1;
 }

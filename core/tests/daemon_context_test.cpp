@@ -452,8 +452,12 @@ TEST(DaemonContextFake, ChrootedDaemonGetsTheUsersWholeGroupListFromBeforeTheFor
   EXPECT_THAT(readers, ElementsAre(run.first_parent));
 }
 
-TEST(DaemonContextFake, PidFileIsEmptiedWhenTheShedDaemonCannotUnlinkIt) {
-  // twistd's H5: /run is root's, the daemon is nobody by the time it exits.
+// twistd's H5: /run is root's, the daemon is nobody by the time it exits. It used to empty the
+// file through the read-write descriptor it kept; that descriptor is what let a daemon that
+// shed privileges rewrite its pid (issue #12, item 2), so it now keeps a read-only one and
+// cannot empty a root-owned file either. The file stays, unlocked, naming a pid that is gone,
+// and the log says what the next start will make of it.
+TEST(DaemonContextFake, PidFileIsLeftAndSaidSoWhenTheShedDaemonCannotRemoveIt) {
   FakeSyscalls os;
   DaemonOptions options = fake_options();
   options.privileges.user = "nobody";
@@ -462,8 +466,11 @@ TEST(DaemonContextFake, PidFileIsEmptiedWhenTheShedDaemonCannotUnlinkIt) {
     ctx.close();
   });
   ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
-  EXPECT_EQ(os.read_file("/run/d.pid"), "") << "no pid left to mislead a service manager";
+  EXPECT_EQ(os.read_file("/run/d.pid"), std::to_string(run.daemon) + "\n");
   EXPECT_THAT(run.log, Contains(HasSubstr("No permission to delete pid file /run/d.pid")));
+  EXPECT_THAT(run.log, Contains(::testing::AllOf(HasSubstr("Failed to empty PID file /run/d.pid"),
+                                                 HasSubstr("Permission denied (EACCES)"),
+                                                 HasSubstr("next start"))));
 }
 
 TEST(DaemonContextFake, OrderlyCloseRemovesThePidFile) {

@@ -95,6 +95,11 @@ bool survivable(const CallRecord& r, int error) {
   if (r.name == "getdents64") return true;
   // The path vanished after we locked it: acquire() starts over.
   if (r.name == "lstat" && error == ENOENT) return true;
+  // The same, seen by the open of the PID file's writing descriptor after the lock.
+  if (r.name == "open" && error == ENOENT && r.args.size() > 1 &&
+      mentions(r.args[1], "O_WRONLY")) {
+    return true;
+  }
   if (r.name == "close_range") return error == ENOSYS || error == EPERM;
   if (r.name == "open" && !r.args.empty() && mentions(r.args[0], "/proc/self")) return true;
   if (r.name == "read" && error == EIO) return false;

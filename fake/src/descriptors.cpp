@@ -178,7 +178,7 @@ sys::Result<void> Kernel::flock(Process& p, int fd, int operation) {
         "flock", fmt::format("fd {}: {} is locked through another open file description", fd,
                              entry->file->describe()));
   }
-  locks.push_back(Flock{owner, exclusive});
+  locks.push_back(Flock{owner, exclusive, p.pid});
   return {};
 }
 

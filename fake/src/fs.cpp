@@ -83,6 +83,8 @@ class RegularFile final : public OpenFile {
 
   sys::Result<void> fsync() override { return {}; }
 
+  off_t position() const override { return offset_; }
+
  private:
   std::string path_;
   off_t offset_ = 0;
@@ -214,8 +216,18 @@ sys::Result<Lookup> Kernel::lookup(Process& p, std::string_view path, bool follo
       if (last) return Lookup{cur, std::move(name), nullptr, trailing_slash};
       return sys::fail(ENOENT, call);
     }
-    if (next->is_symlink() &&
-        (!last || follow_last || (trailing_slash && trailing_slash_follows))) {
+    const bool follow = !last || follow_last || (trailing_slash && trailing_slash_follows);
+    if (next->special == Special::kProcFdLink && follow) {
+      // A magic link: it names the open file itself, not a path, so it reaches a file that
+      // was unlinked or lies outside the caller's root, as Linux's proc_fd_link does.
+      if (++links > kMaxSymlinks) return sys::fail(ELOOP, call);
+      next = proc_fd_target(*next);
+      if (!next) return sys::fail(ENOENT, call);
+      if (last) return Lookup{cur, std::move(name), std::move(next), trailing_slash};
+      cur = std::move(next);
+      continue;
+    }
+    if (next->is_symlink() && follow) {
       if (++links > kMaxSymlinks) return sys::fail(ELOOP, call);
       const std::string& target = next->data;
       if (target.empty()) return sys::fail(ENOENT, call);
@@ -296,6 +308,10 @@ sys::Result<std::shared_ptr<OpenFile>> Kernel::open_file(Process& p, std::string
     }
   }
   const int status = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)) | kLargefile;
+  if ((node->special == Special::kProcFdinfoDir || node->special == Special::kProcFdinfo) &&
+      !may_inspect(p, node->proc_pid)) {
+    return sys::fail(EACCES, call);
+  }
   if (S_ISFIFO(node->mode)) return open_fifo(node, status, call);
   std::shared_ptr<OpenFile> file;
   if (node->special == Special::kDevNull) {

@@ -191,6 +191,12 @@ class Kernel {
   // The child `name` of a synthesized /proc directory, or null.
   std::shared_ptr<Inode> proc_child(Process& p, const Inode& dir, const std::string& name);
   std::shared_ptr<OpenFile> open_proc_dir(const std::shared_ptr<Inode>& node, int flags);
+  // The inode of the file open at /proc/<pid>/fd/<n> (a kProcFdLink), or null once closed.
+  std::shared_ptr<Inode> proc_fd_target(const Inode& link);
+  // Linux's ptrace_may_access(PTRACE_MODE_READ_FSCREDS), which guards /proc/<pid>/fdinfo:
+  // privilege, or the same user and group in all three ids of the target, which must be
+  // dumpable.
+  [[nodiscard]] bool may_inspect(const Process& p, pid_t target) const;
 
   // ---- Descriptors (descriptors.cpp) ----
   sys::Result<void> close(Process& p, int fd);

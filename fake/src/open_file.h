@@ -26,12 +26,25 @@ class OpenFile;
 struct Pipe;
 
 // Synthesized inodes whose contents the kernel computes.
-enum class Special { kNone, kDevNull, kProcRoot, kProcPidDir, kProcFdDir, kProcStat };
+enum class Special {
+  kNone,
+  kDevNull,
+  kProcRoot,
+  kProcPidDir,
+  kProcFdDir,
+  kProcStat,
+  kProcFdLink,     // /proc/<pid>/fd/<n>: a magic link to the open file, not to a path
+  kProcFdinfoDir,  // /proc/<pid>/fdinfo
+  kProcFdinfo,     // /proc/<pid>/fdinfo/<n>
+};
 
 // A lock taken with flock: owned by an open file description, not by a process or fd.
 struct Flock {
   const OpenFile* owner = nullptr;
   bool exclusive = false;
+  // The process that took it, which /proc/<pid>/fdinfo names even after that process is gone
+  // and the lock lives on in descriptors others inherited.
+  pid_t taker = 0;
 };
 
 struct Inode {
@@ -55,6 +68,7 @@ struct Inode {
   std::vector<Flock> flocks;
   Special special = Special::kNone;
   pid_t proc_pid = 0;  // for /proc/<pid> and /proc/<pid>/fd
+  int proc_fd = -1;    // for /proc/<pid>/fd/<n> and /proc/<pid>/fdinfo/<n>
   // The socket bound to this S_IFSOCK inode, until it closes (then connecting is refused).
   std::weak_ptr<OpenFile> socket;
   // A FIFO's pipe while either end is open; the next open after the last close makes a new,
@@ -98,6 +112,8 @@ class OpenFile {
                                               std::span<std::byte> buf);
   virtual sys::Result<void> truncate(Kernel& kernel, off_t length);
   virtual sys::Result<void> fsync();
+  // The file offset, as /proc/<pid>/fdinfo's "pos:" shows it; 0 for kinds without one.
+  [[nodiscard]] virtual off_t position() const { return 0; }
   [[nodiscard]] virtual Readiness readiness() const;
   // The wait queue epoll registers on when `poller` adds this file (Linux's poll_wait), which
   // Kernel::wake names when the file's state changes. Most files have one queue: themselves.

@@ -1,11 +1,16 @@
-// /proc as far as daemons use it: /proc/self (a symlink to the caller's pid), /proc/<pid>,
-// /proc/<pid>/fd, whose listing is the process's descriptor table at the time of reading, so
-// code that closes inherited descriptors by listing /proc/self/fd is tested as on Linux, and
-// /proc/<pid>/stat, whose state field tells a zombie from a running process.
+// /proc as far as daemons use it: /proc/self (a symlink to the caller's pid), /proc listing the
+// live pids, /proc/<pid>, /proc/<pid>/fd, whose listing is the process's descriptor table at the
+// time of reading, so code that closes inherited descriptors by listing /proc/self/fd is tested
+// as on Linux, /proc/<pid>/fd/<n> as magic links to the open files themselves,
+// /proc/<pid>/fdinfo/<n> with the offset, flags and the flocks held through that open file
+// description (how a PID file's lock holder is found), and /proc/<pid>/stat, whose state field
+// tells a zombie from a running process.
 #include <dirent.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -25,12 +30,14 @@ std::optional<long> parse_number(const std::string& name) {
 
 // Linux numbers these entries: position 0 is ".", 1 is "..", and fd N sits at N + 2, so a
 // reader resuming after closing descriptors neither repeats nor skips any.
+// /proc/<pid>/fdinfo is listed the same way, its entries regular files.
 class ProcFdDirectory final : public OpenFile {
  public:
-  ProcFdDirectory(std::shared_ptr<Inode> inode, int flags) : OpenFile(std::move(inode), flags) {}
+  ProcFdDirectory(std::shared_ptr<Inode> inode, int flags, bool fdinfo)
+      : OpenFile(std::move(inode), flags), fdinfo_(fdinfo) {}
 
   std::string describe() const override {
-    return fmt::format("dir:/proc/{}/fd", inode_->proc_pid);
+    return fmt::format("dir:/proc/{}/{}", inode_->proc_pid, fdinfo_ ? "fdinfo" : "fd");
   }
 
   sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte>) override {
@@ -62,7 +69,8 @@ class ProcFdDirectory final : public OpenFile {
     if (owner != nullptr) {
       for (auto it = owner->fds.lower_bound(static_cast<int>(position_ - 2));
            it != owner->fds.end(); ++it) {
-        if (!emit(static_cast<ino_t>(0x10000 + it->first), it->first + 3, DT_LNK,
+        if (!emit(static_cast<ino_t>(0x10000 + it->first), it->first + 3,
+                  fdinfo_ ? DT_REG : DT_LNK,
                   std::to_string(it->first))) {
           break;
         }
@@ -77,16 +85,21 @@ class ProcFdDirectory final : public OpenFile {
     return used;
   }
 
+  bool fdinfo_ = false;
   off_t position_ = 0;
 };
 
 // "pid (comm) state ppid pgrp session ...", made when the description is opened, as Linux
 // fills the buffer at open. Only the fields up to the session are meaningful; the rest read 0.
-class ProcStatFile final : public OpenFile {
+// Also the text of /proc/<pid>/fdinfo/<n>, likewise made at open.
+class ProcTextFile final : public OpenFile {
  public:
-  ProcStatFile(std::shared_ptr<Inode> inode, int flags, std::string text)
+  ProcTextFile(std::shared_ptr<Inode> inode, int flags, std::string text)
       : OpenFile(std::move(inode), flags), text_(std::move(text)) {}
   std::string describe() const override {
+    if (inode_->special == Special::kProcFdinfo) {
+      return fmt::format("file:/proc/{}/fdinfo/{}", inode_->proc_pid, inode_->proc_fd);
+    }
     return fmt::format("file:/proc/{}/stat", inode_->proc_pid);
   }
   sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte> buf) override {
@@ -117,17 +130,68 @@ std::string stat_line(const Process& p) {
                      " 0 -1 0 0 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0");
 }
 
+// What Linux's seq_show_fdinfo prints: the offset, the flags (with O_CLOEXEC when the
+// descriptor has it), the mount and inode, then one line per lock held through this open file
+// description. A flock line names the process that took the lock (which may be gone) and the
+// device as hexadecimal major:minor.
+std::string fdinfo_text(const FdEntry& entry) {
+  const OpenFile& file = *entry.file;
+  const Inode& node = file.inode();
+  const int flags = file.status_flags() | (entry.cloexec ? O_CLOEXEC : 0);
+  std::string text = fmt::format("pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{}\nino:\t{}\n",
+                                 file.position(), static_cast<unsigned>(flags),
+                                 20 + static_cast<int>(node.dev % 64), node.ino);
+  int id = 0;
+  for (const Flock& lock : node.flocks) {
+    if (lock.owner != &file) continue;
+    text += fmt::format("lock:\t{}: FLOCK  ADVISORY  {} {} {:02x}:{:02x}:{} 0 EOF\n", ++id,
+                        lock.exclusive ? "WRITE" : "READ", lock.taker, major(node.dev),
+                        minor(node.dev), node.ino);
+  }
+  return text;
+}
+
+// /proc lists "self" and the pids of processes not yet reaped, ascending; /proc/<pid> is
+// listed as empty (its entries are reached by name).
 class ProcDirectory final : public OpenFile {
  public:
   ProcDirectory(std::shared_ptr<Inode> inode, int flags) : OpenFile(std::move(inode), flags) {}
-  std::string describe() const override { return "dir:/proc"; }
+  std::string describe() const override {
+    if (inode_->special == Special::kProcRoot) return "dir:/proc";
+    return fmt::format("dir:/proc/{}", inode_->proc_pid);
+  }
   sys::Result<std::size_t> read(Kernel&, Process&, std::span<std::byte>) override {
     return sys::fail(EISDIR, "read");
   }
-  // Listing /proc itself or /proc/<pid> is not modelled: they read as empty directories.
-  sys::Result<std::size_t> getdents64(Kernel&, Process&, std::span<std::byte>) override {
-    return std::size_t{0};
+  // The position is an index into the listing made at each call, so processes that appear or
+  // go between calls may be seen or missed, as on Linux.
+  sys::Result<std::size_t> getdents64(Kernel& kernel, Process&,
+                                      std::span<std::byte> buf) override {
+    if (inode_->special != Special::kProcRoot) return std::size_t{0};
+    struct Entry {
+      std::string name;
+      unsigned char type;
+    };
+    std::vector<Entry> list{{".", DT_DIR}, {"..", DT_DIR}, {"self", DT_LNK}};
+    for (const auto& [pid, process] : kernel.processes) {
+      if (process.state != ProcessState::kReaped) list.push_back({std::to_string(pid), DT_DIR});
+    }
+    std::size_t used = 0;
+    while (position_ < list.size()) {
+      const std::size_t n =
+          put_dirent64(buf.subspan(used), static_cast<ino_t>(0x20000 + position_),
+                       static_cast<off_t>(position_ + 1), list[position_].type,
+                       list[position_].name);
+      if (n == 0) break;
+      used += n;
+      ++position_;
+    }
+    if (used == 0 && position_ < list.size()) return sys::fail(EINVAL, "getdents64");
+    return used;
   }
+
+ private:
+  std::size_t position_ = 0;
 };
 
 }  // namespace
@@ -172,26 +236,77 @@ std::shared_ptr<Inode> Kernel::proc_child(Process& p, const Inode& dir, const st
         node->gid = target->gids.effective;
         return node;
       }
-      if (name != "fd") return nullptr;
+      if (name != "fd" && name != "fdinfo") return nullptr;
       auto parent = proc_inodes[std::to_string(dir.proc_pid)];
-      auto node = cached(std::to_string(dir.proc_pid) + "/fd", S_IFDIR | 0500,
-                         Special::kProcFdDir, dir.proc_pid, parent);
+      const bool fd = name == "fd";
+      auto node = cached(std::to_string(dir.proc_pid) + "/" + name,
+                         S_IFDIR | (fd ? 0500 : 0555),
+                         fd ? Special::kProcFdDir : Special::kProcFdinfoDir, dir.proc_pid,
+                         parent);
       node->uid = target->uids.effective;
       node->gid = target->gids.effective;
       return node;
     }
+    case Special::kProcFdDir:
+    case Special::kProcFdinfoDir: {
+      Process* target = find(dir.proc_pid);
+      auto fd = parse_number(name);
+      if (target == nullptr || !fd || *fd < 0 || *fd > INT32_MAX) return nullptr;
+      const FdEntry* entry = fd_entry(*target, static_cast<int>(*fd));
+      if (entry == nullptr) return nullptr;
+      // Made afresh at each lookup: the number may name another file by the next one.
+      const bool link = dir.special == Special::kProcFdDir;
+      mode_t mode = S_IFREG | 0444;
+      if (link) {
+        // Linux's proc_fd_link mode: r-x for a readable description, -wx for a writable one.
+        mode = S_IFLNK | (entry->file->can_read() ? 0500 : 0) |
+               (entry->file->can_write() ? 0300 : 0);
+      }
+      auto node = new_inode(mode, target->uids.effective, target->gids.effective, kProcDev);
+      node->special = link ? Special::kProcFdLink : Special::kProcFdinfo;
+      node->proc_pid = dir.proc_pid;
+      node->proc_fd = static_cast<int>(*fd);
+      node->name = name;
+      return node;
+    }
     default:
-      // Following /proc/<pid>/fd/N is not modelled.
       return nullptr;
   }
 }
 
+std::shared_ptr<Inode> Kernel::proc_fd_target(const Inode& link) {
+  Process* owner = find(link.proc_pid);
+  if (owner == nullptr || !owner->alive()) return nullptr;
+  const FdEntry* entry = fd_entry(*owner, link.proc_fd);
+  return entry == nullptr ? nullptr : entry->file->inode_ptr();
+}
+
+bool Kernel::may_inspect(const Process& p, pid_t target_pid) const {
+  if (p.privileged()) return true;
+  const Process* target = find(target_pid);
+  if (target == nullptr) return false;
+  const uid_t u = p.uids.effective;
+  const gid_t g = p.gids.effective;
+  return target->dumpable != 0 && target->uids.real == u && target->uids.effective == u &&
+         target->uids.saved == u && target->gids.real == g && target->gids.effective == g &&
+         target->gids.saved == g;
+}
+
 std::shared_ptr<OpenFile> Kernel::open_proc_dir(const std::shared_ptr<Inode>& node, int flags) {
-  if (node->special == Special::kProcFdDir) return std::make_shared<ProcFdDirectory>(node, flags);
+  if (node->special == Special::kProcFdDir || node->special == Special::kProcFdinfoDir) {
+    return std::make_shared<ProcFdDirectory>(node, flags,
+                                             node->special == Special::kProcFdinfoDir);
+  }
   if (node->special == Special::kProcStat) {
     const Process* target = find(node->proc_pid);
     const bool gone = target == nullptr || target->state == ProcessState::kReaped;
-    return std::make_shared<ProcStatFile>(node, flags, gone ? "" : stat_line(*target));
+    return std::make_shared<ProcTextFile>(node, flags, gone ? "" : stat_line(*target));
+  }
+  if (node->special == Special::kProcFdinfo) {
+    Process* target = find(node->proc_pid);
+    const FdEntry* entry =
+        target != nullptr && target->alive() ? fd_entry(*target, node->proc_fd) : nullptr;
+    return std::make_shared<ProcTextFile>(node, flags, entry ? fdinfo_text(*entry) : "");
   }
   return std::make_shared<ProcDirectory>(node, flags);
 }

@@ -778,6 +778,90 @@ TEST_F(DaemonkitCli, StopAndStatusReportANonNumericPidFile) {
   EXPECT_EQ(status.err, fmt::format("Pidfile {} contains non-numeric value\n", path("d.pid")));
 }
 
+// ---- Issue #12: stop and status believe only what the lock proves ---------------------------
+
+// Item 1: a PID file nobody locks, naming a live process that is not ours to stop.
+TEST_F(DaemonkitCli, StopRefusesAnUnlockedFileNamingALiveUnrelatedProcess) {
+  const pid_t sleeper = fork();
+  ASSERT_GE(sleeper, 0);
+  if (sleeper == 0) {
+    execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  started_.push_back(sleeper);
+  std::ofstream(path("d.pid")) << sleeper << "\n";
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid"), "--timeout", "0.2"});
+  EXPECT_EQ(stopped.code, 1);
+  EXPECT_EQ(stopped.err,
+            fmt::format("daemonkit stop: PID file {} is not locked by any process; PID {} is "
+                        "alive but may not be the daemon (an older tool's file, one written by "
+                        "hand, or a reused pid); not signalling it\n",
+                        path("d.pid"), sleeper));
+  EXPECT_TRUE(process_alive(sleeper));
+  EXPECT_EQ(read_file(path("d.pid")), fmt::format("{}\n", sleeper));
+  Outcome status = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(status.code, 4);
+  EXPECT_EQ(status.out, "");
+  kill(sleeper, SIGKILL);
+  reap(sleeper);
+}
+
+// Item 5: a FIFO at the path; status and stop must answer at once, not wait for a writer.
+TEST_F(DaemonkitCli, AFifoAtThePidFilePathDoesNotHangStatusOrStop) {
+  ASSERT_EQ(mkfifo(path("d.pid").c_str(), 0644), 0);
+  const auto start = std::chrono::steady_clock::now();
+  Outcome status = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(status.code, 4);
+  EXPECT_EQ(status.err,
+            fmt::format("daemonkit status: {} is not a regular file; not reading it\n", path("d.pid")));
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid")});
+  EXPECT_EQ(stopped.code, 1);
+  EXPECT_EQ(stopped.err,
+            fmt::format("daemonkit stop: {} is not a regular file; not reading it\n", path("d.pid")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  fs::remove(path("d.pid"));  // TearDown reads every .pid file, and would wait on a FIFO
+}
+
+// Item 9: the daemon forks a child (which inherits the lock) and dies. status, run and stop say
+// so, and stop ends the child.
+TEST_F(DaemonkitCli, ADaemonWhoseChildOutlivesItIsReportedAndTheChildStopped) {
+  ASSERT_EQ(run(probe_run({}, {"fork-child-exit", path("child")})).code, 0);
+  const pid_t daemon = pid_in("d.pid");
+  const auto child_report = report("child");
+  const pid_t child = static_cast<pid_t>(std::stol(child_report.at("pid")));
+  reap(daemon);  // adopted by us (the subreaper); gone once reaped
+  const std::string facts =
+      fmt::format("PID {} has exited, but PID {} still holds the lock on {} (left behind by it)",
+                  daemon, child, path("d.pid"));
+  Outcome status = run({"status", "--pidfile", path("d.pid")});
+  EXPECT_EQ(status.code, 1);
+  EXPECT_EQ(status.out, "");
+  EXPECT_EQ(status.err, fmt::format("daemonkit status: {}\n", facts));
+  Outcome refused = run(probe_run({}, {"run"}));
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_THAT(refused.err, StartsWith(fmt::format("Another server is running: {}\n\n", facts)));
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid"), "--timeout", "5"});
+  EXPECT_EQ(stopped.code, 0) << stopped.err;
+  EXPECT_EQ(stopped.err, fmt::format("daemonkit stop: {}; stopping it\n", facts));
+  EXPECT_TRUE(eventually([&] { return !process_alive(child); }));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+// Item 9, the ordinary case: SIGTERM ends the daemon, but a child it forked still holds the
+// lock: stop ends it too before removing the file.
+TEST_F(DaemonkitCli, StopAlsoEndsChildrenStillHoldingTheLock) {
+  ASSERT_EQ(run(probe_run({}, {"fork-child", path("child")})).code, 0);
+  const pid_t daemon = pid_in("d.pid");
+  const pid_t child = static_cast<pid_t>(std::stol(report("child").at("pid")));
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid"), "--timeout", "5"});
+  EXPECT_EQ(stopped.code, 0) << stopped.err;
+  EXPECT_EQ(stopped.err, fmt::format("daemonkit stop: PID {} still holds the lock on {}; "
+                                     "stopping it too\n",
+                                     child, path("d.pid")));
+  EXPECT_TRUE(eventually([&] { return !process_alive(daemon) && !process_alive(child); }));
+  EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
 // ---- root only: chroot and privileges ---------------------------------------------------------
 
 class DaemonkitCliAsRoot : public DaemonkitCli {
@@ -899,6 +983,21 @@ TEST_F(DaemonkitCliAsRoot, UnprivilegedCallerCannotTakeRoot) {
   EXPECT_EQ(failed.code, 1);
   EXPECT_EQ(failed.err, failure_text("setresgid(0): Operation not permitted (EPERM)"));
   EXPECT_FALSE(fs::exists(path("d.pid")));
+}
+
+// Item 2: after the drop, the daemon holds the lock on a read-only descriptor, and has no way
+// to rewrite the file (which would aim root's stop at another process).
+TEST_F(DaemonkitCliAsRoot, ADaemonThatDroppedPrivilegesCannotRewriteItsPidFile) {
+  ASSERT_EQ(run(probe_run({"--uid", "nobody"}, {"rewrite-pidfile", path("d.pid")})).code, 0);
+  const pid_t daemon = pid_in("d.pid");
+  ASSERT_TRUE(eventually([&] { return fs::exists(path("report.rewrite")); }));
+  const std::string tried = parse_report(read_file(path("report.rewrite")))["rewrite"];
+  EXPECT_EQ(tried, fmt::format("write:{},ftruncate:{},reopen:{},open:{}", EBADF, EINVAL, EACCES,
+                               EACCES));
+  EXPECT_EQ(read_file(path("d.pid")), fmt::format("{}\n", daemon));
+  Outcome stopped = run({"stop", "--pidfile", path("d.pid")});
+  EXPECT_EQ(stopped.code, 0) << stopped.err;
+  EXPECT_FALSE(process_alive(daemon));
 }
 
 }  // namespace

@@ -7,6 +7,13 @@
 // Modes: run | exit CODE | notify-ready | notify-fail STATUS ERRNO | notify-silent-exit CODE
 //        | pipe-ready | pipe-fail MESSAGE | pipe-fail-stay MESSAGE | pipe-raw BYTES | pipe-close
 //        | ignore-term | own-session
+//        | fork-child CHILD_REPORT | fork-child-exit CHILD_REPORT | rewrite-pidfile PIDFILE
+// fork-child: a child (inheriting the descriptors, the PID file's lock among them) writes its
+// own report and runs; the probe runs too. fork-child-exit: the same, but the probe exits once
+// the child's report is there, leaving the child with the lock. rewrite-pidfile: tries every
+// way a daemon could change its PID file (through each inherited descriptor that names it,
+// reopening that descriptor through /proc, and by path) and reports the errno of each as
+// "rewrite=" (0 for a way that worked), then runs.
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -121,6 +128,50 @@ void pipe_write(const std::string& bytes) {
   std::_Exit(0);
 }
 
+// Forks a child that writes its report to `child_report` and runs until SIGTERM; returns in the
+// parent once that report exists (bounded: 5 s).
+void fork_reporting_child(const char* child_report) {
+  const pid_t child = fork();
+  if (child < 0) std::_Exit(95);
+  if (child == 0) {
+    write_report(child_report);
+    run_until_term();
+  }
+  for (int i = 0; i < 1000 && access(child_report, F_OK) != 0; ++i) usleep(5000);
+}
+
+void try_rewrites(const char* pidfile, const char* report) {
+  std::string results;
+  auto note = [&](const std::string& how, bool ok) {
+    results += (results.empty() ? "" : ",") + how + ":" + std::to_string(ok ? 0 : errno);
+  };
+  for (int fd = 0; fd < 64; ++fd) {
+    char link[64];
+    char target[4096];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n < 0) continue;
+    target[n] = '\0';
+    if (std::strcmp(target, pidfile) != 0) continue;
+    note("write", write(fd, "1\n", 2) == 2);
+    note("ftruncate", ftruncate(fd, 0) == 0);
+    const int again = open(link, O_WRONLY | O_CLOEXEC);
+    note("reopen", again >= 0);
+    if (again >= 0) close(again);
+  }
+  const int by_path = open(pidfile, O_WRONLY | O_CLOEXEC);
+  note("open", by_path >= 0);
+  if (by_path >= 0) close(by_path);
+  const std::string text = "rewrite=" + results + "\n";
+  const std::string tmp = std::string(report) + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    std::_Exit(96);
+  }
+  close(fd);
+  rename(tmp.c_str(), report);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +225,18 @@ int main(int argc, char** argv) {
   if (mode == "own-session") {
     // Out of the process group the launcher was started in, so a signal to the group misses it.
     if (setsid() < 0) std::_Exit(95);
+    run_until_term();
+  }
+  if (mode == "fork-child" && argc > 3) {
+    fork_reporting_child(argv[3]);
+    run_until_term();
+  }
+  if (mode == "fork-child-exit" && argc > 3) {
+    fork_reporting_child(argv[3]);
+    return 0;
+  }
+  if (mode == "rewrite-pidfile" && argc > 3) {
+    try_rewrites(argv[3], (std::string(argv[1]) + ".rewrite").c_str());
     run_until_term();
   }
   if (mode == "ignore-term") {

@@ -47,6 +47,14 @@ enum class PidLiveness { kRunning, kStale };
 // separated by '\n' and ending with one (no pid: the lock holder has not written its
 // pid yet).
 [[nodiscard]] std::string another_server_message(std::optional<pid_t> pid);
+// The same hint after a first line of the caller's.
+[[nodiscard]] std::string another_server_message_with(std::string_view head);
+// Why acquire() refuses a file whose lock someone holds, telling only what /proc proves:
+// "Another server is running, PID <pid>" when `named` holds the lock; when it does not (it
+// exited and left the lock to children that inherited it, or its pid was reused), who does
+// (see lock_truth_message); when /proc cannot tell, that the pid is unproven.
+[[nodiscard]] std::string held_lock_message(sys::Syscalls& os, std::string_view path,
+                                            std::optional<pid_t> named, dev_t dev, ino_t ino);
 // "Pidfile <path> contains non-numeric value"
 [[nodiscard]] std::string non_numeric_message(std::string_view path);
 // "Removing stale pidfile <path>"
@@ -71,6 +79,16 @@ struct PidFileOptions {
 
 // An acquired PID file: open, locked, checked, and empty until write_pid.
 //
+// What the file means (the rule `status`, `stop` and `run` share): the lock belongs to the
+// instance — the daemon and every process that inherited its descriptor (children it forked)
+// hold it, and it is free only once all of them are gone; the pid in the file names the daemon.
+// A pid is believed only once /proc proves it holds the lock (pid_lock_holder.h).
+//
+// The lock is held on a read-only descriptor. The pid is written through a second, writing
+// descriptor opened at acquire (before any chroot or privilege drop, while the path is
+// reachable) and closed by write_pid, so a daemon that sheds privileges keeps nothing that can
+// rewrite the file and aim root's `stop` at another process.
+//
 // The lock (flock) belongs to the open file description, so it survives fork(): the first
 // parent can acquire it, report "Another server is running" on its own stderr, and pass it down
 // to the daemon, which writes its pid. It also survives exec() after keep_across_exec().
@@ -80,12 +98,14 @@ struct PidFileOptions {
 // to drop the lock and leave a stale file that the next start takes over.
 class PidFile {
  public:
-  // Opens `path` with O_CREAT|O_NOFOLLOW|O_CLOEXEC, takes an exclusive non-blocking flock,
-  // checks that `path` still names the locked inode (a previous owner may have unlinked it
-  // between our open and our lock; then we start over), and applies the liveness rules to what
-  // the file holds. A stale file is emptied in place ("Removing stale pidfile <path>" is logged)
-  // so the lock stays on the inode the path names. A relative path is made absolute against the
-  // current directory, so it means the same file after chdir and chroot.
+  // Opens `path` read-only with O_CREAT|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC, takes an exclusive
+  // non-blocking flock, checks that `path` still names the locked inode (a previous owner may
+  // have unlinked it between our open and our lock; then we start over), opens it for writing
+  // (checked to be the same inode), and applies the liveness rules to what the file holds. A
+  // lock held by others is refused with held_lock_message. A stale file is emptied in place
+  // ("Removing stale pidfile <path>" is logged) so the lock stays on the inode the path names.
+  // A relative path is made absolute against the current directory, so it means the same file
+  // after chdir and chroot.
   [[nodiscard]] static StepResult<PidFile> acquire(sys::Syscalls& os, std::string path,
                                                    LogSink log, PidFileOptions options = {});
 
@@ -95,7 +115,9 @@ class PidFile {
   PidFile& operator=(const PidFile&) = delete;
   ~PidFile() = default;
 
-  // Replaces the contents with "<pid>\n" (design §5 wants the newline; twistd writes none).
+  // Replaces the contents with "<pid>\n" (design §5 wants the newline; twistd writes none)
+  // through the writing descriptor, then closes it. Called again (the descriptor is gone), it
+  // opens the path for writing, refusing a path that no longer names the locked inode.
   [[nodiscard]] StepResult<void> write_pid(pid_t pid);
 
   // Clears FD_CLOEXEC so the lock (and so the liveness) passes to a program exec'd in place of
@@ -106,10 +128,14 @@ class PidFile {
   // finds the file by its path inside the new root, or knows it cannot reach it.
   void relocate_for_chroot(std::string_view chroot_dir);
 
-  // Removes the file and closes it. Never fails: a failed unlink is logged, and the file is then
-  // emptied through the descriptor we hold (which needs no permission on the directory, so it
-  // works after privileges were shed: twistd's H5), leaving nothing that names a live pid. The
-  // path is unlinked only if it still names our inode. Idempotent.
+  // Removes the file and closes it. Never fails. The path is unlinked only if it still names
+  // our inode. A failed unlink is logged, and the file is then emptied, through the writing
+  // descriptor if write_pid has not closed it yet, else by opening the path for writing (the
+  // inode checked again). That needs write permission on the file, which a daemon that shed
+  // privileges usually lacks (twistd's H5): then it is logged too, and the file stays, unlocked,
+  // naming our pid. The next start finds it unlocked and probes that pid with kill(pid, 0): gone,
+  // the file is taken over; reused by a live process, the start is refused until someone
+  // removes the file. Idempotent.
   void release();
 
   // The handle a forked child holds: the same descriptor number, naming the same open file
@@ -117,21 +143,30 @@ class PidFile {
   // own handle: in the fake kernel the processes share this memory, and a release in the daemon
   // must not look, to the first parent, as if its own handle were gone.
   [[nodiscard]] PidFile forked_copy() const {
-    return PidFile(*os_, path_, reach_path_, fd_, log_, dev_, ino_);
+    return PidFile(*os_, path_, reach_path_, fd_, write_fd_, log_, dev_, ino_);
   }
 
+  // The read-only descriptor that holds the lock.
   [[nodiscard]] int fd() const { return fd_; }
+  // The writing descriptor until write_pid closes it, else -1. Code that closes inherited
+  // descriptors between acquire and write_pid must keep it, as it keeps fd().
+  [[nodiscard]] int write_fd() const { return write_fd_; }
+  // Closes this process's writing descriptor `fd` (what write_fd() said before a vfork child
+  // that shares this object wrote the pid, and so set write_fd() to -1 in both), and forgets
+  // it: a process that lets its child write the pid keeps no way to write the file either.
+  void close_writer(int fd);
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] bool held() const { return fd_ >= 0; }
 
  private:
-  PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd, LogSink log,
-          dev_t dev, ino_t ino);
+  PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd, int write_fd,
+          LogSink log, dev_t dev, ino_t ino);
 
   sys::Syscalls* os_;
   std::string path_;        // as the user gave it (absolute), for messages
   std::string reach_path_;  // how this process reaches it now; empty when it cannot
   int fd_ = -1;
+  int write_fd_ = -1;
   LogSink log_;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
