@@ -659,7 +659,9 @@ CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
   // PROGRAM inherits what a daemon would: stdio, the PID file and the sockets systemd passed,
   // none of what the caller left open (files root opened, a terminal, another service's
   // socket), which PROGRAM, maybe running as another user, has no business holding.
-  std::vector<int> keep{0, 1, 2, pid_file ? pid_file->fd() : -1};
+  // The PID file's writer stays until write_pid below has used it and closed it.
+  std::vector<int> keep{0, 1, 2, pid_file ? pid_file->fd() : -1,
+                        pid_file ? pid_file->write_fd() : -1};
   const int sockets = socket_activation_fds(plan.env, os.getpid());
   if (static_cast<std::size_t>(sockets) + keep.size() > core::kMaxPreservedFds) {
     if (pid_file) pid_file->release();

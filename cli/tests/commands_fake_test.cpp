@@ -458,6 +458,8 @@ TEST_F(RunOnFake, NodaemonClosesWhatTheCallerLeftOpenButKeepsThePidFile) {
   ASSERT_EQ(fds.size(), 4U);
   EXPECT_EQ(std::vector<int>(fds.begin(), fds.begin() + 3), (std::vector<int>{0, 1, 2}));
   EXPECT_THAT(os_.describe_fd(kLauncher, fds[3]), HasSubstr("/run/p.pid"));
+  // The writer was kept through the closing, used, and then closed by write_pid.
+  EXPECT_EQ(os_.read_file("/run/p.pid"), std::optional<std::string>("1000\n"));
 }
 
 TEST_F(RunOnFake, NodaemonKeepsSystemdsSocketsWhenTheyAreOurs) {
