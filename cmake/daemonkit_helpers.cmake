@@ -5,7 +5,16 @@ function(daemonkit_warnings target)
     -Wimplicit-fallthrough $<$<BOOL:${DAEMONKIT_WERROR}>:-Werror>)
 endfunction()
 
-# A GoogleTest executable whose tests ctest lists one by one.
+# The rapidcheck parameters every test runs with under ctest: a fixed seed, so that a run
+# passes or fails for a reason and not for the seed it drew (ci/explore_seeds.sh draws new
+# ones). They go before the RC_PARAMS of ctest's environment, and rapidcheck takes the last
+# value of a key, so `RC_PARAMS="seed=N" ctest ...` still runs seed N. Empty: no default.
+set(DAEMONKIT_RC_PARAMS "seed=20261201" CACHE STRING
+    "rapidcheck parameters of the tests under ctest, overridden key by key by RC_PARAMS")
+
+# A GoogleTest executable whose tests ctest lists one by one. One that links rapidcheck is
+# labelled `randomized` and built by the target daemonkit_randomized_tests: the suites
+# ci/explore_seeds.sh runs with new seeds.
 #   daemonkit_add_gtest(<name> SOURCES <files...> [LIBS <targets...>] [TIMEOUT <seconds>])
 function(daemonkit_add_gtest name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
@@ -17,7 +26,18 @@ function(daemonkit_add_gtest name)
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gmock GTest::gtest_main)
   # A test whose name changes between listing and running (a parameter printed as raw bytes
   # holding a pointer) would match no test and pass having run nothing: fail it instead.
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-                       PROPERTIES TIMEOUT ${ARG_TIMEOUT}
-                                  FAIL_REGULAR_EXPRESSION "Running 0 tests from 0 test suites")
+  set(properties TIMEOUT ${ARG_TIMEOUT}
+                 FAIL_REGULAR_EXPRESSION "Running 0 tests from 0 test suites")
+  if(DAEMONKIT_RC_PARAMS)
+    list(APPEND properties ENVIRONMENT_MODIFICATION
+         "RC_PARAMS=string_prepend:${DAEMONKIT_RC_PARAMS} ")
+  endif()
+  if("rapidcheck" IN_LIST ARG_LIBS)
+    list(APPEND properties LABELS randomized)
+    if(NOT TARGET daemonkit_randomized_tests)
+      add_custom_target(daemonkit_randomized_tests)
+    endif()
+    add_dependencies(daemonkit_randomized_tests ${name})
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES ${properties})
 endfunction()

@@ -11,6 +11,19 @@
 // called where Linux's drivers call wake_up: a pipe write, a read that frees a full pipe's
 // buffer, the last close of an end, eventfd reads and writes, signals, socket traffic); an
 // epoll_wait that reaches a queued registration dequeues it and reports it if it is ready.
+// `queued` is Linux's ready list for level-triggered registrations too: epoll_wait keeps a
+// reported one on it and drops one that is not ready, and a modification that finds the file
+// ready queues it only if it was not queued already.
+//
+// An epoll is itself a file with a wait queue (itself): whenever one of its registrations is
+// queued (added or modified while ready, or woken), it wakes that queue with EPOLLIN as
+// ep_poll_safewake does, so an epoll watching it edge-triggered gets its edge, however deep the
+// nesting. Re-queueing a reported level-triggered item wakes nobody. Polling an epoll (from
+// another epoll or poll()) says readable when epoll_wait would report something; like Linux's
+// __ep_eventpoll_poll it drops the not-ready ones it passes on the way (the fake walks in
+// registration order, Linux in ready-list order). A registration always offers EPOLLHUP and
+// EPOLLERR, whatever its events, so an epoll whose only item is a hung-up pipe with events 0 is
+// readable.
 //
 // Nothing here ever blocks: with nothing ready, a zero timeout returns 0 at once; a positive
 // timeout advances the manual clock by the timeout and returns 0 (nothing else in the
@@ -24,6 +37,7 @@
 #include <cstdint>
 #include <cstring>
 #include <list>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -36,6 +50,8 @@ namespace detail {
 namespace {
 
 constexpr std::uint64_t kEventfdMax = 0xfffffffffffffffeULL;
+// How deep epoll_ctl lets epolls nest before it calls the chain a loop (Linux: EP_MAX_NESTS).
+constexpr int kMaxEpollNesting = 5;
 
 class EventFd final : public OpenFile {
  public:
@@ -114,7 +130,9 @@ class EpollFile final : public OpenFile {
     epoll_data_t data{};
     bool disarmed = false;  // EPOLLONESHOT after its report, until EPOLL_CTL_MOD
     const void* queue = nullptr;  // the file's wait queue, for Kernel::wake
-    bool queued = false;          // on Linux's ready list (what edge triggering reports)
+    // On Linux's ready list (what edge triggering reports); mutable because polling an epoll
+    // trims its ready list, as the kernel's poll of an epoll does.
+    mutable bool queued = false;
   };
 
   using OpenFile::OpenFile;
@@ -128,6 +146,7 @@ class EpollFile final : public OpenFile {
         r.readable = true;
         break;
       }
+      reg.queued = false;
     }
     return r;
   }
@@ -154,7 +173,7 @@ class EpollFile final : public OpenFile {
 
   // Whether `target` is reachable from this epoll through nested epoll registrations.
   bool reaches(const OpenFile* target, int depth = 0) const {
-    if (depth > 5) return true;  // Linux's EP_MAX_NESTS: too deep counts as a loop
+    if (depth > kMaxEpollNesting) return true;  // too deep counts as a loop, as in Linux
     for (const auto& reg : registrations_) {
       auto file = reg.file.lock();
       if (!file) continue;
@@ -206,15 +225,30 @@ std::string events_text(const struct epoll_event* event) {
 void Kernel::wake(const void* queue, std::uint32_t key) {
   if (shutting_down) return;
   std::erase_if(epolls, [](const std::weak_ptr<OpenFile>& e) { return e.expired(); });
-  for (const auto& weak : epolls) {
-    auto ep = std::static_pointer_cast<EpollFile>(weak.lock());
-    for (auto& reg : ep->registrations_) {
-      if (reg.queue != queue || reg.disarmed) continue;
-      // ep_poll_callback: a key names the events that happened; an item that asked for none
-      // of them stays off the ready list.
-      if (key != 0 && (key & (reg.events | EPOLLHUP | EPOLLERR)) == 0) continue;
-      reg.queued = true;
+  // Level by level: the queues woken at this depth, and the epolls whose registrations that
+  // queued, which wake their own pollers with EPOLLIN at the next. epoll_ctl refuses loops and
+  // nesting deeper than Linux's limit, so the bound only guards against a bug turning into a
+  // hang.
+  std::vector<const void*> woken{queue};
+  for (int depth = 0; !woken.empty() && depth <= kMaxEpollNesting; ++depth) {
+    std::vector<const void*> next;
+    for (const auto& weak : epolls) {
+      auto ep = std::static_pointer_cast<EpollFile>(weak.lock());
+      bool queued_any = false;
+      for (auto& reg : ep->registrations_) {
+        if (reg.disarmed || std::find(woken.begin(), woken.end(), reg.queue) == woken.end()) {
+          continue;
+        }
+        // ep_poll_callback: a key names the events that happened; an item that asked for none
+        // of them stays off the ready list. One already queued still wakes the pollers.
+        if (key != 0 && (key & (reg.events | EPOLLHUP | EPOLLERR)) == 0) continue;
+        reg.queued = true;
+        queued_any = true;
+      }
+      if (queued_any) next.push_back(static_cast<const OpenFile*>(ep.get()));
     }
+    woken = std::move(next);
+    key = EPOLLIN;
   }
 }
 
@@ -277,7 +311,10 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
             reg.data = event->data;
             reg.queue = target->wait_queue(p);
             reg.queued = detail::EpollFile::poll(reg) != 0;
+            const bool queued = reg.queued;
             ep->registrations_.push_back(std::move(reg));
+            // ep_insert: the epolls watching this one learn of it.
+            if (queued) k.wake(ep->wait_queue(p), EPOLLIN);
             return {};
           }
           case EPOLL_CTL_MOD:
@@ -286,8 +323,12 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
             it->events = event->events;
             it->data = event->data;
             it->disarmed = false;
-            // Linux re-polls a modified item and queues it if ready; a queued one stays.
-            if (detail::EpollFile::poll(*it) != 0) it->queued = true;
+            // Linux re-polls a modified item and queues it if ready; a queued one stays, and
+            // only one that was not queued wakes this epoll's pollers.
+            if (detail::EpollFile::poll(*it) != 0 && !it->queued) {
+              it->queued = true;
+              k.wake(ep->wait_queue(p), EPOLLIN);
+            }
             return {};
           case EPOLL_CTL_DEL:
             if (it == ep->registrations_.end()) return sys::fail(ENOENT, "epoll_ctl");
@@ -315,8 +356,9 @@ sys::Result<int> FakeSyscalls::epoll_wait(int epfd, struct epoll_event* events, 
         int n = 0;
         for (auto it = regs.begin(); it != regs.end() && n < maxevents;) {
           const std::uint32_t mask = detail::EpollFile::report(*it);
-          // Reaching a queued item takes it off the ready list, reported or not.
-          if (it->events & EPOLLET) it->queued = false;
+          // Reaching an item takes it off the ready list; a reported level-triggered one goes
+          // back on (ep_send_events), unless EPOLLONESHOT just disarmed it.
+          it->queued = mask != 0 && (it->events & (EPOLLET | EPOLLONESHOT)) == 0;
           if (mask == 0) {
             ++it;
             continue;

@@ -263,7 +263,7 @@ class Kernel {
   // ---- Wake-ups for epoll (epoll.cpp) ----
   // Something happened on wait queue `queue` (see OpenFile::wait_queue) with poll bits `key`
   // (0: any): edge-triggered registrations of it whose events meet `key` queue a report, as
-  // Linux's ep_poll_callback does.
+  // Linux's ep_poll_callback does, and the epolls they belong to wake their own watchers.
   void wake(const void* queue, std::uint32_t key);
 
   // ---- Limits and time (limits.cpp) ----

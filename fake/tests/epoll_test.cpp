@@ -355,6 +355,109 @@ TEST(FakeEpoll, NestedEpollIsReadableAndLoopsAreRefused) {
   EXPECT_EQ(watch(os, inner, outer, EPOLLIN).error().code, ELOOP);
 }
 
+// What Linux 6.18 does with nested epolls, each case checked on the real kernel: an epoll is
+// readable when a queued registration of it is ready, EPOLLHUP counting even when unrequested,
+// and every time one of its registrations is queued it wakes the epolls watching it.
+
+int poll_in(FakeSyscalls& os, int fd) {
+  struct pollfd p {fd, POLLIN, 0};
+  EXPECT_TRUE(os.poll(&p, 1, 0));
+  return p.revents;
+}
+
+TEST(FakeEpoll, NestedEpollWhoseOnlyItemIsAnUnrequestedHangupIsReadable) {
+  FakeSyscalls os;
+  auto pipe = *os.pipe2(O_NONBLOCK);
+  ASSERT_TRUE(os.close(pipe.write_end));
+  const int inner = *os.epoll_create1(0);
+  const int outer = *os.epoll_create1(0);
+  ASSERT_TRUE(watch(os, inner, pipe.read_end, 0));
+  EXPECT_EQ(poll_in(os, inner), POLLIN);
+  ASSERT_TRUE(watch(os, outer, inner, EPOLLIN));
+  EXPECT_EQ(ready(os, outer), (Ready{{inner, EPOLLIN}}));
+  EXPECT_EQ(ready(os, inner), (Ready{{pipe.read_end, EPOLLHUP}}));
+}
+
+// The seed 8138181951829107415 of DifferentialEpoll.SequencesMatchTheKernel: the outer epoll
+// watches the inner one edge-triggered before the inner one has anything to report.
+TEST(FakeEpoll, NestedEpollWakesItsEdgeTriggeredWatcherWhenAReadyItemIsAdded) {
+  FakeSyscalls os;
+  auto pipe = *os.pipe2(O_NONBLOCK);
+  ASSERT_TRUE(os.close(pipe.write_end));
+  const int outer = *os.epoll_create1(0);
+  const int inner = *os.epoll_create1(0);
+  ASSERT_TRUE(watch(os, outer, inner, EPOLLIN | EPOLLOUT | EPOLLET));
+  EXPECT_EQ(ready(os, outer), Ready{}) << "empty when added: no edge";
+  ASSERT_TRUE(watch(os, inner, pipe.read_end, 0));
+  EXPECT_EQ(ready(os, outer), (Ready{{inner, EPOLLIN}}));
+  EXPECT_EQ(ready(os, outer), Ready{});
+  EXPECT_EQ(ready(os, inner), (Ready{{pipe.read_end, EPOLLHUP}}));
+  EXPECT_EQ(ready(os, outer), Ready{}) << "re-queueing a level-triggered item wakes nobody";
+}
+
+TEST(FakeEpoll, NestedEdgeComesFromModifyingOrWakingAnItemNotFromRequeueingIt) {
+  FakeSyscalls os;
+  const int efd = *os.eventfd(1, EFD_NONBLOCK);
+  const int inner = *os.epoll_create1(0);
+  const int outer = *os.epoll_create1(0);
+  ASSERT_TRUE(watch(os, inner, efd, 0));
+  ASSERT_TRUE(watch(os, outer, inner, EPOLLIN | EPOLLET));
+  EXPECT_EQ(ready(os, outer), Ready{}) << "an eventfd never hangs up: nothing to offer";
+  ASSERT_TRUE(watch(os, inner, efd, EPOLLIN, EPOLL_CTL_MOD));
+  EXPECT_EQ(ready(os, outer), (Ready{{inner, EPOLLIN}})) << "modified into readiness";
+  EXPECT_EQ(ready(os, outer), Ready{});
+  ASSERT_TRUE(watch(os, inner, efd, EPOLLIN, EPOLL_CTL_MOD));
+  EXPECT_EQ(ready(os, outer), Ready{}) << "modified while already queued";
+  EXPECT_EQ(ready(os, inner), (Ready{{efd, EPOLLIN}}));
+  EXPECT_EQ(ready(os, outer), Ready{}) << "re-queued after its report";
+  add_counter(os, efd, 1);
+  EXPECT_EQ(ready(os, outer), (Ready{{inner, EPOLLIN}})) << "woken while already queued";
+}
+
+TEST(FakeEpoll, NestedEdgeIgnoresEventsTheInnerItemDidNotAskForUntilItHangsUp) {
+  FakeSyscalls os;
+  auto pipe = *os.pipe2(O_NONBLOCK);
+  const int inner = *os.epoll_create1(0);
+  const int outer = *os.epoll_create1(0);
+  ASSERT_TRUE(watch(os, outer, inner, EPOLLIN | EPOLLET));
+  ASSERT_TRUE(watch(os, inner, pipe.read_end, 0));
+  ASSERT_TRUE(os.write(pipe.write_end, "x", 1));
+  EXPECT_EQ(ready(os, outer), Ready{}) << "data is EPOLLIN, which the item did not ask for";
+  EXPECT_EQ(poll_in(os, inner), 0);
+  ASSERT_TRUE(os.close(pipe.write_end));
+  EXPECT_EQ(ready(os, outer), (Ready{{inner, EPOLLIN}}));
+  EXPECT_EQ(ready(os, inner), (Ready{{pipe.read_end, EPOLLHUP}}));
+}
+
+TEST(FakeEpoll, NestedEdgeTravelsThroughEveryLevel) {
+  FakeSyscalls os;
+  auto pipe = *os.pipe2(O_NONBLOCK);
+  ASSERT_TRUE(os.close(pipe.write_end));
+  const int a = *os.epoll_create1(0);
+  const int b = *os.epoll_create1(0);
+  const int c = *os.epoll_create1(0);
+  ASSERT_TRUE(watch(os, c, b, EPOLLIN | EPOLLET));
+  ASSERT_TRUE(watch(os, b, a, EPOLLIN | EPOLLET));
+  ASSERT_TRUE(watch(os, a, pipe.read_end, 0));
+  EXPECT_EQ(ready(os, c), (Ready{{b, EPOLLIN}}));
+  EXPECT_EQ(ready(os, b), (Ready{{a, EPOLLIN}}));
+  EXPECT_EQ(ready(os, a), (Ready{{pipe.read_end, EPOLLHUP}}));
+}
+
+TEST(FakeEpoll, PollingAnEpollDropsTheQueuedItemsThatAreNoLongerReady) {
+  FakeSyscalls os;
+  const int efd = *os.eventfd(0, EFD_NONBLOCK);
+  const int inner = *os.epoll_create1(0);
+  const int outer = *os.epoll_create1(0);
+  ASSERT_TRUE(watch(os, inner, efd, EPOLLIN));
+  ASSERT_TRUE(watch(os, outer, inner, EPOLLIN | EPOLLET));
+  add_counter(os, efd, 0);  // queued by the wake-up, yet the counter is still 0
+  EXPECT_EQ(poll_in(os, inner), 0) << "and the poll took it off the ready list";
+  EXPECT_EQ(ready(os, outer), Ready{}) << "an edge, but the inner epoll has nothing ready";
+  ASSERT_TRUE(watch(os, inner, efd, EPOLLOUT, EPOLL_CTL_MOD));
+  EXPECT_EQ(ready(os, outer), (Ready{{inner, EPOLLIN}})) << "not queued, so MOD queues it anew";
+}
+
 // ---- poll -----------------------------------------------------------------------------------
 
 TEST(FakePoll, ReportsReadinessHangupAndInvalidDescriptors) {
