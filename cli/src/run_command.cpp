@@ -554,11 +554,12 @@ class Launcher {
 
   std::optional<LaunchOutcome> reap_daemon_if_ended() {
     if (daemon_ <= 0 || daemon_reaped_) return std::nullopt;
+    // Before waitpid: a dead sender can only be placed in its session while a zombie.
+    if (auto said = drain_notify()) return said;
     auto waited = os_.waitpid(daemon_, WNOHANG);
     // A failure tells nothing of the daemon; the launch goes on as if it lived.
     if (!waited || waited->pid != daemon_) return std::nullopt;
     daemon_reaped_ = true;
-    if (auto said = drain_notify()) return said;  // what it said before it died counts
     return waiter_.on_daemon_exit(waited->status);
   }
 
@@ -659,9 +660,12 @@ CommandResult run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
   // PROGRAM inherits what a daemon would: stdio, the PID file and the sockets systemd passed,
   // none of what the caller left open (files root opened, a terminal, another service's
   // socket), which PROGRAM, maybe running as another user, has no business holding.
-  // The PID file's writer stays until write_pid below has used it and closed it.
-  std::vector<int> keep{0, 1, 2, pid_file ? pid_file->fd() : -1,
-                        pid_file ? pid_file->write_fd() : -1};
+  std::vector<int> keep{0, 1, 2};
+  if (pid_file) {
+    keep.push_back(pid_file->fd());
+    // The writer stays until write_pid below has used it and closed it.
+    if (pid_file->write_fd() >= 0) keep.push_back(pid_file->write_fd());
+  }
   const int sockets = socket_activation_fds(plan.env, os.getpid());
   if (static_cast<std::size_t>(sockets) + keep.size() > core::kMaxPreservedFds) {
     if (pid_file) pid_file->release();

@@ -499,8 +499,9 @@ TEST_F(RunOnFake, NodaemonRefusesMoreSocketsThanItCanKeep) {
       os_, {"--pidfile", "/run/p.pid", "--", "prog"}, {"LISTEN_PID=1000", "LISTEN_FDS=300"});
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->code, 1);
+  // 256 kept at most, less stdio and the PID file's two descriptors (lock and writer).
   EXPECT_EQ(failed->err, launch_failure_text("LISTEN_FDS=300: more descriptors than daemonkit "
-                                             "can keep open (at most 252)"));
+                                             "can keep open (at most 251)"));
   EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
 }
 
@@ -1173,7 +1174,7 @@ TEST_F(RunOnFake, NotifyModeFailsOnAnUnreadableSocketAndStopsTheDaemon) {
                                          });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err, launch_failure_text("reading the notify socket: recvmsg: Cannot "
-                                                "allocate memory (ENOMEM)"));
+                                                "allocate memory (ENOMEM); sent it SIGTERM"));
   EXPECT_TRUE(killed_group_of(os_, run.session));
 }
 

@@ -467,8 +467,9 @@ StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file,
   (void)os.close(file.fd());
   if (!ours) return step_failed(StepError::from(call_on("fstat", path), ours.error()));
 
-  auto fresh = sys::retry_on_eintr(
-      [&] { return os.open(path.c_str(), (kOpenFlags & ~(O_CREAT | O_APPEND)), 0); });
+  // For writing, so that a file it may not remove can at least be emptied (the lock's own
+  // descriptor is read-only); flock does not care about the mode.
+  auto fresh = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
   if (!fresh) {
     if (fresh.error().code == ENOENT) return {};
     return step_failed(StepError::from(call_on("open", path), fresh.error()));
