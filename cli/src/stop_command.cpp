@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "daemonkit/cli/pid_probe.h"
+#include "daemonkit/core/pid_file.h"
 #include "daemonkit/core/pid_lock_holder.h"
 
 namespace daemonkit::cli {
@@ -105,37 +106,18 @@ sys::Result<void> signal_all(sys::Syscalls& os, const std::vector<Target>& targe
   return {};
 }
 
-// Removes the PID file, but only while nobody holds its lock: we take it ourselves, check that
-// the path still names the inode we locked (a new instance may have replaced it), and unlink.
-// Returns false when the lock is still held.
+// Removes the PID file unless its lock is still held (core's remove_pid_file_if_unlocked:
+// taken on a fresh descriptor, the path checked to still name the inode we looked at, so a new
+// instance's file is never removed). Returns false when the lock is still held; a failing call
+// is reported, and then nothing we locked is left to judge.
 bool remove_if_free(sys::Syscalls& os, const std::string& path, dev_t dev, ino_t ino,
                     std::string& err) {
-  auto fd = os.open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
-  if (!fd) {
-    if (fd.error().code != ENOENT) {
-      err += fmt::format("daemonkit stop: {}\n", fd.error().about(path));
-    }
-    return true;  // gone, or not ours to judge: nothing left that we locked
+  auto removed = core::remove_pid_file_if_unlocked(os, path, dev, ino);
+  if (!removed) {
+    err += fmt::format("daemonkit stop: {}\n", removed.error().message);
+    return true;
   }
-  bool free = true;
-  auto st = os.fstat(*fd);
-  if (!st) {
-    err += fmt::format("daemonkit stop: {}\n", st.error().about(path));
-  } else if (st->st_dev == dev && st->st_ino == ino) {
-    auto locked = os.flock(*fd, LOCK_EX | LOCK_NB);
-    if (!locked) {
-      free = locked.error().code != EWOULDBLOCK;
-      if (free) err += fmt::format("daemonkit stop: {}\n", locked.error().about(path));
-    } else if (auto named = os.lstat(path.c_str());
-               named && named->st_dev == dev && named->st_ino == ino) {
-      auto removed = os.unlink(path.c_str());
-      if (!removed && removed.error().code != ENOENT) {
-        err += fmt::format("daemonkit stop: {}\n", removed.error().about(path));
-      }
-    }
-  }
-  (void)os.close(*fd);
-  return free;
+  return *removed != core::PidFileRemoval::kStillLocked;
 }
 
 // Stops the instance holding the lock on `state`'s file: the proven holders in `candidates`
@@ -245,10 +227,8 @@ CommandResult run_stop(sys::Syscalls& os, const StopOptions& options) {
                                  unlocked_alive_message(path, state.pid))};
     case PidFileState::Kind::kDead: {
       std::string err = stale_pidfile_message(path) + "\n";
-      auto removed = os.unlink(path.c_str());
-      if (!removed && removed.error().code != ENOENT) {
-        err += fmt::format("daemonkit stop: {}\n", removed.error().about(path));
-      }
+      // Through the lock, so that a `run` taking the file over right now keeps it.
+      (void)remove_if_free(os, path, state.dev, state.ino, err);
       err += "daemonkit stop: no daemon is running\n";
       return {1, "", err};
     }

@@ -1315,6 +1315,24 @@ TEST(StatusOnFake, AZombieNamedByAnUnlockedFileIsDead) {
   EXPECT_EQ(run_status(os, {"/run/p.pid"}).code, kStatusDeadPidFileExists);
 }
 
+// A stale file is removed through its lock: a `run` that took it over after stop looked (and
+// holds the lock now) keeps it.
+TEST(StopOnFake, AStaleFileTakenOverWhileWeLookIsLeftToItsNewOwner) {
+  FakeSyscalls os;
+  os.write_file("/run/p.pid", "4242\n");
+  int opens = 0;
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name == "open" && ++opens == 2) lock_as(os, 999, "/run/p.pid");
+  });
+  CommandResult stale = run_stop(os, {"/run/p.pid", std::chrono::seconds(1)});
+  os.before_each_call({});
+  EXPECT_EQ(stale.code, 1);
+  EXPECT_EQ(stale.err,
+            "Removing stale pidfile /run/p.pid\ndaemonkit stop: no daemon is running\n");
+  EXPECT_TRUE(os.read_file("/run/p.pid").has_value());
+  EXPECT_FALSE(was_signalled(os, 999));
+}
+
 TEST(StopOnFake, NothingToStop) {
   FakeSyscalls os;
   CommandResult missing = run_stop(os, {"/run/p.pid", std::chrono::seconds(1)});

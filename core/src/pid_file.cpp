@@ -457,24 +457,18 @@ void PidFile::release() {
 
 namespace daemonkit::core {
 
-StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file,
-                                       std::chrono::milliseconds patience) {
+StepResult<PidFileRemoval> remove_pid_file_if_unlocked(sys::Syscalls& os, const std::string& path,
+                                                       dev_t dev, ino_t ino,
+                                                       std::chrono::milliseconds patience) {
   constexpr std::chrono::milliseconds kLockRetry{10};
-  if (!file.held()) return {};
-  const std::string& path = file.path();
-  // The PidFile's destructor does no I/O; closing its descriptor here is all it gets.
-  auto ours = os.fstat(file.fd());
-  (void)os.close(file.fd());
-  if (!ours) return step_failed(StepError::from(call_on("fstat", path), ours.error()));
-
   // For writing, so that a file it may not remove can at least be emptied (the lock's own
   // descriptor is read-only); flock does not care about the mode.
   auto fresh = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
   if (!fresh) {
-    if (fresh.error().code == ENOENT) return {};
+    if (fresh.error().code == ENOENT) return PidFileRemoval::kNotOurs;
     return step_failed(StepError::from(call_on("open", path), fresh.error()));
   }
-  auto result = [&]() -> StepResult<void> {
+  auto result = [&]() -> StepResult<PidFileRemoval> {
     auto locked = sys::retry_on_eintr([&] { return os.flock(*fresh, LOCK_EX | LOCK_NB); });
     // Counted in sleeps, not by the clock, so it stays bounded whatever the clock does.
     for (auto waited = std::chrono::milliseconds(0);
@@ -482,30 +476,44 @@ StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file,
       (void)os.poll(nullptr, 0, static_cast<int>(kLockRetry.count()));
       locked = sys::retry_on_eintr([&] { return os.flock(*fresh, LOCK_EX | LOCK_NB); });
     }
-    if (!locked && locked.error().code == EWOULDBLOCK) {
-      return step_failed(StepError::plain(
-          "pidfile",
-          fmt::format("the PID file {} is still locked by another process; left it in place",
-                      path)));
-    }
+    if (!locked && locked.error().code == EWOULDBLOCK) return PidFileRemoval::kStillLocked;
     if (!locked) return step_failed(StepError::from(call_on("flock", path), locked.error()));
     auto st = os.fstat(*fresh);
     if (!st) return step_failed(StepError::from(call_on("fstat", path), st.error()));
-    if (st->st_dev != ours->st_dev || st->st_ino != ours->st_ino) return {};
+    if (st->st_dev != dev || st->st_ino != ino) return PidFileRemoval::kNotOurs;
     auto named = os.lstat(path.c_str());
     if (!named) {
-      if (named.error().code == ENOENT) return {};
+      if (named.error().code == ENOENT) return PidFileRemoval::kNotOurs;
       return step_failed(StepError::from(call_on("lstat", path), named.error()));
     }
-    if (named->st_dev != st->st_dev || named->st_ino != st->st_ino) return {};
+    if (named->st_dev != st->st_dev || named->st_ino != st->st_ino) return PidFileRemoval::kNotOurs;
     if (auto unlinked = os.unlink(path.c_str()); !unlinked) {
+      if (unlinked.error().code == ENOENT) return PidFileRemoval::kNotOurs;
       (void)os.ftruncate(*fresh, 0);
       return step_failed(StepError::from(call_on("unlink", path), unlinked.error()));
     }
-    return {};
+    return PidFileRemoval::kRemoved;
   }();
   (void)os.close(*fresh);
   return result;
+}
+
+StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file,
+                                       std::chrono::milliseconds patience) {
+  if (!file.held()) return {};
+  const std::string& path = file.path();
+  // The PidFile's destructor does no I/O; closing its descriptor here is all it gets.
+  auto ours = os.fstat(file.fd());
+  (void)os.close(file.fd());
+  if (!ours) return step_failed(StepError::from(call_on("fstat", path), ours.error()));
+  auto removed = remove_pid_file_if_unlocked(os, path, ours->st_dev, ours->st_ino, patience);
+  if (!removed) return step_failed(removed.error());
+  if (*removed == PidFileRemoval::kStillLocked) {
+    return step_failed(StepError::plain(
+        "pidfile",
+        fmt::format("the PID file {} is still locked by another process; left it in place", path)));
+  }
+  return {};
 }
 
 }  // namespace daemonkit::core

@@ -176,18 +176,33 @@ class PidFile {
 
 namespace daemonkit::core {
 
+// ---- Removing a file nobody holds -----------------------------------------------------------
+
+enum class PidFileRemoval {
+  kRemoved,      // it was ours (the inode given) and unlocked, and is gone
+  kNotOurs,      // the path names nothing, or another file: not ours to act on
+  kStillLocked,  // some process holds its lock: it is still an instance's file, left in place
+};
+
+// Removes the PID file at `path` only if it is still the file (`dev`, `ino`) and nobody holds
+// its lock: a process that inherited the lock (a child the daemon forked, outliving it) is
+// still the instance the file stands for, and its file is not taken from under it. A fresh
+// descriptor asks for the lock without waiting and holds it while the path is checked to still
+// name the same file and is unlinked, so a starter that opened the file meanwhile sees it
+// vanish and starts over. A file that could not be unlinked is emptied, so it names no pid
+// that may be reused, and the unlink's error is returned. `patience` is for holders that were
+// just sent a fatal signal: they let go of the lock only as they exit, a moment later, so the
+// lock is asked for again every 10 ms until it has passed. Used by the launcher giving up
+// (release_unless_locked) and by `daemonkit stop`.
+[[nodiscard]] StepResult<PidFileRemoval> remove_pid_file_if_unlocked(
+    sys::Syscalls& os, const std::string& path, dev_t dev, ino_t ino,
+    std::chrono::milliseconds patience = std::chrono::milliseconds(0));
+
 // ---- Giving the file up after a failed launch -------------------------------------------------
 
-// Closes `file`'s descriptor, then removes the file only if nobody else holds its lock: a process
-// that inherited the lock (a child the daemon forked, outliving it) is still the instance the
-// file stands for, and its file is not taken from under it. A fresh descriptor asks for the lock
-// without waiting and holds it while the path is checked to still name the same file and is
-// unlinked, so a starter that opened the file meanwhile sees it vanish and starts over. A file
-// that is gone, or that another file has replaced, is not ours to act on: that is success.
-// Fails with the reason the file was left (still locked, or the call that failed); one that
-// could not be unlinked is emptied, so it names no pid that may be reused.
-// `patience` is for holders that were just sent a fatal signal: they let go of the lock only as
-// they exit, a moment later, so the lock is asked for again every 10 ms until it has passed.
+// Closes `file`'s descriptor, then remove_pid_file_if_unlocked. A file that is gone, or that
+// another file has replaced, is success; fails with the reason the file was left (still
+// locked, or the call that failed).
 [[nodiscard]] StepResult<void> release_unless_locked(
     sys::Syscalls& os, PidFile file,
     std::chrono::milliseconds patience = std::chrono::milliseconds(0));
