@@ -36,15 +36,15 @@
 #include <utility>
 #include <vector>
 
-#include "daemonkit/core/reactor.h"
-#include "daemonkit/core/timer_queue.h"
+#include "daemonkit/core/reactor/reactor.h"
+#include "daemonkit/core/reactor/internal/timer_queue.h"
 #include "daemonkit/sys/real_syscalls.h"
 
 namespace {
 
-using daemonkit::Duration;
-using daemonkit::Reactor;
-using daemonkit::TimePoint;
+using daemonkit::core::Duration;
+using daemonkit::core::Reactor;
+using daemonkit::core::TimePoint;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::int64_t kItems = 100'000;  // per throughput iteration
@@ -69,8 +69,8 @@ struct ReactorLoop {
   std::unique_ptr<Reactor> reactor;
   std::thread thread;
 
-  explicit ReactorLoop(std::size_t capacity = daemonkit::ThreadCallQueue::kDefaultCapacity) {
-    daemonkit::ReactorOptions options;
+  explicit ReactorLoop(std::size_t capacity = daemonkit::core::ThreadCallQueue::kDefaultCapacity) {
+    daemonkit::core::ReactorOptions options;
     options.install_signal_handlers = false;
     options.thread_call_capacity = capacity;
     auto created = Reactor::create(os, std::move(options));
@@ -314,7 +314,7 @@ constexpr std::int64_t kStepNs = 1'000'000;           // the clock moves 1 ms pe
 // Keeps kPendingTimers pending: every call that fires schedules a new one.
 void BM_Timers_TimerQueue(benchmark::State& state) {
   TimePoint now{std::chrono::seconds(1)};
-  daemonkit::TimerQueue queue([&] { return now; }, {});
+  daemonkit::core::TimerQueue queue([&] { return now; }, {});
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<std::int64_t> delay(0, kTimerSpanNs);
   std::int64_t fired = 0;

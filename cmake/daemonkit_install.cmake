@@ -3,12 +3,16 @@ include(CMakePackageConfigHelpers)
 
 set(DAEMONKIT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/daemonkit)
 
-install(TARGETS daemonkit_sys daemonkit_core daemonkit_fake
+get_property(core_areas GLOBAL PROPERTY DAEMONKIT_CORE_AREAS)
+list(TRANSFORM core_areas PREPEND daemonkit_core_ OUTPUT_VARIABLE core_area_targets)
+
+install(TARGETS daemonkit_sys ${core_area_targets} daemonkit_core daemonkit_fake
         EXPORT daemonkitTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(component sys core fake)
+list(TRANSFORM core_areas PREPEND core/ OUTPUT_VARIABLE core_area_dirs)
+foreach(component sys ${core_area_dirs} fake)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${component}/include/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()

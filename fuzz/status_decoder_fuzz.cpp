@@ -12,8 +12,8 @@
 #include <variant>
 #include <vector>
 
-#include "daemonkit/core/status_codec.h"
-#include "daemonkit/core/status_message.h"
+#include "daemonkit/core/status/status_codec.h"
+#include "daemonkit/core/status/status_message.h"
 #include "fuzz_check.h"
 #include "utf8_check.h"
 

@@ -27,7 +27,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "daemonkit/core/daemon_context.h"
+#include "daemonkit/core/daemon/daemon_context.h"
 #include "daemonkit/sys/real_syscalls.h"
 
 namespace daemonkit::core {

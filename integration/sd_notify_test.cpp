@@ -11,8 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "daemonkit/core/daemon_context.h"
-#include "daemonkit/core/readiness.h"
+#include "daemonkit/core/daemon/daemon_context.h"
+#include "daemonkit/core/daemon/readiness.h"
 #include "daemonkit/sys/real_syscalls.h"
 
 namespace daemonkit::core {

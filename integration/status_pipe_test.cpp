@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "daemonkit/core/status_pipe.h"
+#include "daemonkit/core/status/status_pipe.h"
 #include "daemonkit/sys/real_syscalls.h"
 #include "status_printers.h"
 

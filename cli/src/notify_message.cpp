@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "daemonkit/core/status_message.h"
+#include "daemonkit/core/status/status_message.h"
 #include "daemonkit/sys/result.h"
 
 namespace daemonkit::cli {

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "daemonkit/core/pid_file.h"
+#include "daemonkit/core/daemon/pid_file.h"
 
 namespace daemonkit::cli {
 namespace {

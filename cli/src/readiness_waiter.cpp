@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "daemonkit/core/status_codec.h"
-#include "daemonkit/core/status_message.h"
-#include "daemonkit/core/wait_status.h"
+#include "daemonkit/core/status/status_codec.h"
+#include "daemonkit/core/status/status_message.h"
+#include "daemonkit/core/status/wait_status.h"
 
 namespace daemonkit::cli {
 std::string describe_exit(int wait_status) { return core::describe_wait_status(wait_status); }

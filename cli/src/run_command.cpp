@@ -29,13 +29,13 @@
 #include "daemonkit/cli/log_file_rule.h"
 #include "daemonkit/cli/readiness_waiter.h"
 #include "daemonkit/cli/terminal_text.h"
-#include "daemonkit/core/close_fds.h"
-#include "daemonkit/core/daemon_context.h"
-#include "daemonkit/core/pid_file.h"
-#include "daemonkit/core/privileges.h"
-#include "daemonkit/core/step_error.h"
-#include "daemonkit/core/status_codec.h"
-#include "daemonkit/core/status_exit.h"
+#include "daemonkit/core/daemon/close_fds.h"
+#include "daemonkit/core/daemon/daemon_context.h"
+#include "daemonkit/core/daemon/pid_file.h"
+#include "daemonkit/core/daemon/privileges.h"
+#include "daemonkit/core/base/step_error.h"
+#include "daemonkit/core/status/status_codec.h"
+#include "daemonkit/core/status/status_exit.h"
 
 namespace daemonkit::cli {
 namespace {
@@ -261,7 +261,7 @@ int daemon_fail(sys::Syscalls& os, int status_fd, const LaunchError& error, bool
 }
 
 // Lines core logs in the daemon ("set uid/gid 65534/65534") go to the log file, once stderr is it.
-LogSink daemon_log(sys::Syscalls& os) {
+core::LogSink daemon_log(sys::Syscalls& os) {
   return [&os](std::string_view line) { print(os, 2, fmt::format("daemonkit: {}\n", line)); };
 }
 

@@ -14,8 +14,8 @@
 #include <fmt/format.h>
 
 #include "daemonkit/cli/pid_probe.h"
-#include "daemonkit/core/pid_file.h"
-#include "daemonkit/core/pid_lock_holder.h"
+#include "daemonkit/core/daemon/pid_file.h"
+#include "daemonkit/core/daemon/pid_lock_holder.h"
 
 namespace daemonkit::cli {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <limits>
 
-#include "daemonkit/core/status_message.h"
+#include "daemonkit/core/status/status_message.h"
 
 namespace daemonkit::cli {
 

@@ -26,7 +26,7 @@
 #include "daemonkit/cli/run_command.h"
 #include "daemonkit/cli/status_command.h"
 #include "daemonkit/cli/stop_command.h"
-#include "daemonkit/core/readiness.h"
+#include "daemonkit/core/daemon/readiness.h"
 #include "daemonkit/fake/fake_syscalls.h"
 
 namespace daemonkit::cli {

@@ -16,7 +16,7 @@
 
 #include "daemonkit/cli/options.h"
 #include "daemonkit/cli/run_command.h"
-#include "daemonkit/core/status_message.h"
+#include "daemonkit/core/status/status_message.h"
 #include "daemonkit/fake/fake_syscalls.h"
 #include "utf8_check.h"
 

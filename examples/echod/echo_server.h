@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "daemonkit/core/step_error.h"
+#include "daemonkit/core/base/step_error.h"
 #include "daemonkit/sys/syscalls.h"
 
 namespace echod {

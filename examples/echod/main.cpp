@@ -15,8 +15,8 @@
 
 #include <fmt/format.h>
 
-#include "daemonkit/core/environment.h"
-#include "daemonkit/core/readiness.h"
+#include "daemonkit/core/daemon/environment.h"
+#include "daemonkit/core/daemon/readiness.h"
 #include "daemonkit/sys/real_syscalls.h"
 #include "echo_server.h"
 

@@ -6,7 +6,7 @@
 
 #include <tl/expected.hpp>
 
-#include "daemonkit/core/step_error.h"
+#include "daemonkit/core/base/step_error.h"
 #include "daemonkit/sys/result.h"
 
 namespace daemonkit::cli {

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "daemonkit/core/pid_lock_holder.h"
+#include "daemonkit/core/daemon/pid_lock_holder.h"
 #include "daemonkit/sys/result.h"
 #include "daemonkit/sys/syscalls.h"
 

@@ -1,0 +1,120 @@
+#include "daemonkit/core/daemon/readiness.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "status_link.h"
+
+namespace daemonkit::core {
+namespace {
+
+std::string single_line(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_notify(const NotifyState& state) {
+  std::string out;
+  if (state.ready) out += "READY=1\n";
+  if (state.stopping) out += "STOPPING=1\n";
+  if (state.status) out += fmt::format("STATUS={}\n", single_line(*state.status));
+  if (state.error_number) out += fmt::format("ERRNO={}\n", *state.error_number);
+  if (state.main_pid) out += fmt::format("MAINPID={}\n", *state.main_pid);
+  return out;
+}
+
+StepResult<NotifyAddress> notify_address(std::string_view notify_socket) {
+  NotifyAddress out;
+  out.address.sun_family = AF_UNIX;
+  const bool abstract = !notify_socket.empty() && notify_socket.front() == '@';
+  if (notify_socket.empty() || (notify_socket.front() != '/' && !abstract)) {
+    return step_failed(StepError::plain(
+        "sd_notify", fmt::format("NOTIFY_SOCKET={} is neither a path nor an abstract socket",
+                                 notify_socket)));
+  }
+  // A path needs its terminating NUL inside sun_path; an abstract name does not have one.
+  const std::size_t room = sizeof(out.address.sun_path) - (abstract ? 0 : 1);
+  if (notify_socket.size() > room) {
+    return step_failed(StepError::plain(
+        "sd_notify", fmt::format("NOTIFY_SOCKET={} is too long for a socket address",
+                                 notify_socket)));
+  }
+  std::memcpy(out.address.sun_path, notify_socket.data(), notify_socket.size());
+  if (abstract) out.address.sun_path[0] = '\0';
+  out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + notify_socket.size() +
+                                      (abstract ? 0 : 1));
+  return out;
+}
+
+sys::Result<void> send_notify(sys::Syscalls& os, const NotifyAddress& to,
+                              std::string_view datagram) {
+  auto fd = os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (!fd) return sys::fail(fd.error());
+  auto sent = os.sendto(*fd, datagram.data(), datagram.size(), MSG_NOSIGNAL,
+                        reinterpret_cast<const sockaddr*>(&to.address), to.length);
+  (void)os.close(*fd);
+  if (!sent) return sys::fail(sent.error());
+  if (*sent != datagram.size()) return sys::fail(EMSGSIZE, "sendto");
+  return {};
+}
+
+Readiness::Readiness(sys::Syscalls& os, Options options) : os_(os), options_(std::move(options)) {}
+
+sys::Result<void> Readiness::report_pipe(bool ok, std::string_view message) {
+  if (options_.status_fd < 0 || reported_) return {};
+  reported_ = true;
+  const int fd = std::exchange(options_.status_fd, -1);
+  auto sent = ok ? report_ready(os_, fd) : report_failure(os_, fd, message);
+  if (!sent) {
+    pipe_error_ = sent.error();
+    log_line(options_.log, fmt::format("could not report to the waiting parent: {}",
+                                       sys::to_string(sent.error())));
+  }
+  return sent;
+}
+
+sys::Result<void> Readiness::report_notify(const NotifyState& state) {
+  if (!options_.notify_socket) return {};
+  auto to = notify_address(*options_.notify_socket);
+  if (!to) {
+    log_line(options_.log, to.error().message);
+    return sys::fail(EINVAL, "sd_notify");
+  }
+  auto sent = send_notify(os_, *to, format_notify(state));
+  if (!sent) {
+    log_line(options_.log, fmt::format("sd_notify to {}: {}", *options_.notify_socket,
+                         sys::to_string(sent.error())));
+  }
+  return sent;
+}
+
+sys::Result<void> Readiness::ready(std::string_view status) {
+  auto piped = report_pipe(true, {});
+  NotifyState state;
+  state.ready = true;
+  if (!status.empty()) state.status = std::string(status);
+  state.main_pid = options_.main_pid;
+  auto notified = report_notify(state);
+  return piped ? notified : piped;
+}
+
+sys::Result<void> Readiness::fail(std::string_view message, int error_number) {
+  auto piped = report_pipe(false, message);
+  NotifyState state;
+  state.status = std::string(message);
+  if (error_number != 0) state.error_number = error_number;
+  auto notified = report_notify(state);
+  return piped ? notified : piped;
+}
+
+}  // namespace daemonkit::core

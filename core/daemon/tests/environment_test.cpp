@@ -1,0 +1,109 @@
+#include "daemonkit/core/daemon/environment.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemonkit/core/daemon/thread_count.h"
+#include "daemonkit/fake/mock_syscalls.h"
+
+namespace daemonkit::core {
+namespace {
+
+using ::testing::_;
+using ::testing::HasSubstr;
+using ::testing::NiceMock;
+using ::testing::Return;
+
+TEST(Environment, PicksServiceManagerVariablesFromEnvp) {
+  const char* envp[] = {"PATH=/bin", "NOTIFY_SOCKET=@sd", "LISTEN_PID=42", "LISTEN_PIDX=1",
+                        nullptr};
+  const Environment env = Environment::from_envp(envp);
+  EXPECT_EQ(env.notify_socket, "@sd");
+  EXPECT_EQ(env.listen_pid, "42");
+}
+
+TEST(Environment, EmptyValuesAndPrefixesAreUnset) {
+  const char* envp[] = {"NOTIFY_SOCKET=", "NOTIFY_SOCKETS=/x", "XLISTEN_PID=1", nullptr};
+  const Environment env = Environment::from_envp(envp);
+  EXPECT_FALSE(env.notify_socket);
+  EXPECT_FALSE(env.listen_pid);
+  EXPECT_FALSE(Environment::from_envp(nullptr).notify_socket);
+}
+
+Environment notify(std::string socket) {
+  Environment env;
+  env.notify_socket = std::move(socket);
+  return env;
+}
+
+Environment listen(std::string pid) {
+  Environment env;
+  env.listen_pid = std::move(pid);
+  return env;
+}
+
+struct stat with_mode(mode_t mode) {
+  struct stat st {};
+  st.st_mode = mode;
+  return st;
+}
+
+class DecideDetach : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ON_CALL(os_, getpid()).WillByDefault(Return(1000));
+    ON_CALL(os_, getppid()).WillByDefault(Return(999));
+    ON_CALL(os_, fstat(0)).WillByDefault(Return(with_mode(S_IFCHR | 0620)));
+  }
+  NiceMock<fake::MockSyscalls> os_;
+};
+
+TEST_F(DecideDetach, DetachesFromAShell) {
+  const DetachDecision d = decide_detach(os_, {});
+  EXPECT_TRUE(d.detach);
+}
+
+TEST_F(DecideDetach, StaysUnderAServiceManager) {
+  EXPECT_FALSE(decide_detach(os_, notify("/run/systemd/notify")).detach);
+  EXPECT_THAT(decide_detach(os_, notify("/x")).reason, HasSubstr("NOTIFY_SOCKET"));
+}
+
+TEST_F(DecideDetach, StaysWhenSocketsWerePassedToThisPid) {
+  EXPECT_FALSE(decide_detach(os_, listen("1000")).detach);
+  EXPECT_TRUE(decide_detach(os_, listen("1001")).detach);
+  EXPECT_TRUE(decide_detach(os_, listen("10x")).detach);
+}
+
+TEST_F(DecideDetach, StaysUnderInit) {
+  ON_CALL(os_, getppid()).WillByDefault(Return(1));
+  const DetachDecision d = decide_detach(os_, {});
+  EXPECT_FALSE(d.detach);
+  EXPECT_THAT(d.reason, HasSubstr("init"));
+}
+
+TEST_F(DecideDetach, StaysUnderInetd) {
+  ON_CALL(os_, fstat(0)).WillByDefault(Return(with_mode(S_IFSOCK | 0777)));
+  const DetachDecision d = decide_detach(os_, {});
+  EXPECT_FALSE(d.detach);
+  EXPECT_THAT(d.reason, HasSubstr("inetd"));
+}
+
+TEST_F(DecideDetach, ClosedStdinIsNotInetd) {
+  ON_CALL(os_, fstat(0)).WillByDefault(Return(sys::fail(EBADF, "fstat")));
+  EXPECT_TRUE(decide_detach(os_, {}).detach);
+}
+
+TEST(ThreadCount, ReadsTheThreadsLine) {
+  EXPECT_EQ(parse_status_threads("Name:\tx\nThreads:\t3\nSigQ:\t0/1\n"), 3);
+  EXPECT_EQ(parse_status_threads("Threads:  1"), 1);
+  EXPECT_FALSE(parse_status_threads("Name:\tx\n"));
+  EXPECT_FALSE(parse_status_threads("Threads:\tmany\n"));
+  EXPECT_FALSE(parse_status_threads("Threads:\t0\n"));
+}
+
+}  // namespace
+}  // namespace daemonkit::core

@@ -1,0 +1,150 @@
+// ThreadCallQueue: the calls other threads and signal handlers hand to the reactor thread.
+// A bounded ring of preallocated slots, each holding one InlineCall (Vyukov's bounded MPMC queue,
+// used with one consumer): pushing is a compare-and-swap, a placement-new and a store, with no
+// lock, no allocation and nothing that throws, so it is async-signal-safe. Beside it, a lane
+// of PreparedCalls: calls allocated by their owner, which coalesce and which a full ring cannot
+// refuse.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "daemonkit/core/reactor/internal/inline_call.h"
+#include "daemonkit/core/base/log_sink.h"
+
+namespace daemonkit::core {
+
+namespace detail {
+
+struct CallNode {
+  std::atomic<CallNode*> next{nullptr};
+  std::function<void()> fn;
+  // The owning PreparedCall's "queued" flag.
+  std::atomic<bool>* queued = nullptr;
+};
+
+}  // namespace detail
+
+// A call allocated up front, so that posting it needs no allocation and never finds the queue
+// full: async-signal-safe. Posting it while it is already queued does nothing (the posts
+// coalesce), which suits "something changed, look again" notifications from a signal handler.
+// It must outlive the queue's use of it: do not destroy it while queued.
+class PreparedCall {
+ public:
+  explicit PreparedCall(std::function<void()> fn) {
+    node_.fn = std::move(fn);
+    node_.queued = &queued_;
+  }
+  PreparedCall(const PreparedCall&) = delete;
+  PreparedCall& operator=(const PreparedCall&) = delete;
+
+  [[nodiscard]] bool queued() const { return queued_.load(std::memory_order_acquire); }
+
+ private:
+  friend class ThreadCallQueue;
+  detail::CallNode node_;
+  std::atomic<bool> queued_{false};
+};
+
+class ThreadCallQueue {
+ public:
+  // A slot is one cache line: its sequence number and an InlineCall of this many bytes. 48 holds
+  // a lambda capturing six pointers, or a std::function, or a pointer and a std::string.
+  static constexpr std::size_t kInlineBytes = 48;
+  using Call = InlineCall<kInlineBytes>;
+  static constexpr std::size_t kDefaultCapacity = 4096;
+
+  // `capacity` is rounded up to a power of two (at least 2). All slots are allocated here.
+  explicit ThreadCallQueue(std::size_t capacity = kDefaultCapacity);
+  // Destroys the calls still queued without running them.
+  ~ThreadCallQueue();
+  ThreadCallQueue(const ThreadCallQueue&) = delete;
+  ThreadCallQueue& operator=(const ThreadCallQueue&) = delete;
+
+  // Any thread or signal handler; lock-free, allocates nothing, never blocks. False when
+  // capacity() calls wait already (nothing is queued then); a thread may try again once the
+  // consumer has run a batch. Calls pushed by one thread run in the order pushed; calls pushed
+  // by different threads run in the order they claimed their slots. Inline: it is the hot
+  // path of call_from_thread.
+  template <typename F>
+  [[nodiscard]] bool try_push(F&& fn) noexcept {
+    std::size_t pos = enqueue_pos_.load(std::memory_order_relaxed);
+    Slot* slot;
+    for (;;) {
+      slot = &slots_[pos & mask_];
+      // Acquire: the consumer's destruction of the slot's previous call happens before we
+      // build ours in its place.
+      const std::size_t seq = slot->sequence.load(std::memory_order_acquire);
+      const auto lag = static_cast<std::ptrdiff_t>(seq - pos);
+      if (lag == 0) {
+        if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) break;
+      } else if (lag < 0) {
+        return false;  // the slot still holds the call from one lap ago: full
+      } else {
+        pos = enqueue_pos_.load(std::memory_order_relaxed);
+      }
+    }
+    slot->call.emplace(std::forward<F>(fn));
+    // seq_cst, not just release: this store and the Waker's pending flag form a Dekker pair
+    // with the consumer's clear-then-look (see ready()).
+    slot->sequence.store(pos + 1, std::memory_order_seq_cst);
+    return true;
+  }
+
+  // Any thread or signal handler. Returns false if the call was already queued.
+  bool push(PreparedCall& call) noexcept;
+
+  // Consumer thread only. Takes the calls queued now, then runs them: the prepared calls first,
+  // then the ring's, each lane in FIFO order. Calls they queue run in a later batch (Twisted's
+  // rule). A call throwing a std::exception is logged ("while calling from thread") and the
+  // rest still run; anything else propagates, and the calls after it stay queued. Returns how
+  // many ran.
+  std::size_t run_batch(const LogSink& log);
+
+  // Consumer thread only: whether a call waits, published, at the head of either lane.
+  // Its loads are seq_cst because they are the consumer's half of a Dekker pair. A producer
+  // publishes (seq_cst store) and then Waker::wake() loads the pending flag (seq_cst); the
+  // consumer, about to block, does Waker::clear() (seq_cst store) and then ready(). In the
+  // single total order of seq_cst operations either the consumer's look follows the publish
+  // (ready() sees the call) or the producer's load follows the clear (wake() finds the flag
+  // clear and writes the eventfd); perhaps both, never neither: no wake-up is lost. A slot
+  // claimed but not yet published is not ready: its producer's wake() follows its publish, so
+  // the same argument covers it, and the calls behind it wait for it anyway (FIFO).
+  [[nodiscard]] bool ready() const noexcept;
+  // Consumer thread only: whether no call is queued or being queued in either lane.
+  [[nodiscard]] bool empty() const noexcept;
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
+
+ private:
+  struct alignas(64) Slot {
+    // pos: free for the producer claiming position pos; pos + 1: holds the call pushed at pos.
+    std::atomic<std::size_t> sequence{0};
+    Call call;
+  };
+  static_assert(sizeof(Slot) == 64, "a ring slot should be exactly one cache line");
+
+  void enqueue(detail::CallNode* node) noexcept;
+  detail::CallNode* dequeue() noexcept;
+  bool prepared_ready() const noexcept;
+
+  // Ring. Producers share enqueue_pos_; the consumer owns dequeue_pos_. Separate cache lines:
+  // producers bouncing one must not evict the other.
+  const std::size_t mask_;
+  const std::unique_ptr<Slot[]> slots_;
+  alignas(64) std::atomic<std::size_t> enqueue_pos_{0};
+  alignas(64) std::size_t dequeue_pos_ = 0;
+
+  // Prepared lane (Vyukov's intrusive MPSC list): producers exchange head_; the consumer owns
+  // tail_; stub_ keeps the list never empty.
+  alignas(64) std::atomic<detail::CallNode*> head_;
+  alignas(64) detail::CallNode* tail_;
+  detail::CallNode stub_;
+  std::vector<detail::CallNode*> batch_;
+};
+
+}  // namespace daemonkit::core

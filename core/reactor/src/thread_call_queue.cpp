@@ -1,0 +1,165 @@
+#include "daemonkit/core/reactor/internal/thread_call_queue.h"
+
+#include <bit>
+#include <exception>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace daemonkit::core {
+
+namespace {
+
+std::size_t ring_size(std::size_t capacity) { return std::bit_ceil(std::max<std::size_t>(2, capacity)); }
+
+void run_logged(const LogSink& log, auto& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    if (log) log(fmt::format("while calling from thread: {}", e.what()));
+  }
+}
+
+}  // namespace
+
+ThreadCallQueue::ThreadCallQueue(std::size_t capacity)
+    : mask_(ring_size(capacity) - 1),
+      slots_(new Slot[mask_ + 1]),
+      head_(&stub_),
+      tail_(&stub_) {
+  for (std::size_t i = 0; i <= mask_; ++i) slots_[i].sequence.store(i, std::memory_order_relaxed);
+}
+
+ThreadCallQueue::~ThreadCallQueue() {
+  while (detail::CallNode* node = dequeue()) node->queued->store(false, std::memory_order_release);
+  // Slot destructors destroy whatever call they still hold.
+}
+
+// ---- Prepared lane --------------------------------------------------------------------------
+
+void ThreadCallQueue::enqueue(detail::CallNode* node) noexcept {
+  node->next.store(nullptr, std::memory_order_relaxed);
+  detail::CallNode* prev = head_.exchange(node, std::memory_order_seq_cst);
+  // Between the exchange and this store the list is cut at prev: a consumer stops there and
+  // finds the rest on a later batch, after this producer's wake-up. seq_cst: this store is the
+  // producer's half of the Dekker pair described at ready().
+  prev->next.store(node, std::memory_order_seq_cst);
+}
+
+bool ThreadCallQueue::push(PreparedCall& call) noexcept {
+  if (call.queued_.exchange(true, std::memory_order_acq_rel)) return false;
+  enqueue(&call.node_);
+  return true;
+}
+
+detail::CallNode* ThreadCallQueue::dequeue() noexcept {
+  detail::CallNode* tail = tail_;
+  detail::CallNode* next = tail->next.load(std::memory_order_seq_cst);
+  if (tail == &stub_) {
+    if (next == nullptr) return nullptr;
+    tail_ = next;
+    tail = next;
+    next = next->next.load(std::memory_order_seq_cst);
+  }
+  if (next != nullptr) {
+    tail_ = next;
+    return tail;
+  }
+  if (tail != head_.load(std::memory_order_seq_cst)) return nullptr;  // a push is half done
+  enqueue(&stub_);
+  next = tail->next.load(std::memory_order_seq_cst);
+  if (next != nullptr) {
+    tail_ = next;
+    return tail;
+  }
+  return nullptr;
+}
+
+bool ThreadCallQueue::prepared_ready() const noexcept {
+  const detail::CallNode* tail = tail_;
+  const detail::CallNode* next = tail->next.load(std::memory_order_seq_cst);
+  if (tail == &stub_) return next != nullptr;
+  // A real node at the tail is queued; dequeue() hands it out unless a push behind it is half
+  // done, which errs towards "ready": the loop polls once more rather than sleep.
+  return true;
+}
+
+// ---- Both lanes -----------------------------------------------------------------------------
+
+bool ThreadCallQueue::ready() const noexcept {
+  if (prepared_ready()) return true;
+  const Slot& slot = slots_[dequeue_pos_ & mask_];
+  return slot.sequence.load(std::memory_order_seq_cst) == dequeue_pos_ + 1;
+}
+
+bool ThreadCallQueue::empty() const noexcept {
+  return !prepared_ready() && dequeue_pos_ == enqueue_pos_.load(std::memory_order_seq_cst);
+}
+
+std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
+  // Take both lanes' extent before running anything: calls queued from here on wait for a
+  // later batch.
+  std::vector<detail::CallNode*> prepared;
+  prepared.swap(batch_);
+  while (detail::CallNode* node = dequeue()) prepared.push_back(node);
+  // The ring's extent: the calls published now, up to the first slot that is not. Any call
+  // queued from here on, by a call of this batch or by another thread, claims a position at
+  // or beyond it (every position before it is claimed already). Found by reading the slots, not
+  // enqueue_pos_: every push writes that line, and reading it once per batch took it away
+  // from the producer, whose next push then waited to get it back.
+  std::size_t end = dequeue_pos_;
+  while (end - dequeue_pos_ <= mask_ &&
+         slots_[end & mask_].sequence.load(std::memory_order_acquire) == end + 1) {
+    ++end;
+  }
+  std::size_t ran = 0;
+
+  std::size_t next_prepared = 0;
+  {
+    // Not ours to swallow (e.g. the fake kernel ending a process): release what did not run.
+    struct Unwind {
+      std::vector<detail::CallNode*>& nodes;
+      std::size_t& next;
+      ~Unwind() {
+        for (; next < nodes.size(); ++next) {
+          nodes[next]->queued->store(false, std::memory_order_release);
+        }
+      }
+    } unwind{prepared, next_prepared};
+    while (next_prepared < prepared.size()) {
+      detail::CallNode* node = prepared[next_prepared++];
+      // A copy, and the flag cleared before running: a post made while the call runs queues it
+      // again, and the call may even destroy its own PreparedCall.
+      std::function<void()> fn = node->fn;
+      node->queued->store(false, std::memory_order_release);
+      ++ran;
+      if (fn) run_logged(log, fn);
+    }
+  }
+  prepared.clear();
+  // Hand the buffer back with its capacity, unless a nested batch already did.
+  if (batch_.capacity() < prepared.capacity()) batch_.swap(prepared);
+
+  // The ring, up to `end`. The position advances before the call runs, so a batch nested
+  // inside a call carries on after it (and this one stops where it did); the slot is released
+  // after the call, thrown through or not.
+  while (dequeue_pos_ < end) {
+    const std::size_t pos = dequeue_pos_;
+    Slot& slot = slots_[pos & mask_];
+    dequeue_pos_ = pos + 1;
+    struct Release {
+      Slot& slot;
+      std::size_t next_lap;
+      ~Release() {
+        slot.call.reset();
+        // Release: the destruction above happens before the next producer builds here.
+        slot.sequence.store(next_lap, std::memory_order_release);
+      }
+    } release{slot, pos + mask_ + 1};
+    ++ran;
+    run_logged(log, slot.call);
+  }
+  return ran;
+}
+
+}  // namespace daemonkit::core
