@@ -20,12 +20,12 @@ namespace daemonkit::core {
 //
 // Where a process stops running code without returning (a real _exit or exec) no destructor
 // runs, so the owner never closes for a process that is gone. The fake kernel instead unwinds
-// the ended process with fake::ProcessEnded, and an owner on that stack would then close in
-// whichever process is current, or abort for lack of one: hand it over with release() before
-// exit_now or execve (in the fake, a close from a destructor while a before_each_call hook ends
-// the process terminates the test: a destructor cannot throw). Hand it over as well when the descriptor stops being this owner's to close:
-// passed to another object or to an exec'd program, or closed in bulk (close_range) by the
-// process, after which its number may be reused for another file.
+// the ended process with fake::ProcessEnded; a close an owner makes during that unwinding is not
+// made (no process is current; see fake/README.md), so an owner on that stack closes nothing
+// in the process that runs next. Still hand the descriptor over with release() where it stops
+// being this owner's to close: passed to another object, to the kernel (kept across an exec on
+// purpose), or closed in bulk (close_range) by the process, after which its number may be
+// given to another file that the owner would then close.
 class OwnedFd {
  public:
   OwnedFd() noexcept = default;
