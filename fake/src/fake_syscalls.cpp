@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <map>
 
 #include <fmt/format.h>
@@ -787,6 +788,12 @@ sys::Result<int> FakeSyscalls::openat(int dirfd, const char* path, int flags, mo
 }
 
 sys::Result<void> FakeSyscalls::close(int fd) {
+  // A destructor (a descriptor owner's) closing while the stack of a process that has just
+  // ended unwinds: ProcessEnded is in flight and no process is current. A real process never
+  // runs it, since _exit and a successful exec do not return, and its descriptors went with
+  // it; so the call is not made, and is not charged to whichever process runs next. Any other
+  // call with no process current still aborts (begin_call).
+  if (kernel_->current_pid == 0 && std::uncaught_exceptions() > 0) return sys::fail(EBADF, "close");
   return call<void>("close", {arg(fd)}, [&](Process& p) { return kernel_->close(p, fd); });
 }
 

@@ -367,6 +367,36 @@ TEST(FakeExit, CallsAfterTheCurrentProcessEndedAbortWithAMessage) {
   EXPECT_DEATH(static_cast<void>(os.getpid()), "no process is current");
 }
 
+// What a descriptor owner's destructor does as the fake unwinds the ended process: a real
+// process never gets there, so the close is not made and no other process loses a descriptor.
+TEST(FakeExit, ACloseWhileTheEndedProcessUnwindsIsNotMade) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  const int kept = *os.open("/dev/null", O_RDONLY, 0);
+  struct ClosesOnUnwind {
+    FakeSyscalls& os;
+    int fd;
+    sys::Result<void>* seen;
+    ~ClosesOnUnwind() { *seen = os.close(fd); }
+  };
+  sys::Result<void> seen;
+  os.script_fork(ForkAs::kChild);
+  ASSERT_EQ(os.fork(), 0);
+  const std::size_t calls = os.transcript().size();
+  ends([&] {
+    ClosesOnUnwind owner{os, kept, &seen};
+    os.exit_now(0);
+  });
+  ASSERT_FALSE(seen);
+  EXPECT_EQ(seen.error().code, EBADF);
+  EXPECT_EQ(os.transcript().size(), calls + 1) << "only exit_now is recorded";
+  os.switch_to(parent);
+  EXPECT_THAT(os.open_fds(parent), ElementsAre(kept));
+  // Outside an unwinding, a call with no process current is still a test bug.
+  ends([&] { os.exit_now(0); });
+  EXPECT_DEATH(static_cast<void>(os.close(kept)), "no process is current");
+}
+
 TEST(FakeExit, ClosesEveryDescriptorSoPipeReadersSeeEof) {
   FakeSyscalls os;
   const pid_t parent = os.getpid();

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -76,15 +77,14 @@ bool parse_fd_name(const char* name, int& fd) {
 // Closing while listing is fine here: /proc/self/fd reads descriptors in numeric order from the
 // directory offset, so closing ones already returned does not make the listing skip others.
 sys::Result<void> close_listed(sys::Syscalls& os, const Preserved& keep) {
-  auto dir = os.open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (!dir) return sys::fail(dir.error());
+  auto opened = os.open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (!opened) return sys::fail(opened.error());
+  const OwnedFd dir(os, *opened);
   alignas(8) std::array<char, 4096> buffer{};
   for (;;) {
-    auto got = sys::retry_on_eintr([&] { return os.getdents64(*dir, buffer.data(), buffer.size()); });
-    if (!got) {
-      (void)os.close(*dir);
-      return sys::fail(got.error());
-    }
+    auto got =
+        sys::retry_on_eintr([&] { return os.getdents64(dir.get(), buffer.data(), buffer.size()); });
+    if (!got) return sys::fail(got.error());
     if (*got == 0) break;
     std::size_t at = 0;
     while (at + sizeof(DirentHeader) <= *got) {
@@ -93,11 +93,10 @@ sys::Result<void> close_listed(sys::Syscalls& os, const Preserved& keep) {
       if (header.reclen == 0) break;
       const char* name = buffer.data() + at + offsetof(DirentHeader, type) + 1;
       int fd = -1;
-      if (parse_fd_name(name, fd) && fd != *dir && !keep.contains(fd)) (void)os.close(fd);
+      if (parse_fd_name(name, fd) && fd != dir.get() && !keep.contains(fd)) (void)os.close(fd);
       at += header.reclen;
     }
   }
-  (void)os.close(*dir);
   return {};
 }
 

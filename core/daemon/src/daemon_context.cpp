@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <utility>
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/daemon/close_fds.h"
 #include "daemonkit/core/daemon/thread_count.h"
 #include "daemonkit/sys/retry.h"
@@ -190,6 +192,10 @@ void DaemonContext::finish_intermediate() { end_process(os_, 0); }
 // The daemon is a single-threaded process (prepare() refused more), so it may allocate freely
 // after the second fork.
 StepResult<void> DaemonContext::run_daemon() {
+  // The read end is the first parent's: the daemon drops its copy at once, so no way out of the
+  // start keeps it (close_inherited would, but only a start that gets that far). The number
+  // stays in status_read_, which in the fake kernel is also the first parent's.
+  if (detached_ && status_read_ >= 0) (void)os_.close(status_read_);
   if (pidfile_) own_pidfile_.emplace(pidfile_->forked_copy());
   Readiness::Options readiness;
   readiness.status_fd = status_write_;
@@ -198,6 +204,9 @@ StepResult<void> DaemonContext::run_daemon() {
   readiness.log = log_;
   readiness_.emplace(os_, std::move(readiness));
 
+  // The stop signalfd is this function's until the start has succeeded, so a later step's
+  // failure closes it (a foreground caller lives on after the error); then close() owns it.
+  OwnedFd stop;
   auto step = [&]() -> StepResult<void> {
     if (detached_) {
       if (auto done = redirect_stdio(); !done) return done;
@@ -209,6 +218,7 @@ StepResult<void> DaemonContext::run_daemon() {
       if (auto done = redirect_stdio(); !done) return done;
     }
     if (auto done = set_signals(); !done) return done;
+    stop = OwnedFd(os_, std::exchange(stop_fd_, -1));
     if (options_.umask) {
       (void)os_.umask(*options_.umask);
     } else if (detached_) {
@@ -236,6 +246,7 @@ StepResult<void> DaemonContext::run_daemon() {
     if (own_pidfile_) own_pidfile_->release();
     (void)readiness_->fail(step.error());
   }
+  if (step) stop_fd_ = stop.release();
   return step;
 }
 
@@ -244,23 +255,23 @@ StepResult<void> DaemonContext::redirect_stdio() {
                                          options_.stderr_fd};
   const bool any_null = detached_ && (!sources[0] || !sources[1] || !sources[2]);
   int null_fd = -1;
+  OwnedFd null_owner;
   if (any_null) {
     auto opened = sys::retry_on_eintr([&] { return os_.open("/dev/null", O_RDWR | O_CLOEXEC, 0); });
     if (!opened) return step_failed(StepError::from("open(/dev/null)", opened.error()));
     null_fd = *opened;
+    // When a standard descriptor was closed at launch, /dev/null itself landed on it: closing
+    // it then would undo the redirection (twistd closes it unconditionally).
+    if (null_fd > 2) null_owner = OwnedFd(os_, null_fd);
   }
   for (int target = 0; target <= 2; ++target) {
     const int source = sources[target] ? *sources[target] : (detached_ ? null_fd : target);
     if (source == target) continue;
     auto duped = sys::retry_on_eintr([&] { return os_.dup2(source, target); });
     if (!duped) {
-      if (null_fd > 2) (void)os_.close(null_fd);
       return step_failed(StepError::from(fmt::format("dup2({}, {})", source, target), duped.error()));
     }
   }
-  // When a standard descriptor was closed at launch, /dev/null itself landed on it: closing it
-  // then would undo the redirection (twistd closes it unconditionally).
-  if (null_fd > 2) (void)os_.close(null_fd);
   return {};
 }
 

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/daemon/pid_lock_holder.h"
 #include "daemonkit/sys/retry.h"
 
@@ -52,37 +53,34 @@ sys::Result<std::string> read_content(sys::Syscalls& os, int fd) {
 // file behind, but only under the lock and only while the path still names it: a concurrent
 // starter may have opened it meanwhile, and it re-checks the path after locking, so it then
 // starts over with a fresh file instead of keeping an orphan.
-void abandon(sys::Syscalls& os, int fd, int write_fd, bool created, const std::string& path) {
-  if (write_fd >= 0) (void)os.close(write_fd);
+void abandon(sys::Syscalls& os, OwnedFd fd, OwnedFd write_fd, bool created,
+             const std::string& path) {
+  write_fd.reset();
   if (created) {
-    auto ours = os.flock(fd, LOCK_EX | LOCK_NB);
-    auto st = ours ? os.fstat(fd) : sys::Result<struct stat>(sys::fail(EWOULDBLOCK, "flock"));
+    auto ours = os.flock(fd.get(), LOCK_EX | LOCK_NB);
+    auto st = ours ? os.fstat(fd.get()) : sys::Result<struct stat>(sys::fail(EWOULDBLOCK, "flock"));
     auto named = st ? os.lstat(path.c_str()) : st;
     if (named && st && named->st_dev == st->st_dev && named->st_ino == st->st_ino &&
         st->st_size == 0) {
       (void)os.unlink(path.c_str());
     }
   }
-  (void)os.close(fd);
 }
 
 // Opens `path` for writing and proves it is the inode (dev, ino) we locked: the name may have
 // been replaced since, and writing our pid into another file would be a lie about it.
-StepResult<int> open_locked_inode_for_writing(sys::Syscalls& os, const std::string& path,
-                                              dev_t dev, ino_t ino) {
-  auto fd = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
-  if (!fd) return step_failed(StepError::from(call_on("open", path), fd.error()));
-  auto st = os.fstat(*fd);
-  if (!st) {
-    (void)os.close(*fd);
-    return step_failed(StepError::from(call_on("fstat", path), st.error()));
-  }
+StepResult<OwnedFd> open_locked_inode_for_writing(sys::Syscalls& os, const std::string& path,
+                                                  dev_t dev, ino_t ino) {
+  auto opened = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
+  if (!opened) return step_failed(StepError::from(call_on("open", path), opened.error()));
+  OwnedFd fd(os, *opened);
+  auto st = os.fstat(fd.get());
+  if (!st) return step_failed(StepError::from(call_on("fstat", path), st.error()));
   if (st->st_dev != dev || st->st_ino != ino) {
-    (void)os.close(*fd);
     return step_failed(StepError::plain(
         "pidfile", fmt::format("Pidfile {} no longer names the file we locked", path)));
   }
-  return *fd;
+  return fd;
 }
 
 // Empties the file through `fd`, then writes `text` from offset 0 (the descriptor was opened
@@ -123,12 +121,13 @@ PidFileContent parse_pid_file(std::string_view text) {
 
 bool is_zombie(sys::Syscalls& os, pid_t pid) {
   const std::string path = fmt::format("/proc/{}/stat", pid);
-  auto fd = os.open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
-  if (!fd) return false;
+  auto opened = os.open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+  if (!opened) return false;
+  OwnedFd fd(os, *opened);
   // The state follows the comm, which is at most 15 bytes but may hold ')' and spaces.
   std::array<char, 128> buffer{};
-  auto got = sys::retry_on_eintr([&] { return os.read(*fd, buffer.data(), buffer.size()); });
-  (void)os.close(*fd);
+  auto got = sys::retry_on_eintr([&] { return os.read(fd.get(), buffer.data(), buffer.size()); });
+  fd.reset();
   if (!got) return false;
   const std::string_view stat(buffer.data(), *got);
   const std::size_t paren = stat.rfind(')');
@@ -233,8 +232,8 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
   // Open, lock, then make sure the path still names what we locked. Without the re-check, a
   // daemon that unlinks the file on exit between our open and our flock would leave us holding
   // a lock on an orphan inode while the next starter creates and locks a fresh file.
-  int fd = -1;
-  int write_fd = -1;
+  OwnedFd fd;
+  OwnedFd write_fd;
   bool created = false;
   struct stat locked {};
   for (int attempt = 0;; ++attempt) {
@@ -253,20 +252,20 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       if (!opened && opened.error().code == ENOENT) continue;
     }
     if (!opened) return step_failed(StepError::from(call_on("open", path), opened.error()));
-    fd = *opened;
+    fd = OwnedFd(os, *opened);
     auto fail_closing = [&](StepError error) {
-      abandon(os, fd, -1, created, path);
+      abandon(os, std::move(fd), {}, created, path);
       return step_failed(std::move(error));
     };
 
-    auto st = os.fstat(fd);
+    auto st = os.fstat(fd.get());
     if (!st) return fail_closing(StepError::from(call_on("fstat", path), st.error()));
     if (!S_ISREG(st->st_mode)) {
       return fail_closing(
           StepError::plain("pidfile", fmt::format("Pidfile {} is not a regular file", path)));
     }
 
-    auto locked_now = sys::retry_on_eintr([&] { return os.flock(fd, LOCK_EX | LOCK_NB); });
+    auto locked_now = sys::retry_on_eintr([&] { return os.flock(fd.get(), LOCK_EX | LOCK_NB); });
     if (!locked_now) {
       if (locked_now.error().code != EWOULDBLOCK) {
         return fail_closing(StepError::from(call_on("flock", path), locked_now.error()));
@@ -275,11 +274,11 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       // in the file is named only once proven to hold the lock (its children may hold it after
       // it died, and the pid may since have been reused).
       std::optional<pid_t> named;
-      if (auto text = read_content(os, fd)) {
+      if (auto text = read_content(os, fd.get())) {
         const PidFileContent content = parse_pid_file(*text);
         if (content.kind == PidFileContent::Kind::kPid && content.pid > 0) named = content.pid;
       }
-      (void)os.close(fd);
+      fd.reset();
       return step_failed(StepError::plain(
           "pidfile", held_lock_message(os, path, named, st->st_dev, st->st_ino)));
     }
@@ -287,13 +286,13 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
     auto named = os.lstat(path.c_str());
     if (!named) {
       if (named.error().code == ENOENT) {
-        (void)os.close(fd);
+        fd.reset();
         continue;
       }
       return fail_closing(StepError::from(call_on("lstat", path), named.error()));
     }
     if (named->st_dev != st->st_dev || named->st_ino != st->st_ino) {
-      (void)os.close(fd);
+      fd.reset();
       continue;
     }
     // The writing descriptor is opened now, before any chroot or privilege drop, while the
@@ -302,21 +301,21 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
     if (!writer) {
       // Replaced or removed since the check: start over, as above.
       if (!writer.error().cause || writer.error().cause->code == ENOENT) {
-        (void)os.close(fd);
+        fd.reset();
         continue;
       }
       return fail_closing(writer.error());
     }
-    write_fd = *writer;
+    write_fd = std::move(*writer);
     locked = *st;
     break;
   }
 
   auto fail_closing = [&](StepError error) {
-    abandon(os, fd, write_fd, created, path);
+    abandon(os, std::move(fd), std::move(write_fd), created, path);
     return step_failed(std::move(error));
   };
-  auto text = read_content(os, fd);
+  auto text = read_content(os, fd.get());
   if (!text) return fail_closing(StepError::from(call_on("read", path), text.error()));
   const PidFileContent content = parse_pid_file(*text);
   switch (content.kind) {
@@ -344,14 +343,16 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       log_line(log, stale_pidfile_message(path));
       // Emptied in place rather than unlinked: we hold the lock on this inode, and unlinking it
       // would let a concurrent starter create and lock a second file under the same name.
-      auto emptied = os.ftruncate(write_fd, 0);
+      auto emptied = os.ftruncate(write_fd.get(), 0);
       if (!emptied) return fail_closing(StepError::from(call_on("ftruncate", path), emptied.error()));
       break;
     }
   }
   std::string reach = path;
-  return PidFile(os, std::move(path), std::move(reach), fd, write_fd, std::move(log),
-                 locked.st_dev, locked.st_ino);
+  // The PidFile takes both descriptors over and closes them in release() (see its note on why
+  // it holds them as numbers).
+  return PidFile(os, std::move(path), std::move(reach), fd.release(), write_fd.release(),
+                 std::move(log), locked.st_dev, locked.st_ino);
 }
 
 StepResult<void> PidFile::write_pid(pid_t pid) {
@@ -363,7 +364,7 @@ StepResult<void> PidFile::write_pid(pid_t pid) {
     }
     auto writer = open_locked_inode_for_writing(*os_, reach_path_, dev_, ino_);
     if (!writer) return step_failed(writer.error());
-    write_fd_ = *writer;
+    write_fd_ = writer->release();
   }
   auto written = replace_contents(*os_, write_fd_, fmt::format("{}\n", pid));
   // Closed whatever happened: after this, nothing this process keeps can change the file.
@@ -432,7 +433,7 @@ void PidFile::release() {
     } else if (write_fd_ < 0) {
       auto writer = open_locked_inode_for_writing(*os_, reach_path_, dev_, ino_);
       if (writer) {
-        write_fd_ = *writer;
+        write_fd_ = writer->release();
       } else {
         failed = writer.error();
       }
@@ -463,39 +464,37 @@ StepResult<PidFileRemoval> remove_pid_file_if_unlocked(sys::Syscalls& os, const 
   constexpr std::chrono::milliseconds kLockRetry{10};
   // For writing, so that a file it may not remove can at least be emptied (the lock's own
   // descriptor is read-only); flock does not care about the mode.
-  auto fresh = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
-  if (!fresh) {
-    if (fresh.error().code == ENOENT) return PidFileRemoval::kNotOurs;
-    return step_failed(StepError::from(call_on("open", path), fresh.error()));
+  auto opened = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
+  if (!opened) {
+    if (opened.error().code == ENOENT) return PidFileRemoval::kNotOurs;
+    return step_failed(StepError::from(call_on("open", path), opened.error()));
   }
-  auto result = [&]() -> StepResult<PidFileRemoval> {
-    auto locked = sys::retry_on_eintr([&] { return os.flock(*fresh, LOCK_EX | LOCK_NB); });
-    // Counted in sleeps, not by the clock, so it stays bounded whatever the clock does.
-    for (auto waited = std::chrono::milliseconds(0);
-         !locked && locked.error().code == EWOULDBLOCK && waited < patience; waited += kLockRetry) {
-      (void)os.poll(nullptr, 0, static_cast<int>(kLockRetry.count()));
-      locked = sys::retry_on_eintr([&] { return os.flock(*fresh, LOCK_EX | LOCK_NB); });
-    }
-    if (!locked && locked.error().code == EWOULDBLOCK) return PidFileRemoval::kStillLocked;
-    if (!locked) return step_failed(StepError::from(call_on("flock", path), locked.error()));
-    auto st = os.fstat(*fresh);
-    if (!st) return step_failed(StepError::from(call_on("fstat", path), st.error()));
-    if (st->st_dev != dev || st->st_ino != ino) return PidFileRemoval::kNotOurs;
-    auto named = os.lstat(path.c_str());
-    if (!named) {
-      if (named.error().code == ENOENT) return PidFileRemoval::kNotOurs;
-      return step_failed(StepError::from(call_on("lstat", path), named.error()));
-    }
-    if (named->st_dev != st->st_dev || named->st_ino != st->st_ino) return PidFileRemoval::kNotOurs;
-    if (auto unlinked = os.unlink(path.c_str()); !unlinked) {
-      if (unlinked.error().code == ENOENT) return PidFileRemoval::kNotOurs;
-      (void)os.ftruncate(*fresh, 0);
-      return step_failed(StepError::from(call_on("unlink", path), unlinked.error()));
-    }
-    return PidFileRemoval::kRemoved;
-  }();
-  (void)os.close(*fresh);
-  return result;
+  // Held, and so the lock with it, until the function returns: after the unlink.
+  const OwnedFd fresh(os, *opened);
+  auto locked = sys::retry_on_eintr([&] { return os.flock(fresh.get(), LOCK_EX | LOCK_NB); });
+  // Counted in sleeps, not by the clock, so it stays bounded whatever the clock does.
+  for (auto waited = std::chrono::milliseconds(0);
+       !locked && locked.error().code == EWOULDBLOCK && waited < patience; waited += kLockRetry) {
+    (void)os.poll(nullptr, 0, static_cast<int>(kLockRetry.count()));
+    locked = sys::retry_on_eintr([&] { return os.flock(fresh.get(), LOCK_EX | LOCK_NB); });
+  }
+  if (!locked && locked.error().code == EWOULDBLOCK) return PidFileRemoval::kStillLocked;
+  if (!locked) return step_failed(StepError::from(call_on("flock", path), locked.error()));
+  auto st = os.fstat(fresh.get());
+  if (!st) return step_failed(StepError::from(call_on("fstat", path), st.error()));
+  if (st->st_dev != dev || st->st_ino != ino) return PidFileRemoval::kNotOurs;
+  auto named = os.lstat(path.c_str());
+  if (!named) {
+    if (named.error().code == ENOENT) return PidFileRemoval::kNotOurs;
+    return step_failed(StepError::from(call_on("lstat", path), named.error()));
+  }
+  if (named->st_dev != st->st_dev || named->st_ino != st->st_ino) return PidFileRemoval::kNotOurs;
+  if (auto unlinked = os.unlink(path.c_str()); !unlinked) {
+    if (unlinked.error().code == ENOENT) return PidFileRemoval::kNotOurs;
+    (void)os.ftruncate(fresh.get(), 0);
+    return step_failed(StepError::from(call_on("unlink", path), unlinked.error()));
+  }
+  return PidFileRemoval::kRemoved;
 }
 
 StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file,

@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 
 #include "daemonkit/core/daemon/pid_file.h"
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -44,14 +45,16 @@ std::optional<long> decimal(std::string_view text) {
 // them), until it returns false.
 sys::Result<void> for_each_number(sys::Syscalls& os, const std::string& path,
                                   const std::function<bool(long)>& each) {
-  auto dir = os.open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (!dir) return sys::fail(dir.error());
+  auto opened = os.open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (!opened) return sys::fail(opened.error());
+  // `each` may throw (it allocates); the directory is closed whichever way this returns.
+  const OwnedFd dir(os, *opened);
   alignas(8) std::array<char, 4096> buffer{};
   std::size_t seen = 0;
   sys::Result<void> outcome;
   for (bool more = true; more && seen < kMaxProcEntries;) {
     auto got =
-        sys::retry_on_eintr([&] { return os.getdents64(*dir, buffer.data(), buffer.size()); });
+        sys::retry_on_eintr([&] { return os.getdents64(dir.get(), buffer.data(), buffer.size()); });
     if (!got) {
       outcome = sys::fail(got.error());
       break;
@@ -69,19 +72,19 @@ sys::Result<void> for_each_number(sys::Syscalls& os, const std::string& path,
       if (auto number = decimal(name)) more = each(*number);
     }
   }
-  (void)os.close(*dir);
   return outcome;
 }
 
 sys::Result<std::string> read_small_file(sys::Syscalls& os, const std::string& path) {
-  auto fd = os.open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
-  if (!fd) return sys::fail(fd.error());
+  auto opened = os.open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+  if (!opened) return sys::fail(opened.error());
+  OwnedFd fd(os, *opened);
   std::string text(kMaxFdinfoBytes, '\0');
   std::size_t used = 0;
   sys::Result<void> outcome;
   while (used < text.size()) {
     auto got = sys::retry_on_eintr(
-        [&] { return os.read(*fd, text.data() + used, text.size() - used); });
+        [&] { return os.read(fd.get(), text.data() + used, text.size() - used); });
     if (!got) {
       outcome = sys::fail(got.error());
       break;
@@ -89,7 +92,7 @@ sys::Result<std::string> read_small_file(sys::Syscalls& os, const std::string& p
     if (*got == 0) break;
     used += *got;
   }
-  (void)os.close(*fd);
+  fd.reset();
   if (!outcome) return sys::fail(outcome.error());
   text.resize(used);
   return text;

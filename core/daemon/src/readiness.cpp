@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/base/owned_fd.h"
+
 #include "status_link.h"
 
 namespace daemonkit::core {
@@ -58,11 +60,12 @@ StepResult<NotifyAddress> notify_address(std::string_view notify_socket) {
 
 sys::Result<void> send_notify(sys::Syscalls& os, const NotifyAddress& to,
                               std::string_view datagram) {
-  auto fd = os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (!fd) return sys::fail(fd.error());
-  auto sent = os.sendto(*fd, datagram.data(), datagram.size(), MSG_NOSIGNAL,
+  auto opened = os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (!opened) return sys::fail(opened.error());
+  OwnedFd fd(os, *opened);
+  auto sent = os.sendto(fd.get(), datagram.data(), datagram.size(), MSG_NOSIGNAL,
                         reinterpret_cast<const sockaddr*>(&to.address), to.length);
-  (void)os.close(*fd);
+  fd.reset();
   if (!sent) return sys::fail(sent.error());
   if (*sent != datagram.size()) return sys::fail(EMSGSIZE, "sendto");
   return {};

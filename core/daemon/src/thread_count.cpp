@@ -7,6 +7,7 @@
 #include <charconv>
 #include <string>
 
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -32,22 +33,21 @@ std::optional<int> parse_status_threads(std::string_view status_text) {
 }
 
 sys::Result<int> count_threads(sys::Syscalls& os) {
-  auto fd = sys::retry_on_eintr([&] { return os.open("/proc/self/status", O_RDONLY | O_CLOEXEC, 0); });
-  if (!fd) return sys::fail(fd.error().about("/proc/self/status"));
+  auto opened =
+      sys::retry_on_eintr([&] { return os.open("/proc/self/status", O_RDONLY | O_CLOEXEC, 0); });
+  if (!opened) return sys::fail(opened.error().about("/proc/self/status"));
+  OwnedFd fd(os, *opened);
   std::string text;
   std::array<char, 1024> buffer{};
   // The file is a few KiB; the cap only guards against a file that never ends.
   constexpr std::size_t kMaxBytes = 64 * 1024;
   for (;;) {
-    auto got = sys::retry_on_eintr([&] { return os.read(*fd, buffer.data(), buffer.size()); });
-    if (!got) {
-      (void)os.close(*fd);
-      return sys::fail(got.error().about("/proc/self/status"));
-    }
+    auto got = sys::retry_on_eintr([&] { return os.read(fd.get(), buffer.data(), buffer.size()); });
+    if (!got) return sys::fail(got.error().about("/proc/self/status"));
     if (*got == 0 || text.size() >= kMaxBytes) break;
     text.append(buffer.data(), *got);
   }
-  (void)os.close(*fd);
+  fd.reset();
   if (auto count = parse_status_threads(text)) return *count;
   return sys::fail(sys::Error{EINVAL, "read", "/proc/self/status"});
 }

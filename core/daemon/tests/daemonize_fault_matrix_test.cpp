@@ -56,6 +56,7 @@ const std::map<std::string, std::vector<int>>& real_errnos() {
       {"fcntl", {}},
       {"sigaction", {EINVAL}},
       {"sigprocmask", {}},
+      {"signalfd", {EMFILE, ENFILE, ENOMEM, ENODEV}},
       {"chdir", {EACCES, ENOENT, ENOTDIR, ELOOP, EIO}},
       {"chroot", {EPERM, EACCES, ENOENT}},
       {"setrlimit", {EPERM}},
@@ -107,6 +108,39 @@ bool survivable(const CallRecord& r, int error) {
   if (r.name == "setuid") return error == EPERM;
   if (r.name == "sigaction") return true;
   return false;
+}
+
+// The descriptors each process held as it ended, seen from the fake's before_each_call hook at
+// its exit_now: what a process that went on running instead would have kept.
+struct HeldAtExit {
+  std::vector<int> fds;
+  std::string described;  // "5 -> pipe:[1]:r" per line, to place a leak
+};
+using FdsAtExit = std::map<pid_t, HeldAtExit>;
+
+void record_fds_at_exit(FakeSyscalls& os, FdsAtExit& out) {
+  os.before_each_call([&os, &out](std::string_view name, pid_t caller) {
+    if (name != "exit_now") return;
+    HeldAtExit& held = out[caller];
+    held.fds = os.open_fds(caller);
+    for (int fd : held.fds) held.described += fmt::format("\n  {} -> {}", fd, os.describe_fd(caller, fd));
+  });
+}
+
+// After a failed start, no process is left holding a descriptor the start opened: the first
+// parent ends with the stdio it began with, and a daemon that gave up with nothing more. (The
+// intermediate opens nothing; it exits holding what it inherited.)
+void expect_nothing_leaked(const DaemonizeRun& run, const FdsAtExit& fds) {
+  const std::vector<int> stdio = {0, 1, 2};
+  const auto parent = fds.find(run.first_parent);
+  ASSERT_NE(parent, fds.end()) << "the first parent did not exit";
+  EXPECT_EQ(parent->second.fds, stdio)
+      << "LEAK: the first parent ended holding" << parent->second.described;
+  if (run.daemon == 0 || run.daemon == run.first_parent) return;
+  const auto daemon = fds.find(run.daemon);
+  if (daemon == fds.end()) return;  // it never ran (a fork failed) or is still running
+  EXPECT_THAT(daemon->second.fds, ::testing::IsSubsetOf(stdio))
+      << "LEAK: the daemon ended holding" << daemon->second.described;
 }
 
 struct MatrixCount {
@@ -171,10 +205,12 @@ void run_daemonize_matrix(FdPath path, const char* label) {
       SCOPED_TRACE(fmt::format("failing #{} {} with {}", call.index, call.call_text(),
                                sys::errno_name(error)));
       FakeSyscalls os(kernel_for(path));
+      FdsAtExit fds_at_exit;
       const DaemonizeRun run = run_daemonize(os, options, testing::report_ready,
                                              [&](FakeSyscalls& fos) {
                                                fos.fail_call_at(call.index, error);
                                                arm_path(fos, path);
+                                               record_fds_at_exit(fos, fds_at_exit);
                                              });
       ++count.cases;
       count.calls.insert(call.name);
@@ -215,6 +251,7 @@ void run_daemonize_matrix(FdPath path, const char* label) {
       EXPECT_TRUE(someone_elses || !os.stat_path("/run/d.pid"))
           << "a PID file remains after a failed start";
       EXPECT_FALSE(daemon_alive) << "a daemon runs on after its start failed";
+      expect_nothing_leaked(run, fds_at_exit);
     }
   }
   std::printf("daemonize fault matrix (%s): %d (call, errno) cases over %zu calls (%zu distinct)\n",
@@ -232,6 +269,49 @@ TEST(DaemonizeFaultMatrix, TheSameWhenFdsAreClosedFromProcSelfFd) {
 
 TEST(DaemonizeFaultMatrix, TheSameWhenFdsAreClosedByTheBoundedLoop) {
   run_daemonize_matrix(FdPath::kLoop, "bounded loop");
+}
+
+// Staying in the foreground, open() returns every failure to a process that goes on running
+// (here it then exits through exit_with_error), so a descriptor left behind is a real leak. With
+// a stop signal in the map, so the signalfd is among what a failure must give back.
+TEST(DaemonizeFaultMatrix, InTheForegroundAFailedStartGivesBackEveryDescriptor) {
+  DaemonOptions options = fake_options();
+  options.detach_process = false;
+  options.signal_map = default_signal_map();
+  options.privileges.user = "nobody";
+  options.working_directory = "/srv";
+  FakeSyscalls probe;
+  probe.make_dir("/srv");
+  const DaemonizeRun good = run_daemonize(probe, options);
+  ASSERT_FALSE(good.open_error) << good.open_error->message;
+  const fake::Transcript baseline = probe.transcript();
+
+  int cases = 0;
+  for (const CallRecord& call : baseline) {
+    const auto known = real_errnos().find(call.name);
+    ASSERT_NE(known, real_errnos().end()) << "no errno list for " << call.to_string();
+    for (int error : known->second) {
+      SCOPED_TRACE(fmt::format("failing #{} {} with {}", call.index, call.call_text(),
+                               sys::errno_name(error)));
+      FakeSyscalls os;
+      os.make_dir("/srv");
+      FdsAtExit fds_at_exit;
+      const DaemonizeRun run = run_daemonize(os, options, testing::report_ready,
+                                             [&](FakeSyscalls& fos) {
+                                               fos.fail_call_at(call.index, error);
+                                               record_fds_at_exit(fos, fds_at_exit);
+                                             });
+      ++cases;
+      if (!run.open_error) continue;  // survived: EINTR retried, setuid(0) refused, ...
+      EXPECT_TRUE(mentions(run.open_error->message, call.name) ||
+                  mentions(run.open_error->message, "Another server"))
+          << run.open_error->message;
+      expect_nothing_leaked(run, fds_at_exit);
+    }
+  }
+  std::printf("foreground fault matrix: %d (call, errno) cases over %zu calls\n", cases,
+              baseline.size());
+  EXPECT_GT(cases, 30);
 }
 
 // The PID file's own path: acquire over a stale file (so kill and the emptying run), write,

@@ -80,7 +80,7 @@ Reactor::~Reactor() {
   pool_.stop();
   signals_.uninstall();
   waker_.close();
-  if (epfd_ >= 0) (void)sys_.close(epfd_);
+  epfd_.reset();
 }
 
 void Reactor::log(std::string_view line) const {
@@ -88,11 +88,10 @@ void Reactor::log(std::string_view line) const {
 }
 
 ReactorResult<void> Reactor::open_descriptors() {
-  if (epfd_ >= 0) (void)sys_.close(epfd_);
-  epfd_ = -1;
+  epfd_.reset();
   auto epfd = sys_.epoll_create1(EPOLL_CLOEXEC);
   if (!epfd) return reactor_fail(epfd.error());
-  epfd_ = *epfd;
+  epfd_ = OwnedFd(sys_, *epfd);
   if (auto r = waker_.open(); !r) return reactor_fail(r.error());
   // The waker's reader only empties the eventfd; what the wake-up announced is looked at in
   // run_until_current, every iteration for as long as the waker is pending.
@@ -214,8 +213,8 @@ std::optional<Duration> Reactor::iteration_timeout() {
 }
 
 ReactorResult<void> Reactor::iterate(std::optional<Duration> timeout) {
-  if (epfd_ < 0) return reactor_fail(sys::Error{EBADF, "epoll_wait", {}});
-  auto n = sys_.epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()),
+  if (!epfd_) return reactor_fail(sys::Error{EBADF, "epoll_wait", {}});
+  auto n = sys_.epoll_wait(epfd_.get(), events_.data(), static_cast<int>(events_.size()),
                            to_epoll_ms(timeout));
   if (!n) {
     if (n.error().code == EINTR) return {};
@@ -256,7 +255,7 @@ ReactorResult<void> Reactor::ctl(int op, int fd, const Watcher& watcher) {
   struct epoll_event event {};
   event.events = (watcher.on_read ? EPOLLIN : 0u) | (watcher.on_write ? EPOLLOUT : 0u);
   event.data.u64 = epoll_key(fd, watcher.generation);
-  if (auto r = sys_.epoll_ctl(epfd_, op, fd, &event); !r) return reactor_fail(r.error());
+  if (auto r = sys_.epoll_ctl(epfd_.get(), op, fd, &event); !r) return reactor_fail(r.error());
   return {};
 }
 
@@ -302,7 +301,7 @@ ReactorResult<void> Reactor::remove(int fd, bool reader) {
   slot.reset();
   if (watcher.on_read || watcher.on_write) return ctl(EPOLL_CTL_MOD, fd, watcher);
   watchers_.erase(it);
-  auto r = sys_.epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  auto r = sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
   // A descriptor closed before its removal has already left the epoll set.
   if (!r && r.error().code != EBADF && r.error().code != ENOENT) return reactor_fail(r.error());
   return {};
@@ -319,7 +318,7 @@ std::vector<int> Reactor::remove_all() {
       continue;
     }
     removed.push_back(it->first);
-    (void)sys_.epoll_ctl(epfd_, EPOLL_CTL_DEL, it->first, nullptr);
+    (void)sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, it->first, nullptr);
     it = watchers_.erase(it);
   }
   std::sort(removed.begin(), removed.end());
@@ -468,8 +467,7 @@ void Reactor::reap_children() {
 void Reactor::before_daemonize() {
   watchers_.erase(waker_.fd());
   waker_.close();
-  if (epfd_ >= 0) (void)sys_.close(epfd_);
-  epfd_ = -1;
+  epfd_.reset();
 }
 
 ReactorResult<void> Reactor::after_daemonize() {

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/status/wait_status.h"
 #include "daemonkit/sys/retry.h"
 
@@ -139,17 +140,19 @@ StatusOutcome read_report(sys::Syscalls& os, int read_fd, const StatusWaitOption
 
 StatusOutcome wait_for_status(sys::Syscalls& os, int read_fd, int write_fd,
                               const StatusWaitOptions& options) {
-  if (write_fd >= 0) {
+  // Both are ours to close, on every way out (formatting a message may throw).
+  OwnedFd reader(os, read_fd);
+  OwnedFd writer(os, write_fd);
+  if (writer) {
     // First, or the read below never sees EOF when the daemon dies (twisted#7745). A failed
     // close is fatal to the wait: if the descriptor might still be open, so might the hang.
-    if (const sys::Result<void> closed = os.close(write_fd); !closed) {
-      (void)os.close(read_fd);
+    if (const sys::Result<void> closed = writer.close(); !closed) {
       return failed_call("close(status pipe write end)", closed.error());
     }
   }
-  StatusOutcome outcome = read_report(os, read_fd, options);
+  StatusOutcome outcome = read_report(os, reader.get(), options);
   // The outcome is decided; a failed close of a descriptor we are done with changes nothing.
-  (void)os.close(read_fd);
+  reader.reset();
   return outcome;
 }
 

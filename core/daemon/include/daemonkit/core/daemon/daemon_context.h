@@ -151,6 +151,9 @@ class DaemonContext {
   // daemon's copy of it (made when the daemon starts).
   std::optional<PidFile> pidfile_;
   std::optional<PidFile> own_pidfile_;
+  // Numbers, not OwnedFds: each process closes its own copies at its own step (the first
+  // parent in the wait, the daemon first thing and when reporting), and a destructor could not
+  // tell which process it closes for where the fake kernel shares this object between them.
   int status_read_ = -1;
   int status_write_ = -1;
   int stop_fd_ = -1;

@@ -20,6 +20,7 @@
 #include "daemonkit/core/reactor/delayed_call.h"
 #include "daemonkit/core/base/log_sink.h"
 #include "daemonkit/core/base/monotonic_time.h"
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/reactor/reactor_error.h"
 #include "daemonkit/core/reactor/signal_routing.h"
 #include "daemonkit/core/reactor/system_event_triggers.h"
@@ -177,7 +178,7 @@ class Reactor {
   // iterate(): it is the only place the waker is re-armed.
   [[nodiscard]] std::optional<Duration> iteration_timeout();
 
-  [[nodiscard]] int epoll_fd() const { return epfd_; }
+  [[nodiscard]] int epoll_fd() const { return epfd_.get(); }
   [[nodiscard]] int waker_fd() const { return waker_.fd(); }
   [[nodiscard]] const Waker& waker() const { return waker_; }
 
@@ -206,7 +207,7 @@ class Reactor {
 
   sys::Syscalls& sys_;
   ReactorOptions options_;
-  int epfd_ = -1;
+  OwnedFd epfd_;
   Waker waker_;
   SignalRouting signals_;
   TimerQueue timers_;

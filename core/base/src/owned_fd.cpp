@@ -1,0 +1,26 @@
+#include "daemonkit/core/base/owned_fd.h"
+
+#include <utility>
+
+namespace daemonkit::core {
+
+OwnedFd& OwnedFd::operator=(OwnedFd&& other) noexcept {
+  if (this != &other) {
+    reset();
+    os_ = other.os_;
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+int OwnedFd::release() noexcept { return std::exchange(fd_, -1); }
+
+void OwnedFd::reset() noexcept { (void)close(); }
+
+sys::Result<void> OwnedFd::close() {
+  if (fd_ < 0) return {};
+  // Never retried (see the header): the descriptor is gone whatever close says.
+  return os_->close(std::exchange(fd_, -1));
+}
+
+}  // namespace daemonkit::core
