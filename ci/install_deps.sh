@@ -3,8 +3,9 @@
 # Safe to run again: it asks apt only for what dpkg does not already have.
 set -euo pipefail
 
+# lld links CI's test programs (see ci/test.sh).
 packages=(
-  cmake ninja-build g++ pkg-config
+  cmake ninja-build g++ lld pkg-config
   libfmt-dev libexpected-dev
   libgtest-dev libgmock-dev librapidcheck-dev
 )

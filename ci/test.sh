@@ -29,6 +29,9 @@ sanitizer_opt="-O1 -g1"
 # The test programs' own sources at -O0 (the libraries keep the options above): they are most
 # of each build, and compile in about half the time (see cmake/daemonkit_helpers.cmake).
 test_opt="-DDAEMONKIT_TEST_CXX_FLAGS=-O0"
+# lld links the ~45 programs in about 40% of ld.bfd's time (sys_mock_test: 0.37 against 0.95
+# cpu-s); the links took 26 s of the plain build and 47 s of the ASan one.
+link_opt="-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld"
 
 # The sanitizer stages link the daemonkit binary against the shared C++ runtime (see
 # cli/CMakeLists.txt): ASan and TSan must interpose its allocator.
@@ -42,13 +45,13 @@ for stage in $stages; do
   case $stage in
     plain)
       configure_build_test build/ci-plain -DCMAKE_INSTALL_PREFIX="$root/build/ci-prefix" \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$plain_opt" "$test_opt"
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$plain_opt" "$test_opt" $link_opt
       ;;
     asan)
       export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
       export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
       configure_build_test build/ci-asan -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$sanitizer_opt" \
-        -DDAEMONKIT_STATIC_CLI_RUNTIME=OFF "$test_opt" \
+        -DDAEMONKIT_STATIC_CLI_RUNTIME=OFF "$test_opt" $link_opt \
         -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all $sanitizer_warnings"
       unset ASAN_OPTIONS UBSAN_OPTIONS
       ;;

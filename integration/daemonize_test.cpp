@@ -184,7 +184,7 @@ class DaemonizeOnKernel : public ::testing::Test {
       options.files_preserve.push_back(report[1]);
       if (!options.start_timeout_ms) options.start_timeout_ms = 10000;
       DaemonContext ctx(os_, options, Environment{},
-                        [this](std::string_view line) {
+                        [](std::string_view line) {
                           write_string(2, std::string(line) + "\n");
                         });
       auto opened = ctx.open();

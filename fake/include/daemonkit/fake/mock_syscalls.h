@@ -15,6 +15,11 @@ class MockSyscalls : public sys::Syscalls {
   template <typename T>
   using Result = sys::Result<T>;
 
+  // Out of line (src/mock_syscalls.cpp): the destructor is the key function, so the vtable and
+  // the 81 mocked bodies it names are compiled once there instead of in every test file.
+  MockSyscalls();
+  ~MockSyscalls() override;
+
   MOCK_METHOD(Result<pid_t>, fork, (), (override));
   MOCK_METHOD(Result<pid_t>, vfork, (sys::ChildMain), (override));
   MOCK_METHOD(Result<pid_t>, setsid, (), (override));
@@ -115,3 +120,10 @@ class MockSyscalls : public sys::Syscalls {
 };
 
 }  // namespace daemonkit::fake
+
+// Instantiated once, in src/mock_syscalls.cpp: a test file naming StrictMock<MockSyscalls>
+// otherwise instantiates its vtable and every mocked method again, which took about half of
+// the compile time of each mock-based test (daemon_context_test.cpp: 20.3 s -> 11.3 s, g++ -O0).
+extern template class testing::StrictMock<daemonkit::fake::MockSyscalls>;
+extern template class testing::NiceMock<daemonkit::fake::MockSyscalls>;
+extern template class testing::NaggyMock<daemonkit::fake::MockSyscalls>;
