@@ -69,13 +69,47 @@ for stage in $stages; do
     consumer)
       [ -d build/ci-plain ] || configure_build_test build/ci-plain \
         -DCMAKE_INSTALL_PREFIX="$root/build/ci-prefix" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$plain_opt"
-      rm -rf build/ci-prefix build/ci-consumer
+      rm -rf build/ci-prefix build/ci-consumer-*
       cmake --install build/ci-plain --prefix "$root/build/ci-prefix"
-      cmake -S examples/consumer -B build/ci-consumer -G Ninja \
-        -DCMAKE_PREFIX_PATH="$root/build/ci-prefix"
-      cmake --build build/ci-consumer -j "$jobs"
-      (cd build/ci-consumer && ctest --output-on-failure)
-      PKG_CONFIG_PATH="$root/build/ci-prefix/lib/pkgconfig" pkg-config --cflags --libs daemonkit
+      # examples/consumer, configured with <dir> <cmake args...>, built, and its tests run.
+      consumer() {
+        local dir=build/ci-consumer-$1; shift
+        cmake -S examples/consumer -B "$dir" -G Ninja "$@"
+        cmake --build "$dir" -j "$jobs"
+        (cd "$dir" && ctest --output-on-failure --no-tests=error)
+      }
+      # The three ways a project gets daemonkit: the installed package, add_subdirectory of the
+      # checkout, FetchContent from git (this checkout's HEAD, over file://: no network).
+      consumer package -DCMAKE_PREFIX_PATH="$root/build/ci-prefix"
+      consumer subdirectory -DDAEMONKIT_FROM=subdirectory -DDAEMONKIT_SOURCE_DIR="$root"
+      if [ -n "$(git status --porcelain)" ]; then
+        echo "note: FetchContent builds the last commit, without this tree's uncommitted changes"
+      fi
+      consumer fetchcontent -DDAEMONKIT_FROM=fetchcontent \
+        -DDAEMONKIT_GIT_REPOSITORY="file://$root" -DDAEMONKIT_GIT_TAG="$(git rev-parse HEAD)"
+      # Linking daemonkit::core needs no GoogleTest: a consumer without the fake configures and
+      # builds with GoogleTest hidden, against the package and as a subproject (configured
+      # only: the subdirectory consumer above compiled the same sources). Asking for the fake
+      # then must fail, and nothing but the fake's own export file names GTest.
+      no_gtest=(-DCONSUMER_TESTS=OFF -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON)
+      cmake -S examples/consumer -B build/ci-consumer-core-only -G Ninja \
+        -DCMAKE_PREFIX_PATH="$root/build/ci-prefix" "${no_gtest[@]}"
+      cmake --build build/ci-consumer-core-only -j "$jobs"
+      cmake -S examples/consumer -B build/ci-consumer-core-only-subdirectory -G Ninja \
+        -DDAEMONKIT_FROM=subdirectory -DDAEMONKIT_SOURCE_DIR="$root" "${no_gtest[@]}"
+      if cmake -S examples/consumer -B build/ci-consumer-fake-without-gtest -G Ninja \
+           -DCMAKE_PREFIX_PATH="$root/build/ci-prefix" -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON \
+           >build/ci-consumer-fake-without-gtest.log 2>&1; then
+        echo "find_package(daemonkit COMPONENTS fake) succeeded without GoogleTest" >&2; exit 1
+      fi
+      grep -q 'GTest' build/ci-consumer-fake-without-gtest.log ||
+        { cat build/ci-consumer-fake-without-gtest.log; echo "failed, not for GTest" >&2; exit 1; }
+      if grep -l GTest build/ci-prefix/lib/cmake/daemonkit/daemonkitTargets*.cmake; then
+        echo "daemonkit's core export set names GTest" >&2; exit 1
+      fi
+      for pc in daemonkit daemonkit-fake; do
+        PKG_CONFIG_PATH="$root/build/ci-prefix/lib/pkgconfig" pkg-config --cflags --libs $pc
+      done
       ;;
     *) echo "unknown stage: $stage" >&2; exit 2 ;;
   esac

@@ -47,3 +47,13 @@ function(daemonkit_add_gtest name)
   endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES ${properties})
 endfunction()
+
+# What every library the daemonkit binary links is compiled with (sys, the core areas, cli).
+# fmt comes header-only and privately: its code lands in our archives, so the binary needs
+# neither libfmt.so nor, through it, libstdc++.so (see cli/CMakeLists.txt), while users still
+# link fmt::fmt for the public headers' formatters and never see FMT_HEADER_ONLY. One section per
+# function and object lets a static link drop what it never reaches (--gc-sections).
+function(daemonkit_library target)
+  target_compile_options(${target} PRIVATE -ffunction-sections -fdata-sections)
+  target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:fmt::fmt-header-only>)
+endfunction()

@@ -1,4 +1,4 @@
-// The consumer's own test, linking daemonkit::fake from the installed package.
+// The consumer's own test, linking daemonkit::fake (however the project got daemonkit).
 #include "hello_writer.h"
 
 #include <cerrno>
