@@ -676,5 +676,21 @@ TEST(PidFileFake, MoveAssignmentHandsTheLockToTheTarget) {
   EXPECT_THAT(os.open_fds(os.current_pid()), ::testing::IsEmpty());
 }
 
+// A path replaced between every open and lock (something keeps recreating the file) is given up
+// after a bounded number of attempts, holding nothing.
+TEST(PidFileFake, APathReplacedAtEveryAttemptIsGivenUp) {
+  fake::FakeSyscalls os;
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name != "flock") return;
+    ASSERT_TRUE(os.unlink("/run/d.pid"));
+    os.write_file("/run/d.pid", "");
+  });
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid kept being replaced while it was locked");
+  EXPECT_EQ(count_calls(os, "flock"), 8);
+  EXPECT_THAT(os.open_fds(os.current_pid()), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace daemonkit::core
