@@ -40,7 +40,7 @@ sys::Result<int> count_threads(sys::Syscalls& os) {
   std::string text;
   std::array<char, 1024> buffer{};
   // The file is a few KiB; the cap only guards against a file that never ends.
-  constexpr std::size_t kMaxBytes = 64 * 1024;
+  constexpr std::size_t kMaxBytes = std::size_t{64} * 1024;
   for (;;) {
     auto got = sys::retry_on_eintr([&] { return os.read(fd.get(), buffer.data(), buffer.size()); });
     if (!got) return sys::fail(got.error().about("/proc/self/status"));

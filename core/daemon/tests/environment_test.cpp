@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -103,6 +106,38 @@ TEST(ThreadCount, ReadsTheThreadsLine) {
   EXPECT_FALSE(parse_status_threads("Name:\tx\n"));
   EXPECT_FALSE(parse_status_threads("Threads:\tmany\n"));
   EXPECT_FALSE(parse_status_threads("Threads:\t0\n"));
+}
+
+// /proc/self/status is read to its end through the seam; what goes wrong names the file, and
+// the descriptor is closed either way.
+TEST(ThreadCount, CountsFromProcSelfStatusAndNamesItWhenThatFails) {
+  ::testing::StrictMock<fake::MockSyscalls> os;
+  const std::string status = "Name:\tx\nThreads:\t2\n";
+  EXPECT_CALL(os, open(::testing::StrEq("/proc/self/status"), _, _)).WillRepeatedly(Return(7));
+  EXPECT_CALL(os, close(7)).Times(3).WillRepeatedly(Return(sys::Result<void>{}));
+  EXPECT_CALL(os, read(7, _, _))
+      .WillOnce([&](int, void* buf, std::size_t n) -> sys::Result<std::size_t> {
+        const std::size_t k = std::min(n, status.size());
+        std::memcpy(buf, status.data(), k);
+        return k;
+      })
+      .WillOnce(Return(sys::Result<std::size_t>(0)))
+      // A read that fails midway.
+      .WillOnce(Return(sys::fail(EIO, "read")))
+      // A file without a Threads: line.
+      .WillOnce([](int, void* buf, std::size_t) -> sys::Result<std::size_t> {
+        std::memcpy(buf, "Name:\tx\n", 8);
+        return std::size_t{8};
+      })
+      .WillOnce(Return(sys::Result<std::size_t>(0)));
+
+  EXPECT_EQ(count_threads(os), 2);
+  auto failed = count_threads(os);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), (sys::Error{EIO, "read", "/proc/self/status"}));
+  auto unparsable = count_threads(os);
+  ASSERT_FALSE(unparsable);
+  EXPECT_EQ(unparsable.error(), (sys::Error{EINVAL, "read", "/proc/self/status"}));
 }
 
 }  // namespace

@@ -613,5 +613,84 @@ TEST(PidFileFake, AFailedStartRemovesTheFileItCreatedButNotOneThatWasThere) {
   }
 }
 
+// Without a working directory a relative path cannot be resolved: nothing is opened.
+TEST(PidFileAcquire, ARelativePathWithoutAWorkingDirectoryFailsAtGetcwd) {
+  fake::FakeSyscalls os;
+  os.fail_nth("getcwd", 1, ENOENT);
+  auto pid = PidFile::acquire(os, "d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message, "getcwd: No such file or directory (ENOENT)");
+  EXPECT_EQ(count_calls(os, "open"), 0);
+}
+
+// kill(pid, 0) that fails other than ESRCH or EPERM proves nothing either way: the start is
+// refused (a running server might be there), and the file, which was not ours, stays as it was.
+TEST(PidFileAcquire, AProbeThatCannotTellRefusesToStartAndLeavesTheFile) {
+  fake::FakeSyscalls os;
+  os.write_file("/run/d.pid", "4321\n");
+  os.fail_nth("kill", 1, EINVAL);
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message,
+            "Can't check status of PID 4321 from pidfile /run/d.pid: kill(4321): Invalid "
+            "argument (EINVAL)");
+  EXPECT_EQ(os.read_file("/run/d.pid"), "4321\n");
+  EXPECT_THAT(os.open_fds(os.current_pid()), ::testing::IsEmpty());
+}
+
+// Once chrooted away from the file, with the writer closed by the first write, the pid cannot
+// be written again; the file keeps what it said.
+TEST(PidFileFake, WritingAgainFromOutsideTheChrootIsRefused) {
+  fake::FakeSyscalls os;
+  auto pid = PidFile::acquire(os, "/run/r.pid", {});
+  ASSERT_TRUE(pid);
+  ASSERT_TRUE(pid->write_pid(1000));
+  pid->relocate_for_chroot("/srv/jail");
+  auto again = pid->write_pid(1001);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, "Pidfile /run/r.pid is outside the chroot; cannot write it");
+  EXPECT_EQ(os.read_file("/run/r.pid"), "1000\n");
+  EXPECT_EQ(os.open_fds(os.current_pid()), (std::vector<int>{pid->fd()}));
+}
+
+// Move assignment hands over the lock, the writer and the path: the target writes and releases
+// the file, the source holds nothing.
+TEST(PidFileFake, MoveAssignmentHandsTheLockToTheTarget) {
+  fake::FakeSyscalls os;
+  auto target = PidFile::acquire(os, "/run/a.pid", {});
+  auto source = PidFile::acquire(os, "/run/b.pid", {});
+  ASSERT_TRUE(target);
+  ASSERT_TRUE(source);
+  target->release();
+  *target = std::move(*source);
+  EXPECT_FALSE(source->held());  // NOLINT(bugprone-use-after-move): the moved-from state is API
+  ASSERT_TRUE(target->held());
+  EXPECT_EQ(target->path(), "/run/b.pid");
+  auto second = PidFile::acquire(os, "/run/b.pid", {});
+  ASSERT_FALSE(second) << "the lock did not travel with the object";
+  EXPECT_THAT(second.error().message, HasSubstr("Another server is running"));
+  ASSERT_TRUE(target->write_pid(4242));
+  EXPECT_EQ(os.read_file("/run/b.pid"), "4242\n");
+  target->release();
+  EXPECT_FALSE(os.read_file("/run/b.pid").has_value());
+  EXPECT_THAT(os.open_fds(os.current_pid()), ::testing::IsEmpty());
+}
+
+// A path replaced between every open and lock (something keeps recreating the file) is given up
+// after a bounded number of attempts, holding nothing.
+TEST(PidFileFake, APathReplacedAtEveryAttemptIsGivenUp) {
+  fake::FakeSyscalls os;
+  os.before_each_call([&](std::string_view name, pid_t) {
+    if (name != "flock") return;
+    ASSERT_TRUE(os.unlink("/run/d.pid"));
+    os.write_file("/run/d.pid", "");
+  });
+  auto pid = PidFile::acquire(os, "/run/d.pid", {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid kept being replaced while it was locked");
+  EXPECT_EQ(count_calls(os, "flock"), 8);
+  EXPECT_THAT(os.open_fds(os.current_pid()), ::testing::IsEmpty());
+}
+
 }  // namespace
 }  // namespace daemonkit::core

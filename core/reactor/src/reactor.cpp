@@ -61,7 +61,8 @@ Reactor::Reactor(sys::Syscalls& sys, ReactorOptions options)
             // shutdown stops the pool: the loop may then be waiting for this very thread, and
             // the line is lost rather than the process hung.
             auto line = [this, m = std::move(message)] { log(m); };
-            while (!call_from_thread(std::move(line))) {
+            // call_from_thread moves from `line` only when it queues it, which ends the loop.
+            while (!call_from_thread(std::move(line))) {  // NOLINT(bugprone-use-after-move)
               if (pool_.stopped()) return;
               std::this_thread::yield();
             }

@@ -35,7 +35,7 @@ sys::Result<void> StatusReporter::send(std::string_view payload) {
   ignore.sa_handler = SIG_IGN;
   ::sigemptyset(&ignore.sa_mask);
   struct sigaction previous {};
-  const sys::Result<void> ignored = os_.sigaction(SIGPIPE, &ignore, &previous);
+  sys::Result<void> ignored = os_.sigaction(SIGPIPE, &ignore, &previous);
 
   // Sent even if SIGPIPE could not be ignored: the parent is blocked on this report, and a
   // SIGPIPE can only come from a parent that has already gone.
@@ -47,7 +47,7 @@ sys::Result<void> StatusReporter::send(std::string_view payload) {
   sys::Result<void> restored{};
   if (ignored) restored = os_.sigaction(SIGPIPE, &previous, nullptr);
   // Closing is what lets the parent see EOF after the report; never retried (see retry.h).
-  const sys::Result<void> closed = os_.close(write_fd_);
+  sys::Result<void> closed = os_.close(write_fd_);
 
   if (!ignored) return ignored;
   if (!written) return sys::fail(written.error());

@@ -29,9 +29,11 @@ class InlineCall {
                                 std::is_invocable_v<std::decay_t<F>&>;
 
   InlineCall() noexcept = default;
+  // The requires clause keeps this from hiding the move constructor; clang-tidy 14's
+  // bugprone-forwarding-reference-overload recognises only enable_if, so it says otherwise.
   template <typename F>
     requires(!std::is_same_v<std::decay_t<F>, InlineCall>)
-  explicit InlineCall(F&& fn) noexcept {
+  explicit InlineCall(F&& fn) noexcept {  // NOLINT(bugprone-forwarding-reference-overload)
     emplace(std::forward<F>(fn));
   }
   InlineCall(InlineCall&& other) noexcept { take(other); }
