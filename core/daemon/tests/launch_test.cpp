@@ -84,7 +84,8 @@ TEST_F(LaunchOnFake, ChrootThenRundirInTwistdsOrder) {
   const pid_t daemon = os_.last_forked_pid();
   EXPECT_EQ(os_.process(daemon).root, "/srv/jail");
   EXPECT_EQ(os_.process(daemon).cwd, "/data");
-  EXPECT_THAT(directory_steps(daemon), ElementsAre("chroot(/srv/jail)", "chdir(/)", "chdir(/data)"));
+  EXPECT_THAT(directory_steps(daemon),
+              ElementsAre("chroot(/srv/jail)", "chdir(/)", "chdir(/data)"));
 }
 
 TEST_F(LaunchOnFake, InPlaceChrootThenRundirInTwistdsOrder) {
@@ -102,7 +103,8 @@ TEST_F(LaunchOnFake, InPlaceChrootThenRundirInTwistdsOrder) {
   }
   EXPECT_EQ(os_.process(kCaller).root, "/srv/jail");
   EXPECT_EQ(os_.process(kCaller).cwd, "/data");
-  EXPECT_THAT(directory_steps(kCaller), ElementsAre("chroot(/srv/jail)", "chdir(/)", "chdir(/data)"));
+  EXPECT_THAT(directory_steps(kCaller),
+              ElementsAre("chroot(/srv/jail)", "chdir(/)", "chdir(/data)"));
   ASSERT_EQ(os_.process(kCaller).execs.size(), 1U);
   EXPECT_EQ(os_.process(kCaller).execs[0].path, "/bin/prog");
 }
