@@ -368,11 +368,6 @@ std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text) 
   return std::chrono::milliseconds(ms);
 }
 
-std::string seconds_text(std::chrono::milliseconds duration) {
-  if (duration.count() % 1000 == 0) return fmt::format("{}", duration.count() / 1000);
-  return fmt::format("{:g}", static_cast<double>(duration.count()) / 1000);
-}
-
 std::optional<IdSpec> parse_id(const std::string& text) {
   if (text.empty()) return std::nullopt;
   IdSpec spec{text, std::nullopt};

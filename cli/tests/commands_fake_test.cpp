@@ -21,7 +21,7 @@
 #include <variant>
 #include <vector>
 
-#include "daemonkit/cli/daemon_stopper.h"
+#include "daemonkit/core/daemon/daemon_stopper.h"
 #include "daemonkit/cli/options.h"
 #include "daemonkit/cli/run_command.h"
 #include "daemonkit/cli/status_command.h"
@@ -37,6 +37,7 @@ using fake::FakeSyscallsOptions;
 using fake::ForkAs;
 using fake::ProcessEnded;
 using ::testing::AllOf;
+using core::kLaunchStopGrace;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;

@@ -15,6 +15,7 @@
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/daemon/close_fds.h"
 #include "daemonkit/core/daemon/thread_count.h"
+#include "daemon_steps.h"
 #include "daemonkit/sys/retry.h"
 #include "status_link.h"
 
@@ -251,28 +252,8 @@ StepResult<void> DaemonContext::run_daemon() {
 }
 
 StepResult<void> DaemonContext::redirect_stdio() {
-  const std::optional<int> sources[3] = {options_.stdin_fd, options_.stdout_fd,
-                                         options_.stderr_fd};
-  const bool any_null = detached_ && (!sources[0] || !sources[1] || !sources[2]);
-  int null_fd = -1;
-  OwnedFd null_owner;
-  if (any_null) {
-    auto opened = sys::retry_on_eintr([&] { return os_.open("/dev/null", O_RDWR | O_CLOEXEC, 0); });
-    if (!opened) return step_failed(StepError::from("open(/dev/null)", opened.error()));
-    null_fd = *opened;
-    // When a standard descriptor was closed at launch, /dev/null itself landed on it: closing
-    // it then would undo the redirection (twistd closes it unconditionally).
-    if (null_fd > 2) null_owner = OwnedFd(os_, null_fd);
-  }
-  for (int target = 0; target <= 2; ++target) {
-    const int source = sources[target] ? *sources[target] : (detached_ ? null_fd : target);
-    if (source == target) continue;
-    auto duped = sys::retry_on_eintr([&] { return os_.dup2(source, target); });
-    if (!duped) {
-      return step_failed(StepError::from(fmt::format("dup2({}, {})", source, target), duped.error()));
-    }
-  }
-  return {};
+  return detail::redirect_stdio(os_, {options_.stdin_fd, options_.stdout_fd, options_.stderr_fd},
+                                detached_);
 }
 
 StepResult<void> DaemonContext::close_inherited() {
@@ -294,20 +275,7 @@ StepResult<void> DaemonContext::close_inherited() {
 
 StepResult<void> DaemonContext::set_signals() {
   if (detached_) {
-    // daemon(7) steps 2 and 3: whatever the launcher set up is not the daemon's business.
-    struct sigaction fallback {};
-    fallback.sa_handler = SIG_DFL;
-    sigemptyset(&fallback.sa_mask);
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP) continue;
-      // glibc reserves a few real-time signals for itself: EINVAL, which is fine.
-      (void)os_.sigaction(sig, &fallback, nullptr);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    if (auto done = os_.sigprocmask(SIG_SETMASK, &none, nullptr); !done) {
-      return step_failed(StepError::from("sigprocmask", done.error()));
-    }
+    if (auto done = detail::reset_signals(os_); !done) return done;
   }
   sigset_t stop_set;
   sigemptyset(&stop_set);
@@ -344,20 +312,13 @@ StepResult<void> DaemonContext::set_signals() {
 }
 
 StepResult<void> DaemonContext::enter_directories() {
-  if (options_.chroot_directory) {
-    const std::string& root = *options_.chroot_directory;
-    // chdir first: a process whose cwd lies outside its root can walk out of it with "..".
-    if (auto done = os_.chdir(root.c_str()); !done) {
-      return step_failed(StepError::from(call_on("chdir", root), done.error()));
-    }
-    if (auto done = os_.chroot(root.c_str()); !done) {
-      return step_failed(StepError::from(call_on("chroot", root), done.error()));
-    }
-    if (own_pidfile_) own_pidfile_->relocate_for_chroot(root);
+  if (auto done = detail::enter_directories(os_, options_.chroot_directory,
+                                            options_.working_directory);
+      !done) {
+    return done;
   }
-  const std::string& dir = options_.working_directory;
-  if (auto done = os_.chdir(dir.c_str()); !done) {
-    return step_failed(StepError::from(call_on("chdir", dir), done.error()));
+  if (options_.chroot_directory && own_pidfile_) {
+    own_pidfile_->relocate_for_chroot(*options_.chroot_directory);
   }
   return {};
 }

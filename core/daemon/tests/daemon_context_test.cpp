@@ -259,14 +259,30 @@ TEST(DaemonContextFake, ChrootEntersTheRootThenTheWorkingDirectoryInsideIt) {
   EXPECT_FALSE(os.stat_path("/jail/run/d.pid"));
   EXPECT_EQ(os.process(run.daemon).root, "/jail");
   EXPECT_EQ(os.process(run.daemon).cwd, "/");
-  const auto& t = os.transcript();
-  auto index_of = [&](const std::string& text) {
-    for (const auto& r : t) {
-      if (r.pid == run.daemon && r.call_text() == text) return r.index;
+  // twistd's order, the same as the launch's (LaunchOnFake.ChrootThenRundirInTwistdsOrder):
+  // chroot, then the working directory inside the new root.
+  std::vector<std::string> steps;
+  for (const auto& r : os.transcript()) {
+    if (r.pid == run.daemon && (r.name == "chroot" || r.name == "chdir")) {
+      steps.push_back(r.call_text());
     }
-    return std::size_t{0};
-  };
-  EXPECT_LT(index_of("chdir(/jail)"), index_of("chroot(/jail)"));
+  }
+  EXPECT_THAT(steps, ElementsAre("chroot(/jail)", "chdir(/)", "chdir(/)"));
+}
+
+TEST(DaemonContextFake, ARelativeWorkingDirectoryIsTakenInsideTheRoot) {
+  FakeSyscalls os;
+  os.make_dir("/jail/data");
+  os.make_dir("/data");
+  DaemonOptions options = fake_options();
+  options.chroot_directory = "/jail";
+  options.working_directory = "data";
+  const DaemonizeRun run = run_daemonize(os, options);
+  ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  EXPECT_EQ(os.process(run.daemon).root, "/jail");
+  EXPECT_EQ(os.process(run.daemon).cwd, "/data");
+  EXPECT_THAT(calls_by(os, run.daemon, "chdir"),
+              ElementsAre(HasSubstr("chdir(/)"), HasSubstr("chdir(data)")));
 }
 
 TEST(DaemonContextFake, PreventCoreSetsCoreLimitToZero) {

@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "daemonkit/core/daemon/readiness_waiter.h"
+
 namespace daemonkit::cli {
 
 // Usage errors exit with this status (twistd exits 0 on them: twisted#12656).
@@ -20,12 +22,8 @@ inline constexpr int kUsageExit = 2;
 // The umask a daemon gets when --umask is not given (twistd's default).
 inline constexpr mode_t kDaemonUmask = 0077;
 
-// How `run` learns that PROGRAM is ready.
-enum class ReadyMode {
-  kExec,    // Ready once PROGRAM has been exec'd.
-  kNotify,  // Ready on READY=1 sent to $NOTIFY_SOCKET (sd_notify's protocol).
-  kPipe,    // PROGRAM writes the status-pipe protocol to $DAEMONKIT_STATUS_FD.
-};
+// How `run` learns that PROGRAM is ready (the launch's own modes).
+using ReadyMode = core::ReadyMode;
 
 // A user or group as given on the command line: a number, or a name to look up later.
 struct IdSpec {
@@ -90,8 +88,8 @@ using Parsed = std::variant<RunOptions, StopOptions, StatusOptions, EarlyExit>;
 // Parses a timeout in seconds, fractions allowed ("2", "0.5"); must be positive and finite.
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text);
 
-// A duration as the user wrote it in seconds: "10", "0.25".
-[[nodiscard]] std::string seconds_text(std::chrono::milliseconds duration);
+// A duration as the user wrote it in seconds: "10", "0.25" (the launch's timeout message uses it).
+using core::seconds_text;
 
 // A user or group id given as a number or a name; empty text is no spec.
 [[nodiscard]] std::optional<IdSpec> parse_id(const std::string& text);

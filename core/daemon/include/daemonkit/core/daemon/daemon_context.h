@@ -42,7 +42,8 @@ struct SignalMapping {
 [[nodiscard]] std::vector<SignalMapping> default_signal_map();
 
 struct DaemonOptions {
-  // chdir + chroot into it, after which working_directory is taken inside the new root.
+  // chroot into it (then chdir "/"), after which working_directory is taken inside the new
+  // root: twistd's order, the same as `daemonkit run --chroot --rundir`.
   std::optional<std::string> chroot_directory;
   std::string working_directory = "/";
   // Unset: 0077 when detaching (twistd), untouched otherwise.

@@ -1,4 +1,4 @@
-#include "daemonkit/cli/readiness_waiter.h"
+#include "daemonkit/core/daemon/readiness_waiter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,9 +8,9 @@
 
 #include <string>
 
-#include "daemonkit/cli/notify_message.h"
+#include "daemonkit/core/daemon/notify_message.h"
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 namespace {
 
 using std::chrono::milliseconds;
@@ -271,10 +271,10 @@ RC_GTEST_PROP(PipeReadiness, OutcomeDoesNotDependOnHowReadsSplitTheReport, ()) {
   RC_ASSERT(outcome == expected);
 }
 
-// ---- NotifyState and the terminal sanitiser -----------------------------------------------
+// ---- NotifyReport and the terminal sanitiser -----------------------------------------------
 
-TEST(NotifyState, LastStatusWinsAndBadErrnoIsIgnored) {
-  NotifyState state;
+TEST(NotifyReport, LastStatusWinsAndBadErrnoIsIgnored) {
+  NotifyReport state;
   state.feed("STATUS=one\nERRNO=2");
   state.feed("STATUS=two\nERRNO=abc\nnonsense\nX_CUSTOM=1");
   EXPECT_EQ(state.status(), "two");
@@ -283,26 +283,26 @@ TEST(NotifyState, LastStatusWinsAndBadErrnoIsIgnored) {
   EXPECT_EQ(state.failure_message(), "two (No such file or directory, ENOENT)");
 }
 
-TEST(NotifyState, StatusThatNamesItsErrnoIsNotRepeated) {
-  NotifyState state;
+TEST(NotifyReport, StatusThatNamesItsErrnoIsNotRepeated) {
+  NotifyReport state;
   state.feed("STATUS=bind(127.0.0.1:7): Address already in use (EADDRINUSE)\nERRNO=98\n");
   EXPECT_EQ(state.failure_message(), "bind(127.0.0.1:7): Address already in use (EADDRINUSE)");
 }
 
-TEST(NotifyState, ErrnoAloneIsAMessage) {
-  NotifyState state;
+TEST(NotifyReport, ErrnoAloneIsAMessage) {
+  NotifyReport state;
   state.feed("ERRNO=13");
   EXPECT_EQ(state.failure_message(), "Permission denied, EACCES");
-  NotifyState quiet;
+  NotifyReport quiet;
   EXPECT_EQ(quiet.failure_message(), "");
 }
 
-TEST(NotifyState, ReadyIsFinal) {
-  NotifyState state;
+TEST(NotifyReport, ReadyIsFinal) {
+  NotifyReport state;
   state.feed("READY=1");
   state.feed("READY=0");
   EXPECT_TRUE(state.ready());
 }
 
 }  // namespace
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

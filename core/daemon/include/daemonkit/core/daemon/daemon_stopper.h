@@ -12,7 +12,7 @@
 
 #include "daemonkit/sys/syscalls.h"
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 
 // How long the daemon has to end after SIGTERM before it is sent SIGKILL.
 inline constexpr std::chrono::milliseconds kLaunchStopGrace{2000};
@@ -41,4 +41,4 @@ struct DaemonStop {
 // call that failed; "; could not tell whether it still runs (<call>)" when that is so.
 [[nodiscard]] std::string describe_stop(const DaemonStop& stop);
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

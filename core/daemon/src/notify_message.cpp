@@ -1,13 +1,13 @@
-#include "daemonkit/cli/notify_message.h"
+#include "daemonkit/core/daemon/notify_message.h"
 
 #include <fmt/format.h>
 
 #include "daemonkit/core/status/status_message.h"
 #include "daemonkit/sys/result.h"
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 
-void NotifyState::feed(std::string_view datagram) {
+void NotifyReport::feed(std::string_view datagram) {
   while (!datagram.empty()) {
     const std::size_t end = datagram.find('\n');
     const std::string_view line = datagram.substr(0, end);
@@ -32,7 +32,7 @@ void NotifyState::feed(std::string_view datagram) {
   }
 }
 
-std::string NotifyState::failure_message() const {
+std::string NotifyReport::failure_message() const {
   std::string text;
   if (status_) text = *status_;
   // A STATUS= that already names its errno (as daemonkit's readiness API writes it) says it all.
@@ -41,7 +41,7 @@ std::string NotifyState::failure_message() const {
                                           sys::errno_name(*errno_));
     text = text.empty() ? cause : fmt::format("{} ({})", text, cause);
   }
-  return core::sanitize_message(text, 512);
+  return sanitize_message(text, 512);
 }
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

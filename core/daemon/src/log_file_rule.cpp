@@ -1,8 +1,8 @@
-#include "daemonkit/cli/log_file_rule.h"
+#include "daemonkit/core/daemon/log_file_rule.h"
 
 #include <fmt/format.h>
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 namespace {
 
 // Root's files are the operator's; PROGRAM's own could have been written by PROGRAM anyway.
@@ -48,4 +48,4 @@ std::optional<std::string> log_file_refusal(const struct stat& opened, uid_t pro
 
 std::string log_file_symlink_refusal() { return "is a symbolic link; refused (never followed)"; }
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

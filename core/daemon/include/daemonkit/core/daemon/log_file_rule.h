@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 
 // Why the opened file `opened` must not be PROGRAM's log, or nothing when it may be. The
 // rule, for PROGRAM running as `program_uid`:
@@ -27,4 +27,4 @@ namespace daemonkit::cli {
 // The reason for a log path whose last component is a symbolic link, never followed.
 [[nodiscard]] std::string log_file_symlink_refusal();
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

@@ -1,5 +1,5 @@
 // log_file_refusal: which opened files may become PROGRAM's log, judged from their stat alone.
-#include "daemonkit/cli/log_file_rule.h"
+#include "daemonkit/core/daemon/log_file_rule.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 namespace {
 
 constexpr uid_t kNobody = 65534;
@@ -72,4 +72,4 @@ TEST(LogFileRule, ASymbolicLinkIsRefusedInSoManyWords) {
 }
 
 }  // namespace
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

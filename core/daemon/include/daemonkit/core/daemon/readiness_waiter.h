@@ -14,10 +14,16 @@
 #include <string_view>
 #include <variant>
 
-#include "daemonkit/cli/notify_message.h"
-#include "daemonkit/cli/options.h"
+#include "daemonkit/core/daemon/notify_message.h"
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
+
+// How the launcher learns that PROGRAM is ready.
+enum class ReadyMode {
+  kExec,    // Ready once PROGRAM has been exec'd.
+  kNotify,  // Ready on READY=1 sent to $NOTIFY_SOCKET (sd_notify's protocol).
+  kPipe,    // PROGRAM writes the status-pipe protocol to $DAEMONKIT_STATUS_FD.
+};
 
 struct LaunchReady {
   friend bool operator==(const LaunchReady&, const LaunchReady&) = default;
@@ -87,10 +93,13 @@ class ReadinessWaiter {
   std::optional<int> intermediate_status_;
   std::optional<std::chrono::milliseconds> silent_since_;  // pipe mode: EOF without report
   std::optional<std::chrono::milliseconds> now_;
-  NotifyState notify_;
+  NotifyReport notify_;
 };
 
 // "exit status 3", "killed by signal 9 (SIGKILL)", "killed by signal 11 (SIGSEGV), core dumped".
 [[nodiscard]] std::string describe_exit(int wait_status);
 
-}  // namespace daemonkit::cli
+// A duration as a user writes it in seconds: "10", "0.25".
+[[nodiscard]] std::string seconds_text(std::chrono::milliseconds duration);
+
+}  // namespace daemonkit::core

@@ -1,4 +1,4 @@
-#include "daemonkit/cli/terminal_text.h"
+#include "daemonkit/core/status/terminal_text.h"
 
 #include <cerrno>
 #include <cstddef>
@@ -6,14 +6,14 @@
 
 #include "daemonkit/core/status/status_message.h"
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 
 std::string terminal_text(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (;;) {
     const std::size_t newline = text.find('\n');
-    out += core::sanitize_message(text.substr(0, newline), std::numeric_limits<std::size_t>::max());
+    out += sanitize_message(text.substr(0, newline), std::numeric_limits<std::size_t>::max());
     if (newline == std::string_view::npos) break;
     out += '\n';
     text.remove_prefix(newline + 1);
@@ -34,4 +34,4 @@ void print(sys::Syscalls& os, int fd, std::string_view text) {
   }
 }
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

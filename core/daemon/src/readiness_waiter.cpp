@@ -1,4 +1,4 @@
-#include "daemonkit/cli/readiness_waiter.h"
+#include "daemonkit/core/daemon/readiness_waiter.h"
 
 #include <signal.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 #include "daemonkit/core/status/status_message.h"
 #include "daemonkit/core/status/wait_status.h"
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 std::string describe_exit(int wait_status) { return core::describe_wait_status(wait_status); }
 
 namespace {
@@ -128,7 +128,7 @@ std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool whole) {
   auto malformed = [&](core::StatusProtocolError kind) -> LaunchOutcome {
     return LaunchFailed{fmt::format("{} sent a malformed status report ({}): \"{}\"", program_,
                                     core::describe(kind),
-                                    core::sanitize_message(report_, core::kMaxStatusBytes * 4)),
+                                    sanitize_message(report_, core::kMaxStatusBytes * 4)),
                         !daemon_status_};
   };
   core::StatusDecoder decoder;
@@ -167,4 +167,9 @@ std::string ReadinessWaiter::death_message(int wait_status) const {
   return fmt::format("{} {} before it was ready", program_, how_it_ended(wait_status));
 }
 
-}  // namespace daemonkit::cli
+std::string seconds_text(std::chrono::milliseconds duration) {
+  if (duration.count() % 1000 == 0) return fmt::format("{}", duration.count() / 1000);
+  return fmt::format("{:g}", static_cast<double>(duration.count()) / 1000);
+}
+
+}  // namespace daemonkit::core

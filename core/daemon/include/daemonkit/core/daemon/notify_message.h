@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 
-class NotifyState {
+class NotifyReport {
  public:
   // Applies one datagram. Unknown keys and lines without '=' are ignored, as systemd does;
   // READY=1 is final (a later datagram cannot take readiness back).
@@ -32,4 +32,4 @@ class NotifyState {
   std::optional<int> errno_;
 };
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

@@ -1,4 +1,4 @@
-#include "daemonkit/cli/daemon_stopper.h"
+#include "daemonkit/core/daemon/daemon_stopper.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 namespace {
 
 using std::chrono::milliseconds;
@@ -117,4 +117,4 @@ std::string describe_stop(const DaemonStop& stop) {
                      stop.trouble);
 }
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core
