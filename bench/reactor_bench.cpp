@@ -97,6 +97,7 @@ struct ReactorLoop {
     }
   }
   ~ReactorLoop() {
+    // Runs on the loop's own thread while run() is in progress, so it cannot be kNotRunning.
     post([this] { (void)reactor->stop(); });
     thread.join();
   }

@@ -1,17 +1,16 @@
 #include "daemonkit/cli/launch_error.h"
 
-#include <fmt/format.h>
+#include "daemonkit/sys/error_text.h"
 
 namespace daemonkit::cli {
 
 LaunchError LaunchError::from(const std::string& step, const sys::Error& error) {
-  return LaunchError{fmt::format("{}: {} ({})", step, sys::errno_description(error.code),
-                                 sys::errno_name(error.code)),
-                     error.code, false};
+  return LaunchError{sys::describe_failure(step, error.code), error.code, false};
 }
 
 LaunchError LaunchError::from_step(const core::StepError& error) {
-  if (error.step == "pidfile") {
+  // Only the PID file's own refusals carry no errno; its failed calls read like any other.
+  if (error.kind == core::StepKind::kPidFile && !error.cause) {
     std::string text = error.message;
     if (!text.ends_with('\n')) text += '\n';
     return LaunchError{text, error.error_number(), true};

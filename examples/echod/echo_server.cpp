@@ -14,8 +14,18 @@
 namespace echod {
 
 using daemonkit::core::StepError;
+using daemonkit::core::StepKind;
 using daemonkit::core::StepResult;
 using daemonkit::core::step_failed;
+
+namespace {
+
+// The server's start-up is the daemon's own work, after DaemonContext's steps.
+StepError start_failed(std::string_view step, const daemonkit::sys::Error& error) {
+  return StepError::from(StepKind::kApplication, step, error);
+}
+
+}  // namespace
 
 EchoServer::~EchoServer() {
   for (const auto& [fd, unused] : pending_) (void)os_.close(fd);
@@ -29,10 +39,10 @@ StepResult<void> EchoServer::listen(const std::string& host, std::uint16_t port)
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   if (auto blocked = os_.sigprocmask(SIG_BLOCK, &stop_signals, nullptr); !blocked) {
-    return step_failed(StepError::from("sigprocmask", blocked.error()));
+    return step_failed(start_failed("sigprocmask", blocked.error()));
   }
   auto sfd = os_.signalfd(-1, stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (!sfd) return step_failed(StepError::from("signalfd", sfd.error()));
+  if (!sfd) return step_failed(start_failed("signalfd", sfd.error()));
   signal_fd_ = *sfd;
 
   const std::string where = fmt::format("{}:{}", host, port);
@@ -40,26 +50,27 @@ StepResult<void> EchoServer::listen(const std::string& host, std::uint16_t port)
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    return step_failed(StepError::plain("address", fmt::format("not an IPv4 address: {}", host)));
+    return step_failed(StepError::plain(StepKind::kApplication,
+                                        fmt::format("not an IPv4 address: {}", host)));
   }
   auto fd = os_.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (!fd) return step_failed(StepError::from("socket", fd.error()));
+  if (!fd) return step_failed(start_failed("socket", fd.error()));
   listen_fd_ = *fd;
   const int on = 1;
   if (auto set = os_.setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on); !set) {
-    return step_failed(StepError::from("setsockopt(SO_REUSEADDR)", set.error()));
+    return step_failed(start_failed("setsockopt(SO_REUSEADDR)", set.error()));
   }
   if (auto bound = os_.bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
       !bound) {
-    return step_failed(StepError::from(fmt::format("bind({})", where), bound.error()));
+    return step_failed(start_failed(fmt::format("bind({})", where), bound.error()));
   }
   if (auto listening = os_.listen(listen_fd_, 64); !listening) {
-    return step_failed(StepError::from(fmt::format("listen({})", where), listening.error()));
+    return step_failed(start_failed(fmt::format("listen({})", where), listening.error()));
   }
   socklen_t len = sizeof bound_;
   if (auto named = os_.getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound_), &len);
       !named) {
-    return step_failed(StepError::from("getsockname", named.error()));
+    return step_failed(start_failed("getsockname", named.error()));
   }
   return {};
 }
@@ -79,7 +90,7 @@ StepResult<int> EchoServer::serve() {
     auto ready = os_.poll(fds.data(), fds.size(), -1);
     if (!ready) {
       if (ready.error().code == EINTR) continue;
-      return step_failed(StepError::from("poll", ready.error()));
+      return step_failed(start_failed("poll", ready.error()));
     }
     if (fds[0].revents != 0) {
       signalfd_siginfo info{};

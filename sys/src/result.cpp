@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "daemonkit/sys/error_text.h"
+
 namespace daemonkit::sys {
 
 std::string errno_name(int code) {
@@ -15,13 +17,17 @@ std::string errno_description(int code) {
   return fmt::format("Unknown error {}", code);
 }
 
+std::string call_on(std::string_view call, std::string_view subject) {
+  return fmt::format("{}({})", call, subject);
+}
+
+std::string describe_failure(std::string_view what, int code) {
+  return fmt::format("{}: {} ({})", what, errno_description(code), errno_name(code));
+}
+
 std::string to_string(const Error& error) {
-  if (error.subject.empty()) {
-    return fmt::format("{}: {} ({})", error.call, errno_description(error.code),
-                       errno_name(error.code));
-  }
-  return fmt::format("{}({}): {} ({})", error.call, error.subject,
-                     errno_description(error.code), errno_name(error.code));
+  if (error.subject.empty()) return describe_failure(error.call, error.code);
+  return describe_failure(call_on(error.call, error.subject), error.code);
 }
 
 }  // namespace daemonkit::sys

@@ -1,6 +1,7 @@
 // MockSyscalls pins call order, and an unexpected call fails the test instead of reaching the
 // kernel.
 #include "daemonkit/fake/mock_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 #include <sys/wait.h>
 
@@ -13,6 +14,7 @@
 namespace daemonkit::fake {
 namespace {
 
+using fake::FailsWith;
 using ::testing::InSequence;
 using ::testing::Return;
 using ::testing::StrictMock;
@@ -41,8 +43,7 @@ TEST(MockSyscalls, StopsAtFirstFailure) {
   EXPECT_CALL(os, setgroups(::testing::_)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, setresgid(1u, 1u, 1u)).WillOnce(Return(sys::fail(EPERM, "setresgid")));
   const sys::Result<void> r = drop_to(os, 1, 1);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, EPERM);
+  ASSERT_THAT(r, FailsWith(EPERM));
 }
 
 TEST(MockSyscalls, OutOfOrderCallsFail) {

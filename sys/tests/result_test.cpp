@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "daemonkit/sys/error_text.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::sys {
@@ -31,6 +32,18 @@ TEST(ErrorFormat, UnknownErrnoStillPrintsItsNumber) {
   EXPECT_EQ(errno_name(4242), "E?4242");
   EXPECT_EQ(errno_description(4242), "Unknown error 4242");
   EXPECT_EQ(to_string(Error{4242, "read", {}}), "read: Unknown error 4242 (E?4242)");
+}
+
+TEST(ErrorFormat, DescribesAnyStepInTheSameShape) {
+  EXPECT_EQ(describe_failure("dup2(3, 0)", EBADF), "dup2(3, 0): Bad file descriptor (EBADF)");
+  EXPECT_EQ(describe_failure(call_on("chdir", "/srv"), ENOENT),
+            "chdir(/srv): No such file or directory (ENOENT)");
+  EXPECT_EQ(describe_failure("setsid", 4242), "setsid: Unknown error 4242 (E?4242)");
+}
+
+TEST(ErrorFormat, ToStringIsDescribeFailureOfTheCallOnItsSubject) {
+  const Error error = Error{EACCES, "unlink", {}}.about("/run/x.pid");
+  EXPECT_EQ(to_string(error), describe_failure(call_on("unlink", "/run/x.pid"), EACCES));
 }
 
 TEST(ErrorFormat, FormatterHonoursWidth) {

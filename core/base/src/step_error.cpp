@@ -1,21 +1,33 @@
 #include "daemonkit/core/base/step_error.h"
 
-#include <fmt/format.h>
-
 namespace daemonkit::core {
 
-StepError StepError::from(std::string step, const sys::Error& error) {
-  std::string message = fmt::format("{}: {} ({})", step, sys::errno_description(error.code),
-                                    sys::errno_name(error.code));
-  return StepError{std::move(step), std::move(message), error};
+std::string_view to_string(StepKind kind) {
+  switch (kind) {
+    case StepKind::kOptions: return "options";
+    case StepKind::kPrivileges: return "privileges";
+    case StepKind::kPidFile: return "pidfile";
+    case StepKind::kStatusPipe: return "status pipe";
+    case StepKind::kDetach: return "detach";
+    case StepKind::kStdio: return "stdio";
+    case StepKind::kCloseFds: return "close fds";
+    case StepKind::kSignals: return "signals";
+    case StepKind::kChroot: return "chroot";
+    case StepKind::kChdir: return "chdir";
+    case StepKind::kCoreDumps: return "core dumps";
+    case StepKind::kReadiness: return "readiness";
+    case StepKind::kExec: return "exec";
+    case StepKind::kApplication: return "application";
+  }
+  return "unknown step";
 }
 
-StepError StepError::plain(std::string step, std::string message) {
-  return StepError{std::move(step), std::move(message), std::nullopt};
+StepError StepError::from(StepKind kind, std::string_view step, const sys::Error& error) {
+  return StepError{kind, sys::describe_failure(step, error.code), error};
 }
 
-std::string call_on(std::string_view call, std::string_view subject) {
-  return fmt::format("{}({})", call, subject);
+StepError StepError::plain(StepKind kind, std::string message) {
+  return StepError{kind, std::move(message), std::nullopt};
 }
 
 }  // namespace daemonkit::core

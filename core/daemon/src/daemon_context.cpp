@@ -78,7 +78,7 @@ StepResult<void> DaemonContext::open() {
 
   auto child = os_.fork();
   if (!child) {
-    const StepError error = StepError::from("fork", child.error());
+    const StepError error = StepError::from(StepKind::kDetach, "fork", child.error());
     if (pidfile_) pidfile_->release();
     (void)os_.close(status_read_);
     (void)os_.close(status_write_);
@@ -104,7 +104,7 @@ StepResult<void> DaemonContext::prepare() {
     // A standard descriptor closed at launch would receive the next file opened, our PID file
     // or status pipe included, and stdio redirection would then clobber it (twistd's H4).
     if (auto filled = reserve_stdio(os_); !filled) {
-      return step_failed(StepError::from("open(/dev/null)", filled.error()));
+      return step_failed(StepError::from(StepKind::kStdio, "open(/dev/null)", filled.error()));
     }
     // Standard descriptors the caller keeps on purpose would be pointed at /dev/null.
     const std::optional<int> redirected[3] = {options_.stdin_fd, options_.stdout_fd,
@@ -112,7 +112,7 @@ StepResult<void> DaemonContext::prepare() {
     for (int fd : options_.files_preserve) {
       if (fd >= 0 && fd <= 2 && !redirected[fd]) {
         return step_failed(StepError::plain(
-            "files_preserve",
+            StepKind::kOptions,
             fmt::format("files_preserve names fd {}, which daemonizing points at /dev/null; "
                         "call reserve_stdio() first so files land above 2, or pass it as "
                         "{}",
@@ -121,8 +121,8 @@ StepResult<void> DaemonContext::prepare() {
     }
     if (options_.files_preserve.size() + 5 > kMaxPreservedFds) {
       return step_failed(StepError::plain(
-          "files_preserve", fmt::format("files_preserve names more than {} descriptors",
-                                        kMaxPreservedFds - 5)));
+          StepKind::kOptions,
+          fmt::format("files_preserve names more than {} descriptors", kMaxPreservedFds - 5)));
     }
     auto threads = count_threads(os_);
     if (!threads) {
@@ -130,10 +130,11 @@ StepResult<void> DaemonContext::prepare() {
                            sys::to_string(threads.error())));
     } else if (*threads > 1) {
       return step_failed(StepError::plain(
-          "fork", fmt::format("Refusing to daemonize a process with {} threads: fork() keeps "
-                              "only the calling one, and locks the others hold stay locked in "
-                              "the daemon. Daemonize before starting threads.",
-                              *threads)));
+          StepKind::kDetach,
+          fmt::format("Refusing to daemonize a process with {} threads: fork() keeps "
+                      "only the calling one, and locks the others hold stay locked in "
+                      "the daemon. Daemonize before starting threads.",
+                      *threads)));
     }
   }
 
@@ -154,7 +155,7 @@ StepResult<void> DaemonContext::prepare() {
     auto pipe = os_.pipe2(O_CLOEXEC);
     if (!pipe) {
       if (pidfile_) pidfile_->release();
-      return step_failed(StepError::from("pipe2", pipe.error()));
+      return step_failed(StepError::from(StepKind::kStatusPipe, "pipe2", pipe.error()));
     }
     status_read_ = pipe->read_end;
     status_write_ = pipe->write_end;
@@ -229,7 +230,8 @@ StepResult<void> DaemonContext::run_daemon() {
     if (options_.prevent_core) {
       const struct rlimit none {0, 0};
       if (auto done = os_.setrlimit(RLIMIT_CORE, none); !done) {
-        return step_failed(StepError::from("setrlimit(RLIMIT_CORE)", done.error()));
+        return step_failed(
+            StepError::from(StepKind::kCoreDumps, "setrlimit(RLIMIT_CORE)", done.error()));
       }
     }
     if (own_pidfile_) {
@@ -265,7 +267,9 @@ StepResult<void> DaemonContext::close_inherited() {
   }
   if (status_write_ >= 0) keep.push_back(status_write_);
   auto closed = close_inherited_fds(os_, keep);
-  if (!closed) return step_failed(StepError::from("close_range", closed.error()));
+  if (!closed) {
+    return step_failed(StepError::from(StepKind::kCloseFds, "close_range", closed.error()));
+  }
   // The read end of the status pipe went with the rest (twistd leaks it: H6).
   if (closed->strategy != CloseFdsStrategy::kCloseRange) {
     log_line(log_, describe(*closed));
@@ -296,16 +300,16 @@ StepResult<void> DaemonContext::set_signals() {
         continue;
     }
     if (auto done = os_.sigaction(mapping.signal, &action, nullptr); !done) {
-      return step_failed(
-          StepError::from(fmt::format("sigaction({})", mapping.signal), done.error()));
+      return step_failed(StepError::from(
+          StepKind::kSignals, fmt::format("sigaction({})", mapping.signal), done.error()));
     }
   }
   if (any_stop) {
     if (auto done = os_.sigprocmask(SIG_BLOCK, &stop_set, nullptr); !done) {
-      return step_failed(StepError::from("sigprocmask", done.error()));
+      return step_failed(StepError::from(StepKind::kSignals, "sigprocmask", done.error()));
     }
     auto fd = os_.signalfd(-1, stop_set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (!fd) return step_failed(StepError::from("signalfd", fd.error()));
+    if (!fd) return step_failed(StepError::from(StepKind::kSignals, "signalfd", fd.error()));
     stop_fd_ = *fd;
   }
   return {};
@@ -359,7 +363,7 @@ StepResult<int> DaemonContext::hand_over_status_fd() {
   if (!readiness_ || !readiness_->has_status_pipe()) return -1;
   const int fd = readiness_->take_status_fd();
   if (auto kept = os_.fcntl(fd, F_SETFD, 0); !kept) {
-    return step_failed(StepError::from("fcntl(status pipe)", kept.error()));
+    return step_failed(StepError::from(StepKind::kStatusPipe, "fcntl(status pipe)", kept.error()));
   }
   return fd;
 }

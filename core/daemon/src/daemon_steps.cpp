@@ -21,7 +21,7 @@ StepResult<void> reset_signals(sys::Syscalls& os) {
   sigset_t none;
   sigemptyset(&none);
   if (auto done = os.sigprocmask(SIG_SETMASK, &none, nullptr); !done) {
-    return step_failed(StepError::from("sigprocmask", done.error()));
+    return step_failed(StepError::from(StepKind::kSignals, "sigprocmask", done.error()));
   }
   return {};
 }
@@ -36,7 +36,7 @@ StepResult<void> redirect_stdio(sys::Syscalls& os, const std::array<std::optiona
     // to be inside a container.
     auto opened = sys::retry_on_eintr(
         [&] { return os.open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY, 0); });
-    if (!opened) return step_failed(StepError::from("open(/dev/null)", opened.error()));
+    if (!opened) return step_failed(StepError::from(StepKind::kStdio, "open(/dev/null)", opened.error()));
     null_fd = *opened;
     // When a standard descriptor was closed at launch, /dev/null itself landed on it: closing
     // it then would undo the redirection (twistd closes it unconditionally).
@@ -50,7 +50,7 @@ StepResult<void> redirect_stdio(sys::Syscalls& os, const std::array<std::optiona
     auto duped = sys::retry_on_eintr([&] { return os.dup2(source, target); });
     if (!duped) {
       return step_failed(
-          StepError::from(fmt::format("dup2({}, {})", source, target), duped.error()));
+          StepError::from(StepKind::kStdio, fmt::format("dup2({}, {})", source, target), duped.error()));
     }
   }
   return {};
@@ -60,14 +60,14 @@ StepResult<void> enter_directories(sys::Syscalls& os, const std::optional<std::s
                                    const std::string& directory) {
   if (root) {
     if (auto done = os.chroot(root->c_str()); !done) {
-      return step_failed(StepError::from(call_on("chroot", *root), done.error()));
+      return step_failed(StepError::from(StepKind::kChroot, call_on("chroot", *root), done.error()));
     }
     if (auto done = os.chdir("/"); !done) {
-      return step_failed(StepError::from(call_on("chdir", "/"), done.error()));
+      return step_failed(StepError::from(StepKind::kChroot, call_on("chdir", "/"), done.error()));
     }
   }
   if (auto done = os.chdir(directory.c_str()); !done) {
-    return step_failed(StepError::from(call_on("chdir", directory), done.error()));
+    return step_failed(StepError::from(StepKind::kChdir, call_on("chdir", directory), done.error()));
   }
   return {};
 }

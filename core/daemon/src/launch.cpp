@@ -119,7 +119,7 @@ StepError exec_program(sys::Syscalls& os, const std::string& program, const Exec
     }
   }
   if (denied && (error.code == ENOENT || error.code == ENOTDIR)) error.code = EACCES;
-  return StepError::from(fmt::format("exec {}", program), error);
+  return StepError::from(StepKind::kExec, fmt::format("exec {}", program), error);
 }
 
 // Opens the log file for PROGRAM, whose user may control the directory it is in: the last
@@ -140,23 +140,23 @@ StepResult<int> open_log(sys::Syscalls& os, const std::string& logfile, uid_t pr
     if (log.error().code == ELOOP) {
       if (auto last = os.lstat(logfile.c_str()); last && S_ISLNK(last->st_mode)) {
         return step_failed(StepError::plain(
-            "--logfile", fmt::format("--logfile {} {}", logfile, log_file_symlink_refusal())));
+            StepKind::kStdio, fmt::format("--logfile {} {}", logfile, log_file_symlink_refusal())));
       }
     }
-    return step_failed(StepError::from(call_on("open", logfile), log.error()));
+    return step_failed(StepError::from(StepKind::kStdio, call_on("open", logfile), log.error()));
   }
   auto refuse = [&](StepError error) -> StepResult<int> {
     (void)os.close(*log);
     return step_failed(std::move(error));
   };
   auto opened = os.fstat(*log);
-  if (!opened) return refuse(StepError::from(call_on("fstat", logfile), opened.error()));
+  if (!opened) return refuse(StepError::from(StepKind::kStdio, call_on("fstat", logfile), opened.error()));
   if (auto refusal = log_file_refusal(*opened, program_uid)) {
-    return refuse(StepError::plain("--logfile", fmt::format("--logfile {} {}", logfile, *refusal)));
+    return refuse(StepError::plain(StepKind::kStdio, fmt::format("--logfile {} {}", logfile, *refusal)));
   }
   auto flags = os.fcntl(*log, F_GETFL, 0);
   if (flags) flags = os.fcntl(*log, F_SETFL, *flags & ~O_NONBLOCK);
-  if (!flags) return refuse(StepError::from(call_on("fcntl", logfile), flags.error()));
+  if (!flags) return refuse(StepError::from(StepKind::kStdio, call_on("fcntl", logfile), flags.error()));
   return *log;
 }
 
@@ -228,7 +228,7 @@ int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, i
                                 pid_file != nullptr ? pid_file->write_fd() : -1};
   if (auto closed = close_inherited_fds(os, keep); !closed) {
     return daemon_fail(os, plan, status_fd,
-                       StepError::from("closing inherited descriptors", closed.error()), false);
+                       StepError::from(StepKind::kCloseFds, "closing inherited descriptors", closed.error()), false);
   }
   if (auto done = detail::reset_signals(os); !done) {
     return daemon_fail(os, plan, status_fd, done.error(), false);
@@ -255,7 +255,7 @@ int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, i
     auto flags = os.fcntl(status_fd, F_GETFD, 0);
     if (flags) flags = os.fcntl(status_fd, F_SETFD, *flags & ~FD_CLOEXEC);
     if (!flags) {
-      return daemon_fail(os, plan, status_fd, StepError::from("fcntl(status pipe)", flags.error()),
+      return daemon_fail(os, plan, status_fd, StepError::from(StepKind::kStatusPipe, "fcntl(status pipe)", flags.error()),
                          true);
     }
   }
@@ -369,7 +369,7 @@ LaunchReport give_up(sys::Syscalls& os, std::string notes, const LaunchFailed& f
     }
     pid_file.reset();
   }
-  return failure(std::move(notes), StepError::plain("launch", message));
+  return failure(std::move(notes), StepError::plain(StepKind::kOptions, message));
 }
 
 // --nodaemon: the options applied to this very process, then exec. Only returns on failure.
@@ -396,7 +396,7 @@ LaunchReport run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
   if (static_cast<std::size_t>(sockets) + keep.size() > kMaxPreservedFds) {
     if (pid_file) pid_file->release();
     return failure(std::move(notes),
-                   StepError::plain("LISTEN_FDS",
+                   StepError::plain(StepKind::kCloseFds,
                                     fmt::format("LISTEN_FDS={}: more descriptors than daemonkit "
                                                 "can keep open (at most {})",
                                                 sockets, kMaxPreservedFds - keep.size())));
@@ -405,7 +405,7 @@ LaunchReport run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
   if (auto closed = close_inherited_fds(os, keep); !closed) {
     if (pid_file) pid_file->release();
     return failure(std::move(notes),
-                   StepError::from("closing inherited descriptors", closed.error()));
+                   StepError::from(StepKind::kCloseFds, "closing inherited descriptors", closed.error()));
   }
   // Errors after the log file took stdout and stderr still belong on the caller's stderr.
   auto saved_stderr = os.fcntl(2, F_DUPFD_CLOEXEC, 3);
@@ -446,7 +446,7 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
   std::string notes;  // lines for the user's stderr that are not failures
   (void)reserve_stdio(os);
   if (options.command.empty()) {
-    return failure(notes, StepError::plain("launch", "no program to run"));
+    return failure(notes, StepError::plain(StepKind::kOptions, "no program to run"));
   }
 
   Plan plan;
@@ -459,7 +459,7 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
   plan.name = options.name;
   auto cwd = os.getcwd();
   if (!cwd) {
-    return failure(notes, StepError::from("getcwd", cwd.error()));
+    return failure(notes, StepError::from(StepKind::kOptions, "getcwd", cwd.error()));
   }
   plan.pidfile = absolute(cwd.value_or("/"), options.pidfile);
   // `daemonkit run -- ./server` means the server here, not in --rundir; inside a --chroot the
@@ -475,7 +475,7 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
     plan.program_uid = *plan.privileges.uid;
   } else {
     auto ids = os.getresuid();
-    if (!ids) return failure(notes, StepError::from("getresuid", ids.error()));
+    if (!ids) return failure(notes, StepError::from(StepKind::kPrivileges, "getresuid", ids.error()));
     plan.program_uid = ids->effective;
   }
 
@@ -517,14 +517,14 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
   if (plan.ready == ReadyMode::kNotify) {
     auto opened = detail::open_notify_socket(os);
     if (!opened) {
-      return fail(StepError::from(fmt::format("notify socket: {}", opened.error().call),
+      return fail(StepError::from(StepKind::kReadiness, fmt::format("notify socket: {}", opened.error().call),
                                   opened.error()));
     }
     notify = *opened;
     plan.env.push_back(fmt::format("{}={}", kNotifySocketVar, notify.address));
   }
   auto pipe = os.pipe2(O_CLOEXEC);
-  if (!pipe) return fail(StepError::from("pipe2", pipe.error()));
+  if (!pipe) return fail(StepError::from(StepKind::kStatusPipe, "pipe2", pipe.error()));
   if (plan.ready == ReadyMode::kPipe) {
     // The descriptor keeps its number in the daemon (only others are closed around it).
     plan.env.push_back(fmt::format("{}={}", kStatusFdVar, pipe->write_end));
@@ -538,7 +538,7 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
   child_default.sa_handler = SIG_DFL;
   sigemptyset(&child_default.sa_mask);
   if (auto reset = os.sigaction(SIGCHLD, &child_default, nullptr); !reset) {
-    return fail(StepError::from("sigaction(SIGCHLD)", reset.error()));
+    return fail(StepError::from(StepKind::kSignals, "sigaction(SIGCHLD)", reset.error()));
   }
   // SIGCHLD through a signalfd, so the daemon's death wakes the same poll as its words. It is
   // blocked before the fork, so none is lost before the signalfd exists (a blocked signal
@@ -547,11 +547,11 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
   sigemptyset(&child_signal);
   sigaddset(&child_signal, SIGCHLD);
   if (auto blocked = os.sigprocmask(SIG_BLOCK, &child_signal, nullptr); !blocked) {
-    return fail(StepError::from("sigprocmask", blocked.error()));
+    return fail(StepError::from(StepKind::kSignals, "sigprocmask", blocked.error()));
   }
   // As the daemon's subreaper the launcher can wait for it, and so say how it died.
   if (auto reaper = os.prctl(PR_SET_CHILD_SUBREAPER, 1); !reaper) {
-    return fail(StepError::from("prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
+    return fail(StepError::from(StepKind::kDetach, "prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
   }
 
   const ExecTarget target = prepare_exec(plan);
@@ -564,7 +564,7 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
     (void)os.close(pipe->read_end);
     intermediate_main(os, plan, target, pipe->write_end, daemon_pid_file, &daemon_pid);
   });
-  if (!child) return fail(StepError::from("vfork", child.error()));
+  if (!child) return fail(StepError::from(StepKind::kDetach, "vfork", child.error()));
   // The daemon wrote the pid through its copy of the writing descriptor; ours goes too.
   if (pid_file) pid_file->close_writer(pid_file_writer);
 
@@ -576,7 +576,7 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
     (void)os.close(pipe->read_end);
     if (notify.fd >= 0) (void)os.close(notify.fd);
     return give_up(os, std::move(notes),
-                   LaunchFailed{StepError::from("signalfd", signal_fd.error()).message, true},
+                   LaunchFailed{StepError::from(StepKind::kSignals, "signalfd", signal_fd.error()).message, true},
                    {*child, daemon_pid, false}, pid_file);
   }
   if (auto flags = os.fcntl(pipe->read_end, F_GETFL, 0); flags) {

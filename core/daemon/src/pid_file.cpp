@@ -14,12 +14,23 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/daemon/pid_lock_holder.h"
+#include "daemonkit/sys/error_text.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Every failure here is the PID file step's: a call that failed on it, or a refusal with no
+// errno behind it (another instance runs, the file is not a PID file), which `daemonkit run`
+// prints as twistd prints its own.
+StepError pid_file_failed(std::string_view step, const sys::Error& error) {
+  return StepError::from(StepKind::kPidFile, step, error);
+}
+StepError pid_file_refused(std::string message) {
+  return StepError::plain(StepKind::kPidFile, std::move(message));
+}
 
 // A PID file is a line of digits; anything longer than this is not one.
 constexpr std::size_t kMaxContentBytes = 64;
@@ -72,13 +83,12 @@ void abandon(sys::Syscalls& os, OwnedFd fd, OwnedFd write_fd, bool created,
 StepResult<OwnedFd> open_locked_inode_for_writing(sys::Syscalls& os, const std::string& path,
                                                   dev_t dev, ino_t ino) {
   auto opened = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
-  if (!opened) return step_failed(StepError::from(call_on("open", path), opened.error()));
+  if (!opened) return step_failed(pid_file_failed(call_on("open", path), opened.error()));
   OwnedFd fd(os, *opened);
   auto st = os.fstat(fd.get());
-  if (!st) return step_failed(StepError::from(call_on("fstat", path), st.error()));
+  if (!st) return step_failed(pid_file_failed(call_on("fstat", path), st.error()));
   if (st->st_dev != dev || st->st_ino != ino) {
-    return step_failed(StepError::plain(
-        "pidfile", fmt::format("Pidfile {} no longer names the file we locked", path)));
+    return step_failed(pid_file_refused(fmt::format("Pidfile {} no longer names the file we locked", path)));
   }
   return fd;
 }
@@ -222,10 +232,10 @@ PidFile& PidFile::operator=(PidFile&& other) noexcept {
 
 StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSink log,
                                      PidFileOptions options) {
-  if (path.empty()) return step_failed(StepError::plain("pidfile", "The pidfile path is empty"));
+  if (path.empty()) return step_failed(pid_file_refused("The pidfile path is empty"));
   if (path.front() != '/') {
     auto cwd = os.getcwd();
-    if (!cwd) return step_failed(StepError::from("getcwd", cwd.error()));
+    if (!cwd) return step_failed(pid_file_failed("getcwd", cwd.error()));
     path = (cwd->size() > 1 ? *cwd : std::string()) + "/" + path;
   }
 
@@ -238,8 +248,8 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
   struct stat locked {};
   for (int attempt = 0;; ++attempt) {
     if (attempt == kMaxLockAttempts) {
-      return step_failed(StepError::plain(
-          "pidfile", fmt::format("Pidfile {} kept being replaced while it was locked", path)));
+      return step_failed(pid_file_refused(
+          fmt::format("Pidfile {} kept being replaced while it was locked", path)));
     }
     // O_EXCL first, to know whether the file is ours to remove should the start fail.
     auto opened = sys::retry_on_eintr(
@@ -251,7 +261,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       // Removed between the two opens: start over.
       if (!opened && opened.error().code == ENOENT) continue;
     }
-    if (!opened) return step_failed(StepError::from(call_on("open", path), opened.error()));
+    if (!opened) return step_failed(pid_file_failed(call_on("open", path), opened.error()));
     fd = OwnedFd(os, *opened);
     auto fail_closing = [&](StepError error) {
       abandon(os, std::move(fd), {}, created, path);
@@ -259,16 +269,16 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
     };
 
     auto st = os.fstat(fd.get());
-    if (!st) return fail_closing(StepError::from(call_on("fstat", path), st.error()));
+    if (!st) return fail_closing(pid_file_failed(call_on("fstat", path), st.error()));
     if (!S_ISREG(st->st_mode)) {
       return fail_closing(
-          StepError::plain("pidfile", fmt::format("Pidfile {} is not a regular file", path)));
+          pid_file_refused(fmt::format("Pidfile {} is not a regular file", path)));
     }
 
     auto locked_now = sys::retry_on_eintr([&] { return os.flock(fd.get(), LOCK_EX | LOCK_NB); });
     if (!locked_now) {
       if (locked_now.error().code != EWOULDBLOCK) {
-        return fail_closing(StepError::from(call_on("flock", path), locked_now.error()));
+        return fail_closing(pid_file_failed(call_on("flock", path), locked_now.error()));
       }
       // Someone holds the lock: that is the running instance, whatever the file says. The pid
       // in the file is named only once proven to hold the lock (its children may hold it after
@@ -279,8 +289,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
         if (content.kind == PidFileContent::Kind::kPid && content.pid > 0) named = content.pid;
       }
       fd.reset();
-      return step_failed(StepError::plain(
-          "pidfile", held_lock_message(os, path, named, st->st_dev, st->st_ino)));
+      return step_failed(pid_file_refused(held_lock_message(os, path, named, st->st_dev, st->st_ino)));
     }
 
     auto named = os.lstat(path.c_str());
@@ -289,7 +298,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
         fd.reset();
         continue;
       }
-      return fail_closing(StepError::from(call_on("lstat", path), named.error()));
+      return fail_closing(pid_file_failed(call_on("lstat", path), named.error()));
     }
     if (named->st_dev != st->st_dev || named->st_ino != st->st_ino) {
       fd.reset();
@@ -316,35 +325,33 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
     return step_failed(std::move(error));
   };
   auto text = read_content(os, fd.get());
-  if (!text) return fail_closing(StepError::from(call_on("read", path), text.error()));
+  if (!text) return fail_closing(pid_file_failed(call_on("read", path), text.error()));
   const PidFileContent content = parse_pid_file(*text);
   switch (content.kind) {
     case PidFileContent::Kind::kEmpty:
       break;
     case PidFileContent::Kind::kNonNumeric:
-      return fail_closing(StepError::plain("pidfile", non_numeric_message(path)));
+      return fail_closing(pid_file_refused(non_numeric_message(path)));
     case PidFileContent::Kind::kPid: {
       PidLiveness liveness = PidLiveness::kStale;
       if (options.unlocked == UnlockedPidFilePolicy::kProbeWithKill) {
         auto probed = probe_pid(os, content.pid, os.getpid());
         if (!probed) {
-          return fail_closing(StepError::plain(
-              "pidfile", fmt::format("Can't check status of PID {} from pidfile {}: {}",
-                                     content.pid, path,
-                                     StepError::from(call_on("kill", std::to_string(content.pid)),
-                                                     probed.error())
-                                         .message)));
+          return fail_closing(pid_file_refused(fmt::format(
+              "Can't check status of PID {} from pidfile {}: {}", content.pid, path,
+              sys::describe_failure(call_on("kill", std::to_string(content.pid)),
+                                    probed.error().code))));
         }
         liveness = *probed;
       }
       if (liveness == PidLiveness::kRunning) {
-        return fail_closing(StepError::plain("pidfile", another_server_message(content.pid)));
+        return fail_closing(pid_file_refused(another_server_message(content.pid)));
       }
       log_line(log, stale_pidfile_message(path));
       // Emptied in place rather than unlinked: we hold the lock on this inode, and unlinking it
       // would let a concurrent starter create and lock a second file under the same name.
       auto emptied = os.ftruncate(write_fd.get(), 0);
-      if (!emptied) return fail_closing(StepError::from(call_on("ftruncate", path), emptied.error()));
+      if (!emptied) return fail_closing(pid_file_failed(call_on("ftruncate", path), emptied.error()));
       break;
     }
   }
@@ -356,11 +363,11 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
 }
 
 StepResult<void> PidFile::write_pid(pid_t pid) {
-  if (fd_ < 0) return step_failed(StepError::plain("pidfile", "The pidfile is not held"));
+  if (fd_ < 0) return step_failed(pid_file_refused("The pidfile is not held"));
   if (write_fd_ < 0) {
     if (reach_path_.empty()) {
-      return step_failed(StepError::plain(
-          "pidfile", fmt::format("Pidfile {} is outside the chroot; cannot write it", path_)));
+      return step_failed(pid_file_refused(
+          fmt::format("Pidfile {} is outside the chroot; cannot write it", path_)));
     }
     auto writer = open_locked_inode_for_writing(*os_, reach_path_, dev_, ino_);
     if (!writer) return step_failed(writer.error());
@@ -370,7 +377,7 @@ StepResult<void> PidFile::write_pid(pid_t pid) {
   // Closed whatever happened: after this, nothing this process keeps can change the file.
   (void)os_->close(std::exchange(write_fd_, -1));
   if (!written) {
-    return step_failed(StepError::from(call_on(written.error().call, path_), written.error()));
+    return step_failed(pid_file_failed(call_on(written.error().call, path_), written.error()));
   }
   return {};
 }
@@ -381,9 +388,9 @@ void PidFile::close_writer(int fd) {
 }
 
 StepResult<void> PidFile::keep_across_exec() {
-  if (fd_ < 0) return step_failed(StepError::plain("pidfile", "The pidfile is not held"));
+  if (fd_ < 0) return step_failed(pid_file_refused("The pidfile is not held"));
   auto set = os_->fcntl(fd_, F_SETFD, 0);
-  if (!set) return step_failed(StepError::from(call_on("fcntl", path_), set.error()));
+  if (!set) return step_failed(pid_file_failed(call_on("fcntl", path_), set.error()));
   return {};
 }
 
@@ -410,7 +417,7 @@ void PidFile::release() {
     // ENOENT: someone removed it already; emptying our inode below costs nothing.
     if (named.error().code != ENOENT) {
       log_line(log_, fmt::format("Failed to unlink PID file: {}",
-                                 StepError::from(call_on("lstat", path_), named.error()).message));
+                                 sys::to_string(named.error().about(path_))));
     }
   } else if (named->st_dev != dev_ || named->st_ino != ino_) {
     log_line(log_, fmt::format("PID file {} now names another file; left it alone", path_));
@@ -421,7 +428,7 @@ void PidFile::release() {
                                path_));
   } else {
     log_line(log_, fmt::format("Failed to unlink PID file: {}",
-                               StepError::from(call_on("unlink", path_), unlinked.error()).message));
+                               sys::to_string(unlinked.error().about(path_))));
   }
   // Whatever is left of our inode should not name our pid any more. The descriptor we keep is
   // read-only (see kOpenFlags), so the file is opened for writing again by its path, which
@@ -429,7 +436,7 @@ void PidFile::release() {
   if (!removed) {
     std::optional<StepError> failed;
     if (write_fd_ < 0 && reach_path_.empty()) {
-      failed = StepError::plain("pidfile", "its path is outside the chroot");
+      failed = pid_file_refused("its path is outside the chroot");
     } else if (write_fd_ < 0) {
       auto writer = open_locked_inode_for_writing(*os_, reach_path_, dev_, ino_);
       if (writer) {
@@ -440,7 +447,7 @@ void PidFile::release() {
     }
     if (!failed) {
       if (auto emptied = os_->ftruncate(write_fd_, 0); !emptied) {
-        failed = StepError::from(call_on("ftruncate", path_), emptied.error());
+        failed = pid_file_failed(call_on("ftruncate", path_), emptied.error());
       }
     }
     if (failed) {
@@ -467,7 +474,7 @@ StepResult<PidFileRemoval> remove_pid_file_if_unlocked(sys::Syscalls& os, const 
   auto opened = sys::retry_on_eintr([&] { return os.open(path.c_str(), kWriteFlags, 0); });
   if (!opened) {
     if (opened.error().code == ENOENT) return PidFileRemoval::kNotOurs;
-    return step_failed(StepError::from(call_on("open", path), opened.error()));
+    return step_failed(pid_file_failed(call_on("open", path), opened.error()));
   }
   // Held, and so the lock with it, until the function returns: after the unlink.
   const OwnedFd fresh(os, *opened);
@@ -479,20 +486,20 @@ StepResult<PidFileRemoval> remove_pid_file_if_unlocked(sys::Syscalls& os, const 
     locked = sys::retry_on_eintr([&] { return os.flock(fresh.get(), LOCK_EX | LOCK_NB); });
   }
   if (!locked && locked.error().code == EWOULDBLOCK) return PidFileRemoval::kStillLocked;
-  if (!locked) return step_failed(StepError::from(call_on("flock", path), locked.error()));
+  if (!locked) return step_failed(pid_file_failed(call_on("flock", path), locked.error()));
   auto st = os.fstat(fresh.get());
-  if (!st) return step_failed(StepError::from(call_on("fstat", path), st.error()));
+  if (!st) return step_failed(pid_file_failed(call_on("fstat", path), st.error()));
   if (st->st_dev != dev || st->st_ino != ino) return PidFileRemoval::kNotOurs;
   auto named = os.lstat(path.c_str());
   if (!named) {
     if (named.error().code == ENOENT) return PidFileRemoval::kNotOurs;
-    return step_failed(StepError::from(call_on("lstat", path), named.error()));
+    return step_failed(pid_file_failed(call_on("lstat", path), named.error()));
   }
   if (named->st_dev != st->st_dev || named->st_ino != st->st_ino) return PidFileRemoval::kNotOurs;
   if (auto unlinked = os.unlink(path.c_str()); !unlinked) {
     if (unlinked.error().code == ENOENT) return PidFileRemoval::kNotOurs;
     (void)os.ftruncate(fresh.get(), 0);
-    return step_failed(StepError::from(call_on("unlink", path), unlinked.error()));
+    return step_failed(pid_file_failed(call_on("unlink", path), unlinked.error()));
   }
   return PidFileRemoval::kRemoved;
 }
@@ -504,12 +511,11 @@ StepResult<void> release_unless_locked(sys::Syscalls& os, PidFile file,
   // The PidFile's destructor does no I/O; closing its descriptor here is all it gets.
   auto ours = os.fstat(file.fd());
   (void)os.close(file.fd());
-  if (!ours) return step_failed(StepError::from(call_on("fstat", path), ours.error()));
+  if (!ours) return step_failed(pid_file_failed(call_on("fstat", path), ours.error()));
   auto removed = remove_pid_file_if_unlocked(os, path, ours->st_dev, ours->st_ino, patience);
   if (!removed) return step_failed(removed.error());
   if (*removed == PidFileRemoval::kStillLocked) {
-    return step_failed(StepError::plain(
-        "pidfile",
+    return step_failed(pid_file_refused(
         fmt::format("the PID file {} is still locked by another process; left it in place", path)));
   }
   return {};

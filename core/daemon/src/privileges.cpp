@@ -30,6 +30,14 @@ bool is_number(const std::string& text) {
 
 std::string id_text(const auto& id) { return id ? std::to_string(*id) : std::string("None"); }
 
+// Every failure here is the privileges step's: resolving the ids or shedding them.
+StepError privileges_failed(std::string_view step, const sys::Error& error) {
+  return StepError::from(StepKind::kPrivileges, step, error);
+}
+StepError privileges_refused(std::string message) {
+  return StepError::plain(StepKind::kPrivileges, std::move(message));
+}
+
 }  // namespace
 
 std::string PrivilegePlan::description() const {
@@ -47,19 +55,19 @@ StepResult<PrivilegePlan> resolve_privileges(sys::Syscalls& os, const PrivilegeR
     if (is_number(user)) {
       plan.uid = parse_id<uid_t>(user);
       if (!plan.uid) {
-        return step_failed(StepError::plain("uid", fmt::format("Invalid uid {}", user)));
+        return step_failed(privileges_refused(fmt::format("Invalid uid {}", user)));
       }
       auto entry = os.getpwuid(*plan.uid);
-      if (!entry) return step_failed(StepError::from(call_on("getpwuid", user), entry.error()));
+      if (!entry) return step_failed(privileges_failed(call_on("getpwuid", user), entry.error()));
       if (*entry) {
         plan.user_name = (*entry)->name;
         user_gid = (*entry)->gid;
       }
     } else {
       auto entry = os.getpwnam(user.c_str());
-      if (!entry) return step_failed(StepError::from(call_on("getpwnam", user), entry.error()));
+      if (!entry) return step_failed(privileges_failed(call_on("getpwnam", user), entry.error()));
       if (!*entry) {
-        return step_failed(StepError::plain("uid", fmt::format("Unknown user {}", user)));
+        return step_failed(privileges_refused(fmt::format("Unknown user {}", user)));
       }
       plan.uid = (*entry)->uid;
       plan.user_name = (*entry)->name;
@@ -72,20 +80,20 @@ StepResult<PrivilegePlan> resolve_privileges(sys::Syscalls& os, const PrivilegeR
     if (is_number(group)) {
       plan.gid = parse_id<gid_t>(group);
       if (!plan.gid) {
-        return step_failed(StepError::plain("gid", fmt::format("Invalid gid {}", group)));
+        return step_failed(privileges_refused(fmt::format("Invalid gid {}", group)));
       }
     } else {
       auto entry = os.getgrnam(group.c_str());
-      if (!entry) return step_failed(StepError::from(call_on("getgrnam", group), entry.error()));
+      if (!entry) return step_failed(privileges_failed(call_on("getgrnam", group), entry.error()));
       if (!*entry) {
-        return step_failed(StepError::plain("gid", fmt::format("Unknown group {}", group)));
+        return step_failed(privileges_refused(fmt::format("Unknown group {}", group)));
       }
       plan.gid = (*entry)->gid;
     }
   } else if (plan.uid) {
     if (!user_gid) {
-      return step_failed(StepError::plain(
-          "gid", fmt::format("uid {} has no passwd entry, so its group is unknown; give a gid",
+      return step_failed(privileges_refused(
+          fmt::format("uid {} has no passwd entry, so its group is unknown; give a gid",
                              *plan.uid)));
     }
     plan.gid = user_gid;
@@ -96,7 +104,7 @@ StepResult<PrivilegePlan> resolve_privileges(sys::Syscalls& os, const PrivilegeR
   if (!plan.user_name.empty() && plan.gid) {
     auto groups = os.getgrouplist(plan.user_name.c_str(), *plan.gid);
     if (!groups) {
-      return step_failed(StepError::from(
+      return step_failed(privileges_failed(
           fmt::format("getgrouplist({}, {})", plan.user_name, *plan.gid), groups.error()));
     }
     plan.groups = std::move(*groups);
@@ -114,7 +122,7 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
   };
 
   auto before = os.getresuid();
-  if (!before) return failed(StepError::from("getresuid", before.error()));
+  if (!before) return failed(privileges_failed("getresuid", before.error()));
   bool change_uid = false;
   if (plan.uid) {
     const uid_t current = plan.euid ? before->effective : before->real;
@@ -144,7 +152,7 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
       auto done = os.setgroups(list);
       if (!done) {
         const std::string ids = fmt::format("{}", fmt::join(list, ", "));
-        return failed(StepError::from(call_on("setgroups", ids), done.error()));
+        return failed(privileges_failed(call_on("setgroups", ids), done.error()));
       }
     }
   }
@@ -155,32 +163,32 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
     const gid_t g = *plan.gid;
     auto done = plan.euid ? os.setresgid(kKeepGid, g, kKeepGid) : os.setresgid(g, g, g);
     if (!done) {
-      return failed(StepError::from(call_on(plan.euid ? "setegid" : "setresgid", std::to_string(g)),
-                                    done.error()));
+      return failed(privileges_failed(
+          call_on(plan.euid ? "setegid" : "setresgid", std::to_string(g)), done.error()));
     }
   }
   if (change_uid) {
     const uid_t u = *plan.uid;
     auto done = plan.euid ? os.setresuid(kKeep, u, kKeep) : os.setresuid(u, u, u);
     if (!done) {
-      return failed(StepError::from(call_on(plan.euid ? "seteuid" : "setresuid", std::to_string(u)),
-                                    done.error()));
+      return failed(privileges_failed(
+          call_on(plan.euid ? "seteuid" : "setresuid", std::to_string(u)), done.error()));
     }
   }
 
   // Prove it. setresuid can succeed partially on exotic systems, and a bug here would leave a
   // daemon that believes it is unprivileged while root is one call away.
   auto uids = os.getresuid();
-  if (!uids) return failed(StepError::from("getresuid", uids.error()));
+  if (!uids) return failed(privileges_failed("getresuid", uids.error()));
   auto gids = os.getresgid();
-  if (!gids) return failed(StepError::from("getresgid", gids.error()));
+  if (!gids) return failed(privileges_failed("getresgid", gids.error()));
   if (plan.uid && change_uid) {
     const bool ok = plan.euid ? uids->effective == *plan.uid
                               : (uids->real == *plan.uid && uids->effective == *plan.uid &&
                                  uids->saved == *plan.uid);
     if (!ok) {
-      return failed(StepError::plain(
-          "getresuid", fmt::format("getresuid reports {}/{}/{} after setting uid {}", uids->real,
+      return failed(privileges_refused(
+          fmt::format("getresuid reports {}/{}/{} after setting uid {}", uids->real,
                                    uids->effective, uids->saved, *plan.uid)));
     }
   }
@@ -189,19 +197,19 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
                               : (gids->real == *plan.gid && gids->effective == *plan.gid &&
                                  gids->saved == *plan.gid);
     if (!ok) {
-      return failed(StepError::plain(
-          "getresgid", fmt::format("getresgid reports {}/{}/{} after setting gid {}", gids->real,
+      return failed(privileges_refused(
+          fmt::format("getresgid reports {}/{}/{} after setting gid {}", gids->real,
                                    gids->effective, gids->saved, *plan.gid)));
     }
   }
   if (!plan.euid && change_uid && *plan.uid != 0) {
     if (auto regained = os.setuid(0); regained) {
-      return failed(StepError::plain(
-          "setuid(0)", fmt::format("setuid(0) succeeded after dropping to uid {}: privileges "
+      return failed(privileges_refused(
+          fmt::format("setuid(0) succeeded after dropping to uid {}: privileges "
                                    "could be regained",
                                    *plan.uid)));
     } else if (regained.error().code != EPERM) {
-      return failed(StepError::from("setuid(0)", regained.error()));
+      return failed(privileges_failed("setuid(0)", regained.error()));
     }
   }
 

@@ -41,15 +41,15 @@ StepResult<NotifyAddress> notify_address(std::string_view notify_socket) {
   const bool abstract = !notify_socket.empty() && notify_socket.front() == '@';
   if (notify_socket.empty() || (notify_socket.front() != '/' && !abstract)) {
     return step_failed(StepError::plain(
-        "sd_notify", fmt::format("NOTIFY_SOCKET={} is neither a path nor an abstract socket",
-                                 notify_socket)));
+        StepKind::kReadiness,
+        fmt::format("NOTIFY_SOCKET={} is neither a path nor an abstract socket", notify_socket)));
   }
   // A path needs its terminating NUL inside sun_path; an abstract name does not have one.
   const std::size_t room = sizeof(out.address.sun_path) - (abstract ? 0 : 1);
   if (notify_socket.size() > room) {
     return step_failed(StepError::plain(
-        "sd_notify", fmt::format("NOTIFY_SOCKET={} is too long for a socket address",
-                                 notify_socket)));
+        StepKind::kReadiness,
+        fmt::format("NOTIFY_SOCKET={} is too long for a socket address", notify_socket)));
   }
   std::memcpy(out.address.sun_path, notify_socket.data(), notify_socket.size());
   if (abstract) out.address.sun_path[0] = '\0';

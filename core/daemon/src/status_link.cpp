@@ -6,7 +6,7 @@
 
 #include "daemonkit/core/status/status_reporter.h"
 #include "daemonkit/core/status/status_waiter.h"
-#include "daemonkit/core/base/step_error.h"
+#include "daemonkit/sys/error_text.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -36,7 +36,7 @@ DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_
       const bool fork_failed = (code & kIntermediateForkFailed) != 0;
       const char* call = fork_failed ? "fork" : "setsid";
       failed->message =
-          StepError::from(call, sys::Error{code & ~kIntermediateForkFailed, call, {}}).message;
+          sys::describe_failure(call, code & ~kIntermediateForkFailed);
     }
   }
   // The only outcome after which the daemon may still live.

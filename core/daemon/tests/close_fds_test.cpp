@@ -14,10 +14,12 @@
 #include <gtest/gtest.h>
 
 #include "daemonkit/fake/mock_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
 using ::testing::_;
 using ::testing::HasSubstr;
 using ::testing::InSequence;
@@ -133,8 +135,7 @@ TEST(CloseInheritedFds, OtherCloseRangeErrorsAreReturned) {
   StrictMock<fake::MockSyscalls> os;
   EXPECT_CALL(os, close_range(_, _, _)).WillOnce(Return(sys::fail(EINVAL, "close_range")));
   auto outcome = close_inherited_fds(os, {});
-  ASSERT_FALSE(outcome);
-  EXPECT_EQ(outcome.error().code, EINVAL);
+  ASSERT_THAT(outcome, FailsWith(EINVAL));
 }
 
 TEST(CloseInheritedFds, TooManyPreservedFdsIsE2big) {
@@ -142,8 +143,7 @@ TEST(CloseInheritedFds, TooManyPreservedFdsIsE2big) {
   std::vector<int> keep(kMaxPreservedFds + 1);
   for (std::size_t i = 0; i < keep.size(); ++i) keep[i] = static_cast<int>(i);
   auto outcome = close_inherited_fds(os, keep);
-  ASSERT_FALSE(outcome);
-  EXPECT_EQ(outcome.error().code, E2BIG);
+  ASSERT_THAT(outcome, FailsWith(E2BIG));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <cerrno>
 #include <optional>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,12 @@
 #include "daemonize_harness.h"
 #include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/fake/mock_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWithMessage;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::Field;
@@ -135,8 +138,8 @@ TEST(DaemonContextFake, PidFileHoldsTheDaemonsPidAndItsLock) {
   os.switch_to(run.daemon);
   auto second = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(second);
-  EXPECT_THAT(second.error().message,
-              HasSubstr("Another server is running, PID " + std::to_string(run.daemon)));
+  EXPECT_THAT(second, FailsWithMessage(HasSubstr("Another server is running, PID " +
+                                                 std::to_string(run.daemon))));
 }
 
 TEST(DaemonContextFake, PidFileIsWrittenBeforeReadyIsReported) {
@@ -501,10 +504,12 @@ TEST(DaemonContextFake, OrderlyCloseRemovesThePidFile) {
 
 TEST(DaemonContextFake, ProgramFailureReachesTheParentAndRemovesThePidFile) {
   FakeSyscalls os;
-  const DaemonizeRun run = run_daemonize(os, fake_options(), [](DaemonContext& ctx, FakeSyscalls& fos) {
-    ctx.fail(StepError::from("bind(0.0.0.0:80)", sys::Error{EADDRINUSE, "bind", {}}));
-    fos.exit_now(1);
-  });
+  const DaemonizeRun run =
+      run_daemonize(os, fake_options(), [](DaemonContext& ctx, FakeSyscalls& fos) {
+        ctx.fail(StepError::from(StepKind::kApplication, "bind(0.0.0.0:80)",
+                                 sys::Error{EADDRINUSE, "bind", {}}));
+        fos.exit_now(1);
+      });
   EXPECT_EQ(run.first_parent_exit, 1);
   EXPECT_EQ(run.first_parent_stderr,
             "An error has occurred: bind(0.0.0.0:80): Address already in use (EADDRINUSE)\n"
@@ -548,8 +553,42 @@ TEST(DaemonContextFake, FirstForkFailureIsReturnedAndLeavesNoPidFile) {
                                          [](FakeSyscalls& fos) { fos.fail_nth("fork", 1, EAGAIN); });
   ASSERT_TRUE(run.open_error);
   EXPECT_EQ(run.open_error->message, "fork: Resource temporarily unavailable (EAGAIN)");
+  EXPECT_EQ(run.open_error->kind, StepKind::kDetach);
   EXPECT_EQ(run.first_parent_exit, 1);
   EXPECT_FALSE(os.stat_path("/run/d.pid"));
+}
+
+// A caller that must treat one failure differently (`daemonkit run` prints the PID file's
+// refusals as twistd does) asks the step's kind, never its text.
+TEST(DaemonContextFake, EachFailedStepCarriesItsKind) {
+  struct Case {
+    const char* label;
+    std::function<void(FakeSyscalls&, DaemonOptions&)> set_up;
+    StepKind kind;
+  };
+  const Case cases[] = {
+      {"working directory", [](FakeSyscalls&, DaemonOptions& o) { o.working_directory = "/no"; },
+       StepKind::kChdir},
+      {"chroot", [](FakeSyscalls&, DaemonOptions& o) { o.chroot_directory = "/no"; },
+       StepKind::kChroot},
+      {"pid file", [](FakeSyscalls& os, DaemonOptions&) { os.write_file("/run/d.pid", "x\n"); },
+       StepKind::kPidFile},
+      {"user", [](FakeSyscalls&, DaemonOptions& o) { o.privileges.user = "nosuchuser"; },
+       StepKind::kPrivileges},
+      {"core limit",
+       [](FakeSyscalls& os, DaemonOptions&) { os.fail_nth("setrlimit", 1, EPERM); },
+       StepKind::kCoreDumps},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.label);
+    FakeSyscalls os;
+    DaemonOptions options = fake_options();
+    options.detach_process = false;
+    c.set_up(os, options);
+    const DaemonizeRun run = run_daemonize(os, options);
+    ASSERT_TRUE(run.open_error);
+    EXPECT_EQ(run.open_error->kind, c.kind) << run.open_error->message;
+  }
 }
 
 TEST(DaemonContextFake, NotDetachingRunsEverythingInPlace) {
@@ -659,7 +698,8 @@ TEST(DaemonContextMock, RefusesToDoubleForkAMultithreadedProcess) {
   DaemonContext ctx(os, options, {}, {});
   auto opened = ctx.open();
   ASSERT_FALSE(opened);
-  EXPECT_THAT(opened.error().message, HasSubstr("Refusing to daemonize a process with 4 threads"));
+  EXPECT_THAT(opened,
+              FailsWithMessage(HasSubstr("Refusing to daemonize a process with 4 threads")));
 }
 
 }  // namespace

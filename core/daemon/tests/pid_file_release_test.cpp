@@ -13,10 +13,12 @@
 
 #include "daemonkit/core/daemon/pid_file.h"
 #include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWithMessage;
 using ::testing::IsEmpty;
 
 PidFile acquired(fake::FakeSyscalls& os, const std::string& path = "/run/r.pid") {
@@ -39,9 +41,9 @@ TEST(PidFileReleaseUnlessLocked, LeavesAFileAnotherProcessStillHoldsTheLockOf) {
   PidFile pid = acquired(os);
   const pid_t child = *os.fork();  // shares the open file description, and so the lock
   auto released = release_unless_locked(os, std::move(pid));
-  ASSERT_FALSE(released);
-  EXPECT_EQ(released.error().message,
-            "the PID file /run/r.pid is still locked by another process; left it in place");
+  ASSERT_THAT(released,
+              FailsWithMessage(
+                  "the PID file /run/r.pid is still locked by another process; left it in place"));
   EXPECT_EQ(os.read_file("/run/r.pid"), "4242\n");
   EXPECT_THAT(os.open_fds(os.current_pid()), IsEmpty());
   // Once the holder is gone, the file is anybody's again.

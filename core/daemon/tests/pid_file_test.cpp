@@ -17,10 +17,14 @@
 
 #include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/fake/mock_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
+using fake::FailsWithMessage;
+using fake::IsOk;
 using ::testing::_;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -159,8 +163,7 @@ TEST(PidProbe, OtherErrorsAreReturned) {
   StrictMock<fake::MockSyscalls> os;
   EXPECT_CALL(os, kill(7, 0)).WillOnce(Return(sys::fail(EINVAL, "kill")));
   auto probed = probe_pid(os, 7, 100);
-  ASSERT_FALSE(probed);
-  EXPECT_EQ(probed.error().code, EINVAL);
+  ASSERT_THAT(probed, FailsWith(EINVAL));
 }
 
 TEST(PidFileMessages, AreTwistdsWordsWithGenericServerName) {
@@ -229,7 +232,7 @@ TEST(PidFileAcquire, OpensNoFollowLocksThenChecksThePathStillNamesTheInode) {
   EXPECT_CALL(os, fstat(6)).WillOnce(Return(regular_file(10)));
   expect_content(os, 5, "");
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
-  ASSERT_TRUE(pid) << pid.error().message;
+  ASSERT_THAT(pid, IsOk());
   EXPECT_EQ(pid->fd(), 5);
   EXPECT_EQ(pid->write_fd(), 6);
 }
@@ -252,7 +255,7 @@ TEST(PidFileAcquire, AWriterThatIsAnotherInodeStartsOver) {
   expect_writer(os, 6, 11);
   expect_content(os, 5, "");
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
-  ASSERT_TRUE(pid) << pid.error().message;
+  ASSERT_THAT(pid, IsOk());
 }
 
 TEST(PidFileAcquire, AFileWeMayNotWriteIsRefusedAfterTheLock) {
@@ -265,8 +268,7 @@ TEST(PidFileAcquire, AFileWeMayNotWriteIsRefusedAfterTheLock) {
   EXPECT_CALL(os, open(_, kWriteFlags, 0)).WillOnce(Return(sys::fail(EACCES, "open")));
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
-  ASSERT_FALSE(pid);
-  EXPECT_EQ(pid.error().message, "open(/run/d.pid): Permission denied (EACCES)");
+  ASSERT_THAT(pid, FailsWithMessage("open(/run/d.pid): Permission denied (EACCES)"));
 }
 
 TEST(PidFileAcquire, StartsOverWhenThePathWasReplacedBetweenOpenAndLock) {
@@ -284,7 +286,7 @@ TEST(PidFileAcquire, StartsOverWhenThePathWasReplacedBetweenOpenAndLock) {
   expect_writer(os, 7, 11);
   expect_content(os, 6, "");
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
-  ASSERT_TRUE(pid) << pid.error().message;
+  ASSERT_THAT(pid, IsOk());
   EXPECT_EQ(pid->fd(), 6);
 }
 
@@ -302,11 +304,11 @@ TEST(PidFileAcquire, LockHeldElsewhereIsAnotherServerWithThePidUnproven) {
       .WillOnce(Return(sys::fail(EACCES, "open")));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);
-  EXPECT_THAT(pid.error().message,
-              HasSubstr("Another server is running (it holds the lock on /run/d.pid); its file "
-                        "names PID 777, which could not be proven to hold it: "
-                        "open(/proc/777/fd): Permission denied (EACCES)\n"));
-  EXPECT_THAT(pid.error().message, HasSubstr("--pidfile"));
+  EXPECT_THAT(pid, FailsWithMessage(HasSubstr(
+                       "Another server is running (it holds the lock on /run/d.pid); its file "
+                       "names PID 777, which could not be proven to hold it: "
+                       "open(/proc/777/fd): Permission denied (EACCES)\n")));
+  EXPECT_THAT(pid, FailsWithMessage(HasSubstr("--pidfile")));
 }
 
 TEST(PidFileAcquire, UnlockedFileNamingALiveProcessIsAnotherServer) {
@@ -328,7 +330,7 @@ TEST(PidFileAcquire, UnlockedFileNamingALiveProcessIsAnotherServer) {
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);
-  EXPECT_THAT(pid.error().message, HasSubstr("Another server is running, PID 777"));
+  EXPECT_THAT(pid, FailsWithMessage(HasSubstr("Another server is running, PID 777")));
 }
 
 TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
@@ -346,7 +348,7 @@ TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
   EXPECT_CALL(os, ftruncate(7, 0)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid",
                               [&](std::string_view l) { lines.emplace_back(l); });
-  ASSERT_TRUE(pid) << pid.error().message;
+  ASSERT_THAT(pid, IsOk());
   EXPECT_THAT(lines, ::testing::ElementsAre("Removing stale pidfile /run/d.pid"));
 }
 
@@ -377,8 +379,7 @@ TEST(PidFileAcquire, NonNumericContentIsRefusedWithTwistdsMessage) {
   EXPECT_CALL(os, close(7)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
-  ASSERT_FALSE(pid);
-  EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid contains non-numeric value");
+  ASSERT_THAT(pid, FailsWithMessage("Pidfile /run/d.pid contains non-numeric value"));
 }
 
 TEST(PidFileAcquire, RelativePathIsMadeAbsoluteBeforeAnythingElse) {
@@ -388,8 +389,7 @@ TEST(PidFileAcquire, RelativePathIsMadeAbsoluteBeforeAnythingElse) {
   EXPECT_CALL(os, open(::testing::StrEq("/srv/app/d.pid"), kFlags | O_CREAT | O_EXCL, 0644))
       .WillOnce(Return(sys::fail(EACCES, "open")));
   auto pid = PidFile::acquire(os, "d.pid", {});
-  ASSERT_FALSE(pid);
-  EXPECT_EQ(pid.error().message, "open(/srv/app/d.pid): Permission denied (EACCES)");
+  ASSERT_THAT(pid, FailsWithMessage("open(/srv/app/d.pid): Permission denied (EACCES)"));
 }
 
 TEST(PidFileAcquire, SymlinkIsRefusedByONoFollow) {
@@ -399,8 +399,8 @@ TEST(PidFileAcquire, SymlinkIsRefusedByONoFollow) {
   EXPECT_CALL(os, open(_, kFlags, 0)).WillOnce(Return(sys::fail(ELOOP, "open")));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
   ASSERT_FALSE(pid);
-  EXPECT_THAT(pid.error().message, HasSubstr("open(/run/d.pid)"));
-  EXPECT_THAT(pid.error().message, HasSubstr("ELOOP"));
+  EXPECT_THAT(pid, FailsWithMessage(HasSubstr("open(/run/d.pid)")));
+  EXPECT_THAT(pid, FailsWithMessage(HasSubstr("ELOOP")));
 }
 
 TEST(PidFileAcquire, ADirectoryIsNotAPidFile) {
@@ -411,8 +411,7 @@ TEST(PidFileAcquire, ADirectoryIsNotAPidFile) {
   EXPECT_CALL(os, fstat(5)).WillOnce(Return(dir));
   EXPECT_CALL(os, close(5)).WillOnce(Return(sys::Result<void>{}));
   auto pid = PidFile::acquire(os, "/run/d.pid", {});
-  ASSERT_FALSE(pid);
-  EXPECT_EQ(pid.error().message, "Pidfile /run/d.pid is not a regular file");
+  ASSERT_THAT(pid, FailsWithMessage("Pidfile /run/d.pid is not a regular file"));
 }
 
 }  // namespace
@@ -425,7 +424,7 @@ TEST(PidFileFake, ReleaseLeavesAFileThatReplacedOursAlone) {
   fake::FakeSyscalls os;
   std::vector<std::string> lines;
   auto pid = PidFile::acquire(os, "/run/r.pid", [&](std::string_view l) { lines.emplace_back(l); });
-  ASSERT_TRUE(pid) << pid.error().message;
+  ASSERT_THAT(pid, IsOk());
   ASSERT_TRUE(pid->write_pid(1000));
   // Someone replaced the file (an admin, a second tool): the name is no longer ours.
   ASSERT_TRUE(os.unlink("/run/r.pid"));
@@ -514,14 +513,11 @@ TEST(PidFileFake, AfterWritingAndDroppingPrivilegesTheDaemonCannotRewriteTheFile
   ASSERT_TRUE(os.setresuid(65534, 65534, 65534));
   EXPECT_EQ(os.open_fds(1000), (std::vector<int>{pid->fd()})) << "nothing else stays open";
   auto wrote = os.write(pid->fd(), "1\n", 2);
-  ASSERT_FALSE(wrote);
-  EXPECT_EQ(wrote.error().code, EBADF);
+  ASSERT_THAT(wrote, FailsWith(EBADF));
   auto truncated = os.ftruncate(pid->fd(), 0);
-  ASSERT_FALSE(truncated);
-  EXPECT_EQ(truncated.error().code, EINVAL);
+  ASSERT_THAT(truncated, FailsWith(EINVAL));
   auto reopened = os.open("/run/r.pid", O_WRONLY, 0);
-  ASSERT_FALSE(reopened);
-  EXPECT_EQ(reopened.error().code, EACCES);
+  ASSERT_THAT(reopened, FailsWith(EACCES));
   EXPECT_EQ(os.read_file("/run/r.pid"), "1000\n");
 }
 
@@ -551,16 +547,14 @@ TEST(PidFileFake, WritingAgainGoesByThePathAndChecksTheInode) {
   ASSERT_TRUE(os.unlink("/run/r.pid"));
   os.write_file("/run/r.pid", "777\n");
   auto replaced = pid->write_pid(1002);
-  ASSERT_FALSE(replaced);
-  EXPECT_EQ(replaced.error().message, "Pidfile /run/r.pid no longer names the file we locked");
+  ASSERT_THAT(replaced, FailsWithMessage("Pidfile /run/r.pid no longer names the file we locked"));
   EXPECT_EQ(os.read_file("/run/r.pid"), "777\n");
   for (const char* call : {"open", "fstat"}) {
     os.clear_transcript();
     os.fail_nth(call, 1, EIO);
     auto failed = pid->write_pid(1003);
-    ASSERT_FALSE(failed);
-    EXPECT_EQ(failed.error().message,
-              fmt::format("{}(/run/r.pid): Input/output error (EIO)", call));
+    ASSERT_THAT(failed,
+                FailsWithMessage(fmt::format("{}(/run/r.pid): Input/output error (EIO)", call)));
     os.clear_faults();
   }
   EXPECT_EQ(os.open_fds(1000), (std::vector<int>{pid->fd()}));
@@ -572,8 +566,7 @@ TEST(PidFileFake, AFifoAtThePathIsRefusedWithoutBlocking) {
   os.set_would_block(fake::WouldBlock::kAbort);
   os.make_fifo("/run/r.pid");
   auto pid = PidFile::acquire(os, "/run/r.pid", {});
-  ASSERT_FALSE(pid);
-  EXPECT_EQ(pid.error().message, "Pidfile /run/r.pid is not a regular file");
+  ASSERT_THAT(pid, FailsWithMessage("Pidfile /run/r.pid is not a regular file"));
 }
 
 TEST(PidFileFake, ReleaseInsideTheChrootUsesTheInnerPath) {

@@ -9,11 +9,14 @@
 
 #include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/fake/mock_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 #include "daemonkit/fake/transcript_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWithMessage;
+using fake::IsOk;
 using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -99,8 +102,8 @@ TEST(ResolvePrivileges, FailingGroupListIsAnErrorNamingTheUser) {
   EXPECT_CALL(os, getpwnam(StrEq("nobody"))).WillOnce(Return(std::optional(nobody())));
   EXPECT_CALL(os, getgrouplist(_, _)).WillOnce(Return(sys::fail(ENOMEM, "getgrouplist")));
   auto plan = resolve_privileges(os, ask("nobody"));
-  ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error().message, "getgrouplist(nobody, 65534): Cannot allocate memory (ENOMEM)");
+  ASSERT_THAT(plan,
+              FailsWithMessage("getgrouplist(nobody, 65534): Cannot allocate memory (ENOMEM)"));
   EXPECT_EQ(plan.error().error_number(), ENOMEM);
 }
 
@@ -109,7 +112,7 @@ TEST(ResolvePrivileges, UnknownUidNeedsAGid) {
   EXPECT_CALL(os, getpwuid(12345u)).WillRepeatedly(Return(std::optional<sys::Passwd>()));
   auto plan = resolve_privileges(os, ask("12345"));
   ASSERT_FALSE(plan);
-  EXPECT_THAT(plan.error().message, HasSubstr("uid 12345 has no passwd entry"));
+  EXPECT_THAT(plan, FailsWithMessage(HasSubstr("uid 12345 has no passwd entry")));
   auto with_gid = resolve_privileges(os, ask("12345", "100"));
   ASSERT_TRUE(with_gid);
   EXPECT_EQ(with_gid->uid, 12345u);
@@ -163,7 +166,7 @@ TEST(ShedPrivileges, GroupsThenGidThenUidThenProvesRootIsGone) {
   EXPECT_CALL(os, setuid(0u)).WillOnce(Return(sys::fail(EPERM, "setuid")));
   auto done = shed_privileges(os, nobody_plan(),
                               [&](std::string_view l) { lines.emplace_back(l); });
-  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_THAT(done, IsOk());
   EXPECT_THAT(lines, ElementsAre("set uid/gid 65534/65534"));
 }
 
@@ -196,7 +199,7 @@ TEST(ShedPrivileges, EuidModeSetsOnlyEffectiveIdsAndLogsEuid) {
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{0, 65534, 0}));
   auto done = shed_privileges(os, nobody_plan(true),
                               [&](std::string_view l) { lines.emplace_back(l); });
-  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_THAT(done, IsOk());
   EXPECT_THAT(lines, ElementsAre("set euid/egid 65534/65534"));
 }
 
@@ -210,9 +213,8 @@ TEST(ShedPrivileges, EachFailureNamesItsStepAndLogsTwistdsLine) {
   EXPECT_CALL(os, setresuid(_, _, _)).WillOnce(Return(sys::fail(EAGAIN, "setresuid")));
   auto done = shed_privileges(os, nobody_plan(),
                               [&](std::string_view l) { lines.emplace_back(l); });
-  ASSERT_FALSE(done);
-  EXPECT_EQ(done.error().message,
-            "setresuid(65534): Resource temporarily unavailable (EAGAIN)");
+  ASSERT_THAT(done,
+              FailsWithMessage("setresuid(65534): Resource temporarily unavailable (EAGAIN)"));
   EXPECT_THAT(lines, ElementsAre("failed to set uid/gid 65534/65534: setresuid(65534): Resource "
                                  "temporarily unavailable (EAGAIN) (are you root?) -- exiting."));
 }
@@ -246,8 +248,7 @@ TEST(ShedPrivileges, SetgroupsToTheGidAloneNamesIt) {
   EXPECT_CALL(os, getresuid()).WillOnce(Return(sys::ResUids{0, 0, 0}));
   EXPECT_CALL(os, setgroups(ElementsAre(65534u))).WillOnce(Return(sys::fail(EPERM, "setgroups")));
   auto done = shed_privileges(os, plan, {});
-  ASSERT_FALSE(done);
-  EXPECT_EQ(done.error().message, "setgroups(65534): Operation not permitted (EPERM)");
+  ASSERT_THAT(done, FailsWithMessage("setgroups(65534): Operation not permitted (EPERM)"));
 }
 
 // Root asking to stay root keeps no supplementary group but the gid, as before the group list.
@@ -279,7 +280,7 @@ TEST(ShedPrivileges, RegainableRootIsAFailure) {
   EXPECT_CALL(os, setuid(0u)).WillOnce(Return(sys::Result<void>{}));
   auto done = shed_privileges(os, nobody_plan(), {});
   ASSERT_FALSE(done);
-  EXPECT_THAT(done.error().message, HasSubstr("privileges could be regained"));
+  EXPECT_THAT(done, FailsWithMessage(HasSubstr("privileges could be regained")));
 }
 
 TEST(ShedPrivileges, IdsThatDoNotMatchAfterwardsAreAFailure) {
@@ -293,7 +294,7 @@ TEST(ShedPrivileges, IdsThatDoNotMatchAfterwardsAreAFailure) {
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{65534, 65534, 65534}));
   auto done = shed_privileges(os, nobody_plan(), {});
   ASSERT_FALSE(done);
-  EXPECT_THAT(done.error().message, HasSubstr("getresuid reports 65534/65534/0"));
+  EXPECT_THAT(done, FailsWithMessage(HasSubstr("getresuid reports 65534/65534/0")));
 }
 
 TEST(ShedPrivileges, AskingForTheCurrentUidWarnsAndChangesOnlyTheGid) {
@@ -309,7 +310,7 @@ TEST(ShedPrivileges, AskingForTheCurrentUidWarnsAndChangesOnlyTheGid) {
   EXPECT_CALL(os, getresuid()).WillOnce(Return(sys::ResUids{1000, 1000, 1000}));
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{1000, 1000, 1000}));
   auto done = shed_privileges(os, plan, [&](std::string_view l) { lines.emplace_back(l); });
-  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_THAT(done, IsOk());
   EXPECT_THAT(lines, ElementsAre("tried to drop privileges and setuid 1000 but uid is already "
                                  "1000; should we be root? Continuing.",
                                  "set uid/gid 1000/1000"));
@@ -331,7 +332,7 @@ TEST(PrivilegesOnFake, ResolvedGroupListIsWhatTheProcessEndsUpWith) {
   os.add_group("web", 33, {"svc", "other"});
   os.add_group("misc", 77, {"other"});
   auto plan = resolve_privileges(os, ask("svc"));
-  ASSERT_TRUE(plan) << plan.error().message;
+  ASSERT_THAT(plan, IsOk());
   EXPECT_THAT(plan->groups, ElementsAre(500u, 4u, 33u));
   const std::size_t resolved = os.transcript().size();
   ASSERT_TRUE(shed_privileges(os, *plan, {}));
@@ -349,8 +350,8 @@ TEST(PrivilegesOnFake, InjectedGroupListFailureIsAResolveError) {
   fake::FakeSyscalls os;
   os.fail_nth("getgrouplist", 1, fake::FakeSyscalls::typical_errno("getgrouplist"));
   auto plan = resolve_privileges(os, ask("nobody"));
-  ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error().message, "getgrouplist(nobody, 65534): Cannot allocate memory (ENOMEM)");
+  ASSERT_THAT(plan,
+              FailsWithMessage("getgrouplist(nobody, 65534): Cannot allocate memory (ENOMEM)"));
   EXPECT_THAT(os.transcript(), fake::CalledBefore("getpwnam", "getgrouplist"));
 }
 

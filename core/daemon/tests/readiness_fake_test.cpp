@@ -14,10 +14,12 @@
 
 #include "daemonkit/core/daemon/readiness.h"
 #include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using fake::FakeSyscalls;
@@ -83,8 +85,7 @@ TEST(ReadinessFake, NobodyListeningIsLoggedAsConnectionRefused) {
   Daemon daemon;
   Readiness readiness(os, daemon.options("@nobody-here"));
   auto sent = readiness.ready();
-  ASSERT_FALSE(sent);
-  EXPECT_EQ(sent.error().code, ECONNREFUSED);
+  ASSERT_THAT(sent, FailsWith(ECONNREFUSED));
   EXPECT_THAT(daemon.log, ElementsAre("sd_notify to @nobody-here: sendto: Connection refused "
                                       "(ECONNREFUSED)"));
   EXPECT_TRUE(os.open_fds(os.getpid()).empty()) << "the socket is closed on failure too";
@@ -94,11 +95,11 @@ TEST(ReadinessFake, AMissingPathIsEnoentAndAStaleSocketFileIsRefused) {
   FakeSyscalls os;
   Daemon daemon;
   Readiness missing(os, daemon.options("/run/systemd/notify"));
-  EXPECT_EQ(missing.ready().error().code, ENOENT);
+  EXPECT_THAT(missing.ready(), FailsWith(ENOENT));
   const int manager = bind_manager(os, "/run/systemd/notify");
   ASSERT_TRUE(os.close(manager));  // the manager went away; its socket file stays
   Readiness stale(os, daemon.options("/run/systemd/notify"));
-  EXPECT_EQ(stale.ready().error().code, ECONNREFUSED);
+  EXPECT_THAT(stale.ready(), FailsWith(ECONNREFUSED));
   EXPECT_THAT(daemon.log[0], HasSubstr("sendto: No such file or directory (ENOENT)"));
 }
 
@@ -109,7 +110,7 @@ TEST(ReadinessFake, ADaemonThatShedRootCannotWriteToARootOnlySocket) {
   ASSERT_TRUE(os.setresuid(65534, 65534, 65534));
   Daemon daemon;
   Readiness readiness(os, daemon.options("/run/notify.sock"));
-  EXPECT_EQ(readiness.ready().error().code, EACCES);
+  EXPECT_THAT(readiness.ready(), FailsWith(EACCES));
   EXPECT_THAT(daemon.log, ElementsAre(HasSubstr("sendto: Permission denied (EACCES)")));
   EXPECT_TRUE(received(os, manager).empty());
 }

@@ -12,10 +12,12 @@
 #include <gtest/gtest.h>
 
 #include "daemonkit/fake/mock_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
 using ::testing::_;
 using ::testing::HasSubstr;
 using ::testing::InSequence;
@@ -127,8 +129,7 @@ TEST(Readiness, ReadyTriesBothChannelsAndReturnsTheFirstError) {
   options.log = [&](std::string_view l) { lines.emplace_back(l); };
   Readiness r(os, options);
   auto done = r.ready("up");
-  ASSERT_FALSE(done);
-  EXPECT_EQ(done.error().code, EPIPE);
+  ASSERT_THAT(done, FailsWith(EPIPE));
   ASSERT_TRUE(r.pipe_error());
   EXPECT_EQ(r.pipe_error()->code, EPIPE);
   EXPECT_EQ(sent, "READY=1\nSTATUS=up\nMAINPID=55\n");

@@ -18,4 +18,20 @@ std::string to_string(const ReactorError& error) {
   return "unknown reactor error";
 }
 
+std::string_view to_string(ReactorErrc code) {
+  switch (code) {
+    case ReactorErrc::kOs: return "kOs";
+    case ReactorErrc::kNotRunning: return "kNotRunning";
+    case ReactorErrc::kAlreadyRunning: return "kAlreadyRunning";
+    case ReactorErrc::kNotRestartable: return "kNotRestartable";
+    case ReactorErrc::kAlreadyCalled: return "kAlreadyCalled";
+    case ReactorErrc::kAlreadyCancelled: return "kAlreadyCancelled";
+    case ReactorErrc::kAlreadyRegistered: return "kAlreadyRegistered";
+    case ReactorErrc::kNotRegistered: return "kNotRegistered";
+    case ReactorErrc::kSignalsTaken: return "kSignalsTaken";
+    case ReactorErrc::kQueueFull: return "kQueueFull";
+  }
+  return "unknown ReactorErrc";
+}
+
 }  // namespace daemonkit::core

@@ -19,11 +19,13 @@
 
 #include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/core/reactor/internal/waker.h"
+#include "daemonkit/fake/result_matchers.h"
 #include "daemonkit/sys/real_syscalls.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
 using std::chrono::milliseconds;
 using testing::Contains;
 
@@ -412,8 +414,8 @@ TEST(ReactorOnLinux, DaemonizeHooksReplaceEpollAndWaker) {
   const int old_epoll = reactor->epoll_fd();
   const int old_waker = reactor->waker_fd();
   reactor->before_daemonize();
-  EXPECT_EQ(os.fcntl(old_epoll, F_GETFD, 0).error().code, EBADF);
-  EXPECT_EQ(os.fcntl(old_waker, F_GETFD, 0).error().code, EBADF);
+  EXPECT_THAT(os.fcntl(old_epoll, F_GETFD, 0), FailsWith(EBADF));
+  EXPECT_THAT(os.fcntl(old_waker, F_GETFD, 0), FailsWith(EBADF));
   ASSERT_TRUE(reactor->after_daemonize());
   EXPECT_GE(reactor->epoll_fd(), 0);
   EXPECT_GE(reactor->waker_fd(), 0);

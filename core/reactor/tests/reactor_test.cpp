@@ -21,10 +21,13 @@
 #include <fmt/format.h>
 
 #include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
+using fake::IsOk;
 using fake::FakeSyscalls;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -42,7 +45,7 @@ std::size_t calls_of(const FakeSyscalls& os, const std::string& name) {
 template <typename F>
 void from_thread(Reactor& reactor, F&& fn) {
   auto r = reactor.call_from_thread(std::forward<F>(fn));
-  ASSERT_TRUE(r) << to_string(r.error());
+  ASSERT_THAT(r, IsOk());
 }
 
 struct World {
@@ -77,8 +80,7 @@ struct World {
 TEST(Reactor, StopWhenNotRunningIsAnError) {
   World w;
   auto r = w.reactor->stop();
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ReactorErrc::kNotRunning);
+  ASSERT_THAT(r, FailsWith(ReactorErrc::kNotRunning));
   EXPECT_EQ(to_string(r.error()), "Can't stop reactor that isn't running.");
 }
 
@@ -122,7 +124,7 @@ TEST(Reactor, NotRestartableAfterStop) {
   World w;
   w.stop_later(Duration(0));
   ASSERT_TRUE(w.reactor->run());
-  EXPECT_EQ(w.reactor->run().error().code, ReactorErrc::kNotRestartable);
+  EXPECT_THAT(w.reactor->run(), FailsWith(ReactorErrc::kNotRestartable));
 }
 
 TEST(Reactor, RunWhileRunningIsAnError) {
@@ -207,7 +209,7 @@ TEST(Reactor, RemovedTriggerDoesNotRunAndRemovingTwiceIsAnError) {
   bool ran = false;
   TriggerId id = w.reactor->add_system_event_trigger(Phase::kAfter, "startup", [&] { ran = true; });
   ASSERT_TRUE(w.reactor->remove_system_event_trigger(id));
-  EXPECT_EQ(w.reactor->remove_system_event_trigger(id).error().code, ReactorErrc::kNotRegistered);
+  EXPECT_THAT(w.reactor->remove_system_event_trigger(id), FailsWith(ReactorErrc::kNotRegistered));
   w.stop_later(Duration(0));
   ASSERT_TRUE(w.reactor->run());
   EXPECT_FALSE(ran);
@@ -258,7 +260,7 @@ TEST(Reactor, CancelledCallNeverRuns) {
   w.reactor->call_later(milliseconds(500), [&] { ASSERT_TRUE(call.cancel()); });
   ASSERT_TRUE(w.reactor->run());
   EXPECT_FALSE(ran);
-  EXPECT_EQ(call.cancel().error().code, ReactorErrc::kAlreadyCancelled);
+  EXPECT_THAT(call.cancel(), FailsWith(ReactorErrc::kAlreadyCancelled));
 }
 
 // ---- call_from_thread ordering (Twisted's rules, on one thread) -----------------------------
@@ -345,8 +347,7 @@ TEST(Reactor, CallFromThreadRefusesWhenTheRingIsFull) {
   int ran = 0;
   for (int i = 0; i < 4; ++i) from_thread(reactor, [&] { ++ran; });
   auto refused = reactor.call_from_thread([&] { ran += 100; });
-  ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().code, ReactorErrc::kQueueFull);
+  ASSERT_THAT(refused, FailsWith(ReactorErrc::kQueueFull));
   EXPECT_EQ(to_string(refused.error()), "Too many calls from threads wait for the reactor.");
   // A prepared call is never refused; it runs first in its batch.
   PreparedCall stop([&] { ASSERT_TRUE(reactor.stop()); });
@@ -566,8 +567,7 @@ TEST(Reactor, ReaderOnARegularFileFailsAsEpollDoes) {
   w.os.write_file("/tmp/f", "x");
   const int fd = *w.os.open("/tmp/f", O_RDONLY, 0);
   auto r = w.reactor->add_reader(fd, [] {});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, ReactorErrc::kOs);
+  ASSERT_THAT(r, FailsWith(ReactorErrc::kOs));
   EXPECT_EQ(r.error().os.code, EPERM);
   EXPECT_THAT(w.reactor->readers(), IsEmpty());
 }
@@ -853,7 +853,7 @@ TEST(ReactorChildren, SigchldReapsAWatchedChild) {
   ASSERT_TRUE(status.has_value());
   EXPECT_TRUE(WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 3);
-  EXPECT_EQ(w.reactor->unwatch_child(child).error().code, ReactorErrc::kNotRegistered);
+  EXPECT_THAT(w.reactor->unwatch_child(child), FailsWith(ReactorErrc::kNotRegistered));
 }
 
 TEST(ReactorChildren, ChildThatAlreadyExitedIsReportedAtOnce) {
@@ -864,7 +864,7 @@ TEST(ReactorChildren, ChildThatAlreadyExitedIsReportedAtOnce) {
   ASSERT_TRUE(w.reactor->watch_child(child, [&](int s) { status = s; }));
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(WEXITSTATUS(*status), 7);
-  EXPECT_EQ(w.reactor->unwatch_child(child).error().code, ReactorErrc::kNotRegistered);
+  EXPECT_THAT(w.reactor->unwatch_child(child), FailsWith(ReactorErrc::kNotRegistered));
 }
 
 TEST(ReactorChildren, ChildExitingBeforeRunIsReapedAtStartup) {

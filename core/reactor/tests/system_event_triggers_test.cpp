@@ -9,9 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "daemonkit/fake/result_matchers.h"
+
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
 using testing::ElementsAre;
 
 struct Fixture {
@@ -127,8 +130,8 @@ TEST(SystemEventTriggers, RemovingUnknownOrFiredTriggerIsAnError) {
   Fixture f;
   TriggerId id = f.triggers.add(Phase::kDuring, "startup", [] {});
   f.triggers.fire("startup");
-  EXPECT_EQ(f.triggers.remove(id).error().code, ReactorErrc::kNotRegistered);
-  EXPECT_EQ(f.triggers.remove(TriggerId{12345}).error().code, ReactorErrc::kNotRegistered);
+  EXPECT_THAT(f.triggers.remove(id), FailsWith(ReactorErrc::kNotRegistered));
+  EXPECT_THAT(f.triggers.remove(TriggerId{12345}), FailsWith(ReactorErrc::kNotRegistered));
 }
 
 TEST(SystemEventTriggers, RemovedTriggerDoesNotRun) {

@@ -12,9 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "daemonkit/fake/result_matchers.h"
+
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
 using std::chrono::seconds;
 using std::chrono::milliseconds;
 
@@ -152,19 +155,19 @@ TEST(TimerQueue, ChangingACalledCallIsAnError) {
   Fixture f;
   DelayedCall call = f.queue.call_later(Duration(0), [] {});
   f.queue.run_due();
-  EXPECT_EQ(call.cancel().error().code, ReactorErrc::kAlreadyCalled);
-  EXPECT_EQ(call.reset(seconds(1)).error().code, ReactorErrc::kAlreadyCalled);
-  EXPECT_EQ(call.delay(seconds(1)).error().code, ReactorErrc::kAlreadyCalled);
+  EXPECT_THAT(call.cancel(), FailsWith(ReactorErrc::kAlreadyCalled));
+  EXPECT_THAT(call.reset(seconds(1)), FailsWith(ReactorErrc::kAlreadyCalled));
+  EXPECT_THAT(call.delay(seconds(1)), FailsWith(ReactorErrc::kAlreadyCalled));
 }
 
 TEST(TimerQueue, ChangingACancelledCallIsAnError) {
   Fixture f;
   DelayedCall call = f.queue.call_later(seconds(1), [] {});
   ASSERT_TRUE(call.cancel());
-  EXPECT_EQ(call.cancel().error().code, ReactorErrc::kAlreadyCancelled);
-  EXPECT_EQ(call.reset(seconds(1)).error().code, ReactorErrc::kAlreadyCancelled);
-  EXPECT_EQ(call.delay(seconds(1)).error().code, ReactorErrc::kAlreadyCancelled);
-  EXPECT_EQ(DelayedCall().cancel().error().code, ReactorErrc::kAlreadyCancelled);
+  EXPECT_THAT(call.cancel(), FailsWith(ReactorErrc::kAlreadyCancelled));
+  EXPECT_THAT(call.reset(seconds(1)), FailsWith(ReactorErrc::kAlreadyCancelled));
+  EXPECT_THAT(call.delay(seconds(1)), FailsWith(ReactorErrc::kAlreadyCancelled));
+  EXPECT_THAT(DelayedCall().cancel(), FailsWith(ReactorErrc::kAlreadyCancelled));
 }
 
 TEST(TimerQueue, CancellingFromInsideTheCallIsAlreadyCalled) {
@@ -234,7 +237,7 @@ TEST(TimerQueue, HandleOutlivingTheQueueReportsCancelled) {
     call = f.queue.call_later(seconds(1), [] {});
   }
   EXPECT_FALSE(call.active());
-  EXPECT_EQ(call.cancel().error().code, ReactorErrc::kAlreadyCancelled);
+  EXPECT_THAT(call.cancel(), FailsWith(ReactorErrc::kAlreadyCancelled));
 }
 
 // ---- Model-based property -------------------------------------------------------------------

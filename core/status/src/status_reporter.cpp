@@ -5,9 +5,8 @@
 #include <cerrno>
 #include <string>
 
-#include <fmt/format.h>
-
 #include "daemonkit/core/status/status_codec.h"
+#include "daemonkit/sys/error_text.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -21,8 +20,7 @@ sys::Result<void> StatusReporter::fail(std::string_view message) {
 }
 
 sys::Result<void> StatusReporter::fail(std::string_view step, const sys::Error& error) {
-  return fail(fmt::format("{}: {} ({})", step, sys::errno_description(error.code),
-                          sys::errno_name(error.code)));
+  return fail(sys::describe_failure(step, error.code));
 }
 
 sys::Result<void> StatusReporter::send(std::string_view payload) {

@@ -15,6 +15,7 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/status/wait_status.h"
+#include "daemonkit/sys/error_text.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -29,9 +30,7 @@ constexpr int kReapPollMs = 10;
 constexpr int kReapPolls = 10;
 
 Failed failed_call(std::string_view what, const sys::Error& error) {
-  return Failed{fmt::format("{}: {} ({})", what, sys::errno_description(error.code),
-                            sys::errno_name(error.code)),
-                FailureCause::kIo};
+  return Failed{sys::describe_failure(what, error.code), FailureCause::kIo};
 }
 
 sys::Result<Nanos> monotonic_now(sys::Syscalls& os) {
@@ -62,9 +61,8 @@ Failed closed_without_report(sys::Syscalls& os, std::optional<pid_t> pid) {
     if (!waited) {
       // ECHILD is the ordinary case of a daemon that is not ours to wait for.
       if (waited.error().code == ECHILD) return Failed{std::string(kExited), kCause};
-      return Failed{fmt::format("{} (how it ended is unknown: waitpid: {} ({}))", kExited,
-                                sys::errno_description(waited.error().code),
-                                sys::errno_name(waited.error().code)),
+      return Failed{fmt::format("{} (how it ended is unknown: {})", kExited,
+                                sys::describe_failure("waitpid", waited.error().code)),
                     kCause};
     }
     if (waited->pid == *pid) {

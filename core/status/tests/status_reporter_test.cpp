@@ -10,10 +10,12 @@
 #include <gtest/gtest.h>
 
 #include "daemonkit/fake/mock_syscalls.h"
+#include "daemonkit/fake/result_matchers.h"
 
 namespace daemonkit::core {
 namespace {
 
+using fake::FailsWith;
 using ::testing::_;
 using ::testing::InSequence;
 using ::testing::IsNull;
@@ -146,8 +148,7 @@ TEST_F(StatusReporterTest, ShortWriteIsAnError) {
     expect_close();
   }
   const sys::Result<void> result = reporter_.fail("a message longer than three bytes");
-  ASSERT_FALSE(result);
-  EXPECT_EQ(result.error().code, EIO);
+  ASSERT_THAT(result, FailsWith(EIO));
 }
 
 TEST_F(StatusReporterTest, StillReportsWhenSigpipeCannotBeIgnored) {
@@ -174,8 +175,7 @@ TEST_F(StatusReporterTest, RestoreFailureIsReturned) {
     expect_close();
   }
   const sys::Result<void> result = reporter_.ready();
-  ASSERT_FALSE(result);
-  EXPECT_EQ(result.error().code, EFAULT);
+  ASSERT_THAT(result, FailsWith(EFAULT));
 }
 
 TEST_F(StatusReporterTest, CloseFailureIsReturnedAndNotRetried) {
@@ -201,8 +201,7 @@ TEST_F(StatusReporterTest, ReportingTwiceIsAnErrorAndTouchesNothing) {
   }
   ASSERT_TRUE(reporter_.ready());
   const sys::Result<void> again = reporter_.fail("late");
-  ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().code, EALREADY);
+  ASSERT_THAT(again, FailsWith(EALREADY));
 }
 
 TEST_F(StatusReporterTest, AFailedReportCannotBeRetried) {
@@ -216,8 +215,7 @@ TEST_F(StatusReporterTest, AFailedReportCannotBeRetried) {
   }
   ASSERT_FALSE(reporter_.ready());
   const sys::Result<void> again = reporter_.ready();
-  ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().code, EALREADY);
+  ASSERT_THAT(again, FailsWith(EALREADY));
 }
 
 }  // namespace

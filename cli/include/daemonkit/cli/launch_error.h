@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include <tl/expected.hpp>
 
@@ -24,11 +25,21 @@ struct LaunchError {
   [[nodiscard]] static LaunchError from_step(const core::StepError& error);
 };
 
+// A value or a LaunchError. Must be used, as sys::Result.
 template <typename T>
-using LaunchResult = tl::expected<T, LaunchError>;
+class [[nodiscard]] LaunchResult : public tl::expected<T, LaunchError> {
+ public:
+  using Base = tl::expected<T, LaunchError>;
+  using Base::Base;
+  LaunchResult(Base base) : Base(std::move(base)) {}  // NOLINT: implicit on purpose (and_then, map)
+};
 
 [[nodiscard]] inline tl::unexpected<LaunchError> launch_failed(LaunchError error) {
   return tl::unexpected<LaunchError>(std::move(error));
 }
 
 }  // namespace daemonkit::cli
+
+// LaunchResult<T> is an expected for tl's monadic operations, as sys::Result is (see result.h).
+template <typename T>
+struct tl::detail::is_expected_impl<daemonkit::cli::LaunchResult<T>> : std::true_type {};

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 #include <tl/expected.hpp>
@@ -30,11 +31,21 @@ struct ReactorError {
   ReactorErrc code = ReactorErrc::kOs;
   sys::Error os{};
 
+  // The errno behind an OS failure, or 0 for misuse (as StepError::error_number).
+  [[nodiscard]] int error_number() const { return code == ReactorErrc::kOs ? os.code : 0; }
+
   friend bool operator==(const ReactorError&, const ReactorError&) = default;
 };
 
+// A value or a ReactorError. Must be used, as sys::Result: `reactor.stop();` on a reactor that
+// is not running is Twisted's ReactorNotRunning, and dropping it hides the misuse.
 template <typename T>
-using ReactorResult = tl::expected<T, ReactorError>;
+class [[nodiscard]] ReactorResult : public tl::expected<T, ReactorError> {
+ public:
+  using Base = tl::expected<T, ReactorError>;
+  using Base::Base;
+  ReactorResult(Base base) : Base(std::move(base)) {}  // NOLINT: implicit on purpose (and_then, map)
+};
 
 [[nodiscard]] inline tl::unexpected<ReactorError> reactor_fail(ReactorErrc code) {
   return tl::unexpected<ReactorError>(ReactorError{code, {}});
@@ -46,7 +57,14 @@ using ReactorResult = tl::expected<T, ReactorError>;
 // Twisted's wording where it has one: "Can't stop reactor that isn't running.".
 [[nodiscard]] std::string to_string(const ReactorError& error);
 
+// The enumerator's name, "kNotRunning", for logs and test failure messages.
+[[nodiscard]] std::string_view to_string(ReactorErrc code);
+
 }  // namespace daemonkit::core
+
+// ReactorResult<T> is an expected for tl's monadic operations, as sys::Result is (see result.h).
+template <typename T>
+struct tl::detail::is_expected_impl<daemonkit::core::ReactorResult<T>> : std::true_type {};
 
 template <>
 struct fmt::formatter<daemonkit::core::ReactorError> : fmt::formatter<std::string_view> {
