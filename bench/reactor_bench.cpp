@@ -36,8 +36,8 @@
 #include <utility>
 #include <vector>
 
-#include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/core/reactor/internal/timer_queue.h"
+#include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/sys/real_syscalls.h"
 
 namespace {
@@ -117,16 +117,17 @@ struct UvLoop {
   UvLoop() {
     check(uv_loop_init(&loop) == 0, "uv_loop_init");
     async.data = this;
-    check(uv_async_init(&loop, &async, [](uv_async_t* a) {
-            auto* self = static_cast<UvLoop*>(a->data);
-            {
-              std::lock_guard lock(self->mutex);
-              self->running.swap(self->queue);
-            }
-            for (auto& fn : self->running) fn();
-            self->running.clear();
-            if (self->closing) uv_close(reinterpret_cast<uv_handle_t*>(a), nullptr);
-          }) == 0,
+    check(uv_async_init(&loop, &async,
+                        [](uv_async_t* a) {
+                          auto* self = static_cast<UvLoop*>(a->data);
+                          {
+                            std::lock_guard lock(self->mutex);
+                            self->running.swap(self->queue);
+                          }
+                          for (auto& fn : self->running) fn();
+                          self->running.clear();
+                          if (self->closing) uv_close(reinterpret_cast<uv_handle_t*>(a), nullptr);
+                        }) == 0,
           "uv_async_init");
     thread = std::thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
   }
@@ -274,14 +275,16 @@ void BM_PingPong_RawEventfd(benchmark::State& state) {
   Reply reply;
   EventfdLoop loop;
   loop.on_wake = [&] { reply.send(); };
-  ping_pong(state, [&] { loop.ring(); }, reply);
+  ping_pong(
+      state, [&] { loop.ring(); }, reply);
   loop.on_wake = nullptr;
 }
 
 void BM_PingPong_Reactor(benchmark::State& state) {
   Reply reply;
   ReactorLoop loop;
-  ping_pong(state, [&] { loop.post([&] { reply.send(); }); }, reply);
+  ping_pong(
+      state, [&] { loop.post([&] { reply.send(); }); }, reply);
 }
 
 void BM_PingPong_LibuvAsync(benchmark::State& state) {
@@ -297,7 +300,8 @@ void BM_PingPong_LibuvAsync(benchmark::State& state) {
     ready.store(true, std::memory_order_release);
   });
   spin_until(ready);
-  ping_pong(state, [&] { uv_async_send(&ping); }, reply);
+  ping_pong(
+      state, [&] { uv_async_send(&ping); }, reply);
   std::atomic<bool> closed{false};
   loop.post([&] {
     uv_close(reinterpret_cast<uv_handle_t*>(&ping), nullptr);
@@ -437,8 +441,9 @@ int main(int argc, char** argv) {
   const double reactor_tp = reporter.get("BM_Throughput_Reactor", "items_per_second");
   const double uv_tp = reporter.get("BM_Throughput_LibuvAsync", "items_per_second");
   const double raw_tp = reporter.get("BM_Throughput_RawEventfd", "items_per_second");
-  std::printf("\nRatios (medians, same run; > 1 means the reactor is faster for throughput,"
-              " < 1 means lower latency):\n");
+  std::printf(
+      "\nRatios (medians, same run; > 1 means the reactor is faster for throughput,"
+      " < 1 means lower latency):\n");
   std::printf("  throughput  call_from_thread / libuv uv_async_send : %.2f  (target >= 1)\n",
               ratio(reactor_tp, uv_tp));
   std::printf("  throughput  call_from_thread / raw eventfd        : %.2f\n",

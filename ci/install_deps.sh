@@ -5,7 +5,7 @@ set -euo pipefail
 
 # lld links CI's test programs (see ci/test.sh).
 packages=(
-  cmake ninja-build g++ lld pkg-config
+  cmake ninja-build g++ lld pkg-config clang-format-14
   libfmt-dev libexpected-dev
   libgtest-dev libgmock-dev librapidcheck-dev
 )

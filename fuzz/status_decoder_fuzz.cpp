@@ -59,8 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(decode_in_chunks(bytes, {a}) == whole);
   FUZZ_CHECK(decode_in_chunks(bytes, {a < b ? a : b, a < b ? b : a}) == whole);
   // And the cuts where the decoder's rules live: around the tag and around the limit.
-  for (const std::size_t cut : {std::size_t{1}, std::size_t{2}, kMaxStatusBytes,
-                                kMaxStatusBytes + 1}) {
+  for (const std::size_t cut :
+       {std::size_t{1}, std::size_t{2}, kMaxStatusBytes, kMaxStatusBytes + 1}) {
     if (cut <= size) FUZZ_CHECK(decode_in_chunks(bytes, {cut}) == whole);
   }
 

@@ -3,10 +3,10 @@
 // (PR_SET_CHILD_SUBREAPER), so the daemon is reparented to it and can be waited for; ctest runs
 // each case as its own process with a timeout, so a hang fails one case.
 #include <dirent.h>
-#include <grp.h>
-#include <pwd.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -184,9 +184,7 @@ class DaemonizeOnKernel : public ::testing::Test {
       options.files_preserve.push_back(report[1]);
       if (!options.start_timeout_ms) options.start_timeout_ms = 10000;
       DaemonContext ctx(os_, options, Environment{},
-                        [](std::string_view line) {
-                          write_string(2, std::string(line) + "\n");
-                        });
+                        [](std::string_view line) { write_string(2, std::string(line) + "\n"); });
       auto opened = ctx.open();
       if (!opened) exit_with_error(os_, opened.error());
       const int code = program(ctx, report[1]);
@@ -209,7 +207,9 @@ class DaemonizeOnKernel : public ::testing::Test {
     ctx.ready();
     write_string(report_fd, describe_self(ctx));
     ::close(report_fd);
-    struct pollfd stop {ctx.stop_fd(), POLLIN, 0};
+    struct pollfd stop {
+      ctx.stop_fd(), POLLIN, 0
+    };
     const int ready = ::poll(&stop, 1, 20000);
     ctx.close();
     return ready == 1 ? 0 : 9;
@@ -327,7 +327,9 @@ TEST_F(DaemonizeOnKernel, SilentDaemonTimesOutInsteadOfHanging) {
   const Launched run = launch(options, [](DaemonContext& ctx, int report_fd) {
     // Never reports; closes the report pipe so launch() returns, then waits to be stopped.
     ::close(report_fd);
-    struct pollfd stop {ctx.stop_fd(), POLLIN, 0};
+    struct pollfd stop {
+      ctx.stop_fd(), POLLIN, 0
+    };
     ::poll(&stop, 1, 20000);
     ctx.close();
     return 0;

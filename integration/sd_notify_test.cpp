@@ -74,8 +74,7 @@ TEST(SdNotifyOnKernel, FailureReachesAnAbstractSocket) {
   options.notify_socket = name;
   Readiness readiness(os, options);
   ASSERT_TRUE(readiness.fail("chdir(/srv): No such file or directory (ENOENT)", ENOENT));
-  EXPECT_EQ(manager.receive(),
-            "STATUS=chdir(/srv): No such file or directory (ENOENT)\nERRNO=2\n");
+  EXPECT_EQ(manager.receive(), "STATUS=chdir(/srv): No such file or directory (ENOENT)\nERRNO=2\n");
 }
 
 TEST(SdNotifyOnKernel, AMissingManagerIsAnErrorNotACrash) {

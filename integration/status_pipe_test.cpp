@@ -79,8 +79,9 @@ TEST_F(StatusPipeOnKernel, ChildReportsFailure) {
   const StatusOutcome outcome =
       wait_for_status(os_, pipe_.read_end, pipe_.write_end, {.timeout = 10s, .pid = child});
   EXPECT_EQ(parent_exit(outcome),
-            (ParentExit{1, "An error has occurred: setuid(65534): Operation not permitted "
-                           "(EPERM)\nPlease look at log file for more information.\n"}));
+            (ParentExit{1,
+                        "An error has occurred: setuid(65534): Operation not permitted "
+                        "(EPERM)\nPlease look at log file for more information.\n"}));
   EXPECT_EQ(reap(child), W_EXITCODE(0, 0));
 }
 

@@ -224,9 +224,9 @@ int main(int argc, char** argv) {
   if (config.spec.empty() || config.dir.empty() || config.runs < 1) return usage(argv[0]);
   std::istringstream limit_words(limits);
   for (std::string word; std::getline(limit_words, word, ',');) {
-    config.limits.push_back(word == "max" ? highest_nofile()
-                                          : static_cast<rlim_t>(std::strtoull(word.c_str(),
-                                                                              nullptr, 10)));
+    config.limits.push_back(word == "max"
+                                ? highest_nofile()
+                                : static_cast<rlim_t>(std::strtoull(word.c_str(), nullptr, 10)));
   }
   // Lowering a hard limit cannot be undone without privilege, so the highest goes first.
   std::sort(config.limits.rbegin(), config.limits.rend());

@@ -156,8 +156,7 @@ std::optional<EarlyExit> pidfile_required(std::string_view where, std::string_vi
                                           const std::optional<std::string>& given) {
   if (!given) return usage_error(where, "--pidfile: a path is required");
   if (given->empty()) {
-    return usage_error(where,
-                       fmt::format("--pidfile '' means no PID file; {} needs one", command));
+    return usage_error(where, fmt::format("--pidfile '' means no PID file; {} needs one", command));
   }
   return std::nullopt;
 }

@@ -88,7 +88,7 @@ PidFileState inspect_pid_file(sys::Syscalls& os, const std::string& path) {
     return state;
   }
   state.kind = *liveness == core::PidLiveness::kRunning ? PidFileState::Kind::kUnlockedAlive
-                                                         : PidFileState::Kind::kDead;
+                                                        : PidFileState::Kind::kDead;
   return state;
 }
 
@@ -97,9 +97,10 @@ std::string not_regular_message(std::string_view path) {
 }
 
 std::string unlocked_alive_message(std::string_view path, pid_t pid) {
-  return fmt::format("PID file {} is not locked by any process; PID {} is alive but may not be "
-                     "the daemon (an older tool's file, one written by hand, or a reused pid)",
-                     path, pid);
+  return fmt::format(
+      "PID file {} is not locked by any process; PID {} is alive but may not be "
+      "the daemon (an older tool's file, one written by hand, or a reused pid)",
+      path, pid);
 }
 
 std::string non_numeric_pidfile_message(std::string_view path) {

@@ -2,9 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <signal.h>
 
 #include <cerrno>
 #include <chrono>
@@ -48,8 +48,7 @@ struct Target {
 // pidfd_open first, then the proof that the process holds the lock, then a look at the pidfd
 // (readable: it has exited since): if all three pass, the pidfd names a holder, and signals
 // sent through it can reach no other process. Nothing when `pid` is gone or holds no lock.
-sys::Result<std::optional<Target>> open_proven(sys::Syscalls& os, pid_t pid, dev_t dev,
-                                               ino_t ino) {
+sys::Result<std::optional<Target>> open_proven(sys::Syscalls& os, pid_t pid, dev_t dev, ino_t ino) {
   auto pidfd = os.pidfd_open(pid, 0);
   if (!pidfd) {
     if (pidfd.error().code == ESRCH) return std::optional<Target>();
@@ -169,9 +168,10 @@ CommandResult stop_instance(sys::Syscalls& os, const StopOptions& options,
         std::vector<pid_t> pids;
         for (const Target& t : targets) pids.push_back(t.pid);
         if (left.count() > 0) {
-          result.err += fmt::format("daemonkit stop: {} did not exit within {} seconds of "
-                                    "SIGTERM; sent SIGKILL\n",
-                                    core::pid_list_text(pids), seconds_text(options.timeout));
+          result.err += fmt::format(
+              "daemonkit stop: {} did not exit within {} seconds of "
+              "SIGTERM; sent SIGKILL\n",
+              core::pid_list_text(pids), seconds_text(options.timeout));
         }
         if (auto sent = signal_all(os, targets, SIGKILL); !sent) {
           return failed(fmt::format("{}", sent.error()));
@@ -190,10 +190,10 @@ CommandResult stop_instance(sys::Syscalls& os, const StopOptions& options,
     candidates = std::move(holders->pids);
     scanned = true;
     if (!candidates.empty()) {
-      result.err += fmt::format("daemonkit stop: {} still {} the lock on {}; stopping {} too\n",
-                                core::pid_list_text(candidates),
-                                candidates.size() == 1 ? "holds" : "hold", path,
-                                candidates.size() == 1 ? "it" : "them");
+      result.err +=
+          fmt::format("daemonkit stop: {} still {} the lock on {}; stopping {} too\n",
+                      core::pid_list_text(candidates), candidates.size() == 1 ? "holds" : "hold",
+                      path, candidates.size() == 1 ? "it" : "them");
     }
   }
   if (!remove_if_free(os, path, state.dev, state.ino, result.err)) {
@@ -213,8 +213,8 @@ CommandResult run_stop(sys::Syscalls& os, const StopOptions& options) {
   const PidFileState state = inspect_pid_file(os, path);
   switch (state.kind) {
     case PidFileState::Kind::kMissing:
-      return {1, "", fmt::format("daemonkit stop: no daemon is running (no PID file at {})\n",
-                                 path)};
+      return {1, "",
+              fmt::format("daemonkit stop: no daemon is running (no PID file at {})\n", path)};
     case PidFileState::Kind::kNotRegular:
       return {1, "", fmt::format("daemonkit stop: {}\n", not_regular_message(path))};
     case PidFileState::Kind::kNonNumeric:
@@ -223,8 +223,9 @@ CommandResult run_stop(sys::Syscalls& os, const StopOptions& options) {
       return {1, "", fmt::format("daemonkit stop: {}\n", state.error)};
     case PidFileState::Kind::kUnlockedAlive:
       // Nothing proves this process is the daemon: never signal it.
-      return {1, "", fmt::format("daemonkit stop: {}; not signalling it\n",
-                                 unlocked_alive_message(path, state.pid))};
+      return {1, "",
+              fmt::format("daemonkit stop: {}; not signalling it\n",
+                          unlocked_alive_message(path, state.pid))};
     case PidFileState::Kind::kDead: {
       std::string err = stale_pidfile_message(path) + "\n";
       // Through the lock, so that a `run` taking the file over right now keeps it.
@@ -236,9 +237,10 @@ CommandResult run_stop(sys::Syscalls& os, const StopOptions& options) {
       break;
   }
   if (state.pid <= 0) {
-    return {1, "", fmt::format("daemonkit stop: the daemon holding {} has not written its pid "
-                               "yet; try again\n",
-                               path)};
+    return {1, "",
+            fmt::format("daemonkit stop: the daemon holding {} has not written its pid "
+                        "yet; try again\n",
+                        path)};
   }
   switch (state.truth.kind) {
     case core::LockTruth::Kind::kNamedHolds:

@@ -21,23 +21,23 @@
 #include <variant>
 #include <vector>
 
-#include "daemonkit/core/daemon/daemon_stopper.h"
 #include "daemonkit/cli/options.h"
 #include "daemonkit/cli/run_command.h"
 #include "daemonkit/cli/status_command.h"
 #include "daemonkit/cli/stop_command.h"
+#include "daemonkit/core/daemon/daemon_stopper.h"
 #include "daemonkit/core/daemon/readiness.h"
 #include "daemonkit/fake/fake_syscalls.h"
 
 namespace daemonkit::cli {
 namespace {
 
+using core::kLaunchStopGrace;
 using fake::FakeSyscalls;
 using fake::FakeSyscallsOptions;
 using fake::ForkAs;
 using fake::ProcessEnded;
 using ::testing::AllOf;
-using core::kLaunchStopGrace;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -55,7 +55,7 @@ RunOptions run_options(std::vector<std::string> words) {
 
 int count_calls(const FakeSyscalls& os, const std::string& name) {
   return static_cast<int>(std::count_if(os.transcript().begin(), os.transcript().end(),
-                                         [&](const auto& record) { return record.name == name; }));
+                                        [&](const auto& record) { return record.name == name; }));
 }
 
 // A whole launch runs inside run_run on the fake: the launcher vforks the intermediate, which
@@ -379,8 +379,8 @@ TEST_F(LogfileOnFake, TheSameRuleHoldsWithNodaemon) {
   ASSERT_TRUE(os_.dup2(caller_stderr, 2));
   ASSERT_TRUE(os_.close(caller_stderr));
   const CommandResult result = run_run(
-      os_, run_options({"--nodaemon", "--uid", "app", "--logfile", "/home/app/app.log", "--",
-                        "prog"}),
+      os_,
+      run_options({"--nodaemon", "--uid", "app", "--logfile", "/home/app/app.log", "--", "prog"}),
       {"PATH=/usr/bin"});
   EXPECT_EQ(result.code, 1);
   EXPECT_EQ(result.err, "");
@@ -392,7 +392,8 @@ TEST_F(LogfileOnFake, TheSameRuleHoldsWithNodaemon) {
 }
 
 TEST_F(LogfileOnFake, FailedFstatIsReported) {
-  os_.fail_when("fstat", [](const fake::CallRecord& call) { return call.pid != kLauncher; }, EIO);
+  os_.fail_when(
+      "fstat", [](const fake::CallRecord& call) { return call.pid != kLauncher; }, EIO);
   expect_refused(launch_logging_to("/var/log/app.log"),
                  "fstat(/var/log/app.log): Input/output error (EIO)");
 }
@@ -470,8 +471,8 @@ TEST_F(RunOnFake, NodaemonKeepsSystemdsSocketsWhenTheyAreOurs) {
   inherit(os_, "/run/socket-a", 3);
   inherit(os_, "/run/socket-b", 4);
   inherit(os_, "/etc/secret", 7);
-  const auto failed = run_in_place_on(
-      os_, {"--", "prog"}, {"PATH=/usr/bin", "LISTEN_PID=1000", "LISTEN_FDS=2"});
+  const auto failed =
+      run_in_place_on(os_, {"--", "prog"}, {"PATH=/usr/bin", "LISTEN_PID=1000", "LISTEN_FDS=2"});
   ASSERT_FALSE(failed.has_value()) << failed->err;
   EXPECT_EQ(os_.open_fds(kLauncher), (std::vector<int>{0, 1, 2, 3, 4}));
   EXPECT_THAT(os_.describe_fd(kLauncher, 3), HasSubstr("/run/socket-a"));
@@ -496,8 +497,8 @@ TEST(NodaemonOnFake, ClosesSocketsMeantForAnotherProcess) {
 }
 
 TEST_F(RunOnFake, NodaemonRefusesMoreSocketsThanItCanKeep) {
-  const auto failed = run_in_place_on(
-      os_, {"--pidfile", "/run/p.pid", "--", "prog"}, {"LISTEN_PID=1000", "LISTEN_FDS=300"});
+  const auto failed = run_in_place_on(os_, {"--pidfile", "/run/p.pid", "--", "prog"},
+                                      {"LISTEN_PID=1000", "LISTEN_FDS=300"});
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->code, 1);
   // 256 kept at most, less stdio and the PID file's two descriptors (lock and writer).
@@ -710,17 +711,16 @@ TEST_F(RunOnFake, PipeFailureReportOfAProgramThatIgnoresSigtermSaysItCameToSigki
         EXPECT_TRUE(os.sigaction(SIGTERM, &ignore, nullptr));
         return kStaysSilent;
       });
-  EXPECT_EQ(run.result.err,
-            launch_failure_text("port 80 is taken; sent it SIGTERM, then SIGKILL"));
+  EXPECT_EQ(run.result.err, launch_failure_text("port 80 is taken; sent it SIGTERM, then SIGKILL"));
   EXPECT_EQ(os_.process(run.daemon).state, fake::ProcessState::kReaped);
   EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
 }
 
 TEST_F(RunOnFake, PipeFailureReportIsNotReplacedByTheTimeout) {
   const auto before = os_.clock().monotonic();
-  const Launch run = launch_with_program(
-      os_, run_options({"--ready=pipe", "--timeout", "5", "--", "prog"}),
-      fails_and_stays("1 no config at /etc/prog.conf"));
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=pipe", "--timeout", "5", "--", "prog"}),
+                          fails_and_stays("1 no config at /etc/prog.conf"));
   EXPECT_EQ(run.result.err, launch_failure_text("no config at /etc/prog.conf"));
   EXPECT_LT(os_.clock().monotonic() - before, std::chrono::seconds(5));
 }
@@ -736,8 +736,9 @@ struct IgnoredSigchld {
 
 void PrintTo(const IgnoredSigchld& c, std::ostream* out) { *out << c.label; }
 
-class RunWithSigchldIgnored : public RunOnFake,
-                              public ::testing::WithParamInterface<std::tuple<IgnoredSigchld, const char*>> {};
+class RunWithSigchldIgnored
+    : public RunOnFake,
+      public ::testing::WithParamInterface<std::tuple<IgnoredSigchld, const char*>> {};
 
 TEST_P(RunWithSigchldIgnored, ADeathBeforeReadyIsSeenWithItsStatus) {
   const auto& [how, mode] = GetParam();
@@ -745,9 +746,9 @@ TEST_P(RunWithSigchldIgnored, ADeathBeforeReadyIsSeenWithItsStatus) {
   sigemptyset(&action.sa_mask);
   how.set(action);
   ASSERT_TRUE(os_.sigaction(SIGCHLD, &action, nullptr));
-  const Launch run = launch_with_program(
-      os_, run_options({mode, "--pidfile", "/run/p.pid", "--", "prog"}),
-      [](FakeSyscalls&, const ProgramSees&) { return 3; });
+  const Launch run =
+      launch_with_program(os_, run_options({mode, "--pidfile", "/run/p.pid", "--", "prog"}),
+                          [](FakeSyscalls&, const ProgramSees&) { return 3; });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err,
             launch_failure_text("prog exited with exit status 3 before it was ready"));
@@ -756,15 +757,16 @@ TEST_P(RunWithSigchldIgnored, ADeathBeforeReadyIsSeenWithItsStatus) {
 
 INSTANTIATE_TEST_SUITE_P(
     EachWayAndMode, RunWithSigchldIgnored,
-    ::testing::Combine(
-        ::testing::Values(
-            IgnoredSigchld{"SigIgn", [](struct sigaction& a) { a.sa_handler = SIG_IGN; }},
-            IgnoredSigchld{"NoCldWait",
-                           [](struct sigaction& a) {
-                             a.sa_handler = SIG_DFL;
-                             a.sa_flags = SA_NOCLDWAIT;
-                           }}),
-        ::testing::Values("--ready=notify", "--ready=pipe")),
+    ::testing::Combine(::testing::Values(IgnoredSigchld{"SigIgn",
+                                                        [](struct sigaction& a) {
+                                                          a.sa_handler = SIG_IGN;
+                                                        }},
+                                         IgnoredSigchld{"NoCldWait",
+                                                        [](struct sigaction& a) {
+                                                          a.sa_handler = SIG_DFL;
+                                                          a.sa_flags = SA_NOCLDWAIT;
+                                                        }}),
+                       ::testing::Values("--ready=notify", "--ready=pipe")),
     [](const auto& param) {
       return std::string(std::get<0>(param.param).label) +
              (std::string(std::get<1>(param.param)) == "--ready=pipe" ? "Pipe" : "Notify");
@@ -775,8 +777,7 @@ TEST_F(RunOnFake, FailingToResetSigchldIsReportedBeforeAnythingForks) {
       "sigaction", [](const fake::CallRecord& r) { return r.args.at(0) == "SIGCHLD"; }, EINVAL);
   const Launch run = launch(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}));
   EXPECT_EQ(run.result.code, 1);
-  EXPECT_EQ(run.result.err,
-            launch_failure_text("sigaction(SIGCHLD): Invalid argument (EINVAL)"));
+  EXPECT_EQ(run.result.err, launch_failure_text("sigaction(SIGCHLD): Invalid argument (EINVAL)"));
   EXPECT_EQ(count_calls(os_, "vfork"), 0);
   EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
 }
@@ -797,14 +798,15 @@ int leave_the_group(FakeSyscalls& os, const ProgramSees&) {
   return kStaysSilent;
 }
 
-const std::vector<std::string> kTimesOut = {"--ready=notify", "--timeout", "1", "--pidfile",
+const std::vector<std::string> kTimesOut = {"--ready=notify", "--timeout", "1",   "--pidfile",
                                             "/run/p.pid",     "--",        "prog"};
 
 TEST_F(RunOnFake, TimeoutEscalatesToSigkillForAProgramThatIgnoresSigterm) {
   const auto before = os_.clock().monotonic();
   const Launch run = launch_with_program(os_, run_options(kTimesOut), ignore_sigterm);
-  EXPECT_EQ(run.result.err, launch_failure_text(
-                                "prog was not ready after 1 second; sent it SIGTERM, then SIGKILL"));
+  EXPECT_EQ(
+      run.result.err,
+      launch_failure_text("prog was not ready after 1 second; sent it SIGTERM, then SIGKILL"));
   const fake::ProcessInfo daemon = os_.process(run.daemon);
   EXPECT_EQ(daemon.state, fake::ProcessState::kReaped) << "waited for before giving up";
   EXPECT_EQ(WTERMSIG(daemon.wait_status), SIGKILL);
@@ -826,11 +828,11 @@ TEST_F(RunOnFake, TimeoutReachesAProgramThatLeftItsProcessGroup) {
 // so does its PID file, and the message says both.
 TEST_F(RunOnFake, ADaemonThatCouldNotBeStoppedKeepsItsPidFile) {
   os_.fail_nth("pidfd_open", 1, EMFILE);
-  const Launch run = launch_with_program(os_, run_options(kTimesOut), [](FakeSyscalls& os,
-                                                                        const ProgramSees& sees) {
-    (void)leave_the_group(os, sees);
-    return ignore_sigterm(os, sees);
-  });
+  const Launch run = launch_with_program(os_, run_options(kTimesOut),
+                                         [](FakeSyscalls& os, const ProgramSees& sees) {
+                                           (void)leave_the_group(os, sees);
+                                           return ignore_sigterm(os, sees);
+                                         });
   EXPECT_EQ(run.result.err,
             launch_failure_text(fmt::format(
                 "prog was not ready after 1 second; tried SIGTERM, then SIGKILL, but it is "
@@ -896,9 +898,9 @@ TEST_F(RunOnFake, AFailedWaitAfterSigtermEscalatesAndStillReaps) {
       os.fail_when("waitpid", nth_while_stopping(os, 2, is_reap_check), EINTR);
     }
     const Launch run = launch_with_program(os, run_options(kTimesOut), ignore_sigterm);
-    EXPECT_EQ(run.result.err,
-              launch_failure_text(
-                  "prog was not ready after 1 second; sent it SIGTERM, then SIGKILL"))
+    EXPECT_EQ(
+        run.result.err,
+        launch_failure_text("prog was not ready after 1 second; sent it SIGTERM, then SIGKILL"))
         << call;
     EXPECT_EQ(os.process(run.daemon).state, fake::ProcessState::kReaped) << call;
     EXPECT_FALSE(os.read_file("/run/p.pid").has_value()) << call;
@@ -910,15 +912,15 @@ TEST_F(RunOnFake, AFailedWaitAfterSigtermEscalatesAndStillReaps) {
 TEST_F(RunOnFake, APidFileStillLockedByWhatProgramLeftBehindIsKept) {
   pid_t daemon = 0;
   pid_t child = 0;
-  const Launch run = launch_with_program(os_, run_options(kTimesOut), [&](FakeSyscalls& os,
-                                                                         const ProgramSees& sees) {
-    daemon = os.current_pid();
-    child = *os.fork();  // inherits the PID file's descriptor, and so its lock
-    os.switch_to(child);
-    (void)leave_the_group(os, sees);
-    os.switch_to(daemon);
-    return kStaysSilent;
-  });
+  const Launch run = launch_with_program(
+      os_, run_options(kTimesOut), [&](FakeSyscalls& os, const ProgramSees& sees) {
+        daemon = os.current_pid();
+        child = *os.fork();  // inherits the PID file's descriptor, and so its lock
+        os.switch_to(child);
+        (void)leave_the_group(os, sees);
+        os.switch_to(daemon);
+        return kStaysSilent;
+      });
   EXPECT_EQ(run.result.err,
             launch_failure_text("prog was not ready after 1 second; sent it SIGTERM; the PID "
                                 "file /run/p.pid is still locked by another process; left it "
@@ -942,8 +944,9 @@ TEST_F(RunOnFake, AFailedSignalfdStopsTheDaemonBeforeGivingUpItsPidFile) {
 // A death already known when the pipe closes is reported; a later one is not waited for.
 
 TEST_F(RunOnFake, ExecModeReportsADeathKnownWhenThePipeCloses) {
-  const Launch run = launch_with_program(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
-                                         [](FakeSyscalls&, const ProgramSees&) { return 3; });
+  const Launch run =
+      launch_with_program(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
+                          [](FakeSyscalls&, const ProgramSees&) { return 3; });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_EQ(run.result.err,
             launch_failure_text("prog exited with exit status 3 before it was ready"));
@@ -951,9 +954,9 @@ TEST_F(RunOnFake, ExecModeReportsADeathKnownWhenThePipeCloses) {
 }
 
 TEST_F(RunOnFake, ExecModeDoesNotWaitToSeeWhetherProgramStaysUp) {
-  const Launch run = launch_with_program(
-      os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
-      [](FakeSyscalls&, const ProgramSees&) { return kStaysSilent; });
+  const Launch run =
+      launch_with_program(os_, run_options({"--pidfile", "/run/p.pid", "--", "prog"}),
+                          [](FakeSyscalls&, const ProgramSees&) { return kStaysSilent; });
   EXPECT_EQ(run.result.code, 0) << run.result.err;
   EXPECT_TRUE(os_.process(run.daemon).alive());
   EXPECT_FALSE(killed_group_of(os_, run.session));
@@ -961,8 +964,8 @@ TEST_F(RunOnFake, ExecModeDoesNotWaitToSeeWhetherProgramStaysUp) {
 
 TEST_F(RunOnFake, ExecModeWhoseReapCheckFailsReportsTheExecAsBefore) {
   os_.fail_when("waitpid", is_reap_check, ECHILD);
-  const Launch run = launch_with_program(
-      os_, run_options({"--", "prog"}), [](FakeSyscalls&, const ProgramSees&) { return 3; });
+  const Launch run = launch_with_program(os_, run_options({"--", "prog"}),
+                                         [](FakeSyscalls&, const ProgramSees&) { return 3; });
   EXPECT_EQ(run.result.code, 0) << run.result.err;
 }
 
@@ -1009,8 +1012,8 @@ TEST_F(RunOnFake, NotifyModeTellsTheStatusOfAProgramThatGaveUp) {
                             return 1;
                           });
   EXPECT_EQ(run.result.code, 1);
-  EXPECT_EQ(run.result.err, launch_failure_text(
-                                "no config at /etc/prog.conf (No such file or directory, ENOENT)"));
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("no config at /etc/prog.conf (No such file or directory, ENOENT)"));
 }
 
 // ---- who may notify -------------------------------------------------------------------------
@@ -1047,27 +1050,27 @@ const char* const kIgnoredOne =
     "ignored 1 notification from a process outside the daemon's session";
 
 TEST_F(RunOnFake, NotifyModeIgnoresReadyFromAnotherSession) {
-  const Launch run = launch_with_program(
-      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
-      [](FakeSyscalls& os, const ProgramSees& sees) {
-        notify_as(os, kShell, sees.notify_socket, "READY=1\n");
-        return kStaysSilent;
-      });
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+                          [](FakeSyscalls& os, const ProgramSees& sees) {
+                            notify_as(os, kShell, sees.notify_socket, "READY=1\n");
+                            return kStaysSilent;
+                          });
   EXPECT_EQ(run.result.code, 1) << "a stranger's READY=1 made the launch succeed";
-  EXPECT_THAT(run.result.err, AllOf(HasSubstr("prog was not ready after 2 seconds"),
-                                    HasSubstr(kIgnoredOne)));
+  EXPECT_THAT(run.result.err,
+              AllOf(HasSubstr("prog was not ready after 2 seconds"), HasSubstr(kIgnoredOne)));
   EXPECT_TRUE(killed_group_of(os_, run.session));
 }
 
 TEST_F(RunOnFake, NotifyModeHearsTheDaemonAfterStrangersSpoke) {
-  const Launch run = launch_with_program(
-      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
-      [](FakeSyscalls& os, const ProgramSees& sees) {
-        notify_as(os, kShell, sees.notify_socket, "STATUS=hijacked\nERRNO=1\n");
-        notify_as(os, kShell, sees.notify_socket, "READY=1\n");
-        EXPECT_TRUE(report_ready(os, sees));
-        return kStaysSilent;
-      });
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+                          [](FakeSyscalls& os, const ProgramSees& sees) {
+                            notify_as(os, kShell, sees.notify_socket, "STATUS=hijacked\nERRNO=1\n");
+                            notify_as(os, kShell, sees.notify_socket, "READY=1\n");
+                            EXPECT_TRUE(report_ready(os, sees));
+                            return kStaysSilent;
+                          });
   EXPECT_EQ(run.result.code, 0) << run.result.err;
   EXPECT_EQ(run.result.err, "");
   EXPECT_FALSE(killed_group_of(os_, run.session));
@@ -1086,18 +1089,18 @@ TEST_F(RunOnFake, NotifyModeHearsAHelperTheDaemonForkedInItsSession) {
 }
 
 TEST_F(RunOnFake, NotifyModeIgnoresAHelperThatLeftTheSession) {
-  const Launch run = launch_with_program(
-      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
-      [](FakeSyscalls& os, const ProgramSees& sees) {
-        const pid_t daemon = os.current_pid();
-        const pid_t helper = *os.fork();
-        os.switch_to(helper);
-        EXPECT_TRUE(os.setsid());
-        os.switch_to(daemon);
-        notify_as(os, helper, sees.notify_socket, "READY=1\n");
-        notify_as(os, helper, sees.notify_socket, "READY=1\n");
-        return kStaysSilent;
-      });
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+                          [](FakeSyscalls& os, const ProgramSees& sees) {
+                            const pid_t daemon = os.current_pid();
+                            const pid_t helper = *os.fork();
+                            os.switch_to(helper);
+                            EXPECT_TRUE(os.setsid());
+                            os.switch_to(daemon);
+                            notify_as(os, helper, sees.notify_socket, "READY=1\n");
+                            notify_as(os, helper, sees.notify_socket, "READY=1\n");
+                            return kStaysSilent;
+                          });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_THAT(run.result.err, HasSubstr("ignored 2 notifications from processes outside the "
                                         "daemon's session"));
@@ -1145,11 +1148,11 @@ TEST_F(RunOnFake, NotifyModeAsksForCredentialsBeforeTheNameExists) {
 
 TEST_F(RunOnFake, NotifyModeFailsWhenCredentialsCannotBeAskedFor) {
   os_.fail_nth("setsockopt", 1, ENOPROTOOPT);
-  const Launch run = launch(os_, run_options({"--ready=notify", "--pidfile", "/run/p.pid",
-                                              "--", "prog"}));
+  const Launch run =
+      launch(os_, run_options({"--ready=notify", "--pidfile", "/run/p.pid", "--", "prog"}));
   EXPECT_EQ(run.result.code, 1);
-  EXPECT_EQ(run.result.err, launch_failure_text(
-                                "notify socket: setsockopt: Protocol not available (ENOPROTOOPT)"));
+  EXPECT_EQ(run.result.err,
+            launch_failure_text("notify socket: setsockopt: Protocol not available (ENOPROTOOPT)"));
   EXPECT_EQ(count_calls(os_, "vfork"), 0);
   EXPECT_FALSE(os_.read_file("/run/p.pid").has_value());
   EXPECT_EQ(os_.open_fds(kLauncher), (std::vector<int>{0, 1, 2})) << "the socket was closed";
@@ -1180,32 +1183,30 @@ TEST_F(RunOnFake, NotifyModeFailsOnAnUnreadableSocketAndStopsTheDaemon) {
 }
 
 TEST_F(RunOnFake, NotifyModeRefusesASenderItCannotPlace) {
-  os_.fail_when("getsid", [](const fake::CallRecord& call) { return call.pid == kLauncher; },
-                ESRCH);
-  const Launch run = launch_with_program(
-      os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
-      [](FakeSyscalls& os, const ProgramSees& sees) {
-        EXPECT_TRUE(report_ready(os, sees));
-        return kStaysSilent;
-      });
+  os_.fail_when(
+      "getsid", [](const fake::CallRecord& call) { return call.pid == kLauncher; }, ESRCH);
+  const Launch run =
+      launch_with_program(os_, run_options({"--ready=notify", "--timeout", "2", "--", "prog"}),
+                          [](FakeSyscalls& os, const ProgramSees& sees) {
+                            EXPECT_TRUE(report_ready(os, sees));
+                            return kStaysSilent;
+                          });
   EXPECT_EQ(run.result.code, 1);
   EXPECT_THAT(run.result.err, HasSubstr(kIgnoredOne));
 }
 
 TEST_F(RunOnFake, NotifyModeReadsTheDaemonsLastWordsBeforeReapingIt) {
   // The daemon fails and dies at once; the launcher must place it while it is a zombie.
-  const Launch run =
-      launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
-                          [](FakeSyscalls& os, const ProgramSees& sees) {
-                            core::Readiness::Options options;
-                            options.notify_socket = sees.notify_socket;
-                            core::Readiness readiness(os, options);
-                            EXPECT_TRUE(readiness.fail("no config", ENOENT));
-                            return 1;
-                          });
+  const Launch run = launch_with_program(os_, run_options({"--ready=notify", "--", "prog"}),
+                                         [](FakeSyscalls& os, const ProgramSees& sees) {
+                                           core::Readiness::Options options;
+                                           options.notify_socket = sees.notify_socket;
+                                           core::Readiness readiness(os, options);
+                                           EXPECT_TRUE(readiness.fail("no config", ENOENT));
+                                           return 1;
+                                         });
   EXPECT_EQ(run.result.code, 1);
-  EXPECT_EQ(run.result.err,
-            launch_failure_text("no config (No such file or directory, ENOENT)"));
+  EXPECT_EQ(run.result.err, launch_failure_text("no config (No such file or directory, ENOENT)"));
   std::optional<std::size_t> placed;
   std::optional<std::size_t> reaped;
   const auto& calls = os_.transcript();
@@ -1249,9 +1250,7 @@ void daemon_999_holds(FakeSyscalls& os) {
   lock_as(os, 999, "/run/p.pid");
 }
 
-bool was_signalled(const FakeSyscalls& os, pid_t pid) {
-  return !os.process(pid).signals.empty();
-}
+bool was_signalled(const FakeSyscalls& os, pid_t pid) { return !os.process(pid).signals.empty(); }
 
 StopOptions stop_options() { return {"/run/p.pid", std::chrono::seconds(1)}; }
 
@@ -1270,7 +1269,7 @@ TEST(StatusOnFake, EachLsbCode) {
   CommandResult running = run_status(os, {"/run/p.pid"});
   EXPECT_EQ(running.code, kStatusRunning);
   EXPECT_EQ(running.out, "999\n");
-  os.end_process(999, 0);  // the lock goes with it
+  os.end_process(999, 0);                 // the lock goes with it
   os.write_file("/run/p.pid", "4242\n");  // no such process
   CommandResult dead = run_status(os, {"/run/p.pid"});
   EXPECT_EQ(dead.code, kStatusDeadPidFileExists);
@@ -1328,8 +1327,7 @@ TEST(StopOnFake, AStaleFileTakenOverWhileWeLookIsLeftToItsNewOwner) {
   CommandResult stale = run_stop(os, {"/run/p.pid", std::chrono::seconds(1)});
   os.before_each_call({});
   EXPECT_EQ(stale.code, 1);
-  EXPECT_EQ(stale.err,
-            "Removing stale pidfile /run/p.pid\ndaemonkit stop: no daemon is running\n");
+  EXPECT_EQ(stale.err, "Removing stale pidfile /run/p.pid\ndaemonkit stop: no daemon is running\n");
   EXPECT_TRUE(os.read_file("/run/p.pid").has_value());
   EXPECT_FALSE(was_signalled(os, 999));
 }
@@ -1342,8 +1340,7 @@ TEST(StopOnFake, NothingToStop) {
   os.write_file("/run/p.pid", "4242\n");
   CommandResult stale = run_stop(os, {"/run/p.pid", std::chrono::seconds(1)});
   EXPECT_EQ(stale.code, 1);
-  EXPECT_EQ(stale.err,
-            "Removing stale pidfile /run/p.pid\ndaemonkit stop: no daemon is running\n");
+  EXPECT_EQ(stale.err, "Removing stale pidfile /run/p.pid\ndaemonkit stop: no daemon is running\n");
   EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
   os.write_file("/run/p.pid", "x");
   EXPECT_EQ(run_stop(os, {"/run/p.pid", std::chrono::seconds(1)}).err,
@@ -1356,8 +1353,9 @@ TEST(StopOnFake, SignalRefusedIsReportedAndTheFileKept) {
   os.fail_nth("pidfd_send_signal", 1, EPERM);
   CommandResult result = run_stop(os, {"/run/p.pid", std::chrono::seconds(1)});
   EXPECT_EQ(result.code, 1);
-  EXPECT_EQ(result.err, "daemonkit stop: pidfd_send_signal(PID 999, SIGTERM): Operation not "
-                        "permitted (EPERM)\n");
+  EXPECT_EQ(result.err,
+            "daemonkit stop: pidfd_send_signal(PID 999, SIGTERM): Operation not "
+            "permitted (EPERM)\n");
   EXPECT_EQ(os.read_file("/run/p.pid"), "999\n");
   EXPECT_TRUE(os.process(999).alive());
 }
@@ -1368,8 +1366,9 @@ TEST(StopOnFake, PidfdFailureOtherThanGoneIsReported) {
   os.fail_nth("pidfd_open", 1, EMFILE);
   CommandResult result = run_stop(os, stop_options());
   EXPECT_EQ(result.code, 1);
-  EXPECT_EQ(result.err, "daemonkit stop: pidfd_open(999): Too many open files (EMFILE); not "
-                        "signalling PID 999\n");
+  EXPECT_EQ(result.err,
+            "daemonkit stop: pidfd_open(999): Too many open files (EMFILE); not "
+            "signalling PID 999\n");
   EXPECT_FALSE(was_signalled(os, 999));
 }
 
@@ -1538,8 +1537,9 @@ TEST(StopOnFake, AHolderThatOutlivesTheTimeoutIsKilled) {
   os.switch_to(kLauncher);
   CommandResult result = run_stop(os, stop_options());
   EXPECT_EQ(result.code, 0) << result.err;
-  EXPECT_EQ(result.err, "daemonkit stop: PID 999 did not exit within 1 seconds of SIGTERM; sent "
-                        "SIGKILL\n");
+  EXPECT_EQ(result.err,
+            "daemonkit stop: PID 999 did not exit within 1 seconds of SIGTERM; sent "
+            "SIGKILL\n");
   EXPECT_EQ(os.process(999).wait_status & 0x7f, SIGKILL);
   EXPECT_FALSE(os.read_file("/run/p.pid").has_value());
 }
@@ -1549,20 +1549,23 @@ TEST(StopOnFake, AHolderThatOutlivesTheTimeoutIsKilled) {
 TEST(StopOnFake, AnUnprovableHolderIsNotSignalled) {
   FakeSyscalls os;
   daemon_999_holds(os);
-  os.fail_when("open", [](const fake::CallRecord& call) { return call.args.at(0) == "/proc/999/fd"; },
-               EACCES);
+  os.fail_when(
+      "open", [](const fake::CallRecord& call) { return call.args.at(0) == "/proc/999/fd"; },
+      EACCES);
   CommandResult stop = run_stop(os, stop_options());
   EXPECT_EQ(stop.code, 1);
-  EXPECT_EQ(stop.err, "daemonkit stop: the lock on /run/p.pid is held, but PID 999 could not be "
-                      "proven to hold it: open(/proc/999/fd): Permission denied (EACCES); not "
-                      "signalling anything\n");
+  EXPECT_EQ(stop.err,
+            "daemonkit stop: the lock on /run/p.pid is held, but PID 999 could not be "
+            "proven to hold it: open(/proc/999/fd): Permission denied (EACCES); not "
+            "signalling anything\n");
   EXPECT_FALSE(was_signalled(os, 999));
   CommandResult status = run_status(os, {"/run/p.pid"});
   EXPECT_EQ(status.code, kStatusRunning);
   EXPECT_EQ(status.out, "");
-  EXPECT_EQ(status.err, "daemonkit status: running (the lock on /run/p.pid is held), but PID 999 "
-                        "could not be proven to hold it: open(/proc/999/fd): Permission denied "
-                        "(EACCES)\n");
+  EXPECT_EQ(status.err,
+            "daemonkit status: running (the lock on /run/p.pid is held), but PID 999 "
+            "could not be proven to hold it: open(/proc/999/fd): Permission denied "
+            "(EACCES)\n");
 }
 
 // Each call stop adds after the file was read, failing: reported, nothing signalled that was
@@ -1573,10 +1576,11 @@ TEST(StopOnFake, EachFailingCallOfTheStopIsReportedAndTheFileKept) {
     int nth;  // counted from the stop's first call: the look at the file proves once too
     const char* says;
   };
-  for (const Case c : {Case{"poll", 1, "poll: Invalid argument (EINVAL)"},
-                       Case{"stat", 2, "stat(/proc/999/fd/0): Invalid argument (EINVAL)"},
-                       Case{"clock_gettime", 1, "clock_gettime: Invalid argument (EINVAL)"},
-                       Case{"getdents64", 2, "getdents64(/proc/999/fd): Invalid argument (EINVAL)"}}) {
+  for (const Case c :
+       {Case{"poll", 1, "poll: Invalid argument (EINVAL)"},
+        Case{"stat", 2, "stat(/proc/999/fd/0): Invalid argument (EINVAL)"},
+        Case{"clock_gettime", 1, "clock_gettime: Invalid argument (EINVAL)"},
+        Case{"getdents64", 2, "getdents64(/proc/999/fd): Invalid argument (EINVAL)"}}) {
     FakeSyscalls os;
     daemon_999_holds(os);
     os.clear_transcript();
@@ -1594,8 +1598,8 @@ TEST(StopOnFake, FailuresAfterTheDaemonIsGoneAreReported) {
   {
     FakeSyscalls os;
     daemon_999_holds(os);
-    os.fail_when("open", [](const fake::CallRecord& call) { return call.args.at(0) == "/proc"; },
-                 EMFILE);
+    os.fail_when(
+        "open", [](const fake::CallRecord& call) { return call.args.at(0) == "/proc"; }, EMFILE);
     CommandResult result = run_stop(os, stop_options());
     EXPECT_EQ(result.code, 1);
     EXPECT_EQ(result.err, "daemonkit stop: open(/proc): Too many open files (EMFILE)\n");
@@ -1633,9 +1637,10 @@ TEST(StopOnFake, FailingCallsOfTheRemovalAreReported) {
   FakeSyscalls os;
   daemon_999_holds(os);
   int opens = 0;
-  os.fail_when("open", [&](const fake::CallRecord& call) {
-    return call.args.at(0) == "/run/p.pid" && ++opens == 2;
-  }, EACCES);
+  os.fail_when(
+      "open",
+      [&](const fake::CallRecord& call) { return call.args.at(0) == "/run/p.pid" && ++opens == 2; },
+      EACCES);
   CommandResult result = run_stop(os, stop_options());
   EXPECT_EQ(result.code, 0);
   EXPECT_EQ(result.err, "daemonkit stop: open(/run/p.pid): Permission denied (EACCES)\n");
@@ -1680,7 +1685,6 @@ TEST(StatusOnFake, FailingCallsOfTheLookAreUnknown) {
               fmt::format("daemonkit status: {}(/run/p.pid): Input/output error (EIO)\n", call));
   }
 }
-
 
 // Item 9 for `run`: a held lock is refused, naming the file's pid only once proven, and saying
 // who holds the lock when the daemon it names has died.

@@ -73,9 +73,8 @@ TEST(CommandLine, EveryCommandHasHelp) {
 
 TEST(CommandLine, RunHelpNamesEveryOption) {
   EarlyExit early = parse_early({"run", "--help"});
-  for (const char* option : {"--nodaemon", "--pidfile", "--rundir", "--chroot", "--umask",
-                             "--uid", "--gid", "--euid", "--logfile", "--ready", "--timeout",
-                             "PROGRAM"}) {
+  for (const char* option : {"--nodaemon", "--pidfile", "--rundir", "--chroot", "--umask", "--uid",
+                             "--gid", "--euid", "--logfile", "--ready", "--timeout", "PROGRAM"}) {
     EXPECT_THAT(early.out, HasSubstr(option));
   }
 }
@@ -148,10 +147,12 @@ TEST(RunOptions, NodaemonKeepsTheUmaskUnlessGiven) {
 }
 
 TEST(RunOptions, EachValueOptionInLongShortAndEqualsForms) {
-  RunOptions options = parse_run({"--pidfile", "/run/x.pid", "--rundir", "/srv", "--chroot",
-                                  "/jail", "--umask", "027", "--uid", "nobody", "--gid",
-                                  "nogroup", "--euid", "--logfile", "/var/log/x.log",
-                                  "--ready", "notify", "--timeout", "2.5", "--", "prog"});
+  RunOptions options =
+      parse_run({"--pidfile", "/run/x.pid", "--rundir",  "/srv",      "--chroot",
+                 "/jail",     "--umask",    "027",       "--uid",     "nobody",
+                 "--gid",     "nogroup",    "--euid",    "--logfile", "/var/log/x.log",
+                 "--ready",   "notify",     "--timeout", "2.5",       "--",
+                 "prog"});
   EXPECT_EQ(options.pidfile, "/run/x.pid");
   EXPECT_EQ(options.rundir, "/srv");
   EXPECT_EQ(options.chroot, "/jail");
@@ -238,8 +239,8 @@ TEST(Umask, ParsesOctalLikeTwistd) {
 }
 
 TEST(Umask, RejectsWhatIsNotAnOctalMode) {
-  for (const char* bad : {"", "999", "8", "abcdef", "-1", "+22", "0_22", " 22", "22 ", "1000",
-                          "0o", "0x22", "07777", "22.0", "0o1000"}) {
+  for (const char* bad : {"", "999", "8", "abcdef", "-1", "+22", "0_22", " 22", "22 ", "1000", "0o",
+                          "0x22", "07777", "22.0", "0o1000"}) {
     EXPECT_FALSE(parse_umask(bad).has_value()) << "'" << bad << "'";
   }
 }
@@ -256,15 +257,15 @@ TEST(Umask, BadValueExitsTwoWithTheMessage) {
 RC_GTEST_PROP(Umask, EveryModeRoundTripsThroughOctalText, ()) {
   const auto mode = *rc::gen::inRange<unsigned>(0, 01000);
   const auto zeros = *rc::gen::inRange<int>(0, 4);
-  const std::string text = std::string(static_cast<std::size_t>(zeros), '0') +
-                           fmt::format("{:o}", mode);
+  const std::string text =
+      std::string(static_cast<std::size_t>(zeros), '0') + fmt::format("{:o}", mode);
   RC_ASSERT(parse_umask(text) == std::optional<mode_t>(static_cast<mode_t>(mode)));
 }
 
 RC_GTEST_PROP(Umask, TextWithANonOctalCharacterIsRejected, ()) {
   const auto digits = *rc::gen::container<std::string>(rc::gen::elementOf(std::string("01234567")));
-  const auto bad = *rc::gen::suchThat(rc::gen::arbitrary<char>(),
-                                       [](char c) { return c < '0' || c > '7'; });
+  const auto bad =
+      *rc::gen::suchThat(rc::gen::arbitrary<char>(), [](char c) { return c < '0' || c > '7'; });
   const auto where = *rc::gen::inRange<std::size_t>(0, digits.size() + 1);
   std::string text = digits;
   text.insert(where, 1, bad);

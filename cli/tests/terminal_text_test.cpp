@@ -63,7 +63,9 @@ TEST(TerminalText, InvalidUtf8AndBidiOverrideInAnUnknownOptionAreEscaped) {
 }
 
 TEST(TerminalText, ControlsInAnUnknownCommandAreEscaped) {
-  const std::string printed = printed_usage_error({"re\rstart\xc2\x9b" "31m\t"});
+  const std::string printed =
+      printed_usage_error({"re\rstart\xc2\x9b"
+                           "31m\t"});
   EXPECT_THAT(printed, HasSubstr("'re\\x0dstart\\xc2\\x9b31m\\x09' is not a command"));
   EXPECT_TRUE(safe_to_print(printed)) << printed;
 }

@@ -13,10 +13,10 @@
 
 namespace echod {
 
+using daemonkit::core::step_failed;
 using daemonkit::core::StepError;
 using daemonkit::core::StepKind;
 using daemonkit::core::StepResult;
-using daemonkit::core::step_failed;
 
 namespace {
 
@@ -50,8 +50,8 @@ StepResult<void> EchoServer::listen(const std::string& host, std::uint16_t port)
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    return step_failed(StepError::plain(StepKind::kApplication,
-                                        fmt::format("not an IPv4 address: {}", host)));
+    return step_failed(
+        StepError::plain(StepKind::kApplication, fmt::format("not an IPv4 address: {}", host)));
   }
   auto fd = os_.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (!fd) return step_failed(start_failed("socket", fd.error()));

@@ -64,11 +64,10 @@ int main(int argc, char** argv) {
 
   daemonkit::sys::RealSyscalls os;
   const auto env = daemonkit::core::Environment::from_envp(environ);
-  daemonkit::core::Readiness readiness(
-      os, {.status_fd = inherited_status_fd(),
-           .notify_socket = env.notify_socket,
-           .main_pid = std::nullopt,
-           .log = [](std::string_view line) { log_line(line); }});
+  daemonkit::core::Readiness readiness(os, {.status_fd = inherited_status_fd(),
+                                            .notify_socket = env.notify_socket,
+                                            .main_pid = std::nullopt,
+                                            .log = [](std::string_view line) { log_line(line); }});
 
   echod::EchoServer server(os);
   if (auto listening = server.listen(host, static_cast<std::uint16_t>(port)); !listening) {

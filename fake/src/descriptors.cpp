@@ -101,7 +101,7 @@ sys::Result<std::size_t> Kernel::read(Process& p, int fd, void* buf, std::size_t
   auto result = file->read(*this, p, {static_cast<std::byte*>(buf), count});
   if (!result && result.error().code == EAGAIN && !file->nonblocking()) {
     return would_block<std::size_t>("read",
-                                     fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
+                                    fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
   }
   return result;
 }
@@ -114,7 +114,7 @@ sys::Result<std::size_t> Kernel::write(Process& p, int fd, const void* buf, std:
   auto result = file->write(*this, p, {static_cast<const std::byte*>(buf), count});
   if (!result && result.error().code == EAGAIN && !file->nonblocking()) {
     return would_block<std::size_t>("write",
-                                     fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
+                                    fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
   }
   // Writing to a pipe nobody reads raises SIGPIPE in the writer as well as failing.
   if (!result && result.error().code == EPIPE) deliver(p, SIGPIPE, 0);
@@ -169,9 +169,8 @@ sys::Result<void> Kernel::flock(Process& p, int fd, int operation) {
     if (mine->exclusive == exclusive) return {};
     locks.erase(mine);
   }
-  const bool conflict = std::any_of(locks.begin(), locks.end(), [&](const Flock& lock) {
-    return exclusive || lock.exclusive;
-  });
+  const bool conflict = std::any_of(locks.begin(), locks.end(),
+                                    [&](const Flock& lock) { return exclusive || lock.exclusive; });
   if (conflict) {
     if (operation & LOCK_NB) return sys::fail(EWOULDBLOCK, "flock");
     return would_block<void>(

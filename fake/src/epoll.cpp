@@ -128,7 +128,7 @@ class EpollFile final : public OpenFile {
     int fd = -1;
     std::uint32_t events = 0;
     epoll_data_t data{};
-    bool disarmed = false;  // EPOLLONESHOT after its report, until EPOLL_CTL_MOD
+    bool disarmed = false;        // EPOLLONESHOT after its report, until EPOLL_CTL_MOD
     const void* queue = nullptr;  // the file's wait queue, for Kernel::wake
     // On Linux's ready list (what edge triggering reports); mutable because polling an epoll
     // trims its ready list, as the kernel's poll of an epoll does.
@@ -342,39 +342,39 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
 
 sys::Result<int> FakeSyscalls::epoll_wait(int epfd, struct epoll_event* events, int maxevents,
                                           int timeout_ms) {
-  return call<int>(
-      "epoll_wait", {arg(epfd), arg(maxevents), arg(timeout_ms)},
-      [&](Process& p) -> sys::Result<int> {
-        auto& k = kernel();
-        if (k.fd_entry(p, epfd) == nullptr) return sys::fail(EBADF, "epoll_wait");
-        detail::EpollFile* ep = detail::epoll_at(p, k, epfd);
-        if (ep == nullptr || maxevents <= 0) return sys::fail(EINVAL, "epoll_wait");
-        if (events == nullptr) return sys::fail(EFAULT, "epoll_wait");
-        ep->prune();
-        auto& regs = ep->registrations_;
-        std::list<detail::EpollFile::Registration> reported;
-        int n = 0;
-        for (auto it = regs.begin(); it != regs.end() && n < maxevents;) {
-          const std::uint32_t mask = detail::EpollFile::report(*it);
-          // Reaching an item takes it off the ready list; a reported level-triggered one goes
-          // back on (ep_send_events), unless EPOLLONESHOT just disarmed it.
-          it->queued = mask != 0 && (it->events & (EPOLLET | EPOLLONESHOT)) == 0;
-          if (mask == 0) {
-            ++it;
-            continue;
-          }
-          events[n].events = mask;
-          events[n].data = it->data;
-          ++n;
-          if (it->events & EPOLLONESHOT) it->disarmed = true;
-          auto next = std::next(it);
-          reported.splice(reported.end(), regs, it);
-          it = next;
-        }
-        regs.splice(regs.end(), reported);
-        if (n > 0) return n;
-        return detail::nothing_ready(k, "epoll_wait", timeout_ms, fmt::format("epoll fd {}", epfd));
-      });
+  return call<int>("epoll_wait", {arg(epfd), arg(maxevents), arg(timeout_ms)},
+                   [&](Process& p) -> sys::Result<int> {
+                     auto& k = kernel();
+                     if (k.fd_entry(p, epfd) == nullptr) return sys::fail(EBADF, "epoll_wait");
+                     detail::EpollFile* ep = detail::epoll_at(p, k, epfd);
+                     if (ep == nullptr || maxevents <= 0) return sys::fail(EINVAL, "epoll_wait");
+                     if (events == nullptr) return sys::fail(EFAULT, "epoll_wait");
+                     ep->prune();
+                     auto& regs = ep->registrations_;
+                     std::list<detail::EpollFile::Registration> reported;
+                     int n = 0;
+                     for (auto it = regs.begin(); it != regs.end() && n < maxevents;) {
+                       const std::uint32_t mask = detail::EpollFile::report(*it);
+                       // Reaching an item takes it off the ready list; a reported level-triggered one goes
+                       // back on (ep_send_events), unless EPOLLONESHOT just disarmed it.
+                       it->queued = mask != 0 && (it->events & (EPOLLET | EPOLLONESHOT)) == 0;
+                       if (mask == 0) {
+                         ++it;
+                         continue;
+                       }
+                       events[n].events = mask;
+                       events[n].data = it->data;
+                       ++n;
+                       if (it->events & EPOLLONESHOT) it->disarmed = true;
+                       auto next = std::next(it);
+                       reported.splice(reported.end(), regs, it);
+                       it = next;
+                     }
+                     regs.splice(regs.end(), reported);
+                     if (n > 0) return n;
+                     return detail::nothing_ready(k, "epoll_wait", timeout_ms,
+                                                  fmt::format("epoll fd {}", epfd));
+                   });
 }
 
 sys::Result<int> FakeSyscalls::poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) {

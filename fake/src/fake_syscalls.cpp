@@ -56,9 +56,7 @@ std::string render(const struct rlimit& limit) {
   };
   return fmt::format("{{{}, {}}}", one(limit.rlim_cur), one(limit.rlim_max));
 }
-std::string render(const timespec& ts) {
-  return fmt::format("{{{}, {}}}", ts.tv_sec, ts.tv_nsec);
-}
+std::string render(const timespec& ts) { return fmt::format("{{{}, {}}}", ts.tv_sec, ts.tv_nsec); }
 
 std::string bytes_text(const void* buf, std::size_t count) {
   constexpr std::size_t kShown = 128;
@@ -108,46 +106,71 @@ std::string sigset_text(const sigset_t* set) {
 
 std::string fcntl_cmd_text(int cmd) {
   switch (cmd) {
-    case F_GETFD: return "F_GETFD";
-    case F_SETFD: return "F_SETFD";
-    case F_GETFL: return "F_GETFL";
-    case F_SETFL: return "F_SETFL";
-    case F_DUPFD: return "F_DUPFD";
-    case F_DUPFD_CLOEXEC: return "F_DUPFD_CLOEXEC";
-    default: return std::to_string(cmd);
+    case F_GETFD:
+      return "F_GETFD";
+    case F_SETFD:
+      return "F_SETFD";
+    case F_GETFL:
+      return "F_GETFL";
+    case F_SETFL:
+      return "F_SETFL";
+    case F_DUPFD:
+      return "F_DUPFD";
+    case F_DUPFD_CLOEXEC:
+      return "F_DUPFD_CLOEXEC";
+    default:
+      return std::to_string(cmd);
   }
 }
 
 std::string resource_text(int resource) {
   switch (resource) {
-    case RLIMIT_NOFILE: return "RLIMIT_NOFILE";
-    case RLIMIT_CORE: return "RLIMIT_CORE";
-    case RLIMIT_NPROC: return "RLIMIT_NPROC";
-    case RLIMIT_STACK: return "RLIMIT_STACK";
-    case RLIMIT_AS: return "RLIMIT_AS";
-    case RLIMIT_FSIZE: return "RLIMIT_FSIZE";
-    default: return std::to_string(resource);
+    case RLIMIT_NOFILE:
+      return "RLIMIT_NOFILE";
+    case RLIMIT_CORE:
+      return "RLIMIT_CORE";
+    case RLIMIT_NPROC:
+      return "RLIMIT_NPROC";
+    case RLIMIT_STACK:
+      return "RLIMIT_STACK";
+    case RLIMIT_AS:
+      return "RLIMIT_AS";
+    case RLIMIT_FSIZE:
+      return "RLIMIT_FSIZE";
+    default:
+      return std::to_string(resource);
   }
 }
 
 std::string clock_text(clockid_t clock) {
   switch (clock) {
-    case CLOCK_REALTIME: return "CLOCK_REALTIME";
-    case CLOCK_MONOTONIC: return "CLOCK_MONOTONIC";
-    case CLOCK_BOOTTIME: return "CLOCK_BOOTTIME";
-    default: return std::to_string(clock);
+    case CLOCK_REALTIME:
+      return "CLOCK_REALTIME";
+    case CLOCK_MONOTONIC:
+      return "CLOCK_MONOTONIC";
+    case CLOCK_BOOTTIME:
+      return "CLOCK_BOOTTIME";
+    default:
+      return std::to_string(clock);
   }
 }
 
 std::string prctl_text(int option) {
   switch (option) {
-    case PR_SET_CHILD_SUBREAPER: return "PR_SET_CHILD_SUBREAPER";
-    case PR_GET_CHILD_SUBREAPER: return "PR_GET_CHILD_SUBREAPER";
-    case PR_SET_PDEATHSIG: return "PR_SET_PDEATHSIG";
-    case PR_GET_PDEATHSIG: return "PR_GET_PDEATHSIG";
-    case PR_SET_DUMPABLE: return "PR_SET_DUMPABLE";
-    case PR_GET_DUMPABLE: return "PR_GET_DUMPABLE";
-    default: return std::to_string(option);
+    case PR_SET_CHILD_SUBREAPER:
+      return "PR_SET_CHILD_SUBREAPER";
+    case PR_GET_CHILD_SUBREAPER:
+      return "PR_GET_CHILD_SUBREAPER";
+    case PR_SET_PDEATHSIG:
+      return "PR_SET_PDEATHSIG";
+    case PR_GET_PDEATHSIG:
+      return "PR_GET_PDEATHSIG";
+    case PR_SET_DUMPABLE:
+      return "PR_SET_DUMPABLE";
+    case PR_GET_DUMPABLE:
+      return "PR_GET_DUMPABLE";
+    default:
+      return std::to_string(option);
   }
 }
 
@@ -192,28 +215,44 @@ struct FakeSyscalls::Faults {
 
 int FakeSyscalls::typical_errno(const std::string& name) {
   static const std::map<std::string, int, std::less<>> kTypical = {
-      {"fork", EAGAIN}, {"vfork", EAGAIN}, {"setsid", EPERM}, {"getsid", ESRCH},
-      {"getpgid", ESRCH}, {"setpgid", EPERM}, {"waitpid", ECHILD}, {"kill", EPERM},
-      {"pidfd_open", EMFILE},
-      {"pidfd_send_signal", ESRCH}, {"execve", ENOENT}, {"prctl", EINVAL},
-      {"getresuid", EFAULT}, {"getresgid", EFAULT}, {"setresuid", EPERM},
-      {"setresgid", EPERM}, {"setuid", EPERM}, {"seteuid", EPERM}, {"setgid", EPERM},
-      {"setegid", EPERM}, {"setgroups", EPERM}, {"getgroups", EINVAL},
-      {"getpwnam", EIO}, {"getpwuid", EIO}, {"getgrnam", EIO}, {"getgrgid", EIO},
-      {"getgrouplist", ENOMEM}, {"open", EACCES}, {"openat", EACCES}, {"close", EIO},
-      {"close_range", EINVAL}, {"dup", EMFILE}, {"dup2", EBADF}, {"dup3", EBADF},
-      {"fcntl", EINVAL}, {"read", EIO}, {"write", ENOSPC}, {"fsync", EIO},
-      {"ftruncate", EIO}, {"fstat", EIO}, {"stat", ENOENT}, {"lstat", ENOENT},
-      {"flock", EWOULDBLOCK}, {"getdents64", EIO}, {"unlink", EACCES}, {"rename", EACCES},
-      {"symlink", EACCES}, {"mkdir", EACCES}, {"rmdir", EACCES}, {"chmod", EPERM},
-      {"chown", EPERM}, {"chdir", EACCES}, {"chroot", EPERM}, {"getcwd", ENOENT},
-      {"pipe2", EMFILE}, {"sigaction", EINVAL}, {"sigprocmask", EINVAL},
-      {"signalfd", EMFILE}, {"poll", EINTR}, {"epoll_create1", EMFILE},
-      {"epoll_ctl", ENOMEM}, {"epoll_wait", EINTR}, {"eventfd", EMFILE},
-      {"socket", EMFILE}, {"bind", EADDRINUSE}, {"listen", EADDRINUSE},
-      {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED}, {"sendto", ENOBUFS},
-      {"recvfrom", ECONNRESET}, {"recvmsg", ECONNRESET}, {"setsockopt", EINVAL},
-      {"getsockopt", EINVAL}, {"getsockname", EBADF}, {"getrlimit", EINVAL}, {"setrlimit", EPERM},
+      {"fork", EAGAIN},          {"vfork", EAGAIN},
+      {"setsid", EPERM},         {"getsid", ESRCH},
+      {"getpgid", ESRCH},        {"setpgid", EPERM},
+      {"waitpid", ECHILD},       {"kill", EPERM},
+      {"pidfd_open", EMFILE},    {"pidfd_send_signal", ESRCH},
+      {"execve", ENOENT},        {"prctl", EINVAL},
+      {"getresuid", EFAULT},     {"getresgid", EFAULT},
+      {"setresuid", EPERM},      {"setresgid", EPERM},
+      {"setuid", EPERM},         {"seteuid", EPERM},
+      {"setgid", EPERM},         {"setegid", EPERM},
+      {"setgroups", EPERM},      {"getgroups", EINVAL},
+      {"getpwnam", EIO},         {"getpwuid", EIO},
+      {"getgrnam", EIO},         {"getgrgid", EIO},
+      {"getgrouplist", ENOMEM},  {"open", EACCES},
+      {"openat", EACCES},        {"close", EIO},
+      {"close_range", EINVAL},   {"dup", EMFILE},
+      {"dup2", EBADF},           {"dup3", EBADF},
+      {"fcntl", EINVAL},         {"read", EIO},
+      {"write", ENOSPC},         {"fsync", EIO},
+      {"ftruncate", EIO},        {"fstat", EIO},
+      {"stat", ENOENT},          {"lstat", ENOENT},
+      {"flock", EWOULDBLOCK},    {"getdents64", EIO},
+      {"unlink", EACCES},        {"rename", EACCES},
+      {"symlink", EACCES},       {"mkdir", EACCES},
+      {"rmdir", EACCES},         {"chmod", EPERM},
+      {"chown", EPERM},          {"chdir", EACCES},
+      {"chroot", EPERM},         {"getcwd", ENOENT},
+      {"pipe2", EMFILE},         {"sigaction", EINVAL},
+      {"sigprocmask", EINVAL},   {"signalfd", EMFILE},
+      {"poll", EINTR},           {"epoll_create1", EMFILE},
+      {"epoll_ctl", ENOMEM},     {"epoll_wait", EINTR},
+      {"eventfd", EMFILE},       {"socket", EMFILE},
+      {"bind", EADDRINUSE},      {"listen", EADDRINUSE},
+      {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED},
+      {"sendto", ENOBUFS},       {"recvfrom", ECONNRESET},
+      {"recvmsg", ECONNRESET},   {"setsockopt", EINVAL},
+      {"getsockopt", EINVAL},    {"getsockname", EBADF},
+      {"getrlimit", EINVAL},     {"setrlimit", EPERM},
       {"clock_gettime", EINVAL},
   };
   auto it = kTypical.find(name);
@@ -329,13 +368,12 @@ FakeSyscalls::FakeSyscalls(const FakeSyscallsOptions& options)
 
 FakeSyscalls::~FakeSyscalls() = default;
 
-void FakeSyscalls::add_user(const std::string& name, uid_t uid, gid_t gid,
-                            const std::string& home, const std::string& shell) {
+void FakeSyscalls::add_user(const std::string& name, uid_t uid, gid_t gid, const std::string& home,
+                            const std::string& shell) {
   kernel_->users.push_back({name, uid, gid, home, shell});
 }
 
-void FakeSyscalls::add_group(const std::string& name, gid_t gid,
-                             std::vector<std::string> members) {
+void FakeSyscalls::add_group(const std::string& name, gid_t gid, std::vector<std::string> members) {
   kernel_->groups.push_back({name, gid, std::move(members)});
 }
 
@@ -391,7 +429,8 @@ void FakeSyscalls::make_symlink(const std::string& target, const std::string& pa
 void FakeSyscalls::make_hard_link(const std::string& existing, const std::string& path) {
   auto node = kernel_->lookup_as_root(existing, false);
   if (!node || node->is_dir()) {
-    detail::Kernel::fatal(fmt::format("make_hard_link: {} is not there or is a directory", existing));
+    detail::Kernel::fatal(
+        fmt::format("make_hard_link: {} is not there or is a directory", existing));
   }
   auto [dir_path, name] = split_last(path);
   auto dir = kernel_->make_dirs(dir_path);
@@ -580,13 +619,13 @@ sys::Result<pid_t> FakeSyscalls::setsid() {
 }
 
 pid_t FakeSyscalls::getpid() {
-  return *call<pid_t>("getpid", {}, [](Process& p) -> sys::Result<pid_t> { return p.pid; },
-                      false);
+  return *call<pid_t>(
+      "getpid", {}, [](Process& p) -> sys::Result<pid_t> { return p.pid; }, false);
 }
 
 pid_t FakeSyscalls::getppid() {
-  return *call<pid_t>("getppid", {}, [](Process& p) -> sys::Result<pid_t> { return p.ppid; },
-                      false);
+  return *call<pid_t>(
+      "getppid", {}, [](Process& p) -> sys::Result<pid_t> { return p.ppid; }, false);
 }
 
 sys::Result<pid_t> FakeSyscalls::getsid(pid_t pid) {
@@ -603,11 +642,11 @@ sys::Result<void> FakeSyscalls::setpgid(pid_t pid, pid_t pgid) {
 }
 
 sys::Result<sys::WaitResult> FakeSyscalls::waitpid(pid_t pid, int options) {
-  return call<sys::WaitResult>(
-      "waitpid",
-      {arg(pid), flags_text(options, {{WNOHANG, "WNOHANG"}, {WUNTRACED, "WUNTRACED"},
-                                      {WCONTINUED, "WCONTINUED"}})},
-      [&](Process& p) { return kernel_->waitpid(p, pid, options); });
+  return call<sys::WaitResult>("waitpid",
+                               {arg(pid), flags_text(options, {{WNOHANG, "WNOHANG"},
+                                                               {WUNTRACED, "WUNTRACED"},
+                                                               {WCONTINUED, "WCONTINUED"}})},
+                               [&](Process& p) { return kernel_->waitpid(p, pid, options); });
 }
 
 sys::Result<void> FakeSyscalls::kill(pid_t pid, int sig) {
@@ -711,11 +750,10 @@ sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwnam(const char* name)
 }
 
 sys::Result<std::optional<sys::Passwd>> FakeSyscalls::getpwuid(uid_t uid) {
-  return call<std::optional<sys::Passwd>>(
-      "getpwuid", {arg(uid)},
-      [&](Process&) -> sys::Result<std::optional<sys::Passwd>> {
-        return kernel_->user_by_uid(uid);
-      });
+  return call<std::optional<sys::Passwd>>("getpwuid", {arg(uid)},
+                                          [&](Process&) -> sys::Result<std::optional<sys::Passwd>> {
+                                            return kernel_->user_by_uid(uid);
+                                          });
 }
 
 sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrnam(const char* name) {
@@ -726,19 +764,17 @@ sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrnam(const char* name) 
 }
 
 sys::Result<std::optional<sys::Group>> FakeSyscalls::getgrgid(gid_t gid) {
-  return call<std::optional<sys::Group>>(
-      "getgrgid", {arg(gid)},
-      [&](Process&) -> sys::Result<std::optional<sys::Group>> {
-        return kernel_->group_by_gid(gid);
-      });
+  return call<std::optional<sys::Group>>("getgrgid", {arg(gid)},
+                                         [&](Process&) -> sys::Result<std::optional<sys::Group>> {
+                                           return kernel_->group_by_gid(gid);
+                                         });
 }
 
 sys::Result<std::vector<gid_t>> FakeSyscalls::getgrouplist(const char* user, gid_t group) {
-  return call<std::vector<gid_t>>(
-      "getgrouplist", {arg(user), arg(group)},
-      [&](Process&) -> sys::Result<std::vector<gid_t>> {
-        return kernel_->group_list(user == nullptr ? "" : user, group);
-      });
+  return call<std::vector<gid_t>>("getgrouplist", {arg(user), arg(group)},
+                                  [&](Process&) -> sys::Result<std::vector<gid_t>> {
+                                    return kernel_->group_list(user == nullptr ? "" : user, group);
+                                  });
 }
 
 // ---- Files and descriptors ---------------------------------------------------------------
@@ -768,23 +804,23 @@ sys::Result<int> FakeSyscalls::open(const char* path, int flags, mode_t mode) {
 }
 
 sys::Result<int> FakeSyscalls::openat(int dirfd, const char* path, int flags, mode_t mode) {
-  return call<int>(
-      "openat",
-      {dirfd == AT_FDCWD ? std::string("AT_FDCWD") : arg(dirfd), arg(path),
-       detail::open_flags_text(flags), mode_text(mode)},
-      [&](Process& p) -> sys::Result<int> {
-        if (path == nullptr) return sys::fail(EFAULT, "openat");
-        if (!kernel_->fd_available(p)) return sys::fail(EMFILE, "openat");
-        std::shared_ptr<detail::Inode> base;
-        if (path[0] != '/' && dirfd != AT_FDCWD) {
-          auto* entry = kernel_->fd_entry(p, dirfd);
-          if (entry == nullptr) return sys::fail(EBADF, "openat");
-          base = entry->file->inode_ptr();
-          if (!base->is_dir()) return sys::fail(ENOTDIR, "openat");
-        }
-        return install_fd(*kernel_, p, kernel_->open_file(p, path, flags, mode, base, "openat"),
-                          flags, "openat");
-      });
+  return call<int>("openat",
+                   {dirfd == AT_FDCWD ? std::string("AT_FDCWD") : arg(dirfd), arg(path),
+                    detail::open_flags_text(flags), mode_text(mode)},
+                   [&](Process& p) -> sys::Result<int> {
+                     if (path == nullptr) return sys::fail(EFAULT, "openat");
+                     if (!kernel_->fd_available(p)) return sys::fail(EMFILE, "openat");
+                     std::shared_ptr<detail::Inode> base;
+                     if (path[0] != '/' && dirfd != AT_FDCWD) {
+                       auto* entry = kernel_->fd_entry(p, dirfd);
+                       if (entry == nullptr) return sys::fail(EBADF, "openat");
+                       base = entry->file->inode_ptr();
+                       if (!base->is_dir()) return sys::fail(ENOTDIR, "openat");
+                     }
+                     return install_fd(*kernel_, p,
+                                       kernel_->open_file(p, path, flags, mode, base, "openat"),
+                                       flags, "openat");
+                   });
 }
 
 sys::Result<void> FakeSyscalls::close(int fd) {
@@ -820,7 +856,7 @@ sys::Result<int> FakeSyscalls::dup3(int oldfd, int newfd, int flags) {
 }
 
 sys::Result<int> FakeSyscalls::fcntl(int fd, int cmd, int arg_value) {
-  std::string shown = cmd == F_SETFL ? detail::open_flags_text(arg_value)
+  std::string shown = cmd == F_SETFL   ? detail::open_flags_text(arg_value)
                       : cmd == F_SETFD ? flags_text(arg_value, {{FD_CLOEXEC, "FD_CLOEXEC"}})
                                        : arg(arg_value);
   return call<int>("fcntl", {arg(fd), fcntl_cmd_text(cmd), std::move(shown)},
@@ -851,23 +887,27 @@ sys::Result<struct stat> FakeSyscalls::fstat(int fd) {
 }
 
 sys::Result<struct stat> FakeSyscalls::stat(const char* path) {
-  return call<struct stat>("stat", {arg(path)}, [&](Process& p) -> sys::Result<struct stat> {
-    if (path == nullptr) return sys::fail(EFAULT, "stat");
-    return kernel_->stat_path(p, path, true, "stat");
-  });
+  return call<struct stat>(
+      "stat", {arg(path)}, [&](Process & p) -> sys::Result<struct stat> {
+        if (path == nullptr) return sys::fail(EFAULT, "stat");
+        return kernel_->stat_path(p, path, true, "stat");
+      });
 }
 
 sys::Result<struct stat> FakeSyscalls::lstat(const char* path) {
-  return call<struct stat>("lstat", {arg(path)}, [&](Process& p) -> sys::Result<struct stat> {
-    if (path == nullptr) return sys::fail(EFAULT, "lstat");
-    return kernel_->stat_path(p, path, false, "lstat");
-  });
+  return call<struct stat>(
+      "lstat", {arg(path)}, [&](Process & p) -> sys::Result<struct stat> {
+        if (path == nullptr) return sys::fail(EFAULT, "lstat");
+        return kernel_->stat_path(p, path, false, "lstat");
+      });
 }
 
 sys::Result<void> FakeSyscalls::flock(int fd, int operation) {
   return call<void>("flock",
-                    {arg(fd), flags_text(operation, {{LOCK_SH, "LOCK_SH"}, {LOCK_EX, "LOCK_EX"},
-                                                     {LOCK_UN, "LOCK_UN"}, {LOCK_NB, "LOCK_NB"}})},
+                    {arg(fd), flags_text(operation, {{LOCK_SH, "LOCK_SH"},
+                                                     {LOCK_EX, "LOCK_EX"},
+                                                     {LOCK_UN, "LOCK_UN"},
+                                                     {LOCK_NB, "LOCK_NB"}})},
                     [&](Process& p) { return kernel_->flock(p, fd, operation); });
 }
 

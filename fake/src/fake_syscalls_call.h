@@ -18,10 +18,7 @@ namespace daemonkit::fake {
 
 // Argument text for the transcript.
 template <typename Int>
-  requires std::is_integral_v<Int>
-std::string arg(Int value) {
-  return std::to_string(value);
-}
+requires std::is_integral_v<Int> std::string arg(Int value) { return std::to_string(value); }
 inline std::string arg(const char* text) { return text == nullptr ? "NULL" : text; }
 
 // Written bytes as a C string, the first 128 of them.

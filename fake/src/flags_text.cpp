@@ -11,10 +11,18 @@ namespace daemonkit::fake::detail {
 std::string open_flags_text(int flags) {
   std::string text;
   switch (flags & O_ACCMODE) {
-    case O_RDONLY: text = "O_RDONLY"; break;
-    case O_WRONLY: text = "O_WRONLY"; break;
-    case O_RDWR: text = "O_RDWR"; break;
-    default: text = "O_ACCMODE"; break;
+    case O_RDONLY:
+      text = "O_RDONLY";
+      break;
+    case O_WRONLY:
+      text = "O_WRONLY";
+      break;
+    case O_RDWR:
+      text = "O_RDWR";
+      break;
+    default:
+      text = "O_ACCMODE";
+      break;
   }
   const unsigned rest = static_cast<unsigned>(flags & ~O_ACCMODE);
   if (rest == 0) return text;

@@ -16,12 +16,18 @@ namespace {
 
 unsigned char dirent_type(const Inode& node) {
   switch (node.mode & S_IFMT) {
-    case S_IFDIR: return DT_DIR;
-    case S_IFREG: return DT_REG;
-    case S_IFLNK: return DT_LNK;
-    case S_IFCHR: return DT_CHR;
-    case S_IFIFO: return DT_FIFO;
-    default: return DT_UNKNOWN;
+    case S_IFDIR:
+      return DT_DIR;
+    case S_IFREG:
+      return DT_REG;
+    case S_IFLNK:
+      return DT_LNK;
+    case S_IFCHR:
+      return DT_CHR;
+    case S_IFIFO:
+      return DT_FIFO;
+    default:
+      return DT_UNKNOWN;
   }
 }
 
@@ -120,8 +126,8 @@ class Directory final : public OpenFile {
     std::size_t used = 0;
     while (position_ < list.size()) {
       const Entry& e = list[position_];
-      const std::size_t n = put_dirent64(buf.subspan(used), e.ino,
-                                         static_cast<off_t>(position_ + 1), e.type, e.name);
+      const std::size_t n =
+          put_dirent64(buf.subspan(used), e.ino, static_cast<off_t>(position_ + 1), e.type, e.name);
       if (n == 0) break;
       used += n;
       ++position_;

@@ -86,8 +86,8 @@ Kernel::Kernel(const FakeSyscallsOptions& options) {
       fatal("FakeSyscallsOptions: ppid must be 1 or a pid other than the process's own");
     }
     make(options.ppid, 1, options.ppid, options.ppid, options.uid, options.gid);
-    Process& self = make(options.pid, options.ppid, options.ppid, options.pid, options.uid,
-                         options.gid);
+    Process& self =
+        make(options.pid, options.ppid, options.ppid, options.pid, options.uid, options.gid);
     self.groups = options.groups;
     self.umask = options.umask & 0777;
   } else {
@@ -215,8 +215,8 @@ bool OpenFile::can_write() const {
   return mode == O_WRONLY || mode == O_RDWR;
 }
 
-std::size_t put_dirent64(std::span<std::byte> out, ino_t ino, off_t next_offset,
-                         unsigned char type, const std::string& name) {
+std::size_t put_dirent64(std::span<std::byte> out, ino_t ino, off_t next_offset, unsigned char type,
+                         const std::string& name) {
   // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; },
   // each record padded to a multiple of 8 bytes.
   constexpr std::size_t kNameOffset = 19;

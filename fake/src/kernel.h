@@ -10,8 +10,8 @@
 #include <sys/types.h>
 
 #include <array>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <initializer_list>
 #include <map>
@@ -152,13 +152,13 @@ class Kernel {
   // resolve only the parent and then look the last name up themselves (unlink, rmdir, mkdir,
   // symlink, rename, open with O_CREAT) pass `trailing_slash_follows` false, as Linux never
   // follows the last component there.
-  sys::Result<Lookup> lookup(Process& p, std::string_view path, bool follow_last,
-                             const char* call, std::shared_ptr<Inode> base = nullptr,
+  sys::Result<Lookup> lookup(Process& p, std::string_view path, bool follow_last, const char* call,
+                             std::shared_ptr<Inode> base = nullptr,
                              bool trailing_slash_follows = true);
   [[nodiscard]] bool may(const Process& p, const Inode& node, int want) const;
-  sys::Result<std::shared_ptr<OpenFile>> open_file(Process& p, std::string_view path,
-                                                   int flags, mode_t mode,
-                                                   std::shared_ptr<Inode> base, const char* call);
+  sys::Result<std::shared_ptr<OpenFile>> open_file(Process& p, std::string_view path, int flags,
+                                                   mode_t mode, std::shared_ptr<Inode> base,
+                                                   const char* call);
   // Opens a FIFO inode (pipes.cpp) as fifo_open does: O_RDWR never waits; O_WRONLY with no
   // reader fails with ENXIO under O_NONBLOCK and otherwise waits, as O_RDONLY does for a
   // writer without it. Nothing else in the simulation can come to open the other end while
@@ -229,8 +229,7 @@ class Kernel {
   sys::Result<void> kill(Process& p, pid_t pid, int sig);
   sys::Result<int> pidfd_open(Process& p, pid_t pid, unsigned flags);
   sys::Result<void> pidfd_send_signal(Process& p, int pidfd, int sig, unsigned flags);
-  sys::Result<void> execve(Process& p, const char* path, char* const argv[],
-                           char* const envp[]);
+  sys::Result<void> execve(Process& p, const char* path, char* const argv[], char* const envp[]);
   sys::Result<int> prctl(Process& p, int option, unsigned long arg);
   sys::Result<void> sigaction(Process& p, int sig, const struct sigaction* act,
                               struct sigaction* old);

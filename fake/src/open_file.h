@@ -84,8 +84,8 @@ struct Inode {
 struct Readiness {
   bool readable = false;
   bool writable = false;
-  bool hangup = false;  // EPOLLHUP: the other side of a pipe or socket is gone
-  bool error = false;   // EPOLLERR: e.g. a pipe's write end whose readers are all gone
+  bool hangup = false;       // EPOLLHUP: the other side of a pipe or socket is gone
+  bool error = false;        // EPOLLERR: e.g. a pipe's write end whose readers are all gone
   bool read_hangup = false;  // EPOLLRDHUP: a stream socket's peer will send no more
 };
 
@@ -104,8 +104,7 @@ class OpenFile {
   [[nodiscard]] virtual std::string describe() const = 0;
   // Returns EAGAIN when the call would block; the caller turns that into EAGAIN for
   // O_NONBLOCK descriptions and into the kernel's would-block policy otherwise.
-  virtual sys::Result<std::size_t> read(Kernel& kernel, Process& reader,
-                                        std::span<std::byte> buf);
+  virtual sys::Result<std::size_t> read(Kernel& kernel, Process& reader, std::span<std::byte> buf);
   virtual sys::Result<std::size_t> write(Kernel& kernel, Process& writer,
                                          std::span<const std::byte> buf);
   virtual sys::Result<std::size_t> getdents64(Kernel& kernel, Process& reader,
@@ -136,7 +135,7 @@ class OpenFile {
 };
 
 // Writes one linux_dirent64 record at `out` if it fits; returns its length, or 0 if not.
-std::size_t put_dirent64(std::span<std::byte> out, ino_t ino, off_t next_offset,
-                         unsigned char type, const std::string& name);
+std::size_t put_dirent64(std::span<std::byte> out, ino_t ino, off_t next_offset, unsigned char type,
+                         const std::string& name);
 
 }  // namespace daemonkit::fake::detail

@@ -44,8 +44,7 @@ class ProcFdDirectory final : public OpenFile {
     return sys::fail(EISDIR, "read");
   }
 
-  sys::Result<std::size_t> getdents64(Kernel& kernel, Process&,
-                                      std::span<std::byte> buf) override {
+  sys::Result<std::size_t> getdents64(Kernel& kernel, Process&, std::span<std::byte> buf) override {
     std::size_t used = 0;
     bool stopped_early = false;
     auto emit = [&](ino_t ino, off_t next, unsigned char type, const std::string& name) {
@@ -69,8 +68,7 @@ class ProcFdDirectory final : public OpenFile {
     if (owner != nullptr) {
       for (auto it = owner->fds.lower_bound(static_cast<int>(position_ - 2));
            it != owner->fds.end(); ++it) {
-        if (!emit(static_cast<ino_t>(0x10000 + it->first), it->first + 3,
-                  fdinfo_ ? DT_REG : DT_LNK,
+        if (!emit(static_cast<ino_t>(0x10000 + it->first), it->first + 3, fdinfo_ ? DT_REG : DT_LNK,
                   std::to_string(it->first))) {
           break;
         }
@@ -138,9 +136,9 @@ std::string fdinfo_text(const FdEntry& entry) {
   const OpenFile& file = *entry.file;
   const Inode& node = file.inode();
   const int flags = file.status_flags() | (entry.cloexec ? O_CLOEXEC : 0);
-  std::string text = fmt::format("pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{}\nino:\t{}\n",
-                                 file.position(), static_cast<unsigned>(flags),
-                                 20 + static_cast<int>(node.dev % 64), node.ino);
+  std::string text =
+      fmt::format("pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{}\nino:\t{}\n", file.position(),
+                  static_cast<unsigned>(flags), 20 + static_cast<int>(node.dev % 64), node.ino);
   int id = 0;
   for (const Flock& lock : node.flocks) {
     if (lock.owner != &file) continue;
@@ -165,8 +163,7 @@ class ProcDirectory final : public OpenFile {
   }
   // The position is an index into the listing made at each call, so processes that appear or
   // go between calls may be seen or missed, as on Linux.
-  sys::Result<std::size_t> getdents64(Kernel& kernel, Process&,
-                                      std::span<std::byte> buf) override {
+  sys::Result<std::size_t> getdents64(Kernel& kernel, Process&, std::span<std::byte> buf) override {
     if (inode_->special != Special::kProcRoot) return std::size_t{0};
     struct Entry {
       std::string name;
@@ -178,10 +175,9 @@ class ProcDirectory final : public OpenFile {
     }
     std::size_t used = 0;
     while (position_ < list.size()) {
-      const std::size_t n =
-          put_dirent64(buf.subspan(used), static_cast<ino_t>(0x20000 + position_),
-                       static_cast<off_t>(position_ + 1), list[position_].type,
-                       list[position_].name);
+      const std::size_t n = put_dirent64(buf.subspan(used), static_cast<ino_t>(0x20000 + position_),
+                                         static_cast<off_t>(position_ + 1), list[position_].type,
+                                         list[position_].name);
       if (n == 0) break;
       used += n;
       ++position_;
@@ -229,9 +225,9 @@ std::shared_ptr<Inode> Kernel::proc_child(Process& p, const Inode& dir, const st
       const Process* target = find(dir.proc_pid);
       if (target == nullptr) return nullptr;
       if (name == "stat") {
-        auto node = cached(std::to_string(dir.proc_pid) + "/stat", S_IFREG | 0444,
-                           Special::kProcStat, dir.proc_pid,
-                           proc_inodes[std::to_string(dir.proc_pid)]);
+        auto node =
+            cached(std::to_string(dir.proc_pid) + "/stat", S_IFREG | 0444, Special::kProcStat,
+                   dir.proc_pid, proc_inodes[std::to_string(dir.proc_pid)]);
         node->uid = target->uids.effective;
         node->gid = target->gids.effective;
         return node;
@@ -239,10 +235,8 @@ std::shared_ptr<Inode> Kernel::proc_child(Process& p, const Inode& dir, const st
       if (name != "fd" && name != "fdinfo") return nullptr;
       auto parent = proc_inodes[std::to_string(dir.proc_pid)];
       const bool fd = name == "fd";
-      auto node = cached(std::to_string(dir.proc_pid) + "/" + name,
-                         S_IFDIR | (fd ? 0500 : 0555),
-                         fd ? Special::kProcFdDir : Special::kProcFdinfoDir, dir.proc_pid,
-                         parent);
+      auto node = cached(std::to_string(dir.proc_pid) + "/" + name, S_IFDIR | (fd ? 0500 : 0555),
+                         fd ? Special::kProcFdDir : Special::kProcFdinfoDir, dir.proc_pid, parent);
       node->uid = target->uids.effective;
       node->gid = target->gids.effective;
       return node;
@@ -259,8 +253,8 @@ std::shared_ptr<Inode> Kernel::proc_child(Process& p, const Inode& dir, const st
       mode_t mode = S_IFREG | 0444;
       if (link) {
         // Linux's proc_fd_link mode: r-x for a readable description, -wx for a writable one.
-        mode = S_IFLNK | (entry->file->can_read() ? 0500 : 0) |
-               (entry->file->can_write() ? 0300 : 0);
+        mode =
+            S_IFLNK | (entry->file->can_read() ? 0500 : 0) | (entry->file->can_write() ? 0300 : 0);
       }
       auto node = new_inode(mode, target->uids.effective, target->gids.effective, kProcDev);
       node->special = link ? Special::kProcFdLink : Special::kProcFdinfo;
@@ -294,8 +288,7 @@ bool Kernel::may_inspect(const Process& p, pid_t target_pid) const {
 
 std::shared_ptr<OpenFile> Kernel::open_proc_dir(const std::shared_ptr<Inode>& node, int flags) {
   if (node->special == Special::kProcFdDir || node->special == Special::kProcFdinfoDir) {
-    return std::make_shared<ProcFdDirectory>(node, flags,
-                                             node->special == Special::kProcFdinfoDir);
+    return std::make_shared<ProcFdDirectory>(node, flags, node->special == Special::kProcFdinfoDir);
   }
   if (node->special == Special::kProcStat) {
     const Process* target = find(node->proc_pid);

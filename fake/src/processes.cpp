@@ -27,8 +27,16 @@ bool default_stops(int sig) { return sig == SIGTSTP || sig == SIGTTIN || sig == 
 
 bool default_dumps_core(int sig) {
   switch (sig) {
-    case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS: case SIGFPE:
-    case SIGSEGV: case SIGXCPU: case SIGXFSZ: case SIGSYS:
+    case SIGQUIT:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGABRT:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGSEGV:
+    case SIGXCPU:
+    case SIGXFSZ:
+    case SIGSYS:
       return true;
     default:
       return false;
@@ -211,8 +219,8 @@ void Kernel::act_on(Process& target, int sig, pid_t sender) {
     target.signals.push_back({sig, sender, SignalAction::kStopped});
   } else {
     target.signals.push_back({sig, sender, SignalAction::kTerminated});
-    const bool core = default_dumps_core(sig) && target.dumpable &&
-                      target.rlimits[RLIMIT_CORE].rlim_cur > 0;
+    const bool core =
+        default_dumps_core(sig) && target.dumpable && target.rlimits[RLIMIT_CORE].rlim_cur > 0;
     terminate(target, sig | (core ? WCOREFLAG : 0));
   }
 }
@@ -293,8 +301,8 @@ sys::Result<int> Kernel::pidfd_open(Process& p, pid_t pid, unsigned flags) {
     return sys::fail(ESRCH, "pidfd_open");
   }
   auto inode = new_inode(0700, 0, 0, kAnonDev);
-  auto file = std::make_shared<PidFd>(std::move(inode), O_RDWR | static_cast<int>(flags), pid,
-                                      *this);
+  auto file =
+      std::make_shared<PidFd>(std::move(inode), O_RDWR | static_cast<int>(flags), pid, *this);
   return allocate_fd(p, std::move(file), true, 0, "pidfd_open");
 }
 
@@ -455,8 +463,8 @@ void Kernel::notify_parent(Process& child) {
   // init reaps whatever is left to it; a parent that ignores SIGCHLD (or set SA_NOCLDWAIT)
   // never sees a zombie.
   const struct sigaction& action = parent->actions[SIGCHLD];
-  const bool autoreap = parent->pid == 1 || action.sa_handler == SIG_IGN ||
-                        (action.sa_flags & SA_NOCLDWAIT);
+  const bool autoreap =
+      parent->pid == 1 || action.sa_handler == SIG_IGN || (action.sa_flags & SA_NOCLDWAIT);
   if (parent->pid != 1 && action.sa_handler != SIG_IGN) deliver(*parent, SIGCHLD, child.pid);
   if (autoreap) reap(child);
 }

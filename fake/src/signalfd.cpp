@@ -78,8 +78,7 @@ class SignalFd final : public OpenFile {
 
 }  // namespace
 
-std::optional<std::pair<int, SignalSource>> Kernel::take_pending(Process& p,
-                                                                 const sigset_t& mask) {
+std::optional<std::pair<int, SignalSource>> Kernel::take_pending(Process& p, const sigset_t& mask) {
   for (int sig = 1; sig <= kMaxSignal; ++sig) {
     if (sigismember(&p.pending, sig) == 1 && sigismember(&mask, sig) == 1) {
       sigdelset(&p.pending, sig);

@@ -22,8 +22,7 @@
 namespace daemonkit::fake {
 namespace detail {
 
-Socket::Socket(Kernel& kernel, std::shared_ptr<Inode> inode, int status_flags, int domain,
-               int type)
+Socket::Socket(Kernel& kernel, std::shared_ptr<Inode> inode, int status_flags, int domain, int type)
     : OpenFile(std::move(inode), status_flags), kernel_(kernel), domain_(domain), type_(type) {}
 
 Socket::~Socket() {
@@ -192,18 +191,21 @@ Readiness Socket::readiness() const {
 
 std::string Socket::blocked_reason(const Kernel&) const {
   if (state == State::kListening) {
-    return fmt::format("{} has no pending connection; connect from another process first, "
-                       "or use SOCK_NONBLOCK",
-                       describe());
+    return fmt::format(
+        "{} has no pending connection; connect from another process first, "
+        "or use SOCK_NONBLOCK",
+        describe());
   }
   if (is_stream() && state == State::kConnected && !rx->bytes.empty()) {
-    return fmt::format("{}: its peer's receive buffer is full; switch to the peer and read "
-                       "first, or use SOCK_NONBLOCK",
-                       describe());
+    return fmt::format(
+        "{}: its peer's receive buffer is full; switch to the peer and read "
+        "first, or use SOCK_NONBLOCK",
+        describe());
   }
-  return fmt::format("{} has nothing to read; switch to its peer and send first, or use "
-                     "SOCK_NONBLOCK or MSG_DONTWAIT",
-                     describe());
+  return fmt::format(
+      "{} has nothing to read; switch to its peer and send first, or use "
+      "SOCK_NONBLOCK or MSG_DONTWAIT",
+      describe());
 }
 
 sys::Result<void> copy_address(const SocketAddress& address, sockaddr* out, socklen_t* len,
@@ -229,10 +231,14 @@ sys::Result<std::shared_ptr<Socket>> socket_at(Kernel& kernel, Process& p, int f
 
 std::string family_text(int domain) {
   switch (domain) {
-    case AF_UNIX: return "AF_UNIX";
-    case AF_INET: return "AF_INET";
-    case AF_INET6: return "AF_INET6";
-    default: return std::to_string(domain);
+    case AF_UNIX:
+      return "AF_UNIX";
+    case AF_INET:
+      return "AF_INET";
+    case AF_INET6:
+      return "AF_INET6";
+    default:
+      return std::to_string(domain);
   }
 }
 
@@ -245,10 +251,18 @@ std::string sock_flags_text(int flags) {
 std::string type_text(int type) {
   std::string text;
   switch (type & 0xf) {
-    case SOCK_STREAM: text = "SOCK_STREAM"; break;
-    case SOCK_DGRAM: text = "SOCK_DGRAM"; break;
-    case SOCK_SEQPACKET: text = "SOCK_SEQPACKET"; break;
-    default: text = std::to_string(type & 0xf); break;
+    case SOCK_STREAM:
+      text = "SOCK_STREAM";
+      break;
+    case SOCK_DGRAM:
+      text = "SOCK_DGRAM";
+      break;
+    case SOCK_SEQPACKET:
+      text = "SOCK_SEQPACKET";
+      break;
+    default:
+      text = std::to_string(type & 0xf);
+      break;
   }
   const int flags = type & ~0xf;
   return flags == 0 ? text : text + "|" + sock_flags_text(flags);
@@ -303,14 +317,22 @@ void put_control(msghdr& msg, std::size_t& used, int level, int type, const void
 std::string option_text(int level, int name) {
   if (level == SOL_SOCKET) {
     switch (name) {
-      case SO_REUSEADDR: return "SOL_SOCKET, SO_REUSEADDR";
-      case SO_KEEPALIVE: return "SOL_SOCKET, SO_KEEPALIVE";
-      case SO_ERROR: return "SOL_SOCKET, SO_ERROR";
-      case SO_TYPE: return "SOL_SOCKET, SO_TYPE";
-      case SO_DOMAIN: return "SOL_SOCKET, SO_DOMAIN";
-      case SO_ACCEPTCONN: return "SOL_SOCKET, SO_ACCEPTCONN";
-      case SO_PASSCRED: return "SOL_SOCKET, SO_PASSCRED";
-      default: return fmt::format("SOL_SOCKET, {}", name);
+      case SO_REUSEADDR:
+        return "SOL_SOCKET, SO_REUSEADDR";
+      case SO_KEEPALIVE:
+        return "SOL_SOCKET, SO_KEEPALIVE";
+      case SO_ERROR:
+        return "SOL_SOCKET, SO_ERROR";
+      case SO_TYPE:
+        return "SOL_SOCKET, SO_TYPE";
+      case SO_DOMAIN:
+        return "SOL_SOCKET, SO_DOMAIN";
+      case SO_ACCEPTCONN:
+        return "SOL_SOCKET, SO_ACCEPTCONN";
+      case SO_PASSCRED:
+        return "SOL_SOCKET, SO_PASSCRED";
+      default:
+        return fmt::format("SOL_SOCKET, {}", name);
     }
   }
   if (level == IPPROTO_TCP && name == TCP_NODELAY) return "IPPROTO_TCP, TCP_NODELAY";
@@ -359,8 +381,8 @@ sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
           return sys::fail(EAFNOSUPPORT, "socket");
         }
         auto& k = kernel();
-        auto inode = k.new_inode(S_IFSOCK | 0777, p.uids.effective, p.gids.effective,
-                                 detail::kSockDev);
+        auto inode =
+            k.new_inode(S_IFSOCK | 0777, p.uids.effective, p.gids.effective, detail::kSockDev);
         const int status = O_RDWR | ((type & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
         auto file = std::make_shared<Socket>(k, std::move(inode), status, domain, base);
         return k.allocate_fd(p, std::move(file), (type & SOCK_CLOEXEC) != 0, 0, "socket");
@@ -368,16 +390,16 @@ sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
 }
 
 sys::Result<void> FakeSyscalls::bind(int fd, const struct sockaddr* addr, socklen_t len) {
-  return call<void>(
-      "bind", {arg(fd), detail::socket_address_text(addr, len), arg(len)},
-      [&](Process& p) -> sys::Result<void> {
-        auto socket_or = detail::socket_at(kernel(), p, fd, "bind");
-        if (!socket_or) return sys::fail(socket_or.error());
-        const std::shared_ptr<Socket> socket = *socket_or;
-        if (addr == nullptr) return sys::fail(EFAULT, "bind");
-        if (socket->is_unix()) return detail::unix_bind(kernel(), p, *socket, socket, addr, len);
-        return detail::inet_bind(kernel(), p, socket, addr, len);
-      });
+  return call<void>("bind", {arg(fd), detail::socket_address_text(addr, len), arg(len)},
+                    [&](Process& p) -> sys::Result<void> {
+                      auto socket_or = detail::socket_at(kernel(), p, fd, "bind");
+                      if (!socket_or) return sys::fail(socket_or.error());
+                      const std::shared_ptr<Socket> socket = *socket_or;
+                      if (addr == nullptr) return sys::fail(EFAULT, "bind");
+                      if (socket->is_unix())
+                        return detail::unix_bind(kernel(), p, *socket, socket, addr, len);
+                      return detail::inet_bind(kernel(), p, socket, addr, len);
+                    });
 }
 
 sys::Result<void> FakeSyscalls::listen(int fd, int backlog) {
@@ -406,11 +428,9 @@ sys::Result<void> FakeSyscalls::listen(int fd, int backlog) {
   });
 }
 
-sys::Result<int> FakeSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t* len,
-                                       int flags) {
+sys::Result<int> FakeSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
   return call<int>(
-      "accept4",
-      {arg(fd), addr == nullptr ? "NULL" : "&addr", detail::sock_flags_text(flags)},
+      "accept4", {arg(fd), addr == nullptr ? "NULL" : "&addr", detail::sock_flags_text(flags)},
       [&](Process& p) -> sys::Result<int> {
         if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return sys::fail(EINVAL, "accept4");
         auto listener_or = detail::socket_at(kernel(), p, fd, "accept4");
@@ -421,8 +441,8 @@ sys::Result<int> FakeSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t*
         if (listener->state != Socket::State::kListening) return sys::fail(EINVAL, "accept4");
         if (listener->accept_queue.empty()) {
           if (listener->nonblocking()) return sys::fail(EAGAIN, "accept4");
-          return k.would_block<int>(
-              "accept4", fmt::format("fd {}: {}", fd, listener->blocked_reason(k)));
+          return k.would_block<int>("accept4",
+                                    fmt::format("fd {}: {}", fd, listener->blocked_reason(k)));
         }
         if (!k.fd_available(p)) return sys::fail(EMFILE, "accept4");
         auto accepted = listener->accept_queue.front();
@@ -530,8 +550,7 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
           server->local = detail::inet_address(destination, mine.sin_port);
           detail::inet_register(k, server);
         }
-        server->peer_address =
-            socket->local.empty() ? detail::unix_unnamed() : socket->local;
+        server->peer_address = socket->local.empty() ? detail::unix_unnamed() : socket->local;
         socket->peer_address = listener->local;
         if (!socket->is_unix()) socket->peer_address = server->local;
         socket->join(socket, server);
@@ -594,8 +613,8 @@ sys::Result<std::size_t> FakeSyscalls::sendto(int fd, const void* buf, std::size
 sys::Result<std::size_t> FakeSyscalls::recvfrom(int fd, void* buf, std::size_t len, int flags,
                                                 struct sockaddr* addr, socklen_t* addrlen) {
   return call<std::size_t>(
-      "recvfrom", {arg(fd), arg(len), detail::msg_flags_text(flags),
-                   addr == nullptr ? "NULL" : "&addr"},
+      "recvfrom",
+      {arg(fd), arg(len), detail::msg_flags_text(flags), addr == nullptr ? "NULL" : "&addr"},
       [&](Process& p) -> sys::Result<std::size_t> {
         auto socket_or = detail::socket_at(kernel(), p, fd, "recvfrom");
         if (!socket_or) return sys::fail(socket_or.error());
@@ -690,34 +709,33 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
                                            socklen_t len) {
   int shown = 0;
   if (value != nullptr && len >= sizeof(int)) std::memcpy(&shown, value, sizeof shown);
-  return call<void>(
-      "setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
-      [&](Process& p) -> sys::Result<void> {
-        auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
-        if (!socket_or) return sys::fail(socket_or.error());
-        const std::shared_ptr<Socket> socket = *socket_or;
-        bool* flag = nullptr;
-        if (level == SOL_SOCKET) {
-          if (name == SO_REUSEADDR) flag = &socket->reuse_address;
-          if (name == SO_KEEPALIVE) flag = &socket->keepalive;
-          if (name == SO_PASSCRED) {
-            // Linux (checked on 6.18) takes it only where credentials can travel.
-            if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "setsockopt");
-            flag = &socket->pass_credentials;
-          }
-        } else if (level == IPPROTO_TCP && !socket->is_unix()) {
-          if (name == TCP_NODELAY) flag = &socket->no_delay;
-        } else if (socket->is_unix()) {
-          return sys::fail(EOPNOTSUPP, "setsockopt");
-        }
-        if (flag == nullptr) return sys::fail(ENOPROTOOPT, "setsockopt");
-        if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
-        if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
-        int v = 0;
-        std::memcpy(&v, value, sizeof v);
-        *flag = v != 0;
-        return {};
-      });
+  return call<void>("setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
+                    [&](Process& p) -> sys::Result<void> {
+                      auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
+                      if (!socket_or) return sys::fail(socket_or.error());
+                      const std::shared_ptr<Socket> socket = *socket_or;
+                      bool* flag = nullptr;
+                      if (level == SOL_SOCKET) {
+                        if (name == SO_REUSEADDR) flag = &socket->reuse_address;
+                        if (name == SO_KEEPALIVE) flag = &socket->keepalive;
+                        if (name == SO_PASSCRED) {
+                          // Linux (checked on 6.18) takes it only where credentials can travel.
+                          if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "setsockopt");
+                          flag = &socket->pass_credentials;
+                        }
+                      } else if (level == IPPROTO_TCP && !socket->is_unix()) {
+                        if (name == TCP_NODELAY) flag = &socket->no_delay;
+                      } else if (socket->is_unix()) {
+                        return sys::fail(EOPNOTSUPP, "setsockopt");
+                      }
+                      if (flag == nullptr) return sys::fail(ENOPROTOOPT, "setsockopt");
+                      if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
+                      if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
+                      int v = 0;
+                      std::memcpy(&v, value, sizeof v);
+                      *flag = v != 0;
+                      return {};
+                    });
 }
 
 sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* value,
@@ -731,17 +749,30 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
         int v = 0;
         if (level == SOL_SOCKET) {
           switch (name) {
-            case SO_REUSEADDR: v = socket->reuse_address ? 1 : 0; break;
-            case SO_KEEPALIVE: v = socket->keepalive ? 1 : 0; break;
-            case SO_ERROR: v = std::exchange(socket->error, 0); break;
-            case SO_TYPE: v = socket->type(); break;
-            case SO_DOMAIN: v = socket->domain(); break;
-            case SO_ACCEPTCONN: v = socket->state == Socket::State::kListening ? 1 : 0; break;
+            case SO_REUSEADDR:
+              v = socket->reuse_address ? 1 : 0;
+              break;
+            case SO_KEEPALIVE:
+              v = socket->keepalive ? 1 : 0;
+              break;
+            case SO_ERROR:
+              v = std::exchange(socket->error, 0);
+              break;
+            case SO_TYPE:
+              v = socket->type();
+              break;
+            case SO_DOMAIN:
+              v = socket->domain();
+              break;
+            case SO_ACCEPTCONN:
+              v = socket->state == Socket::State::kListening ? 1 : 0;
+              break;
             case SO_PASSCRED:
               if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "getsockopt");
               v = socket->pass_credentials ? 1 : 0;
               break;
-            default: return sys::fail(ENOPROTOOPT, "getsockopt");
+            default:
+              return sys::fail(ENOPROTOOPT, "getsockopt");
           }
         } else if (level == IPPROTO_TCP && !socket->is_unix() && name == TCP_NODELAY) {
           v = socket->no_delay ? 1 : 0;
@@ -766,8 +797,8 @@ sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, sockl
     const std::shared_ptr<Socket> socket = *socket_or;
     detail::SocketAddress name = socket->local;
     if (name.empty()) {
-      name = socket->is_unix() ? detail::unix_unnamed()
-                               : detail::inet_address(htonl(INADDR_ANY), 0);
+      name =
+          socket->is_unix() ? detail::unix_unnamed() : detail::inet_address(htonl(INADDR_ANY), 0);
     }
     if (addr == nullptr || len == nullptr) return sys::fail(EFAULT, "getsockname");
     return detail::copy_address(name, addr, len, "getsockname");

@@ -58,7 +58,7 @@ struct Datagram {
 struct Received {
   SocketAddress from;
   std::optional<Credentials> credentials;  // a datagram's, when recorded
-  bool truncated = false;                   // a datagram longer than the buffer
+  bool truncated = false;                  // a datagram longer than the buffer
 };
 
 class Socket final : public OpenFile, public std::enable_shared_from_this<Socket> {
@@ -69,8 +69,7 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   ~Socket() override;
 
   std::string describe() const override;
-  sys::Result<std::size_t> read(Kernel& kernel, Process& reader,
-                                std::span<std::byte> buf) override;
+  sys::Result<std::size_t> read(Kernel& kernel, Process& reader, std::span<std::byte> buf) override;
   sys::Result<std::size_t> write(Kernel& kernel, Process& writer,
                                  std::span<const std::byte> buf) override;
   Readiness readiness() const override;
@@ -104,7 +103,7 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   bool keepalive = false;
   bool no_delay = false;
   bool pass_credentials = false;  // SO_PASSCRED
-  int error = 0;  // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
+  int error = 0;       // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
   bool reset = false;  // a TCP peer answered a write after its close with a reset
   // Streams.
   std::shared_ptr<StreamChannel> rx;

@@ -22,7 +22,7 @@ constexpr std::uint16_t kFirstUnprivileged = 1024;
 bool loopback(in_addr_t network_order) { return (ntohl(network_order) >> 24) == 127; }
 
 struct Endpoint {
-  in_addr_t address = 0;  // network order
+  in_addr_t address = 0;   // network order
   std::uint16_t port = 0;  // host order
 };
 
@@ -55,8 +55,8 @@ bool any_other_on(const Kernel& kernel, const Socket& socket, Endpoint at, Test 
 // without SO_REUSEPORT and TIME_WAIT).
 bool conflicts(const Kernel& kernel, const Socket& socket, Endpoint at) {
   return any_other_on(kernel, socket, at, [&](const Socket& other) {
-    const bool shared = socket.reuse_address && other.reuse_address &&
-                        other.state != Socket::State::kListening;
+    const bool shared =
+        socket.reuse_address && other.reuse_address && other.state != Socket::State::kListening;
     return !shared;
   });
 }
@@ -138,9 +138,8 @@ sys::Result<void> inet_bind(Kernel& kernel, Process& p, const std::shared_ptr<So
 }
 
 bool inet_listen_conflict(const Kernel& kernel, const Socket& socket) {
-  return any_other_on(kernel, socket, endpoint_of(socket.local), [](const Socket& other) {
-    return other.state == Socket::State::kListening;
-  });
+  return any_other_on(kernel, socket, endpoint_of(socket.local),
+                      [](const Socket& other) { return other.state == Socket::State::kListening; });
 }
 
 sys::Result<std::shared_ptr<Socket>> inet_find_listener(Kernel& kernel, const sockaddr* addr,

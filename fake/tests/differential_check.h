@@ -33,8 +33,7 @@ void check_with(Testable&& testable, const rc::detail::TestParams& params) {
   rc::detail::TestMetadata metadata;
   metadata.id = std::string(info->test_suite_name()) + "/" + info->name();
   metadata.description = info->name();
-  const auto result =
-      rc::detail::checkTestable(std::forward<Testable>(testable), metadata, params);
+  const auto result = rc::detail::checkTestable(std::forward<Testable>(testable), metadata, params);
   if (!result.template is<rc::detail::SuccessResult>()) {
     std::ostringstream message;
     rc::detail::printResultMessage(result, message);

@@ -75,8 +75,8 @@ class EpollInterpreter {
   Step eventfd(const RawOp& r) {
     const unsigned initial = static_cast<unsigned>(r[1] % 3);
     const int flags = EFD_NONBLOCK | ((r[2] % 3 == 0) ? EFD_SEMAPHORE : 0);
-    const std::string call = fmt::format("eventfd({}, {})", initial,
-                                         (flags & EFD_SEMAPHORE) ? "NONBLOCK|SEMAPHORE" : "NONBLOCK");
+    const std::string call = fmt::format(
+        "eventfd({}, {})", initial, (flags & EFD_SEMAPHORE) ? "NONBLOCK|SEMAPHORE" : "NONBLOCK");
     auto fd = os_.eventfd(initial, flags);
     if (!fd) return {call, err(fd.error())};
     files_.push_back({*fd, Kind::kEventfd});
@@ -117,7 +117,10 @@ class EpollInterpreter {
   Step ctl(const RawOp& r, std::size_t position) {
     const int ep = epoll_slot(r[1]);
     const int which = r[2] % 10;
-    const int op = which < 5 ? EPOLL_CTL_ADD : which < 7 ? EPOLL_CTL_MOD : which < 9 ? EPOLL_CTL_DEL : 7;
+    const int op = which < 5   ? EPOLL_CTL_ADD
+                   : which < 7 ? EPOLL_CTL_MOD
+                   : which < 9 ? EPOLL_CTL_DEL
+                               : 7;
     const std::size_t choices = files_.size() + 2;
     const std::size_t t = static_cast<std::size_t>(r[3]) % choices;
     const int target = t < files_.size() ? files_[t].fd : t == files_.size() ? ep : 99;
@@ -222,7 +225,8 @@ class EpollInterpreter {
 
 std::string describe_raw(const std::vector<RawOp>& ops) {
   std::ostringstream text;
-  for (const auto& r : ops) text << fmt::format("{{{},{},{},{},{}}} ", r[0], r[1], r[2], r[3], r[4]);
+  for (const auto& r : ops)
+    text << fmt::format("{{{},{},{},{},{}}} ", r[0], r[1], r[2], r[3], r[4]);
   return text.str();
 }
 
@@ -243,8 +247,8 @@ rc::Gen<std::vector<RawOp>> gen_epoll_sequence() {
       rc::gen::resize(40, rc::gen::container<std::vector<RawOp>>(
                               rc::gen::container<RawOp>(rc::gen::inRange(0, 1000)))),
       [](std::vector<RawOp> ops) {
-        ops.insert(ops.begin(), {RawOp{0, 0, 0, 0, 0}, RawOp{6, 0, 1, 0, 0},
-                                 RawOp{11, 0, 0, 0, 0}});
+        ops.insert(ops.begin(),
+                   {RawOp{0, 0, 0, 0, 0}, RawOp{6, 0, 1, 0, 0}, RawOp{11, 0, 0, 0, 0}});
         return ops;
       });
 }
@@ -277,16 +281,16 @@ TEST(DifferentialEpoll, SeedsThatOnceDisagreedNowAgree) {
 // The edges the random runs must be able to tell apart, pinned to what Linux does.
 TEST(DifferentialEpoll, EdgeTriggeredPipeReaderIsWokenByEveryWrite) {
   const std::vector<RawOp> ops = {
-      RawOp{0, 0, 0, 0, 0},        // 0: pipe2 -> [3, 4]
-      RawOp{11, 0, 0, 0, 0},       // 1: epoll 5
-      RawOp{16, 0, 0, 0, 1 | 4},   // 2: ADD 3, IN|ET
-      RawOp{45, 1, 0, 0, 0},       // 3: write 1 byte to 4
-      RawOp{80, 0, 0, 0, 0},       // 4: wait: 2:IN
-      RawOp{80, 0, 0, 0, 0},       // 5: wait: nothing
-      RawOp{45, 1, 0, 0, 0},       // 6: write again: a new edge although already readable
-      RawOp{80, 0, 0, 0, 0},       // 7: wait: 2:IN
-      RawOp{71, 1, 0, 0, 0},       // 8: close 4, the last writer
-      RawOp{80, 0, 0, 0, 0},       // 9: wait: IN|HUP
+      RawOp{0, 0, 0, 0, 0},       // 0: pipe2 -> [3, 4]
+      RawOp{11, 0, 0, 0, 0},      // 1: epoll 5
+      RawOp{16, 0, 0, 0, 1 | 4},  // 2: ADD 3, IN|ET
+      RawOp{45, 1, 0, 0, 0},      // 3: write 1 byte to 4
+      RawOp{80, 0, 0, 0, 0},      // 4: wait: 2:IN
+      RawOp{80, 0, 0, 0, 0},      // 5: wait: nothing
+      RawOp{45, 1, 0, 0, 0},      // 6: write again: a new edge although already readable
+      RawOp{80, 0, 0, 0, 0},      // 7: wait: 2:IN
+      RawOp{71, 1, 0, 0, 0},      // 8: close 4, the last writer
+      RawOp{80, 0, 0, 0, 0},      // 9: wait: IN|HUP
   };
   const Comparison c = run_epoll_sequence(ops);
   ASSERT_TRUE(c.same()) << c.report();
@@ -298,14 +302,14 @@ TEST(DifferentialEpoll, EdgeTriggeredPipeReaderIsWokenByEveryWrite) {
 
 TEST(DifferentialEpoll, EmptyPipeWithoutWritersIsHangupAloneAndWriterWithoutReadersIsOutErr) {
   const std::vector<RawOp> ops = {
-      RawOp{0, 0, 0, 0, 0},        // 0: [3, 4]
-      RawOp{0, 0, 0, 0, 0},        // 1: [5, 6]
-      RawOp{11, 0, 0, 0, 0},       // 2: epoll 7
-      RawOp{16, 0, 0, 0, 1},       // 3: ADD 3 IN
-      RawOp{16, 0, 0, 3, 2},       // 4: ADD 6 OUT
-      RawOp{71, 1, 0, 0, 0},       // 5: close 4
-      RawOp{71, 2, 0, 0, 0},       // 6: close 5
-      RawOp{80, 0, 0, 0, 0},       // 7: wait
+      RawOp{0, 0, 0, 0, 0},   // 0: [3, 4]
+      RawOp{0, 0, 0, 0, 0},   // 1: [5, 6]
+      RawOp{11, 0, 0, 0, 0},  // 2: epoll 7
+      RawOp{16, 0, 0, 0, 1},  // 3: ADD 3 IN
+      RawOp{16, 0, 0, 3, 2},  // 4: ADD 6 OUT
+      RawOp{71, 1, 0, 0, 0},  // 5: close 4
+      RawOp{71, 2, 0, 0, 0},  // 6: close 5
+      RawOp{80, 0, 0, 0, 0},  // 7: wait
   };
   const Comparison c = run_epoll_sequence(ops);
   ASSERT_TRUE(c.same()) << c.report();
@@ -317,17 +321,17 @@ TEST(DifferentialEpoll, EmptyPipeWithoutWritersIsHangupAloneAndWriterWithoutRead
 // Linux wakes the watcher; the fake did not pass the wake-up on.
 TEST(DifferentialEpoll, NestedEpollWakesItsEdgeTriggeredWatcherWhenAHungUpItemIsAdded) {
   const std::vector<RawOp> ops = {
-      RawOp{0, 0, 0, 0, 0},            // 0: pipe2 -> [3, 4]
-      RawOp{6, 0, 1, 0, 0},            // 1: eventfd 5
-      RawOp{11, 0, 0, 0, 0},           // 2: epoll 6
-      RawOp{111, 0, 0, 0, 0},          // 3: epoll 7
-      RawOp{68, 6, 0, 0, 0},           // 4: close 4, the only writer
-      RawOp{11, 0, 0, 0, 0},           // 5: epoll 4
-      RawOp{115, 0, 0, 146, 119},      // 6: ADD epoll 4 to epoll 6, IN|OUT|ET
-      RawOp{15, 281, 0, 0, 0},         // 7: ADD 3 to epoll 4, events 0
-      RawOp{80, 0, 0, 0, 0},           // 8: wait on 6: the edge from 7
-      RawOp{80, 0, 0, 0, 0},           // 9: wait on 6: no new edge
-      RawOp{80, 2, 0, 0, 0},           // 10: wait on 4: the hangup
+      RawOp{0, 0, 0, 0, 0},        // 0: pipe2 -> [3, 4]
+      RawOp{6, 0, 1, 0, 0},        // 1: eventfd 5
+      RawOp{11, 0, 0, 0, 0},       // 2: epoll 6
+      RawOp{111, 0, 0, 0, 0},      // 3: epoll 7
+      RawOp{68, 6, 0, 0, 0},       // 4: close 4, the only writer
+      RawOp{11, 0, 0, 0, 0},       // 5: epoll 4
+      RawOp{115, 0, 0, 146, 119},  // 6: ADD epoll 4 to epoll 6, IN|OUT|ET
+      RawOp{15, 281, 0, 0, 0},     // 7: ADD 3 to epoll 4, events 0
+      RawOp{80, 0, 0, 0, 0},       // 8: wait on 6: the edge from 7
+      RawOp{80, 0, 0, 0, 0},       // 9: wait on 6: no new edge
+      RawOp{80, 2, 0, 0, 0},       // 10: wait on 4: the hangup
   };
   const Comparison c = run_epoll_sequence(ops);
   ASSERT_TRUE(c.same()) << c.report();

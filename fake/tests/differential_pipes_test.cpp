@@ -67,14 +67,14 @@ TEST(DifferentialPipes, ReadSeesEofOnlyOnceTheLastWriterCloses) {
 
 TEST(DifferentialPipes, WriteWithoutReadersFailsWithEpipeWhenSigpipeIsIgnored) {
   const auto r = agreed_results({
-      Op{Pipe2{0}},                    // 0: [3, 4]
-      Op{Dup{fd(3)}},                  // 1: 5, the read end again
-      Op{Close{fd(3)}},                // 2
-      Op{Write{fd(4), 1}},             // 3: a reader remains
-      Op{Close{fd(5)}},                // 4: the last reader
-      Op{Write{fd(4), 1}},             // 5: EPIPE, and the process lives on
-      Op{Write{fd(4), 0}},             // 6: an empty write succeeds before anything is checked
-      Op{Fcntl{fd(4), F_GETFD, 0}},    // 7: still here
+      Op{Pipe2{0}},                  // 0: [3, 4]
+      Op{Dup{fd(3)}},                // 1: 5, the read end again
+      Op{Close{fd(3)}},              // 2
+      Op{Write{fd(4), 1}},           // 3: a reader remains
+      Op{Close{fd(5)}},              // 4: the last reader
+      Op{Write{fd(4), 1}},           // 5: EPIPE, and the process lives on
+      Op{Write{fd(4), 0}},           // 6: an empty write succeeds before anything is checked
+      Op{Fcntl{fd(4), F_GETFD, 0}},  // 7: still here
   });
   EXPECT_EQ(r[3], "n=1");
   EXPECT_EQ(r[5], "EPIPE");
@@ -84,16 +84,16 @@ TEST(DifferentialPipes, WriteWithoutReadersFailsWithEpipeWhenSigpipeIsIgnored) {
 
 TEST(DifferentialPipes, NonblockingEndsFailWithEagainInsteadOfSleeping) {
   const auto r = agreed_results({
-      Op{Pipe2{O_NONBLOCK}},                 // 0: [3, 4]
-      Op{Read{fd(3), 1}},                    // 1: empty
-      Op{Write{fd(4), 70000}},               // 2: fills the pipe, returns short
-      Op{Write{fd(4), 1}},                   // 3: full
-      Op{Pipe2{0}},                          // 4: [5, 6], blocking
-      Op{Fcntl{fd(5), F_SETFL, O_NONBLOCK}}, // 5: made non-blocking afterwards
-      Op{Read{fd(5), 1}},                    // 6
-      Op{Fcntl{fd(5), F_GETFL, 0}},          // 7
-      Op{Fcntl{fd(5), F_SETFL, 0}},          // 8
-      Op{Read{fd(5), 1}},                    // 9: blocking again
+      Op{Pipe2{O_NONBLOCK}},                  // 0: [3, 4]
+      Op{Read{fd(3), 1}},                     // 1: empty
+      Op{Write{fd(4), 70000}},                // 2: fills the pipe, returns short
+      Op{Write{fd(4), 1}},                    // 3: full
+      Op{Pipe2{0}},                           // 4: [5, 6], blocking
+      Op{Fcntl{fd(5), F_SETFL, O_NONBLOCK}},  // 5: made non-blocking afterwards
+      Op{Read{fd(5), 1}},                     // 6
+      Op{Fcntl{fd(5), F_GETFL, 0}},           // 7
+      Op{Fcntl{fd(5), F_SETFL, 0}},           // 8
+      Op{Read{fd(5), 1}},                     // 9: blocking again
   });
   EXPECT_EQ(r[1], "EAGAIN");
   EXPECT_EQ(r[2], "n=65536");
@@ -108,15 +108,15 @@ TEST(DifferentialPipes, NonblockingEndsFailWithEagainInsteadOfSleeping) {
 TEST(DifferentialPipes, WritesOfAtMostPipeBufAreAtomic) {
   static_assert(PIPE_BUF == 4096);
   const auto r = agreed_results({
-      Op{Pipe2{O_NONBLOCK}},     // 0
-      Op{Write{fd(4), 64440}},   // 1: 15 full pages and 3000 bytes: 1096 bytes of room left
-      Op{Write{fd(4), 2000}},    // 2: would fit only in part: refused whole
-      Op{Write{fd(4), 1096}},    // 3: fits exactly
-      Op{Read{fd(3), 4096}},     // 4: frees the first page
-      Op{Write{fd(4), 4097}},    // 5: more than PIPE_BUF: split, what fits is written
-      Op{Pipe2{0}},              // 6: [5, 6], blocking
-      Op{Write{fd(6), 65436}},   // 7: 1000 bytes of room...
-      Op{Write{fd(6), 4096}},    // 8: ...a blocking PIPE_BUF write sleeps rather than split
+      Op{Pipe2{O_NONBLOCK}},    // 0
+      Op{Write{fd(4), 64440}},  // 1: 15 full pages and 3000 bytes: 1096 bytes of room left
+      Op{Write{fd(4), 2000}},   // 2: would fit only in part: refused whole
+      Op{Write{fd(4), 1096}},   // 3: fits exactly
+      Op{Read{fd(3), 4096}},    // 4: frees the first page
+      Op{Write{fd(4), 4097}},   // 5: more than PIPE_BUF: split, what fits is written
+      Op{Pipe2{0}},             // 6: [5, 6], blocking
+      Op{Write{fd(6), 65436}},  // 7: 1000 bytes of room...
+      Op{Write{fd(6), 4096}},   // 8: ...a blocking PIPE_BUF write sleeps rather than split
   });
   EXPECT_EQ(r[1], "n=64440");
   EXPECT_EQ(r[2], "EAGAIN");
@@ -131,15 +131,15 @@ TEST(DifferentialPipes, WritesOfAtMostPipeBufAreAtomic) {
 // write's unaligned part fits there: after a 5-byte write, a 64 KiB write finds 15 pages.
 TEST(DifferentialPipes, CapacityIsCountedInPages) {
   const auto r = agreed_results({
-      Op{Pipe2{O_NONBLOCK}},     // 0
-      Op{Write{fd(4), 5}},       // 1: the first page, 4091 bytes of it unused
-      Op{Write{fd(4), 65536}},   // 2: page-aligned: 15 more pages
-      Op{Write{fd(4), 1}},       // 3: the last page is full, no page free
-      Op{Read{fd(3), 5}},        // 4: the first page empties and is freed
-      Op{Write{fd(4), 100}},     // 5: a page again
-      Op{Write{fd(4), 3996}},    // 6: merges into that page, filling it
-      Op{Write{fd(4), 1}},       // 7: full
-      Op{Read{fd(3), 70000}},    // 8: everything
+      Op{Pipe2{O_NONBLOCK}},    // 0
+      Op{Write{fd(4), 5}},      // 1: the first page, 4091 bytes of it unused
+      Op{Write{fd(4), 65536}},  // 2: page-aligned: 15 more pages
+      Op{Write{fd(4), 1}},      // 3: the last page is full, no page free
+      Op{Read{fd(3), 5}},       // 4: the first page empties and is freed
+      Op{Write{fd(4), 100}},    // 5: a page again
+      Op{Write{fd(4), 3996}},   // 6: merges into that page, filling it
+      Op{Write{fd(4), 1}},      // 7: full
+      Op{Read{fd(3), 70000}},   // 8: everything
   });
   EXPECT_EQ(r[1], "n=5");
   EXPECT_EQ(r[2], "n=61440");
@@ -158,7 +158,8 @@ std::vector<Step> list_proc_self_fd(sys::Syscalls& os, std::size_t buffer,
                                     const std::vector<int>& close_seen) {
   std::vector<Step> steps;
   auto dir = os.open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  steps.push_back({"open(/proc/self/fd)", dir ? std::to_string(*dir) : sys::errno_name(dir.error().code)});
+  steps.push_back(
+      {"open(/proc/self/fd)", dir ? std::to_string(*dir) : sys::errno_name(dir.error().code)});
   if (!dir) return steps;
   alignas(8) char buf[1024];
   for (int call = 0; call < 64; ++call) {
@@ -182,7 +183,8 @@ std::vector<Step> list_proc_self_fd(sys::Syscalls& os, std::size_t buffer,
       }
       at += reclen;
     }
-    steps.push_back({fmt::format("getdents64({})", buffer), fmt::format("[{}]", fmt::join(names, " "))});
+    steps.push_back(
+        {fmt::format("getdents64({})", buffer), fmt::format("[{}]", fmt::join(names, " "))});
     if (*n == 0) break;
   }
   static_cast<void>(os.close(*dir));
@@ -191,11 +193,11 @@ std::vector<Step> list_proc_self_fd(sys::Syscalls& os, std::size_t buffer,
 
 std::vector<Op> open_a_few() {
   return {
-      Op{Pipe2{0}},                                      // 3, 4
-      Op{Open{0, O_RDWR | O_CREAT, 0644}},               // 5: a
-      Op{Dup2{fd(5), fd(9)}},                            // 9
-      Op{Dup3{fd(3), fd(12), O_CLOEXEC}},                // 12
-      Op{Close{fd(4)}},                                  // 4 is free again
+      Op{Pipe2{0}},                         // 3, 4
+      Op{Open{0, O_RDWR | O_CREAT, 0644}},  // 5: a
+      Op{Dup2{fd(5), fd(9)}},               // 9
+      Op{Dup3{fd(3), fd(12), O_CLOEXEC}},   // 12
+      Op{Close{fd(4)}},                     // 4 is free again
   };
 }
 
@@ -238,9 +240,9 @@ TEST(DifferentialProcSelfFd, SmallBuffersAndClosingWhileListingNeitherRepeatNorS
 }
 
 TEST(DifferentialProcSelfFd, ABufferTooSmallForOneRecordIsEinval) {
-  const Comparison comparison = run_both(
-      [](sys::Syscalls& os, const WorldContext&) { return list_proc_self_fd(os, 16, {}); },
-      Privilege::kInvoker);
+  const Comparison comparison =
+      run_both([](sys::Syscalls& os, const WorldContext&) { return list_proc_self_fd(os, 16, {}); },
+               Privilege::kInvoker);
   ASSERT_TRUE(comparison.same()) << comparison.report();
   EXPECT_EQ(comparison.fake.at(1).result, "EINVAL");
 }

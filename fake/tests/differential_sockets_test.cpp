@@ -8,10 +8,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/signalfd.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstring>
@@ -55,7 +55,9 @@ class Script {
     steps.push_back({call, result ? "ok" : sys::errno_name(result.error().code)});
   }
 
-  void note(const std::string& call, std::string result) { steps.push_back({call, std::move(result)}); }
+  void note(const std::string& call, std::string result) {
+    steps.push_back({call, std::move(result)});
+  }
 
   std::string poll_text(int fd) {
     pollfd entry{fd, POLLIN | POLLOUT | POLLRDHUP, 0};
@@ -148,7 +150,8 @@ TEST(DifferentialUnixDgram, PathsAbstractNamesErrorsTruncationAndTheQueue) {
     const auto missing = unix_path("missing.sock");
     s.value<std::size_t>("sendto missing",
                          os.sendto(client, "x", 1, MSG_NOSIGNAL, missing.get(), missing.len), 0);
-    const int file = s.value<int>("open file", os.open("file", O_CREAT | O_WRONLY | O_CLOEXEC, 0644), -1);
+    const int file =
+        s.value<int>("open file", os.open("file", O_CREAT | O_WRONLY | O_CLOEXEC, 0644), -1);
     static_cast<void>(file);
     const auto plain = unix_path("file");
     s.value<std::size_t>("sendto file",
@@ -157,7 +160,8 @@ TEST(DifferentialUnixDgram, PathsAbstractNamesErrorsTruncationAndTheQueue) {
     const auto abstract = unix_abstract(world.top + "/dgram");
     s.done("bind abstract", os.bind(other, abstract.get(), abstract.len));
     s.value<std::size_t>("sendto abstract",
-                         os.sendto(client, hello, 11, MSG_NOSIGNAL, abstract.get(), abstract.len), 0);
+                         os.sendto(client, hello, 11, MSG_NOSIGNAL, abstract.get(), abstract.len),
+                         0);
     s.note("recv MSG_TRUNC", s.recv_text(other, 4, MSG_TRUNC));
     int sent = 0;
     while (os.sendto(client, "q", 1, MSG_NOSIGNAL, abstract.get(), abstract.len)) ++sent;
@@ -169,18 +173,20 @@ TEST(DifferentialUnixDgram, PathsAbstractNamesErrorsTruncationAndTheQueue) {
     socklen_t len = sizeof name;
     s.done("getsockname", os.getsockname(server, reinterpret_cast<sockaddr*>(&name), &len));
     s.note("name length", std::to_string(len - offsetof(sockaddr_un, sun_path)));
-    const int stream = s.value<int>("socket stream", os.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+    const int stream =
+        s.value<int>("socket stream", os.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
     const auto stream_at = unix_path("s.sock");
     s.done("bind stream", os.bind(stream, stream_at.get(), stream_at.len));
     s.value<std::size_t>("sendto stream socket",
-                         os.sendto(client, "x", 1, MSG_NOSIGNAL, stream_at.get(), stream_at.len), 0);
+                         os.sendto(client, "x", 1, MSG_NOSIGNAL, stream_at.get(), stream_at.len),
+                         0);
     s.value<std::size_t>("write unconnected", os.write(client, "x", 1), 0);
     s.done("connect", os.connect(client, at.get(), at.len));
     s.value<std::size_t>("write connected", os.write(client, "abc", 3), 0);
     s.note("recv connected", s.recv_text(server, 16));
     s.done("close server", os.close(server));
-    s.value<std::size_t>("sendto closed",
-                         os.sendto(client, "x", 1, MSG_NOSIGNAL, at.get(), at.len), 0);
+    s.value<std::size_t>("sendto closed", os.sendto(client, "x", 1, MSG_NOSIGNAL, at.get(), at.len),
+                         0);
     return s.steps;
   });
   ASSERT_FALSE(steps.empty());
@@ -204,12 +210,15 @@ TEST(DifferentialUnixDgram, SendingToASocketWithoutWritePermissionIsEacces) {
   const auto steps = agreed(
       [](sys::Syscalls& os, const WorldContext&) {
         Script s(os);
-        const int server = s.value<int>("socket", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+        const int server =
+            s.value<int>("socket", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
         const auto at = unix_path("p.sock");
         s.done("bind", os.bind(server, at.get(), at.len));
         s.done("chmod 0500", os.chmod("p.sock", 0500));
-        const int client = s.value<int>("socket", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
-        s.value<std::size_t>("sendto", os.sendto(client, "x", 1, MSG_NOSIGNAL, at.get(), at.len), 0);
+        const int client =
+            s.value<int>("socket", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+        s.value<std::size_t>("sendto", os.sendto(client, "x", 1, MSG_NOSIGNAL, at.get(), at.len),
+                             0);
         s.done("connect", os.connect(client, at.get(), at.len));
         s.done("chmod 0755 dir", os.chmod(".", 0555));
         const auto inside = unix_path("q.sock");
@@ -297,8 +306,8 @@ std::vector<Step> credentials_scenario(sys::Syscalls& os, const WorldContext& wo
   s.done("bind", os.bind(server, at.get(), at.len));
   const int client = s.value<int>("socket client", os.socket(AF_UNIX, flags, 0), -1);
   const auto send = [&](const char* call, int fd, const char* text) {
-    s.value<std::size_t>(
-        call, os.sendto(fd, text, std::strlen(text), MSG_NOSIGNAL, at.get(), at.len), 0);
+    s.value<std::size_t>(call,
+                         os.sendto(fd, text, std::strlen(text), MSG_NOSIGNAL, at.get(), at.len), 0);
   };
   send("sendto early", client, "early");
   const int on = 1;
@@ -329,8 +338,7 @@ std::vector<Step> credentials_scenario(sys::Syscalls& os, const WorldContext& wo
   s.done("SO_PASSCRED off", os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &off, sizeof off));
   send("sendto after off", client, "off");
   s.note("recvmsg without SO_PASSCRED", recvmsg_text(os, server, 64, 64, child));
-  const int tcp =
-      s.value<int>("socket tcp", os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+  const int tcp = s.value<int>("socket tcp", os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
   s.done("SO_PASSCRED tcp", os.setsockopt(tcp, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
   return s.steps;
 }
@@ -354,10 +362,12 @@ TEST(DifferentialUnixDgram, CredentialsFlagsAndTruncationAgree) {
       << "the sender with SO_PASSCRED was autobound; the cut message keeps a header";
   EXPECT_EQ(result_of(steps, "recvmsg control 30"),
             "n=6 \"plain2\" flags=0x0 namelen=0 controllen=30 level=1 type=2 cmsg_len=28 "
-            "pid=self " + self_ids);
+            "pid=self " +
+                self_ids);
   EXPECT_EQ(result_of(steps, "recvmsg child"),
             "n=4 \"from\" flags=0x20 namelen=0 controllen=32 level=1 type=2 cmsg_len=28 "
-            "pid=child " + self_ids);
+            "pid=child " +
+                self_ids);
   EXPECT_EQ(result_of(steps, "recvmsg empty"), "EAGAIN");
   EXPECT_EQ(result_of(steps, "recvmsg without SO_PASSCRED"),
             "n=3 \"off\" flags=0x0 namelen=0 controllen=0");
@@ -381,7 +391,8 @@ TEST(DifferentialUnixStream, BacklogEofResetEpipeAndReadiness) {
   const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
     Script s(os);
     const int type = SOCK_STREAM | SOCK_CLOEXEC;
-    const int listener = s.value<int>("socket listener", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
+    const int listener =
+        s.value<int>("socket listener", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
     const auto at = unix_path("l.sock");
     const int early = s.value<int>("socket early", os.socket(AF_UNIX, type | SOCK_NONBLOCK, 0), -1);
     s.done("connect before bind", os.connect(early, at.get(), at.len));
@@ -401,10 +412,14 @@ TEST(DifferentialUnixStream, BacklogEofResetEpipeAndReadiness) {
     s.note("poll listener", s.poll_text(listener));
     sockaddr_un peer{};
     socklen_t len = sizeof peer;
-    const int sa = s.value<int>("accept a", os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC), -1);
+    const int sa = s.value<int>(
+        "accept a", os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC),
+        -1);
     s.note("peer length", std::to_string(len));
-    s.value<int>("accepted F_GETFL", os.fcntl(sa, F_GETFL, 0), -1, [](const int& v) { return fmt::format("0{:o}", v); });
-    const int sb = s.value<int>("accept b", os.accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC), -1);
+    s.value<int>("accepted F_GETFL", os.fcntl(sa, F_GETFL, 0), -1,
+                 [](const int& v) { return fmt::format("0{:o}", v); });
+    const int sb = s.value<int>(
+        "accept b", os.accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC), -1);
     s.note("poll fresh", s.poll_text(c));
     s.value<std::size_t>("write a", os.write(a, "abc", 3), 0);
     s.note("poll sa", s.poll_text(sa));
@@ -490,9 +505,13 @@ TEST(DifferentialTcp, LoopbackListenConnectAcceptEofAndErrors) {
     s.note("poll listener", s.poll_text(listener));
     sockaddr_in peer{};
     socklen_t peer_len = sizeof peer;
-    const int conn = s.value<int>("accept4", os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC), -1);
+    const int conn = s.value<int>("accept4",
+                                  os.accept4(listener, reinterpret_cast<sockaddr*>(&peer),
+                                             &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC),
+                                  -1);
     s.note("peer", fmt::format("len={} port={}", peer_len, port_text(ntohs(peer.sin_port))));
-    s.value<int>("F_GETFL", os.fcntl(conn, F_GETFL, 0), -1, [](const int& v) { return fmt::format("0{:o}", v); });
+    s.value<int>("F_GETFL", os.fcntl(conn, F_GETFL, 0), -1,
+                 [](const int& v) { return fmt::format("0{:o}", v); });
     s.note("accepted port", port_text(local_port(os, conn)));
     s.value<std::size_t>("write ping", os.write(client, "ping", 4), 0);
     s.note("recv", s.recv_text(conn, 16));
@@ -508,7 +527,8 @@ TEST(DifferentialTcp, LoopbackListenConnectAcceptEofAndErrors) {
     s.done("bind closed", os.bind(closed_port, reinterpret_cast<sockaddr*>(&zero), sizeof zero));
     auto nobody = loopback(local_port(os, closed_port));
     const int refused = s.value<int>("socket refused", os.socket(AF_INET, type, 0), -1);
-    s.done("connect refused", os.connect(refused, reinterpret_cast<sockaddr*>(&nobody), sizeof nobody));
+    s.done("connect refused",
+           os.connect(refused, reinterpret_cast<sockaddr*>(&nobody), sizeof nobody));
     return s.steps;
   });
   ASSERT_FALSE(steps.empty());
@@ -551,9 +571,9 @@ TEST(DifferentialSignalfd, ReadsABlockedSignalWithItsSenderAndOnlyOnce) {
     s.value<std::size_t>("read small", os.read(fd, small, sizeof small), 0);
     const std::size_t n = s.value<std::size_t>("read", os.read(fd, &info, sizeof info), 0);
     if (n == sizeof info) {
-      s.note("siginfo", fmt::format("signo={} code={} from_self={} uid={}", info.ssi_signo,
-                                    info.ssi_code, info.ssi_pid == static_cast<std::uint32_t>(self),
-                                    info.ssi_uid));
+      s.note("siginfo",
+             fmt::format("signo={} code={} from_self={} uid={}", info.ssi_signo, info.ssi_code,
+                         info.ssi_pid == static_cast<std::uint32_t>(self), info.ssi_uid));
     }
     s.value<std::size_t>("read again", os.read(fd, &info, sizeof info), 0);
     s.value<int>("update set", os.signalfd(fd, set, 0), -1, [fd](const int& v) {

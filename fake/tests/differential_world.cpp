@@ -2,6 +2,7 @@
 #include "differential_world.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,7 +14,6 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <grp.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -58,20 +58,27 @@ std::string quoted(std::string_view text) { return fmt::format("\"{}\"", text); 
 
 std::string fcntl_text(int cmd, int arg) {
   switch (cmd) {
-    case F_GETFD: return "F_GETFD";
-    case F_GETFL: return "F_GETFL";
-    case F_SETFD: return fmt::format("F_SETFD, {}", arg == FD_CLOEXEC ? "FD_CLOEXEC" : "0");
-    case F_SETFL: return fmt::format("F_SETFL, {}", open_flags_text(arg));
-    case F_DUPFD: return fmt::format("F_DUPFD, {}", arg);
-    case F_DUPFD_CLOEXEC: return fmt::format("F_DUPFD_CLOEXEC, {}", arg);
-    default: return fmt::format("{}, {}", cmd, arg);
+    case F_GETFD:
+      return "F_GETFD";
+    case F_GETFL:
+      return "F_GETFL";
+    case F_SETFD:
+      return fmt::format("F_SETFD, {}", arg == FD_CLOEXEC ? "FD_CLOEXEC" : "0");
+    case F_SETFL:
+      return fmt::format("F_SETFL, {}", open_flags_text(arg));
+    case F_DUPFD:
+      return fmt::format("F_DUPFD, {}", arg);
+    case F_DUPFD_CLOEXEC:
+      return fmt::format("F_DUPFD_CLOEXEC, {}", arg);
+    default:
+      return fmt::format("{}, {}", cmd, arg);
   }
 }
 
 std::string flock_text(int operation) {
-  return flags_text(operation,
-                    {{LOCK_SH, "LOCK_SH"}, {LOCK_EX, "LOCK_EX"}, {LOCK_UN, "LOCK_UN"},
-                     {LOCK_NB, "LOCK_NB"}});
+  return flags_text(
+      operation,
+      {{LOCK_SH, "LOCK_SH"}, {LOCK_EX, "LOCK_EX"}, {LOCK_UN, "LOCK_UN"}, {LOCK_NB, "LOCK_NB"}});
 }
 
 std::string error_text(const sys::Error& error) { return sys::errno_name(error.code); }
@@ -101,13 +108,20 @@ std::string bytes_text(const char* data, std::size_t n) {
 
 std::string type_text(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFREG: return "reg";
-    case S_IFDIR: return "dir";
-    case S_IFLNK: return "lnk";
-    case S_IFIFO: return "fifo";
-    case S_IFCHR: return "chr";
-    case S_IFSOCK: return "sock";
-    default: return fmt::format("type{:o}", mode & S_IFMT);
+    case S_IFREG:
+      return "reg";
+    case S_IFDIR:
+      return "dir";
+    case S_IFLNK:
+      return "lnk";
+    case S_IFIFO:
+      return "fifo";
+    case S_IFCHR:
+      return "chr";
+    case S_IFSOCK:
+      return "sock";
+    default:
+      return fmt::format("type{:o}", mode & S_IFMT);
   }
 }
 
@@ -120,17 +134,24 @@ std::string stat_text(const struct stat& st) {
 
 std::string dirent_type_text(unsigned char type) {
   switch (type) {
-    case DT_REG: return "reg";
-    case DT_DIR: return "dir";
-    case DT_LNK: return "lnk";
-    case DT_CHR: return "chr";
-    case DT_FIFO: return "fifo";
-    default: return fmt::format("dt{}", type);
+    case DT_REG:
+      return "reg";
+    case DT_DIR:
+      return "dir";
+    case DT_LNK:
+      return "lnk";
+    case DT_CHR:
+      return "chr";
+    case DT_FIFO:
+      return "fifo";
+    default:
+      return fmt::format("dt{}", type);
   }
 }
 
 template <typename T>
-std::string result_text(const sys::Result<T>& result, const std::function<std::string(const T&)>& ok) {
+std::string result_text(const sys::Result<T>& result,
+                        const std::function<std::string(const T&)>& ok) {
   if (!result) return error_text(result.error());
   return ok(*result);
 }
@@ -145,14 +166,22 @@ std::string void_text(const sys::Result<void>& result) {
 
 std::string target_text(Target target) {
   switch (target) {
-    case Target::kSelf: return "self";
-    case Target::kParent: return "parent";
-    case Target::kInit: return "1";
-    case Target::kLiveChild: return "live-child";
-    case Target::kZombieChild: return "zombie-child";
-    case Target::kReapedChild: return "reaped-child";
-    case Target::kGroup: return "0";
-    case Target::kAll: return "-1";
+    case Target::kSelf:
+      return "self";
+    case Target::kParent:
+      return "parent";
+    case Target::kInit:
+      return "1";
+    case Target::kLiveChild:
+      return "live-child";
+    case Target::kZombieChild:
+      return "zombie-child";
+    case Target::kReapedChild:
+      return "reaped-child";
+    case Target::kGroup:
+      return "0";
+    case Target::kAll:
+      return "-1";
   }
   return "?";
 }
@@ -173,9 +202,9 @@ std::string describe_with(const Op& op, const std::function<std::string(const Fd
           [&](const Dup& o) { return fmt::format("dup({})", fd(o.fd)); },
           [&](const Dup2& o) { return fmt::format("dup2({}, {})", fd(o.fd), fd(o.newfd)); },
           [&](const Dup3& o) {
-            return fmt::format("dup3({}, {}, {})", fd(o.fd), fd(o.newfd),
-                               flags_text(o.flags, {{O_CLOEXEC, "O_CLOEXEC"},
-                                                    {O_NONBLOCK, "O_NONBLOCK"}}));
+            return fmt::format(
+                "dup3({}, {}, {})", fd(o.fd), fd(o.newfd),
+                flags_text(o.flags, {{O_CLOEXEC, "O_CLOEXEC"}, {O_NONBLOCK, "O_NONBLOCK"}}));
           },
           [&](const Fcntl& o) {
             return fmt::format("fcntl({}, {})", fd(o.fd), fcntl_text(o.cmd, o.arg));
@@ -186,9 +215,7 @@ std::string describe_with(const Op& op, const std::function<std::string(const Fd
             return fmt::format("pipe2({})", flags_text(o.flags, {{O_CLOEXEC, "O_CLOEXEC"},
                                                                  {O_NONBLOCK, "O_NONBLOCK"}}));
           },
-          [&](const Ftruncate& o) {
-            return fmt::format("ftruncate({}, {})", fd(o.fd), o.length);
-          },
+          [&](const Ftruncate& o) { return fmt::format("ftruncate({}, {})", fd(o.fd), o.length); },
           [&](const Fsync& o) { return fmt::format("fsync({})", fd(o.fd)); },
           [&](const Fstat& o) { return fmt::format("fstat({})", fd(o.fd)); },
           [&](const Stat& o) { return fmt::format("stat({})", path(o.path)); },
@@ -213,9 +240,7 @@ std::string describe_with(const Op& op, const std::function<std::string(const Fd
                                o.last == ~0U ? std::string("~0U") : std::to_string(o.last),
                                flags_text(o.flags, {{CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC"}}));
           },
-          [&](const Kill& o) {
-            return fmt::format("kill({}, {})", target_text(o.target), o.sig);
-          },
+          [&](const Kill& o) { return fmt::format("kill({}, {})", target_text(o.target), o.sig); },
           [&](const List& o) { return fmt::format("list({})", path(o.path)); },
           [&](const Getdents& o) { return fmt::format("getdents64({})", fd(o.fd)); },
       },
@@ -307,7 +332,8 @@ Step Interpreter::run(const Op& op, std::size_t position) {
             // has reached the end (its end-of-directory position is LLONG_MAX, so position +
             // count overflows): a filesystem's detail, rendered as EISDIR in both worlds.
             if (!result && result.error().code == EINVAL) {
-              if (auto st = os_.fstat(fd(o.fd)); st && S_ISDIR(st->st_mode)) return std::string("EISDIR");
+              if (auto st = os_.fstat(fd(o.fd)); st && S_ISDIR(st->st_mode))
+                return std::string("EISDIR");
             }
             return blocking<std::size_t>(result, [&](const std::size_t& n) {
               return fmt::format("n={} {}", n, bytes_text(buf.data(), n));
@@ -333,9 +359,7 @@ Step Interpreter::run(const Op& op, std::size_t position) {
           },
           [&](const Ftruncate& o) { return void_text(os_.ftruncate(fd(o.fd), o.length)); },
           [&](const Fsync& o) { return void_text(os_.fsync(fd(o.fd))); },
-          [&](const Fstat& o) {
-            return result_text<struct stat>(os_.fstat(fd(o.fd)), stat_text);
-          },
+          [&](const Fstat& o) { return result_text<struct stat>(os_.fstat(fd(o.fd)), stat_text); },
           [&](const Stat& o) {
             return result_text<struct stat>(os_.stat(path(o.path).c_str()), stat_text);
           },
@@ -369,20 +393,34 @@ Step Interpreter::run(const Op& op, std::size_t position) {
           },
           [&](const Umask& o) { return fmt::format("old=0{:o}", os_.umask(o.mask)); },
           [&](const Chdir& o) { return void_text(os_.chdir(path(o.path).c_str())); },
-          [&](const CloseRange& o) {
-            return void_text(os_.close_range(o.first, o.last, o.flags));
-          },
+          [&](const CloseRange& o) { return void_text(os_.close_range(o.first, o.last, o.flags)); },
           [&](const Kill& o) {
             pid_t pid = 0;
             switch (o.target) {
-              case Target::kSelf: pid = pids_.self; break;
-              case Target::kParent: pid = pids_.parent; break;
-              case Target::kInit: pid = 1; break;
-              case Target::kLiveChild: pid = pids_.live; break;
-              case Target::kZombieChild: pid = pids_.zombie; break;
-              case Target::kReapedChild: pid = pids_.reaped; break;
-              case Target::kGroup: pid = 0; break;
-              case Target::kAll: pid = -1; break;
+              case Target::kSelf:
+                pid = pids_.self;
+                break;
+              case Target::kParent:
+                pid = pids_.parent;
+                break;
+              case Target::kInit:
+                pid = 1;
+                break;
+              case Target::kLiveChild:
+                pid = pids_.live;
+                break;
+              case Target::kZombieChild:
+                pid = pids_.zombie;
+                break;
+              case Target::kReapedChild:
+                pid = pids_.reaped;
+                break;
+              case Target::kGroup:
+                pid = 0;
+                break;
+              case Target::kAll:
+                pid = -1;
+                break;
             }
             // Only signal 0 and invalid signals are generated: nothing is ever delivered.
             // A guard against a generator change that would signal real processes.
@@ -431,10 +469,8 @@ Step Interpreter::run(const Op& op, std::size_t position) {
 std::vector<Op> setup_ops() {
   const FdRef last{true, 0};
   return {
-      Op{Mkdir{3, 0755}},
-      Op{Open{4, O_WRONLY | O_CREAT | O_CLOEXEC, 0644}},
-      Op{Write{last, 6}},
-      Op{Close{last}},
+      Op{Mkdir{3, 0755}}, Op{Open{4, O_WRONLY | O_CREAT | O_CLOEXEC, 0644}},
+      Op{Write{last, 6}}, Op{Close{last}},
       Op{Symlink{0, 6}},  // s -> a
       Op{Symlink{5, 7}},  // s2 -> missing
   };
@@ -456,8 +492,8 @@ std::vector<Op> final_ops() {
   return ops;
 }
 
-std::vector<Step> run_ops(sys::Syscalls& os, const WorldContext& world,
-                          const std::vector<Op>& ops, std::size_t base) {
+std::vector<Step> run_ops(sys::Syscalls& os, const WorldContext& world, const std::vector<Op>& ops,
+                          std::size_t base) {
   Interpreter interpreter(os, world.top, world.pids, world.around_blocking);
   std::vector<Step> steps;
   for (std::size_t i = 0; i < ops.size(); ++i) steps.push_back(interpreter.run(ops[i], base + i));
@@ -476,7 +512,8 @@ bool Comparison::same() const {
 
 namespace {
 
-std::string side_by_side(const Comparison& c, const std::function<std::string(std::size_t)>& label) {
+std::string side_by_side(const Comparison& c,
+                         const std::function<std::string(std::size_t)>& label) {
   std::string text;
   if (!c.error.empty()) text += fmt::format("A world failed: {}\n", c.error);
   const auto& fake = c.fake;
@@ -488,8 +525,8 @@ std::string side_by_side(const Comparison& c, const std::function<std::string(st
     const Step& r = i < real.size() ? real[i] : none;
     const bool differs = f.result != r.result;
     std::string call = f.call == r.call ? f.call : fmt::format("{} | real: {}", f.call, r.call);
-    text += fmt::format("{} {:>4}  {:<44} fake: {:<28} real: {}\n", differs ? '>' : ' ',
-                        label(i), call, f.result, r.result);
+    text += fmt::format("{} {:>4}  {:<44} fake: {:<28} real: {}\n", differs ? '>' : ' ', label(i),
+                        call, f.result, r.result);
   }
   return text;
 }
@@ -563,8 +600,8 @@ std::vector<Step> run_on_fake(const Body& body, const std::string& top, Privileg
   try {
     return body(os, WorldContext{top, pids, {}});
   } catch (const ProcessEnded& ended) {
-    throw std::runtime_error(fmt::format("the fake process {} ended (status {:#x})", ended.pid,
-                                         ended.wait_status));
+    throw std::runtime_error(
+        fmt::format("the fake process {} ended (status {:#x})", ended.pid, ended.wait_status));
   }
 }
 

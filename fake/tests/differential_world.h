@@ -82,8 +82,8 @@ using Body = std::function<std::vector<Step>(sys::Syscalls& os, const WorldConte
 
 // Runs `ops` with one interpreter (slots start empty), numbering them from `base` (the
 // position decides the bytes a Write writes).
-std::vector<Step> run_ops(sys::Syscalls& os, const WorldContext& world,
-                          const std::vector<Op>& ops, std::size_t base = 0);
+std::vector<Step> run_ops(sys::Syscalls& os, const WorldContext& world, const std::vector<Op>& ops,
+                          std::size_t base = 0);
 
 enum class Privilege {
   kInvoker,  // the test process's own credentials (root in CI)

@@ -360,7 +360,9 @@ TEST(FakeEpoll, NestedEpollIsReadableAndLoopsAreRefused) {
 // and every time one of its registrations is queued it wakes the epolls watching it.
 
 int poll_in(FakeSyscalls& os, int fd) {
-  struct pollfd p {fd, POLLIN, 0};
+  struct pollfd p {
+    fd, POLLIN, 0
+  };
   EXPECT_TRUE(os.poll(&p, 1, 0));
   return p.revents;
 }
@@ -466,10 +468,8 @@ TEST(FakePoll, ReportsReadinessHangupAndInvalidDescriptors) {
   auto pipe = *os.pipe2(O_NONBLOCK);
   const int file = *os.open("/tmp/x", O_RDONLY, 0);
   ASSERT_TRUE(os.write(pipe.write_end, "x", 1));
-  struct pollfd fds[4] = {{pipe.read_end, POLLIN, 0},
-                          {file, POLLIN | POLLOUT, 0},
-                          {77, POLLIN, 0},
-                          {-1, POLLIN, 0}};
+  struct pollfd fds[4] = {
+      {pipe.read_end, POLLIN, 0}, {file, POLLIN | POLLOUT, 0}, {77, POLLIN, 0}, {-1, POLLIN, 0}};
   EXPECT_EQ(*os.poll(fds, 4, 0), 3);
   EXPECT_EQ(fds[0].revents, POLLIN);
   EXPECT_EQ(fds[1].revents, POLLIN | POLLOUT) << "regular files are always ready";
@@ -480,7 +480,9 @@ TEST(FakePoll, ReportsReadinessHangupAndInvalidDescriptors) {
 TEST(FakePoll, TimeoutAdvancesTheClockAndInfiniteWouldBlock) {
   FakeSyscalls os;
   auto pipe = *os.pipe2(O_NONBLOCK);
-  struct pollfd fd {pipe.read_end, POLLIN, 0};
+  struct pollfd fd {
+    pipe.read_end, POLLIN, 0
+  };
   const auto before = os.clock().monotonic();
   EXPECT_EQ(*os.poll(&fd, 1, 40), 0);
   EXPECT_EQ(os.clock().monotonic() - before, milliseconds(40));

@@ -43,8 +43,8 @@ TEST(FakeFaults, InjectedFailuresHappenBeforeAnyStateChanges) {
 
 TEST(FakeFaults, PredicatesSeeTheRenderedArguments) {
   FakeSyscalls os;
-  os.fail_when("open", [](const CallRecord& call) { return call.args.at(0) == "/run/app.pid"; },
-               EACCES);
+  os.fail_when(
+      "open", [](const CallRecord& call) { return call.args.at(0) == "/run/app.pid"; }, EACCES);
   EXPECT_TRUE(os.open("/run/other.pid", O_WRONLY | O_CREAT, 0644));
   EXPECT_EQ(os.open("/run/app.pid", O_WRONLY | O_CREAT, 0644).error().code, EACCES);
   EXPECT_EQ(os.open("/run/app.pid", O_WRONLY | O_CREAT, 0644).error().code, EACCES)
@@ -55,7 +55,8 @@ TEST(FakeFaults, APredicateForAnyCallCanSelectByProcess) {
   FakeSyscalls os;
   const pid_t parent = os.getpid();
   const pid_t child = *os.fork();
-  os.fail_when("", [child](const CallRecord& call) { return call.pid == child; }, EIO);
+  os.fail_when(
+      "", [child](const CallRecord& call) { return call.pid == child; }, EIO);
   EXPECT_TRUE(os.open("/dev/null", O_RDONLY, 0));
   os.switch_to(child);
   EXPECT_EQ(os.open("/dev/null", O_RDONLY, 0).error().code, EIO);
@@ -77,7 +78,8 @@ TEST(FakeFaults, FailCallAtAnIndexUsesTheTypicalErrno) {
 
 TEST(FakeFaults, ClearFaultsStopsInjecting) {
   FakeSyscalls os;
-  os.fail_when("setuid", [](const CallRecord&) { return true; }, EPERM);
+  os.fail_when(
+      "setuid", [](const CallRecord&) { return true; }, EPERM);
   os.fail_randomly(1, 1.0);
   EXPECT_FALSE(os.setuid(0));
   os.clear_faults();

@@ -13,8 +13,8 @@
 namespace daemonkit::fake {
 namespace {
 
-using testing_support::ends;
 using ::testing::HasSubstr;
+using testing_support::ends;
 
 TEST(FakePipe, DeliversBytesInOrder) {
   FakeSyscalls os;

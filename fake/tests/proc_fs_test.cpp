@@ -22,9 +22,9 @@
 namespace daemonkit::fake {
 namespace {
 
-using testing_support::read_all;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using testing_support::read_all;
 
 std::vector<std::string> list(FakeSyscalls& os, const std::string& path) {
   const int dir = os.open(path.c_str(), O_RDONLY | O_DIRECTORY, 0).value();
@@ -55,8 +55,8 @@ TEST(FakeProc, ListsSelfAndEveryProcessNotYetReaped) {
   FakeSyscalls os;
   os.script_fork(ForkAs::kParent);
   const pid_t child = os.fork().value();
-  EXPECT_THAT(list(os, "/proc"), ElementsAre(".", "..", "self", "1", "999", "1000",
-                                             std::to_string(child)));
+  EXPECT_THAT(list(os, "/proc"),
+              ElementsAre(".", "..", "self", "1", "999", "1000", std::to_string(child)));
   os.end_process(child, 0);  // a zombie still has its /proc entry
   EXPECT_EQ(list(os, "/proc").size(), 7U);
   ASSERT_TRUE(os.waitpid(child, 0));
@@ -93,20 +93,20 @@ TEST(FakeProc, FdinfoShowsPosFlagsAndTheFlockOfThatOpenFileDescription) {
   ASSERT_TRUE(os.flock(fd, LOCK_EX));
   const int other = os.open("/run/p.pid", O_RDONLY | O_NONBLOCK, 0).value();
   const struct stat st = os.fstat(fd).value();
-  EXPECT_EQ(fdinfo(os, 1000, fd),
-            fmt::format("pos:\t3\nflags:\t02100002\nmnt_id:\t{}\nino:\t{}\n"
-                        "lock:\t1: FLOCK  ADVISORY  WRITE 1000 {:02x}:{:02x}:{} 0 EOF\n",
-                        20 + st.st_dev % 64, st.st_ino, major(st.st_dev), minor(st.st_dev),
-                        st.st_ino));
+  EXPECT_EQ(
+      fdinfo(os, 1000, fd),
+      fmt::format("pos:\t3\nflags:\t02100002\nmnt_id:\t{}\nino:\t{}\n"
+                  "lock:\t1: FLOCK  ADVISORY  WRITE 1000 {:02x}:{:02x}:{} 0 EOF\n",
+                  20 + st.st_dev % 64, st.st_ino, major(st.st_dev), minor(st.st_dev), st.st_ino));
   EXPECT_EQ(fdinfo(os, 1000, other).find("lock:"), std::string::npos)
       << "the lock is the other description's";
   EXPECT_THAT(fdinfo(os, 1000, other), ::testing::StartsWith("pos:\t0\nflags:\t0104000\n"));
   ASSERT_TRUE(os.flock(fd, LOCK_SH));
   EXPECT_NE(fdinfo(os, 1000, fd).find("FLOCK  ADVISORY  READ 1000"), std::string::npos);
   // The listing's own descriptor is the next number, listed too, as on Linux.
-  EXPECT_THAT(list(os, "/proc/self/fdinfo"),
-              ElementsAre(".", "..", std::to_string(fd), std::to_string(other),
-                          std::to_string(other + 1)));
+  EXPECT_THAT(
+      list(os, "/proc/self/fdinfo"),
+      ElementsAre(".", "..", std::to_string(fd), std::to_string(other), std::to_string(other + 1)));
 }
 
 // The lock line names the process that took the lock, even once it is gone and a child it

@@ -16,11 +16,11 @@
 namespace daemonkit::fake {
 namespace {
 
-using testing_support::ends;
-using testing_support::read_all;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing_support::ends;
+using testing_support::read_all;
 
 struct sigaction handler_action(int flags = 0) {
   struct sigaction act {};

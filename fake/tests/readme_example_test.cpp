@@ -66,10 +66,10 @@ Result<pid_t> start_worker(Syscalls& os) {
 namespace {
 
 using daemonkit::fake::CalledBefore;
+using daemonkit::fake::CallRecord;
 using daemonkit::fake::FakeSyscalls;
 using daemonkit::fake::ForkAs;
 using daemonkit::fake::ProcessEnded;
-using daemonkit::fake::CallRecord;
 using ::testing::Contains;
 using ::testing::Field;
 using ::testing::HasSubstr;

@@ -156,8 +156,8 @@ TEST(FakeTcp, TwoProcessesTalkThroughLoopback) {
   EXPECT_EQ(poll_events(os, listener, POLLIN), POLLIN);
   sockaddr_in peer{};
   socklen_t len = sizeof peer;
-  const int conn = *os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const int conn =
+      *os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
   EXPECT_EQ(len, sizeof peer);
   EXPECT_EQ(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
   EXPECT_GE(ntohs(peer.sin_port), 32768) << "the client was bound to an ephemeral port";
@@ -166,8 +166,7 @@ TEST(FakeTcp, TwoProcessesTalkThroughLoopback) {
   char line[16];
   sockaddr_in from{};
   socklen_t from_len = sizeof from;
-  ASSERT_EQ(*os.recvfrom(conn, line, sizeof line, 0, reinterpret_cast<sockaddr*>(&from),
-                         &from_len),
+  ASSERT_EQ(*os.recvfrom(conn, line, sizeof line, 0, reinterpret_cast<sockaddr*>(&from), &from_len),
             5u);
   EXPECT_EQ(std::string(line, 5), "ping\n");
   EXPECT_EQ(from_len, 0u) << "TCP names no sender";
@@ -262,8 +261,8 @@ TEST(FakeTcp, TheTranscriptShowsAddresses) {
   const int fd = tcp(os);
   ASSERT_TRUE(bind_to(os, fd, "127.0.0.1", 7007));
   EXPECT_EQ(os.transcript().back().call_text(), "bind(0, tcp:127.0.0.1:7007, 16)");
-  EXPECT_EQ(os.describe_fd(os.getpid(), fd), "socket:[" +
-                std::to_string(os.fstat(fd)->st_ino) + "]:tcp tcp:127.0.0.1:7007 (cloexec)");
+  EXPECT_EQ(os.describe_fd(os.getpid(), fd), "socket:[" + std::to_string(os.fstat(fd)->st_ino) +
+                                                 "]:tcp tcp:127.0.0.1:7007 (cloexec)");
 }
 
 }  // namespace

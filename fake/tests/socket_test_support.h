@@ -29,7 +29,8 @@ inline UnixAddress unix_address(std::string_view name) {
   const bool abstract = !name.empty() && name.front() == '@';
   std::memcpy(a.un.sun_path, name.data(), name.size());
   if (abstract) a.un.sun_path[0] = '\0';
-  a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
+  a.len =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
   return a;
 }
 

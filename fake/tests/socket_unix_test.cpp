@@ -27,10 +27,12 @@ using testing_support::poll_events;
 using testing_support::recv_text;
 using testing_support::unix_address;
 
-int dgram(FakeSyscalls& os) { return *os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }
+int dgram(FakeSyscalls& os) {
+  return *os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+}
 
 sys::Result<std::size_t> send_to(FakeSyscalls& os, int fd, std::string_view text,
-                                  std::string_view to) {
+                                 std::string_view to) {
   const auto a = unix_address(to);
   return os.sendto(fd, text.data(), text.size(), MSG_NOSIGNAL, a.get(), a.len);
 }
@@ -161,11 +163,11 @@ TEST(FakeUnixDgram, RecvmsgFailsAsRecvfromDoesAndOnABadMsghdr) {
   EXPECT_EQ(recvmsg_text(os, pipe.read_end, 32), "error " + std::to_string(ENOTSOCK));
   const int tcp = *os.socket(AF_INET, SOCK_STREAM, 0);
   const int on = 1;
-  EXPECT_EQ(os.setsockopt(tcp, SOL_SOCKET, SO_PASSCRED, &on, sizeof on).error().code,
-            EOPNOTSUPP);
+  EXPECT_EQ(os.setsockopt(tcp, SOL_SOCKET, SO_PASSCRED, &on, sizeof on).error().code, EOPNOTSUPP);
   EXPECT_THAT(os.transcript(), CallFailedWith("recvmsg", EAGAIN));
   ASSERT_TRUE(send_to(os, *os.socket(AF_UNIX, SOCK_DGRAM, 0), "kept", "@fails"));
-  os.fail_when("recvmsg", [](const CallRecord&) { return true; }, ECONNRESET);
+  os.fail_when(
+      "recvmsg", [](const CallRecord&) { return true; }, ECONNRESET);
   EXPECT_EQ(recvmsg_text(os, server, 32), "error " + std::to_string(ECONNRESET));
   os.clear_faults();
   EXPECT_EQ(recvmsg_text(os, server, 32), "n=4 flags=0x0 namelen=0 controllen=0")
@@ -288,8 +290,7 @@ TEST(FakeUnixDgram, ReceivingTruncatesToTheBufferAndReportsTheSender) {
   char buf[5];
   sockaddr_un from{};
   socklen_t len = sizeof from;
-  EXPECT_EQ(*os.recvfrom(server, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len),
-            5u);
+  EXPECT_EQ(*os.recvfrom(server, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len), 5u);
   EXPECT_EQ(std::string(buf, 5), "hello");
   EXPECT_EQ(len, mine.len);
   EXPECT_EQ(std::string(from.sun_path + 1, 6), "client");
@@ -612,8 +613,8 @@ TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
   EXPECT_EQ(os.transcript().at(1).call_text(),
             "sendto(0, \"READY=1\\n\", 8, MSG_NOSIGNAL, unix:@notify)");
   EXPECT_THAT(os.transcript(), CallFailedWith("sendto", ENOBUFS));
-  for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto",
-                           "recvfrom", "recvmsg", "setsockopt", "getsockopt", "getsockname"}) {
+  for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom",
+                           "recvmsg", "setsockopt", "getsockopt", "getsockname"}) {
     EXPECT_NE(FakeSyscalls::typical_errno(name), 0) << name;
   }
 }

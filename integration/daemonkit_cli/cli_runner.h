@@ -33,7 +33,6 @@ inline std::string daemonkit_bin() {
   return installed != nullptr && installed[0] != '\0' ? installed : DAEMONKIT_BUILD_BIN;
 }
 
-
 struct Outcome {
   int code = -1;  // exit status, or 128 + signal
   std::string out;

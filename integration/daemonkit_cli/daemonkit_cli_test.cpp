@@ -168,12 +168,11 @@ TEST_F(DaemonkitCli, ManPageDocumentsEveryRunOptionAndMessage) {
     EXPECT_NE(man.find(escaped), std::string::npos) << word << " is not in daemonkit.1";
   }
   EXPECT_GE(options, 11);
-  for (const char* message : {"An error has occurred", "Another server is running",
-                              "contains non-numeric value", "Removing stale pidfile",
-                              "no daemon is running", "sent SIGKILL", "not running",
-                              "closed the status pipe without reporting readiness",
-                              "sent it SIGTERM, then SIGKILL", "left it in place",
-                              "sent a malformed status report"}) {
+  for (const char* message :
+       {"An error has occurred", "Another server is running", "contains non-numeric value",
+        "Removing stale pidfile", "no daemon is running", "sent SIGKILL", "not running",
+        "closed the status pipe without reporting readiness", "sent it SIGTERM, then SIGKILL",
+        "left it in place", "sent a malformed status report"}) {
     EXPECT_NE(man.find(message), std::string::npos) << message << " is not in daemonkit.1";
   }
 }
@@ -181,12 +180,17 @@ TEST_F(DaemonkitCli, ManPageDocumentsEveryRunOptionAndMessage) {
 // argv reaches the terminal only as visible escapes: no escape sequence, broken UTF-8 or bidi
 // override of the user's is printed raw.
 TEST_F(DaemonkitCli, UsageErrorsShowControlsInvalidUtf8AndBidiOverridesEscaped) {
-  Outcome umask = run({"run", "--umask", "\x1b[2J\xff\xe2\x80\xae" "9", "--", "/bin/true"});
+  Outcome umask = run({"run", "--umask",
+                       "\x1b[2J\xff\xe2\x80\xae"
+                       "9",
+                       "--", "/bin/true"});
   EXPECT_EQ(umask.code, 2);
   EXPECT_EQ(umask.err,
             "daemonkit run: --umask: '\\x1b[2J\\xff\\u{202E}9' is not an octal mode from 0 to "
             "0777 (e.g. 022)\nRun 'daemonkit run --help' for more information.\n");
-  Outcome option = run({"stop", "--\xc2\x9b" "31m"});
+  Outcome option = run({"stop",
+                        "--\xc2\x9b"
+                        "31m"});
   EXPECT_EQ(option.code, 2);
   EXPECT_THAT(option.err, HasSubstr("'--\\xc2\\x9b31m'"));
 }
@@ -270,7 +274,7 @@ TEST_F(DaemonkitCli, NodaemonClosesInheritedDescriptors) {
 
 TEST_F(DaemonkitCli, NodaemonPassesTheServiceManagersNotifySocketThrough) {
   Outcome in_place = run_with(probe_run({"-n", "--ready=notify"}, {"exit", "0"}, ""),
-                          spec_env({"NOTIFY_SOCKET=/run/systemd/notify"}));
+                              spec_env({"NOTIFY_SOCKET=/run/systemd/notify"}));
   EXPECT_EQ(in_place.code, 0) << in_place.err;
   EXPECT_EQ(report()["NOTIFY_SOCKET"], "/run/systemd/notify");
 }
@@ -284,29 +288,26 @@ TEST_F(DaemonkitCli, RundirIsWherePROGRAMStarts) {
 TEST_F(DaemonkitCli, MissingRundirIsReportedWithItsErrno) {
   Outcome failed = run(probe_run({"-d", path("absent")}, {"run"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err,
-            failure_text(fmt::format("chdir({}): No such file or directory (ENOENT)",
-                                     path("absent"))));
+  EXPECT_EQ(failed.err, failure_text(fmt::format("chdir({}): No such file or directory (ENOENT)",
+                                                 path("absent"))));
   EXPECT_FALSE(fs::exists(path("d.pid"))) << "a failed start must not leave its PID file";
 }
 
 TEST_F(DaemonkitCli, RelativePathsAreTakenFromTheCallersDirectory) {
   fs::copy_file(kProbe, dir_ / "probe");
-  Outcome launched = run_with({"run", "--pidfile", "rel.pid", "--logfile", "rel.log", "--", "./probe",
-                           path("report"), "run"},
-                          spec_cwd(dir_.string()));
+  Outcome launched = run_with({"run", "--pidfile", "rel.pid", "--logfile", "rel.log", "--",
+                               "./probe", path("report"), "run"},
+                              spec_cwd(dir_.string()));
   ASSERT_EQ(launched.code, 0) << launched.err;
   auto state = report();
   EXPECT_EQ(state["cwd"], "/");
   EXPECT_EQ(read_file(path("rel.pid")), state["pid"] + "\n");
-  EXPECT_TRUE(eventually([&] { return read_file(path("rel.log")).find("probe stderr") !=
-                                      std::string::npos; }));
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(path("rel.log")).find("probe stderr") != std::string::npos; }));
 }
 
 TEST_F(DaemonkitCli, LogfileGetsStdoutAndStderrAppendedWithTheDaemonUmask) {
-  {
-    std::ofstream(path("d.log")) << "earlier line\n";
-  }
+  { std::ofstream(path("d.log")) << "earlier line\n"; }
   ASSERT_EQ(run(probe_run({"--logfile", path("d.log")}, {"run"})).code, 0);
   auto state = report();
   EXPECT_TRUE(eventually([&] {
@@ -336,24 +337,20 @@ TEST_F(DaemonkitCli, UnwritableLogfileIsReported) {
 
 // Root opens the log; a symlink planted at its path must not lead root's writes elsewhere.
 TEST_F(DaemonkitCli, LogfileThatIsASymlinkIsRefusedAndItsTargetUntouched) {
-  {
-    std::ofstream(path("target")) << "precious\n";
-  }
+  { std::ofstream(path("target")) << "precious\n"; }
   fs::create_symlink(path("target"), path("app.log"));
   Outcome failed = run(probe_run({"--logfile", path("app.log")}, {"run"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err, failure_text(fmt::format(
-                            "--logfile {} is a symbolic link; refused (never followed)",
-                            path("app.log"))));
+  EXPECT_EQ(failed.err,
+            failure_text(fmt::format("--logfile {} is a symbolic link; refused (never followed)",
+                                     path("app.log"))));
   EXPECT_EQ(read_file(path("target")), "precious\n");
   EXPECT_FALSE(fs::exists(path("d.pid")));
   EXPECT_FALSE(fs::exists(path("report"))) << "PROGRAM ran";
 }
 
 TEST_F(DaemonkitCli, LogfileWithASecondHardLinkIsRefusedAndLeftUntouched) {
-  {
-    std::ofstream(path("target")) << "precious\n";
-  }
+  { std::ofstream(path("target")) << "precious\n"; }
   fs::create_hard_link(path("target"), path("l"));
   Outcome failed = run(probe_run({"--logfile", path("l")}, {"run"}));
   EXPECT_EQ(failed.code, 1);
@@ -453,8 +450,8 @@ TEST_F(DaemonkitCli, PidFileLockLivesExactlyAsLongAsPROGRAM) {
 // ---- run: --ready=exec ------------------------------------------------------------------------
 
 TEST_F(DaemonkitCli, ExecFailureReachesTheShell) {
-  Outcome failed = run_with({"run", "--pidfile", path("d.pid"), "--", "./nope"},
-                        spec_cwd(dir_.string()));
+  Outcome failed =
+      run_with({"run", "--pidfile", path("d.pid"), "--", "./nope"}, spec_cwd(dir_.string()));
   EXPECT_EQ(failed.code, 1);
   EXPECT_EQ(failed.err, failure_text("exec ./nope: No such file or directory (ENOENT)"));
   EXPECT_FALSE(fs::exists(path("d.pid")));
@@ -464,19 +461,20 @@ TEST_F(DaemonkitCli, ExecOfANonExecutableIsPermissionDenied) {
   std::ofstream(path("plain")) << "#!/bin/sh\n";
   Outcome failed = run({"run", "--", path("plain")});
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err, failure_text(fmt::format("exec {}: Permission denied (EACCES)",
-                                                 path("plain"))));
+  EXPECT_EQ(failed.err,
+            failure_text(fmt::format("exec {}: Permission denied (EACCES)", path("plain"))));
 }
 
 TEST_F(DaemonkitCli, ProgramIsSearchedOnPath) {
   fs::create_directory(dir_ / "bin");
   fs::copy_file(kProbe, dir_ / "bin" / "dk-probe");
-  Outcome launched = run_with(probe_run({}, {"run"}),
-                          spec_env({"PATH=/nonexistent:" + path("bin")}));
+  Outcome launched =
+      run_with(probe_run({}, {"run"}), spec_env({"PATH=/nonexistent:" + path("bin")}));
   ASSERT_EQ(launched.code, 0);
   report();
-  Outcome by_name = run_with({"run", "--pidfile", path("n.pid"), "--", "dk-probe", path("r2"), "run"},
-                         spec_env({"PATH=/nonexistent:" + path("bin")}));
+  Outcome by_name =
+      run_with({"run", "--pidfile", path("n.pid"), "--", "dk-probe", path("r2"), "run"},
+               spec_env({"PATH=/nonexistent:" + path("bin")}));
   EXPECT_EQ(by_name.code, 0) << by_name.err;
   report("r2");
 }
@@ -484,7 +482,8 @@ TEST_F(DaemonkitCli, ProgramIsSearchedOnPath) {
 // exec readiness means "exec succeeded": the launcher does not wait to see PROGRAM stay up.
 TEST_F(DaemonkitCli, ExecReadinessDoesNotWaitForALaterDeath) {
   const auto start = std::chrono::steady_clock::now();
-  Outcome launched = run({"run", "--pidfile", path("d.pid"), "--", "/bin/sh", "-c", "sleep 1; exit 3"});
+  Outcome launched =
+      run({"run", "--pidfile", path("d.pid"), "--", "/bin/sh", "-c", "sleep 1; exit 3"});
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
   EXPECT_EQ(launched.code, 0) << launched.err;
   pid_in("d.pid");
@@ -494,7 +493,7 @@ TEST_F(DaemonkitCli, ExecReadinessDoesNotWaitForALaterDeath) {
 
 TEST_F(DaemonkitCli, NotifyReadyOnReadyOne) {
   Outcome launched = run_with(probe_run({"--ready=notify"}, {"notify-ready"}),
-                          spec_env({"NOTIFY_SOCKET=/somewhere/else"}));
+                              spec_env({"NOTIFY_SOCKET=/somewhere/else"}));
   EXPECT_EQ(launched.code, 0) << launched.err;
   auto state = report();
   EXPECT_THAT(state["NOTIFY_SOCKET"], StartsWith("@daemonkit/notify/"));
@@ -502,18 +501,17 @@ TEST_F(DaemonkitCli, NotifyReadyOnReadyOne) {
 }
 
 TEST_F(DaemonkitCli, NotifyFailureIsTheProgramsLastStatusAndErrno) {
-  Outcome failed = run(probe_run({"--ready=notify"}, {"notify-fail", "Failed to open the spool", "13"}));
+  Outcome failed =
+      run(probe_run({"--ready=notify"}, {"notify-fail", "Failed to open the spool", "13"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err,
-            failure_text("Failed to open the spool (Permission denied, EACCES)"));
+  EXPECT_EQ(failed.err, failure_text("Failed to open the spool (Permission denied, EACCES)"));
   EXPECT_FALSE(fs::exists(path("d.pid")));
 }
 
 TEST_F(DaemonkitCli, NotifyProgramDyingWithoutWordsSaysHow) {
   Outcome failed = run(probe_run({"--ready=notify"}, {"notify-silent-exit", "3"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err,
-            failure_text(kProbe + " exited with exit status 3 before it was ready"));
+  EXPECT_EQ(failed.err, failure_text(kProbe + " exited with exit status 3 before it was ready"));
 }
 
 TEST_F(DaemonkitCli, NotifyProgramThatNeverGetsReadyTimesOutAndIsStopped) {
@@ -521,8 +519,7 @@ TEST_F(DaemonkitCli, NotifyProgramThatNeverGetsReadyTimesOutAndIsStopped) {
   Outcome failed = run(probe_run({"--ready=notify", "--timeout", "0.5"}, {"run"}));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err,
-            failure_text(kProbe + " was not ready after 0.5 seconds; sent it SIGTERM"));
+  EXPECT_EQ(failed.err, failure_text(kProbe + " was not ready after 0.5 seconds; sent it SIGTERM"));
   const pid_t pid = static_cast<pid_t>(std::stol(report()["pid"]));
   EXPECT_TRUE(eventually([&] { return !process_alive(pid); }));
   EXPECT_FALSE(fs::exists(path("d.pid")));
@@ -572,7 +569,8 @@ TEST_F(DaemonkitCli, PipeReadyOnZero) {
 }
 
 TEST_F(DaemonkitCli, PipeFailureMessageIsPrinted) {
-  Outcome failed = run(probe_run({"--ready=pipe"}, {"pipe-fail", "bind(127.0.0.1:7): Permission denied"}));
+  Outcome failed =
+      run(probe_run({"--ready=pipe"}, {"pipe-fail", "bind(127.0.0.1:7): Permission denied"}));
   EXPECT_EQ(failed.code, 1);
   EXPECT_EQ(failed.err, failure_text("bind(127.0.0.1:7): Permission denied"));
 }
@@ -580,8 +578,7 @@ TEST_F(DaemonkitCli, PipeFailureMessageIsPrinted) {
 TEST_F(DaemonkitCli, PipeProgramDyingBeforeReportSaysHow) {
   Outcome failed = run(probe_run({"--ready=pipe"}, {"exit", "4"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err,
-            failure_text(kProbe + " exited with exit status 4 before it was ready"));
+  EXPECT_EQ(failed.err, failure_text(kProbe + " exited with exit status 4 before it was ready"));
 }
 
 TEST_F(DaemonkitCli, PipeClosedWithoutReportIsAFailure) {
@@ -596,8 +593,8 @@ TEST_F(DaemonkitCli, PipeClosedWithoutReportIsAFailure) {
 TEST_F(DaemonkitCli, PipeGarbageIsAProtocolError) {
   Outcome failed = run(probe_run({"--ready=pipe"}, {"pipe-raw", "ok"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_THAT(failed.err, StartsWith("An error has occurred: " + kProbe +
-                                     " sent a malformed status report"));
+  EXPECT_THAT(failed.err,
+              StartsWith("An error has occurred: " + kProbe + " sent a malformed status report"));
 }
 
 TEST_F(DaemonkitCli, PipeProgramThatNeverGetsReadyTimesOut) {
@@ -611,7 +608,8 @@ TEST_F(DaemonkitCli, PipeProgramThatNeverGetsReadyTimesOut) {
 // timeout's. It is stopped, and its PID file given up once it is gone.
 TEST_F(DaemonkitCli, PipeFailureReportOfAProgramThatRunsOnIsFinalAtOnce) {
   const auto start = std::chrono::steady_clock::now();
-  Outcome failed = run(probe_run({"--ready=pipe", "--timeout", "20"}, {"pipe-fail-stay", "port busy"}));
+  Outcome failed =
+      run(probe_run({"--ready=pipe", "--timeout", "20"}, {"pipe-fail-stay", "port busy"}));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(failed.code, 1);
   // Stopping it is cleanup after its own report: told only if it came to SIGKILL.
@@ -662,9 +660,9 @@ TEST_F(DaemonkitCli, TimeoutKillsAProgramThatIgnoresSigterm) {
 // A shell that ignores SIGTERM, with a child that does too (an ignored signal stays ignored
 // across exec): SIGKILL reaches both through the group.
 TEST_F(DaemonkitCli, TimeoutKillsAShellIgnoringSigtermAndItsChild) {
-  Outcome failed = run({"run", "--pidfile", path("d.pid"), "--ready=notify", "--timeout", "0.5",
-                        "--", "/bin/sh", "-c",
-                        "trap '' TERM; sleep 60 & echo $$ $! > " + path("pids") + "; wait"});
+  Outcome failed =
+      run({"run", "--pidfile", path("d.pid"), "--ready=notify", "--timeout", "0.5", "--", "/bin/sh",
+           "-c", "trap '' TERM; sleep 60 & echo $$ $! > " + path("pids") + "; wait"});
   EXPECT_EQ(failed.err, failure_text("/bin/sh was not ready after 0.5 seconds; sent it SIGTERM, "
                                      "then SIGKILL"));
   std::istringstream pids(read_file(path("pids")));
@@ -697,13 +695,16 @@ TEST_F(DaemonkitCli, TimeoutReachesAProgramThatLeftItsProcessGroup) {
 TEST_F(DaemonkitCli, APidFileStillLockedByWhatProgramLeftBehindIsKept) {
   Outcome failed = run({"run", "--pidfile", path("d.pid"), "--ready=notify", "--timeout", "0.5",
                         "--", "/bin/sh", "-c",
-                        "setsid sh -c 'echo $$ > " + path("survivor") + "; exec sleep 30' & "
-                        "sleep 30"});
+                        "setsid sh -c 'echo $$ > " + path("survivor") +
+                            "; exec sleep 30' & "
+                            "sleep 30"});
   ASSERT_TRUE(eventually([&] { return fs::exists(path("survivor")); }));
   const pid_t survivor = static_cast<pid_t>(std::atol(read_file(path("survivor")).c_str()));
   started_.push_back(survivor);
   EXPECT_EQ(failed.err, failure_text("/bin/sh was not ready after 0.5 seconds; sent it SIGTERM; "
-                                     "the PID file " + path("d.pid") + " is still locked by "
+                                     "the PID file " +
+                                     path("d.pid") +
+                                     " is still locked by "
                                      "another process; left it in place"));
   EXPECT_TRUE(process_alive(survivor));
   EXPECT_TRUE(fs::exists(path("d.pid")));
@@ -727,8 +728,9 @@ TEST_F(DaemonkitCli, StatusFollowsTheLifecycleWithLsbCodes) {
   ASSERT_TRUE(eventually([&] { return !process_alive(pid); }));
   Outcome dead = run({"status", "--pidfile", path("d.pid")});
   EXPECT_EQ(dead.code, 1);
-  EXPECT_EQ(dead.err, fmt::format("daemonkit status: not running, but PID file {} exists (PID {})\n",
-                                  path("d.pid"), pid));
+  EXPECT_EQ(dead.err,
+            fmt::format("daemonkit status: not running, but PID file {} exists (PID {})\n",
+                        path("d.pid"), pid));
 }
 
 TEST_F(DaemonkitCli, StopTerminatesRemovesThePidFileAndExitsZero) {
@@ -741,8 +743,8 @@ TEST_F(DaemonkitCli, StopTerminatesRemovesThePidFileAndExitsZero) {
   EXPECT_FALSE(fs::exists(path("d.pid")));
   Outcome again = run({"stop", "--pidfile", path("d.pid")});
   EXPECT_EQ(again.code, 1);
-  EXPECT_EQ(again.err,
-            fmt::format("daemonkit stop: no daemon is running (no PID file at {})\n", path("d.pid")));
+  EXPECT_EQ(again.err, fmt::format("daemonkit stop: no daemon is running (no PID file at {})\n",
+                                   path("d.pid")));
 }
 
 TEST_F(DaemonkitCli, StopKillsWhatIgnoresSigtermAfterTheTimeout) {
@@ -815,12 +817,12 @@ TEST_F(DaemonkitCli, AFifoAtThePidFilePathDoesNotHangStatusOrStop) {
   const auto start = std::chrono::steady_clock::now();
   Outcome status = run({"status", "--pidfile", path("d.pid")});
   EXPECT_EQ(status.code, 4);
-  EXPECT_EQ(status.err,
-            fmt::format("daemonkit status: {} is not a regular file; not reading it\n", path("d.pid")));
+  EXPECT_EQ(status.err, fmt::format("daemonkit status: {} is not a regular file; not reading it\n",
+                                    path("d.pid")));
   Outcome stopped = run({"stop", "--pidfile", path("d.pid")});
   EXPECT_EQ(stopped.code, 1);
-  EXPECT_EQ(stopped.err,
-            fmt::format("daemonkit stop: {} is not a regular file; not reading it\n", path("d.pid")));
+  EXPECT_EQ(stopped.err, fmt::format("daemonkit stop: {} is not a regular file; not reading it\n",
+                                     path("d.pid")));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   fs::remove(path("d.pid"));  // TearDown reads every .pid file, and would wait on a FIFO
 }
@@ -880,7 +882,7 @@ TEST_F(DaemonkitCliAsRoot, ChrootThenRundirInsideIt) {
   fs::create_directories(jail / "srv");
   fs::copy_file(kProbe, jail / "probe");
   Outcome launched = run({"run", "--pidfile", path("d.pid"), "--logfile", path("d.log"), "--chroot",
-                      jail.string(), "--rundir", "/srv", "--", "/probe", "/report", "run"});
+                          jail.string(), "--rundir", "/srv", "--", "/probe", "/report", "run"});
   ASSERT_EQ(launched.code, 0) << launched.err;
   ASSERT_TRUE(eventually([&] { return fs::exists(jail / "report"); }));
   auto state = parse_report(read_file(jail / "report"));
@@ -888,8 +890,8 @@ TEST_F(DaemonkitCliAsRoot, ChrootThenRundirInsideIt) {
   EXPECT_EQ(state["cwd"], "/srv");
   // The PID file and the log were opened before the chroot: outside it.
   EXPECT_EQ(read_file(path("d.pid")), state["pid"] + "\n");
-  EXPECT_TRUE(eventually([&] { return read_file(path("d.log")).find("probe stderr") !=
-                                      std::string::npos; }));
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(path("d.log")).find("probe stderr") != std::string::npos; }));
 }
 
 TEST_F(DaemonkitCliAsRoot, MissingChrootIsReported) {
@@ -907,14 +909,15 @@ TEST_F(DaemonkitCliAsRoot, UidByNameSetsEveryIdAndTheGroups) {
   // The log file sits in a directory only root may write: it is opened before the drop.
   fs::create_directory(dir_ / "private");
   chmod(path("private").c_str(), 0700);
-  Outcome launched = run(probe_run({"--uid", "nobody", "--logfile", path("private/d.log")}, {"run"}));
+  Outcome launched =
+      run(probe_run({"--uid", "nobody", "--logfile", path("private/d.log")}, {"run"}));
   ASSERT_EQ(launched.code, 0) << launched.err;
   auto state = report();
   EXPECT_EQ(state["uids"], u + "/" + u + "/" + u);
   EXPECT_EQ(state["gids"], g + "/" + g + "/" + g);
   EXPECT_EQ(state["groups"], g);
-  EXPECT_TRUE(eventually([&] { return read_file(path("private/d.log")).find("probe stderr") !=
-                                      std::string::npos; }));
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(path("private/d.log")).find("probe stderr") != std::string::npos; }));
   // twistd's log line, in the daemon's log.
   EXPECT_THAT(read_file(path("private/d.log")),
               HasSubstr(fmt::format("daemonkit: set uid/gid {}/{}\n", u, g)));
@@ -931,23 +934,20 @@ TEST_F(DaemonkitCliAsRoot, LogfileOfAnotherUserIsRefused) {
   // open of nobody's file before daemonkit's own rule is reached.
   fs::create_directory(dir_ / "logs");
   const std::string log = path("logs/l");
-  {
-    std::ofstream(log) << "theirs\n";
-  }
+  { std::ofstream(log) << "theirs\n"; }
   ASSERT_EQ(chown(log.c_str(), nobody->pw_uid, nobody->pw_gid), 0);
   // Without --uid PROGRAM runs as root: nobody's file is not its to write.
   Outcome failed = run(probe_run({"--logfile", log}, {"run"}));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_EQ(failed.err, failure_text(fmt::format(
-                            "--logfile {} is owned by uid {}; refused (must be root's)", log,
-                            nobody->pw_uid)));
+  EXPECT_EQ(failed.err,
+            failure_text(fmt::format("--logfile {} is owned by uid {}; refused (must be root's)",
+                                     log, nobody->pw_uid)));
   EXPECT_EQ(read_file(log), "theirs\n");
   // With --uid nobody it is PROGRAM's own file.
   Outcome launched = run(probe_run({"--uid", "nobody", "--logfile", log}, {"run"}));
   ASSERT_EQ(launched.code, 0) << launched.err;
   report();
-  EXPECT_TRUE(eventually(
-      [&] { return read_file(log).find("probe stderr") != std::string::npos; }));
+  EXPECT_TRUE(eventually([&] { return read_file(log).find("probe stderr") != std::string::npos; }));
 }
 
 TEST_F(DaemonkitCliAsRoot, UidAndGidByNumber) {
@@ -981,8 +981,7 @@ TEST_F(DaemonkitCliAsRoot, UnknownUserIsReportedBeforeAnythingStarts) {
 }
 
 TEST_F(DaemonkitCliAsRoot, UnprivilegedCallerCannotTakeRoot) {
-  Outcome failed = run_with(probe_run({"--uid", "0", "--gid", "0"}, {"run"}),
-                        spec_uid(65534));
+  Outcome failed = run_with(probe_run({"--uid", "0", "--gid", "0"}, {"run"}), spec_uid(65534));
   EXPECT_EQ(failed.code, 1);
   EXPECT_EQ(failed.err, failure_text("setresgid(0): Operation not permitted (EPERM)"));
   EXPECT_FALSE(fs::exists(path("d.pid")));
@@ -995,8 +994,8 @@ TEST_F(DaemonkitCliAsRoot, ADaemonThatDroppedPrivilegesCannotRewriteItsPidFile) 
   const pid_t daemon = pid_in("d.pid");
   ASSERT_TRUE(eventually([&] { return fs::exists(path("report.rewrite")); }));
   const std::string tried = parse_report(read_file(path("report.rewrite")))["rewrite"];
-  EXPECT_EQ(tried, fmt::format("write:{},ftruncate:{},reopen:{},open:{}", EBADF, EINVAL, EACCES,
-                               EACCES));
+  EXPECT_EQ(tried,
+            fmt::format("write:{},ftruncate:{},reopen:{},open:{}", EBADF, EINVAL, EACCES, EACCES));
   EXPECT_EQ(read_file(path("d.pid")), fmt::format("{}\n", daemon));
   Outcome stopped = run({"stop", "--pidfile", path("d.pid")});
   EXPECT_EQ(stopped.code, 0) << stopped.err;

@@ -29,7 +29,8 @@ class Echod : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
-    if (fs::exists(dir_ / "echod.pid")) (void)run({"stop", "--pidfile", pidfile(), "--timeout", "2"});
+    if (fs::exists(dir_ / "echod.pid"))
+      (void)run({"stop", "--pidfile", pidfile(), "--timeout", "2"});
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
   }
@@ -73,8 +74,8 @@ std::string echo_through(int port, const std::string& line) {
 TEST_F(Echod, EchoesUnderEachReadinessProtocolAndStopsCleanly) {
   for (const char* mode : {"--ready=pipe", "--ready=notify", "--ready=exec"}) {
     std::filesystem::remove(logfile());
-    Outcome started = run({"run", "--pidfile", pidfile(), "--logfile", logfile(), mode,
-                           "--timeout", "10", "--", kEchod, "--port", "0"});
+    Outcome started = run({"run", "--pidfile", pidfile(), "--logfile", logfile(), mode, "--timeout",
+                           "10", "--", kEchod, "--port", "0"});
     ASSERT_EQ(started.code, 0) << mode << ": " << started.err;
     EXPECT_THAT(started.err, IsEmpty());
     const int port = logged_port();

@@ -103,8 +103,8 @@ void notify(const std::string& datagram) {
   if (where[0] == '@') addr.sun_path[0] = '\0';
   const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-  if (sendto(fd, datagram.data(), datagram.size(), MSG_NOSIGNAL,
-             reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
+  if (sendto(fd, datagram.data(), datagram.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+             addr_len) < 0) {
     std::_Exit(92);
   }
   close(fd);

@@ -325,8 +325,8 @@ Result<std::optional<Group>> RealSyscalls::getgrgid(gid_t gid) {
 Result<std::vector<gid_t>> RealSyscalls::getgrouplist(const char* user, gid_t group) {
   // A list longer than the kernel's limit could never be set, so the buffer grows no further.
   const long configured = ::sysconf(_SC_NGROUPS_MAX);
-  const int limit = configured > 0 && configured <= INT_MAX ? static_cast<int>(configured)
-                                                            : NGROUPS_MAX;
+  const int limit =
+      configured > 0 && configured <= INT_MAX ? static_cast<int>(configured) : NGROUPS_MAX;
   std::vector<gid_t> groups(static_cast<std::size_t>(std::min(32, limit)));
   // Each retry asks for strictly more room than the last, up to `limit`: this ends.
   for (;;) {
@@ -514,8 +514,7 @@ Result<PipeFds> RealSyscalls::pipe2(int flags) {
   return PipeFds{fds[0], fds[1]};
 }
 
-Result<void> RealSyscalls::sigaction(int sig, const struct sigaction* act,
-                                     struct sigaction* old) {
+Result<void> RealSyscalls::sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (::sigaction(sig, act, old) < 0) return fail(errno, "sigaction");
   return {};
 }
@@ -618,8 +617,7 @@ Result<void> RealSyscalls::setsockopt(int fd, int level, int name, const void* v
   return {};
 }
 
-Result<void> RealSyscalls::getsockopt(int fd, int level, int name, void* value,
-                                      socklen_t* len) {
+Result<void> RealSyscalls::getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
   if (::getsockopt(fd, level, name, value, len) < 0) return fail(errno, "getsockopt");
   return {};
 }

@@ -31,7 +31,8 @@ TEST(MockSyscalls, PinsGroupsThenGidThenUid) {
   StrictMock<MockSyscalls> os;
   {
     InSequence order;
-    EXPECT_CALL(os, setgroups(::testing::ElementsAre(65534u))).WillOnce(Return(sys::Result<void>{}));
+    EXPECT_CALL(os, setgroups(::testing::ElementsAre(65534u)))
+        .WillOnce(Return(sys::Result<void>{}));
     EXPECT_CALL(os, setresgid(65534u, 65534u, 65534u)).WillOnce(Return(sys::Result<void>{}));
     EXPECT_CALL(os, setresuid(65534u, 65534u, 65534u)).WillOnce(Return(sys::Result<void>{}));
   }

@@ -64,8 +64,8 @@ template <typename T>
 template <typename T>
 ::testing::AssertionResult FailsWith(const Result<T>& result, int code, std::string_view call) {
   if (result) {
-    return ::testing::AssertionFailure() << "succeeded, expected " << call << " to fail with "
-                                         << errno_name(code);
+    return ::testing::AssertionFailure()
+           << "succeeded, expected " << call << " to fail with " << errno_name(code);
   }
   if (result.error().code != code || std::string_view(result.error().call) != call) {
     return ::testing::AssertionFailure() << "got " << to_string(result.error()) << ", expected "
@@ -117,8 +117,8 @@ bool has_cloexec(int fd) { return (::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0; }
 void write_file(const std::string& path, std::string_view content, mode_t mode = 0644) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) throw std::runtime_error("cannot create " + path);
-  const bool written = ::write(fd, content.data(), content.size()) ==
-                       static_cast<ssize_t>(content.size());
+  const bool written =
+      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
   ::close(fd);
   if (!written) throw std::runtime_error("cannot write " + path);
 }
@@ -224,8 +224,8 @@ int run_in_child(const std::function<int()>& body, int timeout_ms = kChildTimeou
 ::testing::AssertionResult ExitedWith(int status, int code) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == code) return ::testing::AssertionSuccess();
   if (WIFEXITED(status)) {
-    return ::testing::AssertionFailure() << "child exited " << WEXITSTATUS(status)
-                                         << ", expected " << code;
+    return ::testing::AssertionFailure()
+           << "child exited " << WEXITSTATUS(status) << ", expected " << code;
   }
   if (WIFSIGNALED(status)) {
     return ::testing::AssertionFailure() << "child killed by signal " << WTERMSIG(status);
@@ -237,14 +237,14 @@ std::string why(const ::testing::AssertionResult& result) { return result.messag
 std::string why(bool) { return {}; }
 
 // A check inside a child: on failure it says where and why on stderr and the child exits 1.
-#define CHILD_CHECK(cond)                                                               \
-  do {                                                                                  \
-    const auto& child_check_ = (cond);                                                  \
-    if (!child_check_) {                                                                \
-      std::fprintf(stderr, "%s:%d: child check failed: %s %s\n", __FILE__, __LINE__, \
-                   #cond, why(child_check_).c_str());                                   \
-      return 1;                                                                         \
-    }                                                                                   \
+#define CHILD_CHECK(cond)                                                                   \
+  do {                                                                                      \
+    const auto& child_check_ = (cond);                                                      \
+    if (!child_check_) {                                                                    \
+      std::fprintf(stderr, "%s:%d: child check failed: %s %s\n", __FILE__, __LINE__, #cond, \
+                   why(child_check_).c_str());                                              \
+      return 1;                                                                             \
+    }                                                                                       \
   } while (0)
 
 // Drops a root child to nobody/nogroup with no supplementary groups; a non-root child is
@@ -297,8 +297,7 @@ UnixAddress path_address(const std::string& path) {
 
 // A name in the abstract namespace, unique to this process: no file, nothing to clean up.
 UnixAddress abstract_address(std::string_view tag) {
-  const std::string name = "daemonkit-real-" + std::to_string(::getpid()) + "-" +
-                           std::string(tag);
+  const std::string name = "daemonkit-real-" + std::to_string(::getpid()) + "-" + std::string(tag);
   UnixAddress a;
   a.addr.sun_family = AF_UNIX;
   a.addr.sun_path[0] = '\0';
@@ -801,9 +800,9 @@ std::set<gid_t> groups_naming(const std::string& user) {
 }
 
 TEST_F(RealSyscallsCredentials, GetgrouplistIsTheGidThenTheUsersGroupsAsLibcSays) {
-  for (const auto& [user, gid] : {std::pair<const char*, gid_t>{"root", 0},
-                                  std::pair<const char*, gid_t>{"nobody", kNogroup},
-                                  std::pair<const char*, gid_t>{"nobody", 100}}) {
+  for (const auto& [user, gid] :
+       {std::pair<const char*, gid_t>{"root", 0}, std::pair<const char*, gid_t>{"nobody", kNogroup},
+        std::pair<const char*, gid_t>{"nobody", 100}}) {
     const auto got = sys_.getgrouplist(user, gid);
     ASSERT_TRUE(IsOk(got)) << user;
     ASSERT_FALSE(got->empty()) << user;
@@ -840,22 +839,24 @@ TEST_F(RealSyscallsCredentials, GetgrouplistGrowsItsBufferAndStopsAtTheKernelLim
   };
   const std::string hundred = write_database("group.100", 100);
   const std::string too_many = write_database("group.max", NGROUPS_MAX);
-  const int status = run_in_child([&] {
-    if (::unshare(CLONE_NEWNS) != 0 ||
-        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      return kNoMountNamespace;
-    }
-    CHILD_CHECK(::mount(hundred.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) == 0);
-    const auto grown = sys_.getgrouplist("dk-member", 5);
-    CHILD_CHECK(IsOk(grown));
-    CHILD_CHECK(grown->size() == 101);
-    CHILD_CHECK(*grown == raw_group_list("dk-member", 5));
-    // The given gid plus NGROUPS_MAX more: one past what setgroups would take.
-    CHILD_CHECK(::umount("/etc/group") == 0);
-    CHILD_CHECK(::mount(too_many.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) == 0);
-    CHILD_CHECK(FailsWith(sys_.getgrouplist("dk-member", 5), EINVAL, "getgrouplist"));
-    return 0;
-  }, 20000);
+  const int status = run_in_child(
+      [&] {
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+          return kNoMountNamespace;
+        }
+        CHILD_CHECK(::mount(hundred.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) == 0);
+        const auto grown = sys_.getgrouplist("dk-member", 5);
+        CHILD_CHECK(IsOk(grown));
+        CHILD_CHECK(grown->size() == 101);
+        CHILD_CHECK(*grown == raw_group_list("dk-member", 5));
+        // The given gid plus NGROUPS_MAX more: one past what setgroups would take.
+        CHILD_CHECK(::umount("/etc/group") == 0);
+        CHILD_CHECK(::mount(too_many.c_str(), "/etc/group", nullptr, MS_BIND, nullptr) == 0);
+        CHILD_CHECK(FailsWith(sys_.getgrouplist("dk-member", 5), EINVAL, "getgrouplist"));
+        return 0;
+      },
+      20000);
   if (WIFEXITED(status) && WEXITSTATUS(status) == kNoMountNamespace) {
     GTEST_SKIP() << "no private mount namespace here (unshare or mount refused)";
   }
@@ -975,17 +976,17 @@ TEST_F(RealSyscallsCredentials, LookupsReportDatabaseErrorsSuchAsEmfile) {
     group* gr_found = nullptr;
 
     int code = ::getpwnam_r("daemon", &pw, buf.data(), buf.size(), &pw_found);
-    CHILD_CHECK(AgreesWithRawLookup(sys_.getpwnam("daemon"), code, pw_found != nullptr,
-                                    "getpwnam", errors_seen));
+    CHILD_CHECK(AgreesWithRawLookup(sys_.getpwnam("daemon"), code, pw_found != nullptr, "getpwnam",
+                                    errors_seen));
     code = ::getpwuid_r(1, &pw, buf.data(), buf.size(), &pw_found);
-    CHILD_CHECK(AgreesWithRawLookup(sys_.getpwuid(1), code, pw_found != nullptr, "getpwuid",
-                                    errors_seen));
+    CHILD_CHECK(
+        AgreesWithRawLookup(sys_.getpwuid(1), code, pw_found != nullptr, "getpwuid", errors_seen));
     code = ::getgrnam_r("daemon", &gr, buf.data(), buf.size(), &gr_found);
-    CHILD_CHECK(AgreesWithRawLookup(sys_.getgrnam("daemon"), code, gr_found != nullptr,
-                                    "getgrnam", errors_seen));
-    code = ::getgrgid_r(1, &gr, buf.data(), buf.size(), &gr_found);
-    CHILD_CHECK(AgreesWithRawLookup(sys_.getgrgid(1), code, gr_found != nullptr, "getgrgid",
+    CHILD_CHECK(AgreesWithRawLookup(sys_.getgrnam("daemon"), code, gr_found != nullptr, "getgrnam",
                                     errors_seen));
+    code = ::getgrgid_r(1, &gr, buf.data(), buf.size(), &gr_found);
+    CHILD_CHECK(
+        AgreesWithRawLookup(sys_.getgrgid(1), code, gr_found != nullptr, "getgrgid", errors_seen));
     return errors_seen > 0 ? 0 : kNoErrorReached;
   });
   if (WIFEXITED(status) && WEXITSTATUS(status) == kNoErrorReached) {
@@ -1006,8 +1007,8 @@ TEST_F(RealSyscallsFiles, OpenCreatesExclusivelyAndReportsEexistEnoentEnotdirEis
   ASSERT_EQ(::write(fd.get(), "abc", 3), 3);
   const Fd again(unwrap(sys_.open(file.c_str(), O_RDONLY | O_CLOEXEC, 0)));
   EXPECT_EQ(read_fd(again.get()), "abc");
-  EXPECT_TRUE(FailsWith(sys_.open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600), EEXIST,
-                        "open"));
+  EXPECT_TRUE(
+      FailsWith(sys_.open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600), EEXIST, "open"));
   EXPECT_TRUE(FailsWith(sys_.open(path("missing").c_str(), O_RDONLY, 0), ENOENT, "open"));
   EXPECT_TRUE(FailsWith(sys_.open((file + "/below").c_str(), O_RDONLY, 0), ENOTDIR, "open"));
   EXPECT_TRUE(FailsWith(sys_.open(dir_.path().c_str(), O_WRONLY, 0), EISDIR, "open"));
@@ -1166,7 +1167,8 @@ TEST_F(RealSyscallsFiles, WriteReportsEagainOnFullPipeAndEbadf) {
   Pipe p = make_pipe(O_CLOEXEC | O_NONBLOCK);
   const std::vector<char> chunk(4096, 'x');
   Result<std::size_t> last = 0u;
-  for (int i = 0; i < 1024 && last; ++i) last = sys_.write(p.write.get(), chunk.data(), chunk.size());
+  for (int i = 0; i < 1024 && last; ++i)
+    last = sys_.write(p.write.get(), chunk.data(), chunk.size());
   EXPECT_TRUE(FailsWith(last, EAGAIN, "write"));
   EXPECT_TRUE(FailsWith(sys_.write(p.read.get(), "x", 1), EBADF, "write"));
 }
@@ -1677,10 +1679,10 @@ TEST_F(RealSyscallsPolling, EpollCtlRegistersAndReportsEexistEnoentEpermEbadf) {
                         "epoll_ctl"));
   write_file(path("file"), "");
   const Fd file(::open(path("file").c_str(), O_RDONLY | O_CLOEXEC));
-  EXPECT_TRUE(FailsWith(sys_.epoll_ctl(epfd.get(), EPOLL_CTL_ADD, file.get(), &event), EPERM,
-                        "epoll_ctl"));
-  EXPECT_TRUE(FailsWith(sys_.epoll_ctl(epfd.get(), EPOLL_CTL_ADD, kBadFd, &event), EBADF,
-                        "epoll_ctl"));
+  EXPECT_TRUE(
+      FailsWith(sys_.epoll_ctl(epfd.get(), EPOLL_CTL_ADD, file.get(), &event), EPERM, "epoll_ctl"));
+  EXPECT_TRUE(
+      FailsWith(sys_.epoll_ctl(epfd.get(), EPOLL_CTL_ADD, kBadFd, &event), EBADF, "epoll_ctl"));
   ASSERT_TRUE(IsOk(sys_.epoll_ctl(epfd.get(), EPOLL_CTL_DEL, p.read.get(), nullptr)));
   EXPECT_TRUE(FailsWith(sys_.epoll_ctl(epfd.get(), EPOLL_CTL_DEL, p.read.get(), nullptr), ENOENT,
                         "epoll_ctl"));
@@ -1739,16 +1741,16 @@ TEST_F(RealSyscallsSockets, StreamSocketConnectsAcceptsAndCarriesBytesOnTempPath
   ASSERT_TRUE(IsOk(sys_.listen(listener.get(), 4)));
   UnixAddress bound;
   bound.len = sizeof bound.addr;
-  ASSERT_TRUE(IsOk(sys_.getsockname(listener.get(), reinterpret_cast<sockaddr*>(&bound.addr),
-                                    &bound.len)));
+  ASSERT_TRUE(
+      IsOk(sys_.getsockname(listener.get(), reinterpret_cast<sockaddr*>(&bound.addr), &bound.len)));
   EXPECT_TRUE(same_address(address, bound.addr, bound.len));
 
   const Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(IsOk(sys_.connect(client.get(), address.get(), address.len)));
   sockaddr_un peer{};
   socklen_t peer_len = sizeof peer;
-  const auto accepted = sys_.accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer),
-                                     &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  const auto accepted = sys_.accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                                     SOCK_CLOEXEC | SOCK_NONBLOCK);
   ASSERT_TRUE(IsOk(accepted));
   Fd server(*accepted);
   EXPECT_TRUE(has_cloexec(server.get()));
@@ -1760,11 +1762,11 @@ TEST_F(RealSyscallsSockets, StreamSocketConnectsAcceptsAndCarriesBytesOnTempPath
   const auto got = sys_.recvfrom(server.get(), buf, sizeof buf, 0, nullptr, nullptr);
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(std::string_view(buf, *got), "ping");
-  EXPECT_TRUE(FailsWith(sys_.recvfrom(server.get(), buf, sizeof buf, 0, nullptr, nullptr),
-                        EAGAIN, "recvfrom"));
+  EXPECT_TRUE(FailsWith(sys_.recvfrom(server.get(), buf, sizeof buf, 0, nullptr, nullptr), EAGAIN,
+                        "recvfrom"));
   server.reset();
-  EXPECT_TRUE(FailsWith(sys_.sendto(client.get(), "x", 1, MSG_NOSIGNAL, nullptr, 0), EPIPE,
-                        "sendto"));
+  EXPECT_TRUE(
+      FailsWith(sys_.sendto(client.get(), "x", 1, MSG_NOSIGNAL, nullptr, 0), EPIPE, "sendto"));
 }
 
 TEST_F(RealSyscallsSockets, StreamErrorsAreReported) {
@@ -1779,18 +1781,17 @@ TEST_F(RealSyscallsSockets, StreamErrorsAreReported) {
   EXPECT_TRUE(FailsWith(sys_.bind(other.get(), address.get(), address.len), EADDRINUSE, "bind"));
   EXPECT_TRUE(FailsWith(sys_.bind(p.read.get(), address.get(), address.len), ENOTSOCK, "bind"));
   // Bound but not listening: nobody accepts.
-  EXPECT_TRUE(FailsWith(sys_.connect(other.get(), address.get(), address.len), ECONNREFUSED,
-                        "connect"));
+  EXPECT_TRUE(
+      FailsWith(sys_.connect(other.get(), address.get(), address.len), ECONNREFUSED, "connect"));
   const UnixAddress missing = path_address(path("missing.sock"));
-  EXPECT_TRUE(FailsWith(sys_.connect(other.get(), missing.get(), missing.len), ENOENT,
-                        "connect"));
-  EXPECT_TRUE(FailsWith(sys_.connect(p.read.get(), address.get(), address.len), ENOTSOCK,
-                        "connect"));
+  EXPECT_TRUE(FailsWith(sys_.connect(other.get(), missing.get(), missing.len), ENOENT, "connect"));
+  EXPECT_TRUE(
+      FailsWith(sys_.connect(p.read.get(), address.get(), address.len), ENOTSOCK, "connect"));
   EXPECT_TRUE(FailsWith(sys_.accept4(bound.get(), nullptr, nullptr, 0), EINVAL, "accept4"));
   EXPECT_TRUE(FailsWith(sys_.accept4(p.read.get(), nullptr, nullptr, 0), ENOTSOCK, "accept4"));
   EXPECT_TRUE(FailsWith(sys_.listen(p.read.get(), 1), ENOTSOCK, "listen"));
-  EXPECT_TRUE(FailsWith(sys_.sendto(other.get(), "x", 1, MSG_NOSIGNAL, nullptr, 0), ENOTCONN,
-                        "sendto"));
+  EXPECT_TRUE(
+      FailsWith(sys_.sendto(other.get(), "x", 1, MSG_NOSIGNAL, nullptr, 0), ENOTCONN, "sendto"));
 
   ASSERT_EQ(::listen(bound.get(), 1), 0);
   ASSERT_EQ(::fcntl(bound.get(), F_SETFL, O_NONBLOCK), 0);
@@ -1807,8 +1808,8 @@ TEST_F(RealSyscallsSockets, DatagramSocketReportsSenderOnAbstractNames) {
 
   UnixAddress name;
   name.len = sizeof name.addr;
-  ASSERT_TRUE(IsOk(
-      sys_.getsockname(server.get(), reinterpret_cast<sockaddr*>(&name.addr), &name.len)));
+  ASSERT_TRUE(
+      IsOk(sys_.getsockname(server.get(), reinterpret_cast<sockaddr*>(&name.addr), &name.len)));
   EXPECT_TRUE(same_address(server_address, name.addr, name.len));
 
   const auto sent =
@@ -1824,9 +1825,9 @@ TEST_F(RealSyscallsSockets, DatagramSocketReportsSenderOnAbstractNames) {
   EXPECT_EQ(std::string_view(buf, *got), "dgram");
   EXPECT_TRUE(same_address(client_address, from.addr, from.len));
 
-  EXPECT_TRUE(FailsWith(
-      sys_.recvfrom(server.get(), buf, sizeof buf, MSG_DONTWAIT, nullptr, nullptr), EAGAIN,
-      "recvfrom"));
+  EXPECT_TRUE(
+      FailsWith(sys_.recvfrom(server.get(), buf, sizeof buf, MSG_DONTWAIT, nullptr, nullptr),
+                EAGAIN, "recvfrom"));
   EXPECT_TRUE(FailsWith(sys_.listen(server.get(), 1), EOPNOTSUPP, "listen"));
   const UnixAddress nobody_there = abstract_address("unbound");
   EXPECT_TRUE(FailsWith(sys_.sendto(client.get(), "x", 1, 0, nobody_there.get(), nobody_there.len),
@@ -1835,8 +1836,8 @@ TEST_F(RealSyscallsSockets, DatagramSocketReportsSenderOnAbstractNames) {
   EXPECT_TRUE(FailsWith(sys_.sendto(client.get(), "x", 1, 0, missing.get(), missing.len), ENOENT,
                         "sendto"));
   Pipe p = make_pipe();
-  EXPECT_TRUE(FailsWith(sys_.recvfrom(p.read.get(), buf, sizeof buf, 0, nullptr, nullptr),
-                        ENOTSOCK, "recvfrom"));
+  EXPECT_TRUE(FailsWith(sys_.recvfrom(p.read.get(), buf, sizeof buf, 0, nullptr, nullptr), ENOTSOCK,
+                        "recvfrom"));
   EXPECT_TRUE(FailsWith(sys_.sendto(kBadFd, "x", 1, 0, nullptr, 0), EBADF, "sendto"));
 }
 
@@ -1904,12 +1905,12 @@ TEST_F(RealSyscallsSockets, SockoptsReportEnotsockEnoprotooptEinval) {
   socklen_t len = sizeof value;
   EXPECT_TRUE(FailsWith(sys_.setsockopt(p.read.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on),
                         ENOTSOCK, "setsockopt"));
-  EXPECT_TRUE(FailsWith(sys_.setsockopt(sock.get(), SOL_SOCKET, 9999, &on, sizeof on),
-                        ENOPROTOOPT, "setsockopt"));
+  EXPECT_TRUE(FailsWith(sys_.setsockopt(sock.get(), SOL_SOCKET, 9999, &on, sizeof on), ENOPROTOOPT,
+                        "setsockopt"));
   EXPECT_TRUE(FailsWith(sys_.setsockopt(sock.get(), SOL_SOCKET, SO_PASSCRED, &on, 1), EINVAL,
                         "setsockopt"));
-  EXPECT_TRUE(FailsWith(sys_.getsockopt(p.read.get(), SOL_SOCKET, SO_TYPE, &value, &len),
-                        ENOTSOCK, "getsockopt"));
+  EXPECT_TRUE(FailsWith(sys_.getsockopt(p.read.get(), SOL_SOCKET, SO_TYPE, &value, &len), ENOTSOCK,
+                        "getsockopt"));
   len = sizeof value;
   EXPECT_TRUE(FailsWith(sys_.getsockopt(sock.get(), SOL_SOCKET, 9999, &value, &len), ENOPROTOOPT,
                         "getsockopt"));
@@ -1919,12 +1920,11 @@ TEST_F(RealSyscallsSockets, GetsocknameReportsEnotsockEbadf) {
   Pipe p = make_pipe();
   sockaddr_un addr{};
   socklen_t len = sizeof addr;
-  EXPECT_TRUE(FailsWith(
-      sys_.getsockname(p.read.get(), reinterpret_cast<sockaddr*>(&addr), &len), ENOTSOCK,
-      "getsockname"));
+  EXPECT_TRUE(FailsWith(sys_.getsockname(p.read.get(), reinterpret_cast<sockaddr*>(&addr), &len),
+                        ENOTSOCK, "getsockname"));
   len = sizeof addr;
-  EXPECT_TRUE(FailsWith(sys_.getsockname(kBadFd, reinterpret_cast<sockaddr*>(&addr), &len),
-                        EBADF, "getsockname"));
+  EXPECT_TRUE(FailsWith(sys_.getsockname(kBadFd, reinterpret_cast<sockaddr*>(&addr), &len), EBADF,
+                        "getsockname"));
 }
 
 // ==== Limits and time =====================================================================

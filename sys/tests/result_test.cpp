@@ -75,9 +75,8 @@ TEST(Result, AboutKeepsCodeAndCall) {
 TEST(Result, MonadicChainsConvertBack) {
   Result<int> doubled = Result<int>(21).map([](int v) { return v * 2; });
   EXPECT_EQ(*doubled, 42);
-  Result<int> failed = Result<int>(fail(EIO, "read")).and_then([](int v) -> Result<int> {
-    return v;
-  });
+  Result<int> failed =
+      Result<int>(fail(EIO, "read")).and_then([](int v) -> Result<int> { return v; });
   EXPECT_EQ(failed.error().code, EIO);
 }
 

@@ -34,10 +34,10 @@ int open_null(FakeSyscalls& os) {
 
 // How many times `fd` was closed, by anyone.
 long closes_of(const FakeSyscalls& os, int fd) {
-  return std::count_if(os.transcript().begin(), os.transcript().end(),
-                       [&](const fake::CallRecord& r) {
-                         return r.name == "close" && r.args == std::vector<std::string>{std::to_string(fd)};
-                       });
+  return std::count_if(
+      os.transcript().begin(), os.transcript().end(), [&](const fake::CallRecord& r) {
+        return r.name == "close" && r.args == std::vector<std::string>{std::to_string(fd)};
+      });
 }
 
 TEST(OwnedFd, ClosesItsDescriptorWhenDestroyed) {
@@ -56,7 +56,11 @@ TEST(OwnedFd, ClosesItsDescriptorWhenDestroyed) {
 TEST(OwnedFd, AnEmptyOwnerClosesNothing) {
   StrictMock<fake::MockSyscalls> os;  // any call fails the test
   { OwnedFd none; }
-  { OwnedFd negative(os, -1); EXPECT_FALSE(negative); EXPECT_EQ(negative.get(), -1); }
+  {
+    OwnedFd negative(os, -1);
+    EXPECT_FALSE(negative);
+    EXPECT_EQ(negative.get(), -1);
+  }
   OwnedFd none;
   EXPECT_TRUE(none.close());
 }

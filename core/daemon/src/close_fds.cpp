@@ -102,8 +102,7 @@ sys::Result<void> close_listed(sys::Syscalls& os, const Preserved& keep) {
 
 }  // namespace
 
-sys::Result<CloseFdsOutcome> close_inherited_fds(sys::Syscalls& os,
-                                                 std::span<const int> preserve) {
+sys::Result<CloseFdsOutcome> close_inherited_fds(sys::Syscalls& os, std::span<const int> preserve) {
   Preserved keep;
   if (!collect(preserve, keep)) return sys::fail(E2BIG, "close_range");
   CloseFdsOutcome outcome;

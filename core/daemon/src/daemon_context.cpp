@@ -12,10 +12,10 @@
 
 #include <fmt/format.h>
 
+#include "daemon_steps.h"
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/daemon/close_fds.h"
 #include "daemonkit/core/daemon/thread_count.h"
-#include "daemon_steps.h"
 #include "daemonkit/sys/retry.h"
 #include "status_link.h"
 
@@ -68,8 +68,7 @@ void exit_with_error(sys::Syscalls& os, const StepError& error) {
   end_process(os, 1);
 }
 
-DaemonContext::DaemonContext(sys::Syscalls& os, DaemonOptions options, Environment env,
-                             LogSink log)
+DaemonContext::DaemonContext(sys::Syscalls& os, DaemonOptions options, Environment env, LogSink log)
     : os_(os), options_(std::move(options)), env_(std::move(env)), log_(std::move(log)) {}
 
 StepResult<void> DaemonContext::open() {
@@ -91,13 +90,13 @@ StepResult<void> DaemonContext::open() {
 }
 
 StepResult<void> DaemonContext::prepare() {
-  const DetachDecision decision =
-      options_.detach_process ? DetachDecision{*options_.detach_process, "asked to"}
-                              : decide_detach(os_, env_);
+  const DetachDecision decision = options_.detach_process
+                                      ? DetachDecision{*options_.detach_process, "asked to"}
+                                      : decide_detach(os_, env_);
   detached_ = decision.detach;
   if (!options_.detach_process) {
     log_line(log_, fmt::format("{}: {}", detached_ ? "daemonizing" : "staying in the foreground",
-                         decision.reason));
+                               decision.reason));
   }
 
   if (detached_) {
@@ -116,7 +115,10 @@ StepResult<void> DaemonContext::prepare() {
             fmt::format("files_preserve names fd {}, which daemonizing points at /dev/null; "
                         "call reserve_stdio() first so files land above 2, or pass it as "
                         "{}",
-                        fd, fd == 0 ? "stdin" : fd == 1 ? "stdout" : "stderr")));
+                        fd,
+                        fd == 0   ? "stdin"
+                        : fd == 1 ? "stdout"
+                                  : "stderr")));
       }
     }
     if (options_.files_preserve.size() + 5 > kMaxPreservedFds) {
@@ -127,7 +129,7 @@ StepResult<void> DaemonContext::prepare() {
     auto threads = count_threads(os_);
     if (!threads) {
       log_line(log_, fmt::format("cannot count threads ({}); assuming one",
-                           sys::to_string(threads.error())));
+                                 sys::to_string(threads.error())));
     } else if (*threads > 1) {
       return step_failed(StepError::plain(
           StepKind::kDetach,
@@ -228,7 +230,7 @@ StepResult<void> DaemonContext::run_daemon() {
     }
     if (auto done = enter_directories(); !done) return done;
     if (options_.prevent_core) {
-      const struct rlimit none {0, 0};
+      const struct rlimit none { 0, 0 };
       if (auto done = os_.setrlimit(RLIMIT_CORE, none); !done) {
         return step_failed(
             StepError::from(StepKind::kCoreDumps, "setrlimit(RLIMIT_CORE)", done.error()));
@@ -316,8 +318,8 @@ StepResult<void> DaemonContext::set_signals() {
 }
 
 StepResult<void> DaemonContext::enter_directories() {
-  if (auto done = detail::enter_directories(os_, options_.chroot_directory,
-                                            options_.working_directory);
+  if (auto done =
+          detail::enter_directories(os_, options_.chroot_directory, options_.working_directory);
       !done) {
     return done;
   }

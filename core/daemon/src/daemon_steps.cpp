@@ -34,9 +34,10 @@ StepResult<void> redirect_stdio(sys::Syscalls& os, const std::array<std::optiona
   if (any_null) {
     // O_NOCTTY: a daemon must never gain a controlling terminal, whatever /dev/null turns out
     // to be inside a container.
-    auto opened = sys::retry_on_eintr(
-        [&] { return os.open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY, 0); });
-    if (!opened) return step_failed(StepError::from(StepKind::kStdio, "open(/dev/null)", opened.error()));
+    auto opened =
+        sys::retry_on_eintr([&] { return os.open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY, 0); });
+    if (!opened)
+      return step_failed(StepError::from(StepKind::kStdio, "open(/dev/null)", opened.error()));
     null_fd = *opened;
     // When a standard descriptor was closed at launch, /dev/null itself landed on it: closing
     // it then would undo the redirection (twistd closes it unconditionally).
@@ -49,8 +50,8 @@ StepResult<void> redirect_stdio(sys::Syscalls& os, const std::array<std::optiona
     // dup2 clears FD_CLOEXEC on the copy.
     auto duped = sys::retry_on_eintr([&] { return os.dup2(source, target); });
     if (!duped) {
-      return step_failed(
-          StepError::from(StepKind::kStdio, fmt::format("dup2({}, {})", source, target), duped.error()));
+      return step_failed(StepError::from(
+          StepKind::kStdio, fmt::format("dup2({}, {})", source, target), duped.error()));
     }
   }
   return {};
@@ -60,14 +61,16 @@ StepResult<void> enter_directories(sys::Syscalls& os, const std::optional<std::s
                                    const std::string& directory) {
   if (root) {
     if (auto done = os.chroot(root->c_str()); !done) {
-      return step_failed(StepError::from(StepKind::kChroot, call_on("chroot", *root), done.error()));
+      return step_failed(
+          StepError::from(StepKind::kChroot, call_on("chroot", *root), done.error()));
     }
     if (auto done = os.chdir("/"); !done) {
       return step_failed(StepError::from(StepKind::kChroot, call_on("chdir", "/"), done.error()));
     }
   }
   if (auto done = os.chdir(directory.c_str()); !done) {
-    return step_failed(StepError::from(StepKind::kChdir, call_on("chdir", directory), done.error()));
+    return step_failed(
+        StepError::from(StepKind::kChdir, call_on("chdir", directory), done.error()));
   }
   return {};
 }

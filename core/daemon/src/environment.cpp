@@ -9,8 +9,7 @@ namespace {
 
 std::optional<std::string> value_of(const char* entry, std::string_view key) {
   const std::string_view text(entry);
-  if (text.size() <= key.size() || text.substr(0, key.size()) != key ||
-      text[key.size()] != '=') {
+  if (text.size() <= key.size() || text.substr(0, key.size()) != key || text[key.size()] != '=') {
     return std::nullopt;
   }
   std::string value(text.substr(key.size() + 1));

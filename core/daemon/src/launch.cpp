@@ -25,7 +25,6 @@
 #include <fmt/format.h>
 
 #include "daemon_steps.h"
-#include "launch_watcher.h"
 #include "daemonkit/core/daemon/close_fds.h"
 #include "daemonkit/core/daemon/daemon_context.h"
 #include "daemonkit/core/daemon/daemon_stopper.h"
@@ -33,6 +32,7 @@
 #include "daemonkit/core/daemon/pid_file.h"
 #include "daemonkit/core/status/status_reporter.h"
 #include "daemonkit/core/status/terminal_text.h"
+#include "launch_watcher.h"
 
 namespace daemonkit::core {
 namespace {
@@ -130,10 +130,9 @@ StepError exec_program(sys::Syscalls& os, const std::string& program, const Exec
 // the daemon execs) past any --timeout and deaf to signals. PROGRAM gets the descriptor
 // blocking again.
 StepResult<int> open_log(sys::Syscalls& os, const std::string& logfile, uid_t program_uid) {
-  auto log = os.open(logfile.c_str(),
-                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                         O_NOFOLLOW,
-                     0666);
+  auto log =
+      os.open(logfile.c_str(),
+              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0666);
   if (!log) {
     // O_NOFOLLOW says ELOOP for a final symlink; the same errno for a loop further up the
     // path is told apart by looking at the last component itself.
@@ -150,20 +149,23 @@ StepResult<int> open_log(sys::Syscalls& os, const std::string& logfile, uid_t pr
     return step_failed(std::move(error));
   };
   auto opened = os.fstat(*log);
-  if (!opened) return refuse(StepError::from(StepKind::kStdio, call_on("fstat", logfile), opened.error()));
+  if (!opened)
+    return refuse(StepError::from(StepKind::kStdio, call_on("fstat", logfile), opened.error()));
   if (auto refusal = log_file_refusal(*opened, program_uid)) {
-    return refuse(StepError::plain(StepKind::kStdio, fmt::format("--logfile {} {}", logfile, *refusal)));
+    return refuse(
+        StepError::plain(StepKind::kStdio, fmt::format("--logfile {} {}", logfile, *refusal)));
   }
   auto flags = os.fcntl(*log, F_GETFL, 0);
   if (flags) flags = os.fcntl(*log, F_SETFL, *flags & ~O_NONBLOCK);
-  if (!flags) return refuse(StepError::from(StepKind::kStdio, call_on("fcntl", logfile), flags.error()));
+  if (!flags)
+    return refuse(StepError::from(StepKind::kStdio, call_on("fcntl", logfile), flags.error()));
   return *log;
 }
 
 // Points 1 and 2 at the log file, opened with the umask already set and before chroot and
 // privilege drop; the rest as redirect_stdio says (`null_for_unset`: /dev/null).
-StepResult<void> redirect_to_log(sys::Syscalls& os, const std::string& logfile,
-                                 uid_t program_uid, bool null_for_unset) {
+StepResult<void> redirect_to_log(sys::Syscalls& os, const std::string& logfile, uid_t program_uid,
+                                 bool null_for_unset) {
   std::optional<int> log;
   if (!logfile.empty()) {
     auto opened = open_log(os, logfile, program_uid);
@@ -224,11 +226,17 @@ LogSink daemon_log(sys::Syscalls& os, const Plan& plan) {
 int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, int status_fd,
                 PidFile* pid_file) {
   // 0, 1 and 2 are replaced below, not closed: closed, the next opens would land on them.
-  const std::array<int, 6> keep{0, 1, 2, status_fd, pid_file != nullptr ? pid_file->fd() : -1,
+  const std::array<int, 6> keep{0,
+                                1,
+                                2,
+                                status_fd,
+                                pid_file != nullptr ? pid_file->fd() : -1,
                                 pid_file != nullptr ? pid_file->write_fd() : -1};
   if (auto closed = close_inherited_fds(os, keep); !closed) {
-    return daemon_fail(os, plan, status_fd,
-                       StepError::from(StepKind::kCloseFds, "closing inherited descriptors", closed.error()), false);
+    return daemon_fail(
+        os, plan, status_fd,
+        StepError::from(StepKind::kCloseFds, "closing inherited descriptors", closed.error()),
+        false);
   }
   if (auto done = detail::reset_signals(os); !done) {
     return daemon_fail(os, plan, status_fd, done.error(), false);
@@ -255,8 +263,9 @@ int daemon_main(sys::Syscalls& os, const Plan& plan, const ExecTarget& target, i
     auto flags = os.fcntl(status_fd, F_GETFD, 0);
     if (flags) flags = os.fcntl(status_fd, F_SETFD, *flags & ~FD_CLOEXEC);
     if (!flags) {
-      return daemon_fail(os, plan, status_fd, StepError::from(StepKind::kStatusPipe, "fcntl(status pipe)", flags.error()),
-                         true);
+      return daemon_fail(
+          os, plan, status_fd,
+          StepError::from(StepKind::kStatusPipe, "fcntl(status pipe)", flags.error()), true);
     }
   }
   return daemon_fail(os, plan, status_fd, exec_program(os, plan.program, target), true);
@@ -404,8 +413,9 @@ LaunchReport run_in_place(sys::Syscalls& os, Plan& plan, std::string notes) {
   for (int fd = kListenFdsStart; fd < kListenFdsStart + sockets; ++fd) keep.push_back(fd);
   if (auto closed = close_inherited_fds(os, keep); !closed) {
     if (pid_file) pid_file->release();
-    return failure(std::move(notes),
-                   StepError::from(StepKind::kCloseFds, "closing inherited descriptors", closed.error()));
+    return failure(
+        std::move(notes),
+        StepError::from(StepKind::kCloseFds, "closing inherited descriptors", closed.error()));
   }
   // Errors after the log file took stdout and stderr still belong on the caller's stderr.
   auto saved_stderr = os.fcntl(2, F_DUPFD_CLOEXEC, 3);
@@ -475,7 +485,8 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
     plan.program_uid = *plan.privileges.uid;
   } else {
     auto ids = os.getresuid();
-    if (!ids) return failure(notes, StepError::from(StepKind::kPrivileges, "getresuid", ids.error()));
+    if (!ids)
+      return failure(notes, StepError::from(StepKind::kPrivileges, "getresuid", ids.error()));
     plan.program_uid = ids->effective;
   }
 
@@ -496,7 +507,8 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
     return run_in_place(os, plan, std::move(notes));
   }
   for (const std::string& entry : environment) {
-    if (!has_key(entry, kNotifySocketVar) && !has_key(entry, kStatusFdVar)) plan.env.push_back(entry);
+    if (!has_key(entry, kNotifySocketVar) && !has_key(entry, kStatusFdVar))
+      plan.env.push_back(entry);
   }
 
   std::optional<PidFile> pid_file;
@@ -517,7 +529,8 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
   if (plan.ready == ReadyMode::kNotify) {
     auto opened = detail::open_notify_socket(os);
     if (!opened) {
-      return fail(StepError::from(StepKind::kReadiness, fmt::format("notify socket: {}", opened.error().call),
+      return fail(StepError::from(StepKind::kReadiness,
+                                  fmt::format("notify socket: {}", opened.error().call),
                                   opened.error()));
     }
     notify = *opened;
@@ -551,7 +564,8 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
   }
   // As the daemon's subreaper the launcher can wait for it, and so say how it died.
   if (auto reaper = os.prctl(PR_SET_CHILD_SUBREAPER, 1); !reaper) {
-    return fail(StepError::from(StepKind::kDetach, "prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
+    return fail(
+        StepError::from(StepKind::kDetach, "prctl(PR_SET_CHILD_SUBREAPER)", reaper.error()));
   }
 
   const ExecTarget target = prepare_exec(plan);
@@ -575,9 +589,11 @@ LaunchReport launch(sys::Syscalls& os, const LaunchOptions& options) {
     // Without it the launcher cannot learn of the daemon's death; it must not guess.
     (void)os.close(pipe->read_end);
     if (notify.fd >= 0) (void)os.close(notify.fd);
-    return give_up(os, std::move(notes),
-                   LaunchFailed{StepError::from(StepKind::kSignals, "signalfd", signal_fd.error()).message, true},
-                   {*child, daemon_pid, false}, pid_file);
+    return give_up(
+        os, std::move(notes),
+        LaunchFailed{StepError::from(StepKind::kSignals, "signalfd", signal_fd.error()).message,
+                     true},
+        {*child, daemon_pid, false}, pid_file);
   }
   if (auto flags = os.fcntl(pipe->read_end, F_GETFL, 0); flags) {
     (void)os.fcntl(pipe->read_end, F_SETFL, *flags | O_NONBLOCK);

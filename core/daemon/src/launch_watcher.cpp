@@ -58,9 +58,10 @@ LaunchOutcome LaunchWatcher::wait() {
     failed->message += ignored_ == 1
                            ? "; ignored 1 notification from a process outside the daemon's "
                              "session"
-                           : fmt::format("; ignored {} notifications from processes outside "
-                                         "the daemon's session",
-                                         ignored_);
+                           : fmt::format(
+                                 "; ignored {} notifications from processes outside "
+                                 "the daemon's session",
+                                 ignored_);
   }
   return outcome;
 }

@@ -33,8 +33,13 @@ class LaunchWatcher {
   // `daemon` is 0 when the intermediate made none.
   LaunchWatcher(sys::Syscalls& os, ReadinessWaiter& waiter, int pipe_fd, int notify_fd,
                 int signal_fd, pid_t intermediate, pid_t daemon)
-      : os_(os), waiter_(waiter), pipe_fd_(pipe_fd), notify_fd_(notify_fd), signal_fd_(signal_fd),
-        intermediate_(intermediate), daemon_(daemon) {}
+      : os_(os),
+        waiter_(waiter),
+        pipe_fd_(pipe_fd),
+        notify_fd_(notify_fd),
+        signal_fd_(signal_fd),
+        intermediate_(intermediate),
+        daemon_(daemon) {}
 
   // Whether the daemon's end has been collected: its pid may then name another process.
   [[nodiscard]] bool daemon_reaped() const { return daemon_reaped_; }

@@ -37,8 +37,8 @@ std::string NotifyReport::failure_message() const {
   if (status_) text = *status_;
   // A STATUS= that already names its errno (as daemonkit's readiness API writes it) says it all.
   if (errno_ && text.find(sys::errno_name(*errno_)) == std::string::npos) {
-    const std::string cause = fmt::format("{}, {}", sys::errno_description(*errno_),
-                                          sys::errno_name(*errno_));
+    const std::string cause =
+        fmt::format("{}, {}", sys::errno_description(*errno_), sys::errno_name(*errno_));
     text = text.empty() ? cause : fmt::format("{} ({})", text, cause);
   }
   return sanitize_message(text, 512);

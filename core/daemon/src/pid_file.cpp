@@ -88,7 +88,8 @@ StepResult<OwnedFd> open_locked_inode_for_writing(sys::Syscalls& os, const std::
   auto st = os.fstat(fd.get());
   if (!st) return step_failed(pid_file_failed(call_on("fstat", path), st.error()));
   if (st->st_dev != dev || st->st_ino != ino) {
-    return step_failed(pid_file_refused(fmt::format("Pidfile {} no longer names the file we locked", path)));
+    return step_failed(
+        pid_file_refused(fmt::format("Pidfile {} no longer names the file we locked", path)));
   }
   return fd;
 }
@@ -100,8 +101,8 @@ sys::Result<void> replace_contents(sys::Syscalls& os, int fd, std::string_view t
   if (!emptied) return sys::fail(emptied.error());
   std::size_t done = 0;
   while (done < text.size()) {
-    auto wrote = sys::retry_on_eintr(
-        [&] { return os.write(fd, text.data() + done, text.size() - done); });
+    auto wrote =
+        sys::retry_on_eintr([&] { return os.write(fd, text.data() + done, text.size() - done); });
     if (!wrote) return sys::fail(wrote.error());
     if (*wrote == 0) return sys::fail(EIO, "write");
     done += *wrote;
@@ -166,8 +167,8 @@ std::string another_server_message_with(std::string_view head) {
          "directory, or use the --pidfile and --logfile parameters to avoid clashes.\n";
 }
 
-std::string held_lock_message(sys::Syscalls& os, std::string_view path,
-                              std::optional<pid_t> named, dev_t dev, ino_t ino) {
+std::string held_lock_message(sys::Syscalls& os, std::string_view path, std::optional<pid_t> named,
+                              dev_t dev, ino_t ino) {
   if (!named) return another_server_message(std::nullopt);
   const LockTruth truth = judge_lock(os, *named, dev, ino);
   switch (truth.kind) {
@@ -183,8 +184,7 @@ std::string held_lock_message(sys::Syscalls& os, std::string_view path,
   return another_server_message_with(fmt::format(
       "Another server is running (it holds the lock on {}); its file names PID {}, which could "
       "not be proven to hold it{}",
-      path, *named,
-      truth.error ? fmt::format(": {}", *truth.error) : std::string()));
+      path, *named, truth.error ? fmt::format(": {}", *truth.error) : std::string()));
 }
 
 std::string non_numeric_message(std::string_view path) {
@@ -195,8 +195,8 @@ std::string stale_pidfile_message(std::string_view path) {
   return fmt::format("Removing stale pidfile {}", path);
 }
 
-PidFile::PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd,
-                 int write_fd, LogSink log, dev_t dev, ino_t ino)
+PidFile::PidFile(sys::Syscalls& os, std::string path, std::string reach_path, int fd, int write_fd,
+                 LogSink log, dev_t dev, ino_t ino)
     : os_(&os),
       path_(std::move(path)),
       reach_path_(std::move(reach_path)),
@@ -256,8 +256,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
         [&] { return os.open(path.c_str(), kOpenFlags | O_EXCL, options.mode); });
     created = static_cast<bool>(opened);
     if (!opened && opened.error().code == EEXIST) {
-      opened = sys::retry_on_eintr(
-          [&] { return os.open(path.c_str(), kOpenFlags & ~O_CREAT, 0); });
+      opened = sys::retry_on_eintr([&] { return os.open(path.c_str(), kOpenFlags & ~O_CREAT, 0); });
       // Removed between the two opens: start over.
       if (!opened && opened.error().code == ENOENT) continue;
     }
@@ -271,8 +270,7 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
     auto st = os.fstat(fd.get());
     if (!st) return fail_closing(pid_file_failed(call_on("fstat", path), st.error()));
     if (!S_ISREG(st->st_mode)) {
-      return fail_closing(
-          pid_file_refused(fmt::format("Pidfile {} is not a regular file", path)));
+      return fail_closing(pid_file_refused(fmt::format("Pidfile {} is not a regular file", path)));
     }
 
     auto locked_now = sys::retry_on_eintr([&] { return os.flock(fd.get(), LOCK_EX | LOCK_NB); });
@@ -289,7 +287,8 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
         if (content.kind == PidFileContent::Kind::kPid && content.pid > 0) named = content.pid;
       }
       fd.reset();
-      return step_failed(pid_file_refused(held_lock_message(os, path, named, st->st_dev, st->st_ino)));
+      return step_failed(
+          pid_file_refused(held_lock_message(os, path, named, st->st_dev, st->st_ino)));
     }
 
     auto named = os.lstat(path.c_str());
@@ -337,10 +336,10 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       if (options.unlocked == UnlockedPidFilePolicy::kProbeWithKill) {
         auto probed = probe_pid(os, content.pid, os.getpid());
         if (!probed) {
-          return fail_closing(pid_file_refused(fmt::format(
-              "Can't check status of PID {} from pidfile {}: {}", content.pid, path,
-              sys::describe_failure(call_on("kill", std::to_string(content.pid)),
-                                    probed.error().code))));
+          return fail_closing(pid_file_refused(
+              fmt::format("Can't check status of PID {} from pidfile {}: {}", content.pid, path,
+                          sys::describe_failure(call_on("kill", std::to_string(content.pid)),
+                                                probed.error().code))));
         }
         liveness = *probed;
       }
@@ -351,7 +350,8 @@ StepResult<PidFile> PidFile::acquire(sys::Syscalls& os, std::string path, LogSin
       // Emptied in place rather than unlinked: we hold the lock on this inode, and unlinking it
       // would let a concurrent starter create and lock a second file under the same name.
       auto emptied = os.ftruncate(write_fd.get(), 0);
-      if (!emptied) return fail_closing(pid_file_failed(call_on("ftruncate", path), emptied.error()));
+      if (!emptied)
+        return fail_closing(pid_file_failed(call_on("ftruncate", path), emptied.error()));
       break;
     }
   }
@@ -410,9 +410,7 @@ void PidFile::release() {
   if (fd_ < 0) return;
   bool removed = false;
   if (reach_path_.empty()) {
-    log_line(log_, fmt::format(
-                       "PID file {} is outside the chroot; cannot remove it",
-                       path_));
+    log_line(log_, fmt::format("PID file {} is outside the chroot; cannot remove it", path_));
   } else if (auto named = os_->lstat(reach_path_.c_str()); !named) {
     // ENOENT: someone removed it already; emptying our inode below costs nothing.
     if (named.error().code != ENOENT) {

@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "daemonkit/core/daemon/pid_file.h"
 #include "daemonkit/core/base/owned_fd.h"
+#include "daemonkit/core/daemon/pid_file.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -99,9 +99,7 @@ sys::Result<std::string> read_small_file(sys::Syscalls& os, const std::string& p
 }
 
 // Errors that mean the process or the descriptor is gone, not that /proc refused to tell.
-bool vanished(const sys::Error& error) {
-  return error.code == ENOENT || error.code == ESRCH;
-}
+bool vanished(const sys::Error& error) { return error.code == ENOENT || error.code == ESRCH; }
 
 }  // namespace
 
@@ -238,7 +236,7 @@ LockTruth judge_lock(sys::Syscalls& os, pid_t named, dev_t dev, ino_t ino) {
   // equal to ours would be a reused one, and kill() still tells whether it lives.
   auto alive = probe_pid(os, named, 0);
   truth.kind = alive && *alive == PidLiveness::kRunning ? LockTruth::Kind::kNamedNotHolder
-                                                         : LockTruth::Kind::kNamedExited;
+                                                        : LockTruth::Kind::kNamedExited;
   return truth;
 }
 
@@ -252,8 +250,8 @@ std::string lock_truth_message(std::string_view path, pid_t named, const LockTru
     return fmt::format("PID {} does not hold the lock on {} (it is not the daemon), but {} {}",
                        named, path, pid_list_text(truth.holders), one ? "does" : "do");
   }
-  return fmt::format("PID {} has exited, but {} still {} the lock on {} (left behind by it)",
-                     named, pid_list_text(truth.holders), one ? "holds" : "hold", path);
+  return fmt::format("PID {} has exited, but {} still {} the lock on {} (left behind by it)", named,
+                     pid_list_text(truth.holders), one ? "holds" : "hold", path);
 }
 
 }  // namespace daemonkit::core

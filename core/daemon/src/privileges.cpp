@@ -92,9 +92,8 @@ StepResult<PrivilegePlan> resolve_privileges(sys::Syscalls& os, const PrivilegeR
     }
   } else if (plan.uid) {
     if (!user_gid) {
-      return step_failed(privileges_refused(
-          fmt::format("uid {} has no passwd entry, so its group is unknown; give a gid",
-                             *plan.uid)));
+      return step_failed(privileges_refused(fmt::format(
+          "uid {} has no passwd entry, so its group is unknown; give a gid", *plan.uid)));
     }
     plan.gid = user_gid;
   }
@@ -112,12 +111,11 @@ StepResult<PrivilegePlan> resolve_privileges(sys::Syscalls& os, const PrivilegeR
   return plan;
 }
 
-StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
-                                 const LogSink& log) {
+StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan, const LogSink& log) {
   if (plan.empty()) return {};
   auto failed = [&](StepError error) {
-    log_line(log, fmt::format("failed to set {}: {} (are you root?) -- exiting.", plan.description(),
-                         error.message));
+    log_line(log, fmt::format("failed to set {}: {} (are you root?) -- exiting.",
+                              plan.description(), error.message));
     return step_failed(std::move(error));
   };
 
@@ -131,9 +129,9 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
                                       before->saved == *plan.uid);
     if (already) {
       log_line(log, fmt::format("tried to drop privileges and set{} {} but {} is already {}; "
-                           "should we be root? Continuing.",
-                           plan.euid ? "euid" : "uid", *plan.uid, plan.euid ? "euid" : "uid",
-                           current));
+                                "should we be root? Continuing.",
+                                plan.euid ? "euid" : "uid", *plan.uid, plan.euid ? "euid" : "uid",
+                                current));
     }
     change_uid = !already;
   }
@@ -187,9 +185,9 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
                               : (uids->real == *plan.uid && uids->effective == *plan.uid &&
                                  uids->saved == *plan.uid);
     if (!ok) {
-      return failed(privileges_refused(
-          fmt::format("getresuid reports {}/{}/{} after setting uid {}", uids->real,
-                                   uids->effective, uids->saved, *plan.uid)));
+      return failed(
+          privileges_refused(fmt::format("getresuid reports {}/{}/{} after setting uid {}",
+                                         uids->real, uids->effective, uids->saved, *plan.uid)));
     }
   }
   if (plan.gid) {
@@ -197,17 +195,17 @@ StepResult<void> shed_privileges(sys::Syscalls& os, const PrivilegePlan& plan,
                               : (gids->real == *plan.gid && gids->effective == *plan.gid &&
                                  gids->saved == *plan.gid);
     if (!ok) {
-      return failed(privileges_refused(
-          fmt::format("getresgid reports {}/{}/{} after setting gid {}", gids->real,
-                                   gids->effective, gids->saved, *plan.gid)));
+      return failed(
+          privileges_refused(fmt::format("getresgid reports {}/{}/{} after setting gid {}",
+                                         gids->real, gids->effective, gids->saved, *plan.gid)));
     }
   }
   if (!plan.euid && change_uid && *plan.uid != 0) {
     if (auto regained = os.setuid(0); regained) {
-      return failed(privileges_refused(
-          fmt::format("setuid(0) succeeded after dropping to uid {}: privileges "
-                                   "could be regained",
-                                   *plan.uid)));
+      return failed(
+          privileges_refused(fmt::format("setuid(0) succeeded after dropping to uid {}: privileges "
+                                         "could be regained",
+                                         *plan.uid)));
     } else if (regained.error().code != EPERM) {
       return failed(privileges_failed("setuid(0)", regained.error()));
     }

@@ -96,7 +96,7 @@ sys::Result<void> Readiness::report_notify(const NotifyState& state) {
   auto sent = send_notify(os_, *to, format_notify(state));
   if (!sent) {
     log_line(options_.log, fmt::format("sd_notify to {}: {}", *options_.notify_socket,
-                         sys::to_string(sent.error())));
+                                       sys::to_string(sent.error())));
   }
   return sent;
 }

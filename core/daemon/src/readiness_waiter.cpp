@@ -32,7 +32,8 @@ ReadinessWaiter::ReadinessWaiter(ReadyMode mode, std::string program,
 
 std::optional<LaunchOutcome> ReadinessWaiter::on_pipe_bytes(std::string_view bytes) {
   if (!pipe_open_) return std::nullopt;
-  const std::size_t room = core::kMaxStatusBytes + 1 - std::min(report_.size(), core::kMaxStatusBytes + 1);
+  const std::size_t room =
+      core::kMaxStatusBytes + 1 - std::min(report_.size(), core::kMaxStatusBytes + 1);
   report_.append(bytes.substr(0, room));
   return decide_report(false);
 }
@@ -79,8 +80,7 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_notify(std::string_view datagra
 std::optional<LaunchOutcome> ReadinessWaiter::on_intermediate_exit(int wait_status) {
   // 0 when it forked the daemon; anything else was reported on the pipe first, or will be
   // judged when the pipe closes.
-  intermediate_status_ = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 ? 0
-                                                                                   : wait_status;
+  intermediate_status_ = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 ? 0 : wait_status;
   if (*intermediate_status_ != 0 && !pipe_open_ && report_.empty()) {
     return LaunchFailed{intermediate_death_message(wait_status), false};
   }
@@ -96,9 +96,8 @@ std::optional<LaunchOutcome> ReadinessWaiter::on_daemon_exit(int wait_status) {
 std::optional<LaunchOutcome> ReadinessWaiter::on_time(std::chrono::milliseconds elapsed) {
   now_ = elapsed;
   if (silent_since_ && elapsed - *silent_since_ >= kDeathGrace) {
-    return LaunchFailed{fmt::format("{} closed the status pipe without reporting readiness",
-                                    program_),
-                        true};
+    return LaunchFailed{
+        fmt::format("{} closed the status pipe without reporting readiness", program_), true};
   }
   if (timeout_ && elapsed >= *timeout_) {
     const std::string seconds = seconds_text(*timeout_);
@@ -126,10 +125,10 @@ std::optional<LaunchOutcome> ReadinessWaiter::decide_report(bool whole) {
   // not hold the launcher until it exits.
   if (report_ == "0" && mode_ == ReadyMode::kPipe) return LaunchReady{};
   auto malformed = [&](core::StatusProtocolError kind) -> LaunchOutcome {
-    return LaunchFailed{fmt::format("{} sent a malformed status report ({}): \"{}\"", program_,
-                                    core::describe(kind),
-                                    sanitize_message(report_, core::kMaxStatusBytes * 4)),
-                        !daemon_status_};
+    return LaunchFailed{
+        fmt::format("{} sent a malformed status report ({}): \"{}\"", program_,
+                    core::describe(kind), sanitize_message(report_, core::kMaxStatusBytes * 4)),
+        !daemon_status_};
   };
   core::StatusDecoder decoder;
   core::StatusDecodeResult result = decoder.feed(report_);

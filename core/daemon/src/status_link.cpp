@@ -22,7 +22,7 @@ sys::Result<void> report_failure(sys::Syscalls& os, int fd, std::string_view mes
 }
 
 DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t intermediate,
-                           std::optional<std::chrono::milliseconds> timeout) {
+                              std::optional<std::chrono::milliseconds> timeout) {
   StatusWaitOptions options;
   options.timeout = timeout;
   StatusOutcome outcome = wait_for_status(os, read_fd, write_fd, options);
@@ -35,8 +35,7 @@ DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_
       const int code = WEXITSTATUS(reaped->status);
       const bool fork_failed = (code & kIntermediateForkFailed) != 0;
       const char* call = fork_failed ? "fork" : "setsid";
-      failed->message =
-          sys::describe_failure(call, code & ~kIntermediateForkFailed);
+      failed->message = sys::describe_failure(call, code & ~kIntermediateForkFailed);
     }
   }
   // The only outcome after which the daemon may still live.

@@ -33,6 +33,6 @@ struct DaemonVerdict {
 // pipe closed without a report, reaps `intermediate` to say which of its steps failed, if one
 // did. Returns the exit code and stderr text of the first parent.
 DaemonVerdict wait_for_daemon(sys::Syscalls& os, int read_fd, int write_fd, pid_t intermediate,
-                           std::optional<std::chrono::milliseconds> timeout);
+                              std::optional<std::chrono::milliseconds> timeout);
 
 }  // namespace daemonkit::core

@@ -4,8 +4,8 @@
 #include "daemonkit/core/daemon/daemon_context.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cerrno>
-#include <optional>
+#include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,15 +32,15 @@ namespace daemonkit::core {
 namespace {
 
 using fake::FailsWithMessage;
+using fake::FakeSyscalls;
 using ::testing::Contains;
+using testing::DaemonizeRun;
 using ::testing::ElementsAre;
+using testing::fake_options;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-using fake::FakeSyscalls;
-using testing::DaemonizeRun;
-using testing::fake_options;
 using testing::run_daemonize;
 
 std::vector<std::string> calls_by(const FakeSyscalls& os, pid_t pid, const std::string& name) {
@@ -343,8 +343,8 @@ TEST(DaemonContextFake, SigtermFromAnotherProcessStopsTheDaemonThroughItsSignalf
   EXPECT_FALSE(daemon.alive());
   EXPECT_TRUE(WIFEXITED(daemon.wait_status));
   EXPECT_EQ(WEXITSTATUS(daemon.wait_status), 0);
-  EXPECT_THAT(daemon.signals, Contains(Field(&fake::SignalEvent::action,
-                                             fake::SignalAction::kPending)));
+  EXPECT_THAT(daemon.signals,
+              Contains(Field(&fake::SignalEvent::action, fake::SignalAction::kPending)));
 }
 
 TEST(DaemonContextFake, DefaultStopSignalIsBlockedIntoACloexecNonblockingSignalfd) {
@@ -418,10 +418,13 @@ TEST(DaemonContextFake, StdinClosedAtLaunchCannotSwallowThePidFile) {
   // clobbers it. Here that file would be our own PID file.
   FakeSyscalls os;
   DaemonOptions options = fake_options();
-  const DaemonizeRun run = run_daemonize(os, options, [](DaemonContext& ctx, FakeSyscalls& fos) {
-    ctx.ready();
-    (void)fos;
-  }, [](FakeSyscalls& fos) { (void)fos.close(0); });
+  const DaemonizeRun run = run_daemonize(
+      os, options,
+      [](DaemonContext& ctx, FakeSyscalls& fos) {
+        ctx.ready();
+        (void)fos;
+      },
+      [](FakeSyscalls& fos) { (void)fos.close(0); });
   ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
   for (int fd : {0, 1, 2}) EXPECT_EQ(os.describe_fd(run.daemon, fd), "/dev/null") << fd;
   EXPECT_EQ(os.read_file("/run/d.pid"), std::to_string(run.daemon) + "\n");
@@ -519,8 +522,8 @@ TEST(DaemonContextFake, ProgramFailureReachesTheParentAndRemovesThePidFile) {
 
 TEST(DaemonContextFake, DaemonDyingSilentlyFailsTheParentWithoutAHang) {
   FakeSyscalls os;
-  const DaemonizeRun run = run_daemonize(os, fake_options(),
-                                         [](DaemonContext&, FakeSyscalls& fos) { fos.exit_now(3); });
+  const DaemonizeRun run =
+      run_daemonize(os, fake_options(), [](DaemonContext&, FakeSyscalls& fos) { fos.exit_now(3); });
   EXPECT_EQ(run.first_parent_exit, 1);
   EXPECT_THAT(run.first_parent_stderr, HasSubstr("the daemon exited before reporting its status"));
   EXPECT_FALSE(os.stat_path("/run/d.pid"));
@@ -529,8 +532,9 @@ TEST(DaemonContextFake, DaemonDyingSilentlyFailsTheParentWithoutAHang) {
 TEST(DaemonContextFake, IntermediateFailuresNameTheirStep) {
   {
     FakeSyscalls os;
-    const DaemonizeRun run = run_daemonize(os, fake_options(), testing::report_ready,
-                                           [](FakeSyscalls& fos) { fos.fail_nth("setsid", 1, EPERM); });
+    const DaemonizeRun run =
+        run_daemonize(os, fake_options(), testing::report_ready,
+                      [](FakeSyscalls& fos) { fos.fail_nth("setsid", 1, EPERM); });
     EXPECT_EQ(run.first_parent_exit, 1);
     EXPECT_THAT(run.first_parent_stderr,
                 HasSubstr("An error has occurred: setsid: Operation not permitted (EPERM)"));
@@ -538,19 +542,22 @@ TEST(DaemonContextFake, IntermediateFailuresNameTheirStep) {
   }
   {
     FakeSyscalls os;
-    const DaemonizeRun run = run_daemonize(os, fake_options(), testing::report_ready,
-                                           [](FakeSyscalls& fos) { fos.fail_nth("fork", 2, EAGAIN); });
+    const DaemonizeRun run =
+        run_daemonize(os, fake_options(), testing::report_ready,
+                      [](FakeSyscalls& fos) { fos.fail_nth("fork", 2, EAGAIN); });
     EXPECT_EQ(run.first_parent_exit, 1);
-    EXPECT_THAT(run.first_parent_stderr,
-                HasSubstr("An error has occurred: fork: Resource temporarily unavailable (EAGAIN)"));
+    EXPECT_THAT(
+        run.first_parent_stderr,
+        HasSubstr("An error has occurred: fork: Resource temporarily unavailable (EAGAIN)"));
     EXPECT_FALSE(os.stat_path("/run/d.pid"));
   }
 }
 
 TEST(DaemonContextFake, FirstForkFailureIsReturnedAndLeavesNoPidFile) {
   FakeSyscalls os;
-  const DaemonizeRun run = run_daemonize(os, fake_options(), testing::report_ready,
-                                         [](FakeSyscalls& fos) { fos.fail_nth("fork", 1, EAGAIN); });
+  const DaemonizeRun run =
+      run_daemonize(os, fake_options(), testing::report_ready,
+                    [](FakeSyscalls& fos) { fos.fail_nth("fork", 1, EAGAIN); });
   ASSERT_TRUE(run.open_error);
   EXPECT_EQ(run.open_error->message, "fork: Resource temporarily unavailable (EAGAIN)");
   EXPECT_EQ(run.open_error->kind, StepKind::kDetach);
@@ -575,8 +582,7 @@ TEST(DaemonContextFake, EachFailedStepCarriesItsKind) {
        StepKind::kPidFile},
       {"user", [](FakeSyscalls&, DaemonOptions& o) { o.privileges.user = "nosuchuser"; },
        StepKind::kPrivileges},
-      {"core limit",
-       [](FakeSyscalls& os, DaemonOptions&) { os.fail_nth("setrlimit", 1, EPERM); },
+      {"core limit", [](FakeSyscalls& os, DaemonOptions&) { os.fail_nth("setrlimit", 1, EPERM); },
        StepKind::kCoreDumps},
   };
   for (const Case& c : cases) {
@@ -633,20 +639,22 @@ TEST(DaemonContextFake, StatusPipeCanBeHandedToAnExecdProgram) {
   FakeSyscalls os;
   int handed = -1;
   int flags = -1;
-  const DaemonizeRun run = run_daemonize(os, fake_options(), [&](DaemonContext& ctx, FakeSyscalls& fos) {
-    handed = *ctx.hand_over_status_fd();
-    flags = *fos.fcntl(handed, F_GETFD, 0);
-    ctx.ready();  // no longer ours to send: writes nothing
-    (void)fos.write(handed, "0", 1);  // the exec'd program reports
-    (void)fos.close(handed);
-  });
+  const DaemonizeRun run =
+      run_daemonize(os, fake_options(), [&](DaemonContext& ctx, FakeSyscalls& fos) {
+        handed = *ctx.hand_over_status_fd();
+        flags = *fos.fcntl(handed, F_GETFD, 0);
+        ctx.ready();                      // no longer ours to send: writes nothing
+        (void)fos.write(handed, "0", 1);  // the exec'd program reports
+        (void)fos.close(handed);
+      });
   ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
   EXPECT_GE(handed, 3);
   EXPECT_EQ(flags & FD_CLOEXEC, 0);
   const auto writes = calls_by(os, run.daemon, "write");
-  EXPECT_EQ(std::count_if(writes.begin(), writes.end(),
-                          [](const std::string& w) { return w.find("\"0\"") != std::string::npos; }),
-            1);
+  EXPECT_EQ(
+      std::count_if(writes.begin(), writes.end(),
+                    [](const std::string& w) { return w.find("\"0\"") != std::string::npos; }),
+      1);
 }
 
 TEST(DaemonContextFake, HooksRunAroundDetaching) {

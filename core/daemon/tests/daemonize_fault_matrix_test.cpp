@@ -24,11 +24,11 @@
 namespace daemonkit::core {
 namespace {
 
-using ::testing::HasSubstr;
 using fake::CallRecord;
 using fake::FakeSyscalls;
 using testing::DaemonizeRun;
 using testing::fake_options;
+using ::testing::HasSubstr;
 using testing::run_daemonize;
 
 // What each call can really fail with on these paths, from its man page, leaving out what only
@@ -97,8 +97,7 @@ bool survivable(const CallRecord& r, int error) {
   // The path vanished after we locked it: acquire() starts over.
   if (r.name == "lstat" && error == ENOENT) return true;
   // The same, seen by the open of the PID file's writing descriptor after the lock.
-  if (r.name == "open" && error == ENOENT && r.args.size() > 1 &&
-      mentions(r.args[1], "O_WRONLY")) {
+  if (r.name == "open" && error == ENOENT && r.args.size() > 1 && mentions(r.args[1], "O_WRONLY")) {
     return true;
   }
   if (r.name == "close_range") return error == ENOSYS || error == EPERM;
@@ -123,7 +122,8 @@ void record_fds_at_exit(FakeSyscalls& os, FdsAtExit& out) {
     if (name != "exit_now") return;
     HeldAtExit& held = out[caller];
     held.fds = os.open_fds(caller);
-    for (int fd : held.fds) held.described += fmt::format("\n  {} -> {}", fd, os.describe_fd(caller, fd));
+    for (int fd : held.fds)
+      held.described += fmt::format("\n  {} -> {}", fd, os.describe_fd(caller, fd));
   });
 }
 
@@ -162,10 +162,11 @@ fake::FakeSyscallsOptions kernel_for(FdPath path) {
 // under test.
 void arm_path(FakeSyscalls& os, FdPath path) {
   if (path == FdPath::kCloseRange) return;
-  os.fail_when("close_range", [](const CallRecord&) { return true; }, ENOSYS);
+  os.fail_when(
+      "close_range", [](const CallRecord&) { return true; }, ENOSYS);
   if (path == FdPath::kLoop) {
-    os.fail_when("open", [](const CallRecord& r) { return r.args.at(0) == "/proc/self/fd"; },
-                 ENOENT);
+    os.fail_when(
+        "open", [](const CallRecord& r) { return r.args.at(0) == "/proc/self/fd"; }, ENOENT);
   }
 }
 
@@ -206,12 +207,12 @@ void run_daemonize_matrix(FdPath path, const char* label) {
                                sys::errno_name(error)));
       FakeSyscalls os(kernel_for(path));
       FdsAtExit fds_at_exit;
-      const DaemonizeRun run = run_daemonize(os, options, testing::report_ready,
-                                             [&](FakeSyscalls& fos) {
-                                               fos.fail_call_at(call.index, error);
-                                               arm_path(fos, path);
-                                               record_fds_at_exit(fos, fds_at_exit);
-                                             });
+      const DaemonizeRun run =
+          run_daemonize(os, options, testing::report_ready, [&](FakeSyscalls& fos) {
+            fos.fail_call_at(call.index, error);
+            arm_path(fos, path);
+            record_fds_at_exit(fos, fds_at_exit);
+          });
       ++count.cases;
       count.calls.insert(call.name);
       // Nothing hangs: the first parent finished, and no call would have blocked for ever.
@@ -296,11 +297,11 @@ TEST(DaemonizeFaultMatrix, InTheForegroundAFailedStartGivesBackEveryDescriptor) 
       FakeSyscalls os;
       os.make_dir("/srv");
       FdsAtExit fds_at_exit;
-      const DaemonizeRun run = run_daemonize(os, options, testing::report_ready,
-                                             [&](FakeSyscalls& fos) {
-                                               fos.fail_call_at(call.index, error);
-                                               record_fds_at_exit(fos, fds_at_exit);
-                                             });
+      const DaemonizeRun run =
+          run_daemonize(os, options, testing::report_ready, [&](FakeSyscalls& fos) {
+            fos.fail_call_at(call.index, error);
+            record_fds_at_exit(fos, fds_at_exit);
+          });
       ++cases;
       if (!run.open_error) continue;  // survived: EINTR retried, setuid(0) refused, ...
       EXPECT_TRUE(mentions(run.open_error->message, call.name) ||
@@ -319,8 +320,8 @@ TEST(DaemonizeFaultMatrix, InTheForegroundAFailedStartGivesBackEveryDescriptor) 
 // descriptor open; release never fails and never leaves a pid behind.
 TEST(PidFileFaultMatrix, FailuresNameTheirCallAndLeakNothing) {
   auto scenario = [](FakeSyscalls& os, std::vector<std::string>& log) -> StepResult<void> {
-    auto pid = PidFile::acquire(os, "/run/p.pid",
-                                [&](std::string_view line) { log.emplace_back(line); });
+    auto pid =
+        PidFile::acquire(os, "/run/p.pid", [&](std::string_view line) { log.emplace_back(line); });
     if (!pid) return step_failed(pid.error());
     if (auto w = pid->write_pid(os.getpid()); !w) {
       pid->release();
@@ -354,11 +355,12 @@ TEST(PidFileFaultMatrix, FailuresNameTheirCallAndLeakNothing) {
         EXPECT_TRUE(!content || content->empty()) << "release left " << *content;
         continue;
       }
-      const bool named = mentions(result.error().message, call.name) ||
-                         (call.name == "kill" && error == EPERM &&
-                          mentions(result.error().message, "Another server is running, PID 4242")) ||
-                         (call.name == "flock" && error == EWOULDBLOCK &&
-                          mentions(result.error().message, "Another server is running"));
+      const bool named =
+          mentions(result.error().message, call.name) ||
+          (call.name == "kill" && error == EPERM &&
+           mentions(result.error().message, "Another server is running, PID 4242")) ||
+          (call.name == "flock" && error == EWOULDBLOCK &&
+           mentions(result.error().message, "Another server is running"));
       EXPECT_TRUE(named) << result.error().message;
       // A failed start never leaves a live-looking pid of ours behind.
       EXPECT_NE(content.value_or(""), std::to_string(os.current_pid()) + "\n");
@@ -400,7 +402,8 @@ TEST(PrivilegeFaultMatrix, FailuresNameTheirCallAndSuccessIsProven) {
         continue;
       }
       EXPECT_TRUE(mentions(result.error().message, call.name)) << result.error().message;
-      EXPECT_TRUE(mentions(result.error().message, sys::errno_name(error))) << result.error().message;
+      EXPECT_TRUE(mentions(result.error().message, sys::errno_name(error)))
+          << result.error().message;
     }
   }
   std::printf("privilege fault matrix: %d (call, errno) cases over %zu calls\n", cases,

@@ -85,8 +85,9 @@ inline DaemonizeRun run_daemonize(fake::FakeSyscalls& os, const DaemonOptions& o
 
   // Who the intermediate is: the parent of the last process forked, if two forks succeeded,
   // else the only one.
-  const auto forks = std::count_if(os.transcript().begin(), os.transcript().end(),
-                                   [](const fake::CallRecord& r) { return r.name == "fork" && r.ok(); });
+  const auto forks =
+      std::count_if(os.transcript().begin(), os.transcript().end(),
+                    [](const fake::CallRecord& r) { return r.name == "fork" && r.ok(); });
   if (forks >= 1) {
     const pid_t last = os.last_forked_pid();
     run.intermediate = forks >= 2 ? os.process(last).ppid : last;

@@ -119,8 +119,9 @@ TEST(PidFileReleaseUnlessLocked, EachFailedCallKeepsTheFileAndSaysWhy) {
         Case{"unlink", 1, EACCES, "unlink(/run/r.pid): Permission denied (EACCES)"}}) {
     fake::FakeSyscalls os;
     PidFile pid = acquired(os);
-    os.fail_when(c.call, [&, seen = 0](const fake::CallRecord&) mutable { return ++seen == c.nth; },
-                 c.error);
+    os.fail_when(
+        c.call, [&, seen = 0](const fake::CallRecord&) mutable { return ++seen == c.nth; },
+        c.error);
     auto released = release_unless_locked(os, std::move(pid));
     ASSERT_FALSE(released) << c.call;
     EXPECT_EQ(released.error().message, c.message);

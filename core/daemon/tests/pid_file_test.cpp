@@ -35,7 +35,7 @@ using Kind = PidFileContent::Kind;
 
 int count_calls(const fake::FakeSyscalls& os, const std::string& name) {
   return static_cast<int>(std::count_if(os.transcript().begin(), os.transcript().end(),
-                                         [&](const auto& record) { return record.name == name; }));
+                                        [&](const auto& record) { return record.name == name; }));
 }
 
 TEST(PidFileContent, ReadsDecimalPidWithNewline) {
@@ -81,8 +81,9 @@ RC_GTEST_PROP(PidFileContent, WhatWriteProducesParsesBack, ()) {
 
 RC_GTEST_PROP(PidFileContent, AnyNonDigitInsideIsNonNumeric, ()) {
   const auto pid = *rc::gen::inRange<pid_t>(1, 1 << 22);
-  const auto bad = *rc::gen::suchThat<char>(
-      [](char c) { return (c < '0' || c > '9') && c != ' ' && c != '\t' && c != '\n' && c != '\r'; });
+  const auto bad = *rc::gen::suchThat<char>([](char c) {
+    return (c < '0' || c > '9') && c != ' ' && c != '\t' && c != '\n' && c != '\r';
+  });
   std::string text = std::to_string(pid);
   const auto at = *rc::gen::inRange<std::size_t>(1, text.size() + 1);
   text.insert(at, 1, bad);
@@ -152,9 +153,12 @@ TEST(PidProbe, AnUnreadableProcKeepsKillsVerdict) {
   const pid_t self = os.getpid();
   auto child = os.fork();
   ASSERT_TRUE(child);
-  os.fail_when("open", [](const fake::CallRecord& call) {
-    return !call.args.empty() && call.args[0].rfind("/proc/", 0) == 0;
-  }, EACCES);
+  os.fail_when(
+      "open",
+      [](const fake::CallRecord& call) {
+        return !call.args.empty() && call.args[0].rfind("/proc/", 0) == 0;
+      },
+      EACCES);
   EXPECT_FALSE(is_zombie(os, *child));
   EXPECT_EQ(probe_pid(os, *child, self).value(), PidLiveness::kRunning);
 }
@@ -189,7 +193,9 @@ struct stat regular_file(ino_t ino) {
 // Feeds `text` to the next read of `fd`, then EOF.
 void expect_content(fake::MockSyscalls& os, int fd, std::string text) {
   if (text.empty()) {
-    EXPECT_CALL(os, read(fd, _, _)).WillOnce(Return(sys::Result<std::size_t>(0))).RetiresOnSaturation();
+    EXPECT_CALL(os, read(fd, _, _))
+        .WillOnce(Return(sys::Result<std::size_t>(0)))
+        .RetiresOnSaturation();
     return;
   }
   EXPECT_CALL(os, read(fd, _, _))
@@ -346,8 +352,7 @@ TEST(PidFileAcquire, UnlockedFileWithDeadPidIsEmptiedAndLogged) {
   EXPECT_CALL(os, getpid()).WillOnce(Return(1000));
   EXPECT_CALL(os, kill(777, 0)).WillOnce(Return(sys::fail(ESRCH, "kill")));
   EXPECT_CALL(os, ftruncate(7, 0)).WillOnce(Return(sys::Result<void>{}));
-  auto pid = PidFile::acquire(os, "/run/d.pid",
-                              [&](std::string_view l) { lines.emplace_back(l); });
+  auto pid = PidFile::acquire(os, "/run/d.pid", [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_THAT(pid, IsOk());
   EXPECT_THAT(lines, ::testing::ElementsAre("Removing stale pidfile /run/d.pid"));
 }

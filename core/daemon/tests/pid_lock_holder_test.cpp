@@ -38,7 +38,8 @@ TEST(FdinfoLock, ReadsLinuxsFlockLines) {
   EXPECT_EQ(write->dev_major, 0xfeU);
   EXPECT_EQ(write->dev_minor, 0U);
   EXPECT_EQ(write->ino, static_cast<ino_t>(10952941));
-  auto read = parse_fdinfo_lock("lock:\t2: FLOCK  ADVISORY  READ 6838 103:1a:18446744073709551615 0 EOF");
+  auto read =
+      parse_fdinfo_lock("lock:\t2: FLOCK  ADVISORY  READ 6838 103:1a:18446744073709551615 0 EOF");
   ASSERT_TRUE(read);
   EXPECT_FALSE(read->exclusive);
   EXPECT_EQ(read->dev_major, 0x103U);
@@ -52,7 +53,8 @@ TEST(FdinfoLock, ReadsLinuxsFlockLines) {
 }
 
 TEST(FdinfoLock, RejectsWhatIsNotALockLine) {
-  for (const char* line : {"pos:\t0", "lock:", "lock:\t1: FLOCK  ADVISORY  WRITE 12", "lock:\tx: FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF",
+  for (const char* line : {"pos:\t0", "lock:", "lock:\t1: FLOCK  ADVISORY  WRITE 12",
+                           "lock:\tx: FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF",
                            "lock:\t1: FLOCK  ADVISORY  BOTH 1 08:03:7 0 EOF",
                            "lock:\t1: FLOCK  ADVISORY  WRITE 1 08:7 0 EOF",
                            "lock:\t1: FLOCK  ADVISORY  WRITE 1 zz:03:7 0 EOF",
@@ -64,19 +66,26 @@ TEST(FdinfoLock, RejectsWhatIsNotALockLine) {
 
 TEST(FdinfoLock, OnlyAnExclusiveFlockHeldOnTheInodeCounts) {
   const std::string head = "pos:\t0\nflags:\t02100000\nmnt_id:\t26\nino:\t7\n";
-  EXPECT_TRUE(fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF\n", 7));
-  EXPECT_TRUE(fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF", 7));
+  EXPECT_TRUE(
+      fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF\n", 7));
+  EXPECT_TRUE(
+      fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF", 7));
   EXPECT_FALSE(fdinfo_shows_exclusive_flock(head, 7));
-  EXPECT_FALSE(fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  READ 1 08:03:7 0 EOF\n", 7));
-  EXPECT_FALSE(fdinfo_shows_exclusive_flock(head + "lock:\t1: POSIX  ADVISORY  WRITE 1 08:03:7 0 EOF\n", 7));
-  EXPECT_FALSE(fdinfo_shows_exclusive_flock(head + "lock:\t1: -> FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF\n", 7));
-  EXPECT_FALSE(fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  WRITE 1 08:03:8 0 EOF\n", 7));
+  EXPECT_FALSE(
+      fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  READ 1 08:03:7 0 EOF\n", 7));
+  EXPECT_FALSE(
+      fdinfo_shows_exclusive_flock(head + "lock:\t1: POSIX  ADVISORY  WRITE 1 08:03:7 0 EOF\n", 7));
+  EXPECT_FALSE(fdinfo_shows_exclusive_flock(
+      head + "lock:\t1: -> FLOCK  ADVISORY  WRITE 1 08:03:7 0 EOF\n", 7));
+  EXPECT_FALSE(
+      fdinfo_shows_exclusive_flock(head + "lock:\t1: FLOCK  ADVISORY  WRITE 1 08:03:8 0 EOF\n", 7));
 }
 
 TEST(LockTruthMessage, NamesOneOrManyHolders) {
   LockTruth exited{LockTruth::Kind::kNamedExited, {8, 9}, std::nullopt};
-  EXPECT_EQ(lock_truth_message("/run/x.pid", 7, exited),
-            "PID 7 has exited, but PIDs 8, 9 still hold the lock on /run/x.pid (left behind by it)");
+  EXPECT_EQ(
+      lock_truth_message("/run/x.pid", 7, exited),
+      "PID 7 has exited, but PIDs 8, 9 still hold the lock on /run/x.pid (left behind by it)");
   LockTruth reused{LockTruth::Kind::kNamedNotHolder, {8}, std::nullopt};
   EXPECT_EQ(lock_truth_message("/run/x.pid", 7, reused),
             "PID 7 does not hold the lock on /run/x.pid (it is not the daemon), but PID 8 does");
@@ -303,7 +312,8 @@ TEST(DifferentialFdinfo, TheFakesLockLinesReadAsLinuxs) {
   unlink(path.c_str());
   rmdir(dir);
 
-  EXPECT_THAT(actual.lock_lines, ElementsAre("flock=true exclusive=true waiting=false same_file=true"));
+  EXPECT_THAT(actual.lock_lines,
+              ElementsAre("flock=true exclusive=true waiting=false same_file=true"));
   EXPECT_EQ(actual.flags_line, "flags:\t02100002");
   EXPECT_EQ(actual.pos_line, "pos:\t6");
   EXPECT_TRUE(actual.holder_proven);

@@ -164,8 +164,8 @@ TEST(ShedPrivileges, GroupsThenGidThenUidThenProvesRootIsGone) {
   EXPECT_CALL(os, getresuid()).WillOnce(Return(sys::ResUids{65534, 65534, 65534}));
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{65534, 65534, 65534}));
   EXPECT_CALL(os, setuid(0u)).WillOnce(Return(sys::fail(EPERM, "setuid")));
-  auto done = shed_privileges(os, nobody_plan(),
-                              [&](std::string_view l) { lines.emplace_back(l); });
+  auto done =
+      shed_privileges(os, nobody_plan(), [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_THAT(done, IsOk());
   EXPECT_THAT(lines, ElementsAre("set uid/gid 65534/65534"));
 }
@@ -197,8 +197,8 @@ TEST(ShedPrivileges, EuidModeSetsOnlyEffectiveIdsAndLogsEuid) {
   EXPECT_CALL(os, setresuid(keep, 65534u, keep)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, getresuid()).WillOnce(Return(sys::ResUids{0, 65534, 0}));
   EXPECT_CALL(os, getresgid()).WillOnce(Return(sys::ResGids{0, 65534, 0}));
-  auto done = shed_privileges(os, nobody_plan(true),
-                              [&](std::string_view l) { lines.emplace_back(l); });
+  auto done =
+      shed_privileges(os, nobody_plan(true), [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_THAT(done, IsOk());
   EXPECT_THAT(lines, ElementsAre("set euid/egid 65534/65534"));
 }
@@ -211,8 +211,8 @@ TEST(ShedPrivileges, EachFailureNamesItsStepAndLogsTwistdsLine) {
   EXPECT_CALL(os, setgroups(ElementsAre(65534u, 27u))).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, setresgid(_, _, _)).WillOnce(Return(sys::Result<void>{}));
   EXPECT_CALL(os, setresuid(_, _, _)).WillOnce(Return(sys::fail(EAGAIN, "setresuid")));
-  auto done = shed_privileges(os, nobody_plan(),
-                              [&](std::string_view l) { lines.emplace_back(l); });
+  auto done =
+      shed_privileges(os, nobody_plan(), [&](std::string_view l) { lines.emplace_back(l); });
   ASSERT_THAT(done,
               FailsWithMessage("setresuid(65534): Resource temporarily unavailable (EAGAIN)"));
   EXPECT_THAT(lines, ElementsAre("failed to set uid/gid 65534/65534: setresuid(65534): Resource "
@@ -228,11 +228,11 @@ TEST(ShedPrivileges, SetgroupsFailuresNameTheListAndStopThere) {
     EXPECT_CALL(os, getresuid()).WillOnce(Return(sys::ResUids{0, 0, 0}));
     EXPECT_CALL(os, setgroups(ElementsAre(65534u, 27u)))
         .WillOnce(Return(sys::fail(error, "setgroups")));
-    auto done = shed_privileges(os, nobody_plan(),
-                                [&](std::string_view l) { lines.emplace_back(l); });
+    auto done =
+        shed_privileges(os, nobody_plan(), [&](std::string_view l) { lines.emplace_back(l); });
     ASSERT_FALSE(done);
-    const std::string expected = "setgroups(65534, 27): " + sys::errno_description(error) +
-                                 " (" + sys::errno_name(error) + ")";
+    const std::string expected = "setgroups(65534, 27): " + sys::errno_description(error) + " (" +
+                                 sys::errno_name(error) + ")";
     EXPECT_EQ(done.error().message, expected);
     EXPECT_EQ(done.error().error_number(), error);
     EXPECT_THAT(lines, ElementsAre("failed to set uid/gid 65534/65534: " + expected +

@@ -20,9 +20,9 @@ namespace daemonkit::core {
 namespace {
 
 using fake::FailsWith;
+using fake::FakeSyscalls;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using fake::FakeSyscalls;
 
 // The service manager's end: a datagram socket bound where NOTIFY_SOCKET points.
 int bind_manager(FakeSyscalls& os, const std::string& name) {
@@ -120,9 +120,9 @@ TEST(ReadinessFake, EveryFailingCallIsReportedWithItsName) {
     const char* call;
     int error;
   };
-  for (const Case c : {Case{"socket", EMFILE}, Case{"socket", EAFNOSUPPORT},
-                       Case{"sendto", ENOBUFS}, Case{"sendto", EAGAIN},
-                       Case{"sendto", ECONNREFUSED}, Case{"sendto", EMSGSIZE}}) {
+  for (const Case c :
+       {Case{"socket", EMFILE}, Case{"socket", EAFNOSUPPORT}, Case{"sendto", ENOBUFS},
+        Case{"sendto", EAGAIN}, Case{"sendto", ECONNREFUSED}, Case{"sendto", EMSGSIZE}}) {
     FakeSyscalls os;
     const int manager = bind_manager(os, "@m");
     os.clear_transcript();  // so the daemon's calls count from 1

@@ -151,8 +151,7 @@ TEST(PipeReadiness, ZeroIsReadyAtOnceWithoutWaitingForTheClose) {
 
 TEST(PipeReadiness, FailureReportIsTheMessageAndTheLiveDaemonIsStopped) {
   ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
-  EXPECT_EQ(waiter.on_pipe_bytes("1 bind(127.0.0.1:7): Permission denied (EACCES)"),
-            std::nullopt);
+  EXPECT_EQ(waiter.on_pipe_bytes("1 bind(127.0.0.1:7): Permission denied (EACCES)"), std::nullopt);
   EXPECT_THAT(waiter.on_pipe_eof(),
               Optional(reported("bind(127.0.0.1:7): Permission denied (EACCES)")));
 }
@@ -171,7 +170,8 @@ TEST(ExecReadiness, AReportIsJudgedAtTheEndOfThePipeNotWhenDrained) {
   ReadinessWaiter waiter(ReadyMode::kExec, "prog", std::nullopt);
   EXPECT_EQ(waiter.on_pipe_bytes("1 chdir(/x): No such file or directory (ENOENT)"), std::nullopt);
   EXPECT_EQ(waiter.on_pipe_drained(), std::nullopt);
-  EXPECT_THAT(waiter.on_pipe_eof(), Optional(failed("chdir(/x): No such file or directory (ENOENT)")));
+  EXPECT_THAT(waiter.on_pipe_eof(),
+              Optional(failed("chdir(/x): No such file or directory (ENOENT)")));
 }
 
 TEST(PipeReadiness, DrainedWithoutAnyReportDecidesNothing) {
@@ -228,7 +228,8 @@ TEST(PipeReadiness, SilentCloseThenDeathNamesTheDeath) {
 }
 
 TEST(PipeReadiness, GarbageIsAProtocolError) {
-  for (const std::string& bad : std::vector<std::string>{"x", "00", "0 ", "1x", std::string(101, '1')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"x", "00", "0 ", "1x", std::string(101, '1')}) {
     ReadinessWaiter waiter(ReadyMode::kPipe, "prog", std::nullopt);
     std::optional<LaunchOutcome> outcome = waiter.on_pipe_bytes(bad);
     if (!outcome) outcome = waiter.on_pipe_eof();
@@ -252,8 +253,8 @@ TEST(PipeReadiness, NothingWithoutTimeoutMeansNoWakeUp) {
 
 // However the report is split into reads, the outcome is the same.
 RC_GTEST_PROP(PipeReadiness, OutcomeDoesNotDependOnHowReadsSplitTheReport, ()) {
-  const auto message = *rc::gen::container<std::string>(
-      *rc::gen::inRange<std::size_t>(0, 98), rc::gen::inRange<char>(32, 127));
+  const auto message = *rc::gen::container<std::string>(*rc::gen::inRange<std::size_t>(0, 98),
+                                                        rc::gen::inRange<char>(32, 127));
   const std::string report = "1 " + message;
   ReadinessWaiter whole(ReadyMode::kPipe, "p", std::nullopt);
   RC_ASSERT(!whole.on_pipe_bytes(report).has_value() || report.size() >= 100);

@@ -96,7 +96,8 @@ ReactorResult<void> Reactor::open_descriptors() {
   if (auto r = waker_.open(); !r) return reactor_fail(r.error());
   // The waker's reader only empties the eventfd; what the wake-up announced is looked at in
   // run_until_current, every iteration for as long as the waker is pending.
-  return add(waker_.fd(), [this] { waker_.drain(); }, /*reader=*/true, /*internal=*/true);
+  return add(
+      waker_.fd(), [this] { waker_.drain(); }, /*reader=*/true, /*internal=*/true);
 }
 
 void Reactor::register_core_triggers() {
@@ -231,8 +232,7 @@ TriggerId Reactor::add_system_event_trigger(Phase phase, std::string_view event,
   return triggers_.add(phase, event, std::move(fn));
 }
 
-TriggerId Reactor::add_holding_trigger(std::string_view event,
-                                       std::function<void(EventHold)> fn) {
+TriggerId Reactor::add_holding_trigger(std::string_view event, std::function<void(EventHold)> fn) {
   return triggers_.add_holding(event, std::move(fn));
 }
 

@@ -10,7 +10,9 @@ namespace daemonkit::core {
 
 namespace {
 
-std::size_t ring_size(std::size_t capacity) { return std::bit_ceil(std::max<std::size_t>(2, capacity)); }
+std::size_t ring_size(std::size_t capacity) {
+  return std::bit_ceil(std::max<std::size_t>(2, capacity));
+}
 
 void run_logged(const LogSink& log, auto& fn) {
   try {
@@ -23,10 +25,7 @@ void run_logged(const LogSink& log, auto& fn) {
 }  // namespace
 
 ThreadCallQueue::ThreadCallQueue(std::size_t capacity)
-    : mask_(ring_size(capacity) - 1),
-      slots_(new Slot[mask_ + 1]),
-      head_(&stub_),
-      tail_(&stub_) {
+    : mask_(ring_size(capacity) - 1), slots_(new Slot[mask_ + 1]), head_(&stub_), tail_(&stub_) {
   for (std::size_t i = 0; i <= mask_; ++i) slots_[i].sequence.store(i, std::memory_order_relaxed);
 }
 

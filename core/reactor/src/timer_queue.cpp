@@ -56,9 +56,7 @@ ReactorResult<void> DelayedCall::delay(Duration by) {
 bool DelayedCall::active() const { return entry_ && !entry_->called && !entry_->cancelled; }
 bool DelayedCall::called() const { return entry_ && entry_->called; }
 bool DelayedCall::cancelled() const { return entry_ && entry_->cancelled; }
-TimePoint DelayedCall::time() const {
-  return entry_ ? entry_->time + entry_->extra : TimePoint{};
-}
+TimePoint DelayedCall::time() const { return entry_ ? entry_->time + entry_->extra : TimePoint{}; }
 
 // ---- TimerQueue ---------------------------------------------------------------------------
 
@@ -185,7 +183,8 @@ void TimerQueue::maybe_compact() {
   }
   heap_ = std::move(kept);
   cancellations_ = 0;
-  for (std::size_t i = 0; i < heap_.size(); ++i) heap_[i]->heap_index = static_cast<std::ptrdiff_t>(i);
+  for (std::size_t i = 0; i < heap_.size(); ++i)
+    heap_[i]->heap_index = static_cast<std::ptrdiff_t>(i);
   for (std::size_t i = heap_.size() / 2; i-- > 0;) sift_down(i);
 }
 

@@ -10,15 +10,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cerrno>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/core/reactor/internal/waker.h"
+#include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/fake/result_matchers.h"
 #include "daemonkit/sys/real_syscalls.h"
 
@@ -30,7 +30,9 @@ using std::chrono::milliseconds;
 using testing::Contains;
 
 bool readable(sys::Syscalls& os, int fd) {
-  struct pollfd p {fd, POLLIN, 0};
+  struct pollfd p {
+    fd, POLLIN, 0
+  };
   auto n = os.poll(&p, 1, 0);
   return n && *n == 1 && (p.revents & POLLIN);
 }
@@ -116,7 +118,9 @@ TEST(WakerOnLinux, ManyThreadsWakeOneLoop) {
   }
   int drains = 0;
   while (done.load() < kThreads) {
-    struct pollfd p {waker.fd(), POLLIN, 0};
+    struct pollfd p {
+      waker.fd(), POLLIN, 0
+    };
     if (os.poll(&p, 1, 10).value_or(0) == 1) {
       waker.drain();
       waker.clear();

@@ -27,8 +27,8 @@ namespace daemonkit::core {
 namespace {
 
 using fake::FailsWith;
-using fake::IsOk;
 using fake::FakeSyscalls;
+using fake::IsOk;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::Contains;
@@ -92,16 +92,17 @@ TEST(Reactor, PhasesRunInOrderAndRunReturnsAfterShutdown) {
   };
   for (auto event : {"startup", "shutdown"}) {
     w.reactor->add_system_event_trigger(Phase::kAfter, event, note(std::string(event) + ".after"));
-    w.reactor->add_system_event_trigger(Phase::kDuring, event, note(std::string(event) + ".during"));
-    w.reactor->add_system_event_trigger(Phase::kBefore, event, note(std::string(event) + ".before"));
+    w.reactor->add_system_event_trigger(Phase::kDuring, event,
+                                        note(std::string(event) + ".during"));
+    w.reactor->add_system_event_trigger(Phase::kBefore, event,
+                                        note(std::string(event) + ".before"));
   }
   w.reactor->call_when_running([&] { seen.push_back("when running"); });
   w.stop_later(Duration(0));
   ASSERT_TRUE(w.reactor->run());
   EXPECT_THAT(seen, ElementsAre("startup.before:idle", "startup.during:running",
-                                "startup.after:running", "when running",
-                                "shutdown.before:running", "shutdown.during:idle",
-                                "shutdown.after:idle"));
+                                "startup.after:running", "when running", "shutdown.before:running",
+                                "shutdown.during:idle", "shutdown.after:idle"));
   // During-shutdown triggers see the reactor idle: its own crash() trigger was registered
   // first, at construction, as in Twisted.
   EXPECT_FALSE(w.reactor->running());
@@ -449,8 +450,7 @@ TEST(Reactor, CallQueuedJustBeforeTheWakerIsReArmedIsNotMissed) {
   order.clear();
   std::size_t unused = 0;
   scenario(at, order, unused);
-  EXPECT_THAT(order,
-              ElementsAre("call@0ms", "second call@0ms", "late call@0ms", "timer@10000ms"));
+  EXPECT_THAT(order, ElementsAre("call@0ms", "second call@0ms", "late call@0ms", "timer@10000ms"));
 }
 
 // ---- Readers and writers --------------------------------------------------------------------
@@ -581,7 +581,8 @@ TEST(Reactor, FailingReaderIsLoggedAndTheLoopGoesOn) {
   }));
   w.stop_later(seconds(1));
   ASSERT_TRUE(w.reactor->run());
-  EXPECT_THAT(w.lines, Contains(fmt::format("Unhandled error in reader of fd {}: reader broke", fd)));
+  EXPECT_THAT(w.lines,
+              Contains(fmt::format("Unhandled error in reader of fd {}: reader broke", fd)));
 }
 
 // The registrations as a model: readers()/writers() always match it, and one iteration calls
@@ -827,7 +828,8 @@ TEST(ReactorSignals, OnlyOneReactorRoutesSignals) {
 
 TEST(ReactorSignals, SignalFailingToInstallIsLogged) {
   World w;
-  w.os.fail_when("sigaction", [](const fake::CallRecord&) { return true; }, EINVAL);
+  w.os.fail_when(
+      "sigaction", [](const fake::CallRecord&) { return true; }, EINVAL);
   w.stop_later(Duration(0));
   ASSERT_TRUE(w.reactor->run());
   EXPECT_THAT(w.lines, Contains(testing::HasSubstr("Cannot route signal 15 through the reactor")));
@@ -898,7 +900,8 @@ TEST(ReactorChildren, FailingWaitpidIsLogged) {
   ASSERT_TRUE(w.reactor->watch_child(child, [](int) {}));
   w.os.fail_nth("waitpid", 2, EINVAL);  // the first was watch_child's own check
   w.reactor->reap_children();
-  EXPECT_THAT(w.lines, Contains(testing::HasSubstr(fmt::format("Failed to reap {}: waitpid", child))));
+  EXPECT_THAT(w.lines,
+              Contains(testing::HasSubstr(fmt::format("Failed to reap {}: waitpid", child))));
 }
 
 // ---- Daemonize hooks ------------------------------------------------------------------------

@@ -112,8 +112,7 @@ TEST(SystemEventTriggers, HoldReleasedAtOnceDoesNotWait) {
 TEST(SystemEventTriggers, BeforeTriggerMayRemoveADuringTrigger) {
   Fixture f;
   TriggerId during = f.triggers.add(Phase::kDuring, "shutdown", f.note("during"));
-  f.triggers.add(Phase::kBefore, "shutdown",
-                 [&] { ASSERT_TRUE(f.triggers.remove(during)); });
+  f.triggers.add(Phase::kBefore, "shutdown", [&] { ASSERT_TRUE(f.triggers.remove(during)); });
   f.triggers.fire("shutdown");
   EXPECT_TRUE(f.ran.empty());
 }

@@ -202,9 +202,9 @@ struct Pushed {
 RC_GTEST_PROP(ThreadCallQueue, BehavesLikeABoundedFifoWithTwistedsBatchRule, ()) {
   const auto capacity = std::size_t{1} << *rc::gen::inRange(1, 4);
   ThreadCallQueue queue(capacity);
-  std::vector<std::pair<int, int>> ran;          // what the queue ran
-  std::vector<bool> nested_pushes;               // what nested pushes returned, in order
-  std::deque<Pushed> model;                      // what the model holds
+  std::vector<std::pair<int, int>> ran;  // what the queue ran
+  std::vector<bool> nested_pushes;       // what nested pushes returned, in order
+  std::deque<Pushed> model;              // what the model holds
   std::vector<std::pair<int, int>> model_ran;
   std::vector<bool> model_nested_pushes;
   int numbers[3] = {0, 0, 0};
@@ -216,8 +216,7 @@ RC_GTEST_PROP(ThreadCallQueue, BehavesLikeABoundedFifoWithTwistedsBatchRule, ())
       ran.emplace_back(p.producer, p.number);
       if (p.nested) {
         const int n = 1000 + nested_number++;
-        nested_pushes.push_back(
-            queue.try_push([&ran, n] { ran.emplace_back(9, n); }));
+        nested_pushes.push_back(queue.try_push([&ran, n] { ran.emplace_back(9, n); }));
       }
     });
   };

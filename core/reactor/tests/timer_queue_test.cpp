@@ -18,8 +18,8 @@ namespace daemonkit::core {
 namespace {
 
 using fake::FailsWith;
-using std::chrono::seconds;
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 
 struct ManualClock {
   TimePoint now{seconds(1000)};
@@ -267,7 +267,8 @@ RC_GTEST_PROP(TimerQueue, BehavesLikeASortedListOfCalls, ()) {
       model.push_back(ModelCall{f.clock.now + std::max(delay, Duration(0)), id});
       continue;
     }
-    const auto id = static_cast<std::size_t>(*rc::gen::inRange<int>(0, static_cast<int>(handles.size())));
+    const auto id =
+        static_cast<std::size_t>(*rc::gen::inRange<int>(0, static_cast<int>(handles.size())));
     ModelCall& m = model[id];
     const auto expected_error = [&]() -> std::optional<ReactorErrc> {
       if (m.state == State::kCalled) return ReactorErrc::kAlreadyCalled;
@@ -301,7 +302,8 @@ RC_GTEST_PROP(TimerQueue, BehavesLikeASortedListOfCalls, ()) {
         std::optional<Duration> want;
         for (const auto& c : model) {
           if (c.state != State::kPending) continue;
-          const Duration left = std::clamp(c.due - f.clock.now, Duration(0), TimerQueue::kMaxTimeout);
+          const Duration left =
+              std::clamp(c.due - f.clock.now, Duration(0), TimerQueue::kMaxTimeout);
           if (!want || left < *want) want = left;
         }
         RC_ASSERT(timeout == want);

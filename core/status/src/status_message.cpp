@@ -50,8 +50,9 @@ bool is_c1_control(std::string_view sequence) {
 
 // The code point of a well-formed sequence of two or three bytes (the bidi controls' lengths).
 std::uint32_t code_point(std::string_view sequence) {
-  const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(
-                                              static_cast<std::uint8_t>(sequence[i])); };
+  const auto byte = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<std::uint8_t>(sequence[i]));
+  };
   if (sequence.size() == 2) return (byte(0) & 0x1F) << 6 | (byte(1) & 0x3F);
   return (byte(0) & 0x0F) << 12 | (byte(1) & 0x3F) << 6 | (byte(2) & 0x3F);
 }

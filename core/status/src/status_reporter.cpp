@@ -39,8 +39,8 @@ sys::Result<void> StatusReporter::send(std::string_view payload) {
   // SIGPIPE can only come from a parent that has already gone.
   // A pipe write of at most PIPE_BUF bytes is atomic: it writes everything or fails before
   // writing anything, so retrying on EINTR cannot duplicate bytes.
-  const sys::Result<std::size_t> written = sys::retry_on_eintr(
-      [&] { return os_.write(write_fd_, payload.data(), payload.size()); });
+  const sys::Result<std::size_t> written =
+      sys::retry_on_eintr([&] { return os_.write(write_fd_, payload.data(), payload.size()); });
 
   sys::Result<void> restored{};
   if (ignored) restored = os_.sigaction(SIGPIPE, &previous, nullptr);

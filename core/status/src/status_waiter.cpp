@@ -46,7 +46,8 @@ int poll_timeout_ms(Nanos remaining) {
 }
 
 std::string describe_timeout(std::chrono::milliseconds timeout) {
-  if (timeout.count() > 0 && timeout.count() % 1000 == 0) return fmt::format("{} s", timeout.count() / 1000);
+  if (timeout.count() > 0 && timeout.count() % 1000 == 0)
+    return fmt::format("{} s", timeout.count() / 1000);
   return fmt::format("{} ms", timeout.count());
 }
 
@@ -111,7 +112,9 @@ StatusOutcome read_report(sys::Syscalls& os, int read_fd, const StatusWaitOption
       // A deadline already passed still polls once, without waiting: a report sitting in the
       // pipe is taken rather than declared late.
       const Nanos remaining = *now < *deadline ? *deadline - *now : 0;
-      struct pollfd watch {read_fd, POLLIN, 0};
+      struct pollfd watch {
+        read_fd, POLLIN, 0
+      };
       const sys::Result<int> ready = os.poll(&watch, 1, poll_timeout_ms(remaining));
       // Interrupted: go round, so the remaining time is measured again.
       if (!ready && ready.error().code == EINTR) continue;
@@ -120,9 +123,8 @@ StatusOutcome read_report(sys::Syscalls& os, int read_fd, const StatusWaitOption
       // needed (and a fake kernel need not move its clock for the timeout to fire).
       if (*ready == 0) return timed_out();
     }
-    const sys::Result<std::size_t> got = sys::retry_on_eintr([&] {
-      return os.read(read_fd, buffer.data() + received, buffer.size() - received);
-    });
+    const sys::Result<std::size_t> got = sys::retry_on_eintr(
+        [&] { return os.read(read_fd, buffer.data() + received, buffer.size() - received); });
     if (!got) return failed_call("read(status pipe)", got.error());
     if (*got == 0) break;
     const StatusDecodeResult verdict =

@@ -22,7 +22,8 @@ std::string describe_wait_status(int status) {
     return fmt::format("killed by signal {}{}", signal_with_name(WTERMSIG(status)),
                        WCOREDUMP(status) ? ", core dumped" : "");
   }
-  if (WIFSTOPPED(status)) return fmt::format("stopped by signal {}", signal_with_name(WSTOPSIG(status)));
+  if (WIFSTOPPED(status))
+    return fmt::format("stopped by signal {}", signal_with_name(WSTOPSIG(status)));
   if (WIFCONTINUED(status)) return "continued";
   return fmt::format("unknown wait status {:#x}", status);
 }

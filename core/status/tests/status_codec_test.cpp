@@ -119,10 +119,13 @@ TEST(StatusDecoder, RejectsEverythingElseWithTheRightProtocolError) {
 TEST(StatusDecoder, RejectsAsSoonAsTheBytesCannotBeAReport) {
   StatusDecoder decoder;
   EXPECT_EQ(decoder.feed("1"), StatusDecodeResult(NeedMore{}));
-  EXPECT_EQ(decoder.feed("x"), StatusDecodeResult(ProtocolError{StatusProtocolError::kMissingSeparator}));
+  EXPECT_EQ(decoder.feed("x"),
+            StatusDecodeResult(ProtocolError{StatusProtocolError::kMissingSeparator}));
   // Final: more input and the end of input change nothing.
-  EXPECT_EQ(decoder.feed(" ok"), StatusDecodeResult(ProtocolError{StatusProtocolError::kMissingSeparator}));
-  EXPECT_EQ(decoder.finish(), StatusDecodeResult(ProtocolError{StatusProtocolError::kMissingSeparator}));
+  EXPECT_EQ(decoder.feed(" ok"),
+            StatusDecodeResult(ProtocolError{StatusProtocolError::kMissingSeparator}));
+  EXPECT_EQ(decoder.finish(),
+            StatusDecodeResult(ProtocolError{StatusProtocolError::kMissingSeparator}));
 }
 
 TEST(StatusDecoder, RejectsTheHundredAndFirstByteWhenItArrives) {
@@ -152,14 +155,23 @@ std::vector<std::vector<std::string>> every_chunking(const std::string& bytes) {
 }
 
 TEST(StatusDecoder, GivesTheSameVerdictForEveryChunkingOfShortInputs) {
-  const std::vector<std::string> inputs = {
-      "0", "00", "1", "1 ", "1x", "A", "1 a\nb", "1 caf\xc3\xa9", "1 \xf0\x9f\x98\x80!", "0 ready",
-      "1 \xe2\x82", "1 \\x1b\x1b"};
+  const std::vector<std::string> inputs = {"0",
+                                           "00",
+                                           "1",
+                                           "1 ",
+                                           "1x",
+                                           "A",
+                                           "1 a\nb",
+                                           "1 caf\xc3\xa9",
+                                           "1 \xf0\x9f\x98\x80!",
+                                           "0 ready",
+                                           "1 \xe2\x82",
+                                           "1 \\x1b\x1b"};
   for (const auto& input : inputs) {
     const StatusDecodeResult whole = decode_status(input);
     for (const auto& chunks : every_chunking(input)) {
-      EXPECT_EQ(decode_chunks(chunks), whole) << "input: " << ::testing::PrintToString(input)
-                                              << " in " << chunks.size() << " chunks";
+      EXPECT_EQ(decode_chunks(chunks), whole)
+          << "input: " << ::testing::PrintToString(input) << " in " << chunks.size() << " chunks";
     }
   }
 }
@@ -193,13 +205,15 @@ RC_GTEST_PROP(StatusCodec, FailureRoundTripsToTheSanitisedMessage, ()) {
 
 RC_GTEST_PROP(StatusDecoder, VerdictDoesNotDependOnChunking, ()) {
   const std::string bytes = *testing::pipe_bytes();
-  const auto cuts = *rc::gen::container<std::vector<std::size_t>>(rc::gen::arbitrary<std::size_t>());
+  const auto cuts =
+      *rc::gen::container<std::vector<std::size_t>>(rc::gen::arbitrary<std::size_t>());
   RC_ASSERT(decode_chunks(split_at(bytes, cuts)) == decode_status(bytes));
 }
 
 RC_GTEST_PROP(StatusDecoder, FeedNeverConcludesBeforeTheEnd, ()) {
   const std::string bytes = *testing::pipe_bytes();
-  const auto cuts = *rc::gen::container<std::vector<std::size_t>>(rc::gen::arbitrary<std::size_t>());
+  const auto cuts =
+      *rc::gen::container<std::vector<std::size_t>>(rc::gen::arbitrary<std::size_t>());
   StatusDecoder decoder;
   for (const auto& chunk : split_at(bytes, cuts)) {
     const StatusDecodeResult verdict = decoder.feed(chunk);

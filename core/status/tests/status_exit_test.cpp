@@ -21,9 +21,7 @@ const std::string kBoomText =
     "An error has occurred: bind(:80): Address already in use (EADDRINUSE)\n"
     "Please look at log file for more information.\n";
 
-TEST(ParentExit, ReadyExitsZeroSilently) {
-  EXPECT_EQ(parent_exit(Ready{}), (ParentExit{0, ""}));
-}
+TEST(ParentExit, ReadyExitsZeroSilently) { EXPECT_EQ(parent_exit(Ready{}), (ParentExit{0, ""})); }
 
 TEST(ParentExit, FailedExitsOneWithTwistdsTwoLines) {
   EXPECT_EQ(parent_exit(Failed{"bind(:80): Address already in use (EADDRINUSE)"}),

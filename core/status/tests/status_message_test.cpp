@@ -40,13 +40,13 @@ TEST(SanitizeMessage, EscapesLatin1ByteAsTwistedDoes) {
 }
 
 TEST(SanitizeMessage, EscapesEachByteOfInvalidSequences) {
-  EXPECT_EQ(sanitize_message("\xc0\xaf", kRoomy), "\\xc0\\xaf");                  // overlong '/'
-  EXPECT_EQ(sanitize_message("\xe0\x80\xaf", kRoomy), "\\xe0\\x80\\xaf");         // overlong
-  EXPECT_EQ(sanitize_message("\xf0\x80\x80\xaf", kRoomy), "\\xf0\\x80\\x80\\xaf"); // overlong
-  EXPECT_EQ(sanitize_message("\xed\xa0\x80", kRoomy), "\\xed\\xa0\\x80");         // surrogate
-  EXPECT_EQ(sanitize_message("\xf4\x90\x80\x80", kRoomy), "\\xf4\\x90\\x80\\x80"); // > U+10FFFF
-  EXPECT_EQ(sanitize_message("\xf5\xff\xfe", kRoomy), "\\xf5\\xff\\xfe");         // never valid
-  EXPECT_EQ(sanitize_message("a\x80z", kRoomy), "a\\x80z");                      // stray
+  EXPECT_EQ(sanitize_message("\xc0\xaf", kRoomy), "\\xc0\\xaf");                    // overlong '/'
+  EXPECT_EQ(sanitize_message("\xe0\x80\xaf", kRoomy), "\\xe0\\x80\\xaf");           // overlong
+  EXPECT_EQ(sanitize_message("\xf0\x80\x80\xaf", kRoomy), "\\xf0\\x80\\x80\\xaf");  // overlong
+  EXPECT_EQ(sanitize_message("\xed\xa0\x80", kRoomy), "\\xed\\xa0\\x80");           // surrogate
+  EXPECT_EQ(sanitize_message("\xf4\x90\x80\x80", kRoomy), "\\xf4\\x90\\x80\\x80");  // > U+10FFFF
+  EXPECT_EQ(sanitize_message("\xf5\xff\xfe", kRoomy), "\\xf5\\xff\\xfe");           // never valid
+  EXPECT_EQ(sanitize_message("a\x80z", kRoomy), "a\\x80z");                         // stray
 }
 
 TEST(SanitizeMessage, TruncatedSequenceDoesNotSwallowWhatFollows) {
@@ -57,26 +57,31 @@ TEST(SanitizeMessage, TruncatedSequenceDoesNotSwallowWhatFollows) {
 
 TEST(SanitizeMessage, EscapesC1ControlsThatTerminalsMayObey) {
   // U+009B is CSI: valid UTF-8, but an escape sequence to a terminal that honours C1.
-  EXPECT_EQ(sanitize_message("a\xc2\x9b" "31mb", kRoomy), "a\\xc2\\x9b31mb");
+  EXPECT_EQ(sanitize_message("a\xc2\x9b"
+                             "31mb",
+                             kRoomy),
+            "a\\xc2\\x9b31mb");
   EXPECT_EQ(sanitize_message("\xc2\x80\xc2\x9f\xc2\xa0", kRoomy), "\\xc2\\x80\\xc2\\x9f\xc2\xa0");
 }
 
 TEST(SanitizeMessage, EscapesBidiControlsAsCodePoints) {
   // U+202E makes "exe.txt" read "txt.exe"; each of the twelve becomes a visible escape.
-  EXPECT_EQ(sanitize_message("a\xe2\x80\xae" "exe.txt", kRoomy), "a\\u{202E}exe.txt");
+  EXPECT_EQ(sanitize_message("a\xe2\x80\xae"
+                             "exe.txt",
+                             kRoomy),
+            "a\\u{202E}exe.txt");
   const std::pair<std::uint32_t, const char*> bidi[] = {
-      {0x061C, "\\u{061C}"}, {0x200E, "\\u{200E}"}, {0x200F, "\\u{200F}"},
-      {0x202A, "\\u{202A}"}, {0x202B, "\\u{202B}"}, {0x202C, "\\u{202C}"},
-      {0x202D, "\\u{202D}"}, {0x202E, "\\u{202E}"}, {0x2066, "\\u{2066}"},
-      {0x2067, "\\u{2067}"}, {0x2068, "\\u{2068}"}, {0x2069, "\\u{2069}"}};
+      {0x061C, "\\u{061C}"}, {0x200E, "\\u{200E}"}, {0x200F, "\\u{200F}"}, {0x202A, "\\u{202A}"},
+      {0x202B, "\\u{202B}"}, {0x202C, "\\u{202C}"}, {0x202D, "\\u{202D}"}, {0x202E, "\\u{202E}"},
+      {0x2066, "\\u{2066}"}, {0x2067, "\\u{2067}"}, {0x2068, "\\u{2068}"}, {0x2069, "\\u{2069}"}};
   for (const auto& [cp, escape] : bidi) EXPECT_EQ(sanitize_message(utf8(cp), kRoomy), escape) << cp;
 }
 
 TEST(SanitizeMessage, PassesTheNeighboursOfBidiControls) {
   // Zero-width joiner, line and paragraph separators, narrow no-break space, Arabic letters:
   // close in value, none reorders text.
-  for (const std::uint32_t cp : {0x061BU, 0x061DU, 0x200DU, 0x2028U, 0x2029U, 0x202FU, 0x2065U,
-                                 0x206AU}) {
+  for (const std::uint32_t cp :
+       {0x061BU, 0x061DU, 0x200DU, 0x2028U, 0x2029U, 0x202FU, 0x2065U, 0x206AU}) {
     EXPECT_EQ(sanitize_message(utf8(cp), kRoomy), utf8(cp)) << cp;
   }
 }

@@ -104,9 +104,9 @@ RC_GTEST_PROP(StatusPipeOnFake, AnyFailureMessageArrivesSanitised, ()) {
   const StatusOutcome outcome =
       wait_for_status(os, run.pipe.read_end, run.pipe.write_end, {.pid = run.child});
   const std::string expected = sanitize_message(message, kMaxStatusMessageBytes);
-  RC_ASSERT(outcome == StatusOutcome(Failed{
-                           expected.empty() ? "the daemon reported a failure without a message"
-                                            : expected}));
+  RC_ASSERT(outcome ==
+            StatusOutcome(Failed{
+                expected.empty() ? "the daemon reported a failure without a message" : expected}));
 }
 
 TEST(StatusPipeOnFake, ChildExitingBeforeReportingIsNamedWithItsExitStatus) {
@@ -175,9 +175,9 @@ TEST(StatusPipeOnFake, ReporterIgnoresSigpipeOnlyWhileReporting) {
 // Fails each call the parent makes, in turn, in a fresh kernel: the outcome must be a Failed
 // that names the call, or, where the call cannot change the outcome, the undisturbed one.
 // Returns the names of the calls it failed.
-std::vector<std::string> every_parent_call_failing(const Daemon& daemon, bool with_pid,
-                               const StatusOutcome& undisturbed,
-                               std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+std::vector<std::string> every_parent_call_failing(
+    const Daemon& daemon, bool with_pid, const StatusOutcome& undisturbed,
+    std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
   const auto options = [&](pid_t child) {
     StatusWaitOptions chosen{.timeout = timeout};
     if (with_pid) chosen.pid = child;

@@ -39,9 +39,7 @@ auto delivers(std::string bytes) {
   };
 }
 
-sys::Result<struct timespec> at_ms(long ms) {
-  return timespec{ms / 1000, (ms % 1000) * 1'000'000};
-}
+sys::Result<struct timespec> at_ms(long ms) { return timespec{ms / 1000, (ms % 1000) * 1'000'000}; }
 
 // A poll on the status pipe only, with the given timeout.
 auto polls_pipe(int timeout_ms, sys::Result<int> result) {
@@ -387,7 +385,8 @@ TEST_F(StatusWaiterTest, ClockFailureIsAFailureNamingTheCall) {
   {
     InSequence order;
     EXPECT_CALL(os_, close(kWriteFd)).WillOnce(Return(sys::Result<void>{}));
-    EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC)).WillOnce(Return(sys::fail(EINVAL, "clock_gettime")));
+    EXPECT_CALL(os_, clock_gettime(CLOCK_MONOTONIC))
+        .WillOnce(Return(sys::fail(EINVAL, "clock_gettime")));
     EXPECT_CALL(os_, close(kReadFd)).WillOnce(Return(sys::Result<void>{}));
   }
   EXPECT_EQ(wait_for_status(os_, kReadFd, kWriteFd, {.timeout = 1s}),

@@ -58,9 +58,18 @@ inline bool has_control(std::string_view text) {
 // The Unicode bidirectional formatting characters, which reorder the text around them.
 inline bool is_bidi_control(std::uint32_t cp) {
   switch (cp) {
-    case 0x061C: case 0x200E: case 0x200F:
-    case 0x202A: case 0x202B: case 0x202C: case 0x202D: case 0x202E:
-    case 0x2066: case 0x2067: case 0x2068: case 0x2069:
+    case 0x061C:
+    case 0x200E:
+    case 0x200F:
+    case 0x202A:
+    case 0x202B:
+    case 0x202C:
+    case 0x202D:
+    case 0x202E:
+    case 0x2066:
+    case 0x2067:
+    case 0x2068:
+    case 0x2069:
       return true;
     default:
       return false;

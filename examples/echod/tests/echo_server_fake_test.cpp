@@ -132,8 +132,7 @@ TEST(EchodFake, ABusyPortIsReportedWithTheStep) {
   EchoServer server(os);
   auto listening = server.listen("127.0.0.1", 7007);
   ASSERT_FALSE(listening);
-  EXPECT_EQ(listening.error().message,
-            "bind(127.0.0.1:7007): Address already in use (EADDRINUSE)");
+  EXPECT_EQ(listening.error().message, "bind(127.0.0.1:7007): Address already in use (EADDRINUSE)");
 }
 
 TEST(EchodFake, AnAddressOffLoopbackCannotBeBoundOnTheFakeMachine) {

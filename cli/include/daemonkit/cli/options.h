@@ -40,7 +40,7 @@ struct RunOptions {
   std::optional<mode_t> umask;
   std::optional<IdSpec> uid;
   std::optional<IdSpec> gid;
-  bool euid = false;         // Set only the effective ids.
+  bool euid = false;  // Set only the effective ids.
   // Where PROGRAM's stdout and stderr are appended. Empty: /dev/null when daemonizing, the
   // inherited stdout/stderr with --nodaemon.
   std::string logfile;

@@ -27,11 +27,11 @@ struct PidFileState {
     kUnreadable,     // the file could not be opened, examined or read, or the probe failed
   };
   Kind kind = Kind::kMissing;
-  pid_t pid = 0;            // the pid the file holds (0 when it holds none)
-  core::LockTruth truth;    // kLocked with pid > 0
-  dev_t dev = 0;            // the file's identity, for proving lock holders later
+  pid_t pid = 0;          // the pid the file holds (0 when it holds none)
+  core::LockTruth truth;  // kLocked with pid > 0
+  dev_t dev = 0;          // the file's identity, for proving lock holders later
   ino_t ino = 0;
-  sys::Error error;         // kUnreadable
+  sys::Error error;  // kUnreadable
 };
 
 // Opens the path with O_RDONLY|O_NOFOLLOW|O_NONBLOCK (a FIFO cannot hang it), refuses anything

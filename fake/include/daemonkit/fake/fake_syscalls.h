@@ -11,12 +11,12 @@
 
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemonkit/fake/manual_clock.h"
@@ -290,8 +290,7 @@ class FakeSyscalls : public sys::Syscalls {
   mode_t umask(mode_t mask) override;
 
   sys::Result<sys::PipeFds> pipe2(int flags) override;
-  sys::Result<void> sigaction(int sig, const struct sigaction* act,
-                              struct sigaction* old) override;
+  sys::Result<void> sigaction(int sig, const struct sigaction* act, struct sigaction* old) override;
   sys::Result<void> sigprocmask(int how, const sigset_t* set, sigset_t* old) override;
   // Reads the reading process's pending (blocked) signals in the set; see fake/README.md.
   sys::Result<int> signalfd(int fd, const sigset_t& mask, int flags) override;
@@ -321,8 +320,7 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<std::size_t> recvmsg(int fd, struct msghdr* msg, int flags) override;
   sys::Result<void> setsockopt(int fd, int level, int name, const void* value,
                                socklen_t len) override;
-  sys::Result<void> getsockopt(int fd, int level, int name, void* value,
-                               socklen_t* len) override;
+  sys::Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) override;
   sys::Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) override;
 
   sys::Result<struct rlimit> getrlimit(int resource) override;

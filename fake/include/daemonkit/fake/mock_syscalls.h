@@ -105,8 +105,7 @@ class MockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<int>, accept4, (int, struct sockaddr*, socklen_t*, int), (override));
   MOCK_METHOD(Result<void>, connect, (int, const struct sockaddr*, socklen_t), (override));
   MOCK_METHOD(Result<std::size_t>, sendto,
-              (int, const void*, std::size_t, int, const struct sockaddr*, socklen_t),
-              (override));
+              (int, const void*, std::size_t, int, const struct sockaddr*, socklen_t), (override));
   MOCK_METHOD(Result<std::size_t>, recvfrom,
               (int, void*, std::size_t, int, struct sockaddr*, socklen_t*), (override));
   MOCK_METHOD(Result<std::size_t>, recvmsg, (int, struct msghdr*, int), (override));

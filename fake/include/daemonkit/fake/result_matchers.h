@@ -112,7 +112,7 @@ void print_result(const R& result, std::ostream* out) {
   }
   *out << "ok";
   using T = typename R::value_type;
-  if constexpr (!std::is_void_v<T> && requires(std::ostream& o, const T& value) { o << value; }) {
+  if constexpr (!std::is_void_v<T> && requires(std::ostream & o, const T& value) { o << value; }) {
     *out << ": " << ::testing::PrintToString(*result);
   }
 }
@@ -268,10 +268,8 @@ template <typename M>
 // results.
 namespace daemonkit::sys {
 template <template <typename> class R, typename T>
-  requires fake::detail::ResultLike<R<T>>
-void PrintTo(const R<T>& result, std::ostream* out) {
-  fake::detail::print_result(result, out);
-}
+requires fake::detail::ResultLike<R<T>>
+void PrintTo(const R<T>& result, std::ostream* out) { fake::detail::print_result(result, out); }
 }  // namespace daemonkit::sys
 
 // The same function, not a second one: sys::Result<core::PidLiveness> is looked up in both.

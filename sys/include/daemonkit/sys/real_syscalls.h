@@ -94,11 +94,10 @@ class RealSyscalls final : public Syscalls {
   Result<void> connect(int fd, const struct sockaddr* addr, socklen_t len) override;
   Result<std::size_t> sendto(int fd, const void* buf, std::size_t len, int flags,
                              const struct sockaddr* addr, socklen_t addrlen) override;
-  Result<std::size_t> recvfrom(int fd, void* buf, std::size_t len, int flags,
-                               struct sockaddr* addr, socklen_t* addrlen) override;
+  Result<std::size_t> recvfrom(int fd, void* buf, std::size_t len, int flags, struct sockaddr* addr,
+                               socklen_t* addrlen) override;
   Result<std::size_t> recvmsg(int fd, struct msghdr* msg, int flags) override;
-  Result<void> setsockopt(int fd, int level, int name, const void* value,
-                          socklen_t len) override;
+  Result<void> setsockopt(int fd, int level, int name, const void* value, socklen_t len) override;
   Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) override;
   Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) override;
 

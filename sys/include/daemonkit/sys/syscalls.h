@@ -217,8 +217,7 @@ class Syscalls {
   // See man 2 pipe2.
   virtual Result<PipeFds> pipe2(int flags) = 0;
   // See man 2 sigaction.
-  virtual Result<void> sigaction(int sig, const struct sigaction* act,
-                                 struct sigaction* old) = 0;
+  virtual Result<void> sigaction(int sig, const struct sigaction* act, struct sigaction* old) = 0;
   // See man 2 sigprocmask (per thread, as pthread_sigmask).
   virtual Result<void> sigprocmask(int how, const sigset_t* set, sigset_t* old) = 0;
   // See man 2 signalfd; fd -1 creates a new descriptor.
@@ -260,8 +259,7 @@ class Syscalls {
   virtual Result<void> setsockopt(int fd, int level, int name, const void* value,
                                   socklen_t len) = 0;
   // See man 2 getsockopt.
-  virtual Result<void> getsockopt(int fd, int level, int name, void* value,
-                                  socklen_t* len) = 0;
+  virtual Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) = 0;
   // See man 2 getsockname.
   virtual Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) = 0;
 

@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "daemonkit/core/daemon/environment.h"
 #include "daemonkit/core/base/log_sink.h"
+#include "daemonkit/core/base/step_error.h"
+#include "daemonkit/core/daemon/environment.h"
 #include "daemonkit/core/daemon/pid_file.h"
 #include "daemonkit/core/daemon/privileges.h"
 #include "daemonkit/core/daemon/readiness.h"
-#include "daemonkit/core/base/step_error.h"
 #include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {

@@ -106,8 +106,8 @@ class PidFile {
   // ("Removing stale pidfile <path>" is logged) so the lock stays on the inode the path names.
   // A relative path is made absolute against the current directory, so it means the same file
   // after chdir and chroot.
-  [[nodiscard]] static StepResult<PidFile> acquire(sys::Syscalls& os, std::string path,
-                                                   LogSink log, PidFileOptions options = {});
+  [[nodiscard]] static StepResult<PidFile> acquire(sys::Syscalls& os, std::string path, LogSink log,
+                                                   PidFileOptions options = {});
 
   PidFile(PidFile&& other) noexcept;
   PidFile& operator=(PidFile&& other) noexcept;

@@ -17,17 +17,17 @@
 #include <unordered_map>
 #include <vector>
 
-#include "daemonkit/core/reactor/delayed_call.h"
 #include "daemonkit/core/base/log_sink.h"
 #include "daemonkit/core/base/monotonic_time.h"
 #include "daemonkit/core/base/owned_fd.h"
-#include "daemonkit/core/reactor/reactor_error.h"
-#include "daemonkit/core/reactor/signal_routing.h"
-#include "daemonkit/core/reactor/system_event_triggers.h"
+#include "daemonkit/core/reactor/delayed_call.h"
 #include "daemonkit/core/reactor/internal/thread_call_queue.h"
 #include "daemonkit/core/reactor/internal/thread_pool.h"
 #include "daemonkit/core/reactor/internal/timer_queue.h"
 #include "daemonkit/core/reactor/internal/waker.h"
+#include "daemonkit/core/reactor/reactor_error.h"
+#include "daemonkit/core/reactor/signal_routing.h"
+#include "daemonkit/core/reactor/system_event_triggers.h"
 #include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {

@@ -15,16 +15,16 @@
 namespace daemonkit::core {
 
 enum class ReactorErrc {
-  kOs,                  // an OS call failed; see ReactorError::os
-  kNotRunning,          // Twisted's ReactorNotRunning
-  kAlreadyRunning,      // Twisted's ReactorAlreadyRunning
-  kNotRestartable,      // Twisted's ReactorNotRestartable: run() after stop()
-  kAlreadyCalled,       // Twisted's AlreadyCalled
-  kAlreadyCancelled,    // Twisted's AlreadyCancelled
-  kAlreadyRegistered,   // a child pid watched twice
-  kNotRegistered,       // removing a trigger or child that is not there
-  kSignalsTaken,        // another reactor in this process already routes these signals
-  kQueueFull,           // call_from_thread: the ring of waiting calls is full; retry later
+  kOs,                 // an OS call failed; see ReactorError::os
+  kNotRunning,         // Twisted's ReactorNotRunning
+  kAlreadyRunning,     // Twisted's ReactorAlreadyRunning
+  kNotRestartable,     // Twisted's ReactorNotRestartable: run() after stop()
+  kAlreadyCalled,      // Twisted's AlreadyCalled
+  kAlreadyCancelled,   // Twisted's AlreadyCancelled
+  kAlreadyRegistered,  // a child pid watched twice
+  kNotRegistered,      // removing a trigger or child that is not there
+  kSignalsTaken,       // another reactor in this process already routes these signals
+  kQueueFull,          // call_from_thread: the ring of waiting calls is full; retry later
 };
 
 struct ReactorError {
@@ -44,7 +44,8 @@ class [[nodiscard]] ReactorResult : public tl::expected<T, ReactorError> {
  public:
   using Base = tl::expected<T, ReactorError>;
   using Base::Base;
-  ReactorResult(Base base) : Base(std::move(base)) {}  // NOLINT: implicit on purpose (and_then, map)
+  ReactorResult(Base base)
+      : Base(std::move(base)) {}  // NOLINT: implicit on purpose (and_then, map)
 };
 
 [[nodiscard]] inline tl::unexpected<ReactorError> reactor_fail(ReactorErrc code) {

@@ -17,8 +17,8 @@
 #include <span>
 #include <vector>
 
-#include "daemonkit/core/reactor/reactor_error.h"
 #include "daemonkit/core/reactor/internal/waker.h"
+#include "daemonkit/core/reactor/reactor_error.h"
 #include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {

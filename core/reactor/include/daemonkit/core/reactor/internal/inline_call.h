@@ -21,19 +21,19 @@ class InlineCall {
 
   // Whether a callable of type F (as passed: an rvalue, or an lvalue to copy) can be stored.
   template <typename F>
-  static constexpr bool kFits = sizeof(std::decay_t<F>) <= Capacity &&
-                                alignof(std::decay_t<F>) <= kAlignment &&
-                                std::is_nothrow_constructible_v<std::decay_t<F>, F> &&
-                                std::is_nothrow_move_constructible_v<std::decay_t<F>> &&
-                                std::is_nothrow_destructible_v<std::decay_t<F>> &&
-                                std::is_invocable_v<std::decay_t<F>&>;
+  static constexpr bool kFits =
+      sizeof(std::decay_t<F>) <= Capacity &&
+      alignof(std::decay_t<F>) <=
+          kAlignment&& std::is_nothrow_constructible_v<std::decay_t<F>, F>&& std::
+              is_nothrow_move_constructible_v<std::decay_t<F>>&& std::is_nothrow_destructible_v<
+                  std::decay_t<F>>&& std::is_invocable_v<std::decay_t<F>&>;
 
   InlineCall() noexcept = default;
   // The requires clause keeps this from hiding the move constructor; clang-tidy 14's
   // bugprone-forwarding-reference-overload recognises only enable_if, so it says otherwise.
   template <typename F>
-    requires(!std::is_same_v<std::decay_t<F>, InlineCall>)
-  explicit InlineCall(F&& fn) noexcept {  // NOLINT(bugprone-forwarding-reference-overload)
+  requires(!std::is_same_v<std::decay_t<F>, InlineCall>) explicit InlineCall(
+      F&& fn) noexcept {  // NOLINT(bugprone-forwarding-reference-overload)
     emplace(std::forward<F>(fn));
   }
   InlineCall(InlineCall&& other) noexcept { take(other); }
@@ -53,10 +53,12 @@ class InlineCall {
   template <typename F>
   void emplace(F&& fn) noexcept {
     using Fn = std::decay_t<F>;
-    static_assert(std::is_invocable_v<Fn&>, "InlineCall: the callable must be callable with no arguments");
+    static_assert(std::is_invocable_v<Fn&>,
+                  "InlineCall: the callable must be callable with no arguments");
     static_assert(sizeof(Fn) <= Capacity,
                   "InlineCall: the callable is larger than the inline capacity (for "
-                  "call_from_thread: ThreadCallQueue::kInlineBytes, 48 bytes). Capture less (pointers or references to state that "
+                  "call_from_thread: ThreadCallQueue::kInlineBytes, 48 bytes). Capture less "
+                  "(pointers or references to state that "
                   "outlives the call), or box it yourself before the call, e.g. "
                   "[p = std::make_unique<State>(...)] { ... } or a std::function (both allocate, "
                   "so not in a signal handler)");

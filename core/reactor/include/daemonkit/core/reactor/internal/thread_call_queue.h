@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "daemonkit/core/reactor/internal/inline_call.h"
 #include "daemonkit/core/base/log_sink.h"
+#include "daemonkit/core/reactor/internal/inline_call.h"
 
 namespace daemonkit::core {
 

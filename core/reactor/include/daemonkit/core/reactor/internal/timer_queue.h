@@ -10,9 +10,9 @@
 #include <optional>
 #include <vector>
 
-#include "daemonkit/core/reactor/delayed_call.h"
 #include "daemonkit/core/base/log_sink.h"
 #include "daemonkit/core/base/monotonic_time.h"
+#include "daemonkit/core/reactor/delayed_call.h"
 
 namespace daemonkit::core {
 
