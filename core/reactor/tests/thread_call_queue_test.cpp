@@ -334,7 +334,7 @@ TEST(ThreadCallQueue, SignalHandlerPushesWhileProducersPush) {
   g_signal_queue.store(&queue, std::memory_order_release);
 
   constexpr int kProducers = 2;
-  constexpr int kCalls = 20000;
+  constexpr int kCalls = 100000;
   std::vector<std::vector<int>> seen(kProducers);
   std::atomic<int> done{0};
   std::vector<std::thread> producers = start_producers(queue, seen, kCalls, done);
