@@ -107,7 +107,9 @@ std::string kind_text(K kind) {
 // A concept rather than an inline requires-expression: clang rejects a `const void&` parameter
 // even behind `!is_void_v<T> &&`, while a concept is simply unsatisfied.
 template <typename T>
-concept Printable = requires(std::ostream& o, const T& value) { o << value; };
+concept Printable = requires(std::ostream& o, const T& value) {
+  o << value;
+};
 
 template <typename R>
 void print_result(const R& result, std::ostream* out) {
