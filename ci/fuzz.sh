@@ -11,7 +11,7 @@ seconds=${1:-60}
 # Not build/fuzz: that is where a build in build/ (the usual one) puts the fuzz directory.
 build=build/ci-fuzz
 
-DAEMONKIT_WITH_FUZZ=1 bash ci/install_deps.sh
+bash ci/install_deps.sh
 
 # The libraries are instrumented for coverage and sanitizers too, not only the fuzz targets,
 # so the fuzzer sees the branches inside the decoder.

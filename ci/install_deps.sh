@@ -3,13 +3,13 @@
 # Safe to run again: it asks apt only for what dpkg does not already have.
 set -euo pipefail
 
-# lld links CI's test programs (see ci/test.sh).
+# clang (with its sanitizer runtimes) builds CI's plain and ASan stages, g++ its TSan stage and
+# the consumers; lld links the test programs (see ci/test.sh).
 packages=(
-  cmake ninja-build g++ lld pkg-config clang-format-14
+  cmake ninja-build g++ clang libclang-rt-14-dev lld pkg-config clang-format-14
   libfmt-dev libexpected-dev
   libgtest-dev libgmock-dev librapidcheck-dev
 )
-if [ "${DAEMONKIT_WITH_FUZZ:-0}" = 1 ]; then packages+=(clang libclang-rt-14-dev); fi
 if [ "${DAEMONKIT_WITH_BENCH:-0}" = 1 ]; then
   packages+=(libbenchmark-dev libuv1-dev libdaemon-dev python3-twisted python3-daemon daemonize
     dpkg)
