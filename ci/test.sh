@@ -24,12 +24,11 @@ configure_build_test() {
 }
 
 # -g1 (line tables, enough for sanitizer reports and backtraces) instead of -g halves the compile
-# time of the template-heavy test files. The sanitizer stages keep assert() on. ASan's libraries
-# at -O0 (its authors advise -O1 for speed): every check is still there, the whole ASan suite
-# runs in under a minute either way, and the libraries compile in ~60% of the time. TSan keeps
-# -O1: its threaded tests run long enough for the speed to matter.
+# time of the template-heavy test files. The sanitizer stages run at -O1, as their authors
+# advise, and keep assert() on (ASan's libraries at -O0 compiled no faster with clang: 187
+# against 195 job-s).
 plain_opt="-O2 -g1 -DNDEBUG"
-asan_opt="-O0 -g1"
+asan_opt="-O1 -g1"
 tsan_opt="-O1 -g1"
 # The test programs' own sources at -O0 (the libraries keep the options above): they are most
 # of each build, and compile in about half the time (see cmake/daemonkit_helpers.cmake).
