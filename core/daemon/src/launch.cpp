@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "daemon_steps.h"
+#include "daemonkit/core/base/c_string_array.h"
 #include "daemonkit/core/daemon/close_fds.h"
 #include "daemonkit/core/daemon/daemon_context.h"
 #include "daemonkit/core/daemon/daemon_stopper.h"
@@ -79,14 +80,6 @@ bool has_key(const std::string& entry, std::string_view key) {
          entry[key.size()] == '=';
 }
 
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
 // The pointers refer into `plan`, which must not change afterwards.
 ExecTarget prepare_exec(Plan& plan) {
   ExecTarget target;
@@ -97,8 +90,8 @@ ExecTarget prepare_exec(Plan& plan) {
       target.candidates.push_back((dir.empty() ? "." : dir) + "/" + plan.program);
     }
   }
-  target.argv = pointers(plan.args);
-  target.envp = pointers(plan.env);
+  target.argv = c_string_array(plan.args);
+  target.envp = c_string_array(plan.env);
   return target;
 }
 

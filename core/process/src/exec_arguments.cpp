@@ -3,18 +3,12 @@
 #include <set>
 #include <utility>
 
+#include "daemonkit/core/base/c_string_array.h"
+
 namespace daemonkit::core {
 namespace {
 
 bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
-
-std::vector<char*> pointers_to(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
 
 tl::unexpected<StepError> refused(std::string message) {
   return step_failed(StepError::plain(StepKind::kOptions, std::move(message)));
@@ -47,8 +41,8 @@ StepResult<ExecArguments> ExecArguments::make(std::string executable, std::vecto
   out.executable_ = std::move(executable);
   out.argv_ = std::move(argv);
   out.environment_ = std::move(environment);
-  out.argv_pointers_ = pointers_to(out.argv_);
-  out.env_pointers_ = pointers_to(out.environment_);
+  out.argv_pointers_ = c_string_array(out.argv_);
+  out.env_pointers_ = c_string_array(out.environment_);
   return out;
 }
 
