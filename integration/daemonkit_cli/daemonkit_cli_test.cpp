@@ -830,8 +830,10 @@ TEST_F(DaemonkitCli, AFifoAtThePidFilePathDoesNotHangStatusOrStop) {
 // Item 9: the daemon forks a child (which inherits the lock) and dies. status, run and stop say
 // so, and stop ends the child.
 TEST_F(DaemonkitCli, ADaemonWhoseChildOutlivesItIsReportedAndTheChildStopped) {
-  ASSERT_EQ(run(probe_run({}, {"fork-child-exit", path("child")})).code, 0);
+  const Outcome started = run(probe_run({}, {"fork-child-exit", path("child"), path("go")}));
+  ASSERT_EQ(started.code, 0) << started.err;
   const pid_t daemon = pid_in("d.pid");
+  std::ofstream(path("go")).put('\n');  // the daemon may exit now, leaving its child
   const auto child_report = report("child");
   const pid_t child = static_cast<pid_t>(std::stol(child_report.at("pid")));
   reap(daemon);  // adopted by us (the subreaper); gone once reaped

@@ -7,10 +7,11 @@
 // Modes: run | exit CODE | notify-ready | notify-fail STATUS ERRNO | notify-silent-exit CODE
 //        | pipe-ready | pipe-fail MESSAGE | pipe-fail-stay MESSAGE | pipe-raw BYTES | pipe-close
 //        | ignore-term | own-session
-//        | fork-child CHILD_REPORT | fork-child-exit CHILD_REPORT | rewrite-pidfile PIDFILE
+//        | fork-child CHILD_REPORT | fork-child-exit CHILD_REPORT GO_FILE | rewrite-pidfile PIDFILE
 // fork-child: a child (inheriting the descriptors, the PID file's lock among them) writes its
-// own report and runs; the probe runs too. fork-child-exit: the same, but the probe exits once
-// the child's report is there, leaving the child with the lock. rewrite-pidfile: tries every
+// own report and runs; the probe runs too. fork-child-exit CHILD_REPORT GO_FILE: the same, but
+// the probe exits once the child's report and GO_FILE are there, leaving the child with the
+// lock. rewrite-pidfile: tries every
 // way a daemon could change its PID file (through each inherited descriptor that names it,
 // reopening that descriptor through /proc, and by path) and reports the errno of each as
 // "rewrite=" (0 for a way that worked), then runs.
@@ -231,8 +232,11 @@ int main(int argc, char** argv) {
     fork_reporting_child(argv[3]);
     run_until_term();
   }
-  if (mode == "fork-child-exit" && argc > 3) {
+  if (mode == "fork-child-exit" && argc > 4) {
     fork_reporting_child(argv[3]);
+    // Exits only once the test says so (the launcher has returned): a daemon already dead when
+    // the launcher sees its exec is, by --ready=exec's rule, one that failed to start.
+    for (int i = 0; i < 2000 && access(argv[4], F_OK) != 0; ++i) usleep(5000);
     return 0;
   }
   if (mode == "rewrite-pidfile" && argc > 3) {
