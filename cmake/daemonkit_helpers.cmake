@@ -51,9 +51,11 @@ endfunction()
 # A GoogleTest executable whose tests ctest lists one by one (or as one, see above). One that
 # links rapidcheck is labelled `randomized` and built by the target daemonkit_randomized_tests: the suites
 # ci/explore_seeds.sh runs with new seeds.
-#   daemonkit_add_gtest(<name> SOURCES <files...> [LIBS <targets...>] [TIMEOUT <seconds>])
+# LONG marks a program that takes seconds (it forks real processes or waits on timeouts): ctest
+# starts it first, so that under `program` it does not run alone at the end of a parallel run.
+#   daemonkit_add_gtest(<name> SOURCES <files...> [LIBS <targets...>] [TIMEOUT <seconds>] [LONG])
 function(daemonkit_add_gtest name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "LONG" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 60)
   endif()
@@ -73,6 +75,9 @@ function(daemonkit_add_gtest name)
   # holding a pointer) would match no test and pass having run nothing: fail it instead.
   set(properties TIMEOUT ${ARG_TIMEOUT}
                  FAIL_REGULAR_EXPRESSION "Running 0 tests from 0 test suites")
+  if(ARG_LONG)
+    list(APPEND properties COST 1000)
+  endif()
   if(DAEMONKIT_RC_PARAMS)
     list(APPEND properties ENVIRONMENT_MODIFICATION
          "RC_PARAMS=string_prepend:${DAEMONKIT_RC_PARAMS} ")
