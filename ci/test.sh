@@ -39,7 +39,7 @@ test_opt="-DDAEMONKIT_TEST_CXX_FLAGS=-O0"
 # fake with -Werror in the TSan stage, and the consumers.
 clang_opt="-DCMAKE_CXX_COMPILER=clang++ -DDAEMONKIT_TEST_PCH=ON"
 # One ctest test per gtest program, not per case (see cmake/daemonkit_helpers.cmake): the
-# cases are the same, in 64 ctest tests instead of 1,192.
+# cases are the same, in one ctest test per program instead of one per case.
 program_tests="-DDAEMONKIT_TEST_GRANULARITY=program"
 # lld links the ~45 programs in about 40% of ld.bfd's time (sys_mock_test: 0.37 against 0.95
 # cpu-s); the links took 26 s of the plain build and 47 s of the ASan one.
