@@ -3,6 +3,8 @@
 #include <set>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "daemonkit/core/base/c_string_array.h"
 
 namespace daemonkit::core {
@@ -31,7 +33,7 @@ StepResult<ExecArguments> ExecArguments::make(std::string executable, std::vecto
     if (has_nul(entry)) return refused(which + " contains a NUL byte");
     const std::size_t equals = entry.find('=');
     if (equals == std::string::npos || equals == 0) {
-      return refused(which + " is not KEY=VALUE: \"" + entry + "\"");
+      return refused(fmt::format("{} is not KEY=VALUE: \"{}\"", which, entry));
     }
     if (!keys.insert(std::string_view(entry).substr(0, equals)).second) {
       return refused(which + ": " + entry.substr(0, equals) + " is given twice");
