@@ -34,6 +34,9 @@ std::string render(const struct stat& st) {
 std::string render(const sys::WaitResult& w) {
   return fmt::format("{{pid={} status={:#x}}}", w.pid, w.status);
 }
+std::string render(const sys::ChildWithPidFd& child) {
+  return fmt::format("{{pid={} pidfd={}}}", child.pid, child.pidfd);
+}
 std::string render(const sys::PipeFds& fds) {
   return fmt::format("[{}, {}]", fds.read_end, fds.write_end);
 }
@@ -215,44 +218,83 @@ struct FakeSyscalls::Faults {
 
 int FakeSyscalls::typical_errno(const std::string& name) {
   static const std::map<std::string, int, std::less<>> kTypical = {
-      {"fork", EAGAIN},          {"vfork", EAGAIN},
-      {"setsid", EPERM},         {"getsid", ESRCH},
-      {"getpgid", ESRCH},        {"setpgid", EPERM},
-      {"waitpid", ECHILD},       {"kill", EPERM},
-      {"pidfd_open", EMFILE},    {"pidfd_send_signal", ESRCH},
-      {"execve", ENOENT},        {"prctl", EINVAL},
-      {"getresuid", EFAULT},     {"getresgid", EFAULT},
-      {"setresuid", EPERM},      {"setresgid", EPERM},
-      {"setuid", EPERM},         {"seteuid", EPERM},
-      {"setgid", EPERM},         {"setegid", EPERM},
-      {"setgroups", EPERM},      {"getgroups", EINVAL},
-      {"getpwnam", EIO},         {"getpwuid", EIO},
-      {"getgrnam", EIO},         {"getgrgid", EIO},
-      {"getgrouplist", ENOMEM},  {"open", EACCES},
-      {"openat", EACCES},        {"close", EIO},
-      {"close_range", EINVAL},   {"dup", EMFILE},
-      {"dup2", EBADF},           {"dup3", EBADF},
-      {"fcntl", EINVAL},         {"read", EIO},
-      {"write", ENOSPC},         {"fsync", EIO},
-      {"ftruncate", EIO},        {"fstat", EIO},
-      {"stat", ENOENT},          {"lstat", ENOENT},
-      {"flock", EWOULDBLOCK},    {"getdents64", EIO},
-      {"unlink", EACCES},        {"rename", EACCES},
-      {"symlink", EACCES},       {"mkdir", EACCES},
-      {"rmdir", EACCES},         {"chmod", EPERM},
-      {"chown", EPERM},          {"chdir", EACCES},
-      {"chroot", EPERM},         {"getcwd", ENOENT},
-      {"pipe2", EMFILE},         {"sigaction", EINVAL},
-      {"sigprocmask", EINVAL},   {"signalfd", EMFILE},
-      {"poll", EINTR},           {"epoll_create1", EMFILE},
-      {"epoll_ctl", ENOMEM},     {"epoll_wait", EINTR},
-      {"eventfd", EMFILE},       {"socket", EMFILE},
-      {"bind", EADDRINUSE},      {"listen", EADDRINUSE},
-      {"accept4", ECONNABORTED}, {"connect", ECONNREFUSED},
-      {"sendto", ENOBUFS},       {"recvfrom", ECONNRESET},
-      {"recvmsg", ECONNRESET},   {"setsockopt", EINVAL},
-      {"getsockopt", EINVAL},    {"getsockname", EBADF},
-      {"getrlimit", EINVAL},     {"setrlimit", EPERM},
+      {"fork", EAGAIN},
+      {"vfork", EAGAIN},
+      {"vfork_with_pidfd", EAGAIN},
+      {"setsid", EPERM},
+      {"getsid", ESRCH},
+      {"getpgid", ESRCH},
+      {"setpgid", EPERM},
+      {"waitpid", ECHILD},
+      {"kill", EPERM},
+      {"pidfd_open", EMFILE},
+      {"pidfd_send_signal", ESRCH},
+      {"execve", ENOENT},
+      {"prctl", EINVAL},
+      {"getresuid", EFAULT},
+      {"getresgid", EFAULT},
+      {"setresuid", EPERM},
+      {"setresgid", EPERM},
+      {"setuid", EPERM},
+      {"seteuid", EPERM},
+      {"setgid", EPERM},
+      {"setegid", EPERM},
+      {"setgroups", EPERM},
+      {"getgroups", EINVAL},
+      {"getpwnam", EIO},
+      {"getpwuid", EIO},
+      {"getgrnam", EIO},
+      {"getgrgid", EIO},
+      {"getgrouplist", ENOMEM},
+      {"open", EACCES},
+      {"openat", EACCES},
+      {"close", EIO},
+      {"close_range", EINVAL},
+      {"dup", EMFILE},
+      {"dup2", EBADF},
+      {"dup3", EBADF},
+      {"fcntl", EINVAL},
+      {"read", EIO},
+      {"write", ENOSPC},
+      {"fsync", EIO},
+      {"ftruncate", EIO},
+      {"fstat", EIO},
+      {"stat", ENOENT},
+      {"lstat", ENOENT},
+      {"flock", EWOULDBLOCK},
+      {"getdents64", EIO},
+      {"unlink", EACCES},
+      {"rename", EACCES},
+      {"symlink", EACCES},
+      {"mkdir", EACCES},
+      {"rmdir", EACCES},
+      {"chmod", EPERM},
+      {"chown", EPERM},
+      {"chdir", EACCES},
+      {"chroot", EPERM},
+      {"getcwd", ENOENT},
+      {"pipe2", EMFILE},
+      {"sigaction", EINVAL},
+      {"sigprocmask", EINVAL},
+      {"signalfd", EMFILE},
+      {"poll", EINTR},
+      {"epoll_create1", EMFILE},
+      {"epoll_ctl", ENOMEM},
+      {"epoll_wait", EINTR},
+      {"eventfd", EMFILE},
+      {"socket", EMFILE},
+      {"bind", EADDRINUSE},
+      {"listen", EADDRINUSE},
+      {"accept4", ECONNABORTED},
+      {"connect", ECONNREFUSED},
+      {"sendto", ENOBUFS},
+      {"recvfrom", ECONNRESET},
+      {"recvmsg", ECONNRESET},
+      {"setsockopt", EINVAL},
+      {"getsockopt", EINVAL},
+      {"getsockname", EBADF},
+      {"getrlimit", EINVAL},
+      {"setrlimit", EPERM},
       {"clock_gettime", EINVAL},
   };
   auto it = kTypical.find(name);
@@ -596,22 +638,42 @@ sys::Result<pid_t> FakeSyscalls::fork() {
 // of a parent asleep until its vfork child execs or ends. The body shares the test's memory as
 // the real child shares its parent's.
 sys::Result<pid_t> FakeSyscalls::vfork(sys::ChildMain body) {
-  const pid_t parent = kernel_->current_pid;
   auto child = call<pid_t>(
       "vfork", {}, [&](Process& p) -> sys::Result<pid_t> { return kernel_->start_vfork(p); });
   if (!child) return child;
+  run_vfork_child(*child, body);
+  return child;
+}
+
+sys::Result<sys::ChildWithPidFd> FakeSyscalls::vfork_with_pidfd(sys::ChildMain body) {
+  auto child = call<sys::ChildWithPidFd>(
+      "vfork_with_pidfd", {}, [&](Process& p) -> sys::Result<sys::ChildWithPidFd> {
+        // Linux gives up the whole clone when it has no descriptor for the pidfd.
+        if (!kernel_->fd_available(p)) return sys::fail(EMFILE, "vfork_with_pidfd");
+        const pid_t pid = kernel_->start_vfork(p);
+        // After the child's copy of the table: the child does not hold its own pidfd.
+        auto pidfd = kernel_->pidfd_open(p, pid, 0);
+        if (!pidfd) return sys::fail(pidfd.error().code, "vfork_with_pidfd");
+        return sys::ChildWithPidFd{pid, *pidfd};
+      });
+  if (!child) return child;
+  run_vfork_child(child->pid, body);
+  return child;
+}
+
+void FakeSyscalls::run_vfork_child(pid_t child, sys::ChildMain& body) {
+  const pid_t parent = kernel_->processes.at(child).ppid;
   try {
     exit_now(body());
   } catch (const ProcessEnded& ended) {
-    if (ended.pid != *child) throw;  // another process's end, for the test to handle
+    if (ended.pid != child) throw;  // another process's end, for the test to handle
   } catch (...) {
     // The real child would die of std::terminate; the test gets the exception to see why.
-    kernel_->terminate(kernel_->processes.at(*child), SIGABRT);
+    kernel_->terminate(kernel_->processes.at(child), SIGABRT);
     kernel_->resume_from_vfork(parent);
     throw;
   }
   kernel_->resume_from_vfork(parent);
-  return child;
 }
 
 sys::Result<pid_t> FakeSyscalls::setsid() {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -220,6 +221,43 @@ TEST(FakeVfork, AnInjectedFailureMakesNoChildAndRunsNoBody) {
   ASSERT_FALSE(child);
   EXPECT_EQ(child.error().code, EAGAIN);
   EXPECT_EQ(std::string(child.error().call), "vfork");
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(os.last_forked_pid(), 0);
+}
+
+// The pidfd is made with the child, in the parent only, and says when the child has exited.
+TEST(FakeVfork, WithPidfdGivesTheParentAPidfdTheChildDoesNotHold) {
+  FakeSyscalls os;
+  const pid_t parent = os.getpid();
+  std::vector<int> child_fds;
+  auto child = os.vfork_with_pidfd([&] {
+    child_fds = os.open_fds(os.getpid());
+    return 5;
+  });
+  ASSERT_TRUE(child);
+  EXPECT_EQ(os.current_pid(), parent);
+  EXPECT_THAT(child_fds, IsEmpty());
+  EXPECT_THAT(os.open_fds(parent), ElementsAre(child->pidfd));
+  EXPECT_EQ(os.describe_fd(parent, child->pidfd), fmt::format("pidfd:{} (cloexec)", child->pid));
+  EXPECT_EQ(*os.fcntl(child->pidfd, F_GETFD, 0), FD_CLOEXEC);
+  pollfd ready{child->pidfd, POLLIN, 0};
+  ASSERT_EQ(*os.poll(&ready, 1, 0), 1);
+  auto waited = os.waitpid(child->pid, 0);
+  ASSERT_TRUE(waited);
+  EXPECT_EQ(WEXITSTATUS(waited->status), 5);
+}
+
+TEST(FakeVfork, WithPidfdAndNoFreeDescriptorMakesNoChild) {
+  FakeSyscalls os({.nofile = {3, 3}});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(os.open("/dev/null", O_RDONLY, 0));
+  bool ran = false;
+  auto child = os.vfork_with_pidfd([&] {
+    ran = true;
+    return 0;
+  });
+  ASSERT_FALSE(child);
+  EXPECT_EQ(child.error().code, EMFILE);
+  EXPECT_EQ(std::string(child.error().call), "vfork_with_pidfd");
   EXPECT_FALSE(ran);
   EXPECT_EQ(os.last_forked_pid(), 0);
 }

@@ -112,6 +112,42 @@ void back_on_caller_stack([[maybe_unused]] const VforkStart& start) {
 #endif
 }
 
+// clone(CLONE_VM | CLONE_VFORK) running `body` on a stack of its own; with `pidfd` non-null,
+// also CLONE_PIDFD, the kernel storing the pidfd there (a kernel older than 5.2 ignores the flag
+// and leaves it as it was).
+Result<pid_t> vfork_clone(ChildMain& body, int* pidfd) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  // One page of PROT_NONE below the stack, so an overflow faults instead of writing over
+  // whatever the borrowed memory holds there.
+  const std::size_t size = page + kVforkStackBytes;
+  void* region = ::mmap(nullptr, size, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  const char* name = pidfd != nullptr ? "vfork_with_pidfd" : "vfork";
+  if (region == MAP_FAILED) return fail(errno, name);
+  char* stack = static_cast<char*>(region) + page;
+  if (::mprotect(stack, kVforkStackBytes, PROT_READ | PROT_WRITE) != 0) {
+    const int error = errno;
+    ::munmap(region, size);
+    return fail(error, name);
+  }
+  // Every signal blocked across the clone, so the child inherits the full mask: a handler of
+  // ours would otherwise run in the child, on the memory we share, while we are suspended.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  VforkStart start{&body, stack, kVforkStackBytes};
+  int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+  if (pidfd != nullptr) flags |= CLONE_PIDFD;
+  const pid_t pid = ::clone(run_child_main, stack + kVforkStackBytes, flags, &start, pidfd);
+  const int error = errno;
+  back_on_caller_stack(start);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  ::munmap(region, size);
+  if (pid < 0) return fail(error, name);
+  return pid;
+}
+
 }  // namespace
 
 // ---- Processes ---------------------------------------------------------------------------
@@ -122,35 +158,14 @@ Result<pid_t> RealSyscalls::fork() {
   return pid;
 }
 
-Result<pid_t> RealSyscalls::vfork(ChildMain body) {
-  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  // One page of PROT_NONE below the stack, so an overflow faults instead of writing over
-  // whatever the borrowed memory holds there.
-  const std::size_t size = page + kVforkStackBytes;
-  void* region = ::mmap(nullptr, size, PROT_NONE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (region == MAP_FAILED) return fail(errno, "vfork");
-  char* stack = static_cast<char*>(region) + page;
-  if (::mprotect(stack, kVforkStackBytes, PROT_READ | PROT_WRITE) != 0) {
-    const int error = errno;
-    ::munmap(region, size);
-    return fail(error, "vfork");
-  }
-  // Every signal blocked across the clone, so the child inherits the full mask: a handler of
-  // ours would otherwise run in the child, on the memory we share, while we are suspended.
-  sigset_t all;
-  sigset_t previous;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
-  VforkStart start{&body, stack, kVforkStackBytes};
-  const pid_t pid =
-      ::clone(run_child_main, stack + kVforkStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
-  const int error = errno;
-  back_on_caller_stack(start);
-  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  ::munmap(region, size);
-  if (pid < 0) return fail(error, "vfork");
-  return pid;
+Result<pid_t> RealSyscalls::vfork(ChildMain body) { return vfork_clone(body, nullptr); }
+
+Result<ChildWithPidFd> RealSyscalls::vfork_with_pidfd(ChildMain body) {
+  ChildWithPidFd child;
+  auto pid = vfork_clone(body, &child.pidfd);
+  if (!pid) return fail(pid.error());
+  child.pid = *pid;
+  return child;
 }
 
 Result<pid_t> RealSyscalls::setsid() {

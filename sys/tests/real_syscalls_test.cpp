@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -423,6 +424,32 @@ TEST_F(RealSyscallsProcess, VforkChildStartsWithEverySignalBlockedAndOurMaskIsKe
   for (int sig = 1; sig < SIGRTMIN; ++sig) {
     EXPECT_EQ(sigismember(&after, sig), sigismember(&before, sig)) << sig;
   }
+}
+
+TEST_F(RealSyscallsProcess, VforkWithPidfdGivesAPidfdThatSignalsAndReportsTheExit) {
+  const auto child = sys_.vfork_with_pidfd([&] {
+    sigset_t none;  // the vfork child starts with every signal blocked; exec would keep that
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    char arg0[] = "sleep";
+    char arg1[] = "30";
+    char* argv[] = {arg0, arg1, nullptr};
+    char* envp[] = {nullptr};
+    ::execve("/bin/sleep", argv, envp);
+    return 127;
+  });
+  ASSERT_TRUE(IsOk(child));
+  ASSERT_GE(child->pidfd, 0) << "this kernel has no CLONE_PIDFD (Linux < 5.2)";
+  EXPECT_EQ(::fcntl(child->pidfd, F_GETFD), FD_CLOEXEC);
+  pollfd ready{child->pidfd, POLLIN, 0};
+  EXPECT_EQ(::poll(&ready, 1, 0), 0);  // still running
+  ASSERT_TRUE(IsOk(sys_.pidfd_send_signal(child->pidfd, SIGTERM, 0)));
+  EXPECT_EQ(::poll(&ready, 1, 10000), 1);
+  const auto waited = sys_.waitpid(child->pid, 0);
+  ASSERT_TRUE(IsOk(waited));
+  EXPECT_TRUE(WIFSIGNALED(waited->status));
+  EXPECT_EQ(WTERMSIG(waited->status), SIGTERM);
+  ::close(child->pidfd);
 }
 
 TEST_F(RealSyscallsProcess, VforkFailsWithEagainOverRlimitNproc) {

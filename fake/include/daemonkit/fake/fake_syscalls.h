@@ -227,6 +227,8 @@ class FakeSyscalls : public sys::Syscalls {
 
   sys::Result<pid_t> fork() override;
   sys::Result<pid_t> vfork(sys::ChildMain body) override;
+  // As vfork; the pidfd is made in the parent after the child was copied from it, as Linux does.
+  sys::Result<sys::ChildWithPidFd> vfork_with_pidfd(sys::ChildMain body) override;
   sys::Result<pid_t> setsid() override;
   pid_t getpid() override;
   pid_t getppid() override;
@@ -344,6 +346,8 @@ class FakeSyscalls : public sys::Syscalls {
   int injected_error();
   void end_call(std::string value, int error);
   void check_current_alive(pid_t caller);
+  // Runs a vfork child's body as the current process, then resumes its sleeping parent.
+  void run_vfork_child(pid_t child, sys::ChildMain& body);
   // Runs the before_each_call hook, unless it is running already.
   void run_before_call(const char* name);
 

@@ -26,6 +26,7 @@ class BasicMockSyscalls : public sys::Syscalls {
 
   MOCK_METHOD(Result<pid_t>, fork, (), (override));
   MOCK_METHOD(Result<pid_t>, vfork, (sys::ChildMain), (override));
+  MOCK_METHOD(Result<sys::ChildWithPidFd>, vfork_with_pidfd, (sys::ChildMain), (override));
   MOCK_METHOD(Result<pid_t>, setsid, (), (override));
   MOCK_METHOD(pid_t, getpid, (), (override));
   MOCK_METHOD(pid_t, getppid, (), (override));

@@ -13,6 +13,7 @@ class RealSyscalls final : public Syscalls {
   // Processes
   Result<pid_t> fork() override;
   Result<pid_t> vfork(ChildMain body) override;
+  Result<ChildWithPidFd> vfork_with_pidfd(ChildMain body) override;
   Result<pid_t> setsid() override;
   pid_t getpid() override;
   pid_t getppid() override;

@@ -41,6 +41,12 @@ struct WaitResult {
   int status = 0;
 };
 
+// A child and a pidfd for it, as vfork_with_pidfd makes them.
+struct ChildWithPidFd {
+  pid_t pid = 0;
+  int pidfd = -1;
+};
+
 // Real, effective and saved ids, as getresuid/getresgid report them.
 template <typename Id>
 struct ResIds {
@@ -87,6 +93,12 @@ class Syscalls {
   // memory it borrows. The child's heap is the caller's: what it allocates and never frees
   // stays allocated in the caller.
   virtual Result<pid_t> vfork(ChildMain body) = 0;
+  // vfork that also returns a pidfd for the child, made in the same call (clone's CLONE_PIDFD,
+  // close-on-exec, held by this process only). A pidfd_open after vfork would leave a window
+  // in which something else in this process (a waitpid(-1), SIGCHLD set to SIG_IGN) reaps the
+  // child and its pid is given to a stranger, whom the pidfd would then name. pidfd is -1 on
+  // kernels older than 5.2, which ignore the flag: the caller falls back to the pid.
+  virtual Result<ChildWithPidFd> vfork_with_pidfd(ChildMain body) = 0;
   // See man 2 setsid.
   virtual Result<pid_t> setsid() = 0;
   // See man 2 getpid. Cannot fail.
