@@ -64,15 +64,19 @@ struct World {
   }
 
   std::unique_ptr<ChildWatch> watch(pid_t pid, int pidfd) {
-    auto made = ChildWatch::start(*reactor, os, pid, OwnedFd(os, pidfd), [this](const ProcessExit& e) {
-      exit = e;
-      ++exits;
-    });
+    auto made =
+        ChildWatch::start(*reactor, os, pid, OwnedFd(os, pidfd), [this](const ProcessExit& e) {
+          exit = e;
+          ++exits;
+        });
     EXPECT_TRUE(made) << (made ? "" : to_string(made.error()));
     return made ? std::move(*made) : nullptr;
   }
 
-  void turn() { ASSERT_THAT(reactor->iterate(milliseconds(0)), IsOk()); reactor->run_until_current(); }
+  void turn() {
+    ASSERT_THAT(reactor->iterate(milliseconds(0)), IsOk());
+    reactor->run_until_current();
+  }
 };
 
 TEST(ChildWatch, ReapsAChildThatExitsAndGivesItsCode) {

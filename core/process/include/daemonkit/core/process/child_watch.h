@@ -33,9 +33,9 @@ class ChildWatch {
   // pidfd) or now (the fallback, as Twisted's registerReapProcessHandler). Fails when the
   // reactor cannot watch the pidfd (epoll_ctl), or kAlreadyRegistered in the fallback.
   [[nodiscard]] static ReactorResult<std::unique_ptr<ChildWatch>> start(Reactor& reactor,
-                                                                      sys::Syscalls& os,
-                                                                      pid_t pid, OwnedFd pidfd,
-                                                                      OnExit on_exit);
+                                                                        sys::Syscalls& os,
+                                                                        pid_t pid, OwnedFd pidfd,
+                                                                        OnExit on_exit);
 
   // Stops watching. A child still running is left to run, and stays unreaped: a watch never
   // kills what it was only told to watch.
