@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <string>
 
 #include "daemonkit/core/daemon/close_fds.h"
@@ -41,7 +42,8 @@ StepResult<ChildFdMap> ChildFdMap::make(std::span<const FdAssignment> assignment
   return map;
 }
 
-sys::Result<void> ChildFdMap::apply(sys::Syscalls& os) const {
+sys::Result<void> ChildFdMap::apply(sys::Syscalls& os, int keep_open) const {
+  if (keep_open >= 0 && keep_open < scratch_floor_) return sys::fail(EINVAL, "child fds");
   // Copies of the sources, above every number in the map: nothing below can overwrite them.
   // They are close-on-exec and not kept, so the close below or the exec removes them.
   std::array<int, kMaxAssignments> copies{};
@@ -52,13 +54,14 @@ sys::Result<void> ChildFdMap::apply(sys::Syscalls& os) const {
   }
   // dup2 gives each child number a fresh descriptor without close-on-exec, also where the child
   // number equals its parent number (dup2 of a descriptor onto itself would change nothing).
-  std::array<int, kMaxAssignments> keep{};
+  std::array<int, kMaxAssignments + 1> keep{};
   for (std::size_t i = 0; i < count_; ++i) {
     auto placed = os.dup2(copies[i], entries_[i].child);
     if (!placed) return sys::fail(placed.error());
     keep[i] = entries_[i].child;
   }
-  auto closed = close_inherited_fds(os, std::span<const int>(keep.data(), count_));
+  keep[count_] = keep_open;  // a negative entry is ignored
+  auto closed = close_inherited_fds(os, std::span<const int>(keep.data(), count_ + 1));
   if (!closed) return sys::fail(closed.error());
   return {};
 }

@@ -60,6 +60,8 @@ sys::Result<std::optional<ExecFailure>> read_exec_failure(sys::Syscalls& os, int
     auto n = os.read(fd, buffer.data() + got, buffer.size() - got);
     if (!n) {
       if (n.error().code == EINTR) continue;
+      // A non-blocking pipe whose writer is still open somewhere: what is there is all of it.
+      if (n.error().code == EAGAIN) break;
       return sys::fail(n.error());
     }
     if (*n == 0) break;

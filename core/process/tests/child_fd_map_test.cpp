@@ -109,6 +109,32 @@ TEST(ChildFdMap, BadMapsAreRefusedBeforeAnythingIsCreated) {
   EXPECT_THAT(ChildFdMap::make(V{{1, 3}, {1, 4}}), FailsWith(StepKind::kOptions));
 }
 
+TEST(ChildFdMap, ADescriptorKeptBesideTheMapStaysAsItIsCloseOnExecIncluded) {
+  FakeSyscalls os;
+  open_pipes(os, 2);  // 3, 4
+  auto kept = os.fcntl(4, F_DUPFD_CLOEXEC, 10);
+  ASSERT_THAT(kept, IsOk());
+  const pid_t pid = os.getpid();
+  const std::string kept_was = os.describe_fd(pid, *kept);
+  const auto map = make_map({{0, 3}, {1, 4}});
+  ASSERT_EQ(map.first_free_fd(), 5);
+  ASSERT_THAT(map.apply(os, *kept), IsOk());
+  EXPECT_THAT(os.open_fds(pid), ElementsAre(0, 1, *kept));
+  EXPECT_EQ(os.describe_fd(pid, *kept), kept_was);
+  EXPECT_THAT(kept_was, ::testing::EndsWith("(cloexec)"));
+}
+
+TEST(ChildFdMap, ADescriptorKeptWhereTheMapCouldLandIsRefusedBeforeAnyChange) {
+  FakeSyscalls os;
+  open_pipes(os, 2);  // 3, 4
+  const pid_t pid = os.getpid();
+  const auto before = table(os, pid);
+  os.clear_transcript();
+  EXPECT_THAT(make_map({{0, 3}, {1, 4}}).apply(os, 4), FailsWith(EINVAL, "child fds"));
+  EXPECT_EQ(table(os, pid), before);
+  EXPECT_TRUE(os.transcript().empty());
+}
+
 TEST(ChildFdMap, AParentDescriptorThatIsNotOpenFailsWithEbadf) {
   FakeSyscalls os;
   EXPECT_THAT(make_map({{0, 9}}).apply(os), FailsWith(EBADF, "fcntl"));

@@ -39,10 +39,18 @@ class ChildFdMap {
   [[nodiscard]] static StepResult<ChildFdMap> make(std::span<const FdAssignment> assignments);
 
   // In the child: afterwards each child number refers to what its parent descriptor referred
-  // to, without close-on-exec, and no other descriptor is open. Every source is first copied
-  // above all the numbers involved, so no dup2 overwrites a source still to be copied, whatever
-  // cycles the map holds. Fails with the first call that fails (fcntl, dup2 or close_range).
-  [[nodiscard]] sys::Result<void> apply(sys::Syscalls& os) const;
+  // to, without close-on-exec, and no other descriptor is open but `keep_open`. Every source
+  // is first copied above all the numbers involved, so no dup2 overwrites a source still to be
+  // copied, whatever cycles the map holds. Fails with the first call that fails (fcntl, dup2
+  // or close_range).
+  // `keep_open` (-1 for none) is a descriptor the child still needs after the map and that the
+  // program must not get, such as the exec-failure report: it is left as it is, close-on-exec
+  // included, so execve closes it. It must be at least first_free_fd(), where no dup2 of the
+  // map can land on it (EINVAL otherwise, before anything is changed).
+  [[nodiscard]] sys::Result<void> apply(sys::Syscalls& os, int keep_open = -1) const;
+
+  // The lowest descriptor number the map neither gives the child nor reads from the parent.
+  [[nodiscard]] int first_free_fd() const { return scratch_floor_; }
 
   [[nodiscard]] std::span<const FdAssignment> assignments() const {
     return {entries_.data(), count_};

@@ -48,7 +48,8 @@ void write_exec_failure(sys::Syscalls& os, int fd, ExecFailure failure);
 // In the parent, once the child has exec'd or exited (vfork semantics: the parent resumes only
 // then) and the parent's own write end is closed: nothing (the exec succeeded), the failure, or
 // EPROTO for a report that is short, too long or names no known step. Reads at most one byte
-// past a record, so a child cannot make the parent read without end.
+// past a record, so a child cannot make the parent read without end. On a non-blocking pipe,
+// EAGAIN ends the report like EOF: the child wrote all of it before the parent resumed.
 [[nodiscard]] sys::Result<std::optional<ExecFailure>> read_exec_failure(sys::Syscalls& os, int fd);
 
 // What the user reads: "exec /no/such: No such file or directory (ENOENT)",
