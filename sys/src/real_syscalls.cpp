@@ -95,7 +95,42 @@ struct VforkStart {
   void* caller_fake_stack = nullptr;  // ASan's use-after-return frames of the caller
 };
 
+// Set in a vfork child (run_child_main) and nowhere else. The child runs on the thread pointer of
+// the parent thread asleep in vfork, so this is that thread's flag, which no other thread reads;
+// the parent puts its own value back when it wakes. Initial-exec: static TLS, so reading it never
+// allocates, as a lazily allocated block of a dynamic TLS model could.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_in_vfork_child = false;
+
+// The credential calls, as the calling process needs them. glibc's set*id and setgroups
+// wrappers, in a process that has ever had a second thread, make the change in every thread
+// (POSIX ids are per process; Linux's are per thread): they take a lock of glibc's, mark each
+// thread on its list and signal it to repeat the call. In a vfork child that list and lock are
+// the parent's, shared with its running threads: the child would write their state, signal
+// them by pid (the kernel refuses: they are in another thread group) and wait on any that is
+// exiting. The child is one thread in a process of its own, so the bare system call is the
+// whole change there, and touches nothing of the parent's.
+#if defined(SYS_setresuid32)  // 32-bit ABIs, where the unsuffixed calls take 16-bit ids
+constexpr long kSysSetresuid = SYS_setresuid32;
+constexpr long kSysSetresgid = SYS_setresgid32;
+constexpr long kSysSetuid = SYS_setuid32;
+constexpr long kSysSetgid = SYS_setgid32;
+constexpr long kSysSetgroups = SYS_setgroups32;
+#else
+constexpr long kSysSetresuid = SYS_setresuid;
+constexpr long kSysSetresgid = SYS_setresgid;
+constexpr long kSysSetuid = SYS_setuid;
+constexpr long kSysSetgid = SYS_setgid;
+constexpr long kSysSetgroups = SYS_setgroups;
+#endif
+
+template <typename... Args, typename... Passed>
+int set_ids(int (*wrapper)(Args...), long number, Passed... args) {
+  if (t_in_vfork_child) return static_cast<int>(::syscall(number, args...));
+  return wrapper(args...);
+}
+
 int run_child_main(void* arg) noexcept {
+  t_in_vfork_child = true;
   auto* start = static_cast<VforkStart*>(arg);
 #if DAEMONKIT_ASAN
   __sanitizer_start_switch_fiber(&start->caller_fake_stack, start->stack, start->stack_size);
@@ -132,16 +167,27 @@ Result<pid_t> vfork_clone(ChildMain& body, int* pidfd) {
   }
   // Every signal blocked across the clone, so the child inherits the full mask: a handler of
   // ours would otherwise run in the child, on the memory we share, while we are suspended.
+  // (pthread_sigmask leaves glibc's two internal signals unblocked. They are sent to one thread
+  // by its thread id, never to the child's, and their handlers act only on a sender of the
+  // receiving process's pid.)
   sigset_t all;
   sigset_t previous;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  // Cancellation off across the clone: the child shares this thread's cancellation state, and
+  // a request pending for this thread would otherwise be acted on by the child at its first
+  // cancellation point (write, close), unwinding this thread's frames in the child.
+  int cancel_state = PTHREAD_CANCEL_ENABLE;
+  ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+  const bool in_vfork_child = t_in_vfork_child;  // a vfork child may make one in turn
   VforkStart start{&body, stack, kVforkStackBytes};
   int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
   if (pidfd != nullptr) flags |= CLONE_PIDFD;
   const pid_t pid = ::clone(run_child_main, stack + kVforkStackBytes, flags, &start, pidfd);
   const int error = errno;
   back_on_caller_stack(start);
+  t_in_vfork_child = in_vfork_child;
+  ::pthread_setcancelstate(cancel_state, nullptr);
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   ::munmap(region, size);
   if (pid < 0) return fail(error, name);
@@ -251,37 +297,49 @@ Result<ResGids> RealSyscalls::getresgid() {
 }
 
 Result<void> RealSyscalls::setresuid(uid_t real, uid_t effective, uid_t saved) {
-  if (::setresuid(real, effective, saved) < 0) return fail(errno, "setresuid");
+  if (set_ids(::setresuid, kSysSetresuid, real, effective, saved) < 0)
+    return fail(errno, "setresuid");
   return {};
 }
 
 Result<void> RealSyscalls::setresgid(gid_t real, gid_t effective, gid_t saved) {
-  if (::setresgid(real, effective, saved) < 0) return fail(errno, "setresgid");
+  if (set_ids(::setresgid, kSysSetresgid, real, effective, saved) < 0)
+    return fail(errno, "setresgid");
   return {};
 }
 
 Result<void> RealSyscalls::setuid(uid_t uid) {
-  if (::setuid(uid) < 0) return fail(errno, "setuid");
+  if (set_ids(::setuid, kSysSetuid, uid) < 0) return fail(errno, "setuid");
   return {};
 }
 
 Result<void> RealSyscalls::seteuid(uid_t uid) {
-  if (::seteuid(uid) < 0) return fail(errno, "seteuid");
+  // glibc's seteuid is setresuid(-1, uid, -1).
+  const int done = t_in_vfork_child
+                       ? static_cast<int>(::syscall(kSysSetresuid, static_cast<uid_t>(-1), uid,
+                                                    static_cast<uid_t>(-1)))
+                       : ::seteuid(uid);
+  if (done < 0) return fail(errno, "seteuid");
   return {};
 }
 
 Result<void> RealSyscalls::setgid(gid_t gid) {
-  if (::setgid(gid) < 0) return fail(errno, "setgid");
+  if (set_ids(::setgid, kSysSetgid, gid) < 0) return fail(errno, "setgid");
   return {};
 }
 
 Result<void> RealSyscalls::setegid(gid_t gid) {
-  if (::setegid(gid) < 0) return fail(errno, "setegid");
+  const int done = t_in_vfork_child
+                       ? static_cast<int>(::syscall(kSysSetresgid, static_cast<gid_t>(-1), gid,
+                                                    static_cast<gid_t>(-1)))
+                       : ::setegid(gid);
+  if (done < 0) return fail(errno, "setegid");
   return {};
 }
 
 Result<void> RealSyscalls::setgroups(std::span<const gid_t> groups) {
-  if (::setgroups(groups.size(), groups.data()) < 0) return fail(errno, "setgroups");
+  if (set_ids(::setgroups, kSysSetgroups, groups.size(), groups.data()) < 0)
+    return fail(errno, "setgroups");
   return {};
 }
 

@@ -36,7 +36,6 @@ sys::Result<ChildStart> start_child(sys::Syscalls& os, const ChildPlan& plan) {
     }
   }
   const int report_fd = writer.get();
-  // NOLINTNEXTLINE(bugprone-exception-escape): on the fake, ending the child unwinds.
   auto child = os.vfork([&]() -> int { run_child(os, plan, report_fd); });
   writer.reset();
   if (!child) return sys::fail(child.error());

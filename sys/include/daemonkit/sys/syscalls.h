@@ -89,9 +89,14 @@ class Syscalls {
   // same for a large process as for a small one, which fork does not.
   // The child starts with every signal blocked, so that no handler of this process runs on the
   // memory they share; it resets the handlers it must not run, then sets its own mask.
-  // Only for a single-threaded caller: another thread would run alongside the child in the
-  // memory it borrows. The child's heap is the caller's: what it allocates and never frees
-  // stays allocated in the caller.
+  // Other threads may run, fork and spawn meanwhile (only the calling thread sleeps), as with
+  // posix_spawn, which glibc makes the same way: the child runs on its own stack, with every
+  // signal blocked and the calling thread's cancellation disabled, and RealSyscalls' set*id and
+  // setgroups in the child change only the child (glibc's wrappers would reach for the other
+  // threads). That holds as long as the body keeps to the contract of code between fork and
+  // exec: async-signal-safe calls only, no lock, no allocation, no write but to its own stack
+  // and to what the calling thread alone owns. (The child's heap is the caller's anyway: what
+  // it allocates and never frees stays allocated in the caller.)
   virtual Result<pid_t> vfork(ChildMain body) = 0;
   // vfork that also returns a pidfd for the child, made in the same call (clone's CLONE_PIDFD,
   // close-on-exec, held by this process only). A pidfd_open after vfork would leave a window

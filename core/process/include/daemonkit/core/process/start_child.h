@@ -33,8 +33,9 @@ using ChildStart = std::variant<ChildStarted, ChildNotStarted>;
 // run_child(plan), closes the pipe and reads the report. Errors are the parent's own calls
 // (pipe2, vfork), EBADF when the plan's fd map names one of the two descriptors the pipe just
 // got (the map then named a descriptor that was not open: the child would get the report
-// pipe), and EPROTO for a malformed report (that child is reaped first). No error leaves a
-// descriptor open or a child unreaped.
+// pipe), and the report's own error, EPROTO when it is malformed: that child, which may or may
+// not run the program, is killed (it is still ours: not reaped, so its pid is not reused) and
+// reaped. No error leaves a descriptor open or a child unreaped.
 // Safe to call while other threads run, fork or spawn (see Syscalls::vfork); never waits on a
 // process but the one it made, which has already exec'd or exited when the report is read.
 [[nodiscard]] sys::Result<ChildStart> start_child(sys::Syscalls& os, const ChildPlan& plan);
