@@ -3,7 +3,10 @@
 #include <linux/close_range.h>
 #include <sys/file.h>
 
+#include <climits>
+
 #include <algorithm>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -111,10 +114,43 @@ sys::Result<std::size_t> Kernel::write(Process& p, int fd, const void* buf, std:
   if (entry == nullptr) return sys::fail(EBADF, "write");
   auto file = entry->file;
   if (!file->can_write()) return sys::fail(EBADF, "write");
-  auto result = file->write(*this, p, {static_cast<const std::byte*>(buf), count});
-  if (!result && result.error().code == EAGAIN && !file->nonblocking()) {
-    return would_block<std::size_t>("write",
-                                    fmt::format("fd {}: {}", fd, file->blocked_reason(*this)));
+  return write_to(p, fd, *file, {static_cast<const std::byte*>(buf), count}, "write");
+}
+
+// vfs_writev: the descriptor, then the vector (import_iovec: EINVAL past UIO_MAXIOV), then a
+// total of 0 returns before the file is asked. Otherwise the file sees one write of the
+// concatenation, as Linux's iov_iter hands it the bytes. A null buffer is EFAULT here at once;
+// Linux finds it only while copying, so a full pipe would say EAGAIN first.
+sys::Result<std::size_t> Kernel::writev(Process& p, int fd, std::span<const struct iovec> iov) {
+  auto* entry = fd_entry(p, fd);
+  if (entry == nullptr) return sys::fail(EBADF, "writev");
+  auto file = entry->file;
+  if (!file->can_write()) return sys::fail(EBADF, "writev");
+  if (iov.size() > static_cast<std::size_t>(IOV_MAX)) return sys::fail(EINVAL, "writev");
+  std::size_t total = 0;
+  for (const struct iovec& v : iov) {
+    if (v.iov_len > static_cast<std::size_t>(SSIZE_MAX) - total) {
+      return sys::fail(EINVAL, "writev");
+    }
+    if (v.iov_base == nullptr && v.iov_len != 0) return sys::fail(EFAULT, "writev");
+    total += v.iov_len;
+  }
+  if (total == 0) return std::size_t{0};
+  std::vector<std::byte> joined;
+  joined.reserve(total);
+  for (const struct iovec& v : iov) {
+    const auto* bytes = static_cast<const std::byte*>(v.iov_base);
+    joined.insert(joined.end(), bytes, bytes + v.iov_len);
+  }
+  return write_to(p, fd, *file, joined, "writev");
+}
+
+sys::Result<std::size_t> Kernel::write_to(Process& p, int fd, OpenFile& file,
+                                          std::span<const std::byte> bytes, const char* call) {
+  auto result = file.write(*this, p, bytes);
+  if (!result) result = sys::fail(result.error().code, call);
+  if (!result && result.error().code == EAGAIN && !file.nonblocking()) {
+    return would_block<std::size_t>(call, fmt::format("fd {}: {}", fd, file.blocked_reason(*this)));
   }
   // Writing to a pipe nobody reads raises SIGPIPE in the writer as well as failing.
   if (!result && result.error().code == EPIPE) deliver(p, SIGPIPE, 0);

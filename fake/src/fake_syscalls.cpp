@@ -256,6 +256,7 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"fcntl", EINVAL},
       {"read", EIO},
       {"write", ENOSPC},
+      {"writev", EPIPE},
       {"fsync", EIO},
       {"ftruncate", EIO},
       {"fstat", EIO},
@@ -293,6 +294,7 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"setsockopt", EINVAL},
       {"getsockopt", EINVAL},
       {"getsockname", EBADF},
+      {"shutdown", ENOTCONN},
       {"getrlimit", EINVAL},
       {"setrlimit", EPERM},
       {"clock_gettime", EINVAL},
@@ -933,6 +935,24 @@ sys::Result<std::size_t> FakeSyscalls::read(int fd, void* buf, std::size_t count
 sys::Result<std::size_t> FakeSyscalls::write(int fd, const void* buf, std::size_t count) {
   return call<std::size_t>("write", {arg(fd), bytes_text(buf, count), arg(count)},
                            [&](Process& p) { return kernel_->write(p, fd, buf, count); });
+}
+
+sys::Result<std::size_t> FakeSyscalls::writev(int fd, std::span<const struct iovec> iov) {
+  // The bytes as one string (as write shows its buffer), then the vector's shape.
+  std::string shown;
+  std::size_t total = 0;
+  for (const struct iovec& v : iov) {
+    total += v.iov_len;
+    if (v.iov_base != nullptr && shown.size() < 128) {
+      shown.append(static_cast<const char*>(v.iov_base), std::min<std::size_t>(v.iov_len, 128));
+    }
+  }
+  // A buffer that could not be read (EFAULT) cuts the text short.
+  const bool whole = shown.size() >= std::min<std::size_t>(total, 128);
+  return call<std::size_t>("writev",
+                           {arg(fd), bytes_text(shown.data(), whole ? total : shown.size()),
+                            fmt::format("{} iovecs", iov.size()), arg(total)},
+                           [&](Process& p) { return kernel_->writev(p, fd, iov); });
 }
 
 sys::Result<void> FakeSyscalls::fsync(int fd) {

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <array>
 #include <cstddef>
@@ -206,6 +207,11 @@ class Kernel {
   sys::Result<int> fcntl(Process& p, int fd, int cmd, int arg);
   sys::Result<std::size_t> read(Process& p, int fd, void* buf, std::size_t count);
   sys::Result<std::size_t> write(Process& p, int fd, const void* buf, std::size_t count);
+  sys::Result<std::size_t> writev(Process& p, int fd, std::span<const struct iovec> iov);
+  // What write and writev share once the bytes are gathered: the file's write, the
+  // would-block policy for a blocking description, and SIGPIPE with EPIPE.
+  sys::Result<std::size_t> write_to(Process& p, int fd, OpenFile& file,
+                                    std::span<const std::byte> bytes, const char* call);
   sys::Result<void> fsync(Process& p, int fd);
   sys::Result<void> ftruncate(Process& p, int fd, off_t length);
   sys::Result<struct stat> fstat(Process& p, int fd);

@@ -59,6 +59,7 @@ sys::Result<std::size_t> Socket::write(Kernel&, Process& writer, std::span<const
   if (is_stream()) return send_stream(buf, "write");
   auto to = datagram_peer.lock();
   if (!datagram_connected) return sys::fail(ENOTCONN, "write");
+  if (shut & kShutWrite) return sys::fail(EPIPE, "write");
   autobind_for_credentials();
   if (!to) return sys::fail(ECONNREFUSED, "write");
   return send_datagram(*to, buf, writer);
@@ -93,7 +94,7 @@ sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, Re
   if (rx->bytes.empty() && error != 0) return sys::fail(std::exchange(error, 0), call);
   if (buf.empty()) return std::size_t{0};
   if (rx->bytes.empty()) {
-    if (rx->writer_gone || reset) return std::size_t{0};
+    if (rx->writer_gone || reset || (shut & kShutRead)) return std::size_t{0};
     return sys::fail(EAGAIN, call);
   }
   const std::size_t n = std::min(buf.size(), rx->bytes.size());
@@ -108,7 +109,9 @@ sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, Re
 
 sys::Result<std::size_t> Socket::send_stream(std::span<const std::byte> buf, const char* call) {
   if (state != State::kConnected) return sys::fail(is_unix() ? ENOTCONN : EPIPE, call);
-  if (reset) return sys::fail(EPIPE, call);
+  // After shutdown(SHUT_WR) every write fails, an empty one too (the check comes before the
+  // send loop in unix_stream_sendmsg and tcp_sendmsg_locked).
+  if (reset || (shut & kShutWrite)) return sys::fail(EPIPE, call);
   if (tx->reader_gone) {
     if (is_unix()) return sys::fail(EPIPE, call);
     // TCP: the first write after the peer's close is sent, and answered by a reset.
@@ -144,6 +147,42 @@ sys::Result<std::size_t> Socket::send_datagram(Socket& to, std::span<const std::
   return buf.size();
 }
 
+sys::Result<void> Socket::shutdown(int how) {
+  const int mask = how == SHUT_RD   ? kShutRead
+                   : how == SHUT_WR ? kShutWrite
+                                    : kShutRead | kShutWrite;
+  if (!is_unix()) {
+    // inet_shutdown by state: a listener stops listening at SHUT_RD (tcp_disconnect resets the
+    // connections it had not accepted) and ignores SHUT_WR; an unconnected socket keeps the
+    // flags but says ENOTCONN.
+    if (state == State::kListening) {
+      if (!(mask & kShutRead)) return {};
+      for (auto& embryo : accept_queue) {
+        if (auto client = embryo->peer.lock()) client->error = ECONNRESET;
+      }
+      accept_queue.clear();
+      state = State::kUnconnected;
+      kernel_.wake(this, 0);
+      return {};
+    }
+    shut |= mask;
+    if (state != State::kConnected) return sys::fail(ENOTCONN, "shutdown");
+  } else {
+    // unix_shutdown never fails: an unconnected or listening socket keeps the flags.
+    shut |= mask;
+  }
+  if (is_stream() && state == State::kConnected) {
+    // SHUT_WR: the peer reads what was sent, then EOF (a FIN, or the unix peer's
+    // RCV_SHUTDOWN). SHUT_RD on a unix stream also ends the peer's sending (EPIPE there);
+    // TCP does not tell the peer.
+    if (mask & kShutWrite) tx->writer_gone = true;
+    if ((mask & kShutRead) && is_unix()) rx->reader_gone = true;
+    if (auto other = peer.lock()) kernel_.wake(other.get(), 0);
+  }
+  kernel_.wake(this, 0);
+  return {};
+}
+
 void Socket::join(const std::shared_ptr<Socket>& self, const std::shared_ptr<Socket>& server) {
   auto up = std::make_shared<StreamChannel>();
   auto down = std::make_shared<StreamChannel>();
@@ -167,7 +206,10 @@ Readiness Socket::readiness() const {
   }
   switch (state) {
     case State::kListening:
-      r.readable = !accept_queue.empty();
+      // A unix listener keeps its shutdown flags (a TCP one stops listening at SHUT_RD).
+      r.readable = !accept_queue.empty() || (shut & kShutRead) != 0;
+      r.read_hangup = (shut & kShutRead) != 0;
+      r.hangup = shut == (kShutRead | kShutWrite);
       return r;
     case State::kUnconnected:
       // A stream socket that is not connected is "hung up" (TCP_CLOSE) and writable.
@@ -178,13 +220,18 @@ Readiness Socket::readiness() const {
     case State::kConnected:
       break;
   }
-  const bool peer_closed = rx->writer_gone;
-  r.readable = !rx->bytes.empty() || peer_closed || error != 0;
-  r.read_hangup = peer_closed;
-  r.writable = tx->reader_gone || tx->bytes.size() < kSocketBuffer;
-  // A unix peer's close shuts both directions; a TCP peer's FIN only the way in, until a
-  // reset closes the rest.
-  r.hangup = (peer_closed && is_unix()) || reset;
+  // Linux's sk_shutdown, whole: the way in ends with our SHUT_RD or the peer's end of
+  // sending (its SHUT_WR, FIN or close); the way out with our SHUT_WR or, for a unix socket,
+  // with the peer's SHUT_RD or close (unix_shutdown and unix_release_sock set both peers'
+  // flags; TCP tells the peer nothing of a SHUT_RD). Both ended is EPOLLHUP.
+  const bool in_ended = rx->writer_gone || (shut & kShutRead) != 0;
+  const bool out_ended = (shut & kShutWrite) != 0 || (is_unix() && tx->reader_gone);
+  r.readable = !rx->bytes.empty() || in_ended || error != 0;
+  r.read_hangup = in_ended;
+  // Writable also once nothing more can be sent, so that a writer is not left waiting.
+  r.writable = tx->reader_gone || (shut & kShutWrite) != 0 || tx->bytes.size() < kSocketBuffer;
+  // A TCP peer's FIN ends only the way in, until a reset closes the rest.
+  r.hangup = (in_ended && out_ended) || reset;
   r.error = error != 0;
   return r;
 }
@@ -504,7 +551,9 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
           if (found || found.error().code != EINVAL) socket->autobind_for_credentials();
           if (!found) return sys::fail(found.error());
           listener = *found;
-          if (listener->state != Socket::State::kListening) {
+          // A listener shut for reading refuses, as unix_stream_connect checks RCV_SHUTDOWN.
+          if (listener->state != Socket::State::kListening ||
+              (listener->shut & Socket::kShutRead) != 0) {
             return sys::fail(ECONNREFUSED, "connect");
           }
         } else {
@@ -596,7 +645,8 @@ sys::Result<std::size_t> FakeSyscalls::sendto(int fd, const void* buf, std::size
             to = socket->datagram_peer.lock();
             if (!to) return sys::fail(ECONNREFUSED, "sendto");
           }
-          sent = socket->send_datagram(*to, bytes, p);
+          sent = (socket->shut & Socket::kShutWrite) != 0 ? sys::fail(EPIPE, "sendto")
+                                                          : socket->send_datagram(*to, bytes, p);
         }
         if (!sent && sent.error().code == EAGAIN && !socket->nonblocking() &&
             !(flags & MSG_DONTWAIT)) {
@@ -802,6 +852,20 @@ sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, sockl
     }
     if (addr == nullptr || len == nullptr) return sys::fail(EFAULT, "getsockname");
     return detail::copy_address(name, addr, len, "getsockname");
+  });
+}
+
+sys::Result<void> FakeSyscalls::shutdown(int fd, int how) {
+  const std::string shown = how == SHUT_RD     ? "SHUT_RD"
+                            : how == SHUT_WR   ? "SHUT_WR"
+                            : how == SHUT_RDWR ? "SHUT_RDWR"
+                                               : arg(how);
+  return call<void>("shutdown", {arg(fd), shown}, [&](Process& p) -> sys::Result<void> {
+    auto socket_or = detail::socket_at(kernel(), p, fd, "shutdown");
+    if (!socket_or) return sys::fail(socket_or.error());
+    // Both families check `how` before anything else.
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return sys::fail(EINVAL, "shutdown");
+    return (*socket_or)->shutdown(how);
   });
 }
 

@@ -92,6 +92,9 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   [[nodiscard]] int domain() const { return domain_; }
   [[nodiscard]] int type() const { return type_; }
 
+  // shutdown(2) on this socket; `how` already checked.
+  sys::Result<void> shutdown(int how);
+
   // Joins two stream sockets: `this` the connecting side, `server` the accepted one.
   void join(const std::shared_ptr<Socket>& self, const std::shared_ptr<Socket>& server);
 
@@ -105,6 +108,11 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   bool pass_credentials = false;  // SO_PASSCRED
   int error = 0;       // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
   bool reset = false;  // a TCP peer answered a write after its close with a reset
+  // What shutdown(2) closed here, as Linux's sk_shutdown: RCV_SHUTDOWN (reads end at EOF) and
+  // SEND_SHUTDOWN (writes fail with EPIPE). A peer's half of the story is in the channels.
+  static constexpr int kShutRead = 1;
+  static constexpr int kShutWrite = 2;
+  int shut = 0;
   // Streams.
   std::shared_ptr<StreamChannel> rx;
   std::shared_ptr<StreamChannel> tx;

@@ -5,10 +5,13 @@
 // signal blocked. Each scenario runs on FakeSyscalls and on the real kernel; the traces must
 // be equal, and the steps that carry the point are pinned to what Linux documents.
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #include <functional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -450,6 +454,148 @@ TEST(DifferentialUnixStream, BacklogEofResetEpipeAndReadiness) {
   EXPECT_EQ(result_of(steps, "recv reset"), "ECONNRESET");
 }
 
+// Ignores SIGPIPE in either world, so that write and writev report EPIPE and the scenario
+// goes on (the real world runs in a forked child: the test binary keeps its disposition).
+void ignore_sigpipe(Script& s) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  s.done("ignore SIGPIPE", s.os.sigaction(SIGPIPE, &ignore, nullptr));
+}
+
+// shutdown on AF_UNIX: both directions, readiness on each side after each step, EPIPE for
+// every write after SHUT_WR (an empty one too, except an empty writev), EOF after the bytes,
+// the flags of an unconnected socket outliving its connect, a listener that refuses once
+// shut for reading, and the errnos.
+TEST(DifferentialUnixStream, ShutdownHalfClosesEitherWay) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    ignore_sigpipe(s);
+    const int type = SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+    const int listener = s.value<int>("socket listener", os.socket(AF_UNIX, type, 0), -1);
+    const auto at = unix_path("h.sock");
+    s.done("bind", os.bind(listener, at.get(), at.len));
+    s.done("listen", os.listen(listener, 4));
+    const auto pair = [&](const char* name) {
+      const int client =
+          s.value<int>(std::string("socket ") + name, os.socket(AF_UNIX, type, 0), -1);
+      s.done(std::string("connect ") + name, os.connect(client, at.get(), at.len));
+      const int server =
+          s.value<int>(std::string("accept ") + name,
+                       os.accept4(listener, nullptr, nullptr, type & ~SOCK_STREAM), -1);
+      return std::pair{client, server};
+    };
+    const auto [a, sa] = pair("a");
+    s.value<std::size_t>("write a", os.write(a, "ab", 2), 0);
+    s.done("SHUT_WR a", os.shutdown(a, SHUT_WR));
+    s.note("poll a after SHUT_WR", s.poll_text(a));
+    s.note("poll sa after SHUT_WR", s.poll_text(sa));
+    s.value<std::size_t>("write empty after SHUT_WR", os.write(a, "", 0), 0);
+    const struct iovec none[1] = {};
+    s.value<std::size_t>("writev empty after SHUT_WR", os.writev(a, none), 0);
+    char x = 'x';
+    const struct iovec one[1] = {{&x, 1}};
+    s.value<std::size_t>("writev after SHUT_WR", os.writev(a, one), 0);
+    s.note("recv sa", s.recv_text(sa, 8));
+    s.note("recv sa eof", s.recv_text(sa, 8));
+    s.value<std::size_t>("write sa", os.write(sa, "cd", 2), 0);
+    s.note("recv a", s.recv_text(a, 8));
+    s.done("SHUT_WR sa", os.shutdown(sa, SHUT_WR));
+    s.note("poll a both", s.poll_text(a));
+    s.note("poll sa both", s.poll_text(sa));
+    s.done("SHUT_WR sa again", os.shutdown(sa, SHUT_WR));
+    const auto [b, sb] = pair("b");
+    s.value<std::size_t>("write sb", os.write(sb, "zz", 2), 0);
+    s.done("SHUT_RD b", os.shutdown(b, SHUT_RD));
+    s.note("poll b after SHUT_RD", s.poll_text(b));
+    s.note("poll sb after SHUT_RD", s.poll_text(sb));
+    s.note("recv b", s.recv_text(b, 8));
+    s.note("recv b eof", s.recv_text(b, 8));
+    s.value<std::size_t>("write sb after SHUT_RD", os.write(sb, "y", 1), 0);
+    s.value<std::size_t>("write b after SHUT_RD", os.write(b, "y", 1), 0);
+    s.note("recv sb", s.recv_text(sb, 8));
+    const int lone = s.value<int>("socket lone", os.socket(AF_UNIX, type, 0), -1);
+    s.done("SHUT_WR unconnected", os.shutdown(lone, SHUT_WR));
+    s.note("poll unconnected", s.poll_text(lone));
+    s.done("bad how", os.shutdown(lone, 7));
+    s.done("connect lone", os.connect(lone, at.get(), at.len));
+    s.value<std::size_t>("write lone", os.write(lone, "x", 1), 0);
+    const auto pipe = s.value<sys::PipeFds>("pipe2", os.pipe2(O_CLOEXEC), {});
+    s.done("shutdown pipe", os.shutdown(pipe.write_end, SHUT_WR));
+    s.done("shutdown bad fd", os.shutdown(999, SHUT_WR));
+    s.done("SHUT_RDWR listener", os.shutdown(listener, SHUT_RDWR));
+    s.note("poll listener", s.poll_text(listener));
+    const int late = s.value<int>("socket late", os.socket(AF_UNIX, type, 0), -1);
+    s.done("connect late", os.connect(late, at.get(), at.len));
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "poll a after SHUT_WR"), "OUT");
+  EXPECT_EQ(result_of(steps, "poll sa after SHUT_WR"), "IN|OUT|RDHUP");
+  EXPECT_EQ(result_of(steps, "write empty after SHUT_WR"), "EPIPE");
+  EXPECT_EQ(result_of(steps, "writev empty after SHUT_WR"), "0");
+  EXPECT_EQ(result_of(steps, "writev after SHUT_WR"), "EPIPE");
+  EXPECT_EQ(result_of(steps, "recv sa eof"), "n=0 \"\" from_len=0");
+  EXPECT_EQ(result_of(steps, "poll a both"), "IN|OUT|RDHUP|HUP");
+  EXPECT_EQ(result_of(steps, "poll b after SHUT_RD"), "IN|OUT|RDHUP");
+  EXPECT_EQ(result_of(steps, "poll sb after SHUT_RD"), "OUT");
+  EXPECT_EQ(result_of(steps, "write sb after SHUT_RD"), "EPIPE");
+  EXPECT_EQ(result_of(steps, "SHUT_WR unconnected"), "ok");
+  EXPECT_EQ(result_of(steps, "bad how"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "write lone"), "EPIPE");
+  EXPECT_EQ(result_of(steps, "shutdown pipe"), "ENOTSOCK");
+  EXPECT_EQ(result_of(steps, "shutdown bad fd"), "EBADF");
+  EXPECT_EQ(result_of(steps, "connect late"), "ECONNREFUSED");
+}
+
+// writev on a pipe: one write of the concatenation (PIPE_BUF atomicity over the whole vector,
+// a partial count when the pipe fills), EINVAL past IOV_MAX, EFAULT, and after the reader
+// closed, 0 for an empty vector and EPIPE otherwise.
+TEST(DifferentialPipes, WritevIsOneWriteOfTheConcatenation) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    ignore_sigpipe(s);
+    const auto p = s.value<sys::PipeFds>("pipe2", os.pipe2(O_CLOEXEC | O_NONBLOCK), {});
+    std::string a = "hel";
+    std::string b = "lo";
+    const struct iovec iov[] = {{a.data(), a.size()}, {nullptr, 0}, {b.data(), b.size()}};
+    s.value<std::size_t>("writev 3", os.writev(p.write_end, iov), 0);
+    char buf[16];
+    s.value<std::size_t>("read", os.read(p.read_end, buf, sizeof buf), 0);
+    const std::string fill(65536 - 100, 'f');
+    s.value<std::size_t>("fill", os.write(p.write_end, fill.data(), fill.size()), 0);
+    std::string half(PIPE_BUF / 2, 'h');
+    const struct iovec atomic[] = {{half.data(), half.size()}, {half.data(), half.size()}};
+    s.value<std::size_t>("writev PIPE_BUF", os.writev(p.write_end, atomic), 0);
+    const struct iovec small[] = {{half.data(), 50}, {half.data(), 50}};
+    s.value<std::size_t>("writev 100", os.writev(p.write_end, small), 0);
+    const auto big = s.value<sys::PipeFds>("pipe2 big", os.pipe2(O_CLOEXEC | O_NONBLOCK), {});
+    std::string chunk(40000, 'c');
+    const struct iovec two[] = {{chunk.data(), chunk.size()}, {chunk.data(), chunk.size()}};
+    s.value<std::size_t>("writev 80000", os.writev(big.write_end, two), 0);
+    const std::vector<struct iovec> many(IOV_MAX + 1, iovec{buf, 1});
+    s.value<std::size_t>("writev IOV_MAX+1", os.writev(big.write_end, many), 0);
+    s.value<std::size_t>("writev read end", os.writev(big.read_end, small), 0);
+    const struct iovec bad[] = {{nullptr, 3}};
+    const auto fresh = s.value<sys::PipeFds>("pipe2 fresh", os.pipe2(O_CLOEXEC | O_NONBLOCK), {});
+    s.value<std::size_t>("writev EFAULT", os.writev(fresh.write_end, bad), 0);
+    s.done("close reader", os.close(p.read_end));
+    const struct iovec none[] = {{nullptr, 0}};
+    s.value<std::size_t>("writev empty", os.writev(p.write_end, none), 0);
+    s.value<std::size_t>("writev no reader", os.writev(p.write_end, small), 0);
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "writev 3"), "5");
+  EXPECT_EQ(result_of(steps, "writev PIPE_BUF"), "EAGAIN") << "atomic over the whole vector";
+  EXPECT_EQ(result_of(steps, "writev 100"), "100");
+  EXPECT_EQ(result_of(steps, "writev 80000"), "65536");
+  EXPECT_EQ(result_of(steps, "writev IOV_MAX+1"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "writev read end"), "EBADF");
+  EXPECT_EQ(result_of(steps, "writev EFAULT"), "EFAULT");
+  EXPECT_EQ(result_of(steps, "writev empty"), "0");
+  EXPECT_EQ(result_of(steps, "writev no reader"), "EPIPE");
+}
+
 std::string port_text(std::uint16_t port) {
   return port >= 32768 && port <= 60999 ? "ephemeral" : std::to_string(port);
 }
@@ -544,6 +690,71 @@ TEST(DifferentialTcp, LoopbackListenConnectAcceptEofAndErrors) {
   EXPECT_EQ(result_of(steps, "connect refused"), "ECONNREFUSED");
   EXPECT_EQ(result_of(steps, "send after FIN"), "1");
   EXPECT_EQ(result_of(steps, "send after RST"), "EPIPE");
+}
+
+// shutdown on TCP: SHUT_WR is a FIN (EOF for the peer, EPIPE here, EPOLLHUP once both sent
+// one), SHUT_RD tells the peer nothing, ENOTCONN unconnected, and a listener stops at SHUT_RD.
+TEST(DifferentialTcp, ShutdownHalfClosesEitherWay) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    ignore_sigpipe(s);
+    const int type = SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+    const int listener = s.value<int>("socket", os.socket(AF_INET, type, 0), -1);
+    auto any = loopback(0);
+    s.done("bind :0", os.bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof any));
+    s.done("listen", os.listen(listener, 4));
+    auto there = loopback(local_port(os, listener));
+    const auto pair = [&](const char* name) {
+      const int client =
+          s.value<int>(std::string("socket ") + name, os.socket(AF_INET, type, 0), -1);
+      s.done(std::string("connect ") + name,
+             os.connect(client, reinterpret_cast<sockaddr*>(&there), sizeof there));
+      const int server =
+          s.value<int>(std::string("accept ") + name,
+                       os.accept4(listener, nullptr, nullptr, type & ~SOCK_STREAM), -1);
+      return std::pair{client, server};
+    };
+    const int lone = s.value<int>("socket lone", os.socket(AF_INET, type, 0), -1);
+    s.done("bad how", os.shutdown(lone, 7));
+    s.done("SHUT_WR unconnected", os.shutdown(lone, SHUT_WR));
+    const auto [a, sa] = pair("a");
+    s.done("SHUT_WR a", os.shutdown(a, SHUT_WR));
+    s.note("poll a after SHUT_WR", s.poll_text(a));
+    s.note("poll sa after SHUT_WR", s.poll_text(sa));
+    s.value<std::size_t>("write empty after SHUT_WR", os.write(a, "", 0), 0);
+    s.value<std::size_t>("write after SHUT_WR", os.write(a, "x", 1), 0);
+    s.note("recv sa eof", s.recv_text(sa, 8));
+    s.value<std::size_t>("write sa", os.write(sa, "q", 1), 0);
+    s.note("recv a", s.recv_text(a, 8));
+    s.done("SHUT_WR sa", os.shutdown(sa, SHUT_WR));
+    s.note("poll a both", s.poll_text(a));
+    s.note("poll sa both", s.poll_text(sa));
+    const auto [b, sb] = pair("b");
+    s.done("SHUT_RD b", os.shutdown(b, SHUT_RD));
+    s.note("poll b after SHUT_RD", s.poll_text(b));
+    s.note("poll sb after SHUT_RD", s.poll_text(sb));
+    s.note("recv b eof", s.recv_text(b, 8));
+    s.value<std::size_t>("write sb after SHUT_RD", os.write(sb, "w", 1), 0);
+    s.note("recv b data", s.recv_text(b, 8));
+    s.note("recv b eof again", s.recv_text(b, 8));
+    s.done("SHUT_WR listener", os.shutdown(listener, SHUT_WR));
+    s.value<int>("accept after SHUT_WR", os.accept4(listener, nullptr, nullptr, 0), -1);
+    s.done("SHUT_RD listener", os.shutdown(listener, SHUT_RD));
+    s.value<int>("accept after SHUT_RD", os.accept4(listener, nullptr, nullptr, 0), -1);
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "bad how"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "SHUT_WR unconnected"), "ENOTCONN");
+  EXPECT_EQ(result_of(steps, "poll a after SHUT_WR"), "OUT");
+  EXPECT_EQ(result_of(steps, "poll sa after SHUT_WR"), "IN|OUT|RDHUP");
+  EXPECT_EQ(result_of(steps, "write empty after SHUT_WR"), "EPIPE");
+  EXPECT_EQ(result_of(steps, "recv sa eof"), "n=0 \"\" from_len=0");
+  EXPECT_EQ(result_of(steps, "poll a both"), "IN|OUT|RDHUP|HUP");
+  EXPECT_EQ(result_of(steps, "poll sb after SHUT_RD"), "OUT");
+  EXPECT_EQ(result_of(steps, "recv b data"), "n=1 \"w\" from_len=0");
+  EXPECT_EQ(result_of(steps, "accept after SHUT_WR"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "accept after SHUT_RD"), "EINVAL");
 }
 
 TEST(DifferentialSignalfd, ReadsABlockedSignalWithItsSenderAndOnlyOnce) {

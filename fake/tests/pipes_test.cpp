@@ -1,13 +1,16 @@
 // Pipes in the fake kernel: EOF, EPIPE with SIGPIPE, PIPE_BUF atomicity, O_NONBLOCK, and the
 // would-block policy that keeps tests from hanging.
 #include <limits.h>
+#include <sys/uio.h>
 
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/fake/transcript_matchers.h"
 #include "test_support.h"
 
 namespace daemonkit::fake {
@@ -111,6 +114,53 @@ TEST(FakePipe, SmallWritesAreAllOrNothing) {
   EXPECT_EQ(os.write(fds.write_end, atomic.data(), atomic.size()).error().code, EAGAIN);
   EXPECT_EQ(*os.write(fds.write_end, atomic.data(), 100), 100u);
   EXPECT_EQ(os.write(fds.write_end, "c", 1).error().code, EAGAIN);
+}
+
+TEST(FakePipe, WritevIsOneWriteOfTheConcatenation) {
+  FakeSyscalls os;
+  auto fds = *os.pipe2(O_NONBLOCK);
+  char a[] = "hel";
+  char b[] = "lo";
+  const struct iovec iov[] = {{a, 3}, {nullptr, 0}, {b, 2}};
+  ASSERT_EQ(*os.writev(fds.write_end, iov), 5u);
+  EXPECT_EQ(os.transcript().back().call_text(),
+            "writev(" + std::to_string(fds.write_end) + ", \"hello\", 3 iovecs, 5)");
+  char buf[8];
+  ASSERT_EQ(*os.read(fds.read_end, buf, sizeof buf), 5u);
+  EXPECT_EQ(std::string(buf, 5), "hello");
+  // PIPE_BUF atomicity counts the whole vector, not each buffer.
+  const std::string fill(65536 - 100, 'a');
+  ASSERT_EQ(*os.write(fds.write_end, fill.data(), fill.size()), fill.size());
+  std::string half(PIPE_BUF / 2, 'b');
+  const struct iovec atomic[] = {{half.data(), half.size()}, {half.data(), half.size()}};
+  EXPECT_EQ(os.writev(fds.write_end, atomic).error().code, EAGAIN);
+  // A large vector is written in part when the pipe fills, as write would.
+  auto big = *os.pipe2(O_NONBLOCK);
+  std::string chunk(40000, 'c');
+  const struct iovec two[] = {{chunk.data(), chunk.size()}, {chunk.data(), chunk.size()}};
+  EXPECT_EQ(*os.writev(big.write_end, two), 65536u);
+}
+
+TEST(FakePipe, WritevErrorsComeInLinuxsOrder) {
+  FakeSyscalls os;
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_TRUE(os.sigaction(SIGPIPE, &ignore, nullptr));
+  auto fds = *os.pipe2(O_NONBLOCK);
+  char x = 'x';
+  const std::vector<struct iovec> many(IOV_MAX + 1, iovec{&x, 1});
+  EXPECT_EQ(os.writev(fds.write_end, many).error().code, EINVAL);
+  EXPECT_EQ(os.writev(fds.read_end, many).error().code, EBADF) << "the descriptor comes first";
+  EXPECT_EQ(os.writev(99, many).error().code, EBADF);
+  const struct iovec bad[] = {{nullptr, 3}};
+  EXPECT_EQ(os.writev(fds.write_end, bad).error().code, EFAULT);
+  ASSERT_TRUE(os.close(fds.read_end));
+  const struct iovec none[] = {{nullptr, 0}};
+  EXPECT_EQ(*os.writev(fds.write_end, none), 0u) << "nothing to write: no EPIPE";
+  const struct iovec one[] = {{&x, 1}};
+  EXPECT_EQ(os.writev(fds.write_end, one).error().code, EPIPE);
+  EXPECT_THAT(os.transcript(), CallFailedWith("writev", EPIPE));
+  EXPECT_EQ(os.process(os.getpid()).signals.at(0).signal, SIGPIPE);
 }
 
 // Measured on Linux 6.x: 16 writes of 4000 bytes take one page each, the 17th does not fit,

@@ -195,6 +195,50 @@ TEST(FakeTcp, WritingAfterThePeerClosedIsSentOnceThenEpipe) {
   EXPECT_EQ(os.sendto(conn, "x", 1, MSG_NOSIGNAL, nullptr, 0).error().code, EPIPE);
 }
 
+TEST(FakeTcp, ShutdownWriteSendsAFinAndShutdownReadTellsThePeerNothing) {
+  FakeSyscalls os;
+  const int listener = tcp(os);
+  ASSERT_TRUE(bind_to(os, listener, "127.0.0.1", 6001));
+  ASSERT_TRUE(os.listen(listener, 2));
+  const int client = tcp(os, SOCK_NONBLOCK);
+  EXPECT_EQ(connect_to(os, client, "127.0.0.1", 6001).error().code, EINPROGRESS);
+  const int conn = *os.accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+  ASSERT_TRUE(os.shutdown(client, SHUT_WR));
+  EXPECT_EQ(poll_events(os, client), POLLOUT);
+  EXPECT_EQ(poll_events(os, conn), POLLIN | POLLOUT | POLLRDHUP);
+  EXPECT_EQ(os.sendto(client, "", 0, MSG_NOSIGNAL, nullptr, 0).error().code, EPIPE);
+  EXPECT_EQ(recv_text(os, conn), "") << "EOF";
+  ASSERT_EQ(*os.sendto(conn, "q", 1, MSG_NOSIGNAL, nullptr, 0), 1u);
+  EXPECT_EQ(recv_text(os, client), "q");
+  ASSERT_TRUE(os.shutdown(conn, SHUT_WR));
+  EXPECT_EQ(poll_events(os, client), POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+
+  const int other = tcp(os, SOCK_NONBLOCK);
+  EXPECT_EQ(connect_to(os, other, "127.0.0.1", 6001).error().code, EINPROGRESS);
+  const int peer = *os.accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+  ASSERT_TRUE(os.shutdown(other, SHUT_RD));
+  EXPECT_EQ(poll_events(os, other), POLLIN | POLLOUT | POLLRDHUP);
+  EXPECT_EQ(poll_events(os, peer), POLLOUT);
+  EXPECT_EQ(recv_text(os, other), "");
+  ASSERT_EQ(*os.sendto(peer, "w", 1, MSG_NOSIGNAL, nullptr, 0), 1u) << "the peer was not told";
+  EXPECT_EQ(recv_text(os, other), "w");
+  EXPECT_EQ(recv_text(os, other), "");
+}
+
+TEST(FakeTcp, ShutdownOfAnUnconnectedSocketIsEnotconnAndOfAListenerStopsIt) {
+  FakeSyscalls os;
+  const int fd = tcp(os);
+  EXPECT_EQ(os.shutdown(fd, 7).error().code, EINVAL) << "how is checked first";
+  EXPECT_EQ(os.shutdown(fd, SHUT_WR).error().code, ENOTCONN);
+  const int listener = tcp(os, SOCK_NONBLOCK);
+  ASSERT_TRUE(bind_to(os, listener, "127.0.0.1", 6002));
+  ASSERT_TRUE(os.listen(listener, 2));
+  EXPECT_TRUE(os.shutdown(listener, SHUT_WR)) << "nothing to send: ignored";
+  EXPECT_EQ(os.accept4(listener, nullptr, nullptr, 0).error().code, EAGAIN);
+  EXPECT_TRUE(os.shutdown(listener, SHUT_RD)) << "tcp_disconnect: it stops listening";
+  EXPECT_EQ(os.accept4(listener, nullptr, nullptr, 0).error().code, EINVAL);
+}
+
 TEST(FakeTcp, UnconnectedSocketsRefuseToReadAndWrite) {
   FakeSyscalls os;
   const int fd = tcp(os);

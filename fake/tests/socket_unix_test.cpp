@@ -444,6 +444,66 @@ TEST(FakeUnixStream, WritingToAClosedPeerIsEpipeWithSigpipeUnlessMsgNosignal) {
   EXPECT_EQ(WTERMSIG(ended.wait_status), SIGPIPE);
 }
 
+TEST(FakeUnixStream, ShutdownWriteGivesThePeerEofAfterItsBytesAndEpipeHere) {
+  FakeSyscalls os;
+  const auto s = connected(os);
+  ASSERT_EQ(*os.write(s.client, "ab", 2), 2u);
+  ASSERT_TRUE(os.shutdown(s.client, SHUT_WR));
+  EXPECT_EQ(poll_events(os, s.client), POLLOUT) << "still writable: a writer must not wait";
+  EXPECT_EQ(poll_events(os, s.server), POLLIN | POLLOUT | POLLRDHUP) << "no POLLHUP: half open";
+  EXPECT_EQ(os.sendto(s.client, "", 0, MSG_NOSIGNAL, nullptr, 0).error().code, EPIPE)
+      << "even an empty send";
+  const struct iovec none[1] = {};
+  EXPECT_EQ(*os.writev(s.client, none), 0u) << "an empty writev never reaches the socket";
+  EXPECT_EQ(recv_text(os, s.server), "ab");
+  EXPECT_EQ(recv_text(os, s.server), "") << "EOF after the bytes";
+  ASSERT_EQ(*os.write(s.server, "cd", 2), 2u) << "the other way stays open";
+  EXPECT_EQ(recv_text(os, s.client), "cd");
+  ASSERT_TRUE(os.shutdown(s.server, SHUT_WR));
+  EXPECT_EQ(poll_events(os, s.client), POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+  EXPECT_EQ(poll_events(os, s.server), POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+  const auto ended = ends([&] { static_cast<void>(os.write(s.client, "x", 1)); });
+  EXPECT_EQ(WTERMSIG(ended.wait_status), SIGPIPE) << "write raises SIGPIPE as for a closed peer";
+}
+
+TEST(FakeUnixStream, ShutdownReadEndsReadingHereAndWritingThere) {
+  FakeSyscalls os;
+  const auto s = connected(os);
+  ASSERT_EQ(*os.write(s.server, "zz", 2), 2u);
+  ASSERT_TRUE(os.shutdown(s.client, SHUT_RD));
+  EXPECT_EQ(poll_events(os, s.client), POLLIN | POLLOUT | POLLRDHUP);
+  EXPECT_EQ(poll_events(os, s.server), POLLOUT);
+  EXPECT_EQ(recv_text(os, s.client), "zz") << "what came before is still read";
+  EXPECT_EQ(recv_text(os, s.client), "");
+  EXPECT_EQ(os.sendto(s.server, "y", 1, MSG_NOSIGNAL, nullptr, 0).error().code, EPIPE);
+  ASSERT_EQ(*os.write(s.client, "y", 1), 1u);
+  EXPECT_EQ(recv_text(os, s.server), "y");
+}
+
+TEST(FakeUnixStream, ShutdownErrorsAndUnconnectedSockets) {
+  FakeSyscalls os;
+  const auto fds = *os.pipe2(0);
+  EXPECT_EQ(os.shutdown(fds.write_end, SHUT_WR).error().code, ENOTSOCK);
+  EXPECT_EQ(os.shutdown(99, SHUT_WR).error().code, EBADF);
+  const int lone = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  EXPECT_EQ(os.shutdown(lone, 7).error().code, EINVAL);
+  EXPECT_TRUE(os.shutdown(lone, SHUT_WR)) << "unix_shutdown keeps the flags without a peer";
+  const auto at = unix_address("@later");
+  const int listener = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_TRUE(os.bind(listener, at.get(), at.len));
+  ASSERT_TRUE(os.listen(listener, 1));
+  ASSERT_TRUE(os.connect(lone, at.get(), at.len));
+  EXPECT_EQ(os.sendto(lone, "x", 1, MSG_NOSIGNAL, nullptr, 0).error().code, EPIPE)
+      << "the flags outlive the connect";
+  ASSERT_TRUE(os.shutdown(listener, SHUT_RDWR));
+  EXPECT_EQ(poll_events(os, listener), POLLIN | POLLRDHUP | POLLHUP);
+  const int late = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  EXPECT_EQ(os.connect(late, at.get(), at.len).error().code, ECONNREFUSED);
+  EXPECT_THAT(
+      os.transcript(),
+      HasCallWithArgs("shutdown", ::testing::ElementsAre(std::to_string(listener), "SHUT_RDWR")));
+}
+
 TEST(FakeUnixStream, PeerClosingWithBytesUnreadResetsTheConnection) {
   FakeSyscalls os;
   const auto s = connected(os);
@@ -614,7 +674,7 @@ TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
             "sendto(0, \"READY=1\\n\", 8, MSG_NOSIGNAL, unix:@notify)");
   EXPECT_THAT(os.transcript(), CallFailedWith("sendto", ENOBUFS));
   for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom",
-                           "recvmsg", "setsockopt", "getsockopt", "getsockname"}) {
+                           "recvmsg", "setsockopt", "getsockopt", "getsockname", "shutdown"}) {
     EXPECT_NE(FakeSyscalls::typical_errno(name), 0) << name;
   }
 }

@@ -480,6 +480,14 @@ Result<std::size_t> RealSyscalls::write(int fd, const void* buf, std::size_t cou
   return static_cast<std::size_t>(n);
 }
 
+Result<std::size_t> RealSyscalls::writev(int fd, std::span<const struct iovec> iov) {
+  // A count beyond int is beyond IOV_MAX too: clamped, it still gets the kernel's EINVAL.
+  const int count = static_cast<int>(std::min<std::size_t>(iov.size(), INT_MAX));
+  const ssize_t n = ::writev(fd, iov.data(), count);
+  if (n < 0) return fail(errno, "writev");
+  return static_cast<std::size_t>(n);
+}
+
 Result<void> RealSyscalls::fsync(int fd) {
   if (::fsync(fd) < 0) return fail(errno, "fsync");
   return {};
@@ -697,6 +705,11 @@ Result<void> RealSyscalls::getsockopt(int fd, int level, int name, void* value, 
 
 Result<void> RealSyscalls::getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
   if (::getsockname(fd, addr, len) < 0) return fail(errno, "getsockname");
+  return {};
+}
+
+Result<void> RealSyscalls::shutdown(int fd, int how) {
+  if (::shutdown(fd, how) < 0) return fail(errno, "shutdown");
   return {};
 }
 

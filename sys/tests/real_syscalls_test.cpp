@@ -1211,6 +1211,37 @@ TEST_F(RealSyscallsFiles, WriteReportsEpipeWhenSigpipeIgnored) {
   EXPECT_TRUE(ExitedWith(status, 0));
 }
 
+TEST_F(RealSyscallsFiles, WritevSendsTheBuffersInOrderAsOneWrite) {
+  Pipe p = make_pipe(O_CLOEXEC | O_NONBLOCK);
+  char a[] = "hel";
+  char b[] = "lo";
+  const struct iovec iov[] = {{a, 3}, {nullptr, 0}, {b, 2}};
+  EXPECT_EQ(unwrap(sys_.writev(p.write.get(), iov)), 5u);
+  char buf[16] = {};
+  EXPECT_EQ(std::string_view(buf, unwrap(sys_.read(p.read.get(), buf, sizeof buf))), "hello");
+  EXPECT_EQ(unwrap(sys_.writev(p.write.get(), {})), 0u);
+}
+
+TEST_F(RealSyscallsFiles, WritevReportsEinvalPastIovMaxEbadfAndEpipe) {
+  Pipe p = make_pipe(O_CLOEXEC | O_NONBLOCK);
+  char x = 'x';
+  const std::vector<struct iovec> many(IOV_MAX + 1, iovec{&x, 1});
+  EXPECT_TRUE(FailsWith(sys_.writev(p.write.get(), many), EINVAL, "writev"));
+  EXPECT_EQ(unwrap(sys_.writev(p.write.get(), std::span(many).first(IOV_MAX))),
+            static_cast<std::size_t>(IOV_MAX));
+  EXPECT_TRUE(FailsWith(sys_.writev(p.read.get(), std::span(many).first(1)), EBADF, "writev"));
+  const int status = run_in_child([this] {
+    CHILD_CHECK(::signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+    Pipe q = make_pipe();
+    q.read.reset();
+    char y = 'y';
+    const struct iovec one[] = {{&y, 1}};
+    CHILD_CHECK(FailsWith(sys_.writev(q.write.get(), one), EPIPE, "writev"));
+    return 0;
+  });
+  EXPECT_TRUE(ExitedWith(status, 0));
+}
+
 TEST_F(RealSyscallsFiles, FsyncFlushesFileAndReportsEinvalOnPipe) {
   const Fd fd(::open(path("file").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   ASSERT_EQ(::write(fd.get(), "x", 1), 1);
@@ -1952,6 +1983,38 @@ TEST_F(RealSyscallsSockets, GetsocknameReportsEnotsockEbadf) {
   len = sizeof addr;
   EXPECT_TRUE(FailsWith(sys_.getsockname(kBadFd, reinterpret_cast<sockaddr*>(&addr), &len), EBADF,
                         "getsockname"));
+}
+
+TEST_F(RealSyscallsSockets, ShutdownWriteGivesThePeerEofAfterTheBytes) {
+  const UnixAddress address = abstract_address("shutdown");
+  const Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::bind(listener.get(), address.get(), address.len), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  const Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  ASSERT_EQ(::connect(client.get(), address.get(), address.len), 0);
+  const Fd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  ASSERT_EQ(::write(client.get(), "ab", 2), 2);
+  ASSERT_TRUE(IsOk(sys_.shutdown(client.get(), SHUT_WR)));
+  char buf[8];
+  EXPECT_EQ(unwrap(sys_.read(server.get(), buf, sizeof buf)), 2u);
+  EXPECT_EQ(unwrap(sys_.read(server.get(), buf, sizeof buf)), 0u) << "EOF after the bytes";
+  EXPECT_TRUE(
+      FailsWith(sys_.sendto(client.get(), "x", 1, MSG_NOSIGNAL, nullptr, 0), EPIPE, "sendto"));
+  // The other direction still carries bytes.
+  ASSERT_EQ(::write(server.get(), "cd", 2), 2);
+  EXPECT_EQ(unwrap(sys_.read(client.get(), buf, sizeof buf)), 2u);
+}
+
+TEST_F(RealSyscallsSockets, ShutdownReportsEnotsockEbadfEinvalEnotconn) {
+  Pipe p = make_pipe();
+  EXPECT_TRUE(FailsWith(sys_.shutdown(p.write.get(), SHUT_WR), ENOTSOCK, "shutdown"));
+  EXPECT_TRUE(FailsWith(sys_.shutdown(kBadFd, SHUT_WR), EBADF, "shutdown"));
+  const Fd tcp(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_TRUE(FailsWith(sys_.shutdown(tcp.get(), 7), EINVAL, "shutdown"));
+  EXPECT_TRUE(FailsWith(sys_.shutdown(tcp.get(), SHUT_WR), ENOTCONN, "shutdown"));
+  // An unconnected AF_UNIX socket takes it: unix_shutdown only records the flags.
+  const Fd unix_socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_TRUE(IsOk(sys_.shutdown(unix_socket.get(), SHUT_WR)));
 }
 
 // ==== Limits and time =====================================================================

@@ -272,6 +272,7 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<int> fcntl(int fd, int cmd, int arg) override;
   sys::Result<std::size_t> read(int fd, void* buf, std::size_t count) override;
   sys::Result<std::size_t> write(int fd, const void* buf, std::size_t count) override;
+  sys::Result<std::size_t> writev(int fd, std::span<const struct iovec> iov) override;
   sys::Result<void> fsync(int fd) override;
   sys::Result<void> ftruncate(int fd, off_t length) override;
   sys::Result<struct stat> fstat(int fd) override;
@@ -324,6 +325,9 @@ class FakeSyscalls : public sys::Syscalls {
                                socklen_t len) override;
   sys::Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) override;
   sys::Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) override;
+  // Stream sockets (AF_UNIX and TCP) and AF_UNIX listeners; on a datagram socket the flags
+  // are kept but change nothing the fake models.
+  sys::Result<void> shutdown(int fd, int how) override;
 
   sys::Result<struct rlimit> getrlimit(int resource) override;
   sys::Result<void> setrlimit(int resource, const struct rlimit& limit) override;

@@ -74,6 +74,7 @@ class BasicMockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<int>, fcntl, (int, int, int), (override));
   MOCK_METHOD(Result<std::size_t>, read, (int, void*, std::size_t), (override));
   MOCK_METHOD(Result<std::size_t>, write, (int, const void*, std::size_t), (override));
+  MOCK_METHOD(Result<std::size_t>, writev, (int, std::span<const struct iovec>), (override));
   MOCK_METHOD(Result<void>, fsync, (int), (override));
   MOCK_METHOD(Result<void>, ftruncate, (int, off_t), (override));
   MOCK_METHOD(Result<struct stat>, fstat, (int), (override));
@@ -117,6 +118,7 @@ class BasicMockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<void>, setsockopt, (int, int, int, const void*, socklen_t), (override));
   MOCK_METHOD(Result<void>, getsockopt, (int, int, int, void*, socklen_t*), (override));
   MOCK_METHOD(Result<void>, getsockname, (int, struct sockaddr*, socklen_t*), (override));
+  MOCK_METHOD(Result<void>, shutdown, (int, int), (override));
 
   MOCK_METHOD(Result<struct rlimit>, getrlimit, (int), (override));
   MOCK_METHOD(Result<void>, setrlimit, (int, const struct rlimit&), (override));

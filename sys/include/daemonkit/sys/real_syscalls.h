@@ -56,6 +56,7 @@ class RealSyscalls final : public Syscalls {
   Result<int> fcntl(int fd, int cmd, int arg) override;
   Result<std::size_t> read(int fd, void* buf, std::size_t count) override;
   Result<std::size_t> write(int fd, const void* buf, std::size_t count) override;
+  Result<std::size_t> writev(int fd, std::span<const struct iovec> iov) override;
   Result<void> fsync(int fd) override;
   Result<void> ftruncate(int fd, off_t length) override;
   Result<struct stat> fstat(int fd) override;
@@ -101,6 +102,7 @@ class RealSyscalls final : public Syscalls {
   Result<void> setsockopt(int fd, int level, int name, const void* value, socklen_t len) override;
   Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) override;
   Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) override;
+  Result<void> shutdown(int fd, int how) override;
 
   // Limits and time
   Result<struct rlimit> getrlimit(int resource) override;

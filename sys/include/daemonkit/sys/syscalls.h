@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <cstddef>
@@ -191,6 +192,10 @@ class Syscalls {
   virtual Result<std::size_t> read(int fd, void* buf, std::size_t count) = 0;
   // See man 2 write.
   virtual Result<std::size_t> write(int fd, const void* buf, std::size_t count) = 0;
+  // See man 2 writev: one write of the buffers' concatenation (a partial count, a pipe's
+  // PIPE_BUF atomicity and EPIPE as write has them); more than IOV_MAX buffers is EINVAL, and
+  // a total of 0 bytes returns 0 before the file is asked (so no EPIPE, unlike write).
+  virtual Result<std::size_t> writev(int fd, std::span<const struct iovec> iov) = 0;
   // See man 2 fsync.
   virtual Result<void> fsync(int fd) = 0;
   // See man 2 ftruncate.
@@ -279,6 +284,10 @@ class Syscalls {
   virtual Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) = 0;
   // See man 2 getsockname.
   virtual Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) = 0;
+  // See man 2 shutdown. SHUT_WR on a stream: the peer reads EOF once it has the bytes sent
+  // before, and writes here fail with EPIPE (raising SIGPIPE, as write does). An unconnected
+  // AF_UNIX socket accepts it (Linux keeps the flags); an unconnected TCP one is ENOTCONN.
+  virtual Result<void> shutdown(int fd, int how) = 0;
 
   // ---- Limits and time -------------------------------------------------------------------
 

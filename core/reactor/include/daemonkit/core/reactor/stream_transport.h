@@ -1,0 +1,201 @@
+// StreamTransport: Twisted's FileDescriptor — one descriptor on the reactor with a write buffer,
+// a clean close after the buffer drains, an abort, half-close, and flow control both ways. It
+// carries bytes and knows nothing of what the descriptor is: the process layer puts a child's
+// pipes and PTY on it, the network layer its connections.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "daemonkit/core/base/owned_fd.h"
+#include "daemonkit/core/reactor/delayed_call.h"
+#include "daemonkit/core/reactor/loss_reason.h"
+#include "daemonkit/core/reactor/producer.h"
+#include "daemonkit/core/reactor/reactor.h"
+#include "daemonkit/core/reactor/stream_handler.h"
+#include "daemonkit/sys/syscalls.h"
+
+namespace daemonkit::core {
+
+// What the descriptor is used for. A pipe has two ends of one direction each; a socket or a
+// PTY master both directions on one descriptor.
+enum class StreamDirection {
+  kReadWrite,
+  // Reading only (a pipe's read end). Writing to it, or lose_write_connection, is a
+  // programming error: the process aborts with a message saying so.
+  kReadOnly,
+  // Writing only (a pipe's write end). Linux reports EPOLLERR on a pipe's write end once every
+  // reader is gone, whatever events were asked for, so the transport keeps the descriptor in
+  // epoll for input (which a write end never has) and hears the other side close even while
+  // it has nothing to write (Twisted's ProcessWriter forceReadHack). That loss says EPIPE, what
+  // the next write would fail with, found through epoll_wait.
+  kWriteOnly,
+};
+
+struct StreamOptions {
+  StreamDirection direction = StreamDirection::kReadWrite;
+  // A streaming producer is paused once more than this many bytes wait to be sent, and resumed
+  // when all of them are sent. Twisted's 64 KiB: together with the kernel's own buffer (64 KiB
+  // for a pipe, some 200 KiB for a socket) it keeps the descriptor busy while the producer
+  // waits, and bounds what one slow reader costs to about this much per connection.
+  std::size_t high_water = 64 * 1024;
+  // Bytes asked of one read, and reads per wake-up (stopping at the first short read): up to
+  // 256 KiB for one readable descriptor before the loop turns to the others, so a fast sender
+  // cannot starve them.
+  std::size_t read_size = 64 * 1024;
+  int reads_per_wakeup = 4;
+};
+
+class StreamTransport final : public Producer {
+ public:
+  // Takes `fd` (closed on every path, this one's failure included), sets O_NONBLOCK on it, and
+  // starts reading (for kReadOnly and kReadWrite) or watching for the reader's end
+  // (kWriteOnly). `handler` must outlive the transport or its connection_lost, whichever comes
+  // first. Fails with the fcntl or epoll_ctl error.
+  static ReactorResult<std::unique_ptr<StreamTransport>> open(Reactor& reactor, sys::Syscalls& os,
+                                                              OwnedFd fd, StreamHandler& handler,
+                                                              StreamOptions options = {});
+  // Destroying the transport closes its descriptor and drops what was not sent; neither the
+  // handler nor a registered producer hears anything (the owner chose this). Safe from inside
+  // any callback the transport makes.
+  ~StreamTransport() override;
+  StreamTransport(const StreamTransport&) = delete;
+  StreamTransport& operator=(const StreamTransport&) = delete;
+
+  // ---- Writing -------------------------------------------------------------------------------
+  //
+  // Buffered: bytes go out in order, with one writev per writable event over the queued
+  // buffers. With nothing queued, a write is tried at once and only what the kernel did not
+  // take is kept. Owned buffers (moved in) are sent from where they are, never copied; borrowed
+  // ones are copied at most once, and only the part not written at once. A write failure is
+  // not returned here: it ends the connection, and the handler hears it from the loop.
+  //
+  // Writes are dropped, silently, once the connection is lost or aborted, or after
+  // lose_write_connection (Twisted's rule: a transport that is gone takes writes and does
+  // nothing). Writes after lose_connection but before the close are still sent, as Twisted's
+  // are: the close waits for the buffer, and a producer registered then keeps writing until it
+  // is unregistered. An empty write does nothing.
+  void write(std::span<const std::byte> bytes);
+  void write(std::string_view bytes);
+  void write(const char* text) { write(std::string_view(text)); }
+  void write(std::string&& bytes);
+  void write(std::vector<std::byte>&& bytes);
+  // As writes one after the other, but the producer is paused (if at all) once, after the last.
+  void write_sequence(std::span<const std::span<const std::byte>> buffers);
+  void write_sequence(std::vector<std::string>&& buffers);
+
+  // ---- Closing ------------------------------------------------------------------------------
+
+  // Stops reading now; closes once everything buffered is sent, and the handler then hears
+  // "done cleanly". While a pull producer, or a paused streaming producer, is registered the
+  // close waits for unregister_producer (it still has data to give). A no-op when already
+  // closing or lost.
+  void lose_connection();
+  // Half-close: once the buffer drains, shutdown(SHUT_WR) and the handler's write_eof; reading
+  // goes on. For a write-only descriptor this is lose_connection (closing a pipe's write end is
+  // its half-close). A descriptor that is not a socket fails the shutdown (ENOTSOCK), which ends
+  // the connection with that reason.
+  void lose_write_connection();
+  // Drops the buffer and closes the descriptor now; the handler hears "aborted" on the next
+  // turn of the loop (never from inside this call, so a handler may abort from anywhere).
+  void abort_connection();
+
+  // ---- Flow control --------------------------------------------------------------------------
+
+  // A source of data for this transport. A streaming producer is paused above the high-water
+  // mark and resumed when the buffer has drained; a pull producer is asked (resume_producing)
+  // now and each time the buffer has drained. Both hear stop_producing when the connection is
+  // lost; registering on a lost transport calls it at once. Fails with kAlreadyRegistered while
+  // another producer is registered (Twisted's RuntimeError).
+  ReactorResult<void> register_producer(Producer& producer, bool streaming);
+  // Forgets the producer; a lose_connection that waited for it proceeds.
+  void unregister_producer();
+
+  // The transport as a producer of input, for whoever consumes what it reads: pause stops
+  // reading, resume starts again (unless closing, lost, or at EOF); stop_producing is
+  // lose_connection. Input that arrives meanwhile waits in the kernel, whose full buffer then
+  // stops the sender.
+  void pause_producing() override;
+  void resume_producing() override;
+  void stop_producing() override;
+
+  // ---- State ---------------------------------------------------------------------------------
+
+  // True until the connection is lost or aborted.
+  [[nodiscard]] bool connected() const { return !lost_; }
+  // Bytes accepted by write and not yet sent.
+  [[nodiscard]] std::size_t buffered() const { return buffered_; }
+  // The descriptor, or -1 once closed.
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  [[nodiscard]] StreamDirection direction() const { return options_.direction; }
+
+ private:
+  // One queued buffer: owned as it came, with how much of it is sent already.
+  struct Chunk {
+    std::variant<std::string, std::vector<std::byte>> bytes;
+    std::size_t sent = 0;
+    [[nodiscard]] std::span<const std::byte> unsent() const;
+  };
+
+  StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd, StreamHandler& handler,
+                  StreamOptions options);
+
+  [[nodiscard]] bool reads() const { return options_.direction != StreamDirection::kWriteOnly; }
+  [[nodiscard]] bool writes() const { return options_.direction != StreamDirection::kReadOnly; }
+  [[nodiscard]] bool accepts_writes() const;
+  void refuse(const char* what) const;
+  // Tries a write at once when nothing is queued; returns how much of `bytes` the kernel took
+  // (0 when it took nothing or the connection was lost trying).
+  std::size_t write_now(std::span<const struct iovec> iov);
+  void enqueue(Chunk chunk);
+  void after_write();
+  void maybe_pause_producer();
+  // Registers or removes the reader and the writer to match the state; false if epoll_ctl
+  // failed (the connection is then lost, delivered as `now` says).
+  bool watch(bool now);
+  std::optional<sys::Error> update_watchers();
+  void on_readable();
+  void on_writable();
+  void on_drained();
+  void read_some();
+  void close_write_side();
+  // Ends the connection once: stops watching, drops the buffer, closes the descriptor, then
+  // tells the producer and the handler — now (from the loop's callbacks) or on the next turn
+  // (from calls the owner makes, so no callback runs inside them).
+  void lose(LossReason reason, bool now);
+  void deliver(LossReason reason);
+
+  Reactor& reactor_;
+  sys::Syscalls& os_;
+  OwnedFd fd_;
+  StreamHandler& handler_;
+  StreamOptions options_;
+  // Shared with every callback frame, which checks it after calling out: the owner may have
+  // destroyed the transport meanwhile.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  std::deque<Chunk> queue_;
+  std::size_t buffered_ = 0;
+  Producer* producer_ = nullptr;
+  bool streaming_ = false;
+  bool producer_paused_ = false;
+
+  bool reader_watched_ = false;
+  bool writer_watched_ = false;
+  bool paused_ = false;         // pause_producing: not reading for now
+  bool read_closed_ = false;    // EOF seen, or reading stopped for good by lose_connection
+  bool disconnecting_ = false;  // lose_connection: close once drained
+  bool write_closing_ = false;  // lose_write_connection: shutdown once drained
+  bool write_closed_ = false;   // the write side is shut
+  bool lost_ = false;
+  DelayedCall pending_loss_;
+};
+
+}  // namespace daemonkit::core

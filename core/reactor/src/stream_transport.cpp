@@ -1,0 +1,428 @@
+#include "daemonkit/core/reactor/stream_transport.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "daemonkit/sys/retry.h"
+
+namespace daemonkit::core {
+
+namespace {
+
+// Buffers handed to one writev: well under IOV_MAX (1024), and enough that a queue of small
+// writes goes out in one call. More stay queued for the next writable event.
+constexpr std::size_t kMaxIovecs = 64;
+
+// One read buffer for every transport of the thread, not one per transport: an idle connection
+// then costs no 64 KiB, and a handler only ever sees it during data_received.
+std::span<std::byte> read_buffer(std::size_t size) {
+  thread_local std::vector<std::byte> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return {buffer.data(), size};
+}
+
+struct iovec as_iovec(std::span<const std::byte> bytes) {
+  // writev never writes through iov_base; the cast only satisfies its C type.
+  return {const_cast<std::byte*>(bytes.data()),
+          bytes.size()};  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+}
+
+}  // namespace
+
+std::span<const std::byte> StreamTransport::Chunk::unsent() const {
+  const auto whole =
+      std::visit([](const auto& b) { return std::as_bytes(std::span(b.data(), b.size())); }, bytes);
+  return whole.subspan(sent);
+}
+
+StreamTransport::StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
+                                 StreamHandler& handler, StreamOptions options)
+    : reactor_(reactor), os_(os), fd_(std::move(fd)), handler_(handler), options_(options) {
+  options_.read_size = std::max<std::size_t>(options_.read_size, 1);
+  options_.reads_per_wakeup = std::max(options_.reads_per_wakeup, 1);
+}
+
+ReactorResult<std::unique_ptr<StreamTransport>> StreamTransport::open(Reactor& reactor,
+                                                                      sys::Syscalls& os, OwnedFd fd,
+                                                                      StreamHandler& handler,
+                                                                      StreamOptions options) {
+  // A blocking descriptor would stall the whole loop on the first read or write it cannot
+  // finish at once.
+  auto flags = os.fcntl(fd.get(), F_GETFL, 0);
+  if (!flags) return reactor_fail(flags.error());
+  if ((*flags & O_NONBLOCK) == 0) {
+    if (auto set = os.fcntl(fd.get(), F_SETFL, *flags | O_NONBLOCK); !set) {
+      return reactor_fail(set.error());
+    }
+  }
+  std::unique_ptr<StreamTransport> transport(
+      new StreamTransport(reactor, os, std::move(fd), handler, options));
+  // Nobody could hear a loss yet: the failure is returned instead (and the descriptor closed).
+  if (auto failed = transport->update_watchers()) return reactor_fail(std::move(*failed));
+  return transport;
+}
+
+StreamTransport::~StreamTransport() {
+  *alive_ = false;
+  if (pending_loss_.active()) (void)pending_loss_.cancel();
+  if (reader_watched_) (void)reactor_.remove_reader(fd_.get());
+  if (writer_watched_) (void)reactor_.remove_writer(fd_.get());
+}
+
+// ---- Writing --------------------------------------------------------------------------------
+
+bool StreamTransport::accepts_writes() const { return !lost_ && !write_closing_ && !write_closed_; }
+
+void StreamTransport::refuse(const char* what) const {
+  throw std::logic_error(
+      fmt::format("StreamTransport: {} on a read-only descriptor (fd {})", what, fd_.get()));
+}
+
+std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
+  if (!queue_.empty() || !fd_) return 0;
+  auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_.get(), iov); });
+  if (wrote) return *wrote;
+  if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), false);
+  return 0;
+}
+
+void StreamTransport::enqueue(Chunk chunk) {
+  const std::size_t n = chunk.unsent().size();
+  if (n == 0) return;
+  buffered_ += n;
+  queue_.push_back(std::move(chunk));
+}
+
+void StreamTransport::write(std::span<const std::byte> bytes) {
+  if (!writes()) refuse("write");
+  if (!accepts_writes() || bytes.empty()) return;
+  const struct iovec iov[] = {as_iovec(bytes)};
+  const std::size_t sent = write_now(iov);
+  if (lost_) return;
+  const auto rest = bytes.subspan(sent);
+  if (!rest.empty()) {
+    enqueue(Chunk{std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), 0});
+  }
+  after_write();
+}
+
+void StreamTransport::write(std::string_view bytes) { write(std::as_bytes(std::span(bytes))); }
+
+void StreamTransport::write(std::string&& bytes) {
+  if (!writes()) refuse("write");
+  if (!accepts_writes() || bytes.empty()) return;
+  Chunk chunk{std::move(bytes), 0};
+  const struct iovec iov[] = {as_iovec(chunk.unsent())};
+  chunk.sent = write_now(iov);
+  if (lost_) return;
+  enqueue(std::move(chunk));
+  after_write();
+}
+
+void StreamTransport::write(std::vector<std::byte>&& bytes) {
+  if (!writes()) refuse("write");
+  if (!accepts_writes() || bytes.empty()) return;
+  Chunk chunk{std::move(bytes), 0};
+  const struct iovec iov[] = {as_iovec(chunk.unsent())};
+  chunk.sent = write_now(iov);
+  if (lost_) return;
+  enqueue(std::move(chunk));
+  after_write();
+}
+
+void StreamTransport::write_sequence(std::span<const std::span<const std::byte>> buffers) {
+  if (!writes()) refuse("write_sequence");
+  if (!accepts_writes()) return;
+  std::vector<struct iovec> iov;
+  for (const auto& b : buffers) {
+    if (!b.empty() && iov.size() < kMaxIovecs) iov.push_back(as_iovec(b));
+  }
+  std::size_t sent = iov.empty() ? 0 : write_now(iov);
+  if (lost_) return;
+  for (const auto& b : buffers) {
+    const std::size_t skip = std::min(sent, b.size());
+    sent -= skip;
+    const auto rest = b.subspan(skip);
+    if (!rest.empty()) {
+      enqueue(Chunk{std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), 0});
+    }
+  }
+  after_write();
+}
+
+void StreamTransport::write_sequence(std::vector<std::string>&& buffers) {
+  if (!writes()) refuse("write_sequence");
+  if (!accepts_writes()) return;
+  std::vector<struct iovec> iov;
+  for (const auto& b : buffers) {
+    if (!b.empty() && iov.size() < kMaxIovecs) iov.push_back(as_iovec(std::as_bytes(std::span(b))));
+  }
+  std::size_t sent = iov.empty() ? 0 : write_now(iov);
+  if (lost_) return;
+  for (auto& b : buffers) {
+    Chunk chunk{std::move(b), 0};
+    chunk.sent = std::min(sent, chunk.unsent().size());
+    sent -= chunk.sent;
+    enqueue(std::move(chunk));
+  }
+  after_write();
+}
+
+void StreamTransport::after_write() {
+  if (lost_) return;
+  const auto alive = alive_;
+  maybe_pause_producer();
+  if (*alive && !lost_) (void)watch(false);
+}
+
+void StreamTransport::maybe_pause_producer() {
+  if (producer_ == nullptr || !streaming_ || producer_paused_) return;
+  if (buffered_ <= options_.high_water) return;
+  producer_paused_ = true;
+  producer_->pause_producing();
+}
+
+// ---- Closing --------------------------------------------------------------------------------
+
+void StreamTransport::lose_connection() {
+  if (lost_ || disconnecting_) return;
+  disconnecting_ = true;
+  read_closed_ = true;
+  if (!writes() || write_closed_) {
+    // Nothing can be written, so nothing waits to be sent.
+    lose(LossReason::done(), false);
+    return;
+  }
+  (void)watch(false);
+}
+
+void StreamTransport::lose_write_connection() {
+  if (!writes()) refuse("lose_write_connection");
+  if (!reads()) {
+    lose_connection();
+    return;
+  }
+  if (lost_ || write_closing_ || write_closed_) return;
+  write_closing_ = true;
+  (void)watch(false);
+}
+
+void StreamTransport::abort_connection() {
+  if (lost_) return;
+  lose(LossReason::aborted(), false);
+}
+
+// ---- Flow control ---------------------------------------------------------------------------
+
+ReactorResult<void> StreamTransport::register_producer(Producer& producer, bool streaming) {
+  if (producer_ != nullptr) return reactor_fail(ReactorErrc::kAlreadyRegistered);
+  if (lost_) {
+    producer.stop_producing();
+    return {};
+  }
+  producer_ = &producer;
+  streaming_ = streaming;
+  producer_paused_ = false;
+  if (!streaming) {
+    producer.resume_producing();
+  } else {
+    maybe_pause_producer();
+  }
+  return {};
+}
+
+void StreamTransport::unregister_producer() {
+  producer_ = nullptr;
+  producer_paused_ = false;
+  // A close that waited for the producer may go ahead on the next writable event.
+  if (!lost_ && disconnecting_) (void)watch(false);
+}
+
+void StreamTransport::pause_producing() {
+  paused_ = true;
+  if (!lost_) (void)watch(false);
+}
+
+void StreamTransport::resume_producing() {
+  paused_ = false;
+  if (!lost_) (void)watch(false);
+}
+
+void StreamTransport::stop_producing() { lose_connection(); }
+
+// ---- The loop's side ------------------------------------------------------------------------
+
+bool StreamTransport::watch(bool now) {
+  if (lost_) return true;
+  auto failed = update_watchers();
+  if (!failed) return true;
+  lose(LossReason::lost(std::move(*failed)), now);
+  return false;
+}
+
+std::optional<sys::Error> StreamTransport::update_watchers() {
+  const int fd = fd_.get();
+  // A write-only descriptor stays in epoll for input it never has, to hear EPOLLERR (see
+  // StreamDirection::kWriteOnly).
+  const bool want_reader = !reads() || (!read_closed_ && !paused_);
+  const bool want_writer =
+      writes() && (!queue_.empty() || ((disconnecting_ || write_closing_) && !write_closed_));
+  if (want_reader != reader_watched_) {
+    auto r = want_reader ? reactor_.add_reader(fd, [this] { on_readable(); })
+                         : reactor_.remove_reader(fd);
+    if (!r) return r.error().os;
+    reader_watched_ = want_reader;
+  }
+  if (want_writer != writer_watched_) {
+    auto r = want_writer ? reactor_.add_writer(fd, [this] { on_writable(); })
+                         : reactor_.remove_writer(fd);
+    if (!r) return r.error().os;
+    writer_watched_ = want_writer;
+  }
+  return std::nullopt;
+}
+
+void StreamTransport::on_readable() {
+  if (lost_) return;
+  if (reads()) {
+    read_some();
+    return;
+  }
+  // A write-only descriptor is "readable" only with EPOLLERR: its reader is gone. With bytes
+  // queued, the write itself says how (EPIPE); without, that is what it would say.
+  if (!queue_.empty()) {
+    on_writable();
+    return;
+  }
+  lose(LossReason::lost(sys::Error{EPIPE, "epoll_wait", "EPOLLERR"}), true);
+}
+
+void StreamTransport::read_some() {
+  const auto alive = alive_;
+  for (int i = 0; i < options_.reads_per_wakeup; ++i) {
+    if (lost_ || read_closed_ || paused_) return;
+    const auto buffer = read_buffer(options_.read_size);
+    auto got =
+        sys::retry_on_eintr([&] { return os_.read(fd_.get(), buffer.data(), buffer.size()); });
+    if (!got) {
+      if (got.error().code != EAGAIN) lose(LossReason::lost(got.error()), true);
+      return;
+    }
+    if (*got == 0) {
+      read_closed_ = true;
+      if (!writes() || write_closed_ || disconnecting_) {
+        lose(LossReason::done(), true);
+        return;
+      }
+      if (!watch(true)) return;
+      const bool stay = handler_.read_eof();
+      if (!*alive || lost_) return;
+      if (!stay) lose(LossReason::done(), true);
+      return;
+    }
+    handler_.data_received(buffer.first(*got));
+    if (!*alive) return;
+    // A short read emptied the kernel's buffer: another read would only say EAGAIN.
+    if (*got < buffer.size()) return;
+  }
+}
+
+void StreamTransport::on_writable() {
+  if (lost_) return;
+  if (!queue_.empty()) {
+    std::array<struct iovec, kMaxIovecs> iov{};
+    std::size_t count = 0;
+    for (const Chunk& chunk : queue_) {
+      if (count == iov.size()) break;
+      iov[count++] = as_iovec(chunk.unsent());
+    }
+    auto wrote =
+        sys::retry_on_eintr([&] { return os_.writev(fd_.get(), std::span(iov.data(), count)); });
+    if (!wrote) {
+      if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), true);
+      return;
+    }
+    std::size_t left = *wrote;
+    buffered_ -= left;
+    while (left > 0) {
+      Chunk& front = queue_.front();
+      const std::size_t n = std::min(left, front.unsent().size());
+      front.sent += n;
+      left -= n;
+      if (front.unsent().empty()) queue_.pop_front();
+    }
+    if (!queue_.empty()) return;
+  }
+  on_drained();
+}
+
+// Twisted's order once everything is sent: a producer that waits for room gets it first (and a
+// close waits for it); otherwise a pending close, then a pending half-close.
+void StreamTransport::on_drained() {
+  if (!watch(true)) return;
+  if (producer_ != nullptr && (!streaming_ || producer_paused_)) {
+    producer_paused_ = false;
+    producer_->resume_producing();
+    return;
+  }
+  if (disconnecting_) {
+    lose(LossReason::done(), true);
+    return;
+  }
+  if (write_closing_ && !write_closed_) close_write_side();
+}
+
+void StreamTransport::close_write_side() {
+  const auto alive = alive_;
+  if (auto shut = os_.shutdown(fd_.get(), SHUT_WR); !shut) {
+    lose(LossReason::lost(shut.error()), true);
+    return;
+  }
+  write_closed_ = true;
+  if (!watch(true)) return;
+  handler_.write_eof();
+  if (!*alive || lost_) return;
+  // Both directions are over once the peer's EOF came too.
+  if (read_closed_) lose(LossReason::done(), true);
+}
+
+void StreamTransport::lose(LossReason reason, bool now) {
+  if (lost_) return;
+  lost_ = true;
+  const int fd = fd_.get();
+  if (reader_watched_) (void)reactor_.remove_reader(fd);
+  if (writer_watched_) (void)reactor_.remove_writer(fd);
+  reader_watched_ = writer_watched_ = false;
+  queue_.clear();
+  buffered_ = 0;
+  // A close that fails after a clean end may have lost what was written (EIO on some
+  // filesystems): that is no longer clean.
+  if (auto closed = fd_.close(); !closed && reason.clean())
+    reason = LossReason::lost(closed.error());
+  if (now) {
+    deliver(std::move(reason));
+    return;
+  }
+  pending_loss_ = reactor_.call_later(Duration{0}, [this, reason] { deliver(reason); });
+}
+
+void StreamTransport::deliver(LossReason reason) {
+  const auto alive = alive_;
+  if (Producer* producer = std::exchange(producer_, nullptr)) {
+    producer->stop_producing();
+    if (!*alive) return;
+  }
+  handler_.connection_lost(reason);
+}
+
+}  // namespace daemonkit::core
