@@ -136,8 +136,8 @@ class TerminalFile : public OpenFile {
 
 class PtySlave final : public TerminalFile {
  public:
-  PtySlave(std::shared_ptr<Pty> pty, int flags)
-      : TerminalFile(pty->slave_inode, flags, std::move(pty)) {
+  PtySlave(const std::shared_ptr<Pty>& pty, int flags)
+      : TerminalFile(pty->slave_inode, flags, pty) {
     ++pty_->slaves;
     pty_->slave_closed = false;
   }
@@ -371,8 +371,11 @@ sys::Result<int> Kernel::ioctl(Process& p, int fd, unsigned long request, void* 
     case TIOCGPTN:
     case TIOCSPTLCK:
     case TIOCGPTLCK:
-    case TIOCGPTPEER:
       if (!master) return sys::fail(ENOTTY, "ioctl");
+      break;
+    case TIOCGPTPEER:
+      // Every terminal knows the request (tty_ioctl); ptm_open_peer refuses a non-master.
+      if (!master) return sys::fail(EIO, "ioctl");
       break;
     default:
       break;
@@ -401,9 +404,11 @@ sys::Result<int> Kernel::ioctl(Process& p, int fd, unsigned long request, void* 
       // The descriptor is reserved before the slave is opened, so EMFILE comes first.
       const auto flags = static_cast<int>(reinterpret_cast<std::uintptr_t>(arg));
       if (!fd_available(p)) return sys::fail(EMFILE, "ioctl");
-      auto opened = open_terminal(p, pty->slave_inode,
-                                  flags & ~(O_CLOEXEC | O_NOCTTY | O_CREAT | O_EXCL | O_TRUNC),
-                                  (flags & O_NOCTTY) != 0, "ioctl");
+      // dentry_open keeps the flags as given, O_CLOEXEC included (F_GETFL shows it), and adds
+      // no O_LARGEFILE.
+      auto opened =
+          open_terminal(p, pty->slave_inode, flags & ~(O_NOCTTY | O_CREAT | O_EXCL | O_TRUNC),
+                        (flags & O_NOCTTY) != 0, "ioctl");
       if (!opened) return sys::fail(opened.error());
       return allocate_fd(p, std::move(*opened), (flags & O_CLOEXEC) != 0, 0, "ioctl");
     }
