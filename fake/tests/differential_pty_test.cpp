@@ -331,6 +331,8 @@ TEST(DifferentialPty, ControllingTerminalByOpenAndTiocscttyAndTiocnotty) {
       c.done("setsid",
              c.os.setsid().has_value() ? sys::Result<void>{} : sys::fail(EPERM, "setsid"));
       const int signals = hangup_signals(c);
+      // A master never becomes the controlling terminal: "open a" below still gets its slave.
+      c.fd("open /dev/ptmx without O_NOCTTY", c.os.open("/dev/ptmx", O_RDWR | O_CLOEXEC, 0));
       const int a_noctty = c.fd("open a O_NOCTTY", c.os.open(a.path.c_str(), O_RDWR | O_NOCTTY, 0));
       c.done("TIOCNOTTY without one", c.os.ioctl(a_noctty, TIOCNOTTY, nullptr));
       c.fd("open a write-only", c.os.open(a.path.c_str(), O_WRONLY, 0));
@@ -363,7 +365,7 @@ TEST(DifferentialPty, ControllingTerminalByOpenAndTiocscttyAndTiocnotty) {
 // foreground group only when the leader exits. Three processes that must take turns, so the
 // worlds are scripted separately, with the same steps in the same order: the fake by switching
 // processes, Linux with pipes between real ones.
-std::vector<Step> hangup_on_fake(FakeSyscalls& os) {
+std::vector<Step> hangup_on_fake(FakeSyscalls& os, bool close_master) {
   Script s(os);
   Pty pty = new_pty(s);
   const pid_t parent = os.getpid();
@@ -375,11 +377,11 @@ std::vector<Step> hangup_on_fake(FakeSyscalls& os) {
   s.fd("open slave", os.open(pty.path.c_str(), O_RDWR, 0));
   const pid_t member = *os.fork();
   os.switch_to(parent);
-  s.done("close master", os.close(pty.master));
+  if (close_master) s.done("close master", os.close(pty.master));
   os.switch_to(member);
   s.note("member's signals", signals_text(s, signals, kQuietMs));
   os.switch_to(leader);
-  s.note("leader's signals", signals_text(s, signals, kExpectMs));
+  s.note("leader's signals", signals_text(s, signals, close_master ? kExpectMs : kQuietMs));
   os.end_process(leader, 0);
   os.switch_to(member);
   s.note("member's signals after the leader's exit", signals_text(s, signals, kExpectMs));
@@ -417,7 +419,7 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
-std::vector<Step> hangup_on_kernel(sys::Syscalls& os) {
+std::vector<Step> hangup_on_kernel(sys::Syscalls& os, bool close_master) {
   Script s(os);
   Pty pty = new_pty(s);
   // ready: children -> parent, one byte each; go_*: parent -> one child; *_report: the text.
@@ -447,14 +449,15 @@ std::vector<Step> hangup_on_kernel(sys::Syscalls& os) {
     if (!wait_byte(go_leader[0])) ::_exit(1);
     std::string text;
     for (const auto& step : c.steps) text += step.call + '\x1f' + step.result + "\n";
-    text += "leader's signals\x1f" + signals_text(c, signals, kExpectMs) + "\n";
+    text += "leader's signals\x1f" + signals_text(c, signals, close_master ? kExpectMs : kQuietMs) +
+            "\n";
     (void)!::write(leader_report[1], text.data(), text.size());
     ::_exit(0);
   }
   ::close(leader_report[1]);
   ::close(member_report[1]);
   if (!wait_byte(ready[0])) return {};
-  s.done("close master", os.close(pty.master));
+  if (close_master) s.done("close master", os.close(pty.master));
   (void)!::write(go_member[1], "g", 1);
   if (!wait_byte(ready[0])) return {};
   (void)!::write(go_leader[1], "g", 1);
@@ -470,12 +473,13 @@ std::vector<Step> hangup_on_kernel(sys::Syscalls& os) {
   ::close(member_report[0]);
   if (leader_lines.empty() || member_lines.size() != 2) return {};
   // The parent's steps, the leader's set-up, the close, then the looks in the fake's order.
-  std::vector<Step> steps(s.steps.begin(), s.steps.end() - 1);
+  const auto parent_end = s.steps.end() - (close_master ? 1 : 0);
+  std::vector<Step> steps(s.steps.begin(), parent_end);
   for (std::size_t i = 0; i + 1 < leader_lines.size(); ++i) {
     const auto sep = leader_lines[i].find('\x1f');
     steps.push_back({leader_lines[i].substr(0, sep), leader_lines[i].substr(sep + 1)});
   }
-  steps.push_back(s.steps.back());
+  if (close_master) steps.push_back(s.steps.back());
   steps.push_back({"member's signals", member_lines[0]});
   const auto& last = leader_lines.back();
   steps.push_back({last.substr(0, last.find('\x1f')), last.substr(last.find('\x1f') + 1)});
@@ -486,13 +490,25 @@ std::vector<Step> hangup_on_kernel(sys::Syscalls& os) {
 TEST(DifferentialPty, HangupSignalsTheLeaderAndItsGroupOnlyWhenItExits) {
   if (!have_ptys()) GTEST_SKIP() << "no /dev/ptmx here";
   const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
-    if (auto* fake = dynamic_cast<FakeSyscalls*>(&os)) return hangup_on_fake(*fake);
-    return hangup_on_kernel(os);
+    if (auto* fake = dynamic_cast<FakeSyscalls*>(&os)) return hangup_on_fake(*fake, true);
+    return hangup_on_kernel(os, true);
   });
   ASSERT_FALSE(steps.empty());
   EXPECT_EQ(result_of(steps, "leader's signals"), "SIGHUP SIGCONT");
   EXPECT_EQ(result_of(steps, "member's signals"), "none");
   EXPECT_EQ(result_of(steps, "member's signals after the leader's exit"), "SIGHUP SIGCONT");
+}
+
+// A leader that exits still holding its terminal: its foreground group gets SIGHUP alone.
+TEST(DifferentialPty, ALeaderExitingWithItsTerminalHangsUpItsGroup) {
+  if (!have_ptys()) GTEST_SKIP() << "no /dev/ptmx here";
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    if (auto* fake = dynamic_cast<FakeSyscalls*>(&os)) return hangup_on_fake(*fake, false);
+    return hangup_on_kernel(os, false);
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "leader's signals"), "none");
+  EXPECT_EQ(result_of(steps, "member's signals after the leader's exit"), "SIGHUP");
 }
 
 }  // namespace

@@ -252,6 +252,8 @@ TEST(FakePty, OpeningWithoutNocttyMakesTheControllingTerminalOfASessionLeader) {
   const pid_t child = *os.fork();
   os.switch_to(child);
   ASSERT_TRUE(os.setsid());
+  ASSERT_TRUE(os.open("/dev/ptmx", O_RDWR, 0));
+  EXPECT_EQ(os.process(child).controlling_terminal, "") << "a master never is";
   ASSERT_TRUE(os.open(slave_path(m).c_str(), O_RDWR | O_NOCTTY, 0));
   EXPECT_EQ(os.process(child).controlling_terminal, "");
   ASSERT_TRUE(os.open(slave_path(m).c_str(), O_WRONLY, 0));

@@ -180,7 +180,8 @@ class Syscalls {
   // or an integer passed in the pointer itself (TIOCSCTTY, TIOCGPTPEER). TCGETS and TCSETS
   // take the kernel's struct termios, which is the first 36 bytes of glibc's (its c_cc has
   // 19 entries, glibc's 32), so a glibc struct termios may be passed. Returns ioctl's value
-  // (a new descriptor for TIOCGPTPEER).
+  // (a new descriptor for TIOCGPTPEER). One system call that allocates nothing, so a vfork
+  // child may make it (setsid, then TIOCSCTTY and TIOCSWINSZ on its terminal).
   virtual Result<int> ioctl(int fd, unsigned long request, void* arg) = 0;
   // See man 2 read.
   virtual Result<std::size_t> read(int fd, void* buf, std::size_t count) = 0;
