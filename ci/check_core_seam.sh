@@ -13,14 +13,14 @@ forbidden=(
   getuid geteuid getgid getegid getresuid getresgid setresuid setresgid setuid seteuid setgid
   setegid setreuid setregid setgroups getgroups initgroups getgrouplist getpwnam getpwnam_r getpwuid
   getpwuid_r getgrnam getgrnam_r getgrgid getgrgid_r
-  open open64 openat openat64 creat close close_range closefrom dup dup2 dup3 fcntl fcntl64
+  open open64 openat openat64 creat close close_range closefrom dup dup2 dup3 fcntl fcntl64 ioctl
   read write pread pwrite readv writev fsync fdatasync ftruncate ftruncate64 truncate
   stat stat64 fstat fstat64 lstat lstat64 fstatat fstatat64 statx __xstat __fxstat __lxstat
   flock lockf getdents64 opendir fdopendir readdir readdir64 unlink unlinkat rename renameat
   symlink mkdir rmdir chmod fchmod chown fchown chdir fchdir chroot getcwd umask
   pipe pipe2 sigaction signal sigprocmask pthread_sigmask signalfd poll ppoll select
   epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait eventfd
-  socket bind listen accept accept4 connect send sendto sendmsg recv recvfrom recvmsg
+  socket socketpair bind listen accept accept4 connect send sendto sendmsg recv recvfrom recvmsg
   setsockopt getsockopt getsockname shutdown
   getrlimit setrlimit prlimit getrlimit64 setrlimit64 prlimit64 clock_gettime gettimeofday time
   nanosleep sleep usleep posix_spawn posix_spawnp daemon

@@ -40,6 +40,9 @@ std::string render(const sys::ChildWithPidFd& child) {
 std::string render(const sys::PipeFds& fds) {
   return fmt::format("[{}, {}]", fds.read_end, fds.write_end);
 }
+std::string render(const sys::SocketPair& fds) {
+  return fmt::format("[{}, {}]", fds.first, fds.second);
+}
 std::string render(const std::string& s) { return s; }
 std::string render(const std::optional<sys::Passwd>& pw) {
   return pw ? fmt::format("{{{} uid={} gid={}}}", pw->name, pw->uid, pw->gid) : "not found";
@@ -255,6 +258,8 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"dup3", EBADF},
       {"fcntl", EINVAL},
       {"read", EIO},
+      {"ioctl", ENOTTY},
+      {"socketpair", EMFILE},
       {"write", ENOSPC},
       {"writev", EPIPE},
       {"fsync", EIO},
@@ -557,6 +562,7 @@ ProcessInfo FakeSyscalls::process(pid_t pid) const {
   info.wait_status = p->wait_status;
   info.subreaper = p->subreaper;
   info.pdeathsig = p->pdeathsig;
+  info.controlling_terminal = detail::Kernel::terminal_name(*p);
   info.execs = p->execs;
   info.signals = p->signals;
   for (int sig = 1; sig <= detail::kMaxSignal; ++sig) {

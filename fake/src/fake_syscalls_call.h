@@ -32,6 +32,7 @@ std::string render(const struct stat& st);
 std::string render(const sys::WaitResult& w);
 std::string render(const sys::PipeFds& fds);
 std::string render(const sys::ChildWithPidFd& child);
+std::string render(const sys::SocketPair& fds);
 std::string render(const std::string& s);
 std::string render(const std::optional<sys::Passwd>& pw);
 std::string render(const std::optional<sys::Group>& gr);

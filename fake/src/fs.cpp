@@ -319,6 +319,9 @@ sys::Result<std::shared_ptr<OpenFile>> Kernel::open_file(Process& p, std::string
     return sys::fail(EACCES, call);
   }
   if (S_ISFIFO(node->mode)) return open_fifo(node, status, call);
+  if (node->special == Special::kPtmx || node->special == Special::kPtySlave) {
+    return open_terminal(p, node, status, (flags & O_NOCTTY) != 0, call);
+  }
   std::shared_ptr<OpenFile> file;
   if (node->special == Special::kDevNull) {
     file = std::make_shared<DevNull>(node, status);

@@ -46,6 +46,11 @@ Kernel::Kernel(const FakeSyscallsOptions& options) {
   null->rdev = makedev(1, 3);
   null->special = Special::kDevNull;
   link_into(lookup_as_root("/dev", true), "null", null);
+  auto ptmx = new_inode(S_IFCHR | 0666, 0, 0, kDevTmpfsDev);
+  ptmx->rdev = makedev(5, 2);
+  ptmx->special = Special::kPtmx;
+  link_into(lookup_as_root("/dev", true), "ptmx", ptmx);
+  make_dirs("/dev/pts")->dev = kDevPtsDev;
   auto proc = new_inode(S_IFDIR | 0555, 0, 0, kProcDev);
   proc->special = Special::kProcRoot;
   link_into(fs_root, "proc", proc);

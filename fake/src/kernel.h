@@ -38,6 +38,7 @@ inline constexpr dev_t kProcDev = 0x16;
 inline constexpr dev_t kPipeDev = 0xf;
 inline constexpr dev_t kAnonDev = 0xe;
 inline constexpr dev_t kSockDev = 0x8;
+inline constexpr dev_t kDevPtsDev = 0x19;
 
 // Linux's limits on path resolution.
 inline constexpr int kMaxSymlinks = 40;
@@ -87,6 +88,11 @@ struct Process {
   int wait_status = 0;
   bool subreaper = false;
   int pdeathsig = 0;
+  // The controlling terminal (Linux's signal->tty), shared by fork, dropped by setsid and by
+  // the terminal's hangup; and the foreground group it had when it hung up, which a session
+  // leader signals when it exits (signal->tty_old_pgrp).
+  std::shared_ptr<Pty> ctty;
+  pid_t tty_old_pgrp = 0;
   int dumpable = 1;
   bool execed = false;
   // The vfork child this process sleeps for until it execs or ends; 0 when not in vfork.
@@ -219,6 +225,20 @@ class Kernel {
   sys::Result<std::size_t> getdents64(Process& p, int fd, void* buf, std::size_t count);
   sys::Result<sys::PipeFds> pipe2(Process& p, int flags);
 
+  // ---- Pseudo-terminals (pty.cpp) ----
+  // Opens /dev/ptmx (a new master) or /dev/pts/<n> (a slave), taking the slave as the
+  // controlling terminal of a session leader that has none unless `noctty`.
+  sys::Result<std::shared_ptr<OpenFile>> open_terminal(Process& p,
+                                                       const std::shared_ptr<Inode>& node,
+                                                       int status, bool noctty, const char* call);
+  sys::Result<int> ioctl(Process& p, int fd, unsigned long request, void* arg);
+  // What setsid does to the terminal: the new session has none.
+  static void leave_terminal(Process& p);
+  // What an exiting session leader does to its terminal's session (disassociate_ctty).
+  void release_terminal_on_exit(Process& leader);
+  // "/dev/pts/<n>", or empty when `p` has no controlling terminal.
+  [[nodiscard]] static std::string terminal_name(const Process& p);
+
   // ---- Processes and signals (processes.cpp) ----
   sys::Result<pid_t> fork(Process& p);
   // The child of a vfork: made as fork makes one, with every signal blocked, and the parent
@@ -301,6 +321,8 @@ class Kernel {
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> tcp_ports;
   std::uint16_t next_ephemeral_port = 32768;
   unsigned next_autobind = 0;
+  // Pseudo-terminals by index while their master is open; a new one takes the lowest free.
+  std::map<int, std::weak_ptr<Pty>> ptys;
 
  private:
   void reparent_children(Process& dying);

@@ -24,6 +24,7 @@ class Kernel;
 struct Process;
 class OpenFile;
 struct Pipe;
+struct Pty;
 
 // Synthesized inodes whose contents the kernel computes.
 enum class Special {
@@ -36,6 +37,8 @@ enum class Special {
   kProcFdLink,     // /proc/<pid>/fd/<n>: a magic link to the open file, not to a path
   kProcFdinfoDir,  // /proc/<pid>/fdinfo
   kProcFdinfo,     // /proc/<pid>/fdinfo/<n>
+  kPtmx,           // /dev/ptmx: each open makes a new pseudo-terminal
+  kPtySlave,       // /dev/pts/<n>: the terminal end of one
 };
 
 // A lock taken with flock: owned by an open file description, not by a process or fd.
@@ -74,6 +77,8 @@ struct Inode {
   // A FIFO's pipe while either end is open; the next open after the last close makes a new,
   // empty one, as Linux frees a FIFO's buffers when its last end closes.
   std::weak_ptr<Pipe> fifo;
+  // A /dev/pts/<n> inode's pseudo-terminal, while its master is open.
+  std::weak_ptr<Pty> pty;
 
   [[nodiscard]] bool is_dir() const { return S_ISDIR(mode); }
   [[nodiscard]] bool is_reg() const { return S_ISREG(mode); }

@@ -124,6 +124,7 @@ sys::Result<pid_t> Kernel::setsid(Process& p) {
     }
   }
   p.sid = p.pgid = p.pid;
+  leave_terminal(p);
   return p.pid;
 }
 
@@ -452,6 +453,7 @@ void Kernel::terminate(Process& p, int wait_status) {
   auto fds = std::move(p.fds);
   p.fds.clear();
   fds.clear();
+  release_terminal_on_exit(p);
   if (current_pid == p.pid) current_pid = 0;
   reparent_children(p);
   notify_parent(p);

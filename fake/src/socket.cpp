@@ -436,6 +436,55 @@ sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
       });
 }
 
+// Linux's __sys_socketpair: the flags, then both descriptors (EMFILE before anything about the
+// family), then both sockets as socket() makes them, then the family's pairing, which only
+// AF_UNIX has (sock_no_socketpair: EOPNOTSUPP for TCP and UDP alike).
+sys::Result<sys::SocketPair> FakeSyscalls::socketpair(int domain, int type, int protocol) {
+  return call<sys::SocketPair>(
+      "socketpair", {detail::family_text(domain), detail::type_text(type), arg(protocol)},
+      [&](Process& p) -> sys::Result<sys::SocketPair> {
+        const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (base & ~0xf) return sys::fail(EINVAL, "socketpair");
+        auto& k = kernel();
+        int free_fds = 0;
+        const rlim_t limit = p.rlimits[RLIMIT_NOFILE].rlim_cur;
+        for (rlim_t fd = 0; fd < limit && free_fds < 2; ++fd) {
+          if (p.fds.count(static_cast<int>(fd)) == 0) ++free_fds;
+        }
+        if (free_fds < 2) return sys::fail(EMFILE, "socketpair");
+        // A family Linux knows makes its sockets, which cannot pair; the fake takes every
+        // family below AF_MAX as known (a machine lacking a module would say EAFNOSUPPORT).
+        if (domain < 0 || domain >= AF_MAX) return sys::fail(EAFNOSUPPORT, "socketpair");
+        if (domain != AF_UNIX) return sys::fail(EOPNOTSUPP, "socketpair");
+        if (base != SOCK_STREAM && base != SOCK_DGRAM) {
+          // SOCK_SEQPACKET exists on Linux but is not modelled here.
+          return sys::fail(ESOCKTNOSUPPORT, "socketpair");
+        }
+        if (protocol != 0 && protocol != PF_UNIX) return sys::fail(EPROTONOSUPPORT, "socketpair");
+        const int status = O_RDWR | ((type & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
+        auto make = [&] {
+          auto inode =
+              k.new_inode(S_IFSOCK | 0777, p.uids.effective, p.gids.effective, detail::kSockDev);
+          return std::make_shared<Socket>(k, std::move(inode), status, domain, base);
+        };
+        auto first = make();
+        auto second = make();
+        first->peer_address = detail::unix_unnamed();
+        second->peer_address = detail::unix_unnamed();
+        if (base == SOCK_STREAM) {
+          first->join(first, second);
+        } else {
+          first->datagram_peer = second;
+          second->datagram_peer = first;
+          first->datagram_connected = second->datagram_connected = true;
+        }
+        const bool cloexec = (type & SOCK_CLOEXEC) != 0;
+        const int a = *k.allocate_fd(p, std::move(first), cloexec, 0, "socketpair");
+        const int b = *k.allocate_fd(p, std::move(second), cloexec, 0, "socketpair");
+        return sys::SocketPair{a, b};
+      });
+}
+
 sys::Result<void> FakeSyscalls::bind(int fd, const struct sockaddr* addr, socklen_t len) {
   return call<void>("bind", {arg(fd), detail::socket_address_text(addr, len), arg(len)},
                     [&](Process& p) -> sys::Result<void> {

@@ -596,6 +596,79 @@ TEST(DifferentialPipes, WritevIsOneWriteOfTheConcatenation) {
   EXPECT_EQ(result_of(steps, "writev no reader"), "EPIPE");
 }
 
+// socketpair: both kinds of AF_UNIX pair, their flags, names, EOF and EPIPE, and what Linux
+// refuses and in which order (descriptors before the family).
+TEST(DifferentialSocketPair, PairsFlagsEofAndRefusals) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    const auto pair_text = [](const sys::SocketPair& p) {
+      return fmt::format("[{}, {}]", p.first, p.second);
+    };
+    const auto stream = s.value<sys::SocketPair>(
+        "socketpair stream", os.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0),
+        {}, pair_text);
+    s.value<int>("F_GETFD", os.fcntl(stream.first, F_GETFD, 0), -1);
+    s.value<int>("F_GETFL", os.fcntl(stream.second, F_GETFL, 0), -1,
+                 [](const int& v) { return fmt::format("0{:o}", v); });
+    s.note("recv empty", s.recv_text(stream.first, 8));
+    s.value<std::size_t>("write first", os.write(stream.first, "ping", 4), 0);
+    s.note("poll second", s.poll_text(stream.second));
+    s.note("recv second", s.recv_text(stream.second, 8));
+    sockaddr_un name{};
+    socklen_t len = sizeof name;
+    s.done("getsockname", os.getsockname(stream.first, reinterpret_cast<sockaddr*>(&name), &len));
+    s.note("name length", std::to_string(len));
+    s.done("close second", os.close(stream.second));
+    s.note("poll first", s.poll_text(stream.first));
+    s.note("recv eof", s.recv_text(stream.first, 8));
+    s.value<std::size_t>("send after close",
+                         os.sendto(stream.first, "x", 1, MSG_NOSIGNAL, nullptr, 0), 0);
+    const auto dgram = s.value<sys::SocketPair>(
+        "socketpair dgram", os.socketpair(AF_UNIX, SOCK_DGRAM, 0), {}, pair_text);
+    s.value<int>("dgram F_GETFD", os.fcntl(dgram.first, F_GETFD, 0), -1);
+    s.value<std::size_t>("write one", os.write(dgram.first, "one", 3), 0);
+    s.value<std::size_t>("write two", os.write(dgram.first, "two", 3), 0);
+    s.note("recv one", s.recv_text(dgram.second, 8, MSG_DONTWAIT));
+    s.note("recv two", s.recv_text(dgram.second, 8, MSG_DONTWAIT));
+    s.done("close dgram second", os.close(dgram.second));
+    s.value<std::size_t>("write to closed peer", os.write(dgram.first, "x", 1), 0);
+    s.value<sys::SocketPair>("AF_INET stream", os.socketpair(AF_INET, SOCK_STREAM, 0), {},
+                             pair_text);
+    s.value<sys::SocketPair>("AF_INET dgram", os.socketpair(AF_INET, SOCK_DGRAM, 0), {}, pair_text);
+    s.value<sys::SocketPair>("AF_INET6 stream", os.socketpair(AF_INET6, SOCK_STREAM, 0), {},
+                             pair_text);
+    s.value<sys::SocketPair>("AF_NETLINK", os.socketpair(AF_NETLINK, SOCK_DGRAM, 0), {}, pair_text);
+    s.value<sys::SocketPair>("family 99", os.socketpair(99, SOCK_STREAM, 0), {}, pair_text);
+    s.value<sys::SocketPair>("unix tcp protocol", os.socketpair(AF_UNIX, SOCK_STREAM, IPPROTO_TCP),
+                             {}, pair_text);
+    s.value<sys::SocketPair>("bad type flag", os.socketpair(AF_UNIX, SOCK_STREAM | 0x100000, 0), {},
+                             pair_text);
+    const struct rlimit few { 8, 8 };
+    s.done("setrlimit 8", os.setrlimit(RLIMIT_NOFILE, few));
+    int last = -1;
+    for (int fd = 0; fd < 8; ++fd) {
+      if (auto opened = os.open("/dev/null", O_RDONLY | O_CLOEXEC, 0)) last = *opened;
+    }
+    s.note("last open", std::to_string(last));
+    s.done("close last", os.close(last));
+    s.value<sys::SocketPair>("one free descriptor", os.socketpair(AF_UNIX, SOCK_STREAM, 0), {},
+                             pair_text);
+    s.value<sys::SocketPair>("one free, AF_INET", os.socketpair(AF_INET, SOCK_STREAM, 0), {},
+                             pair_text);
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "socketpair stream"), "[3, 4]");
+  EXPECT_EQ(result_of(steps, "recv second"), "n=4 \"ping\" from_len=0");
+  EXPECT_EQ(result_of(steps, "recv eof"), "n=0 \"\" from_len=0");
+  EXPECT_EQ(result_of(steps, "send after close"), "EPIPE");
+  EXPECT_EQ(result_of(steps, "AF_INET stream"), "EOPNOTSUPP");
+  EXPECT_EQ(result_of(steps, "AF_NETLINK"), "EOPNOTSUPP") << "a family that has no pairs";
+  EXPECT_EQ(result_of(steps, "family 99"), "EAFNOSUPPORT");
+  EXPECT_EQ(result_of(steps, "one free descriptor"), "EMFILE");
+  EXPECT_EQ(result_of(steps, "one free, AF_INET"), "EMFILE");
+}
+
 std::string port_text(std::uint16_t port) {
   return port >= 32768 && port <= 60999 ? "ephemeral" : std::to_string(port);
 }

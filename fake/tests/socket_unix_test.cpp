@@ -663,6 +663,84 @@ TEST(FakeSocket, OptionsKnownUnknownAndShort) {
   EXPECT_EQ(os.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, 2).error().code, EINVAL);
 }
 
+TEST(FakeSocketPair, StreamPairIsConnectedBothWaysWithEofAndEpipe) {
+  FakeSyscalls os;
+  auto pair = os.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ASSERT_TRUE(pair);
+  EXPECT_EQ(pair->first, 0);
+  EXPECT_EQ(pair->second, 1);
+  EXPECT_EQ(*os.fcntl(pair->first, F_GETFD, 0), FD_CLOEXEC);
+  EXPECT_EQ(*os.fcntl(pair->second, F_GETFL, 0), O_RDWR | O_NONBLOCK);
+  EXPECT_EQ(recv_text(os, pair->first), "error " + std::to_string(EAGAIN));
+  ASSERT_TRUE(os.write(pair->first, "ping", 4));
+  EXPECT_EQ(poll_events(os, pair->second), POLLIN | POLLOUT);
+  EXPECT_EQ(recv_text(os, pair->second), "ping");
+  ASSERT_TRUE(os.write(pair->second, "pong", 4));
+  EXPECT_EQ(recv_text(os, pair->first), "pong");
+  sockaddr_un name{};
+  socklen_t len = sizeof name;
+  ASSERT_TRUE(os.getsockname(pair->first, reinterpret_cast<sockaddr*>(&name), &len));
+  EXPECT_EQ(len, sizeof(sa_family_t)) << "both ends are unnamed";
+  ASSERT_TRUE(os.close(pair->second));
+  EXPECT_EQ(poll_events(os, pair->first), POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+  EXPECT_EQ(recv_text(os, pair->first), "");
+  EXPECT_EQ(os.sendto(pair->first, "x", 1, MSG_NOSIGNAL, nullptr, 0).error().code, EPIPE);
+}
+
+TEST(FakeSocketPair, DatagramPairKeepsBoundariesAndHearsOnlyItsPeer) {
+  FakeSyscalls os;
+  auto pair = os.socketpair(AF_UNIX, SOCK_DGRAM, 0);
+  ASSERT_TRUE(pair);
+  EXPECT_EQ(*os.fcntl(pair->first, F_GETFD, 0), 0);
+  ASSERT_TRUE(os.write(pair->first, "one", 3));
+  ASSERT_TRUE(os.write(pair->first, "two", 3));
+  EXPECT_EQ(recv_text(os, pair->second, 256, MSG_DONTWAIT), "one");
+  EXPECT_EQ(recv_text(os, pair->second, 256, MSG_DONTWAIT), "two");
+  ASSERT_TRUE(os.write(pair->second, "back", 4));
+  EXPECT_EQ(recv_text(os, pair->first, 256, MSG_DONTWAIT), "back");
+  const int stranger = dgram(os);
+  ASSERT_TRUE(os.bind(stranger, unix_address("@stranger").get(), unix_address("@stranger").len));
+  const auto peer_name = unix_address("@pair");
+  ASSERT_TRUE(os.bind(pair->second, peer_name.get(), peer_name.len));
+  EXPECT_EQ(send_to(os, stranger, "x", "@pair").error().code, EPERM)
+      << "a connected datagram socket hears only from its peer";
+  ASSERT_TRUE(os.close(pair->second));
+  EXPECT_EQ(os.write(pair->first, "x", 1).error().code, ECONNREFUSED);
+}
+
+TEST(FakeSocketPair, RefusesWhatLinuxRefusesInLinuxsOrder) {
+  FakeSyscalls os;
+  EXPECT_EQ(os.socketpair(AF_INET, SOCK_STREAM, 0).error().code, EOPNOTSUPP);
+  EXPECT_EQ(os.socketpair(AF_INET, SOCK_DGRAM, 0).error().code, EOPNOTSUPP);
+  EXPECT_EQ(os.socketpair(AF_INET6, SOCK_STREAM, 0).error().code, EOPNOTSUPP);
+  EXPECT_EQ(os.socketpair(AF_NETLINK, SOCK_DGRAM, 0).error().code, EOPNOTSUPP);
+  EXPECT_EQ(os.socketpair(99, SOCK_STREAM, 0).error().code, EAFNOSUPPORT);
+  EXPECT_EQ(os.socketpair(AF_UNIX, SOCK_STREAM, IPPROTO_TCP).error().code, EPROTONOSUPPORT);
+  EXPECT_EQ(os.socketpair(AF_UNIX, SOCK_STREAM | 0x100000, 0).error().code, EINVAL);
+  EXPECT_EQ(os.socketpair(AF_UNIX, SOCK_SEQPACKET, 0).error().code, ESOCKTNOSUPPORT)
+      << "not modelled";
+  ASSERT_TRUE(os.setrlimit(RLIMIT_NOFILE, {5, 5}));
+  ASSERT_TRUE(os.socketpair(AF_UNIX, SOCK_STREAM, 0));  // 0 and 1
+  ASSERT_TRUE(os.socketpair(AF_UNIX, SOCK_STREAM, 0));
+  const int last = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  EXPECT_EQ(last, 4);
+  ASSERT_TRUE(os.close(3));
+  EXPECT_EQ(os.socketpair(AF_UNIX, SOCK_STREAM, 0).error().code, EMFILE)
+      << "one free descriptor is not enough";
+  EXPECT_EQ(os.socketpair(AF_INET, SOCK_STREAM, 0).error().code, EMFILE)
+      << "descriptors are reserved before the family is looked at";
+  EXPECT_EQ(os.open_fds(os.current_pid()), (std::vector<int>{0, 1, 2, 4}));
+}
+
+TEST(FakeSocketPair, IsRecordedAndInjectable) {
+  FakeSyscalls os;
+  os.fail_nth("socketpair", 1, 0);
+  EXPECT_EQ(os.socketpair(AF_UNIX, SOCK_STREAM, 0).error().code, EMFILE);
+  ASSERT_TRUE(os.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  EXPECT_EQ(os.transcript().at(1).to_string(),
+            "[1000] socketpair(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC, 0) = [0, 1]");
+}
+
 TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
   FakeSyscalls os;
   os.fail_nth("sendto", 1, ENOBUFS);
@@ -673,8 +751,9 @@ TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
   EXPECT_EQ(os.transcript().at(1).call_text(),
             "sendto(0, \"READY=1\\n\", 8, MSG_NOSIGNAL, unix:@notify)");
   EXPECT_THAT(os.transcript(), CallFailedWith("sendto", ENOBUFS));
-  for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom",
-                           "recvmsg", "setsockopt", "getsockopt", "getsockname", "shutdown"}) {
+  for (const char* name :
+       {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom", "recvmsg",
+        "setsockopt", "getsockopt", "getsockname", "shutdown", "socketpair"}) {
     EXPECT_NE(FakeSyscalls::typical_errno(name), 0) << name;
   }
 }

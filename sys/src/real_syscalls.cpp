@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -468,6 +469,12 @@ Result<int> RealSyscalls::fcntl(int fd, int cmd, int arg) {
   return value;
 }
 
+Result<int> RealSyscalls::ioctl(int fd, unsigned long request, void* arg) {
+  const int value = ::ioctl(fd, request, arg);
+  if (value < 0) return fail(errno, "ioctl");
+  return value;
+}
+
 Result<std::size_t> RealSyscalls::read(int fd, void* buf, std::size_t count) {
   const ssize_t n = ::read(fd, buf, count);
   if (n < 0) return fail(errno, "read");
@@ -649,6 +656,12 @@ Result<int> RealSyscalls::socket(int domain, int type, int protocol) {
   const int fd = ::socket(domain, type, protocol);
   if (fd < 0) return fail(errno, "socket");
   return fd;
+}
+
+Result<SocketPair> RealSyscalls::socketpair(int domain, int type, int protocol) {
+  int fds[2] = {-1, -1};
+  if (::socketpair(domain, type, protocol, fds) < 0) return fail(errno, "socketpair");
+  return SocketPair{fds[0], fds[1]};
 }
 
 Result<void> RealSyscalls::bind(int fd, const struct sockaddr* addr, socklen_t len) {

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -18,6 +19,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -2015,6 +2017,53 @@ TEST_F(RealSyscallsSockets, ShutdownReportsEnotsockEbadfEinvalEnotconn) {
   // An unconnected AF_UNIX socket takes it: unix_shutdown only records the flags.
   const Fd unix_socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   EXPECT_TRUE(IsOk(sys_.shutdown(unix_socket.get(), SHUT_WR)));
+}
+
+TEST_F(RealSyscallsSockets, SocketpairConnectsTwoUnixSockets) {
+  auto pair = sys_.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_TRUE(IsOk(pair));
+  const Fd first(pair->first);
+  const Fd second(pair->second);
+  EXPECT_EQ(::fcntl(first.get(), F_GETFD), FD_CLOEXEC);
+  ASSERT_EQ(::write(first.get(), "hi", 2), 2);
+  char buf[4] = {};
+  ASSERT_EQ(::read(second.get(), buf, sizeof buf), 2);
+  EXPECT_STREQ(buf, "hi");
+}
+
+TEST_F(RealSyscallsSockets, SocketpairReportsEopnotsuppEafnosupportEinval) {
+  EXPECT_TRUE(FailsWith(sys_.socketpair(AF_INET, SOCK_STREAM, 0), EOPNOTSUPP, "socketpair"));
+  EXPECT_TRUE(FailsWith(sys_.socketpair(99, SOCK_STREAM, 0), EAFNOSUPPORT, "socketpair"));
+  EXPECT_TRUE(FailsWith(sys_.socketpair(AF_UNIX, SOCK_STREAM | 0x100000, 0), EINVAL, "socketpair"));
+}
+
+// ==== Terminals ===========================================================================
+
+class RealSyscallsTerminals : public RealSyscallsTest {};
+
+TEST_F(RealSyscallsTerminals, IoctlNamesAndUnlocksAPtyAndReadsItsTermios) {
+  const Fd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (master.get() < 0) GTEST_SKIP() << "no /dev/ptmx here";
+  unsigned index = 99999;
+  ASSERT_TRUE(IsOk(sys_.ioctl(master.get(), TIOCGPTN, &index)));
+  EXPECT_LT(index, 99999U);
+  int unlock = 0;
+  ASSERT_TRUE(IsOk(sys_.ioctl(master.get(), TIOCSPTLCK, &unlock)));
+  auto peer = sys_.ioctl(
+      master.get(), TIOCGPTPEER,
+      reinterpret_cast<void*>(static_cast<std::uintptr_t>(O_RDWR | O_NOCTTY | O_CLOEXEC)));
+  ASSERT_TRUE(IsOk(peer));
+  const Fd slave(*peer);
+  termios attributes{};
+  ASSERT_TRUE(IsOk(sys_.ioctl(slave.get(), TCGETS, &attributes)));
+  EXPECT_NE(attributes.c_lflag & ICANON, 0U);
+}
+
+TEST_F(RealSyscallsTerminals, IoctlReportsEnottyEbadf) {
+  Pipe p = make_pipe();
+  termios attributes{};
+  EXPECT_TRUE(FailsWith(sys_.ioctl(p.read.get(), TCGETS, &attributes), ENOTTY, "ioctl"));
+  EXPECT_TRUE(FailsWith(sys_.ioctl(kBadFd, TCGETS, &attributes), EBADF, "ioctl"));
 }
 
 // ==== Limits and time =====================================================================

@@ -90,6 +90,8 @@ struct ProcessInfo {
   int wait_status = 0;  // Meaningful once the process is a zombie or reaped.
   bool subreaper = false;
   int pdeathsig = 0;
+  // The controlling terminal ("/dev/pts/0"), empty when the process has none.
+  std::string controlling_terminal;
   std::vector<ExecRecord> execs;
   std::vector<SignalEvent> signals;
   std::vector<int> pending_signals;
@@ -270,6 +272,11 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<int> dup2(int oldfd, int newfd) override;
   sys::Result<int> dup3(int oldfd, int newfd, int flags) override;
   sys::Result<int> fcntl(int fd, int cmd, int arg) override;
+  // Terminal requests on the pseudo-terminals of /dev/ptmx and /dev/pts (TIOCGPTN,
+  // TIOCSPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGWINSZ, TIOCSWINSZ, TCGETS, TCSETS*);
+  // anything else is ENOTTY, as Linux answers for a request a file does not know. See
+  // fake/README.md for what a terminal models.
+  sys::Result<int> ioctl(int fd, unsigned long request, void* arg) override;
   sys::Result<std::size_t> read(int fd, void* buf, std::size_t count) override;
   sys::Result<std::size_t> write(int fd, const void* buf, std::size_t count) override;
   sys::Result<std::size_t> writev(int fd, std::span<const struct iovec> iov) override;
@@ -310,6 +317,8 @@ class FakeSyscalls : public sys::Syscalls {
   // AF_UNIX stream and datagram sockets, and AF_INET stream sockets on loopback only (other
   // families and types fail as Linux fails for what it lacks); see fake/README.md.
   sys::Result<int> socket(int domain, int type, int protocol) override;
+  // AF_UNIX SOCK_STREAM and SOCK_DGRAM pairs, connected to each other and unnamed.
+  sys::Result<sys::SocketPair> socketpair(int domain, int type, int protocol) override;
   sys::Result<void> bind(int fd, const struct sockaddr* addr, socklen_t len) override;
   sys::Result<void> listen(int fd, int backlog) override;
   sys::Result<int> accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) override;

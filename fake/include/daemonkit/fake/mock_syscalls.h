@@ -72,6 +72,7 @@ class BasicMockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<int>, dup2, (int, int), (override));
   MOCK_METHOD(Result<int>, dup3, (int, int, int), (override));
   MOCK_METHOD(Result<int>, fcntl, (int, int, int), (override));
+  MOCK_METHOD(Result<int>, ioctl, (int, unsigned long, void*), (override));
   MOCK_METHOD(Result<std::size_t>, read, (int, void*, std::size_t), (override));
   MOCK_METHOD(Result<std::size_t>, write, (int, const void*, std::size_t), (override));
   MOCK_METHOD(Result<std::size_t>, writev, (int, std::span<const struct iovec>), (override));
@@ -106,6 +107,7 @@ class BasicMockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<int>, eventfd, (unsigned int, int), (override));
 
   MOCK_METHOD(Result<int>, socket, (int, int, int), (override));
+  MOCK_METHOD(Result<sys::SocketPair>, socketpair, (int, int, int), (override));
   MOCK_METHOD(Result<void>, bind, (int, const struct sockaddr*, socklen_t), (override));
   MOCK_METHOD(Result<void>, listen, (int, int), (override));
   MOCK_METHOD(Result<int>, accept4, (int, struct sockaddr*, socklen_t*, int), (override));

@@ -54,6 +54,7 @@ class RealSyscalls final : public Syscalls {
   Result<int> dup2(int oldfd, int newfd) override;
   Result<int> dup3(int oldfd, int newfd, int flags) override;
   Result<int> fcntl(int fd, int cmd, int arg) override;
+  Result<int> ioctl(int fd, unsigned long request, void* arg) override;
   Result<std::size_t> read(int fd, void* buf, std::size_t count) override;
   Result<std::size_t> write(int fd, const void* buf, std::size_t count) override;
   Result<std::size_t> writev(int fd, std::span<const struct iovec> iov) override;
@@ -90,6 +91,7 @@ class RealSyscalls final : public Syscalls {
 
   // Sockets
   Result<int> socket(int domain, int type, int protocol) override;
+  Result<SocketPair> socketpair(int domain, int type, int protocol) override;
   Result<void> bind(int fd, const struct sockaddr* addr, socklen_t len) override;
   Result<void> listen(int fd, int backlog) override;
   Result<int> accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) override;

@@ -35,6 +35,12 @@ struct PipeFds {
   int write_end = -1;
 };
 
+// The two connected sockets socketpair makes, in the order it fills them.
+struct SocketPair {
+  int first = -1;
+  int second = -1;
+};
+
 // What waitpid reports: the pid reaped (0 with WNOHANG when nothing changed) and the raw wait
 // status to be read with WIFEXITED and friends.
 struct WaitResult {
@@ -188,6 +194,13 @@ class Syscalls {
   // See man 2 fcntl, for commands whose argument is an int (F_GETFD, F_SETFD, F_GETFL,
   // F_SETFL, F_DUPFD, F_DUPFD_CLOEXEC).
   virtual Result<int> fcntl(int fd, int cmd, int arg) = 0;
+  // See man 2 ioctl. `arg` is what the request takes: a pointer to its structure or integer,
+  // or an integer passed in the pointer itself (TIOCSCTTY, TIOCGPTPEER). TCGETS and TCSETS
+  // take the kernel's struct termios, which is the first 36 bytes of glibc's (its c_cc has
+  // 19 entries, glibc's 32), so a glibc struct termios may be passed. Returns ioctl's value
+  // (a new descriptor for TIOCGPTPEER). One system call that allocates nothing, so a vfork
+  // child may make it (setsid, then TIOCSCTTY and TIOCSWINSZ on its terminal).
+  virtual Result<int> ioctl(int fd, unsigned long request, void* arg) = 0;
   // See man 2 read.
   virtual Result<std::size_t> read(int fd, void* buf, std::size_t count) = 0;
   // See man 2 write.
@@ -260,6 +273,8 @@ class Syscalls {
 
   // See man 2 socket.
   virtual Result<int> socket(int domain, int type, int protocol) = 0;
+  // See man 2 socketpair.
+  virtual Result<SocketPair> socketpair(int domain, int type, int protocol) = 0;
   // See man 2 bind.
   virtual Result<void> bind(int fd, const struct sockaddr* addr, socklen_t len) = 0;
   // See man 2 listen.
