@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -449,6 +450,49 @@ TEST(FakePrograms, AProgramCannotSleepOutOfItsTurn) {
   EXPECT_THAT(results, ElementsAre(-EAGAIN));
   EXPECT_THAT(os.transcript(), Contains(AllOf(Field(&CallRecord::pid, child.pid),
                                               Field(&CallRecord::note, HasSubstr("next turn")))));
+}
+
+TEST(FakePrograms, AProgramThatExecsRunsTheNewProgramFromItsNextTurn) {
+  FakeSyscalls os;
+  os.install_program("/usr/bin/echo-args", programs::echo_args());
+  // A shell of the test's own: it execs echo-args with arguments of its own.
+  os.install_program("/bin/sh", [](const ExecRecord& exec) -> ProgramStep {
+    return [script = exec.argv.back()](sys::Syscalls& child_os) {
+      std::string arg0 = "echo-args";
+      std::string arg1 = script;
+      char* argv[] = {arg0.data(), arg1.data(), nullptr};
+      char* envp[] = {nullptr};
+      static_cast<void>(child_os.execve("/usr/bin/echo-args", argv, envp));
+      child_os.exit_now(127);
+      return Turn::kWaiting;  // not reached: exit_now ends the process
+    };
+  });
+  SpawnOptions options;
+  options.argv = {"sh", "-c"};
+  const Child child = spawn(os, "/bin/sh", options);
+  EXPECT_EQ(WEXITSTATUS(os.waitpid(child.pid, 0)->status), 0);
+  EXPECT_EQ(drain(os, child.stdout_r), "echo-args\n-c\n\n");
+  EXPECT_EQ(os.process(child.pid).execs.size(), 2u);
+}
+
+TEST(FakePrograms, AProgramBelongsToTheFileSoAHardLinkRunsIt) {
+  FakeSyscalls os;
+  os.install_program("/bin/false3", programs::exit_with(3));
+  os.make_hard_link("/bin/false3", "/usr/bin/also-false3");
+  const Child child = spawn(os, "/usr/bin/also-false3");
+  EXPECT_EQ(WEXITSTATUS(os.waitpid(child.pid, 0)->status), 3);
+}
+
+TEST(FakePrograms, AnExceptionFromAStepKillsTheProgramAndReachesTheTest) {
+  FakeSyscalls os;
+  os.install_program("/bin/buggy", [](const ExecRecord&) -> ProgramStep {
+    return [](sys::Syscalls&) -> Turn { throw std::runtime_error("bug in the program"); };
+  });
+  const Child child = spawn(os, "/bin/buggy");
+  EXPECT_THROW(static_cast<void>(os.waitpid(child.pid, WNOHANG)), std::runtime_error);
+  EXPECT_EQ(os.current_pid(), 1000);
+  EXPECT_EQ(os.process(child.pid).wait_status, SIGABRT);
+  EXPECT_TRUE(WIFSIGNALED(os.waitpid(child.pid, WNOHANG)->status));
 }
 
 TEST(FakePrograms, AProgramThatNeverSettlesAbortsNamingIt) {

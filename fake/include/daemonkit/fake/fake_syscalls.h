@@ -219,12 +219,13 @@ class FakeSyscalls : public sys::Syscalls {
   void before_each_call(BeforeCall hook);
 
   // Gives every running fake program turns until none can make progress (each has said
-  // Turn::kWaiting, exited or died), then makes the current process current again. The
-  // kernel does the same by itself where a caller would wait for other processes (epoll_wait,
-  // poll, waitpid, and a read or write of a blocking descriptor that is not ready), after the
-  // before_each_call hook and before the call, though there only for the programs that may
-  // have something to do; this gives every program a turn, e.g. after the test changed the
-  // filesystem behind their backs. A program that never settles aborts the test, naming it.
+  // Turn::kWaiting, exited or died), then makes the process that was current current again.
+  // The kernel does this by itself wherever a caller would wait for other processes (before
+  // epoll_wait, poll, waitpid, and a read or write of a blocking descriptor that is not
+  // ready; after the before_each_call hook), giving turns there only to programs that may
+  // have something new to do; run_programs gives each a first turn regardless, e.g. after the
+  // test changed the filesystem behind their backs. A program that never settles aborts the
+  // test, naming it.
   void run_programs();
 
   ManualClock& clock();
