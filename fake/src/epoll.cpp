@@ -201,11 +201,13 @@ EpollFile* epoll_at(Process& p, Kernel& kernel, int epfd) {
 sys::Result<int> nothing_ready(Kernel& kernel, const char* call, int timeout_ms,
                                const std::string& what) {
   if (timeout_ms == 0) return 0;
-  if (timeout_ms > 0) {
+  // A fake program cannot sleep out of its turn: it waits for its next one instead.
+  if (timeout_ms > 0 && !kernel.in_program_turn) {
     kernel.clock.advance(std::chrono::milliseconds(timeout_ms));
     return 0;
   }
-  return kernel.would_block<int>(call, fmt::format("nothing is ready in {} and no timeout", what));
+  return kernel.would_block<int>(
+      call, fmt::format("nothing is ready in {}{}", what, timeout_ms < 0 ? " and no timeout" : ""));
 }
 
 std::string events_text(const struct epoll_event* event) {
@@ -224,6 +226,7 @@ std::string events_text(const struct epoll_event* event) {
 
 void Kernel::wake(const void* queue, std::uint32_t key) {
   if (shutting_down) return;
+  ++changes;
   std::erase_if(epolls, [](const std::weak_ptr<OpenFile>& e) { return e.expired(); });
   // Level by level: the queues woken at this depth, and the epolls whose registrations that
   // queued, which wake their own pollers with EPOLLIN at the next. epoll_ctl refuses loops and
@@ -342,6 +345,7 @@ sys::Result<void> FakeSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll
 
 sys::Result<int> FakeSyscalls::epoll_wait(int epfd, struct epoll_event* events, int maxevents,
                                           int timeout_ms) {
+  may_wait(WaitOn::kAnything);
   return call<int>("epoll_wait", {arg(epfd), arg(maxevents), arg(timeout_ms)},
                    [&](Process& p) -> sys::Result<int> {
                      auto& k = kernel();
@@ -378,6 +382,7 @@ sys::Result<int> FakeSyscalls::epoll_wait(int epfd, struct epoll_event* events, 
 }
 
 sys::Result<int> FakeSyscalls::poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
+  may_wait(WaitOn::kAnything);
   return call<int>("poll", {arg(nfds), arg(timeout_ms)}, [&](Process& p) -> sys::Result<int> {
     auto& k = kernel();
     if (nfds > p.rlimits[RLIMIT_NOFILE].rlim_cur) return sys::fail(EINVAL, "poll");

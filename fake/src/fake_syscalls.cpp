@@ -394,7 +394,7 @@ void FakeSyscalls::end_call(std::string value, int error) {
   record.finished = true;
   record.value = std::move(value);
   record.error = error;
-  if (error == EDEADLK && !kernel_->last_block_reason.empty()) {
+  if (error != 0 && !kernel_->last_block_reason.empty()) {
     record.note = std::move(kernel_->last_block_reason);
     kernel_->last_block_reason.clear();
   }
@@ -492,7 +492,17 @@ void FakeSyscalls::make_hard_link(const std::string& existing, const std::string
 }
 
 void FakeSyscalls::install_program(const std::string& path, mode_t mode) {
+  install_program(path, FakeProgram{}, mode);
+}
+
+void FakeSyscalls::install_program(const std::string& path, FakeProgram program, mode_t mode) {
   write_file(path, "#!/fake/program\n", mode);
+  const ino_t ino = kernel_->lookup_as_root(path, true)->ino;
+  if (program) {
+    kernel_->installed_programs[ino] = std::move(program);
+  } else {
+    kernel_->installed_programs.erase(ino);
+  }
 }
 
 std::optional<std::string> FakeSyscalls::read_file(const std::string& path) const {
@@ -712,6 +722,7 @@ sys::Result<void> FakeSyscalls::setpgid(pid_t pid, pid_t pgid) {
 }
 
 sys::Result<sys::WaitResult> FakeSyscalls::waitpid(pid_t pid, int options) {
+  may_wait(WaitOn::kAnything);
   return call<sys::WaitResult>("waitpid",
                                {arg(pid), flags_text(options, {{WNOHANG, "WNOHANG"},
                                                                {WUNTRACED, "WUNTRACED"},
@@ -934,11 +945,13 @@ sys::Result<int> FakeSyscalls::fcntl(int fd, int cmd, int arg_value) {
 }
 
 sys::Result<std::size_t> FakeSyscalls::read(int fd, void* buf, std::size_t count) {
+  may_wait(WaitOn::kReadable, fd);
   return call<std::size_t>("read", {arg(fd), arg(count)},
                            [&](Process& p) { return kernel_->read(p, fd, buf, count); });
 }
 
 sys::Result<std::size_t> FakeSyscalls::write(int fd, const void* buf, std::size_t count) {
+  may_wait(WaitOn::kWritable, fd);
   return call<std::size_t>("write", {arg(fd), bytes_text(buf, count), arg(count)},
                            [&](Process& p) { return kernel_->write(p, fd, buf, count); });
 }

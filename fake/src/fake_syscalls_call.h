@@ -46,7 +46,9 @@ inline std::string render(unsigned int value) { return std::to_string(value); }
 template <typename T, typename Body>
 sys::Result<T> FakeSyscalls::call(const char* name, std::vector<std::string> args, Body&& body,
                                   bool injectable) {
+  const WaitPoint wait = std::exchange(wait_point_, WaitPoint{});
   run_before_call(name);
+  run_programs_at(wait);
   begin_call(name, std::move(args));
   const pid_t caller = kernel_->current_pid;
   if (injectable) {

@@ -170,11 +170,18 @@ std::shared_ptr<Inode> Kernel::new_inode(mode_t mode, uid_t uid, gid_t gid, dev_
 
 timespec Kernel::now() const { return ManualClock::to_timespec(clock.realtime()); }
 
-void Kernel::block_forever(const char* call, const std::string& why) {
+int Kernel::block_forever(const char* call, const std::string& why) {
+  if (in_program_turn) {
+    last_block_reason =
+        fmt::format("{}() in pid {} would block: {}; the program waits for its next turn", call,
+                    current_pid, why);
+    return EAGAIN;
+  }
   const std::string message =
       fmt::format("{}() in pid {} would block forever: {}", call, current_pid, why);
   if (would_block_policy == WouldBlock::kAbort) fatal(message);
   last_block_reason = message;
+  return EDEADLK;
 }
 
 // ---- OpenFile defaults ---------------------------------------------------------------------

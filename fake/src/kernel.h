@@ -148,10 +148,11 @@ class Kernel {
   // What a blocking call does when nothing in the simulation could ever wake it.
   template <typename T>
   sys::Result<T> would_block(const char* call, const std::string& why) {
-    block_forever(call, why);
-    return sys::fail(EDEADLK, call);
+    return sys::fail(block_forever(call, why), call);
   }
-  void block_forever(const char* call, const std::string& why);
+  // Applies the would-block policy and returns the errno the call fails with: EDEADLK, or
+  // EAGAIN in a fake program's turn, where the program waits for its next turn instead.
+  int block_forever(const char* call, const std::string& why);
 
   // ---- Filesystem (fs.cpp) ----
   // Resolves `path` for process `p` starting at `base` for relative paths (cwd if null).
@@ -291,6 +292,27 @@ class Kernel {
   // Linux's ep_poll_callback does, and the epolls they belong to wake their own watchers.
   void wake(const void* queue, std::uint32_t key);
 
+  // ---- Fake programs (programs.cpp) ----
+  // `p` has just exec'd `exec` from the inode numbered `ino`: it runs the program installed
+  // there from its next turn, or none (the test plays it).
+  void start_program(Process& p, ino_t ino, const ExecRecord& exec);
+  // Everything a waiting program may be waiting for, summed up: a program whose stamp is
+  // unchanged since its last turn has nothing new to look at.
+  struct ProgramStamp {
+    std::uint64_t changes = 0;
+    std::int64_t monotonic_ns = 0;
+    std::int64_t realtime_ns = 0;
+    bool operator==(const ProgramStamp&) const = default;
+  };
+  [[nodiscard]] ProgramStamp program_stamp() const;
+  struct RunningProgram {
+    // Shared so that a turn keeps its step alive while the program execs into another.
+    std::shared_ptr<ProgramStep> step;
+    std::string path;
+    std::optional<Turn> last;  // none before its first turn
+    ProgramStamp stamp;        // after its last turn
+  };
+
   // ---- Limits and time (limits.cpp) ----
   sys::Result<struct rlimit> getrlimit(Process& p, int resource);
   sys::Result<void> setrlimit(Process& p, int resource, const struct rlimit& limit);
@@ -323,6 +345,14 @@ class Kernel {
   unsigned next_autobind = 0;
   // Pseudo-terminals by index while their master is open; a new one takes the lowest free.
   std::map<int, std::weak_ptr<Pty>> ptys;
+  // Fake programs: installed by inode number (never reused), running by pid.
+  std::map<ino_t, FakeProgram> installed_programs;
+  std::map<pid_t, RunningProgram> running_programs;
+  // Counts the events a waiting program may wait for: every wake-up of a wait queue (what
+  // epoll sees: bytes or room in a pipe, a last close, socket traffic, a pending signal), a
+  // delivered signal and a process's end.
+  std::uint64_t changes = 0;
+  bool in_program_turn = false;
 
  private:
   void reparent_children(Process& dying);

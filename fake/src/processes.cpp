@@ -228,6 +228,7 @@ void Kernel::act_on(Process& target, int sig, pid_t sender) {
 
 void Kernel::deliver(Process& target, int sig, pid_t sender) {
   if (!target.alive() || sig == 0) return;
+  ++changes;
   // init is unkillable: signals it has no handler for are dropped, SIGKILL included.
   if (target.pid == 1 && !has_handler(target.actions[static_cast<std::size_t>(sig)])) {
     target.signals.push_back({sig, sender, SignalAction::kIgnored});
@@ -364,6 +365,7 @@ sys::Result<void> Kernel::execve(Process& p, const char* path, char* const argv[
   const bool changed = uids != p.uids || gids != p.gids;
   p.dumpable = changed ? 0 : 1;
   if (changed) p.pdeathsig = 0;
+  start_program(p, program.ino, record);
   p.execs.push_back(std::move(record));
   p.execed = true;
   if (current_pid == p.pid) current_pid = 0;
@@ -447,6 +449,7 @@ sys::Result<void> Kernel::sigprocmask(Process& p, int how, const sigset_t* set, 
 
 void Kernel::terminate(Process& p, int wait_status) {
   if (!p.alive()) return;
+  ++changes;
   p.state = ProcessState::kZombie;
   p.wait_status = wait_status;
   // Every descriptor closes: pipe readers see EOF, flocks held through them are released.

@@ -58,6 +58,30 @@ struct ExecRecord {
   std::vector<std::string> envp;
 };
 
+// ==== Fake programs =========================================================================
+// The code a process runs after an execve of a path installed with a program (see
+// install_program and fake/README.md, "Fake programs"). A program runs in turns: each turn is
+// one call of its step, as its own process, making non-blocking progress through the same
+// Syscalls as everyone (so its calls are recorded under its pid and can be failed). Inside a
+// turn a call that would block fails with EAGAIN instead, and the program waits. It ends by
+// exit_now, by a fatal signal, or by an execve of another image.
+
+// What one turn did.
+enum class Turn {
+  // It changed something (read, wrote, closed, ...) or has more to do: it gets another turn
+  // before the waiting caller goes on.
+  kRunning,
+  // It could do nothing: its next turn comes once something it may wait for has changed
+  // (bytes or room in a pipe, a descriptor's last close, a signal, a process's end, the clock).
+  kWaiting,
+};
+
+// A running program: called once per turn, with the kernel it runs on.
+using ProgramStep = std::function<Turn(sys::Syscalls& os)>;
+// A program as installed at a path: makes a fresh step, holding that run's own state, for
+// each successful execve of the path, from what that execve passed.
+using FakeProgram = std::function<ProgramStep(const ExecRecord& exec)>;
+
 // What happened to one signal sent to a process. Handlers are never run: a caught signal is
 // recorded here instead, so tests observe that it arrived.
 enum class SignalAction {
@@ -150,8 +174,14 @@ class FakeSyscalls : public sys::Syscalls {
   // higher. `existing` must exist and not be a directory; a final symlink is linked itself,
   // not followed (Linux's link(2)). Parents as write_file makes them; `path` must be free.
   void make_hard_link(const std::string& existing, const std::string& path);
-  // Installs an executable that execve accepts: a regular file with the given mode.
+  // Installs an executable that execve accepts: a regular file with the given mode. A process
+  // that execs it runs no code of its own: the test plays it (switch_to, end_process).
   void install_program(const std::string& path, mode_t mode = 0755);
+  // Installs an executable whose code is `program` (see fake_programs.h for ready-made ones):
+  // after a successful execve of `path` — in a vfork child too — the process runs it, in
+  // turns, on the descriptors it inherited. The program belongs to the file: a hard link runs
+  // it too, and installing again at `path` replaces it.
+  void install_program(const std::string& path, FakeProgram program, mode_t mode = 0755);
   // The contents of a regular file (symlinks followed), or nothing if there is none.
   [[nodiscard]] std::optional<std::string> read_file(const std::string& path) const;
   // lstat as root, or nothing if the path does not exist.
@@ -189,6 +219,16 @@ class FakeSyscalls : public sys::Syscalls {
   // before the call, which then unwinds with ProcessEnded unmade. An empty hook removes it.
   using BeforeCall = std::function<void(std::string_view name, pid_t caller)>;
   void before_each_call(BeforeCall hook);
+
+  // Gives every running fake program turns until none can make progress (each has said
+  // Turn::kWaiting, exited or died), then makes the process that was current current again.
+  // The kernel does this by itself wherever a caller would wait for other processes (before
+  // epoll_wait, poll, waitpid, and a read or write of a blocking descriptor that is not
+  // ready; after the before_each_call hook), giving turns there only to programs that may
+  // have something new to do; run_programs gives each a first turn regardless, e.g. after the
+  // test changed the filesystem behind their backs. A program that never settles aborts the
+  // test, naming it.
+  void run_programs();
 
   ManualClock& clock();
 
@@ -364,6 +404,26 @@ class FakeSyscalls : public sys::Syscalls {
   // Runs the before_each_call hook, unless it is running already.
   void run_before_call(const char* name);
 
+  // What a call may wait for; fake programs take their turns first (programs.cpp).
+  enum class WaitOn { kNothing, kAnything, kReadable, kWritable };
+  struct WaitPoint {
+    WaitOn on = WaitOn::kNothing;
+    int fd = -1;
+  };
+  // Says that the next call<T> is one where its caller may wait for other processes: one line
+  // just before call<T>, at each call site that may wait (epoll_wait, poll, waitpid, read,
+  // write). call<T> lets the programs run after the before_each_call hook.
+  void may_wait(WaitOn on, int fd = -1) { wait_point_ = WaitPoint{on, fd}; }
+  // The programs' turns at a wait point, unless the caller would not wait there after all.
+  // Unwinds with ProcessEnded if a program ended the caller.
+  void run_programs_at(WaitPoint wait);
+  // Rounds of turns until a round in which every program waits. `everyone`: the first round
+  // gives a turn even to programs that wait for nothing that changed.
+  void run_program_rounds(bool everyone);
+  // One turn of the program `pid` runs; returns what it said (kRunning after an exec into
+  // another program, which runs from the next round).
+  Turn take_turn(pid_t pid);
+
   std::unique_ptr<detail::Kernel> kernel_;
   std::unique_ptr<Faults> faults_;
   std::unique_ptr<testing::ScopedTrace> random_trace_;
@@ -373,6 +433,7 @@ class FakeSyscalls : public sys::Syscalls {
   bool recording_ = true;
   BeforeCall before_call_;
   bool in_before_call_ = false;
+  WaitPoint wait_point_;
 };
 
 // gtest prints a FakeSyscalls (e.g. in EXPECT_THAT(fake, HasOpenFds(...))) as its current
