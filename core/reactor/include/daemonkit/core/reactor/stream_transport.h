@@ -58,7 +58,7 @@ class StreamTransport final : public Producer {
   // Takes `fd` (closed on every path, this one's failure included), sets O_NONBLOCK on it, and
   // starts reading (for kReadOnly and kReadWrite) or watching for the reader's end
   // (kWriteOnly). `handler` must outlive the transport or its connection_lost, whichever comes
-  // first. Fails with the fcntl or epoll_ctl error.
+  // first, and `reactor` the transport. Fails with the fcntl or epoll_ctl error.
   static ReactorResult<std::unique_ptr<StreamTransport>> open(Reactor& reactor, sys::Syscalls& os,
                                                               OwnedFd fd, StreamHandler& handler,
                                                               StreamOptions options = {});
