@@ -513,6 +513,23 @@ TEST(StreamTransport, APullProducerIsAskedWhileTheBufferIsEmptyAndACloseWaitsFor
   EXPECT_EQ(producer.stops, 0) << "unregistered before the loss";
 }
 
+TEST(StreamTransport, APullProducerIsAskedAgainEvenWhenTheKernelTookEverythingAtOnce) {
+  World w;
+  Recorder r;
+  const auto p = w.pipe(StreamDirection::kWriteOnly);
+  auto t = w.open(p.mine, r, {.direction = StreamDirection::kWriteOnly});
+  CountingProducer producer;
+  int left = 3;
+  producer.on_resume = [&] {
+    if (left-- > 0) t->write("chunk;");
+  };
+  ASSERT_TRUE(t->register_producer(producer, false));
+  w.spin();
+  EXPECT_EQ(w.drain(p.peer), "chunk;chunk;chunk;");
+  EXPECT_EQ(producer.resumes, 4) << "asked after each drained write, until it wrote nothing";
+  EXPECT_THAT(w.reactor->writers(), IsEmpty()) << "a producer that wrote nothing is not polled";
+}
+
 TEST(StreamTransport, ProducerRulesRegisteringTwiceAndAfterTheLoss) {
   World w;
   Recorder r;

@@ -72,8 +72,9 @@ class StreamTransport final : public Producer {
   // ---- Writing -------------------------------------------------------------------------------
   //
   // Buffered: bytes go out in order, with one writev per writable event over the queued
-  // buffers. With nothing queued, a write is tried at once and only what the kernel did not
-  // take is kept. Owned buffers (moved in) are sent from where they are, never copied; borrowed
+  // buffers. With nothing queued (and no pull producer registered, whose writes must queue so
+  // that a drained buffer asks it again), a write is tried at once and only what the kernel
+  // did not take is kept. Owned buffers (moved in) are sent from where they are, never copied; borrowed
   // ones are copied at most once, and only the part not written at once. A write failure is
   // not returned here: it ends the connection, and the handler hears it from the loop.
   //
