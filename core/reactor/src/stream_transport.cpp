@@ -89,7 +89,10 @@ void StreamTransport::refuse(const char* what) const {
 }
 
 std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
-  if (!queue_.empty() || !fd_) return 0;
+  // A pull producer is asked again only when a writable event finds the buffer drained: its
+  // bytes must queue, or a write the kernel took whole would leave it never asked again.
+  const bool pull_producer = producer_ != nullptr && !streaming_;
+  if (!queue_.empty() || !fd_ || pull_producer) return 0;
   auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_.get(), iov); });
   if (wrote) return *wrote;
   if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), false);

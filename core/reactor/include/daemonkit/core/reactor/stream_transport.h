@@ -29,7 +29,7 @@ namespace daemonkit::core {
 enum class StreamDirection {
   kReadWrite,
   // Reading only (a pipe's read end). Writing to it, or lose_write_connection, is a
-  // programming error: the process aborts with a message saying so.
+  // programming error, refused with a std::logic_error that says so.
   kReadOnly,
   // Writing only (a pipe's write end). Linux reports EPOLLERR on a pipe's write end once every
   // reader is gone, whatever events were asked for, so the transport keeps the descriptor in
@@ -58,7 +58,7 @@ class StreamTransport final : public Producer {
   // Takes `fd` (closed on every path, this one's failure included), sets O_NONBLOCK on it, and
   // starts reading (for kReadOnly and kReadWrite) or watching for the reader's end
   // (kWriteOnly). `handler` must outlive the transport or its connection_lost, whichever comes
-  // first. Fails with the fcntl or epoll_ctl error.
+  // first, and `reactor` the transport. Fails with the fcntl or epoll_ctl error.
   static ReactorResult<std::unique_ptr<StreamTransport>> open(Reactor& reactor, sys::Syscalls& os,
                                                               OwnedFd fd, StreamHandler& handler,
                                                               StreamOptions options = {});
@@ -72,10 +72,12 @@ class StreamTransport final : public Producer {
   // ---- Writing -------------------------------------------------------------------------------
   //
   // Buffered: bytes go out in order, with one writev per writable event over the queued
-  // buffers. With nothing queued, a write is tried at once and only what the kernel did not
-  // take is kept. Owned buffers (moved in) are sent from where they are, never copied; borrowed
-  // ones are copied at most once, and only the part not written at once. A write failure is
-  // not returned here: it ends the connection, and the handler hears it from the loop.
+  // buffers. With nothing queued (and no pull producer registered, whose writes must queue so
+  // that a drained buffer asks it again), a write is tried at once and only what the kernel
+  // did not take is kept. Owned buffers (moved in) are sent from where they are, never
+  // copied; borrowed ones are copied at most once, and only the part not written at once. A
+  // write failure is not returned here: it ends the connection, and the handler hears it from
+  // the loop.
   //
   // Writes are dropped, silently, once the connection is lost or aborted, or after
   // lose_write_connection (Twisted's rule: a transport that is gone takes writes and does
