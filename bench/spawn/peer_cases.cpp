@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,7 +119,7 @@ bool spawn_and_reap_uv(uv_loop_t& loop, char* const argv[], char* const envp[]) 
   return false;
 }
 
-bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp[]) {
+bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp[], RawWait wait) {
   int to_cat[2];
   int from_cat[2];
   if (::pipe2(to_cat, O_CLOEXEC) != 0) return false;
@@ -141,6 +142,27 @@ bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp
   }
   ::fcntl(input, F_SETFL, O_NONBLOCK);
   ::fcntl(output, F_SETFL, O_NONBLOCK);
+  int epfd = -1;
+  if (wait == RawWait::kEpoll) {
+    epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) {
+      std::fprintf(stderr, "raw pipe: epoll_create1: %s\n", std::strerror(errno));
+      close_fd(input);  // cat sees end of file and ends
+      close_fd(output);
+      (void)reap("raw pipe", pid);
+      return false;
+    }
+    epoll_event in_event{EPOLLOUT, {.fd = input}};
+    epoll_event out_event{EPOLLIN, {.fd = output}};
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, input, &in_event);
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, output, &out_event);
+  }
+  // An epoll set forgets a descriptor only once every reference to its file is closed: removed
+  // first, so no stale event names a number that is closed.
+  const auto drop = [&](int& fd) {
+    if (epfd >= 0) ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
+    close_fd(fd);
+  };
   const std::vector<char> source(chunk, 'x');
   std::vector<char> sink(chunk);
   std::size_t written = 0;
@@ -148,33 +170,46 @@ bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp
   bool failed = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while ((input >= 0 || output >= 0) && !failed) {
-    pollfd fds[2] = {{input, POLLOUT, 0}, {output, POLLIN, 0}};
-    const int ready = ::poll(fds, 2, 100);
+    bool writable = false;
+    bool readable = false;
+    int ready = 0;
+    if (epfd >= 0) {
+      epoll_event events[2];
+      ready = ::epoll_wait(epfd, events, 2, 100);
+      for (int i = 0; i < ready; ++i) {
+        writable = writable || events[i].data.fd == input;
+        readable = readable || events[i].data.fd == output;
+      }
+    } else {
+      pollfd fds[2] = {{input, POLLOUT, 0}, {output, POLLIN, 0}};
+      ready = ::poll(fds, 2, 100);
+      writable = ready > 0 && fds[0].revents != 0;
+      readable = ready > 0 && fds[1].revents != 0;
+    }
     if (ready < 0 && errno != EINTR) {
-      std::fprintf(stderr, "raw pipe: poll: %s\n", std::strerror(errno));
+      std::fprintf(stderr, "raw pipe: wait: %s\n", std::strerror(errno));
       failed = true;
     }
     if (std::chrono::steady_clock::now() > deadline) {
       std::fprintf(stderr, "raw pipe: no end after 60 s\n");
       failed = true;
     }
-    if (ready <= 0) continue;
-    if (fds[0].revents != 0) {
+    if (writable && !failed) {
       const ssize_t n = ::write(input, source.data(), std::min(chunk, total - written));
       if (n > 0) {
         written += static_cast<std::size_t>(n);
-        if (written == total) close_fd(input);
+        if (written == total) drop(input);
       } else if (errno != EAGAIN) {
         std::fprintf(stderr, "raw pipe: write: %s\n", std::strerror(errno));
         failed = true;
       }
     }
-    if (fds[1].revents != 0) {
+    if (readable && !failed) {
       const ssize_t n = ::read(output, sink.data(), sink.size());
       if (n > 0) {
         came_back += static_cast<std::size_t>(n);
       } else if (n == 0) {
-        close_fd(output);
+        drop(output);
       } else if (errno != EAGAIN) {
         std::fprintf(stderr, "raw pipe: read: %s\n", std::strerror(errno));
         failed = true;
@@ -183,6 +218,7 @@ bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp
   }
   close_fd(input);
   close_fd(output);
+  close_fd(epfd);
   // With both pipes closed cat ends (end of file, or EPIPE on its next write), so this wait is
   // bounded even after a failure.
   const bool reaped = reap("raw pipe", pid);

@@ -21,10 +21,17 @@ namespace daemonkit::bench {
 // by libuv's SIGCHLD watcher and its exit callback.
 [[nodiscard]] bool spawn_and_reap_uv(uv_loop_t& loop, char* const argv[], char* const envp[]);
 
-// The pipe reference: /bin/cat started by posix_spawn on two pipes and one poll loop writing
+// How the raw pipe loop learns that its descriptors are ready.
+enum class RawWait {
+  kPoll,   // poll(2) on both each turn: the reference
+  kEpoll,  // both registered once, level-triggered, in an epoll set: what any epoll loop pays
+};
+
+// The pipe reference: /bin/cat started by posix_spawn on two pipes and one loop writing
 // `total` bytes in writes of at most `chunk` and reading them back, one write or read per ready
 // descriptor as a reactor does it. Same contract as pump_through_cat_daemonkit.
-[[nodiscard]] bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp[]);
+[[nodiscard]] bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp[],
+                                        RawWait wait);
 
 // Twisted's side: runs `python script --spawns N --resident-mib M`, which times N sequential
 // spawnProcess + reap of /bin/true on Twisted's reactor and prints one line
