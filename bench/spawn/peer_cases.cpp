@@ -143,7 +143,7 @@ bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp
   ::fcntl(input, F_SETFL, O_NONBLOCK);
   ::fcntl(output, F_SETFL, O_NONBLOCK);
   int epfd = -1;
-  if (wait == RawWait::kEpoll) {
+  if (wait != RawWait::kPoll) {
     epfd = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) {
       std::fprintf(stderr, "raw pipe: epoll_create1: %s\n", std::strerror(errno));
@@ -169,22 +169,45 @@ bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp
   std::size_t came_back = 0;
   bool failed = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  // One write of at most a chunk, or one read of at most a chunk.
+  const auto write_once = [&] {
+    const ssize_t n = ::write(input, source.data(), std::min(chunk, total - written));
+    if (n > 0) {
+      written += static_cast<std::size_t>(n);
+      if (written == total) drop(input);
+    } else if (errno != EAGAIN) {
+      std::fprintf(stderr, "raw pipe: write: %s\n", std::strerror(errno));
+      failed = true;
+    }
+  };
+  const auto read_once = [&] {
+    const ssize_t n = ::read(output, sink.data(), sink.size());
+    if (n > 0) {
+      came_back += static_cast<std::size_t>(n);
+    } else if (n == 0) {
+      drop(output);
+    } else if (errno != EAGAIN) {
+      std::fprintf(stderr, "raw pipe: read: %s\n", std::strerror(errno));
+      failed = true;
+    }
+  };
   while ((input >= 0 || output >= 0) && !failed) {
-    bool writable = false;
-    bool readable = false;
+    // The ready descriptors, in the order they are served.
+    int order[2] = {-1, -1};
     int ready = 0;
     if (epfd >= 0) {
       epoll_event events[2];
       ready = ::epoll_wait(epfd, events, 2, 100);
-      for (int i = 0; i < ready; ++i) {
-        writable = writable || events[i].data.fd == input;
-        readable = readable || events[i].data.fd == output;
-      }
+      for (int i = 0; i < ready; ++i) order[i] = events[i].data.fd;
+      if (wait == RawWait::kEpoll && ready == 2 && order[0] == output)
+        std::swap(order[0], order[1]);
     } else {
       pollfd fds[2] = {{input, POLLOUT, 0}, {output, POLLIN, 0}};
       ready = ::poll(fds, 2, 100);
-      writable = ready > 0 && fds[0].revents != 0;
-      readable = ready > 0 && fds[1].revents != 0;
+      int served = 0;
+      for (const pollfd& p : fds) {
+        if (ready > 0 && p.revents != 0) order[served++] = p.fd;
+      }
     }
     if (ready < 0 && errno != EINTR) {
       std::fprintf(stderr, "raw pipe: wait: %s\n", std::strerror(errno));
@@ -194,25 +217,12 @@ bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp
       std::fprintf(stderr, "raw pipe: no end after 60 s\n");
       failed = true;
     }
-    if (writable && !failed) {
-      const ssize_t n = ::write(input, source.data(), std::min(chunk, total - written));
-      if (n > 0) {
-        written += static_cast<std::size_t>(n);
-        if (written == total) drop(input);
-      } else if (errno != EAGAIN) {
-        std::fprintf(stderr, "raw pipe: write: %s\n", std::strerror(errno));
-        failed = true;
-      }
-    }
-    if (readable && !failed) {
-      const ssize_t n = ::read(output, sink.data(), sink.size());
-      if (n > 0) {
-        came_back += static_cast<std::size_t>(n);
-      } else if (n == 0) {
-        drop(output);
-      } else if (errno != EAGAIN) {
-        std::fprintf(stderr, "raw pipe: read: %s\n", std::strerror(errno));
-        failed = true;
+    for (const int fd : order) {
+      if (failed || fd < 0) break;
+      if (fd == input) {
+        write_once();
+      } else if (fd == output) {
+        read_once();
       }
     }
   }
