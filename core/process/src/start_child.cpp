@@ -36,21 +36,23 @@ sys::Result<ChildStart> start_child(sys::Syscalls& os, const ChildPlan& plan) {
     }
   }
   const int report_fd = writer.get();
-  auto child = os.vfork([&]() -> int { run_child(os, plan, report_fd); });
+  auto made = os.vfork_with_pidfd([&]() -> int { run_child(os, plan, report_fd); });
   writer.reset();
-  if (!child) return sys::fail(child.error());
+  if (!made) return sys::fail(made.error());
+  const pid_t child = made->pid;
+  OwnedFd pidfd(os, made->pidfd);
   auto report = read_exec_failure(os, reader.get());
   reader.reset();
-  if (report && !report->has_value()) return ChildStarted{*child};
+  if (report && !report->has_value()) return ChildStarted{child, pidfd.release()};
   if (!report) {
     // Whether it runs the program is unknown, and it must not run unowned. The pid is still
     // ours: an unreaped child's pid is not reused.
-    (void)os.kill(*child, SIGKILL);
-    reap(os, *child);
+    (void)os.kill(child, SIGKILL);
+    reap(os, child);
     return sys::fail(report.error());
   }
-  reap(os, *child);
-  return ChildNotStarted{*child, **report};
+  reap(os, child);
+  return ChildNotStarted{child, **report};
 }
 
 }  // namespace daemonkit::core

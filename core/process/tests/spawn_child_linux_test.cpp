@@ -105,6 +105,7 @@ Ran run(const ChildPlan& plan, const std::array<int, 2>& out) {
   ::close(out[0]);
   const pid_t pid = std::get<ChildStarted>(*start).pid;
   EXPECT_EQ(::waitpid(pid, &ran.status, 0), pid);
+  ::close(std::get<ChildStarted>(*start).pidfd);
   return ran;
 }
 
@@ -289,6 +290,7 @@ TEST(SpawnChildOnLinux, AProgramExiting127HasStarted) {
   ASSERT_NE(started, nullptr);
   int status = 0;
   ASSERT_EQ(::waitpid(started->pid, &status, 0), started->pid);
+  ::close(started->pidfd);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 127);
 }
@@ -340,6 +342,8 @@ TEST(SpawnChildOnLinux, SpawnsWhileAnotherThreadForksAndSpawns) {
                                 << describe(std::get<ChildNotStarted>(*start).failure, "/bin/sh");
     int status = 0;
     ASSERT_EQ(::waitpid(started->pid, &status, 0), started->pid);
+    ::close(started->pidfd);
+    ::close(started->pidfd);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == code) << "round " << i;
   }
   stop = true;
@@ -369,6 +373,8 @@ TEST(SpawnChildOnLinux, ASwitchOfIdsWhileAnotherThreadRunsLeavesThatThreadAlone)
     ASSERT_NE(started, nullptr);
     int status = 0;
     ASSERT_EQ(::waitpid(started->pid, &status, 0), started->pid);
+    ::close(started->pidfd);
+    ::close(started->pidfd);
     EXPECT_EQ(status, 0);
   }
   std::array<char, 8192> text{};

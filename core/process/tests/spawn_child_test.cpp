@@ -98,13 +98,18 @@ ChildPlan full_plan() {
   return plan_of(map_of({{0, 3}, {1, 4}, {2, 4}, {3, 4}, {4, 3}, {7, 3}}), std::move(options));
 }
 
-pid_t started_pid(const sys::Result<ChildStart>& start) {
+// The started child's pid; its pidfd, the caller's to close, is checked and closed here.
+pid_t started_pid(FakeSyscalls& os, const sys::Result<ChildStart>& start) {
   EXPECT_THAT(start, IsOk());
   if (!start) return 0;
   const auto* started = std::get_if<ChildStarted>(&*start);
   EXPECT_NE(started, nullptr) << "the child did not start: "
                               << describe(std::get<ChildNotStarted>(*start).failure, kProgram);
-  return started != nullptr ? started->pid : 0;
+  if (started == nullptr) return 0;
+  EXPECT_EQ(os.describe_fd(os.getpid(), started->pidfd),
+            "pidfd:" + std::to_string(started->pid) + " (cloexec)");
+  EXPECT_THAT(os.close(started->pidfd), IsOk());
+  return started->pid;
 }
 
 std::optional<ExecFailure> failure_of(const sys::Result<ChildStart>& start) {
@@ -166,12 +171,12 @@ TEST(SpawnChild, TheChildTakesItsStepsInOrderAndExecsTheProgram) {
   const auto parent_fds = table(w.os, w.parent);
   const ChildPlan plan = full_plan();
   w.os.clear_transcript();
-  const pid_t pid = started_pid(start_child(w.os, plan));
+  const pid_t pid = started_pid(w.os, start_child(w.os, plan));
   ASSERT_NE(pid, 0);
   EXPECT_THAT(w.os.transcript(),
-              CallsInOrder({"pipe2", "vfork", "sigaction", "setgroups", "setresgid", "setresuid",
-                            "chdir", "fcntl", "dup2", "close_range", "sigprocmask", "execve",
-                            "close", "read", "close"}));
+              CallsInOrder({"pipe2", "vfork_with_pidfd", "sigaction", "setgroups", "setresgid",
+                            "setresuid", "chdir", "fcntl", "dup2", "close_range", "sigprocmask",
+                            "execve", "close", "read", "close"}));
   EXPECT_THAT(w.os.transcript(), HasCallWithArgs("pipe2", ElementsAre("O_CLOEXEC|O_NONBLOCK")));
   EXPECT_THAT(w.os.transcript(), HasCallWithArgs("setgroups", ElementsAre("[65534, 100]")));
   EXPECT_THAT(w.os.transcript(), Not(HasCall("waitpid")));
@@ -208,7 +213,7 @@ TEST(SpawnChild, EveryDispositionIsResetNotOnlyIgnoredOnesAndTheMaskIsEmptied) {
   sigaddset(&blocked, SIGINT);
   ASSERT_THAT(w.os.sigprocmask(SIG_BLOCK, &blocked, nullptr), IsOk());
   w.os.clear_transcript();
-  const pid_t pid = started_pid(start_child(w.os, plan_of(map_of({}))));
+  const pid_t pid = started_pid(w.os, start_child(w.os, plan_of(map_of({}))));
   ASSERT_NE(pid, 0);
   const fake::ProcessInfo child = w.os.process(pid);
   EXPECT_THAT(child.ignored_signals, IsEmpty());
@@ -229,7 +234,7 @@ TEST(SpawnChild, EveryDispositionIsResetNotOnlyIgnoredOnesAndTheMaskIsEmptied) {
 TEST(SpawnChild, WithoutIdsOrDirectoryNeitherIsTouched) {
   World w;
   w.os.clear_transcript();
-  ASSERT_NE(started_pid(start_child(w.os, plan_of(map_of({{0, 3}})))), 0);
+  ASSERT_NE(started_pid(w.os, start_child(w.os, plan_of(map_of({{0, 3}})))), 0);
   EXPECT_THAT(w.os.transcript(), Not(HasCall("setgroups")));
   EXPECT_THAT(w.os.transcript(), Not(HasCall("setresgid")));
   EXPECT_THAT(w.os.transcript(), Not(HasCall("setresuid")));
@@ -246,7 +251,7 @@ TEST(SpawnChild, TheReportSurvivesAMapOverItsNumberAndIsClosedByTheExec) {
   w.os.fail_nth("execve", 1, ENOENT);
   EXPECT_EQ(failure_of(start_child(w.os, plan)), (ExecFailure{ChildStep::kExec, ENOENT}));
   w.os.clear_faults();
-  const pid_t pid = started_pid(start_child(w.os, plan));
+  const pid_t pid = started_pid(w.os, start_child(w.os, plan));
   ASSERT_NE(pid, 0);
   EXPECT_THAT(w.os.open_fds(pid), ElementsAre(0, 5, 6));
   EXPECT_EQ(w.os.describe_fd(pid, 6), file_of(parent_fds.at(3)));
@@ -343,7 +348,7 @@ TEST(SpawnChild, NotRootTheIdSwitchFailsAtSetgroupsAndSaysSo) {
 // it started, and the status is the program's to report.
 TEST(SpawnChild, AProgramExiting127IsNotAnExecFailure) {
   World w;
-  const pid_t pid = started_pid(start_child(w.os, plan_of(map_of({}))));
+  const pid_t pid = started_pid(w.os, start_child(w.os, plan_of(map_of({}))));
   ASSERT_NE(pid, 0);
   w.os.end_process(pid, 127);
   auto reaped = w.os.waitpid(pid, 0);
@@ -354,8 +359,11 @@ TEST(SpawnChild, AProgramExiting127IsNotAnExecFailure) {
 // ---- Failures in the parent -------------------------------------------------------------------
 
 TEST(SpawnChild, AFailedPipeOrVforkLeavesNoDescriptorAndNoChild) {
-  for (const auto& [call, error] : std::vector<std::pair<const char*, int>>{
-           {"pipe2", EMFILE}, {"pipe2", ENFILE}, {"vfork", EAGAIN}, {"vfork", ENOMEM}}) {
+  for (const auto& [call, error] :
+       std::vector<std::pair<const char*, int>>{{"pipe2", EMFILE},
+                                                {"pipe2", ENFILE},
+                                                {"vfork_with_pidfd", EAGAIN},
+                                                {"vfork_with_pidfd", ENOMEM}}) {
     SCOPED_TRACE(call);
     World w;
     const auto parent_fds = table(w.os, w.parent);
@@ -376,7 +384,7 @@ TEST(SpawnChild, AMapNamingTheReportPipeIsRefusedBeforeTheChildIsMade) {
   for (int named : {5, 6}) {
     w.os.clear_transcript();
     EXPECT_THAT(start_child(w.os, plan_of(map_of({{1, named}}))), FailsWith(EBADF, "child fds"));
-    EXPECT_THAT(w.os.transcript(), Not(HasCall("vfork")));
+    EXPECT_THAT(w.os.transcript(), Not(HasCall("vfork_with_pidfd")));
     EXPECT_EQ(table(w.os, w.parent), parent_fds);
   }
 }
@@ -403,7 +411,7 @@ TEST(SpawnChild, AWriteEndHeldByAProcessAnotherThreadForkedDoesNotBlockTheParent
     w.os.set_would_block(fake::WouldBlock::kFail);
     pid_t other = 0;
     w.os.before_each_call([&](std::string_view name, pid_t caller) {
-      if (name == "vfork" && caller == w.parent && other == 0) {
+      if (name == "vfork_with_pidfd" && caller == w.parent && other == 0) {
         auto forked = w.os.fork();
         ASSERT_THAT(forked, IsOk());
         other = *forked;

@@ -14,9 +14,12 @@
 
 namespace daemonkit::core {
 
-// The program runs as `pid`, which is the caller's to reap.
+// The program runs as `pid`, which is the caller's to reap. `pidfd` (close-on-exec, the
+// caller's to close) was made with the child, so it can only ever name this child; -1 on a
+// kernel without CLONE_PIDFD (before 5.2).
 struct ChildStarted {
   pid_t pid = 0;
+  int pidfd = -1;
 };
 
 // The child could not exec: `failure` names the step and the errno (describe() in
@@ -29,7 +32,7 @@ struct ChildNotStarted {
 
 using ChildStart = std::variant<ChildStarted, ChildNotStarted>;
 
-// Makes the report pipe (close-on-exec and non-blocking), vforks a child that runs
+// Makes the report pipe (close-on-exec and non-blocking), vforks (with a pidfd) a child that runs
 // run_child(plan), closes the pipe and reads the report. Errors are the parent's own calls
 // (pipe2, vfork), EBADF when the plan's fd map names one of the two descriptors the pipe just
 // got (the map then named a descriptor that was not open: the child would get the report
