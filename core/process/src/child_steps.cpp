@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 
 #include <cstdlib>
 #include <span>
@@ -83,8 +84,15 @@ void run_child(sys::Syscalls& os, const ChildPlan& plan, int report_fd) {
   if (auto done = reset_dispositions(os, plan); !done) {
     fail(os, report_fd, ChildStep::kSignals, done.error().code);
   }
-  // PTY: setsid, the slave as controlling terminal (TIOCSCTTY), the slave on 0-2 and the
-  // window size go here, reported as kSession and kTerminal, once the seam has ioctl.
+  // A PTY's program leads a session of its own, with the terminal as its controlling terminal
+  // (the fd map then puts it on 0-2; the parent set its window size). Before the ids change:
+  // TIOCSCTTY on a terminal opened by root needs no more than being a session leader.
+  if (const int terminal = plan.controlling_terminal(); terminal >= 0) {
+    if (auto led = os.setsid(); !led) fail(os, report_fd, ChildStep::kSession, led.error().code);
+    if (auto made = os.ioctl(terminal, TIOCSCTTY, nullptr); !made) {
+      fail(os, report_fd, ChildStep::kTerminal, made.error().code);
+    }
+  }
   switch_ids(os, plan, report_fd);
   if (const char* dir = plan.working_directory(); dir != nullptr) {
     if (auto done = os.chdir(dir); !done) fail(os, report_fd, ChildStep::kChdir, done.error().code);

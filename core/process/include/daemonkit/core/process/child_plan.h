@@ -37,6 +37,9 @@ struct ChildOptions {
   std::optional<ChildIds> ids;
   // The mask the program starts with. Empty by default, whatever the spawning thread blocks.
   sigset_t signal_mask = empty_signal_set();
+  // A terminal (the parent's descriptor of a PTY's slave) the child makes its controlling
+  // terminal, as the leader of a new session: setsid, then TIOCSCTTY. -1: neither.
+  int controlling_terminal = -1;
 
   [[nodiscard]] static sigset_t empty_signal_set();
 };
@@ -62,6 +65,8 @@ class ChildPlan {
   // setgroups' list: the groups given, or the gid alone.
   [[nodiscard]] const std::vector<gid_t>& groups() const { return groups_; }
   [[nodiscard]] const sigset_t& signal_mask() const { return options_.signal_mask; }
+  // -1 when the child keeps the parent's session.
+  [[nodiscard]] int controlling_terminal() const { return options_.controlling_terminal; }
   // The first signal number above the ones glibc keeps for itself (SIGRTMIN): glibc's
   // sigaction refuses 32 up to here. Read once in the parent, where calling SIGRTMIN (a
   // function in glibc) is allowed.

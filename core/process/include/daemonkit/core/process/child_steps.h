@@ -18,7 +18,7 @@ inline constexpr int kChildCannotExecStatus = 127;
 //   1. kSignals: every signal's disposition to SIG_DFL, handlers and SIG_IGN alike (the parent's
 //      handlers must not run here, on memory the parent owns, nor be mistaken for the program's;
 //      an ignored signal would stay ignored across exec);
-//   2. (the PTY's setsid and controlling terminal will come here);
+//   2. kSession, kTerminal when the plan has a controlling terminal: setsid, TIOCSCTTY;
 //   3. kGroups, kGid, kUid when the plan has ids: setgroups, setresgid, setresuid;
 //   4. kChdir when the plan has a working directory;
 //   5. kDescriptors: the fd map, which also closes every other descriptor but `report_fd`

@@ -3,6 +3,9 @@
 // stream transports on the reactor, its exit comes from a pidfd made with it (ChildWatch), and
 // signals go through that pidfd, so none can reach a recycled pid.
 //
+// The parent must ignore SIGPIPE (as Python does for Twisted), or a child that exits before
+// reading all its input kills the parent instead of failing the write with EPIPE.
+//
 // The process keeps itself alive until it has ended (reaped, and every pipe closed), whoever
 // holds the pointer spawn returned: dropping it neither kills the child nor leaves it unreaped.
 #pragma once
@@ -28,9 +31,9 @@
 namespace daemonkit::core {
 
 enum class ProcessErrc {
-  kExitedAlready,   // signal() after the child was reaped (Twisted's ProcessExitedAlready)
-  kNoSuchChildFd,   // write_to_child to a number that is not an open pipe the parent writes
-  kOs,              // the call in `os` failed
+  kExitedAlready,  // signal() after the child was reaped (Twisted's ProcessExitedAlready)
+  kNoSuchChildFd,  // write_to_child to a number that is not an open pipe the parent writes
+  kOs,             // the call in `os` failed
 };
 
 struct ProcessError {
@@ -64,9 +67,9 @@ class Process {
   // ProcessEnd::not_started, naming the step and the errno, at the reactor's next turn.
   // `protocol` must outlive the process's end.
   [[nodiscard]] static StepResult<std::shared_ptr<Process>> spawn(Reactor& reactor,
-                                                                 sys::Syscalls& os,
-                                                                 ProcessProtocol& protocol,
-                                                                 SpawnOptions options);
+                                                                  sys::Syscalls& os,
+                                                                  ProcessProtocol& protocol,
+                                                                  SpawnOptions options);
 
   ~Process();
   Process(const Process&) = delete;
@@ -85,12 +88,13 @@ class Process {
   ProcessResult<void> write(std::string_view text) { return write_to_child(0, text); }
 
   // Closes the parent's end of the pipe behind `child_fd` once what was written has drained
-  // (a pipe the parent reads: now). Unknown numbers are ignored, as in Twisted.
+  // (a pipe the parent reads: now). Unknown numbers are ignored, as in Twisted; so are all on a
+  // PTY, whose one terminal is the child's 0, 1 and 2 (lose_connection closes it).
   void close_child_fd(int child_fd);
   void close_stdin() { close_child_fd(0); }
   void close_stdout() { close_child_fd(1); }
   void close_stderr() { close_child_fd(2); }
-  // Closes every pipe to the child (stdin after it drains).
+  // Closes every pipe to the child, and a PTY's terminal (what was written drains first).
   void lose_connection();
 
   // Sends `sig` to the child through its pidfd. After the child was reaped: kExitedAlready,
@@ -103,10 +107,11 @@ class Process {
 
  private:
   class Pipe;
-  struct Prepared;
 
   Process(Reactor& reactor, sys::Syscalls& os, ProcessProtocol& protocol, std::string executable);
 
+  // The pipe behind a child descriptor (for a PTY, the terminal behind 0, 1 and 2), or null.
+  Pipe* pipe_for(int child_fd);
   void pipe_lost(int child_fd);
   void child_reaped(const ProcessEnd& end);
   // Calls process_ended once the child is reaped and no pipe remains; then lets go of itself.

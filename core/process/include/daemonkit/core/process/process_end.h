@@ -36,7 +36,9 @@ class ProcessEnd {
  private:
   explicit ProcessEnd(const ProcessExit& exit) : exit_(exit) {}
   ProcessEnd(const ExecFailure& failure, std::string executable)
-      : exit_(ProcessExit::reaped_elsewhere()), failure_(failure), executable_(std::move(executable)) {}
+      : exit_(ProcessExit::reaped_elsewhere()),
+        failure_(failure),
+        executable_(std::move(executable)) {}
 
   ProcessExit exit_;
   std::optional<ExecFailure> failure_;
