@@ -140,8 +140,8 @@ TEST(Process, CatEchoesWhatIsWrittenAndEndsCleanlyOnceStdinCloses) {
   EXPECT_EQ(w.protocol.events.back(), "ended: exit status 0");
   // Every pipe was lost before the end, and the exit came before it too.
   std::vector<std::string> middle(w.protocol.events.begin() + 1, w.protocol.events.end() - 1);
-  EXPECT_THAT(middle, testing::UnorderedElementsAre("lost 0", "lost 1", "lost 2",
-                                                    "exited: exit status 0"));
+  EXPECT_THAT(middle,
+              testing::UnorderedElementsAre("lost 0", "lost 1", "lost 2", "exited: exit status 0"));
   EXPECT_TRUE(process->ended());
   EXPECT_THAT(w.extra_fds(), testing::IsEmpty());
   EXPECT_EQ(w.os.process(process->pid()).state, fake::ProcessState::kReaped);
@@ -325,12 +325,12 @@ TEST(Process, OptionsThatCannotBeCarriedOutAreRefusedBeforeAnythingIsMade) {
 
 // Each call spawn makes, failed: a clear error, nothing left open, no child left unreaped.
 TEST(Process, EveryFailingCallWhileSpawningLeavesNothingBehind) {
-  for (const auto& [name, error] : std::vector<std::pair<std::string, int>>{
-           {"pipe2", EMFILE},
-           {"vfork_with_pidfd", EAGAIN},
-           {"epoll_ctl", ENOMEM},
-           {"open", ENOENT},
-           {"ioctl", ENOTTY}}) {
+  for (const auto& [name, error] :
+       std::vector<std::pair<std::string, int>>{{"pipe2", EMFILE},
+                                                {"vfork_with_pidfd", EAGAIN},
+                                                {"epoll_ctl", ENOMEM},
+                                                {"open", ENOENT},
+                                                {"ioctl", ENOTTY}}) {
     for (bool pty : {false, true}) {
       SCOPED_TRACE(name + (pty ? " with a pty" : ""));
       World w;
