@@ -579,6 +579,7 @@ TEST(StreamTransport, EveryFailingCallEndsTheConnectionOnceWithItsName) {
   };
   for (const Fault& f : faults) {
     SCOPED_TRACE(f.call);
+    bool failed = false;  // before the world: its fault rule reads this until the world is gone
     World w;
     Recorder r;
     const auto s = w.unix_pair();
@@ -589,7 +590,6 @@ TEST(StreamTransport, EveryFailingCallEndsTheConnectionOnceWithItsName) {
     // reactor's other descriptors are left alone).
     const std::string fd = std::to_string(s.mine);
     const std::size_t at = std::string(f.call) == "epoll_ctl" ? 2 : 0;
-    bool failed = false;
     w.os.fail_when(
         f.call,
         [&](const fake::CallRecord& call) {
