@@ -27,6 +27,7 @@
 #endif
 #endif
 #if DAEMONKIT_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -181,6 +182,12 @@ Result<pid_t> vfork_clone(ChildMain& body, int* pidfd) {
   int cancel_state = PTHREAD_CANCEL_ENABLE;
   ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   const bool in_vfork_child = t_in_vfork_child;  // a vfork child may make one in turn
+#if DAEMONKIT_ASAN
+  // A child that exec'd or exited left its frames' redzones poisoned in the shadow of this
+  // stack, and the next mmap may return the same addresses: clean, so the next child's first
+  // check of its own stack (ASan's, at a noreturn call) does not find a stranger's redzone.
+  __asan_unpoison_memory_region(stack, kVforkStackBytes);
+#endif
   VforkStart start{&body, stack, kVforkStackBytes};
   int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
   if (pidfd != nullptr) flags |= CLONE_PIDFD;
