@@ -124,18 +124,16 @@ void StreamTransport::write(std::string_view bytes) { write(std::as_bytes(std::s
 void StreamTransport::write(std::string&& bytes) {
   if (!writes()) refuse("write");
   if (!accepts_writes() || bytes.empty()) return;
-  Chunk chunk{std::move(bytes), 0};
-  const struct iovec iov[] = {as_iovec(chunk.unsent())};
-  chunk.sent = write_now(iov);
-  if (lost_) return;
-  enqueue(std::move(chunk));
-  after_write();
+  write_owned(Chunk{std::move(bytes), 0});
 }
 
 void StreamTransport::write(std::vector<std::byte>&& bytes) {
   if (!writes()) refuse("write");
   if (!accepts_writes() || bytes.empty()) return;
-  Chunk chunk{std::move(bytes), 0};
+  write_owned(Chunk{std::move(bytes), 0});
+}
+
+void StreamTransport::write_owned(Chunk chunk) {
   const struct iovec iov[] = {as_iovec(chunk.unsent())};
   chunk.sent = write_now(iov);
   if (lost_) return;

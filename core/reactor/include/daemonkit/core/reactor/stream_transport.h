@@ -157,6 +157,8 @@ class StreamTransport final : public Producer {
   // (0 when it took nothing or the connection was lost trying).
   std::size_t write_now(std::span<const struct iovec> iov);
   void enqueue(Chunk chunk);
+  // An owned buffer, non-empty, on a transport that accepts it: tried at once, the rest queued.
+  void write_owned(Chunk chunk);
   void after_write();
   void maybe_pause_producer();
   // Registers or removes the reader and the writer to match the state; false if epoll_ctl
