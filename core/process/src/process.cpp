@@ -299,6 +299,22 @@ ProcessResult<void> Process::write_to_child(int child_fd, std::string_view text)
   return write_to_child(child_fd, std::as_bytes(std::span<const char>(text.data(), text.size())));
 }
 
+ProcessResult<void> Process::register_producer(int child_fd, Producer& producer, bool streaming) {
+  Pipe* pipe = pipe_for(child_fd);
+  if (pipe == nullptr || !pipe->parent_writes()) {
+    return tl::unexpected(ProcessError{ProcessErrc::kNoSuchChildFd, {}, child_fd});
+  }
+  if (auto done = pipe->transport().register_producer(producer, streaming); !done) {
+    return tl::unexpected(
+        ProcessError{ProcessErrc::kOs, sys::Error{EBUSY, "register_producer", {}}, child_fd});
+  }
+  return {};
+}
+
+void Process::unregister_producer(int child_fd) {
+  if (Pipe* pipe = pipe_for(child_fd)) pipe->transport().unregister_producer();
+}
+
 void Process::close_child_fd(int child_fd) {
   // The terminal is the child's 0, 1 and 2 at once: closing one would close all (Twisted's
   // PTYProcess ignores these too); lose_connection closes it.

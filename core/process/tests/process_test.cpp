@@ -295,6 +295,39 @@ TEST(Process, APtyTakesInputOnZeroAndIgnoresClosingOneNumber) {
   EXPECT_EQ(w.protocol.ends, 1);
 }
 
+// A pull producer feeds stdin each time the pipe has taken what was written: 1 MiB through cat
+// without ever queueing it all.
+TEST(Process, APullProducerFeedsStdinAsThePipeDrains) {
+  struct Feeder : Producer {
+    Process* process = nullptr;
+    int chunks_left = 16;
+    void pause_producing() override {}
+    void stop_producing() override { chunks_left = 0; }
+    void resume_producing() override {
+      if (chunks_left == 0) return;
+      --chunks_left;
+      (void)process->write(std::string(64 * 1024, 'z'));
+      if (chunks_left == 0) {
+        process->unregister_producer(0);
+        process->close_stdin();
+      }
+    }
+  };
+  World w;
+  auto process = w.spawn(World::options("/bin/cat"));
+  Feeder feeder;
+  feeder.process = process.get();
+  ASSERT_THAT(process->register_producer(0, feeder, false), IsOk());
+  auto twice = process->register_producer(0, feeder, false);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().os.code, EBUSY);
+  EXPECT_EQ(process->register_producer(1, feeder, false).error().code, ProcessErrc::kNoSuchChildFd);
+  w.run();
+  EXPECT_EQ(feeder.chunks_left, 0);
+  EXPECT_EQ(w.protocol.received[1], std::string(16 * 64 * 1024, 'z'));
+  EXPECT_TRUE(w.protocol.ended->clean());
+}
+
 TEST(Process, OptionsThatCannotBeCarriedOutAreRefusedBeforeAnythingIsMade) {
   World w;
   const auto refused = [&](SpawnOptions o, const std::string& words) {

@@ -25,6 +25,7 @@
 #include "daemonkit/core/process/process_end.h"
 #include "daemonkit/core/process/process_protocol.h"
 #include "daemonkit/core/process/spawn_options.h"
+#include "daemonkit/core/reactor/producer.h"
 #include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/sys/syscalls.h"
 
@@ -100,6 +101,13 @@ class Process {
   // Sends `sig` to the child through its pidfd. After the child was reaped: kExitedAlready,
   // without any system call.
   ProcessResult<void> signal(int sig);
+
+  // Flow control for what the parent writes to `child_fd` (the stream transport's rules: a
+  // streaming producer is paused above the high-water mark and resumed when drained; a pull
+  // producer is asked each time the pipe has taken everything). kNoSuchChildFd for a number
+  // that is not a pipe the parent writes; kOs (EBUSY) while another producer is registered.
+  ProcessResult<void> register_producer(int child_fd, Producer& producer, bool streaming);
+  void unregister_producer(int child_fd);
 
   // Stops and restarts reading every pipe the parent reads (Twisted's pauseProducing).
   void pause_producing();
