@@ -1,8 +1,6 @@
 // daemonkit's side of the spawn bench: one spawn + reap of a program, and one stdin -> cat ->
-// stdout pump, each driven by a core::Reactor the way a daemon runs its children. Until
-// spawn_process lands they are built from what it stands on (vfork_with_pidfd, ChildWatch,
-// add_reader/add_writer); moving them onto spawn_process and the stream transport changes these
-// two functions and nothing else in the bench.
+// stdout pump, each through core::Process::spawn on a core::Reactor, the way a daemon runs its
+// children (the pump feeds cat's stdin with a pull producer on its stream transport).
 #pragma once
 
 #include <cstddef>

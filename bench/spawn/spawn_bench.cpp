@@ -273,7 +273,7 @@ int run(const Config& config) {
   const std::string kRawPipe = "raw poll loop";
   const std::string kEpollPipe = "raw epoll loop";
   const std::string kEpollOrderPipe = "raw epoll, kernel order";
-  const std::string kDaemonkitPipe = "daemonkit reactor";
+  const std::string kDaemonkitPipe = "daemonkit Process::spawn";
   std::vector<Case> pipe_cases = {
       {kRawPipe,
        [&](bool) {
