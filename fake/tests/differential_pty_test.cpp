@@ -114,22 +114,6 @@ class Script {
   std::vector<Step> steps;
 };
 
-std::vector<Step> agreed(const Body& body) {
-  const Comparison comparison = run_both(body, Privilege::kInvoker);
-  if (!comparison.same()) {
-    ADD_FAILURE() << comparison.report();
-    return {};
-  }
-  return comparison.fake;
-}
-
-std::string result_of(const std::vector<Step>& steps, const std::string& call) {
-  for (const auto& s : steps) {
-    if (s.call == call) return s.result;
-  }
-  return "(no step " + call + ")";
-}
-
 bool have_ptys() { return ::access("/dev/ptmx", R_OK | W_OK) == 0; }
 
 // Sets the flags the fake models (and reports by default) on a real terminal; on the fake it

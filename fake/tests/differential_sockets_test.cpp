@@ -115,22 +115,6 @@ Unix unix_abstract(const std::string& name) {
   return a;
 }
 
-std::vector<Step> agreed(const Body& body, Privilege privilege = Privilege::kInvoker) {
-  const Comparison comparison = run_both(body, privilege);
-  if (!comparison.same()) {
-    ADD_FAILURE() << comparison.report();
-    return {};
-  }
-  return comparison.fake;
-}
-
-std::string result_of(const std::vector<Step>& steps, const std::string& call) {
-  for (const auto& s : steps) {
-    if (s.call == call) return s.result;
-  }
-  return "(no step " + call + ")";
-}
-
 TEST(DifferentialUnixDgram, PathsAbstractNamesErrorsTruncationAndTheQueue) {
   const auto steps = agreed([](sys::Syscalls& os, const WorldContext& world) {
     Script s(os);

@@ -1,6 +1,8 @@
 // The interpreter shared by both kernels, the fake world, and the real world in a forked child.
 #include "differential_world.h"
 
+#include <gtest/gtest.h>
+
 #include <dirent.h>
 #include <grp.h>
 #include <linux/close_range.h>
@@ -810,6 +812,22 @@ Comparison run_both(const Body& body, Privilege privilege) {
     comparison.error += std::string(comparison.error.empty() ? "" : "; ") + "fake: " + e.what();
   }
   return comparison;
+}
+
+std::vector<Step> agreed(const Body& body, Privilege privilege) {
+  const Comparison comparison = run_both(body, privilege);
+  if (!comparison.same()) {
+    ADD_FAILURE() << comparison.report();
+    return {};
+  }
+  return comparison.fake;
+}
+
+std::string result_of(const std::vector<Step>& steps, const std::string& call) {
+  for (const auto& s : steps) {
+    if (s.call == call) return s.result;
+  }
+  return "(no step " + call + ")";
 }
 
 Comparison run_both(const std::vector<Op>& ops, Privilege privilege) {

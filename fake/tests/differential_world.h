@@ -112,6 +112,12 @@ Comparison run_both(const Body& body, Privilege privilege);
 // setup_ops, then `ops`, then final_ops, in both worlds.
 Comparison run_both(const std::vector<Op>& ops, Privilege privilege);
 
+// The fake world's steps of `body` when both worlds agree; otherwise a gtest failure showing
+// both traces side by side, and no steps.
+std::vector<Step> agreed(const Body& body, Privilege privilege = Privilege::kInvoker);
+// The result of the first step named `call`, or "(no step <call>)".
+std::string result_of(const std::vector<Step>& steps, const std::string& call);
+
 // Whether this process may create the nobody world (it must be root to drop to nobody).
 bool can_drop_privileges();
 
