@@ -286,12 +286,18 @@ Process::Pipe* Process::pipe_for(int child_fd) {
   return it == pipes_.end() ? nullptr : it->second.get();
 }
 
-ProcessResult<void> Process::write_to_child(int child_fd, std::span<const std::byte> data) {
+ProcessResult<Process::Pipe*> Process::written_pipe(int child_fd) {
   Pipe* pipe = pipe_for(child_fd);
   if (pipe == nullptr || !pipe->parent_writes()) {
     return tl::unexpected(ProcessError{ProcessErrc::kNoSuchChildFd, {}, child_fd});
   }
-  pipe->transport().write(data);
+  return pipe;
+}
+
+ProcessResult<void> Process::write_to_child(int child_fd, std::span<const std::byte> data) {
+  auto pipe = written_pipe(child_fd);
+  if (!pipe) return tl::unexpected(pipe.error());
+  (*pipe)->transport().write(data);
   return {};
 }
 
@@ -300,11 +306,9 @@ ProcessResult<void> Process::write_to_child(int child_fd, std::string_view text)
 }
 
 ProcessResult<void> Process::register_producer(int child_fd, Producer& producer, bool streaming) {
-  Pipe* pipe = pipe_for(child_fd);
-  if (pipe == nullptr || !pipe->parent_writes()) {
-    return tl::unexpected(ProcessError{ProcessErrc::kNoSuchChildFd, {}, child_fd});
-  }
-  if (auto done = pipe->transport().register_producer(producer, streaming); !done) {
+  auto pipe = written_pipe(child_fd);
+  if (!pipe) return tl::unexpected(pipe.error());
+  if (auto done = (*pipe)->transport().register_producer(producer, streaming); !done) {
     return tl::unexpected(
         ProcessError{ProcessErrc::kOs, sys::Error{EBUSY, "register_producer", {}}, child_fd});
   }

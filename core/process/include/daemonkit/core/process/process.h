@@ -120,6 +120,8 @@ class Process {
 
   // The pipe behind a child descriptor (for a PTY, the terminal behind 0, 1 and 2), or null.
   Pipe* pipe_for(int child_fd);
+  // The pipe behind `child_fd` if the parent writes it; kNoSuchChildFd otherwise.
+  ProcessResult<Pipe*> written_pipe(int child_fd);
   void pipe_lost(int child_fd);
   void child_reaped(const ProcessEnd& end);
   // Calls process_ended once the child is reaped and no pipe remains; then lets go of itself.
