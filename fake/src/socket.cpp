@@ -212,6 +212,8 @@ Readiness Socket::readiness() const {
       r.hangup = shut == (kShutRead | kShutWrite);
       return r;
     case State::kUnconnected:
+      // SYN_SENT: nothing to report until the handshake ends (tcp_poll).
+      if (connecting) return r;
       // A stream socket that is not connected is "hung up" (TCP_CLOSE) and writable.
       r.writable = true;
       r.hangup = true;
@@ -590,6 +592,7 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
           return sys::fail(EISCONN, "connect");
         };
         if (own_state_first) {
+          if (socket->connecting) return sys::fail(EALREADY, "connect");
           if (auto ok = own_state(); !ok) return ok;
           if (socket->error != 0) return sys::fail(std::exchange(socket->error, 0), "connect");
         }
@@ -618,6 +621,16 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
           listener = *found;
         }
         if (listener->accept_queue.size() > static_cast<std::size_t>(listener->backlog)) {
+          if (!socket->is_unix() && socket->nonblocking()) {
+            // tcp_conn_request drops the SYN of a full accept queue; the connect is under way.
+            if (socket->local.empty()) {
+              if (auto bound = detail::inet_autobind(k, socket, destination, "connect"); !bound) {
+                return bound;
+              }
+            }
+            socket->connecting = true;
+            return sys::fail(EINPROGRESS, "connect");
+          }
           if (socket->nonblocking()) return sys::fail(EAGAIN, "connect");
           return k.would_block<void>(
               "connect", fmt::format("fd {}: the backlog of {} is full; accept first", fd,

@@ -106,7 +106,11 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   bool keepalive = false;
   bool no_delay = false;
   bool pass_credentials = false;  // SO_PASSCRED
-  int error = 0;       // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
+  int error = 0;  // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
+  // A non-blocking TCP connect whose SYN a full backlog dropped (SYN_SENT): neither readable nor
+  // writable, EALREADY to another connect. Linux retries the SYN; the fake never does, so it
+  // stays so until closed (a timeout above the kernel ends it).
+  bool connecting = false;
   bool reset = false;  // a TCP peer answered a write after its close with a reset
   // What shutdown(2) closed here, as Linux's sk_shutdown: RCV_SHUTDOWN (reads end at EOF) and
   // SEND_SHUTDOWN (writes fail with EPIPE). A peer's half of the story is in the channels.

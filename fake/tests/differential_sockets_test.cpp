@@ -749,6 +749,40 @@ TEST(DifferentialTcp, LoopbackListenConnectAcceptEofAndErrors) {
   EXPECT_EQ(result_of(steps, "send after RST"), "EPIPE");
 }
 
+// A full accept queue drops a TCP SYN (tcp_conn_request): the non-blocking connect says
+// EINPROGRESS and the socket reports nothing while it waits (SYN_SENT), EALREADY to another
+// connect. Linux retries the SYN after a second; the steps here take far less.
+TEST(DifferentialTcp, AConnectToAFullBacklogStaysInProgress) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    const int type = SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+    const int listener = s.value<int>("socket", os.socket(AF_INET, type, 0), -1);
+    auto any = loopback(0);
+    s.done("bind", os.bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof any));
+    s.done("listen 0", os.listen(listener, 0));
+    auto at = loopback(local_port(os, listener));
+    const int first = s.value<int>("socket first", os.socket(AF_INET, type, 0), -1);
+    s.done("connect first", os.connect(first, reinterpret_cast<sockaddr*>(&at), sizeof at));
+    s.note("poll first", s.poll_text(first));
+    const int second = s.value<int>("socket second", os.socket(AF_INET, type, 0), -1);
+    s.done("connect second", os.connect(second, reinterpret_cast<sockaddr*>(&at), sizeof at));
+    s.note("poll second", s.poll_text(second));
+    s.done("connect second again", os.connect(second, reinterpret_cast<sockaddr*>(&at), sizeof at));
+    int error = -1;
+    socklen_t len = sizeof error;
+    s.done("SO_ERROR", os.getsockopt(second, SOL_SOCKET, SO_ERROR, &error, &len));
+    s.note("SO_ERROR value", std::to_string(error));
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "connect first"), "EINPROGRESS");
+  EXPECT_EQ(result_of(steps, "poll first"), "OUT");
+  EXPECT_EQ(result_of(steps, "connect second"), "EINPROGRESS");
+  EXPECT_EQ(result_of(steps, "poll second"), "0");
+  EXPECT_EQ(result_of(steps, "connect second again"), "EALREADY");
+  EXPECT_EQ(result_of(steps, "SO_ERROR value"), "0");
+}
+
 // shutdown on TCP: SHUT_WR is a FIN (EOF for the peer, EPIPE here, EPOLLHUP once both sent
 // one), SHUT_RD tells the peer nothing, ENOTCONN unconnected, and a listener stops at SHUT_RD.
 TEST(DifferentialTcp, ShutdownHalfClosesEitherWay) {
