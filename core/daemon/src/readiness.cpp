@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "daemonkit/core/base/owned_fd.h"
+#include "daemonkit/core/base/socket_address.h"
 
 #include "status_link.h"
 
@@ -37,24 +38,20 @@ std::string format_notify(const NotifyState& state) {
 
 StepResult<NotifyAddress> notify_address(std::string_view notify_socket) {
   NotifyAddress out;
-  out.address.sun_family = AF_UNIX;
   const bool abstract = !notify_socket.empty() && notify_socket.front() == '@';
   if (notify_socket.empty() || (notify_socket.front() != '/' && !abstract)) {
     return step_failed(StepError::plain(
         StepKind::kReadiness,
         fmt::format("NOTIFY_SOCKET={} is neither a path nor an abstract socket", notify_socket)));
   }
-  // A path needs its terminating NUL inside sun_path; an abstract name does not have one.
-  const std::size_t room = sizeof(out.address.sun_path) - (abstract ? 0 : 1);
-  if (notify_socket.size() > room) {
+  const auto address = SocketAddress::unix_name(notify_socket);
+  if (!address) {
     return step_failed(StepError::plain(
         StepKind::kReadiness,
         fmt::format("NOTIFY_SOCKET={} is too long for a socket address", notify_socket)));
   }
-  std::memcpy(out.address.sun_path, notify_socket.data(), notify_socket.size());
-  if (abstract) out.address.sun_path[0] = '\0';
-  out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + notify_socket.size() +
-                                      (abstract ? 0 : 1));
+  std::memcpy(&out.address, address->data(), address->size());
+  out.length = address->size();
   return out;
 }
 
