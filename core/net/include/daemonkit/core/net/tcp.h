@@ -1,0 +1,47 @@
+// TCP over IPv4 and IPv6: Twisted's IReactorTCP. listen_tcp binds, listens and accepts on the
+// reactor; connect_tcp connects without blocking. Both take numeric addresses.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "daemonkit/core/net/connector.h"
+#include "daemonkit/core/net/factory.h"
+#include "daemonkit/core/net/listening_port.h"
+#include "daemonkit/core/reactor/reactor.h"
+#include "daemonkit/sys/syscalls.h"
+
+namespace daemonkit::core {
+
+struct ListenOptions {
+  // Connections the kernel queues for accept. Twisted's 50 overflows under a burst: with
+  // 10,000 clients connecting at once the SYNs beyond it are dropped and retried after a
+  // second, then three, so the burst stalls for seconds while the server idles. SOMAXCONN
+  // (4096) asks for the most the kernel gives by default; the kernel clamps any value to
+  // net.core.somaxconn, so raising that sysctl raises it further.
+  int backlog = SOMAXCONN;
+  // A numeric address to listen on: "" is every IPv4 address (Twisted's default), "::" every
+  // IPv6 one (and IPv4 through mapped addresses, unless the system says otherwise),
+  // "127.0.0.1" or "::1" loopback only.
+  std::string interface;
+  PortOptions port;
+};
+
+// Listens on `port` (0: a free one, see ListeningPort::address) with SO_REUSEADDR, so that a
+// restarted server binds while its old connections sit in TIME_WAIT (Twisted's choice).
+// Fails with the step and the address: "bind(0.0.0.0:80): Permission denied (EACCES)".
+ReactorResult<std::unique_ptr<ListeningPort>> listen_tcp(Reactor& reactor, sys::Syscalls& os,
+                                                         std::uint16_t port, ServerFactory& factory,
+                                                         ListenOptions options = {});
+
+// Connects to a numeric `host` ("127.0.0.1", "::1") and `port`. Every outcome reaches
+// `factory` from the loop; a host that is not a numeric address fails with EINVAL.
+std::unique_ptr<Connector> connect_tcp(Reactor& reactor, sys::Syscalls& os, std::string_view host,
+                                       std::uint16_t port, ClientFactory& factory,
+                                       ConnectOptions options = {});
+
+}  // namespace daemonkit::core

@@ -1,0 +1,172 @@
+#include "daemonkit/core/net/connector.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace daemonkit::core {
+
+Connector::Connector(Reactor& reactor, sys::Syscalls& os, SocketAddress address,
+                     ClientFactory& factory, ConnectOptions options)
+    : reactor_(reactor),
+      os_(os),
+      address_(address),
+      factory_(factory),
+      options_(std::move(options)) {}
+
+std::unique_ptr<Connector> Connector::start(Reactor& reactor, sys::Syscalls& os,
+                                            SocketAddress address, ClientFactory& factory,
+                                            ConnectOptions options) {
+  std::unique_ptr<Connector> connector(
+      new Connector(reactor, os, address, factory, std::move(options)));
+  Connector* c = connector.get();
+  c->step_ = reactor.call_later(Duration{0}, [c] { c->begin(); });
+  if (c->options_.timeout) {
+    c->timeout_ = reactor.call_later(*c->options_.timeout, [c] { c->fail("connect", ETIMEDOUT); });
+  }
+  return connector;
+}
+
+std::unique_ptr<Connector> Connector::failed(Reactor& reactor, sys::Syscalls& os,
+                                             ClientFactory& factory, sys::Error failure) {
+  std::unique_ptr<Connector> connector(new Connector(reactor, os, {}, factory, {}));
+  connector->fail_later(std::move(failure));
+  return connector;
+}
+
+Connector::~Connector() {
+  *alive_ = false;
+  if (step_.active()) (void)step_.cancel();
+  if (timeout_.active()) (void)timeout_.cancel();
+  stop_watching();
+  // The connection's transport closes its socket; its protocol hears nothing.
+  connection_.reset();
+}
+
+bool Connector::stop_connecting() {
+  if (state_ != State::kConnecting) return false;
+  stop_watching();
+  fd_.reset();
+  if (step_.active()) (void)step_.cancel();
+  fail_later(sys::Error{ECANCELED, "connect", to_string(address_)});
+  state_ = State::kDisconnected;
+  return true;
+}
+
+void Connector::begin() {
+  auto made = os_.socket(address_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (!made) {
+    fail("socket", made.error().code);
+    return;
+  }
+  fd_ = OwnedFd(os_, *made);
+  if (options_.bind_address) {
+    const SocketAddress& from = *options_.bind_address;
+    if (auto bound = os_.bind(fd_.get(), from.data(), from.size()); !bound) {
+      const sys::Error failure{bound.error().code, "bind", to_string(from)};
+      fd_.reset();
+      if (timeout_.active()) (void)timeout_.cancel();
+      report(failure);
+      return;
+    }
+  }
+  try_connect();
+}
+
+void Connector::try_connect() {
+  auto done = os_.connect(fd_.get(), address_.data(), address_.size());
+  if (done) {
+    connected();
+    return;
+  }
+  const int code = done.error().code;
+  if (code == EISCONN) {
+    connected();
+    return;
+  }
+  if (code != EINPROGRESS && code != EALREADY && code != EINTR) {
+    fail("connect", code);
+    return;
+  }
+  if (writer_watched_) return;
+  if (auto added = reactor_.add_writer(fd_.get(), [this] { on_writable(); }); !added) {
+    fail("epoll_ctl", added.error().error_number());
+    return;
+  }
+  writer_watched_ = true;
+}
+
+// Writable: the connect finished one way or the other, and SO_ERROR says which. A socket that
+// is writable with no error may only be one whose connect has not begun in earnest (Linux
+// reports an unconnected TCP socket writable), so the connect is asked again, as Twisted's
+// doConnect does: EISCONN is the success, EINPROGRESS a wait.
+void Connector::on_writable() {
+  int error = 0;
+  socklen_t len = sizeof error;
+  if (auto got = os_.getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &len); !got) {
+    fail("getsockopt", got.error().code);
+    return;
+  }
+  if (error != 0) {
+    fail("connect", error);
+    return;
+  }
+  try_connect();
+}
+
+void Connector::connected() {
+  stop_watching();
+  if (timeout_.active()) (void)timeout_.cancel();
+  std::unique_ptr<Protocol> protocol = factory_.build_protocol(address_);
+  if (!protocol) {
+    fd_.reset();
+    state_ = State::kDisconnected;
+    return;
+  }
+  auto made = Connection::open(
+      reactor_, os_, std::move(fd_), std::move(protocol), address_,
+      [this](Connection&, const LossReason& reason) {
+        const auto alive = alive_;
+        state_ = State::kDisconnected;
+        factory_.connection_lost(reason);
+        // Last: the connection is the caller, and this ends it.
+        if (*alive) connection_.reset();
+      },
+      options_.stream);
+  if (!made) {
+    state_ = State::kDisconnected;
+    report(made.error().os);
+    return;
+  }
+  connection_ = std::move(*made);
+  state_ = State::kConnected;
+  connection_->start();
+}
+
+void Connector::fail(const char* call, int code) {
+  stop_watching();
+  if (step_.active()) (void)step_.cancel();
+  fd_.reset();
+  if (timeout_.active()) (void)timeout_.cancel();
+  report(sys::Error{code, call, to_string(address_)});
+}
+
+void Connector::fail_later(sys::Error failure) {
+  if (timeout_.active()) (void)timeout_.cancel();
+  step_ =
+      reactor_.call_later(Duration{0}, [this, failure = std::move(failure)] { report(failure); });
+}
+
+void Connector::report(sys::Error failure) {
+  state_ = State::kDisconnected;
+  factory_.connection_failed(failure);
+}
+
+void Connector::stop_watching() {
+  if (!writer_watched_) return;
+  (void)reactor_.remove_writer(fd_.get());
+  writer_watched_ = false;
+}
+
+}  // namespace daemonkit::core

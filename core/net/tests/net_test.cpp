@@ -1,0 +1,1054 @@
+// The network area on the fake kernel: servers and clients of TCP and UNIX stream sockets in one
+// simulated kernel, driven by Reactor::iterate with the manual clock (no threads, no sleeps).
+// Every lifecycle and failure path: refused, timed out, stopped, reset, aborted, half-closed,
+// a peer that never reads, descriptors running out, and each failing call of listen, accept
+// and connect by fault injection; then a property over random interleavings on both ends.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "daemonkit/core/net/connection.h"
+#include "daemonkit/core/net/connector.h"
+#include "daemonkit/core/net/factory.h"
+#include "daemonkit/core/net/listening_port.h"
+#include "daemonkit/core/net/protocol.h"
+#include "daemonkit/core/net/tcp.h"
+#include "daemonkit/core/net/unix_stream.h"
+#include "daemonkit/fake/fake_syscalls.h"
+
+namespace daemonkit::core {
+namespace {
+
+using fake::FakeSyscalls;
+using testing::ElementsAre;
+using testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// What a protocol heard; shared, so that it outlives the protocol (destroyed with its
+// connection after connection_lost).
+struct Record {
+  std::string data;
+  std::vector<std::string> events;
+  std::optional<LossReason> reason;
+  int losses = 0;
+  Connection* connection = nullptr;
+  bool half_close = false;
+  std::function<void(Connection&)> on_made;
+  std::function<void(Connection&)> on_data;
+  std::function<void(Connection&)> on_eof;
+};
+
+struct Recorder : Protocol {
+  explicit Recorder(std::shared_ptr<Record> record) : r(std::move(record)) {}
+  void connection_made(Connection& c) override {
+    r->connection = &c;
+    r->events.emplace_back("made");
+    if (r->on_made) r->on_made(c);
+  }
+  void data_received(std::span<const std::byte> bytes) override {
+    r->data.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    r->events.emplace_back("data");
+    if (r->on_data) r->on_data(connection());
+  }
+  bool read_eof() override {
+    r->events.emplace_back("read_eof");
+    if (r->on_eof) r->on_eof(connection());
+    return r->half_close;
+  }
+  void write_eof() override { r->events.emplace_back("write_eof"); }
+  void connection_lost(const LossReason& reason) override {
+    r->connection = nullptr;
+    ++r->losses;
+    r->reason = reason;
+    r->events.emplace_back("lost");
+  }
+  std::shared_ptr<Record> r;
+};
+
+struct Server : ServerFactory {
+  std::vector<std::shared_ptr<Record>> records;
+  std::vector<SocketAddress> peers;
+  bool refuse = false;
+  std::function<void(Record&)> setup;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress& peer) override {
+    peers.push_back(peer);
+    if (refuse) return nullptr;
+    auto r = std::make_shared<Record>();
+    if (setup) setup(*r);
+    records.push_back(r);
+    return std::make_unique<Recorder>(r);
+  }
+  Record& last() { return *records.back(); }
+};
+
+struct Client : ClientFactory {
+  std::shared_ptr<Record> record = std::make_shared<Record>();
+  std::vector<std::string> failures;
+  std::vector<sys::Error> errors;
+  std::vector<std::string> order;
+  std::vector<LossReason> lost;
+  bool refuse = false;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+    if (refuse) return nullptr;
+    return std::make_unique<Recorder>(record);
+  }
+  void connection_failed(const sys::Error& reason) override {
+    failures.push_back(sys::to_string(reason));
+    errors.push_back(reason);
+  }
+  void connection_lost(const LossReason& reason) override {
+    order.push_back(fmt::format("factory lost after {} protocol losses", record->losses));
+    lost.push_back(reason);
+  }
+};
+
+struct Echo : Protocol {
+  void data_received(std::span<const std::byte> data) override { connection().write(data); }
+};
+
+struct CountingProducer : Producer {
+  int pauses = 0, resumes = 0, stops = 0;
+  void pause_producing() override { ++pauses; }
+  void resume_producing() override { ++resumes; }
+  void stop_producing() override { ++stops; }
+};
+
+std::size_t calls_of(const FakeSyscalls& os, const std::string& name) {
+  const auto& t = os.transcript();
+  return static_cast<std::size_t>(
+      std::count_if(t.begin(), t.end(), [&](const fake::CallRecord& r) { return r.name == name; }));
+}
+
+const fake::CallRecord* first_call(const FakeSyscalls& os, const std::string& name) {
+  for (const auto& r : os.transcript()) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+struct World {
+  FakeSyscalls os;
+  std::unique_ptr<Reactor> reactor;
+  std::vector<std::string> log;
+
+  World() {
+    // A write to a peer that is gone is an EPIPE the transport reports, not a SIGPIPE that
+    // ends the process (daemons ignore it).
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    EXPECT_TRUE(os.sigaction(SIGPIPE, &ignore, nullptr));
+    ReactorOptions options;
+    options.install_signal_handlers = false;
+    auto created = Reactor::create(os, std::move(options));
+    EXPECT_TRUE(created);
+    if (created) reactor = std::move(*created);
+  }
+
+  void spin(int turns = 8) {
+    for (int i = 0; i < turns; ++i) {
+      reactor->run_until_current();
+      ASSERT_TRUE(reactor->iterate(Duration{0}));
+    }
+  }
+
+  PortOptions port_options() {
+    PortOptions o;
+    o.log = [this](std::string_view line) { log.emplace_back(line); };
+    return o;
+  }
+
+  std::unique_ptr<ListeningPort> listen(ServerFactory& factory, ListenOptions options = {}) {
+    if (options.interface.empty()) options.interface = "127.0.0.1";
+    if (!options.port.log) options.port.log = port_options().log;
+    auto port = listen_tcp(*reactor, os, 0, factory, std::move(options));
+    EXPECT_TRUE(port) << (port ? "" : to_string(port.error()));
+    return port ? std::move(*port) : nullptr;
+  }
+
+  std::unique_ptr<Connector> connect(const ListeningPort& port, ClientFactory& factory,
+                                     ConnectOptions options = {}) {
+    return connect_tcp(*reactor, os, "127.0.0.1", port.address().port(), factory,
+                       std::move(options));
+  }
+
+  // A raw non-blocking client socket connected (or connecting) to `port`.
+  int raw_client(std::uint16_t port) {
+    const int fd = *os.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    auto to = *SocketAddress::ip("127.0.0.1", port);
+    auto done = os.connect(fd, to.data(), to.size());
+    EXPECT_TRUE(done || done.error().code == EINPROGRESS);
+    return fd;
+  }
+
+  std::string read_all(int fd) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      auto n = os.read(fd, buf, sizeof buf);
+      if (!n || *n == 0) return out;
+      out.append(buf, *n);
+    }
+  }
+
+  // A listening TCP socket outside the reactor, its backlog (of 0: one connection) full, so
+  // that the next connect to it stays in progress.
+  std::uint16_t full_listener() {
+    const int fd = *os.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    auto any = *SocketAddress::ip("127.0.0.1", 0);
+    EXPECT_TRUE(os.bind(fd, any.data(), any.size()));
+    EXPECT_TRUE(os.listen(fd, 0));
+    sockaddr_storage name{};
+    socklen_t len = sizeof name;
+    EXPECT_TRUE(os.getsockname(fd, reinterpret_cast<sockaddr*>(&name), &len));
+    const std::uint16_t port = SocketAddress::from(reinterpret_cast<sockaddr*>(&name), len)->port();
+    (void)raw_client(port);
+    return port;
+  }
+
+  std::size_t open_fds() { return os.open_fds(os.current_pid()).size(); }
+};
+
+// ---- Protocols, factories, the echo server ----------------------------------------------------
+
+TEST(NetEcho, AnEchoServerIsOneMethod) {
+  World w;
+  ServerFactoryOf<Echo> factory;
+  auto port = w.listen(factory);
+  Client client;
+  client.record->on_made = [](Connection& c) { c.write("hello"); };
+  auto connector = w.connect(*port, client);
+  w.spin();
+  EXPECT_EQ(client.record->data, "hello");
+  EXPECT_EQ(port->connections(), 1u);
+  ASSERT_NE(client.record->connection, nullptr);
+  client.record->connection->lose_connection();
+  w.spin();
+  EXPECT_EQ(client.record->losses, 1);
+  EXPECT_TRUE(client.record->reason->clean());
+  EXPECT_EQ(port->connections(), 0u) << "the server's connection ended with the client's close";
+  EXPECT_EQ(connector->state(), Connector::State::kDisconnected);
+  EXPECT_EQ(connector->connection(), nullptr);
+}
+
+TEST(NetServer, EachAcceptedConnectionGetsItsOwnProtocolAndItsPeerAddress) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a, b;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 2u);
+  EXPECT_EQ(server.records[0]->events, std::vector<std::string>{"made"});
+  ASSERT_NE(a.record->connection, nullptr);
+  auto local = a.record->connection->local_address();
+  ASSERT_TRUE(local);
+  EXPECT_EQ(server.peers[0], *local) << "the peer is the client's own address";
+  EXPECT_EQ(a.record->connection->peer_address(), port->address());
+  auto server_local = server.records[0]->connection->local_address();
+  ASSERT_TRUE(server_local);
+  EXPECT_EQ(server_local->port(), port->address().port());
+}
+
+TEST(NetServer, AFactoryRefusingAConnectionClosesIt) {
+  World w;
+  Server server;
+  server.refuse = true;
+  auto port = w.listen(server);
+  Client client;
+  auto connector = w.connect(*port, client);
+  w.spin();
+  EXPECT_EQ(server.peers.size(), 1u);
+  EXPECT_EQ(port->connections(), 0u);
+  EXPECT_EQ(client.record->events, (std::vector<std::string>{"made", "read_eof", "lost"}));
+  EXPECT_TRUE(client.record->reason->clean()) << "the client reads EOF";
+}
+
+TEST(NetClient, AClientFactoryRefusingItsProtocolClosesTheConnectionSilently) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client client;
+  client.refuse = true;
+  auto connector = w.connect(*port, client);
+  w.spin();
+  EXPECT_EQ(connector->state(), Connector::State::kDisconnected);
+  EXPECT_TRUE(client.failures.empty());
+  EXPECT_TRUE(client.lost.empty());
+  ASSERT_EQ(server.records.size(), 1u);
+  EXPECT_EQ(server.last().losses, 1);
+  EXPECT_TRUE(server.last().reason->clean());
+}
+
+TEST(NetClient, TheProtocolHearsTheLossBeforeTheFactory) {
+  World w;
+  Server server;
+  server.setup = [](Record& r) { r.on_made = [](Connection& c) { c.lose_connection(); }; };
+  auto port = w.listen(server);
+  Client client;
+  auto connector = w.connect(*port, client);
+  w.spin();
+  EXPECT_THAT(client.order, ElementsAre("factory lost after 1 protocol losses"));
+  ASSERT_EQ(client.lost.size(), 1u);
+  EXPECT_TRUE(client.lost[0].clean());
+}
+
+// ---- Listening --------------------------------------------------------------------------------
+
+TEST(NetListen, PortZeroTakesAFreePortThatTheAddressReports) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  EXPECT_GE(port->address().port(), 32768);
+  EXPECT_EQ(to_string(port->address()), fmt::format("127.0.0.1:{}", port->address().port()));
+  EXPECT_TRUE(port->listening());
+}
+
+TEST(NetListen, TheSocketIsNonBlockingCloexecWithReuseaddrAndASomaxconnBacklog) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  const auto* socket = first_call(w.os, "socket");
+  ASSERT_NE(socket, nullptr);
+  EXPECT_THAT(socket->args[1], HasSubstr("SOCK_NONBLOCK"));
+  EXPECT_THAT(socket->args[1], HasSubstr("SOCK_CLOEXEC"));
+  const auto* opt = first_call(w.os, "setsockopt");
+  ASSERT_NE(opt, nullptr);
+  EXPECT_THAT(opt->args[1], HasSubstr("SO_REUSEADDR"));
+  const auto* listen = first_call(w.os, "listen");
+  ASSERT_NE(listen, nullptr);
+  EXPECT_EQ(listen->args[1], std::to_string(SOMAXCONN));
+}
+
+TEST(NetListen, ABusyPortFailsNamingTheStepAndTheAddress) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  ListenOptions options;
+  options.interface = "127.0.0.1";
+  auto second = listen_tcp(*w.reactor, w.os, port->address().port(), server, options);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(to_string(second.error()),
+            fmt::format("bind(127.0.0.1:{}): Address already in use (EADDRINUSE)",
+                        port->address().port()));
+}
+
+TEST(NetListen, AnInterfaceThatIsNotANumericAddressIsRefused) {
+  World w;
+  Server server;
+  ListenOptions options;
+  options.interface = "localhost";
+  auto port = listen_tcp(*w.reactor, w.os, 7000, server, options);
+  ASSERT_FALSE(port);
+  EXPECT_EQ(port.error().error_number(), EINVAL);
+  EXPECT_THAT(to_string(port.error()), HasSubstr("localhost:7000, not a numeric address"));
+}
+
+struct FailingCall {
+  const char* call;
+  int error;
+  int nth = 1;
+};
+
+void PrintTo(const FailingCall& f, std::ostream* out) {
+  *out << f.call << " #" << f.nth << " " << sys::errno_name(f.error);
+}
+
+std::string call_name(const testing::TestParamInfo<FailingCall>& param) {
+  return param.param.call + (param.param.nth == 1 ? "" : std::to_string(param.param.nth));
+}
+
+class NetListenFailure : public testing::TestWithParam<FailingCall> {};
+
+TEST_P(NetListenFailure, EachFailingCallIsReturnedAndLeavesNoDescriptor) {
+  World w;
+  Server server;
+  const std::size_t before = w.open_fds();
+  w.os.clear_transcript();
+  w.os.fail_nth(GetParam().call, 1, GetParam().error);
+  ListenOptions options;
+  options.interface = "127.0.0.1";
+  auto port = listen_tcp(*w.reactor, w.os, 0, server, options);
+  ASSERT_FALSE(port);
+  EXPECT_EQ(port.error().error_number(), GetParam().error);
+  EXPECT_STREQ(port.error().os.call, GetParam().call);
+  EXPECT_EQ(w.open_fds(), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Calls, NetListenFailure,
+    testing::Values(FailingCall{"socket", EMFILE}, FailingCall{"setsockopt", ENOMEM},
+                    FailingCall{"bind", EACCES}, FailingCall{"listen", EADDRINUSE},
+                    FailingCall{"getsockname", ENOBUFS}, FailingCall{"epoll_ctl", ENOMEM}),
+    call_name);
+
+TEST(NetListen, NoReserveDescriptorIsLoggedNotFatal) {
+  World w;
+  Server server;
+  w.os.fail_nth("open", 1, EMFILE);
+  auto port = w.listen(server);
+  ASSERT_TRUE(port);
+  EXPECT_THAT(w.log, ElementsAre(HasSubstr("could not reserve a descriptor for EMFILE recovery: "
+                                           "open: Too many open files (EMFILE)")));
+}
+
+TEST(NetListen, StopListeningClosesTheSocketAndLeavesConnectionsAlone) {
+  World w;
+  ServerFactoryOf<Echo> factory;
+  auto port = w.listen(factory);
+  Client a;
+  auto ca = w.connect(*port, a);
+  w.spin();
+  const std::uint16_t number = port->address().port();
+  EXPECT_TRUE(port->stop_listening());
+  EXPECT_FALSE(port->stop_listening());
+  EXPECT_FALSE(port->listening());
+  Client b;
+  auto cb = connect_tcp(*w.reactor, w.os, "127.0.0.1", number, b);
+  w.spin();
+  EXPECT_THAT(b.failures, ElementsAre(fmt::format(
+                              "connect(127.0.0.1:{}): Connection refused (ECONNREFUSED)", number)));
+  ASSERT_NE(a.record->connection, nullptr);
+  a.record->connection->write("still here");
+  w.spin();
+  EXPECT_EQ(a.record->data, "still here");
+}
+
+TEST(NetListen, DestroyingThePortClosesItsConnectionsWithoutTellingThem) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a;
+  auto ca = w.connect(*port, a);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 1u);
+  port.reset();
+  w.spin();
+  EXPECT_EQ(server.last().losses, 0);
+  EXPECT_EQ(a.record->losses, 1) << "the client reads EOF";
+}
+
+TEST(NetListen, AProtocolMayStopThePortFromConnectionMade) {
+  World w;
+  Server server;
+  std::unique_ptr<ListeningPort> port;
+  server.setup = [&](Record& r) { r.on_made = [&](Connection&) { (void)port->stop_listening(); }; };
+  port = w.listen(server);
+  const int a = w.raw_client(port->address().port());
+  const int b = w.raw_client(port->address().port());
+  w.spin();
+  EXPECT_EQ(server.records.size(), 1u);
+  EXPECT_FALSE(port->listening());
+  char byte;
+  auto got = w.os.read(b, &byte, 1);
+  EXPECT_FALSE(got);
+  if (!got) {
+    EXPECT_EQ(got.error().code, ECONNRESET) << "the connection never accepted is reset";
+  }
+  (void)a;
+}
+
+TEST(NetAccept, AcceptsAreBoundedPerWakeUp) {
+  World w;
+  Server server;
+  ListenOptions options;
+  options.port.accepts_per_wakeup = 2;
+  auto port = w.listen(server, options);
+  for (int i = 0; i < 5; ++i) (void)w.raw_client(port->address().port());
+  w.reactor->run_until_current();
+  ASSERT_TRUE(w.reactor->iterate(Duration{0}));
+  EXPECT_EQ(server.records.size(), 2u);
+  ASSERT_TRUE(w.reactor->iterate(Duration{0}));
+  EXPECT_EQ(server.records.size(), 4u);
+  ASSERT_TRUE(w.reactor->iterate(Duration{0}));
+  EXPECT_EQ(server.records.size(), 5u);
+}
+
+TEST(NetAccept, AnAbortedConnectionIsLoggedAndTheBatchGoesOn) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  (void)w.raw_client(port->address().port());
+  w.os.fail_nth("accept4", 1, ECONNABORTED);
+  w.reactor->run_until_current();
+  ASSERT_TRUE(w.reactor->iterate(Duration{0}));
+  EXPECT_EQ(server.records.size(), 1u);
+  EXPECT_THAT(w.log, ElementsAre(HasSubstr("Software caused connection abort (ECONNABORTED)")));
+}
+
+TEST(NetAccept, AConnectionThatCannotBeWatchedIsLoggedAndClosed) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client client;
+  auto connector = w.connect(*port, client);
+  w.os.clear_transcript();
+  w.os.fail_nth("fcntl", 1, EBADF);
+  w.spin();
+  EXPECT_THAT(w.log, ElementsAre(HasSubstr(": fcntl: Bad file descriptor (EBADF)")));
+  EXPECT_EQ(port->connections(), 0u);
+  EXPECT_EQ(client.record->losses, 1) << "the client reads EOF";
+  EXPECT_TRUE(server.records.empty() || server.records[0]->losses == 0)
+      << "a protocol that never heard connection_made hears no loss";
+}
+
+TEST(NetAccept, APersistentErrorPausesAcceptingInsteadOfSpinning) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  (void)w.raw_client(port->address().port());
+  w.os.fail_nth("accept4", 1, ENOBUFS);
+  w.spin(20);
+  EXPECT_EQ(calls_of(w.os, "accept4"), 1u) << "one try, then no more until the pause ends";
+  EXPECT_TRUE(server.records.empty());
+  EXPECT_THAT(w.log, ElementsAre(HasSubstr("accepting again in 100 ms")));
+  w.os.clock().advance(100ms);
+  w.spin();
+  EXPECT_EQ(server.records.size(), 1u);
+}
+
+// Out of descriptors with connections waiting: the reserve is closed, the waiting connections
+// accepted and closed with the slot it frees, the reserve taken again; no spinning.
+TEST(NetAccept, AnEmfileStormIsShedWithTheReserveDescriptor) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  std::vector<int> clients;
+  for (int i = 0; i < 10; ++i) clients.push_back(w.raw_client(port->address().port()));
+  const auto open = static_cast<rlim_t>(w.open_fds());
+  ASSERT_TRUE(w.os.setrlimit(RLIMIT_NOFILE, rlimit{open, 4096}));
+  w.os.clear_transcript();
+  w.spin(10);
+  EXPECT_EQ(port->shed(), 10u);
+  EXPECT_TRUE(server.records.empty());
+  EXPECT_EQ(calls_of(w.os, "accept4"), 12u)
+      << "the EMFILE, ten shed, the EAGAIN; then nothing: the socket is no longer readable";
+  EXPECT_THAT(w.log, ElementsAre(HasSubstr("accept4: Too many open files (EMFILE) on 127.0.0.1:")));
+  EXPECT_THAT(w.log.back(), HasSubstr("closed 10 waiting connection(s)"));
+  for (int fd : clients) {
+    char byte;
+    auto got = w.os.read(fd, &byte, 1);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, 0u) << "each client reads EOF";
+  }
+  // The reserve is back: room again, and a new connection is served.
+  ASSERT_TRUE(w.os.setrlimit(RLIMIT_NOFILE, rlimit{4096, 4096}));
+  Client c;
+  auto connector = w.connect(*port, c);
+  w.spin();
+  EXPECT_EQ(server.records.size(), 1u);
+}
+
+TEST(NetAccept, EmfileWithoutAReservePausesInsteadOfSpinning) {
+  World w;
+  Server server;
+  w.os.fail_nth("open", 1, EMFILE);  // no reserve
+  auto port = w.listen(server);
+  (void)w.raw_client(port->address().port());
+  w.os.clear_transcript();
+  w.os.fail_nth("accept4", 1, EMFILE);
+  w.spin(20);
+  EXPECT_EQ(calls_of(w.os, "accept4"), 1u);
+  w.os.clock().advance(100ms);
+  w.spin();
+  EXPECT_EQ(server.records.size(), 1u);
+  EXPECT_EQ(calls_of(w.os, "open"), 1u) << "the pause's end tries to reserve again";
+}
+
+// ---- Connecting -------------------------------------------------------------------------------
+
+TEST(NetConnect, ARefusalNamesTheStepTheAddressAndTheErrno) {
+  World w;
+  Client client;
+  const std::uint16_t nobody = 40000;
+  auto connector = connect_tcp(*w.reactor, w.os, "127.0.0.1", nobody, client);
+  EXPECT_TRUE(client.failures.empty()) << "never from inside the call";
+  EXPECT_EQ(connector->state(), Connector::State::kConnecting);
+  const std::size_t before = w.open_fds();
+  w.spin();
+  EXPECT_THAT(client.failures,
+              ElementsAre("connect(127.0.0.1:40000): Connection refused (ECONNREFUSED)"));
+  EXPECT_EQ(connector->state(), Connector::State::kDisconnected);
+  EXPECT_EQ(w.open_fds(), before) << "the socket is closed";
+  EXPECT_FALSE(connector->stop_connecting());
+}
+
+TEST(NetConnect, AConnectThatHangsTimesOut) {
+  World w;
+  const std::uint16_t port = w.full_listener();
+  Client client;
+  ConnectOptions options;
+  options.timeout = 5s;
+  auto connector = connect_tcp(*w.reactor, w.os, "127.0.0.1", port, client, options);
+  w.spin();
+  EXPECT_TRUE(client.failures.empty());
+  EXPECT_EQ(connector->state(), Connector::State::kConnecting);
+  w.os.clock().advance(5s);
+  w.spin();
+  EXPECT_THAT(
+      client.failures,
+      ElementsAre(fmt::format("connect(127.0.0.1:{}): Connection timed out (ETIMEDOUT)", port)));
+}
+
+TEST(NetConnect, StopConnectingReportsCancelledOnTheNextTurn) {
+  World w;
+  const std::uint16_t port = w.full_listener();
+  Client client;
+  auto connector = connect_tcp(*w.reactor, w.os, "127.0.0.1", port, client);
+  w.spin();
+  const std::size_t before = w.open_fds();
+  EXPECT_TRUE(connector->stop_connecting());
+  EXPECT_EQ(w.open_fds(), before - 1);
+  EXPECT_TRUE(client.failures.empty());
+  EXPECT_FALSE(connector->stop_connecting());
+  w.spin();
+  EXPECT_THAT(client.failures, ElementsAre(HasSubstr("Operation canceled (ECANCELED)")));
+  w.os.clock().advance(60s);
+  w.spin();
+  EXPECT_EQ(client.failures.size(), 1u) << "the timeout went with the stop";
+}
+
+TEST(NetConnect, StopBeforeTheFirstTurnNeverOpensASocket) {
+  World w;
+  Client client;
+  auto connector = connect_tcp(*w.reactor, w.os, "127.0.0.1", 9, client);
+  EXPECT_TRUE(connector->stop_connecting());
+  w.spin();
+  EXPECT_EQ(calls_of(w.os, "socket"), 0u);
+  EXPECT_THAT(client.failures, ElementsAre(HasSubstr("ECANCELED")));
+}
+
+TEST(NetConnect, DestroyingAConnectorTellsNobody) {
+  World w;
+  const std::uint16_t port = w.full_listener();
+  Client client;
+  const std::size_t before = w.open_fds();
+  auto connector = connect_tcp(*w.reactor, w.os, "127.0.0.1", port, client);
+  w.spin();
+  connector.reset();
+  w.os.clock().advance(60s);
+  w.spin();
+  EXPECT_TRUE(client.failures.empty());
+  EXPECT_EQ(w.open_fds(), before);
+}
+
+TEST(NetConnect, AHostThatIsNotANumericAddressFailsOnTheNextTurn) {
+  World w;
+  Client client;
+  auto connector = connect_tcp(*w.reactor, w.os, "example.org", 80, client);
+  EXPECT_TRUE(client.failures.empty());
+  w.spin();
+  EXPECT_THAT(client.failures, ElementsAre("connect(example.org:80, not a numeric address): "
+                                           "Invalid argument (EINVAL)"));
+}
+
+TEST(NetConnect, ABindAddressIsTheConnectionsLocalAddress) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client client;
+  ConnectOptions options;
+  options.bind_address = SocketAddress::ip("127.0.0.2", 0);
+  auto connector = w.connect(*port, client, options);
+  w.spin();
+  ASSERT_EQ(server.peers.size(), 1u);
+  EXPECT_EQ(server.peers[0].host(), "127.0.0.2");
+}
+
+TEST(NetConnect, AnUnreachableAddressFails) {
+  World w;
+  Client client;
+  auto connector = connect_tcp(*w.reactor, w.os, "192.0.2.1", 80, client);
+  w.spin();
+  EXPECT_THAT(client.failures,
+              ElementsAre("connect(192.0.2.1:80): Network is unreachable (ENETUNREACH)"));
+}
+
+class NetConnectFailure : public testing::TestWithParam<FailingCall> {};
+
+TEST_P(NetConnectFailure, EachFailingCallReachesTheFactoryAndLeavesNoDescriptor) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  const std::size_t before = w.open_fds();
+  Client client;
+  ConnectOptions options;
+  options.bind_address = SocketAddress::ip("127.0.0.1", 0);
+  w.os.clear_transcript();
+  w.os.fail_nth(GetParam().call, GetParam().nth, GetParam().error);
+  auto connector = w.connect(*port, client, options);
+  w.spin();
+  ASSERT_EQ(client.errors.size(), 1u);
+  EXPECT_STREQ(client.errors[0].call, GetParam().call);
+  EXPECT_EQ(client.errors[0].code, GetParam().error);
+  EXPECT_EQ(client.record->losses, 0);
+  w.spin();
+  // The server may have accepted a connection the client then closed.
+  for (const auto& r : server.records) EXPECT_EQ(r->losses, 1);
+  EXPECT_EQ(w.open_fds(), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Calls, NetConnectFailure,
+                         testing::Values(FailingCall{"socket", EMFILE},
+                                         FailingCall{"bind", EADDRINUSE},
+                                         FailingCall{"connect", ECONNREFUSED},
+                                         FailingCall{"getsockopt", ENOBUFS},
+                                         // The first is the server's, on what it accepted.
+                                         FailingCall{"fcntl", EBADF, 2}),
+                         call_name);
+
+// ---- Connections: flow control, half-close, reset, abort, options -----------------------------
+
+TEST(NetConnection, APeerThatNeverReadsPausesTheProducerUntilItReads) {
+  World w;
+  Server server;
+  CountingProducer producer;
+  server.setup = [&](Record& r) {
+    r.on_made = [&](Connection& c) {
+      ASSERT_TRUE(c.register_producer(producer, true));
+      c.write(std::string(1024 * 1024, 'x'));
+    };
+  };
+  auto port = w.listen(server);
+  const int client = w.raw_client(port->address().port());
+  w.spin();
+  EXPECT_EQ(producer.pauses, 1);
+  EXPECT_EQ(producer.resumes, 0);
+  std::size_t got = 0;
+  for (int i = 0; i < 20 && producer.resumes == 0; ++i) {
+    got += w.read_all(client).size();
+    w.spin(1);
+  }
+  EXPECT_EQ(producer.resumes, 1);
+  got += w.read_all(client).size();
+  EXPECT_EQ(got, 1024u * 1024u);
+}
+
+TEST(NetConnection, TheClientHalfClosesAndTheServerAnswersBeforeClosing) {
+  World w;
+  Server server;
+  server.setup = [](Record& r) {
+    r.half_close = true;
+    r.on_eof = [](Connection& c) {
+      c.write("bye");
+      c.lose_connection();
+    };
+  };
+  auto port = w.listen(server);
+  Client client;
+  client.record->half_close = true;
+  client.record->on_made = [](Connection& c) {
+    c.write("request");
+    c.lose_write_connection();
+  };
+  auto connector = w.connect(*port, client);
+  w.spin();
+  EXPECT_EQ(server.last().data, "request");
+  EXPECT_EQ(client.record->data, "bye");
+  EXPECT_EQ(client.record->events, (std::vector<std::string>{"made", "write_eof", "data", "lost"}));
+  EXPECT_TRUE(client.record->reason->clean());
+  EXPECT_EQ(server.last().events, (std::vector<std::string>{"made", "data", "read_eof", "lost"}));
+}
+
+TEST(NetConnection, TheServerHalfClosesAndKeepsReading) {
+  World w;
+  Server server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Connection& c) {
+      c.write("greeting");
+      c.lose_write_connection();
+    };
+  };
+  auto port = w.listen(server);
+  Client client;
+  client.record->half_close = true;
+  client.record->on_eof = [](Connection& c) {
+    c.write("thanks");
+    c.lose_connection();
+  };
+  auto connector = w.connect(*port, client);
+  w.spin();
+  EXPECT_EQ(client.record->data, "greeting");
+  EXPECT_EQ(server.last().data, "thanks");
+  EXPECT_EQ(server.last().events, (std::vector<std::string>{"made", "write_eof", "data", "lost"}));
+  EXPECT_TRUE(server.last().reason->clean());
+}
+
+TEST(NetConnection, APeerClosingWithBytesUnreadResetsTheConnection) {
+  World w;
+  Server server;
+  server.setup = [](Record& r) { r.on_made = [](Connection& c) { c.pause_reading(); }; };
+  auto port = w.listen(server);
+  Client client;
+  client.record->on_made = [](Connection& c) { c.write("never read"); };
+  auto connector = w.connect(*port, client);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 1u);
+  server.last().connection->abort_connection();
+  w.spin();
+  EXPECT_EQ(server.last().reason, LossReason::aborted());
+  ASSERT_TRUE(client.record->reason);
+  EXPECT_EQ(client.record->reason->kind, LossReason::Kind::kLost);
+  EXPECT_EQ(client.record->reason->error.code, ECONNRESET);
+}
+
+TEST(NetConnection, AbortDuringAWriteDropsTheBufferAndIsHeardOnTheNextTurn) {
+  World w;
+  Server server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Connection& c) { c.write(std::string(1024 * 1024, 'x')); };
+  };
+  auto port = w.listen(server);
+  const int client = w.raw_client(port->address().port());
+  w.spin();
+  Connection& c = *server.last().connection;
+  EXPECT_GT(c.buffered(), 0u);
+  c.abort_connection();
+  EXPECT_EQ(server.last().losses, 0) << "never from inside the call";
+  w.spin(1);
+  EXPECT_EQ(server.last().reason, LossReason::aborted());
+  EXPECT_EQ(port->connections(), 0u);
+  EXPECT_LT(w.read_all(client).size(), 1024u * 1024u);
+}
+
+TEST(NetConnection, NoDelayAndKeepAliveAreOffThenSet) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client client;
+  auto connector = w.connect(*port, client);
+  w.spin();
+  Connection& c = *server.last().connection;
+  EXPECT_EQ(c.no_delay().value_or(true), false);
+  EXPECT_EQ(c.keep_alive().value_or(true), false);
+  EXPECT_TRUE(c.set_no_delay(true));
+  EXPECT_TRUE(c.set_keep_alive(true));
+  EXPECT_EQ(c.no_delay().value_or(false), true);
+  EXPECT_EQ(c.keep_alive().value_or(false), true);
+}
+
+// ---- UNIX stream ------------------------------------------------------------------------------
+
+struct UnixWorld : World {
+  UnixWorld() { os.make_dir("/run/app", 0755); }
+
+  ReactorResult<std::unique_ptr<ListeningPort>> listen_unix(ServerFactory& factory,
+                                                            std::string_view name,
+                                                            UnixListenOptions options = {}) {
+    options.port.log = port_options().log;
+    return core::listen_unix(*reactor, os, name, factory, std::move(options));
+  }
+
+  // A socket file left by a server that is gone.
+  void leftover_socket(const std::string& path) {
+    const int fd = *os.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    auto at = *SocketAddress::unix_name(path);
+    EXPECT_TRUE(os.bind(fd, at.data(), at.size()));
+    EXPECT_TRUE(os.close(fd));
+  }
+};
+
+TEST(NetUnix, APathServesAndIsUnlinkedAtTheStop) {
+  UnixWorld w;
+  ServerFactoryOf<Echo> factory;
+  UnixListenOptions options;
+  options.mode = 0660;
+  auto port = w.listen_unix(factory, "/run/app/echo.sock", options);
+  ASSERT_TRUE(port) << to_string(port.error());
+  auto st = w.os.stat_path("/run/app/echo.sock");
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(S_ISSOCK(st->st_mode));
+  EXPECT_EQ(st->st_mode & 07777, 0660u);
+  Client client;
+  client.record->on_made = [](Connection& c) { c.write("over unix"); };
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/echo.sock", client);
+  w.spin();
+  EXPECT_EQ(client.record->data, "over unix");
+  EXPECT_EQ(client.record->connection->set_no_delay(true).error().code, EOPNOTSUPP);
+  EXPECT_TRUE((*port)->stop_listening());
+  EXPECT_FALSE(w.os.stat_path("/run/app/echo.sock"));
+}
+
+// chmod after bind and before listen: until listen nobody can connect, so the moment the file
+// has the umask's mode exposes nothing.
+TEST(NetUnix, TheModeIsSetBeforeListening) {
+  UnixWorld w;
+  Server server;
+  auto port = w.listen_unix(server, "/run/app/x.sock");
+  ASSERT_TRUE(port);
+  std::vector<std::string> order;
+  for (const auto& r : w.os.transcript()) {
+    if (r.name == "bind" || r.name == "chmod" || r.name == "listen") order.push_back(r.name);
+  }
+  EXPECT_THAT(order, ElementsAre("bind", "chmod", "listen"));
+  EXPECT_EQ(w.os.stat_path("/run/app/x.sock")->st_mode & 07777, 0666u);
+}
+
+TEST(NetUnix, AnAbstractNameIsNeitherChmoddedNorUnlinked) {
+  UnixWorld w;
+  ServerFactoryOf<Echo> factory;
+  auto port = w.listen_unix(factory, "@daemonkit-test");
+  ASSERT_TRUE(port);
+  EXPECT_EQ(to_string((*port)->address()), "@daemonkit-test");
+  Client client;
+  client.record->on_made = [](Connection& c) { c.write("abstract"); };
+  auto connector = connect_unix(*w.reactor, w.os, "@daemonkit-test", client);
+  w.spin();
+  EXPECT_EQ(client.record->data, "abstract");
+  port->reset();
+  EXPECT_EQ(calls_of(w.os, "chmod"), 0u);
+  EXPECT_EQ(calls_of(w.os, "unlink"), 0u);
+}
+
+TEST(NetUnix, ALeftoverSocketWithoutTheLockIsAddressInUse) {
+  UnixWorld w;
+  Server server;
+  w.leftover_socket("/run/app/x.sock");
+  auto port = w.listen_unix(server, "/run/app/x.sock");
+  ASSERT_FALSE(port);
+  EXPECT_EQ(to_string(port.error()), "bind(/run/app/x.sock): Address already in use (EADDRINUSE)");
+  EXPECT_TRUE(w.os.stat_path("/run/app/x.sock")) << "not ours to remove";
+}
+
+TEST(NetUnix, WithTheLockALeftoverSocketIsStaleAndReplaced) {
+  UnixWorld w;
+  Server server;
+  w.leftover_socket("/run/app/x.sock");
+  UnixListenOptions options;
+  options.lock_file = true;
+  auto port = w.listen_unix(server, "/run/app/x.sock", options);
+  ASSERT_TRUE(port) << to_string(port.error());
+  EXPECT_THAT(w.log, ElementsAre("Removing stale socket /run/app/x.sock"));
+  EXPECT_EQ(w.os.read_file("/run/app/x.sock.lock"), fmt::format("{}\n", w.os.getpid()));
+  port->reset();
+  EXPECT_FALSE(w.os.stat_path("/run/app/x.sock"));
+  EXPECT_FALSE(w.os.stat_path("/run/app/x.sock.lock"));
+}
+
+TEST(NetUnix, ALockHeldElsewhereFailsAndTouchesNothing) {
+  UnixWorld w;
+  Server server;
+  w.leftover_socket("/run/app/x.sock");
+  const int held = *w.os.open("/run/app/x.sock.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_TRUE(w.os.flock(held, LOCK_EX));
+  UnixListenOptions options;
+  options.lock_file = true;
+  auto port = w.listen_unix(server, "/run/app/x.sock", options);
+  ASSERT_FALSE(port);
+  EXPECT_EQ(to_string(port.error()),
+            "flock(/run/app/x.sock.lock): Resource temporarily unavailable (EAGAIN)");
+  EXPECT_TRUE(w.os.stat_path("/run/app/x.sock"));
+  EXPECT_TRUE(w.os.stat_path("/run/app/x.sock.lock"));
+}
+
+// Twisted leaks the lock when bind fails after it was taken (a regular file at the path).
+TEST(NetUnix, AFailedBindReleasesTheLock) {
+  UnixWorld w;
+  Server server;
+  w.os.write_file("/run/app/x.sock", "not a socket");
+  UnixListenOptions options;
+  options.lock_file = true;
+  auto port = w.listen_unix(server, "/run/app/x.sock", options);
+  ASSERT_FALSE(port);
+  EXPECT_EQ(port.error().error_number(), EADDRINUSE);
+  EXPECT_EQ(w.os.read_file("/run/app/x.sock"), "not a socket") << "only a socket is stale";
+  EXPECT_FALSE(w.os.stat_path("/run/app/x.sock.lock"));
+}
+
+class NetUnixFailure : public testing::TestWithParam<FailingCall> {};
+
+TEST_P(NetUnixFailure, EachFailingCallLeavesNeitherTheSocketFileNorTheLock) {
+  UnixWorld w;
+  Server server;
+  const std::size_t before = w.open_fds();
+  UnixListenOptions options;
+  options.lock_file = true;
+  w.os.clear_transcript();
+  w.os.fail_nth(GetParam().call, GetParam().nth, GetParam().error);
+  auto port = w.listen_unix(server, "/run/app/x.sock", options);
+  ASSERT_FALSE(port);
+  EXPECT_EQ(port.error().error_number(), GetParam().error);
+  EXPECT_FALSE(w.os.stat_path("/run/app/x.sock"));
+  // A lock that could not be taken is not ours to remove (an empty, unlocked file is free).
+  if (GetParam().call != std::string("flock")) {
+    EXPECT_FALSE(w.os.stat_path("/run/app/x.sock.lock"));
+  }
+  EXPECT_EQ(w.open_fds(), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Calls, NetUnixFailure,
+                         testing::Values(FailingCall{"open", EACCES}, FailingCall{"flock", ENOLCK},
+                                         FailingCall{"fstat", EIO}, FailingCall{"ftruncate", EIO},
+                                         FailingCall{"write", ENOSPC},
+                                         FailingCall{"socket", EMFILE}, FailingCall{"bind", EACCES},
+                                         FailingCall{"lstat", EIO}, FailingCall{"lstat", EIO, 2},
+                                         FailingCall{"lstat", EIO, 3}, FailingCall{"chmod", EPERM},
+                                         FailingCall{"listen", ENOBUFS}),
+                         call_name);
+
+TEST(NetUnix, TheStopUnlinksOnlyTheSocketBoundHere) {
+  UnixWorld w;
+  Server server;
+  auto port = w.listen_unix(server, "/run/app/x.sock");
+  ASSERT_TRUE(port);
+  // A successor removed ours and bound its own.
+  ASSERT_TRUE(w.os.unlink("/run/app/x.sock"));
+  w.leftover_socket("/run/app/x.sock");
+  const auto successor = w.os.stat_path("/run/app/x.sock")->st_ino;
+  port->reset();
+  auto still = w.os.stat_path("/run/app/x.sock");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->st_ino, successor);
+}
+
+TEST(NetUnix, ConnectingToAMissingPathFails) {
+  UnixWorld w;
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/none.sock", client);
+  w.spin();
+  EXPECT_THAT(client.failures,
+              ElementsAre("connect(/run/app/none.sock): No such file or directory (ENOENT)"));
+}
+
+TEST(NetUnix, AFullBacklogRefusesTheConnect) {
+  UnixWorld w;
+  Server server;
+  UnixListenOptions options;
+  options.backlog = 0;
+  auto port = w.listen_unix(server, "@full", options);
+  ASSERT_TRUE(port);
+  Client a, b;
+  auto ca = connect_unix(*w.reactor, w.os, "@full", a);
+  auto cb = connect_unix(*w.reactor, w.os, "@full", b);
+  // Both connect before the port's first turn: the second finds the queue full.
+  w.reactor->run_until_current();
+  w.spin();
+  EXPECT_TRUE(a.failures.empty());
+  EXPECT_THAT(b.failures, ElementsAre("connect(@full): Resource temporarily unavailable (EAGAIN)"));
+}
+
+TEST(NetUnix, ANameThatDoesNotFitIsRefused) {
+  UnixWorld w;
+  Server server;
+  auto port = w.listen_unix(server, "/" + std::string(200, 'x'));
+  ASSERT_FALSE(port);
+  EXPECT_EQ(port.error().error_number(), EINVAL);
+}
+
+}  // namespace
+}  // namespace daemonkit::core
