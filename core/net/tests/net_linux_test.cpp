@@ -1,0 +1,335 @@
+// The network area on the real kernel: loopback TCP over IPv4 and IPv6, UNIX paths and
+// abstract names, a burst of connections into a process out of descriptors (in a forked child
+// with a lowered RLIMIT_NOFILE), and 10,000 concurrent connections between two processes.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "daemonkit/core/net/connection.h"
+#include "daemonkit/core/net/connector.h"
+#include "daemonkit/core/net/factory.h"
+#include "daemonkit/core/net/listening_port.h"
+#include "daemonkit/core/net/tcp.h"
+#include "daemonkit/core/net/unix_stream.h"
+#include "daemonkit/sys/real_syscalls.h"
+
+namespace daemonkit::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Echo : Protocol {
+  void data_received(std::span<const std::byte> data) override { connection().write(data); }
+};
+
+// Writes `message` once connected, collects the answer, and closes once it has it whole.
+struct Asker : Protocol {
+  explicit Asker(std::string message, std::string* answer, int* done)
+      : message_(std::move(message)), answer_(answer), done_(done) {}
+  void connection_made(Connection& c) override { c.write(message_); }
+  void data_received(std::span<const std::byte> data) override {
+    answer_->append(reinterpret_cast<const char*>(data.data()), data.size());
+    if (answer_->size() >= message_.size()) connection().lose_connection();
+  }
+  void connection_lost(const LossReason&) override { ++*done_; }
+  std::string message_;
+  std::string* answer_;
+  int* done_;
+};
+
+struct AskerFactory : ClientFactory {
+  std::string message;
+  std::string answer;
+  int done = 0;
+  std::vector<std::string> failures;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+    return std::make_unique<Asker>(message, &answer, &done);
+  }
+  void connection_failed(const sys::Error& reason) override {
+    failures.push_back(sys::to_string(reason));
+  }
+};
+
+std::unique_ptr<Reactor> make_reactor(sys::Syscalls& os) {
+  ReactorOptions options;
+  options.install_signal_handlers = false;
+  auto created = Reactor::create(os, std::move(options));
+  return created ? std::move(*created) : nullptr;
+}
+
+// Turns the loop until `done` or the deadline (the test then fails, never hangs).
+bool run_until(Reactor& reactor, const std::function<bool()>& done,
+               std::chrono::seconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    reactor.run_until_current();
+    if (!reactor.iterate(std::chrono::milliseconds(50))) return false;
+  }
+  return done();
+}
+
+class NetLinux : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(::signal(SIGPIPE, SIG_IGN), SIG_ERR);
+    reactor_ = make_reactor(os_);
+    ASSERT_TRUE(reactor_);
+  }
+
+  // Connects to `name` with `connect` and checks that the echo comes back.
+  void expect_echo(const std::function<std::unique_ptr<Connector>(ClientFactory&)>& connect) {
+    AskerFactory client;
+    client.message = std::string(300000, 'e');  // more than one read and one write
+    auto connector = connect(client);
+    ASSERT_TRUE(run_until(*reactor_, [&] { return client.done == 1 || !client.failures.empty(); }));
+    EXPECT_TRUE(client.failures.empty()) << client.failures.front();
+    EXPECT_EQ(client.answer, client.message);
+  }
+
+  sys::RealSyscalls os_;
+  std::unique_ptr<Reactor> reactor_;
+};
+
+TEST_F(NetLinux, TcpOverIpv4EchoesOnAPortTheKernelChose) {
+  ServerFactoryOf<Echo> factory;
+  ListenOptions options;
+  options.interface = "127.0.0.1";
+  auto port = listen_tcp(*reactor_, os_, 0, factory, options);
+  ASSERT_TRUE(port) << to_string(port.error());
+  const std::uint16_t number = (*port)->address().port();
+  EXPECT_NE(number, 0);
+  expect_echo(
+      [&](ClientFactory& f) { return connect_tcp(*reactor_, os_, "127.0.0.1", number, f); });
+}
+
+TEST_F(NetLinux, TcpOverIpv6Echoes) {
+  ServerFactoryOf<Echo> factory;
+  ListenOptions options;
+  options.interface = "::1";
+  auto port = listen_tcp(*reactor_, os_, 0, factory, options);
+  if (!port && (port.error().error_number() == EAFNOSUPPORT ||
+                port.error().error_number() == EADDRNOTAVAIL)) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << to_string(port.error());
+  }
+  ASSERT_TRUE(port) << to_string(port.error());
+  EXPECT_EQ((*port)->address().family(), AF_INET6);
+  const std::uint16_t number = (*port)->address().port();
+  expect_echo([&](ClientFactory& f) { return connect_tcp(*reactor_, os_, "::1", number, f); });
+}
+
+TEST_F(NetLinux, ARefusedTcpConnectNamesTheErrno) {
+  // A port bound and not listening refuses, and nobody else can take it meanwhile.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  auto any = *SocketAddress::ip("127.0.0.1", 0);
+  ASSERT_EQ(::bind(fd, any.data(), any.size()), 0);
+  sockaddr_storage name{};
+  socklen_t len = sizeof name;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&name), &len), 0);
+  const std::uint16_t number = SocketAddress::from(reinterpret_cast<sockaddr*>(&name), len)->port();
+  AskerFactory client;
+  auto connector = connect_tcp(*reactor_, os_, "127.0.0.1", number, client);
+  ASSERT_TRUE(run_until(*reactor_, [&] { return !client.failures.empty(); }));
+  EXPECT_EQ(client.failures.front(),
+            fmt::format("connect(127.0.0.1:{}): Connection refused (ECONNREFUSED)", number));
+  ::close(fd);
+}
+
+TEST_F(NetLinux, UnixPathEchoesWithItsModeAndIsRemovedAtTheStop) {
+  char dir[] = "/tmp/daemonkit-net-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/echo.sock";
+  ServerFactoryOf<Echo> factory;
+  UnixListenOptions options;
+  options.mode = 0600;
+  options.lock_file = true;
+  auto port = listen_unix(*reactor_, os_, path, factory, options);
+  ASSERT_TRUE(port) << to_string(port.error());
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  expect_echo([&](ClientFactory& f) { return connect_unix(*reactor_, os_, path, f); });
+  port->reset();
+  EXPECT_NE(::lstat(path.c_str(), &st), 0);
+  EXPECT_NE(::lstat((path + ".lock").c_str(), &st), 0);
+  ::rmdir(dir);
+}
+
+TEST_F(NetLinux, UnixAbstractNameEchoes) {
+  const std::string name = fmt::format("@daemonkit-net-test-{}", ::getpid());
+  ServerFactoryOf<Echo> factory;
+  auto port = listen_unix(*reactor_, os_, name, factory);
+  ASSERT_TRUE(port) << to_string(port.error());
+  expect_echo([&](ClientFactory& f) { return connect_unix(*reactor_, os_, name, f); });
+}
+
+// A child that serves with no descriptor left: connections are shed with the reserve and the
+// loop sleeps instead of spinning. Exit codes say which check failed.
+TEST_F(NetLinux, AServerOutOfDescriptorsShedsConnectionsWithoutSpinning) {
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    sys::RealSyscalls os;
+    auto reactor = make_reactor(os);
+    ServerFactoryOf<Echo> factory;
+    ListenOptions options;
+    options.interface = "127.0.0.1";
+    auto port = listen_tcp(*reactor, os, 0, factory, options);
+    if (!reactor || !port) ::_exit(10);
+    // Every descriptor number below the limit is taken: the next accept says EMFILE.
+    const int lowest_free = ::dup(0);
+    if (lowest_free < 0) ::_exit(11);
+    ::close(lowest_free);
+    const std::uint16_t number = (*port)->address().port();
+    const rlimit low{static_cast<rlim_t>(lowest_free), static_cast<rlim_t>(lowest_free)};
+    if (::write(ready[1], &number, sizeof number) != sizeof number) ::_exit(12);
+    if (::setrlimit(RLIMIT_NOFILE, &low) != 0) ::_exit(13);
+    const auto until = std::chrono::steady_clock::now() + 3s;
+    int turns = 0;
+    while ((*port)->shed() < 20 && std::chrono::steady_clock::now() < until) {
+      reactor->run_until_current();
+      if (!reactor->iterate(100ms)) ::_exit(14);
+      ++turns;
+    }
+    if ((*port)->shed() < 20) ::_exit(15);
+    // Shed: nothing is pending, so a second of waiting is a handful of turns, not a spin.
+    turns = 0;
+    const auto quiet = std::chrono::steady_clock::now() + 1s;
+    while (std::chrono::steady_clock::now() < quiet) {
+      reactor->run_until_current();
+      if (!reactor->iterate(100ms)) ::_exit(16);
+      ++turns;
+    }
+    ::_exit(turns <= 20 ? 0 : 17);
+  }
+  ::close(ready[1]);
+  std::uint16_t number = 0;
+  ASSERT_EQ(::read(ready[0], &number, sizeof number), static_cast<ssize_t>(sizeof number));
+  ::close(ready[0]);
+  auto to = *SocketAddress::ip("127.0.0.1", number);
+  std::vector<int> clients;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::connect(fd, to.data(), to.size()), 0) << "the backlog takes them";
+    timeval wait{5, 0};
+    ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait), 0);
+    clients.push_back(fd);
+  }
+  for (int fd : clients) {
+    char byte;
+    EXPECT_EQ(::read(fd, &byte, 1), 0) << "each client is closed, not left waiting";
+    ::close(fd);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 reactor, 13 setrlimit, 15 not all shed, 17 spinning";
+}
+
+// 10,000 connections open at once, between a server here and clients in a child (each side
+// needs 10,000 descriptors, so the soft limit is raised within the hard one). Every client
+// sends a ping, hears it echoed, and keeps its connection until all have; the server counts
+// how many it held at once.
+TEST_F(NetLinux, TenThousandConcurrentConnections) {
+  constexpr int kConnections = 10000;
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const rlim_t needed = kConnections + 64;
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed) {
+    GTEST_SKIP() << "the hard RLIMIT_NOFILE (" << limit.rlim_max << ") is below " << needed;
+  }
+  const rlimit raised{needed, limit.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+
+  ServerFactoryOf<Echo> factory;
+  ListenOptions options;
+  options.interface = "127.0.0.1";
+  auto port = listen_tcp(*reactor_, os_, 0, factory, options);
+  ASSERT_TRUE(port) << to_string(port.error());
+  const std::uint16_t number = (*port)->address().port();
+  const auto started = std::chrono::steady_clock::now();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sys::RealSyscalls os;
+    auto reactor = make_reactor(os);
+    if (!reactor) ::_exit(10);
+    struct Pinger : Protocol {
+      int* echoed;
+      explicit Pinger(int* e) : echoed(e) {}
+      void connection_made(Connection& c) override { c.write("ping"); }
+      void data_received(std::span<const std::byte> data) override {
+        got += data.size();
+        if (got == 4) ++*echoed;
+      }
+      std::size_t got = 0;
+    };
+    struct Clients : ClientFactory {
+      int echoed = 0;
+      int failed = 0;
+      std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+        return std::make_unique<Pinger>(&echoed);
+      }
+      void connection_failed(const sys::Error&) override { ++failed; }
+    } clients;
+    std::vector<std::unique_ptr<Connector>> connectors;
+    connectors.reserve(kConnections);
+    for (int i = 0; i < kConnections; ++i) {
+      connectors.push_back(connect_tcp(*reactor, os, "127.0.0.1", number, clients));
+    }
+    const bool all = run_until(
+        *reactor, [&] { return clients.echoed + clients.failed == kConnections; }, 60s);
+    if (!all) ::_exit(11);
+    if (clients.failed > 0) ::_exit(12);
+    connectors.clear();  // closes every connection at once
+    ::_exit(0);
+  }
+  std::size_t most = 0;
+  int status = 0;
+  pid_t reaped = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (reaped == 0 && std::chrono::steady_clock::now() < deadline) {
+    reactor_->run_until_current();
+    ASSERT_TRUE(reactor_->iterate(10ms));
+    most = std::max(most, (*port)->connections());
+    reaped = ::waitpid(child, &status, WNOHANG);
+  }
+  if (reaped == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    FAIL() << "the clients did not finish";
+  }
+  ASSERT_TRUE(run_until(*reactor_, [&] { return (*port)->connections() == 0; }));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "11 not all echoed in time, 12 some failed to connect";
+  EXPECT_EQ(most, static_cast<std::size_t>(kConnections));
+  std::printf(
+      "10,000 connections made, echoed and closed in %lld ms\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+}
+
+}  // namespace
+}  // namespace daemonkit::core
