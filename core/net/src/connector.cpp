@@ -22,10 +22,57 @@ std::unique_ptr<Connector> Connector::start(Reactor& reactor, sys::Syscalls& os,
       new Connector(reactor, os, address, factory, std::move(options)));
   Connector* c = connector.get();
   c->step_ = reactor.call_later(Duration{0}, [c] { c->begin(); });
-  if (c->options_.timeout) {
-    c->timeout_ = reactor.call_later(*c->options_.timeout, [c] { c->fail("connect", ETIMEDOUT); });
-  }
+  c->schedule_timeout();
   return connector;
+}
+
+std::unique_ptr<Connector> Connector::resolve_and_start(Reactor& reactor, sys::Syscalls& os,
+                                                        std::string host, std::uint16_t port,
+                                                        ClientFactory& factory,
+                                                        ConnectOptions options) {
+  Resolver& resolver = *options.resolver;
+  std::unique_ptr<Connector> connector(
+      new Connector(reactor, os, SocketAddress{}, factory, std::move(options)));
+  Connector* c = connector.get();
+  c->host_ = std::move(host);
+  c->port_ = port;
+  c->resolving_ = true;
+  c->schedule_timeout();
+  // The answer may come after the connector is gone, or after it stopped: both are checked on
+  // the reactor's thread, where the answer arrives.
+  resolver.resolve(c->host_, port,
+                   [alive = c->alive_, c](sys::Result<std::vector<SocketAddress>> found) {
+                     if (!*alive || !c->resolving_) return;
+                     c->resolved(std::move(found));
+                   });
+  return connector;
+}
+
+void Connector::schedule_timeout() {
+  if (!options_.timeout) return;
+  timeout_ = reactor_.call_later(*options_.timeout, [this] {
+    rest_.clear();
+    fail("connect", ETIMEDOUT);
+  });
+}
+
+void Connector::resolved(sys::Result<std::vector<SocketAddress>> found) {
+  resolving_ = false;
+  if (!found || found->empty()) {
+    if (timeout_.active()) (void)timeout_.cancel();
+    report(found ? sys::Error{ENXIO, "getaddrinfo", host_} : found.error());
+    return;
+  }
+  address_ = found->front();
+  rest_.assign(found->begin() + 1, found->end());
+  begin();
+}
+
+std::string Connector::target() const {
+  if (address_.family() == AF_UNSPEC && !host_.empty()) {
+    return host_ + ":" + std::to_string(port_);
+  }
+  return to_string(address_);
 }
 
 std::unique_ptr<Connector> Connector::failed(Reactor& reactor, sys::Syscalls& os,
@@ -48,8 +95,10 @@ bool Connector::stop_connecting() {
   if (state_ != State::kConnecting) return false;
   stop_watching();
   fd_.reset();
+  resolving_ = false;
+  rest_.clear();
   if (step_.active()) (void)step_.cancel();
-  fail_later(sys::Error{ECANCELED, "connect", to_string(address_)});
+  fail_later(sys::Error{ECANCELED, "connect", target()});
   state_ = State::kDisconnected;
   return true;
 }
@@ -148,8 +197,16 @@ void Connector::fail(const char* call, int code) {
   stop_watching();
   if (step_.active()) (void)step_.cancel();
   fd_.reset();
+  resolving_ = false;
+  // Another address of the host may answer (an IPv6 one refused, its IPv4 twin listening).
+  if (!rest_.empty()) {
+    address_ = rest_.front();
+    rest_.erase(rest_.begin());
+    begin();
+    return;
+  }
   if (timeout_.active()) (void)timeout_.cancel();
-  report(sys::Error{code, call, to_string(address_)});
+  report(sys::Error{code, call, target()});
 }
 
 void Connector::fail_later(sys::Error failure) {

@@ -33,6 +33,10 @@ std::unique_ptr<Connector> connect_tcp(Reactor& reactor, sys::Syscalls& os, std:
                                        std::uint16_t port, ClientFactory& factory,
                                        ConnectOptions options) {
   auto address = SocketAddress::ip(host, port);
+  if ((!address || host.empty()) && options.resolver != nullptr && !host.empty()) {
+    return Connector::resolve_and_start(reactor, os, std::string(host), port, factory,
+                                        std::move(options));
+  }
   if (!address || host.empty()) {
     return Connector::failed(
         reactor, os, factory,

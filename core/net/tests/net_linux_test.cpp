@@ -25,6 +25,7 @@
 #include "daemonkit/core/net/connector.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
+#include "daemonkit/core/net/resolver.h"
 #include "daemonkit/core/net/tcp.h"
 #include "daemonkit/core/net/unix_stream.h"
 #include "daemonkit/sys/real_syscalls.h"
@@ -149,6 +150,29 @@ TEST_F(NetLinux, ARefusedTcpConnectNamesTheErrno) {
   EXPECT_EQ(client.failures.front(),
             fmt::format("connect(127.0.0.1:{}): Connection refused (ECONNREFUSED)", number));
   ::close(fd);
+}
+
+// getaddrinfo on the thread pool: "localhost" from /etc/hosts. Where it names ::1 first, that
+// address is refused (the server listens on 127.0.0.1 only) and the next one is tried.
+TEST_F(NetLinux, AHostNameIsResolvedOnTheThreadPool) {
+  auto found = ThreadPoolResolver::lookup("localhost", 80);
+  ASSERT_TRUE(found) << sys::to_string(found.error());
+  ASSERT_FALSE(found->empty());
+  bool v4 = false;
+  for (const auto& a : *found) v4 = v4 || to_string(a) == "127.0.0.1:80";
+  if (!v4) GTEST_SKIP() << "localhost has no 127.0.0.1 here";
+  ServerFactoryOf<Echo> factory;
+  ListenOptions options;
+  options.interface = "127.0.0.1";
+  auto port = listen_tcp(*reactor_, os_, 0, factory, options);
+  ASSERT_TRUE(port) << to_string(port.error());
+  const std::uint16_t number = (*port)->address().port();
+  ThreadPoolResolver resolver(*reactor_);
+  ConnectOptions connect;
+  connect.resolver = &resolver;
+  expect_echo([&](ClientFactory& f) {
+    return connect_tcp(*reactor_, os_, "localhost", number, f, connect);
+  });
 }
 
 TEST_F(NetLinux, UnixPathEchoesWithItsModeAndIsRemovedAtTheStop) {

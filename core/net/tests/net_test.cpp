@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
 #include "daemonkit/core/net/protocol.h"
+#include "daemonkit/core/net/resolver.h"
 #include "daemonkit/core/net/tcp.h"
 #include "daemonkit/core/net/unix_stream.h"
 #include "daemonkit/fake/fake_syscalls.h"
@@ -711,6 +713,137 @@ INSTANTIATE_TEST_SUITE_P(Calls, NetConnectFailure,
                                          // The first is the server's, on what it accepted.
                                          FailingCall{"fcntl", EBADF, 2}),
                          call_name);
+
+// ---- Host names, through a resolver that answers from a table -------------------------------
+
+struct TableResolver : Resolver {
+  Reactor& reactor;
+  std::map<std::string, sys::Result<std::vector<SocketAddress>>> table;
+  Duration latency{0};
+  std::vector<std::string> asked;
+  explicit TableResolver(Reactor& r) : reactor(r) {}
+  void resolve(const std::string& host, std::uint16_t port, Done done) override {
+    asked.push_back(fmt::format("{}:{}", host, port));
+    auto it = table.find(host);
+    sys::Result<std::vector<SocketAddress>> answer =
+        it != table.end() ? it->second : sys::fail(sys::Error{ENXIO, "getaddrinfo", host});
+    (void)reactor.call_later(latency, [done, answer] { done(answer); });
+  }
+};
+
+TEST(NetResolve, ANameIsLookedUpThenConnected) {
+  World w;
+  ServerFactoryOf<Echo> factory;
+  auto port = w.listen(factory);
+  TableResolver resolver(*w.reactor);
+  resolver.table.emplace("echo.test", std::vector<SocketAddress>{
+                                          *SocketAddress::ip("127.0.0.1", port->address().port())});
+  Client client;
+  client.record->on_made = [](Connection& c) { c.write("by name"); };
+  ConnectOptions options;
+  options.resolver = &resolver;
+  auto connector =
+      connect_tcp(*w.reactor, w.os, "echo.test", port->address().port(), client, options);
+  EXPECT_EQ(connector->address().family(), AF_UNSPEC);
+  w.spin();
+  EXPECT_THAT(resolver.asked, ElementsAre(fmt::format("echo.test:{}", port->address().port())));
+  EXPECT_EQ(client.record->data, "by name");
+  EXPECT_EQ(connector->address(), port->address());
+}
+
+TEST(NetResolve, AnUnknownNameFailsWithTheLookUpsError) {
+  World w;
+  TableResolver resolver(*w.reactor);
+  Client client;
+  ConnectOptions options;
+  options.resolver = &resolver;
+  auto connector = connect_tcp(*w.reactor, w.os, "nope.test", 80, client, options);
+  w.spin();
+  EXPECT_THAT(client.failures,
+              ElementsAre("getaddrinfo(nope.test): No such device or address (ENXIO)"));
+  EXPECT_EQ(calls_of(w.os, "socket"), 0u);
+}
+
+TEST(NetResolve, EachAddressIsTriedInTurnUntilOneAnswers) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  TableResolver resolver(*w.reactor);
+  resolver.table.emplace("two.test", std::vector<SocketAddress>{
+                                         *SocketAddress::ip("127.0.0.1", 40000),
+                                         *SocketAddress::ip("127.0.0.1", port->address().port())});
+  Client client;
+  ConnectOptions options;
+  options.resolver = &resolver;
+  auto connector = connect_tcp(*w.reactor, w.os, "two.test", 80, client, options);
+  w.spin();
+  EXPECT_TRUE(client.failures.empty());
+  EXPECT_EQ(server.records.size(), 1u);
+  EXPECT_EQ(connector->state(), Connector::State::kConnected);
+}
+
+TEST(NetResolve, WhenEveryAddressFailsTheLastFailureIsReported) {
+  World w;
+  TableResolver resolver(*w.reactor);
+  resolver.table.emplace("none.test",
+                         std::vector<SocketAddress>{*SocketAddress::ip("127.0.0.1", 40000),
+                                                    *SocketAddress::ip("127.0.0.1", 40001)});
+  Client client;
+  ConnectOptions options;
+  options.resolver = &resolver;
+  auto connector = connect_tcp(*w.reactor, w.os, "none.test", 80, client, options);
+  w.spin();
+  EXPECT_THAT(client.failures,
+              ElementsAre("connect(127.0.0.1:40001): Connection refused (ECONNREFUSED)"));
+}
+
+TEST(NetResolve, ASlowLookUpTimesOutAndItsLateAnswerIsIgnored) {
+  World w;
+  ServerFactoryOf<Echo> factory;
+  auto port = w.listen(factory);
+  TableResolver resolver(*w.reactor);
+  resolver.latency = 60s;
+  resolver.table.emplace("slow.test", std::vector<SocketAddress>{
+                                          *SocketAddress::ip("127.0.0.1", port->address().port())});
+  Client client;
+  ConnectOptions options;
+  options.resolver = &resolver;
+  options.timeout = 5s;
+  auto connector = connect_tcp(*w.reactor, w.os, "slow.test", 80, client, options);
+  w.os.clock().advance(5s);
+  w.spin();
+  EXPECT_THAT(client.failures,
+              ElementsAre("connect(slow.test:80): Connection timed out (ETIMEDOUT)"));
+  w.os.clock().advance(60s);
+  w.spin();
+  EXPECT_EQ(client.failures.size(), 1u);
+  EXPECT_EQ(port->connections(), 0u) << "the late answer started nothing";
+}
+
+TEST(NetResolve, StoppingOrDestroyingDuringTheLookUpIgnoresTheAnswer) {
+  World w;
+  ServerFactoryOf<Echo> factory;
+  auto port = w.listen(factory);
+  TableResolver resolver(*w.reactor);
+  resolver.latency = 1s;
+  resolver.table.emplace("slow.test", std::vector<SocketAddress>{
+                                          *SocketAddress::ip("127.0.0.1", port->address().port())});
+  ConnectOptions options;
+  options.resolver = &resolver;
+  Client stopped, destroyed;
+  auto a = connect_tcp(*w.reactor, w.os, "slow.test", 80, stopped, options);
+  auto b = connect_tcp(*w.reactor, w.os, "slow.test", 80, destroyed, options);
+  EXPECT_TRUE(a->stop_connecting());
+  b.reset();
+  w.spin();
+  EXPECT_THAT(stopped.failures,
+              ElementsAre("connect(slow.test:80): Operation canceled (ECANCELED)"));
+  w.os.clock().advance(1s);
+  w.spin();
+  EXPECT_EQ(stopped.failures.size(), 1u);
+  EXPECT_TRUE(destroyed.failures.empty());
+  EXPECT_EQ(port->connections(), 0u);
+}
 
 // ---- Connections: flow control, half-close, reset, abort, options -----------------------------
 

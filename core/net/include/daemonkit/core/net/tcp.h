@@ -38,8 +38,9 @@ ReactorResult<std::unique_ptr<ListeningPort>> listen_tcp(Reactor& reactor, sys::
                                                          std::uint16_t port, ServerFactory& factory,
                                                          ListenOptions options = {});
 
-// Connects to a numeric `host` ("127.0.0.1", "::1") and `port`. Every outcome reaches
-// `factory` from the loop; a host that is not a numeric address fails with EINVAL.
+// Connects to `host` and `port`: a numeric address ("127.0.0.1", "::1") at once, a name
+// through options.resolver (without one it fails with EINVAL). Every outcome reaches
+// `factory` from the loop.
 std::unique_ptr<Connector> connect_tcp(Reactor& reactor, sys::Syscalls& os, std::string_view host,
                                        std::uint16_t port, ClientFactory& factory,
                                        ConnectOptions options = {});
