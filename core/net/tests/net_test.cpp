@@ -556,6 +556,18 @@ TEST(NetAccept, AnEmfileStormIsShedWithTheReserveDescriptor) {
   EXPECT_EQ(server.records.size(), 1u);
 }
 
+TEST(NetAccept, EnfileIsShedLikeEmfile) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  for (int i = 0; i < 3; ++i) (void)w.raw_client(port->address().port());
+  w.os.fail_nth("accept4", 1, ENFILE);
+  w.spin();
+  EXPECT_EQ(port->shed(), 3u);
+  EXPECT_TRUE(server.records.empty());
+  EXPECT_THAT(w.log, ElementsAre(HasSubstr("Too many open files in system (ENFILE)")));
+}
+
 TEST(NetAccept, EmfileWithoutAReservePausesInsteadOfSpinning) {
   World w;
   Server server;
