@@ -496,6 +496,18 @@ TEST(Reactor, WriterIsCalledWhileWritableAndOnError) {
   EXPECT_EQ(calls, 2);
 }
 
+// A loop that feeds a peer and drains it serves the feeding first (see Reactor::iterate).
+TEST(Reactor, WritableDescriptorsAreServedBeforeReadableOnesInABatch) {
+  World w;
+  const int readable = *w.os.eventfd(1, EFD_NONBLOCK);
+  const int writable = *w.os.eventfd(0, EFD_NONBLOCK);
+  std::vector<char> called;
+  ASSERT_TRUE(w.reactor->add_reader(readable, [&] { called.push_back('r'); }));
+  ASSERT_TRUE(w.reactor->add_writer(writable, [&] { called.push_back('w'); }));
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));
+  EXPECT_THAT(called, ElementsAre('w', 'r'));
+}
+
 TEST(Reactor, WatcherRemovedDuringDispatchGetsNoStaleEvent) {
   World w;
   const int a = *w.os.eventfd(1, EFD_NONBLOCK);
