@@ -129,6 +129,7 @@ ReactorResult<void> Reactor::run() {
     }
   }
   signals_.uninstall();
+  restore_sigpipe();
   log("Main loop terminated.");
   return result;
 }
@@ -165,9 +166,37 @@ void Reactor::really_start_running() {
         log(fmt::format("Cannot route signal {} through the reactor: {}", route.sig, r.error()));
       }
     }
+    ignore_sigpipe();
   }
   // Children that exited before SIGCHLD was routed would otherwise wait for the next signal.
   reap_children();
+}
+
+void Reactor::ignore_sigpipe() {
+  if (ignoring_sigpipe_) return;
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction old {};
+  if (auto r = sys_.sigaction(SIGPIPE, nullptr, &old); !r) {
+    log(fmt::format("Cannot ignore SIGPIPE: {}", r.error()));
+    return;
+  }
+  if (old.sa_handler != SIG_DFL) return;  // the program chose what SIGPIPE does
+  if (auto r = sys_.sigaction(SIGPIPE, &ignore, nullptr); !r) {
+    log(fmt::format("Cannot ignore SIGPIPE: {}", r.error()));
+    return;
+  }
+  ignoring_sigpipe_ = true;
+}
+
+void Reactor::restore_sigpipe() {
+  if (!ignoring_sigpipe_) return;
+  ignoring_sigpipe_ = false;
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  if (auto r = sys_.sigaction(SIGPIPE, &default_action, nullptr); !r) {
+    log(fmt::format("Cannot restore SIGPIPE: {}", r.error()));
+  }
 }
 
 void Reactor::run_until_current() {

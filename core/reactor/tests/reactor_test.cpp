@@ -776,6 +776,33 @@ TEST(ReactorSignals, PreviousDispositionsAreRestoredWhenRunReturns) {
   }
 }
 
+TEST(ReactorSignals, SigpipeIsIgnoredWhileRunningOnlyIfItWasDefault) {
+  const auto disposition = [](World& w) {
+    struct sigaction now {};
+    EXPECT_TRUE(w.os.sigaction(SIGPIPE, nullptr, &now));
+    return now.sa_handler;
+  };
+  {
+    World w;
+    w.reactor->call_when_running([&] {
+      EXPECT_EQ(disposition(w), SIG_IGN);
+      ASSERT_TRUE(w.reactor->stop());
+    });
+    ASSERT_TRUE(w.reactor->run());
+    EXPECT_EQ(disposition(w), SIG_DFL) << "put back when run returns";
+  }
+  World w;
+  struct sigaction handler {};
+  handler.sa_handler = [](int) {};
+  ASSERT_TRUE(w.os.sigaction(SIGPIPE, &handler, nullptr));
+  w.reactor->call_when_running([&] {
+    EXPECT_EQ(disposition(w), handler.sa_handler) << "the program's own choice is kept";
+    ASSERT_TRUE(w.reactor->stop());
+  });
+  ASSERT_TRUE(w.reactor->run());
+  EXPECT_EQ(disposition(w), handler.sa_handler);
+}
+
 TEST(ReactorSignals, SigintIsLeftAloneUnlessDefault) {
   World w;
   struct sigaction ignore {};
@@ -845,6 +872,20 @@ TEST(ReactorSignals, SignalFailingToInstallIsLogged) {
   w.stop_later(Duration(0));
   ASSERT_TRUE(w.reactor->run());
   EXPECT_THAT(w.lines, Contains(testing::HasSubstr("Cannot route signal 15 through the reactor")));
+  EXPECT_THAT(w.lines, Contains(testing::HasSubstr("Cannot ignore SIGPIPE: sigaction")));
+}
+
+TEST(ReactorSignals, SigpipeThatCannotBePutBackIsLogged) {
+  World w;
+  w.reactor->call_when_running([&] {
+    w.os.fail_when(
+        "sigaction",
+        [](const fake::CallRecord& r) { return !r.args.empty() && r.args[0] == "SIGPIPE"; },
+        EINVAL);
+    ASSERT_TRUE(w.reactor->stop());
+  });
+  ASSERT_TRUE(w.reactor->run());
+  EXPECT_THAT(w.lines, Contains(testing::HasSubstr("Cannot restore SIGPIPE: sigaction")));
 }
 
 // ---- Children -------------------------------------------------------------------------------
