@@ -267,6 +267,20 @@ ReactorResult<void> Reactor::iterate(std::optional<Duration> timeout) {
   return {};
 }
 
+ReactorResult<bool> Reactor::turn_until(const std::function<bool()>& done, Duration limit) {
+  constexpr Duration kLongestTurn = std::chrono::milliseconds(100);
+  const TimePoint deadline = now() + limit;
+  while (!done()) {
+    const TimePoint at = now();
+    if (at >= deadline) return false;
+    if (auto turned = iterate(std::min<Duration>(deadline - at, kLongestTurn)); !turned) {
+      return tl::unexpected(turned.error());
+    }
+    run_until_current();
+  }
+  return true;
+}
+
 // ---- System events --------------------------------------------------------------------------
 
 TriggerId Reactor::add_system_event_trigger(Phase phase, std::string_view event, Callback fn) {

@@ -496,6 +496,25 @@ TEST(Reactor, WriterIsCalledWhileWritableAndOnError) {
   EXPECT_EQ(calls, 2);
 }
 
+TEST(Reactor, TurnUntilStopsWhenDoneOrAtTheLimitOnTheReactorsClock) {
+  World w;
+  bool fired = false;
+  w.reactor->call_later(seconds(3), [&] { fired = true; });
+  const auto start = w.os.clock().monotonic();
+  auto done = w.reactor->turn_until([&] { return fired; }, seconds(10));
+  ASSERT_THAT(done, fake::IsOk());
+  EXPECT_TRUE(*done);
+  EXPECT_EQ(w.elapsed_since(start), seconds(3));
+  auto never = w.reactor->turn_until([] { return false; }, seconds(2));
+  ASSERT_THAT(never, fake::IsOk());
+  EXPECT_FALSE(*never);
+  EXPECT_EQ(w.elapsed_since(start), seconds(5)) << "bounded by the limit, not by the 100 ms turns";
+  w.os.fail_when(
+      "epoll_wait", [](const fake::CallRecord&) { return true; }, EBADF);
+  EXPECT_THAT(w.reactor->turn_until([] { return false; }, seconds(2)),
+              fake::FailsWith(ReactorErrc::kOs));
+}
+
 // A loop that feeds a peer and drains it serves the feeding first (see Reactor::iterate).
 TEST(Reactor, WritableDescriptorsAreServedBeforeReadableOnesInABatch) {
   World w;

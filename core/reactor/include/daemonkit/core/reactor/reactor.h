@@ -180,6 +180,10 @@ class Reactor {
   // spin of polls_before_sleep, timeout() with the waker re-armed. Call it right before
   // iterate(): it is the only place the waker is re-armed.
   [[nodiscard]] std::optional<Duration> iteration_timeout();
+  // Turns the loop (iterate for at most 100 ms, then run_until_current) until `done` holds:
+  // true then, false once `limit` has passed on the reactor's clock without it (a child or
+  // peer that hangs must not hang the test or bench waiting for it), or iterate's error.
+  ReactorResult<bool> turn_until(const std::function<bool()>& done, Duration limit);
 
   [[nodiscard]] int epoll_fd() const { return epfd_.get(); }
   [[nodiscard]] int waker_fd() const { return waker_.fd(); }
