@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <utility>
 
 #include <fmt/format.h>
@@ -60,7 +61,15 @@ void ClientService::attempt() {
         if (auto alive = self.lock()) (*alive)->on_lost(id, reason);
       },
   };
-  std::function<void()> cancel = connect_(std::move(callbacks));
+  std::function<void()> cancel;
+  try {
+    cancel = connect_(std::move(callbacks));
+  } catch (const std::exception& e) {
+    // An attempt that could not even begin (a resolver that threw) is a failed attempt: the
+    // service keeps trying, as for any other failure.
+    on_failed(id, e.what());
+    return;
+  }
   // The attempt may have reported already (a refusal known at once); its handle is kept only
   // while it is still the current attempt and has something to cancel or close.
   if (id == attempt_id_ && (phase_ == Phase::kConnecting || phase_ == Phase::kConnected)) {
@@ -137,14 +146,18 @@ Completion ClientService::do_stop() {
       return Completion::done();
     case Phase::kConnected: {
       // Closing may drain what is queued; the stop completes when the loss is reported.
+      if (!cancel_) {
+        // Nothing to close, and so nothing that would report the loss: waiting would never end.
+        phase_ = Phase::kIdle;
+        ++attempt_id_;
+        return Completion::done();
+      }
       phase_ = Phase::kDisconnecting;
       disconnecting_.emplace();
       Completion done = *disconnecting_;
-      if (cancel_) {
-        auto close = std::move(cancel_);
-        cancel_ = nullptr;
-        close();
-      }
+      auto close = std::move(cancel_);
+      cancel_ = nullptr;
+      close();
       return done;
     }
     case Phase::kIdle:

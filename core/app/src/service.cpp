@@ -49,6 +49,13 @@ StepResult<void> Service::set_name(std::string name) {
   return {};
 }
 
+StepResult<Completion> Service::disown_parent() {
+  if (parent_ == nullptr) {
+    return step_failed(service_misuse(fmt::format("{} has no parent", label())));
+  }
+  return parent_->remove(*this);
+}
+
 StepResult<void> Service::privileged_start() {
   if (state_ != ServiceState::kStopped) {
     return step_failed(

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -286,6 +287,39 @@ TEST(ClientService, AnAttemptThatConnectsInsideTheConnectFunctionCountsAsConnect
   EXPECT_TRUE(r.attempts[0]->cancelled);
   r.attempts[0]->report.lost("closed");
   EXPECT_TRUE(stopped.completed());
+}
+
+TEST(ClientService, ConnectFunctionThatThrowsCountsAsAFailedAttempt) {
+  Rig r;
+  ClientServiceOptions options;
+  options.log = [&](std::string_view line) { r.log.emplace_back(line); };
+  int calls = 0;
+  ClientService client(
+      *r.reactor, "peer",
+      [&](ConnectCallbacks) -> std::function<void()> {
+        ++calls;
+        throw std::runtime_error("no route to the resolver");
+      },
+      std::move(options), "db");
+  ASSERT_THAT(client.start(), IsOk());
+  EXPECT_EQ(client.phase(), ClientService::Phase::kWaiting);
+  EXPECT_THAT(r.log, Contains(HasSubstr("(no route to the resolver)")));
+  r.next_timer();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(client.failed_attempts(), 2u);
+}
+
+TEST(ClientService, ConnectionWithoutACloseHandleStopsAtOnce) {
+  Rig r;
+  ClientService client(*r.reactor, "peer", [](ConnectCallbacks report) {
+    report.connected();
+    return std::function<void()>();
+  });
+  ASSERT_THAT(client.start(), IsOk());
+  ASSERT_TRUE(client.connected());
+  // Nothing to close and nothing that would report the loss: waiting would never end.
+  EXPECT_TRUE(client.stop().completed());
+  EXPECT_EQ(client.state(), ServiceState::kStopped);
 }
 
 TEST(ClientService, DestroyedServiceCancelsItsAttemptAndIgnoresLaterReports) {

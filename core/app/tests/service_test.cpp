@@ -395,6 +395,18 @@ TEST(MultiService, RemovingARunningChildStopsItAndKeepsItAliveUntilStopped) {
   EXPECT_TRUE(watch.expired());
 }
 
+TEST(MultiService, DisowningIsRemovingFromTheParent) {
+  Tree t;
+  auto a = t.add("a");
+  ASSERT_THAT(t.top.start(), IsOk());
+  auto disowned = a->disown_parent();
+  ASSERT_THAT(disowned, IsOk());
+  EXPECT_TRUE(disowned->completed());
+  EXPECT_EQ(a->parent(), nullptr);
+  EXPECT_EQ(a->state(), ServiceState::kStopped);
+  EXPECT_THAT(a->disown_parent(), FailsWithMessage("service 'a' has no parent"));
+}
+
 TEST(MultiService, RemovingAServiceThatIsNotAChildIsRefused) {
   Tree t;
   Journal j;

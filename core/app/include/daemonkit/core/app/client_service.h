@@ -34,7 +34,8 @@ struct ConnectCallbacks {
 };
 
 // Starts an attempt; returns the function that cancels it, or closes the connection once
-// connected (the service then waits for `lost`).
+// connected (the service then waits for `lost`). An empty function means there is nothing to
+// cancel or close. A std::exception thrown here counts as a failed attempt.
 using ConnectFunction = std::function<std::function<void()>(ConnectCallbacks callbacks)>;
 
 struct ClientServiceOptions {

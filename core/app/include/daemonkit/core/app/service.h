@@ -41,6 +41,9 @@ class Service {
   StepResult<void> set_name(std::string name);
   // The MultiService holding this one (set by MultiService::add), or null.
   [[nodiscard]] MultiService* parent() const { return parent_; }
+  // parent()->remove(*this) (Twisted's disownServiceParent): the stop's completion when the
+  // service held anything. Refused without a parent.
+  StepResult<Completion> disown_parent();
 
   [[nodiscard]] ServiceState state() const { return state_; }
   [[nodiscard]] bool running() const { return state_ == ServiceState::kRunning; }
