@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -398,8 +399,10 @@ Measured idle_memory(ServerProcess& server, int connections, double timeout_s) {
   std::vector<epoll_event> events(kMaxEvents);
   while (echoed < connections) {
     if (Clock::now() >= deadline) {
-      return failure("only " + std::to_string(echoed) + " of " + std::to_string(connections) +
-                     " connections echoed within " + std::to_string(timeout_s) + " s");
+      char why[96];
+      std::snprintf(why, sizeof why, "only %d of %d connections echoed within %.0f s", echoed,
+                    connections, timeout_s);
+      return failure(why);
     }
     const int ready = epoll.wait(events.data(), 100);
     for (int e = 0; e < ready; ++e) {

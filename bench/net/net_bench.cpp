@@ -17,7 +17,8 @@
 // against raw epoll in the same round, with the quartiles beside it.
 //
 //   daemonkit_net_bench --bin-dir DIR [--rounds N] [--seconds S] [--warmup S] [--idle N]
-//                       [--in-flight N] [--twisted SCRIPT] [--python PATH] [--servers a,b]
+//                       [--in-flight N] [--backlog N] [--twisted SCRIPT] [--python PATH]
+//                       [--servers a,b]
 // DIR holds echo_server_epoll, echo_server_uv, echo_server_asio and, when built,
 // daemonkit_echo_server. bench/net/run.sh builds and runs it all.
 #include <sys/resource.h>
@@ -49,6 +50,7 @@ struct Config {
   Timing timing;
   int idle = 10000;
   int in_flight = 32;
+  int backlog = 4096;   // every server's; 50 (Twisted's default) shows the burst stalling
   std::string twisted;  // the script; empty: no Twisted rows
   std::string python = "/usr/bin/python3";
   std::set<std::string> only;  // server names to run; empty: all
@@ -162,7 +164,7 @@ Measured run_case(const CaseSpec& spec, ServerProcess& server, const Config& con
 void run_server_round(const Server& server, const Config& config, const std::string& idle_skip,
                       Results& results) {
   const auto start = [&](Measured& failed) -> std::optional<ServerProcess> {
-    auto process = ServerProcess::start(server.argv, 4096, 20.0);
+    auto process = ServerProcess::start(server.argv, config.backlog, 20.0);
     if (!process) failed.failed = "did not start";
     return process;
   };
@@ -342,7 +344,8 @@ void print_table(const std::vector<Server>& servers, const Results& results, con
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s --bin-dir DIR [--rounds N] [--seconds S] [--warmup S] [--idle N] "
-               "[--in-flight N] [--twisted SCRIPT] [--python PATH] [--servers a,b]\n",
+               "[--in-flight N] [--backlog N] [--twisted SCRIPT] [--python PATH] "
+               "[--servers a,b]\n",
                argv0);
   return 2;
 }
@@ -365,6 +368,8 @@ std::optional<Config> parse(int argc, char** argv) {
       config.idle = std::atoi(value.c_str());
     } else if (flag == "--in-flight") {
       config.in_flight = std::atoi(value.c_str());
+    } else if (flag == "--backlog") {
+      config.backlog = std::atoi(value.c_str());
     } else if (flag == "--twisted") {
       config.twisted = value;
     } else if (flag == "--python") {
@@ -377,7 +382,7 @@ std::optional<Config> parse(int argc, char** argv) {
     }
   }
   if (config.bin_dir.empty() || config.rounds < 1 || config.timing.window_s <= 0 ||
-      config.timing.warmup_s < 0 || config.idle < 1 || config.in_flight < 1) {
+      config.timing.warmup_s < 0 || config.idle < 1 || config.in_flight < 1 || config.backlog < 1) {
     return std::nullopt;
   }
   return config;
@@ -395,11 +400,11 @@ int run(const Config& config) {
   std::printf("kernel %s, %ld cpus, libuv %s, loadavg %s\n", machine.release,
               ::sysconf(_SC_NPROCESSORS_ONLN), uv_version_string(),
               first_line("/proc/loadavg").c_str());
-  std::printf("RLIMIT_NOFILE %llu/%llu, somaxconn %s, local ports %s, listen backlog 4096\n",
+  std::printf("RLIMIT_NOFILE %llu/%llu, somaxconn %s, local ports %s, listen backlog %d\n",
               static_cast<unsigned long long>(limit.rlim_cur),
               static_cast<unsigned long long>(limit.rlim_max),
               first_line("/proc/sys/net/core/somaxconn").c_str(),
-              first_line("/proc/sys/net/ipv4/ip_local_port_range").c_str());
+              first_line("/proc/sys/net/ipv4/ip_local_port_range").c_str(), config.backlog);
   std::fflush(stdout);
 
   std::vector<const Server*> order;
