@@ -11,8 +11,8 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev
 )
 if [ "${DAEMONKIT_WITH_BENCH:-0}" = 1 ]; then
-  packages+=(libbenchmark-dev libuv1-dev libdaemon-dev python3-twisted python3-daemon daemonize
-    dpkg)
+  packages+=(libbenchmark-dev libuv1-dev libboost-dev libdaemon-dev python3-twisted python3-daemon
+    daemonize dpkg)
 fi
 
 missing=()

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,21 +28,14 @@ using std::chrono::seconds;
 
 // Turns the reactor until `done` holds. False if `limit` passes first (a child that hangs must
 // not hang the bench) or epoll_wait fails.
-template <typename Done>
-bool turn_until(core::Reactor& reactor, seconds limit, Done done) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      fmt::print(stderr, "daemonkit: no end after {} s\n", limit.count());
-      return false;
-    }
-    if (auto turned = reactor.iterate(std::chrono::milliseconds(100)); !turned) {
-      fmt::print(stderr, "daemonkit: {}\n", turned.error());
-      return false;
-    }
-    reactor.run_until_current();
+bool turn_until(core::Reactor& reactor, seconds limit, const std::function<bool()>& done) {
+  auto turned = reactor.turn_until(done, limit);
+  if (!turned) {
+    fmt::print(stderr, "daemonkit: {}\n", turned.error());
+    return false;
   }
-  return true;
+  if (!*turned) fmt::print(stderr, "daemonkit: no end after {} s\n", limit.count());
+  return *turned;
 }
 
 // The protocol of one spawned child: counts what comes back and notes the end.

@@ -44,16 +44,11 @@ std::unique_ptr<Reactor> make_reactor(sys::Syscalls& os) {
   return made ? std::move(*made) : nullptr;
 }
 
-// Turns the reactor until `done` holds or ten seconds pass.
+// Turns the reactor until `done` holds; false after ten seconds or on an epoll failure.
 template <typename Done>
 bool turn_until(Reactor& reactor, Done done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    if (!reactor.iterate(milliseconds(100))) return false;
-    reactor.run_until_current();
-  }
-  return true;
+  auto turned = reactor.turn_until(done, std::chrono::seconds(10));
+  return turned && *turned;
 }
 
 TEST(ChildWatchOnLinux, ReportsTheExitCodeAndTheKillingSignal) {

@@ -54,13 +54,8 @@ struct Loop {
     if (made) reactor = std::move(*made);
   }
   bool run_until_ended(const Collect& c, std::chrono::seconds limit = std::chrono::seconds(30)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!c.end) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      if (!reactor->iterate(milliseconds(100))) return false;
-      reactor->run_until_current();
-    }
-    return true;
+    auto turned = reactor->turn_until([&] { return c.end.has_value(); }, limit);
+    return turned && *turned;
   }
 };
 

@@ -343,7 +343,6 @@ TEST(SpawnChildOnLinux, SpawnsWhileAnotherThreadForksAndSpawns) {
     int status = 0;
     ASSERT_EQ(::waitpid(started->pid, &status, 0), started->pid);
     ::close(started->pidfd);
-    ::close(started->pidfd);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == code) << "round " << i;
   }
   stop = true;
@@ -373,7 +372,6 @@ TEST(SpawnChildOnLinux, ASwitchOfIdsWhileAnotherThreadRunsLeavesThatThreadAlone)
     ASSERT_NE(started, nullptr);
     int status = 0;
     ASSERT_EQ(::waitpid(started->pid, &status, 0), started->pid);
-    ::close(started->pidfd);
     ::close(started->pidfd);
     EXPECT_EQ(status, 0);
   }

@@ -370,12 +370,17 @@ void StreamTransport::on_writable() {
 // Twisted's order once everything is sent: a producer that waits for room gets it first (and a
 // close waits for it); otherwise a pending close, then a pending half-close.
 void StreamTransport::on_drained() {
-  if (!watch(true)) return;
   if (producer_ != nullptr && (!streaming_ || producer_paused_)) {
+    // Asked before the watchers are updated: a producer that writes again keeps the writer
+    // watched, where dropping it first and adding it back cost two epoll_ctl calls per
+    // buffer: a pipe to a child went from 0.88x to 0.92x a raw poll loop (bench/spawn).
     producer_paused_ = false;
+    const auto alive = alive_;
     producer_->resume_producing();
+    if (*alive) (void)watch(true);
     return;
   }
+  if (!watch(true)) return;
   if (disconnecting_) {
     lose(LossReason::done(), true);
     return;

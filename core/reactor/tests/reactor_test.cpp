@@ -496,6 +496,37 @@ TEST(Reactor, WriterIsCalledWhileWritableAndOnError) {
   EXPECT_EQ(calls, 2);
 }
 
+TEST(Reactor, TurnUntilStopsWhenDoneOrAtTheLimitOnTheReactorsClock) {
+  World w;
+  bool fired = false;
+  w.reactor->call_later(seconds(3), [&] { fired = true; });
+  const auto start = w.os.clock().monotonic();
+  auto done = w.reactor->turn_until([&] { return fired; }, seconds(10));
+  ASSERT_THAT(done, fake::IsOk());
+  EXPECT_TRUE(*done);
+  EXPECT_EQ(w.elapsed_since(start), seconds(3));
+  auto never = w.reactor->turn_until([] { return false; }, seconds(2));
+  ASSERT_THAT(never, fake::IsOk());
+  EXPECT_FALSE(*never);
+  EXPECT_EQ(w.elapsed_since(start), seconds(5)) << "bounded by the limit, not by the 100 ms turns";
+  w.os.fail_when(
+      "epoll_wait", [](const fake::CallRecord&) { return true; }, EBADF);
+  EXPECT_THAT(w.reactor->turn_until([] { return false; }, seconds(2)),
+              fake::FailsWith(ReactorErrc::kOs));
+}
+
+// A loop that feeds a peer and drains it serves the feeding first (see Reactor::iterate).
+TEST(Reactor, WritableDescriptorsAreServedBeforeReadableOnesInABatch) {
+  World w;
+  const int readable = *w.os.eventfd(1, EFD_NONBLOCK);
+  const int writable = *w.os.eventfd(0, EFD_NONBLOCK);
+  std::vector<char> called;
+  ASSERT_TRUE(w.reactor->add_reader(readable, [&] { called.push_back('r'); }));
+  ASSERT_TRUE(w.reactor->add_writer(writable, [&] { called.push_back('w'); }));
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));
+  EXPECT_THAT(called, ElementsAre('w', 'r'));
+}
+
 TEST(Reactor, WatcherRemovedDuringDispatchGetsNoStaleEvent) {
   World w;
   const int a = *w.os.eventfd(1, EFD_NONBLOCK);
@@ -764,6 +795,33 @@ TEST(ReactorSignals, PreviousDispositionsAreRestoredWhenRunReturns) {
   }
 }
 
+TEST(ReactorSignals, SigpipeIsIgnoredWhileRunningOnlyIfItWasDefault) {
+  const auto disposition = [](World& w) {
+    struct sigaction now {};
+    EXPECT_TRUE(w.os.sigaction(SIGPIPE, nullptr, &now));
+    return now.sa_handler;
+  };
+  {
+    World w;
+    w.reactor->call_when_running([&] {
+      EXPECT_EQ(disposition(w), SIG_IGN);
+      ASSERT_TRUE(w.reactor->stop());
+    });
+    ASSERT_TRUE(w.reactor->run());
+    EXPECT_EQ(disposition(w), SIG_DFL) << "put back when run returns";
+  }
+  World w;
+  struct sigaction handler {};
+  handler.sa_handler = [](int) {};
+  ASSERT_TRUE(w.os.sigaction(SIGPIPE, &handler, nullptr));
+  w.reactor->call_when_running([&] {
+    EXPECT_EQ(disposition(w), handler.sa_handler) << "the program's own choice is kept";
+    ASSERT_TRUE(w.reactor->stop());
+  });
+  ASSERT_TRUE(w.reactor->run());
+  EXPECT_EQ(disposition(w), handler.sa_handler);
+}
+
 TEST(ReactorSignals, SigintIsLeftAloneUnlessDefault) {
   World w;
   struct sigaction ignore {};
@@ -833,6 +891,20 @@ TEST(ReactorSignals, SignalFailingToInstallIsLogged) {
   w.stop_later(Duration(0));
   ASSERT_TRUE(w.reactor->run());
   EXPECT_THAT(w.lines, Contains(testing::HasSubstr("Cannot route signal 15 through the reactor")));
+  EXPECT_THAT(w.lines, Contains(testing::HasSubstr("Cannot ignore SIGPIPE: sigaction")));
+}
+
+TEST(ReactorSignals, SigpipeThatCannotBePutBackIsLogged) {
+  World w;
+  w.reactor->call_when_running([&] {
+    w.os.fail_when(
+        "sigaction",
+        [](const fake::CallRecord& r) { return !r.args.empty() && r.args[0] == "SIGPIPE"; },
+        EINVAL);
+    ASSERT_TRUE(w.reactor->stop());
+  });
+  ASSERT_TRUE(w.reactor->run());
+  EXPECT_THAT(w.lines, Contains(testing::HasSubstr("Cannot restore SIGPIPE: sigaction")));
 }
 
 // ---- Children -------------------------------------------------------------------------------

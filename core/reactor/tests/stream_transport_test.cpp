@@ -543,6 +543,28 @@ TEST(StreamTransport, APullProducerIsAskedAgainEvenWhenTheKernelTookEverythingAt
   EXPECT_THAT(w.reactor->writers(), IsEmpty()) << "a producer that wrote nothing is not polled";
 }
 
+TEST(StreamTransport, APullProducerThatKeepsWritingKeepsTheWriterWatchedWithoutEpollCtl) {
+  World w;
+  Recorder r;
+  const auto p = w.pipe(StreamDirection::kWriteOnly);
+  auto t = w.open(p.mine, r, {.direction = StreamDirection::kWriteOnly});
+  CountingProducer producer;
+  int left = 20;
+  producer.on_resume = [&] {
+    if (left-- > 0) t->write("chunk;");
+  };
+  ASSERT_TRUE(t->register_producer(producer, false));
+  const std::size_t before = calls_of(w.os, "epoll_ctl");
+  w.spin(30);
+  EXPECT_EQ(w.drain(p.peer), [] {
+    std::string all;
+    for (int i = 0; i < 20; ++i) all += "chunk;";
+    return all;
+  }());
+  // One to drop the writer once the producer wrote nothing; none between the twenty chunks.
+  EXPECT_EQ(calls_of(w.os, "epoll_ctl") - before, 1u);
+}
+
 TEST(StreamTransport, ProducerRulesRegisteringTwiceAndAfterTheLoss) {
   World w;
   Recorder r;

@@ -3,8 +3,10 @@
 // stream transports on the reactor, its exit comes from a pidfd made with it (ChildWatch), and
 // signals go through that pidfd, so none can reach a recycled pid.
 //
-// The parent must ignore SIGPIPE (as Python does for Twisted), or a child that exits before
-// reading all its input kills the parent instead of failing the write with EPIPE.
+// SIGPIPE must be ignored, or a child that exits before reading all its input kills the parent
+// instead of failing the write with EPIPE. A running reactor that installs signal handlers
+// ignores it (ReactorOptions); a program that writes before run() or routes signals itself
+// must ignore it too.
 //
 // The process keeps itself alive until it has ended (reaped, and every pipe closed), whoever
 // holds the pointer spawn returned: dropping it neither kills the child nor leaves it unreaped.

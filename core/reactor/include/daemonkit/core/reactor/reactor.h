@@ -35,7 +35,10 @@ namespace daemonkit::core {
 struct ReactorOptions {
   LogSink log;
   // Route SIGINT (only if still SIG_DFL), SIGTERM, SIGCHLD and, with a hook, SIGHUP through the
-  // loop while run() runs. Off for reactors that share a process with another owner of signals.
+  // loop while run() runs, and ignore SIGPIPE if it is still SIG_DFL (as Python does for
+  // Twisted): a peer or child that goes away must fail a write with EPIPE, which the stream
+  // transport reports as a loss, not kill the daemon. Off for reactors that share a process
+  // with another owner of signals.
   bool install_signal_handlers = true;
   // Upper bound on call_in_thread's threads.
   std::size_t thread_pool_size = 4;
@@ -177,6 +180,10 @@ class Reactor {
   // spin of polls_before_sleep, timeout() with the waker re-armed. Call it right before
   // iterate(): it is the only place the waker is re-armed.
   [[nodiscard]] std::optional<Duration> iteration_timeout();
+  // Turns the loop (iterate for at most 100 ms, then run_until_current) until `done` holds:
+  // true then, false once `limit` has passed on the reactor's clock without it (a child or
+  // peer that hangs must not hang the test or bench waiting for it), or iterate's error.
+  ReactorResult<bool> turn_until(const std::function<bool()>& done, Duration limit);
 
   [[nodiscard]] int epoll_fd() const { return epfd_.get(); }
   [[nodiscard]] int waker_fd() const { return waker_.fd(); }
@@ -203,6 +210,8 @@ class Reactor {
   void dispatch(const struct epoll_event& event);
   void handle_signals();
   void really_start_running();
+  void ignore_sigpipe();
+  void restore_sigpipe();
   void register_core_triggers();
 
   sys::Syscalls& sys_;
@@ -219,6 +228,8 @@ class Reactor {
   std::uint32_t next_generation_ = 1;
   std::map<pid_t, std::function<void(int)>> children_;
   Callback sighup_hook_;
+  // run() set SIGPIPE from SIG_DFL to SIG_IGN, and puts it back when it returns.
+  bool ignoring_sigpipe_ = false;
   TimePoint last_now_{};
   std::array<struct epoll_event, 64> events_{};
 
