@@ -1,0 +1,182 @@
+#include "daemonkit/core/net/socket_activation.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdlib>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "daemonkit/core/base/socket_address.h"
+
+namespace daemonkit::core {
+namespace {
+
+constexpr const char* kListenPid = "LISTEN_PID";
+constexpr const char* kListenFds = "LISTEN_FDS";
+constexpr const char* kListenFdNames = "LISTEN_FDNAMES";
+
+// An empty value counts as unset, as sd_listen_fds treats it.
+std::optional<std::string> nonempty(std::string_view value) {
+  if (value.empty()) return std::nullopt;
+  return std::string(value);
+}
+
+std::optional<std::string> value_in(const char* entry, std::string_view key) {
+  const std::string_view text(entry);
+  if (text.size() <= key.size() || !text.starts_with(key) || text[key.size()] != '=') {
+    return std::nullopt;
+  }
+  return nonempty(text.substr(key.size() + 1));
+}
+
+// A decimal number from `low` to `high`, nothing else: no sign, no spaces, no trailing bytes.
+std::optional<long> number_in(const std::string& text, long low, long high) {
+  long value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || stop != end || value < low || value > high || text[0] == '+') {
+    return std::nullopt;
+  }
+  return value;
+}
+
+sys::Error invalid(const char* variable, const std::string& value) {
+  return sys::Error{EINVAL, "socket activation", fmt::format("{}={}", variable, value)};
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> names;
+  std::size_t from = 0;
+  for (;;) {
+    const std::size_t colon = text.find(':', from);
+    names.push_back(text.substr(from, colon - from));
+    if (colon == std::string::npos) return names;
+    from = colon + 1;
+  }
+}
+
+// The descriptor is open, and from now on closed across exec.
+sys::Result<void> keep_from_children(sys::Syscalls& os, int fd) {
+  auto flags = os.fcntl(fd, F_GETFD, 0);
+  if (!flags) return sys::fail(flags.error().about(fmt::format("descriptor {}", fd)));
+  if (*flags & FD_CLOEXEC) return {};
+  if (auto set = os.fcntl(fd, F_SETFD, *flags | FD_CLOEXEC); !set) {
+    return sys::fail(set.error().about(fmt::format("descriptor {}", fd)));
+  }
+  return {};
+}
+
+}  // namespace
+
+ActivationVariables ActivationVariables::from_envp(const char* const* envp) {
+  ActivationVariables variables;
+  if (envp == nullptr) return variables;
+  for (const char* const* entry = envp; *entry != nullptr; ++entry) {
+    if (auto v = value_in(*entry, kListenPid)) variables.listen_pid = std::move(v);
+    if (auto v = value_in(*entry, kListenFds)) variables.listen_fds = std::move(v);
+    if (auto v = value_in(*entry, kListenFdNames)) variables.listen_fdnames = std::move(v);
+  }
+  return variables;
+}
+
+ActivationVariables ActivationVariables::take_from_environment() {
+  ActivationVariables variables;
+  const auto take = [](const char* name) -> std::optional<std::string> {
+    const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): main, no threads yet
+    std::optional<std::string> copy = value != nullptr ? nonempty(value) : std::nullopt;
+    ::unsetenv(name);
+    return copy;
+  };
+  variables.listen_pid = take(kListenPid);
+  variables.listen_fds = take(kListenFds);
+  variables.listen_fdnames = take(kListenFdNames);
+  return variables;
+}
+
+ActivatedSockets::ActivatedSockets(std::vector<OwnedFd> fds, std::vector<std::string> names)
+    : fds_(std::move(fds)), names_(std::move(names)) {}
+
+sys::Result<OwnedFd> ActivatedSockets::take(std::size_t index) {
+  if (index >= fds_.size() || !fds_[index].valid()) {
+    return sys::fail(
+        sys::Error{ENOENT, "socket activation", fmt::format("index {} of {}", index, fds_.size())});
+  }
+  return std::move(fds_[index]);
+}
+
+sys::Result<OwnedFd> ActivatedSockets::take(std::string_view name) {
+  for (std::size_t i = 0; i < fds_.size(); ++i) {
+    if (names_[i] == name && fds_[i].valid()) return std::move(fds_[i]);
+  }
+  return sys::fail(sys::Error{ENOENT, "socket activation", fmt::format("name {}", name)});
+}
+
+sys::Result<ActivatedSockets> listen_fds(sys::Syscalls& os, const ActivationVariables& variables) {
+  if (!variables.listen_pid || !variables.listen_fds) return ActivatedSockets{};
+  const auto pid = number_in(*variables.listen_pid, 1, INT_MAX);
+  if (!pid) return sys::fail(invalid(kListenPid, *variables.listen_pid));
+  if (*pid != os.getpid()) return ActivatedSockets{};
+  const auto count = number_in(*variables.listen_fds, 0, INT_MAX - ActivatedSockets::kFirstFd);
+  if (!count) return sys::fail(invalid(kListenFds, *variables.listen_fds));
+  const auto n = static_cast<std::size_t>(*count);
+  std::vector<std::string> names;
+  if (variables.listen_fdnames) {
+    names = split_names(*variables.listen_fdnames);
+    if (names.size() != n) return sys::fail(invalid(kListenFdNames, *variables.listen_fdnames));
+  } else {
+    names.assign(n, "unknown");
+  }
+  // Checked one by one: a count far beyond what is open fails at the first closed number, it
+  // does not walk the whole range.
+  std::vector<OwnedFd> fds;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int fd = ActivatedSockets::kFirstFd + static_cast<int>(i);
+    if (auto kept = keep_from_children(os, fd); !kept) return sys::fail(kept.error());
+    fds.emplace_back(os, fd);
+  }
+  return ActivatedSockets(std::move(fds), std::move(names));
+}
+
+ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(Reactor& reactor, sys::Syscalls& os,
+                                                                OwnedFd fd, ServerFactory& factory,
+                                                                PortOptions options) {
+  const auto about = [&](const sys::Error& e) {
+    return e.about(fmt::format("adopted descriptor {}", fd.get()));
+  };
+  const auto option = [&](int name) -> sys::Result<int> {
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (auto got = os.getsockopt(fd.get(), SOL_SOCKET, name, &value, &len); !got) {
+      return sys::fail(got.error());
+    }
+    return value;
+  };
+  auto type = option(SO_TYPE);
+  if (!type) return reactor_fail(about(type.error()));
+  if (*type != SOCK_STREAM) return reactor_fail(about(sys::Error{EPROTOTYPE, "getsockopt", {}}));
+  auto accepting = option(SO_ACCEPTCONN);
+  if (!accepting) return reactor_fail(about(accepting.error()));
+  if (*accepting == 0) return reactor_fail(about(sys::Error{EINVAL, "listen", {}}));
+  auto status = os.fcntl(fd.get(), F_GETFL, 0);
+  if (!status) return reactor_fail(about(status.error()));
+  if (!(*status & O_NONBLOCK)) {
+    if (auto set = os.fcntl(fd.get(), F_SETFL, *status | O_NONBLOCK); !set) {
+      return reactor_fail(about(set.error()));
+    }
+  }
+  sockaddr_storage storage{};
+  socklen_t len = sizeof storage;
+  if (auto named = os.getsockname(fd.get(), reinterpret_cast<sockaddr*>(&storage), &len); !named) {
+    return reactor_fail(about(named.error()));
+  }
+  auto address = SocketAddress::from(reinterpret_cast<const sockaddr*>(&storage), len);
+  if (!address) return reactor_fail(about(sys::Error{EINVAL, "getsockname", {}}));
+  return ListeningPort::start(reactor, os, std::move(fd), *address, factory, std::move(options));
+}
+
+}  // namespace daemonkit::core
