@@ -26,7 +26,8 @@ struct UnixListenOptions {
   // umask's mode instead exposes nothing (fchmod cannot help, it changes a socket's own inode,
   // not the file's).
   mode_t mode = 0666;
-  // Twisted's wantPID: hold "<path>.lock" (an flock, with our pid written in it) while
+  // Twisted's wantPID, for a path (an abstract name has no file to go stale, and no lock):
+  // hold "<path>.lock" (an flock, with our pid written in it) while
   // listening. Holding it proves that no other server that takes the lock serves the path, so
   // a socket file found there is stale and is removed before bind; a lock held by another
   // process fails the listen with EWOULDBLOCK. Without it, a leftover file fails bind with
