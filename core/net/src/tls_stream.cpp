@@ -94,13 +94,13 @@ void TlsStream::lose_connection() {
     abort_connection();
     return;
   }
-  close_timer_ = reactor_.call_later(options_.close_timeout, [this] { on_close_timeout(); });
   if (producer_ == nullptr) shutdown_tls();
 }
 
 void TlsStream::shutdown_tls() {
   session_.close();
   flush();
+  arm_close_timer();
   if (session_.failed()) {
     fail(*session_.error());
     return;
@@ -109,8 +109,26 @@ void TlsStream::shutdown_tls() {
   if (session_.shutdown_complete()) lower_->lose_connection();
 }
 
+void TlsStream::arm_close_timer() {
+  if (!close_timer_.active()) {
+    close_timer_ = reactor_.call_later(options_.close_timeout, [this] { on_close_timeout(); });
+  }
+}
+
+// Once TLS is over (close_notify exchanged, or failed) a producer can give nothing more that
+// could be sent. Left registered below, it would hold the transport's close for ever (the
+// transport waits for a pull or paused producer), and a pull producer would be asked again on
+// every turn. It stays this stream's, and hears stop_producing with the loss.
+void TlsStream::detach_producer() {
+  if (producer_ == nullptr || producer_detached_) return;
+  producer_detached_ = true;
+  membrane_.reset();
+  lower_->unregister_producer();
+}
+
 void TlsStream::on_close_timeout() {
   if (lost_ || lower_ == nullptr) return;
+  detach_producer();
   // The peer has not answered close_notify in time. If it reads what we send, the transport
   // can still close cleanly; if even that is stuck, nothing more is owed to it.
   if (lower_->buffered() == 0) {
@@ -140,9 +158,8 @@ void TlsStream::fail(const TlsError& error) {
   // The alert that tells the peer why is in what flush sent; the transport closes after it, and
   // close_timeout bounds a peer that does not read it.
   flush();
-  if (!close_timer_.active()) {
-    close_timer_ = reactor_.call_later(options_.close_timeout, [this] { on_close_timeout(); });
-  }
+  arm_close_timer();
+  detach_producer();
   lower_->lose_connection();
 }
 
@@ -156,6 +173,7 @@ ReactorResult<void> TlsStream::register_producer(Producer& producer, bool stream
   }
   producer_ = &producer;
   streaming_ = streaming;
+  producer_detached_ = false;
   membrane_.reset();
   if (streaming && session_.pending() > options_.high_water) membrane_.hold(true);
   auto registered = lower_->register_producer(membrane_, streaming);
@@ -167,7 +185,7 @@ void TlsStream::unregister_producer() {
   if (producer_ == nullptr) return;
   producer_ = nullptr;
   membrane_.reset();
-  if (lower_ != nullptr) lower_->unregister_producer();
+  if (lower_ != nullptr && !producer_detached_) lower_->unregister_producer();
   if (disconnecting_ && !lost_ && !aborting_ && !session_.close_sent()) shutdown_tls();
 }
 
@@ -251,6 +269,7 @@ void TlsStream::pump() {
     // Our close_notify answered theirs (in what flush sent): the TLS connection is over, and
     // the transport closes once that is out.
     if (close_timer_.active()) (void)close_timer_.cancel();
+    detach_producer();
     lower_->lose_connection();
   }
 }
@@ -275,6 +294,12 @@ void TlsStream::connection_lost(const LossReason& reason) {
     told = LossReason::tls(session_.handshake_complete()
                                ? "TLS: the peer closed the connection without close_notify"
                                : "TLS handshake: the peer closed the connection");
+  }
+  if (Producer* p = std::exchange(producer_, nullptr)) {
+    // Detached from the transport above, so it did not hear the end from there.
+    const auto alive = alive_;
+    p->stop_producing();
+    if (!*alive) return;
   }
   upper_.connection_lost(told);
 }

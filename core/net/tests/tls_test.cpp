@@ -771,6 +771,67 @@ TEST(TlsStream, AProducerRegisteredTwiceIsRefusedAndALostStreamStopsIt) {
   EXPECT_EQ(b.stops, 1);
 }
 
+// A pull producer: asked each time the transport has drained; writes one piece per ask.
+struct Puller : Producer {
+  TlsStream* stream = nullptr;
+  int asks = 0;
+  int stops = 0;
+  void pause_producing() override {}
+  void resume_producing() override {
+    ++asks;
+    if (stream != nullptr) stream->write(std::string(1000, 'p'));
+  }
+  void stop_producing() override { ++stops; }
+};
+
+TEST(TlsStream, APeersCloseNotifyEndsTheConnectionEvenWithAPullProducerRegistered) {
+  World w;
+  auto client = client_context(w);
+  auto server = server_context(w);
+  auto c = connect(w, client, server);
+  w.spin();
+  Puller puller;
+  puller.stream = c.client->tls.get();
+  ASSERT_TRUE(c.client->tls->register_producer(puller, false));
+  w.spin(4);
+  EXPECT_GT(puller.asks, 0);
+  c.server->tls->lose_connection();
+  w.spin();
+  ASSERT_EQ(c.client->app.losses, 1);
+  EXPECT_EQ(*c.client->app.reason, LossReason::done());
+  EXPECT_EQ(puller.stops, 1);
+  const int asks = puller.asks;
+  w.spin();
+  EXPECT_EQ(puller.asks, asks);
+  EXPECT_EQ(c.server->app.losses, 1);
+}
+
+TEST(TlsStream, ACloseWaitsForTheProducerWithoutCountingItAgainstTheBound) {
+  World w;
+  auto client = client_context(w);
+  auto server = server_context(w);
+  TlsStreamOptions co;
+  co.close_timeout = std::chrono::seconds(2);
+  auto c = connect(w, client, server, "localhost", co);
+  w.spin();
+  Source source;
+  source.stream = c.client->tls.get();
+  ASSERT_TRUE(c.client->tls->register_producer(source, true));
+  c.client->tls->lose_connection();
+  // The producer still writes long after close_timeout, and the close waits for it.
+  for (int i = 0; i < 5; ++i) {
+    c.client->tls->write("more ");
+    w.wait(std::chrono::seconds(1));
+  }
+  EXPECT_FALSE(c.client->lost());
+  c.client->tls->unregister_producer();
+  w.spin();
+  EXPECT_EQ(c.server->app.data, "more more more more more ");
+  ASSERT_EQ(c.client->app.losses, 1);
+  EXPECT_EQ(*c.client->app.reason, LossReason::done());
+  EXPECT_EQ(source.stops, 0);
+}
+
 // ---- start_tls ----------------------------------------------------------------------------------
 
 // What a connection does for start_tls: it is its transport's handler, hands the plaintext to its

@@ -26,10 +26,10 @@
 namespace daemonkit::core {
 
 struct TlsStreamOptions {
-  // How long lose_connection waits for the peer's close_notify once ours is sent (and for the
-  // handshake and the producer before that). Twisted waits for ever (its #7926): a peer that
-  // never answers would hold the connection. At the bound the transport closes anyway, or is
-  // aborted if the peer is not even reading what was sent.
+  // How long a close waits for the peer's close_notify once ours is sent (and, after a TLS
+  // failure, for the alert to go out). Twisted waits for ever (its #7926): a peer that never
+  // answers would hold the connection. At the bound the transport closes anyway, or is aborted
+  // if the peer is not even reading what was sent.
   Duration close_timeout = std::chrono::seconds(30);
   // How long the handshake may take from start(); past it the connection is aborted with a
   // kTls reason. Empty: no bound (for a caller that bounds the connection itself).
@@ -46,7 +46,8 @@ struct TlsStreamOptions {
 class TlsStream final : public StreamHandler, public Producer {
  public:
   // `upper` hears the plaintext side and must outlive the stream or its connection_lost, as a
-  // transport's handler does; `reactor` runs the timers.
+  // transport's handler does; `reactor` runs the timers. The transport below calls this stream
+  // as its handler: destroy that transport first (or with it, from connection_lost).
   TlsStream(Reactor& reactor, TlsSession session, StreamHandler& upper,
             TlsStreamOptions options = {});
   // Destroying the stream tells nobody anything, as a transport's destruction does; the
@@ -133,6 +134,8 @@ class TlsStream final : public StreamHandler, public Producer {
   void after_write();
   void shutdown_tls();
   void fail(const TlsError& error);
+  void arm_close_timer();
+  void detach_producer();
   void on_close_timeout();
   void on_handshake_timeout();
   [[nodiscard]] bool accepts_writes() const;
@@ -145,6 +148,7 @@ class TlsStream final : public StreamHandler, public Producer {
   Membrane membrane_{*this};
   Producer* producer_ = nullptr;
   bool streaming_ = false;
+  bool producer_detached_ = false;  // unregistered below once TLS was over
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   bool handshake_seen_ = false;  // on_handshake ran (or the handshake completed before start)
