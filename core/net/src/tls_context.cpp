@@ -193,9 +193,6 @@ TlsResult<TlsContext::Impl> make(sys::Syscalls& os, const TlsOptions& options,
   // Debian's own default (its openssl.cnf, not read here): RSA keys of 2048 bits at least, no
   // SHA-1 signatures.
   SSL_CTX_set_security_level(ctx, 2);
-  // A write of any size is taken whole into the memory BIO, so OpenSSL never needs the same
-  // buffer passed again.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
   bool verify_peer = false;
   if (client) {

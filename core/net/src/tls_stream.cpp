@@ -261,6 +261,9 @@ void TlsStream::pump() {
       return;
     }
     if (*got == 0) break;
+    // After lose_connection the handler hears no more data, as from a transport (which stops
+    // reading then); the records are still read, for the peer's close_notify among them.
+    if (disconnecting_) continue;
     upper_.data_received(buffer.first(*got));
     if (!*alive || lost_ || aborting_) return;
   }

@@ -473,6 +473,23 @@ TEST(TlsStream, AClientCloseSendsCloseNotifyAndWaitsForTheServers) {
   EXPECT_TRUE(c.server->tls->session().shutdown_complete());
 }
 
+TEST(TlsStream, NoDataIsDeliveredAfterLoseConnection) {
+  World w;
+  auto client = client_context(w);
+  auto server = server_context(w);
+  auto c = connect(w, client, server);
+  c.client->tls->write("ping");
+  w.spin();
+  ASSERT_EQ(c.server->app.data, "ping");
+  // Crosses the client's close_notify: the server's reply is in flight when the client closes.
+  c.server->tls->write("late reply");
+  c.client->tls->lose_connection();
+  w.spin();
+  EXPECT_EQ(c.client->app.data, "");
+  EXPECT_EQ(*c.client->app.reason, LossReason::done());
+  EXPECT_EQ(*c.server->app.reason, LossReason::done());
+}
+
 TEST(TlsStream, AServerCloseIsAnsweredByTheClient) {
   World w;
   auto client = client_context(w);

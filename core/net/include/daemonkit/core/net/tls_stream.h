@@ -76,7 +76,8 @@ class TlsStream final : public StreamHandler, public Producer {
   void write_sequence(std::span<const std::span<const std::byte>> buffers);
   void write_sequence(std::vector<std::string>&& buffers);
 
-  // Twisted's order: waits for a registered producer to unregister, and for the handshake when
+  // Stops delivering data at once (as a transport stops reading), then, in Twisted's order:
+  // waits for a registered producer to unregister, and for the handshake when
   // plaintext waits for it; then sends close_notify and waits for the peer's (bounded by
   // close_timeout) before closing the transport. Before the handshake with nothing to send,
   // there is nothing to close: the connection is aborted. A no-op when closing or lost.
