@@ -647,6 +647,50 @@ TEST(TlsStream, GarbageFromTheServerFailsTheClientOnce) {
   ASSERT_TRUE(w.os.close(p.second));
 }
 
+TEST(TlsStream, APlaintextRequestToAServerFailsItsHandshake) {
+  World w;
+  auto server = server_context(w);
+  const auto p = w.pair();
+  auto end = w.open(p.second, server_session(server));
+  const std::string request = "GET / HTTP/1.0\r\n\r\n";
+  ASSERT_TRUE(w.os.write(p.first, request.data(), request.size()));
+  w.spin();
+  ASSERT_EQ(end->app.losses, 1);
+  EXPECT_EQ(end->why(), "TLS handshake failed (SSL routines::http request)");
+  ASSERT_TRUE(w.os.close(p.first));
+}
+
+TEST(TlsStream, ATransportFailureUnderTlsReachesTheHandlerWithItsErrno) {
+  World w;
+  auto client = client_context(w);
+  auto server = server_context(w);
+  auto c = connect(w, client, server);
+  w.spin();
+  const std::string client_fd = std::to_string(c.client->transport->fd());
+  auto on_client = [client_fd](const fake::CallRecord& r) {
+    return !r.args.empty() && r.args[0] == client_fd;
+  };
+  w.os.fail_when("writev", on_client, ECONNRESET);
+  c.client->tls->write("lost on the way");
+  w.spin();
+  ASSERT_EQ(c.client->app.losses, 1);
+  EXPECT_EQ(c.client->app.reason->kind, LossReason::Kind::kLost);
+  EXPECT_EQ(c.client->app.reason->error.code, ECONNRESET);
+  EXPECT_EQ(c.server->app.losses, 1);
+
+  w.os.clear_faults();
+  auto d = connect(w, client, server);
+  w.spin();
+  const std::string d_fd = std::to_string(d.client->transport->fd());
+  w.os.fail_when(
+      "read", [d_fd](const fake::CallRecord& r) { return !r.args.empty() && r.args[0] == d_fd; },
+      EIO);
+  d.server->tls->write("x");
+  w.spin();
+  ASSERT_EQ(d.client->app.losses, 1);
+  EXPECT_EQ(d.client->why(), "read: Input/output error (EIO)");
+}
+
 TEST(TlsStream, GarbageAfterTheHandshakeFailsTheRecordLayer) {
   World w;
   auto client = client_context(w);
