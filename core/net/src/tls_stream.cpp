@@ -100,7 +100,9 @@ void TlsStream::lose_connection() {
 void TlsStream::shutdown_tls() {
   session_.close();
   flush();
-  arm_close_timer();
+  // Before the handshake completes close_notify waits for it (handshake_timeout bounds that);
+  // the bound on the peer's answer starts once ours is out.
+  if (session_.close_sent()) arm_close_timer();
   if (session_.failed()) {
     fail(*session_.error());
     return;
@@ -250,6 +252,7 @@ void TlsStream::pump() {
       if (handshake_timer_.active()) (void)handshake_timer_.cancel();
       // What waited for the handshake is encrypted now: send it, let the producer go on.
       flush();
+      if (session_.close_sent()) arm_close_timer();
       membrane_.hold(false);
       if (options_.on_handshake) {
         options_.on_handshake();
