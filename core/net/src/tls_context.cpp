@@ -181,6 +181,7 @@ TlsResult<TlsContext::Impl> make(sys::Syscalls& os, const TlsOptions& options,
   detail::clear_openssl_errors();
   const bool client = role == TlsContext::Role::kClient;
   TlsContext::Impl impl;
+  impl.os = &os;
   impl.role = role;
   impl.verify = client ? options.verify : TlsVerify::kNone;
   impl.ctx.reset(SSL_CTX_new(client ? TLS_client_method() : TLS_server_method()));

@@ -18,6 +18,8 @@ struct SslCtxFree {
 
 struct TlsContext::Impl {
   std::unique_ptr<SSL_CTX, SslCtxFree> ctx;
+  // Asked for the time each session verifies certificates at (see TlsContext).
+  sys::Syscalls* os = nullptr;
   Role role = Role::kClient;
   TlsVerify verify = TlsVerify::kPeerAndHost;
   // ALPN's wire format: each protocol as a length byte and its name.

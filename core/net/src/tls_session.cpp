@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <ctime>
 #include <utility>
 
 #include <fmt/format.h>
@@ -17,6 +18,18 @@ namespace {
 
 // Plaintext is encrypted in slices of one TLS record's largest payload, as Twisted does.
 constexpr std::size_t kRecordPayload = 16 * 1024;
+
+// Verification happens at the kernel's wall-clock time, read through Syscalls when the session
+// begins (a handshake takes seconds; certificates are valid for days at the least).
+TlsResult<void> set_verify_time(SSL* ssl, sys::Syscalls& os) {
+  auto now = os.clock_gettime(CLOCK_REALTIME);
+  if (!now) {
+    const sys::Error e = now.error().about("CLOCK_REALTIME");
+    return tl::unexpected(TlsError{fmt::format("TLS session: {}", sys::to_string(e)), e});
+  }
+  X509_VERIFY_PARAM_set_time(SSL_get0_param(ssl), now->tv_sec);
+  return {};
+}
 
 bool is_address(std::string_view host) {
   const std::string text(host);
@@ -94,6 +107,9 @@ TlsResult<TlsSession> TlsSession::client(const TlsContext& context, std::string_
   BIO_set_mem_eof_return(in, -1);
   SSL_set_bio(ssl, in, out);
   TlsSession session(context.impl_, ssl, in, out, true);
+  if (auto timed = set_verify_time(ssl, *context.impl_->os); !timed) {
+    return tl::unexpected(timed.error());
+  }
   SSL_set_connect_state(ssl);
   const std::string name(host);
   const bool address = !name.empty() && is_address(name);
@@ -127,8 +143,12 @@ TlsResult<TlsSession> TlsSession::server(const TlsContext& context) {
   }
   BIO_set_mem_eof_return(in, -1);
   SSL_set_bio(ssl, in, out);
+  TlsSession session(context.impl_, ssl, in, out, false);
+  if (auto timed = set_verify_time(ssl, *context.impl_->os); !timed) {
+    return tl::unexpected(timed.error());
+  }
   SSL_set_accept_state(ssl);
-  return TlsSession(context.impl_, ssl, in, out, false);
+  return session;
 }
 
 // ---- Ciphertext ------------------------------------------------------------------------------

@@ -22,6 +22,10 @@
 #include "tls_test_certificates.h"
 
 namespace daemonkit::core {
+
+// gtest shows a failed comparison of reasons as their text, not as bytes.
+void PrintTo(const LossReason& reason, std::ostream* os) { *os << to_string(reason); }
+
 namespace {
 
 using fake::FakeSyscalls;
@@ -346,6 +350,26 @@ INSTANTIATE_TEST_SUITE_P(Refusals, TlsVerification,
                                            Refusal{"SelfSigned", &TestCertificates::self_signed,
                                                    "localhost", "self-signed certificate"}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(TlsStream, CertificatesAreCheckedAtTheKernelsTimeNotOpenSsls) {
+  World w;
+  auto client = client_context(w);
+  auto server = server_context(w);
+  w.os.clock().set_realtime(std::chrono::seconds(2'100'000'000));  // 2036-07
+  auto late = connect(w, client, server);
+  w.spin();
+  EXPECT_THAT(late.client->why(), HasSubstr("certificate has expired"));
+  w.os.clock().set_realtime(std::chrono::seconds(1'600'000'000));  // 2020-09
+  auto early = connect(w, client, server);
+  w.spin();
+  EXPECT_THAT(early.client->why(), HasSubstr("certificate is not yet valid"));
+  w.os.fail_when(
+      "clock_gettime", [](const fake::CallRecord&) { return true; }, EINVAL);
+  auto s = TlsSession::client(client, "localhost");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message,
+            "TLS session: clock_gettime(CLOCK_REALTIME): Invalid argument (EINVAL)");
+}
 
 TEST(TlsStream, AnAuthorityTheClientDoesNotTrustFailsTheHandshake) {
   World w;

@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <memory>
 #include <stdexcept>
 
@@ -44,8 +45,10 @@ struct Spec {
   const char* common_name;
   const char* alt_names = nullptr;  // subjectAltName, e.g. "DNS:localhost"
   bool authority = false;
-  long not_before = -3600;  // seconds from now
-  long not_after = 30L * 24 * 3600;
+  // Absolute, so that the fake kernel's clock (2023-11-14 unless a test moves it) and the real
+  // one (for the _linux tests) both fall inside: 2023-01-01 to 2036-01-01.
+  time_t not_before = 1'672'531'200;
+  time_t not_after = 2'082'758'400;
   bool client = false;
 };
 
@@ -56,8 +59,8 @@ Cert make(const Spec& spec, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key) {
   check(cert != nullptr, "X509_new");
   X509_set_version(cert.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial++);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), spec.not_before);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), spec.not_after);
+  ASN1_TIME_set(X509_getm_notBefore(cert.get()), spec.not_before);
+  ASN1_TIME_set(X509_getm_notAfter(cert.get()), spec.not_after);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
@@ -120,8 +123,8 @@ TestCertificates make_all() {
                             ca.get(), ca_key.get());
   all.expired = signed_by({.common_name = "localhost",
                            .alt_names = "DNS:localhost",
-                           .not_before = -2L * 24 * 3600,
-                           .not_after = -24L * 3600},
+                           .not_before = 1'577'836'800,  // 2020-01-01
+                           .not_after = 1'609'459'200},  // 2021-01-01
                           ca.get(), ca_key.get());
   all.other_host = signed_by({.common_name = "example.org", .alt_names = "DNS:example.org"},
                              ca.get(), ca_key.get());

@@ -60,6 +60,9 @@ struct TlsOptions {
   [[nodiscard]] static std::string default_system_store();
 };
 
+// Certificates are checked against the time CLOCK_REALTIME gives through the context's
+// Syscalls when each session begins, not OpenSSL's own time(): on the fake kernel its manual
+// clock decides what has expired. `os` must outlive the context and its sessions.
 class TlsContext {
  public:
   enum class Role { kClient, kServer };
