@@ -1063,6 +1063,27 @@ TEST(TlsContext, AMissingOrUnreadableFileIsAnOsError) {
             "load private key: read(/etc/srv/key.pem): Input/output error (EIO)");
 }
 
+TEST(TlsContext, AFileFarLargerThanAnyPemIsRefused) {
+  World w;
+  w.os.write_file("/etc/srv/huge.pem", std::string(5 << 20, 'A'));
+  TlsOptions o = server_options();
+  o.certificate_chain = Pem::file("/etc/srv/huge.pem");
+  auto c = TlsContext::server(w.os, o);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message,
+            "load certificate chain: /etc/srv/huge.pem: larger than 4194304 bytes");
+}
+
+TEST(TlsContext, ACertificateWithoutItsKeyIsRefused) {
+  World w;
+  TlsOptions o = client_options();
+  o.certificate_chain = Pem::text(certificates().client.certificate);
+  auto c = TlsContext::client(w.os, o);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message,
+            "TLS context: a certificate chain needs its private key, and the other way round");
+}
+
 TEST(TlsContext, AClientTrustsTheSystemStoreByDefault) {
   World w;
   // The bundle at OpenSSL's compiled-in path, on the fake filesystem: the test's authority
