@@ -1,6 +1,6 @@
 # Installs headers, libraries, the CMake package and the pkg-config files. Two export sets, so
 # that what a user links decides what must be found: daemonkitTargets (daemonkit::sys, ::core and
-# its areas) needs fmt and tl-expected; daemonkitFakeTargets (daemonkit::fake, the `fake`
+# its areas) needs fmt, tl-expected and OpenSSL 3; daemonkitFakeTargets (daemonkit::fake, the `fake`
 # component) adds GoogleTest, which only projects testing on the fake kernel need.
 include(CMakePackageConfigHelpers)
 

@@ -8,6 +8,8 @@ std::string to_string(const LossReason& reason) {
       return "Connection was closed cleanly.";
     case LossReason::Kind::kAborted:
       return "Connection was aborted.";
+    case LossReason::Kind::kTls:
+      return reason.detail;
     case LossReason::Kind::kLost:
       break;
   }
