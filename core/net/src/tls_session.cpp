@@ -84,14 +84,7 @@ void TlsSession::reset() noexcept {
   in_ = out_ = nullptr;
 }
 
-TlsResult<TlsSession> TlsSession::client(const TlsContext& context, std::string_view host) {
-  if (context.role() != TlsContext::Role::kClient) {
-    return tls_fail("TLS client session: the context was made for a server");
-  }
-  if (context.verify() == TlsVerify::kPeerAndHost && host.empty()) {
-    return tls_fail(
-        "TLS client session: verifying the host name needs one (or TlsVerify::kPeerOnly)");
-  }
+TlsResult<TlsSession> TlsSession::make(const TlsContext& context, bool client) {
   detail::clear_openssl_errors();
   SSL* ssl = SSL_new(context.native());
   BIO* in = BIO_new(BIO_s_mem());
@@ -106,10 +99,25 @@ TlsResult<TlsSession> TlsSession::client(const TlsContext& context, std::string_
   // the transport's business, and TlsStream tells it apart from close_notify.
   BIO_set_mem_eof_return(in, -1);
   SSL_set_bio(ssl, in, out);
-  TlsSession session(context.impl_, ssl, in, out, true);
+  TlsSession session(context.impl_, ssl, in, out, client);
   if (auto timed = set_verify_time(ssl, *context.impl_->os); !timed) {
     return tl::unexpected(timed.error());
   }
+  return session;
+}
+
+TlsResult<TlsSession> TlsSession::client(const TlsContext& context, std::string_view host) {
+  if (context.role() != TlsContext::Role::kClient) {
+    return tls_fail("TLS client session: the context was made for a server");
+  }
+  if (context.verify() == TlsVerify::kPeerAndHost && host.empty()) {
+    return tls_fail(
+        "TLS client session: verifying the host name needs one (or TlsVerify::kPeerOnly)");
+  }
+  auto made = make(context, true);
+  if (!made) return made;
+  TlsSession& session = *made;
+  SSL* ssl = session.ssl_;
   SSL_set_connect_state(ssl);
   const std::string name(host);
   const bool address = !name.empty() && is_address(name);
@@ -124,31 +132,16 @@ TlsResult<TlsSession> TlsSession::client(const TlsContext& context, std::string_
   if (!named) return tls_fail(detail::openssl_failure(fmt::format("TLS host name '{}'", name)));
   // The ClientHello, ready for take_ciphertext.
   (void)session.advance_handshake();
-  return session;
+  return made;
 }
 
 TlsResult<TlsSession> TlsSession::server(const TlsContext& context) {
   if (context.role() != TlsContext::Role::kServer) {
     return tls_fail("TLS server session: the context was made for a client");
   }
-  detail::clear_openssl_errors();
-  SSL* ssl = SSL_new(context.native());
-  BIO* in = BIO_new(BIO_s_mem());
-  BIO* out = BIO_new(BIO_s_mem());
-  if (ssl == nullptr || in == nullptr || out == nullptr) {
-    SSL_free(ssl);
-    BIO_free(in);
-    BIO_free(out);
-    return tls_fail(detail::openssl_failure("TLS session"));
-  }
-  BIO_set_mem_eof_return(in, -1);
-  SSL_set_bio(ssl, in, out);
-  TlsSession session(context.impl_, ssl, in, out, false);
-  if (auto timed = set_verify_time(ssl, *context.impl_->os); !timed) {
-    return tl::unexpected(timed.error());
-  }
-  SSL_set_accept_state(ssl);
-  return session;
+  auto made = make(context, false);
+  if (made) SSL_set_accept_state(made->ssl_);
+  return made;
 }
 
 // ---- Ciphertext ------------------------------------------------------------------------------

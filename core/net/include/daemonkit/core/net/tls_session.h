@@ -78,6 +78,8 @@ class TlsSession {
   [[nodiscard]] bool is_client() const { return client_; }
 
  private:
+  // A session on `context` over two new memory BIOs, before the role's own settings.
+  static TlsResult<TlsSession> make(const TlsContext& context, bool client);
   TlsSession(std::shared_ptr<const TlsContext::Impl> context, ssl_st* ssl, bio_st* in, bio_st* out,
              bool client);
   // Runs the handshake as far as the fed bytes allow; false once failed.
