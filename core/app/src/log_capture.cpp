@@ -16,6 +16,15 @@ ReactorResult<std::unique_ptr<LogCapture>> LogCapture::open(Reactor& reactor, sy
   if (!pipe) return reactor_fail(pipe.error());
   OwnedFd read_end(os, pipe->read_end);
   OwnedFd write_end(os, pipe->write_end);
+  // With 0-2 closed (a careless launcher), the pipe's own ends are given those numbers: the
+  // write end could be the target itself, and the read end would be clobbered by the dup2.
+  // Both move above 2 first (twistd lost its log this way: H4).
+  for (OwnedFd* end : {&read_end, &write_end}) {
+    if (end->get() > 2) continue;
+    auto moved = os.fcntl(end->get(), F_DUPFD_CLOEXEC, 3);
+    if (!moved) return reactor_fail(moved.error());
+    *end = OwnedFd(os, *moved);
+  }
   const int target = stream == CapturedStream::kStdout ? 1 : 2;
   if (auto put = os.dup2(write_end.get(), target); !put) return reactor_fail(put.error());
   return adopt(reactor, os, std::move(read_end), log, stream, options);
