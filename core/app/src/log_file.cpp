@@ -34,10 +34,21 @@ LogFile::~LogFile() { drain(); }
 
 // O_NOFOLLOW and the rule on the opened descriptor: see the header. O_NONBLOCK so that neither
 // opening a FIFO nor writing to a full one ever waits; a regular file ignores it.
+//
+// O_EXCL first, to know whether this open made the file: a file it made gets exactly `mode`
+// with fchmod on the descriptor, whatever the umask (which the daemon's 077 would otherwise
+// make 0600 for the files rotation creates, unlike the first one, created before the fork).
+// fchmod acts on what was opened, so nothing swapped in at PATH meanwhile is changed; Twisted
+// flips the process's umask for this instead (#9215), under every other thread's feet.
 StepResult<LogFile::Opened> LogFile::open_path(mode_t mode) {
-  auto fd = os_.open(path_.c_str(),
-                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW,
-                     mode);
+  constexpr int kFlags =
+      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW;
+  bool created = true;
+  auto fd = os_.open(path_.c_str(), kFlags | O_EXCL, mode);
+  if (!fd && fd.error().code == EEXIST) {
+    created = false;
+    fd = os_.open(path_.c_str(), kFlags, mode);
+  }
   if (!fd) {
     // ELOOP for a final symlink, and for a loop further up: told apart by the last component.
     if (fd.error().code == ELOOP) {
@@ -49,6 +60,11 @@ StepResult<LogFile::Opened> LogFile::open_path(mode_t mode) {
     return step_failed(StepError::from(StepKind::kStdio, call_on("open", path_), fd.error()));
   }
   Opened opened{OwnedFd(os_, *fd)};
+  if (created) {
+    if (auto set = os_.fchmod(*fd, mode); !set) {
+      return step_failed(StepError::from(StepKind::kStdio, call_on("fchmod", path_), set.error()));
+    }
+  }
   auto st = os_.fstat(*fd);
   if (!st)
     return step_failed(StepError::from(StepKind::kStdio, call_on("fstat", path_), st.error()));
@@ -107,17 +123,20 @@ void LogFile::push(std::string line) {
     ++lines_lost_total_;
     return;
   }
-  if (lines_lost_ > 0) {
-    std::string why = last_error_ ? fmt::format(" ({})", *last_error_) : std::string();
-    std::string marker =
-        stamped(fmt::format("{} log line{} lost{}", lines_lost_, lines_lost_ == 1 ? "" : "s", why));
-    backlog_bytes_ += marker.size();
-    backlog_.push_back(std::move(marker));
-    lines_lost_ = 0;
-  }
+  mark_losses();
   backlog_bytes_ += line.size();
   backlog_.push_back(std::move(line));
   drain();
+}
+
+void LogFile::mark_losses() {
+  if (lines_lost_ == 0) return;
+  std::string why = last_error_ ? fmt::format(" ({})", *last_error_) : std::string();
+  std::string marker =
+      stamped(fmt::format("{} log line{} lost{}", lines_lost_, lines_lost_ == 1 ? "" : "s", why));
+  backlog_bytes_ += marker.size();
+  backlog_.push_back(std::move(marker));
+  lines_lost_ = 0;
 }
 
 bool LogFile::due_for_rotation(std::size_t next_line) const {
@@ -126,9 +145,15 @@ bool LogFile::due_for_rotation(std::size_t next_line) const {
 }
 
 void LogFile::drain() {
-  if (draining_ || !fd_) return;  // act() writes its failure through here
+  if (draining_ || !fd_) return;  // a line queued while draining is written by this loop
   draining_ = true;
-  while (!backlog_.empty()) {
+  while (true) {
+    if (backlog_.empty()) {
+      // The losses are reported as soon as everything before them is written, not only when
+      // the next line comes.
+      if (lines_lost_ == 0) break;
+      mark_losses();
+    }
     if (head_written_ == 0) {
       // Between two whole lines: the one place a rotation or reopen may happen.
       if (pending_ != Action::kNone) {

@@ -101,11 +101,19 @@ TEST(LogFile, NewFileIsCreated0640AndAnOldOneIsAppendedToWithItsMode) {
   EXPECT_THAT(open->args[1], HasSubstr("O_CLOEXEC"));
 }
 
-TEST(LogFile, TheUmaskOnlyNarrowsTheMode) {
+TEST(LogFile, TheModeIsExactWhateverTheUmask) {
   World w;
-  w.os.umask(027);
+  w.os.umask(077);
   auto log = w.open(options([](LogFileOptions& o) { o.mode = 0664; }));
-  EXPECT_EQ(w.mode(kPath), 0640u);
+  EXPECT_EQ(w.mode(kPath), 0664u);
+}
+
+TEST(LogFile, FailedFchmodFailsTheOpen) {
+  World w;
+  w.os.fail_nth("fchmod", 1, EROFS);
+  auto log = LogFile::open(w.os, kPath, {});
+  ASSERT_FALSE(log);
+  EXPECT_EQ(log.error().message, "fchmod(/var/log/app/app.log): Read-only file system (EROFS)");
 }
 
 TEST(LogFile, SymlinkPlantedAtThePathIsRefusedAndNotFollowed) {
@@ -216,14 +224,15 @@ TEST(LogFile, ArchivesKeepTheModeAndTheNewFileTakesTheOldOnes) {
   EXPECT_EQ(w.os.stat_path(kPath)->st_uid, 0u);
 }
 
-TEST(LogFile, ADaemonsNarrowerUmaskNarrowsTheFilesRotationCreates) {
+// twistd's new live file is 0600 after the first SIGUSR1 while its archive is 0644.
+TEST(LogFile, TheDaemonsUmaskDoesNotChangeTheFilesRotationCreates) {
   World w;
   auto log = w.open(options([](LogFileOptions& o) { o.rotate_length = 100; }));
   log->write_lines(numbered(1, 4));
   w.os.umask(077);  // daemonize's default, after the log was opened in the launching process
   ASSERT_TRUE(log->rotate());
   EXPECT_EQ(w.mode(std::string(kPath) + ".1"), 0640u);
-  EXPECT_EQ(w.mode(kPath), 0600u);
+  EXPECT_EQ(w.mode(kPath), 0640u);
 }
 
 // ---- Rotation and reopen on demand ----------------------------------------------------------
@@ -372,14 +381,16 @@ TEST(LogFile, FullDiskKeepsABoundedBacklogCountsLossesAndSaysSoWhenSpaceReturns)
     EXPECT_FALSE(log->flush());
     EXPECT_EQ(w.contents(kPath), numbered(1));
     w.os.clear_faults();
+    // Space again: the backlog, then where the lost lines were, at once.
+    EXPECT_TRUE(log->flush());
+    const std::string marker = fmt::format(
+        "2026-12-02T11:00:00+0000 [-] 4 log lines lost (write(/var/log/app/"
+        "app.log): {} ({}))\n",
+        sys::errno_description(error), sys::errno_name(error));
+    EXPECT_EQ(w.contents(kPath), numbered(1, 5) + marker);
     log->write_lines(numbered(10));
     EXPECT_EQ(log->backlog_bytes(), 0u);
-    EXPECT_EQ(w.contents(kPath),
-              numbered(1, 5) +
-                  fmt::format("2026-12-02T11:00:00+0000 [-] 4 log lines lost (write(/var/log/app/"
-                              "app.log): {} ({}))\n",
-                              sys::errno_description(error), sys::errno_name(error)) +
-                  numbered(10));
+    EXPECT_EQ(w.contents(kPath), numbered(1, 5) + marker + numbered(10));
   }
 }
 

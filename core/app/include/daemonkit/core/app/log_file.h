@@ -9,10 +9,12 @@
 // each rotation, #9122): the oldest, PATH.<max_archives>, is deleted to make room.
 //
 // Mode: a new log file is created 0640 (owner writes, the owner's group — `adm` on Debian —
-// reads, nobody else: a log carries client addresses and error text). The umask can only
-// narrow it, as it narrows every file open creates. A file that already exists keeps its mode,
-// and so does every archive (rename keeps it); the file started by a rotation is created with
-// the mode of the one it replaces, so a log stays what the operator made it.
+// reads, nobody else: a log carries client addresses and error text), exactly, whatever the
+// umask: the daemon's umask (077 by default) is for the files the application makes, and
+// would otherwise make the files rotation creates 0600 while the first one, created before
+// the fork, is 0640 (what twistd does). A file that already exists keeps its mode, and so does
+// every archive (rename keeps it); the file started by a rotation or a reopen gets the mode of
+// the one it replaces, so a log stays what the operator made it.
 //
 // Opening as root: the daemon's user may be able to write to the log's directory, and plant a
 // symbolic link or a hard link at PATH pointing at a file of root's. The last component is
@@ -53,7 +55,7 @@ struct LogFileOptions {
   std::size_t rotate_length = 1'000'000;
   // Archives kept (PATH.1 … PATH.<max_archives>); 0 keeps every one.
   std::size_t max_archives = 10;
-  // The mode of a new log file, less the umask (see above).
+  // The mode of a new log file, exactly (see above).
   mode_t mode = 0640;
   // The user the daemon will run as, who must not be able to choose what the log is (see
   // log_file_refusal); unset: the caller's effective uid.
@@ -116,6 +118,8 @@ class LogFile final : public LogObserver {
   void take(Opened opened);
   // Queues one complete line (or counts it lost), then writes what it can.
   void push(std::string line);
+  // Queues the line that reports the lines lost so far, if any.
+  void mark_losses();
   // Writes the backlog's lines in order until one fails; rotates between lines.
   void drain();
   [[nodiscard]] bool due_for_rotation(std::size_t next_line) const;
