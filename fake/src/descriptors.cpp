@@ -180,6 +180,13 @@ sys::Result<struct stat> Kernel::fstat(Process& p, int fd) {
   return stat_of(entry->file->inode());
 }
 
+// Every descriptor names an inode (a pipe or socket too) whose mode fchmod sets, as chmod does.
+sys::Result<void> Kernel::fchmod(Process& p, int fd, mode_t mode) {
+  auto* entry = fd_entry(p, fd);
+  if (entry == nullptr) return sys::fail(EBADF, "fchmod");
+  return change_mode(p, entry->file->inode(), mode, "fchmod");
+}
+
 // Linux's flock: locks belong to open file descriptions. Converting a lock first drops the
 // old one, so a failed LOCK_NB conversion leaves the description holding nothing.
 sys::Result<void> Kernel::flock(Process& p, int fd, int operation) {

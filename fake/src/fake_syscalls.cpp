@@ -275,6 +275,7 @@ int FakeSyscalls::typical_errno(const std::string& name) {
       {"mkdir", EACCES},
       {"rmdir", EACCES},
       {"chmod", EPERM},
+      {"fchmod", EPERM},
       {"chown", EPERM},
       {"chdir", EACCES},
       {"chroot", EPERM},
@@ -1063,6 +1064,11 @@ sys::Result<void> FakeSyscalls::chmod(const char* path, mode_t mode) {
   return call<void>("chmod", {arg(path), mode_text(mode)}, [&](Process& p) {
     return with_path(path, "chmod", [&](std::string_view s) { return kernel_->chmod(p, s, mode); });
   });
+}
+
+sys::Result<void> FakeSyscalls::fchmod(int fd, mode_t mode) {
+  return call<void>("fchmod", {arg(fd), mode_text(mode)},
+                    [&](Process& p) { return kernel_->fchmod(p, fd, mode); });
 }
 
 sys::Result<void> FakeSyscalls::chown(const char* path, uid_t owner, gid_t group) {

@@ -528,9 +528,14 @@ sys::Result<void> Kernel::chmod(Process& p, std::string_view path, mode_t mode) 
   if (!found->node) return sys::fail(ENOENT, "chmod");
   Inode& node = *found->node;
   if (found->trailing_slash && !node.is_dir()) return sys::fail(ENOTDIR, "chmod");
-  if (!p.privileged() && p.uids.effective != node.uid) return sys::fail(EPERM, "chmod");
+  return change_mode(p, node, mode, "chmod");
+}
+
+// chmod_common: the owner or a privileged process; without CAP_FSETID, the set-group-ID bit is
+// dropped for a group the caller is not in.
+sys::Result<void> Kernel::change_mode(Process& p, Inode& node, mode_t mode, const char* call) {
+  if (!p.privileged() && p.uids.effective != node.uid) return sys::fail(EPERM, call);
   mode_t bits = mode & 07777;
-  // Without CAP_FSETID, the set-group-ID bit is dropped for a group the caller is not in.
   if (!p.privileged() && !p.in_group(node.gid)) bits &= ~S_ISGID;
   node.mode = (node.mode & S_IFMT) | bits;
   node.ctime = now();

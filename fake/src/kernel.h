@@ -181,6 +181,8 @@ class Kernel {
   sys::Result<void> mkdir(Process& p, std::string_view path, mode_t mode);
   sys::Result<void> rmdir(Process& p, std::string_view path);
   sys::Result<void> chmod(Process& p, std::string_view path, mode_t mode);
+  sys::Result<void> fchmod(Process& p, int fd, mode_t mode);
+  sys::Result<void> change_mode(Process& p, Inode& node, mode_t mode, const char* call);
   sys::Result<void> chown(Process& p, std::string_view path, uid_t uid, gid_t gid);
   sys::Result<void> chdir(Process& p, std::string_view path);
   sys::Result<void> chroot(Process& p, std::string_view path);

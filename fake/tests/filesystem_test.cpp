@@ -351,6 +351,19 @@ TEST(FakeTree, ChmodNeedsOwnershipAndDropsForeignSetgid) {
   EXPECT_EQ(os.chmod("/srv/none", 0600).error().code, ENOENT);
 }
 
+TEST(FakeTree, FchmodFollowsChmodsRulesOnTheOpenFile) {
+  FakeSyscalls os(user(1000, 100));
+  os.write_file("/srv/mine", "", 0644, 1000, 300);
+  os.write_file("/srv/theirs", "", 0666, 2000, 2000);
+  const int mine = *os.open("/srv/mine", O_WRONLY, 0);
+  ASSERT_TRUE(os.fchmod(mine, 02750));
+  // No set-group-ID for a group the caller is not in, as chmod.
+  EXPECT_EQ(os.stat_path("/srv/mine")->st_mode & 07777, 0750u);
+  const int theirs = *os.open("/srv/theirs", O_WRONLY, 0);
+  EXPECT_EQ(os.fchmod(theirs, 0600).error().code, EPERM);
+  EXPECT_EQ(os.fchmod(99, 0600).error().code, EBADF);
+}
+
 TEST(FakeTree, ChownRules) {
   FakeSyscallsOptions options = user(1000, 100);
   options.groups = {200};

@@ -571,6 +571,11 @@ Result<void> RealSyscalls::chmod(const char* path, mode_t mode) {
   return {};
 }
 
+Result<void> RealSyscalls::fchmod(int fd, mode_t mode) {
+  if (::fchmod(fd, mode) < 0) return fail(errno, "fchmod");
+  return {};
+}
+
 Result<void> RealSyscalls::chown(const char* path, uid_t owner, gid_t group) {
   if (::chown(path, owner, group) < 0) return fail(errno, "chown");
   return {};

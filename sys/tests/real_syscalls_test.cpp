@@ -1406,6 +1406,19 @@ TEST_F(RealSyscallsFiles, ChmodChangesModeAndReportsEnoent) {
   EXPECT_TRUE(FailsWith(sys_.chmod(path("missing").c_str(), 0640), ENOENT, "chmod"));
 }
 
+TEST_F(RealSyscallsFiles, FchmodChangesTheOpenFilesModeAndReportsEbadf) {
+  const std::string file = path("file");
+  write_file(file, "");
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(IsOk(sys_.fchmod(fd, 0604)));
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
+  ::close(fd);
+  EXPECT_TRUE(FailsWith(sys_.fchmod(fd, 0600), EBADF, "fchmod"));
+}
+
 TEST_F(RealSyscallsFiles, ChmodOfAnotherUsersFileFailsWithEperm) {
   SKIP_UNLESS_ROOT("own a file that nobody does not");
   const std::string file = path("file");

@@ -7,6 +7,7 @@
 #include <climits>
 #include <exception>
 #include <span>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -156,10 +157,9 @@ void Reactor::really_start_running() {
       bool only_if_default;
       bool wanted;
     };
-    const Route routes[] = {{SIGINT, true, true},
-                            {SIGTERM, false, true},
-                            {SIGCHLD, false, true},
-                            {SIGHUP, false, static_cast<bool>(sighup_hook_)}};
+    std::vector<Route> routes = {
+        {SIGINT, true, true}, {SIGTERM, false, true}, {SIGCHLD, false, true}};
+    for (const auto& [sig, hook] : signal_hooks_) routes.push_back({sig, false, true});
     for (const Route& route : routes) {
       if (!route.wanted) continue;
       if (auto r = signals_.route(route.sig, route.only_if_default); !r) {
@@ -455,6 +455,27 @@ bool Reactor::call_in_thread(Callback fn) { return pool_.call(std::move(fn)); }
 
 // ---- Signals and children -------------------------------------------------------------------
 
+namespace {
+
+const char* hook_name(int sig) {
+  if (sig == SIGHUP) return "SIGHUP";
+  return sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2";
+}
+
+}  // namespace
+
+void Reactor::set_signal_hook(int sig, Callback hook) {
+  if (sig != SIGHUP && sig != SIGUSR1 && sig != SIGUSR2) {
+    throw std::logic_error(
+        fmt::format("Reactor::set_signal_hook: signal {} is not SIGHUP, SIGUSR1 or SIGUSR2", sig));
+  }
+  if (hook) {
+    signal_hooks_[sig] = std::move(hook);
+  } else {
+    signal_hooks_.erase(sig);
+  }
+}
+
 void Reactor::handle_signals() {
   const std::vector<int> caught = signals_.take_caught();
   for (int sig : caught) {
@@ -462,13 +483,13 @@ void Reactor::handle_signals() {
       log(fmt::format("Received {}, shutting down.", sig == SIGINT ? "SIGINT" : "SIGTERM"));
       exit_signal_ = sig;
       (void)stop();  // a second signal while shutting down finds it stopping already
-    } else if (sig == SIGHUP) {
-      if (sighup_hook_) {
-        try {
-          sighup_hook_();
-        } catch (const std::exception& e) {
-          log(fmt::format("Unhandled error in SIGHUP hook: {}", e.what()));
-        }
+    } else if (auto hook = signal_hooks_.find(sig); hook != signal_hooks_.end()) {
+      try {
+        // A copy: the hook may replace itself.
+        Callback run = hook->second;
+        run();
+      } catch (const std::exception& e) {
+        log(fmt::format("Unhandled error in {} hook: {}", hook_name(sig), e.what()));
       }
     } else if (sig == SIGCHLD) {
       reap_children();

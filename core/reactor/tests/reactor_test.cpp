@@ -861,6 +861,33 @@ TEST(ReactorSignals, SighupCallsTheHookAndIsUntouchedWithoutOne) {
   EXPECT_TRUE(w.reactor->running() == false);
 }
 
+TEST(ReactorSignals, UserSignalHooksRunOnTheLoopEachForItsOwnSignal) {
+  World w;
+  std::vector<std::string> seen;
+  w.reactor->set_signal_hook(SIGUSR1, [&] { seen.emplace_back("usr1"); });
+  w.reactor->set_signal_hook(SIGUSR2, [&] { seen.emplace_back("usr2"); });
+  w.reactor->set_signal_hook(SIGUSR2, {});  // removed again: SIGUSR2 stays untouched
+  w.reactor->set_sighup_hook([&] { seen.emplace_back("hup"); });
+  w.reactor->call_when_running([&] {
+    struct sigaction usr2 {};
+    ASSERT_TRUE(w.os.sigaction(SIGUSR2, nullptr, &usr2));
+    EXPECT_EQ(usr2.sa_handler, SIG_DFL);
+    // Both arrive before the loop looks: they run in signal-number order, on the loop.
+    w.deliver(SIGUSR1);
+    w.deliver(SIGHUP);
+    EXPECT_TRUE(seen.empty());
+  });
+  w.reactor->call_later(seconds(1), [&] {
+    w.reactor->set_signal_hook(SIGUSR1, [] { throw std::runtime_error("rotate failed"); });
+    w.deliver(SIGUSR1);
+  });
+  w.stop_later(seconds(2));
+  ASSERT_TRUE(w.reactor->run());
+  EXPECT_THAT(seen, ElementsAre("hup", "usr1"));
+  EXPECT_THAT(w.lines, Contains("Unhandled error in SIGUSR1 hook: rotate failed"));
+  EXPECT_THROW(w.reactor->set_signal_hook(SIGTERM, [] {}), std::logic_error);
+}
+
 TEST(ReactorSignals, SignalsAreNotRoutedWhenDisabled) {
   World w(/*signals=*/false);
   w.reactor->call_when_running([&] {

@@ -333,6 +333,7 @@ class FakeSyscalls : public sys::Syscalls {
   sys::Result<void> mkdir(const char* path, mode_t mode) override;
   sys::Result<void> rmdir(const char* path) override;
   sys::Result<void> chmod(const char* path, mode_t mode) override;
+  sys::Result<void> fchmod(int fd, mode_t mode) override;
   sys::Result<void> chown(const char* path, uid_t owner, gid_t group) override;
   sys::Result<void> chdir(const char* path) override;
   sys::Result<void> chroot(const char* path) override;

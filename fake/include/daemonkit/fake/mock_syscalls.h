@@ -89,6 +89,7 @@ class BasicMockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<void>, mkdir, (const char*, mode_t), (override));
   MOCK_METHOD(Result<void>, rmdir, (const char*), (override));
   MOCK_METHOD(Result<void>, chmod, (const char*, mode_t), (override));
+  MOCK_METHOD(Result<void>, fchmod, (int, mode_t), (override));
   MOCK_METHOD(Result<void>, chown, (const char*, uid_t, gid_t), (override));
   MOCK_METHOD(Result<void>, chdir, (const char*), (override));
   MOCK_METHOD(Result<void>, chroot, (const char*), (override));

@@ -71,6 +71,7 @@ class RealSyscalls final : public Syscalls {
   Result<void> mkdir(const char* path, mode_t mode) override;
   Result<void> rmdir(const char* path) override;
   Result<void> chmod(const char* path, mode_t mode) override;
+  Result<void> fchmod(int fd, mode_t mode) override;
   Result<void> chown(const char* path, uid_t owner, gid_t group) override;
   Result<void> chdir(const char* path) override;
   Result<void> chroot(const char* path) override;

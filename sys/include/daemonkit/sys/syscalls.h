@@ -236,6 +236,9 @@ class Syscalls {
   virtual Result<void> rmdir(const char* path) = 0;
   // See man 2 chmod.
   virtual Result<void> chmod(const char* path, mode_t mode) = 0;
+  // See man 2 fchmod. Sets the mode of what a descriptor names, with no path to be swapped
+  // under the caller (a file just created under a directory another user can write to).
+  virtual Result<void> fchmod(int fd, mode_t mode) = 0;
   // See man 2 chown.
   virtual Result<void> chown(const char* path, uid_t owner, gid_t group) = 0;
   // See man 2 chdir.

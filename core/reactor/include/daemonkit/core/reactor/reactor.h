@@ -4,6 +4,7 @@
 // On the fake kernel with its manual clock everything here runs without threads or sleeps.
 #pragma once
 
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/types.h>
 
@@ -34,11 +35,11 @@ namespace daemonkit::core {
 
 struct ReactorOptions {
   LogSink log;
-  // Route SIGINT (only if still SIG_DFL), SIGTERM, SIGCHLD and, with a hook, SIGHUP through the
-  // loop while run() runs, and ignore SIGPIPE if it is still SIG_DFL (as Python does for
-  // Twisted): a peer or child that goes away must fail a write with EPIPE, which the stream
-  // transport reports as a loss, not kill the daemon. Off for reactors that share a process
-  // with another owner of signals.
+  // Route SIGINT (only if still SIG_DFL), SIGTERM, SIGCHLD and each signal with a hook (SIGHUP,
+  // SIGUSR1, SIGUSR2) through the loop while run() runs, and ignore SIGPIPE if it is still
+  // SIG_DFL (as Python does for Twisted): a peer or child that goes away must fail a write with
+  // EPIPE, which the stream transport reports as a loss, not kill the daemon. Off for reactors
+  // that share a process with another owner of signals.
   bool install_signal_handlers = true;
   // Upper bound on call_in_thread's threads.
   std::size_t thread_pool_size = 4;
@@ -147,9 +148,11 @@ class Reactor {
 
   // ---- Signals and children ----------------------------------------------------------------
 
-  // The user's SIGHUP action, run on the reactor thread. Set it before run(); SIGHUP is left
-  // alone when there is none.
-  void set_sighup_hook(Callback hook) { sighup_hook_ = std::move(hook); }
+  // The user's action for SIGHUP, SIGUSR1 or SIGUSR2 (the signals with no meaning of their own
+  // to the loop), run on the reactor thread. Set it before run(); a signal with no hook is left
+  // alone. An empty hook removes it. Any other signal is a programming error: std::logic_error.
+  void set_signal_hook(int sig, Callback hook);
+  void set_sighup_hook(Callback hook) { set_signal_hook(SIGHUP, std::move(hook)); }
   // The signal that stopped the reactor (SIGINT/SIGTERM), or 0 (twistd exits with it).
   [[nodiscard]] int exit_signal() const { return exit_signal_; }
   // Reaps `pid` when it exits (on SIGCHLD, with waitpid(pid, WNOHANG) — never waitpid(-1), so
@@ -227,7 +230,7 @@ class Reactor {
   std::unordered_map<int, Watcher> watchers_;
   std::uint32_t next_generation_ = 1;
   std::map<pid_t, std::function<void(int)>> children_;
-  Callback sighup_hook_;
+  std::map<int, Callback> signal_hooks_;  // SIGHUP, SIGUSR1, SIGUSR2
   // run() set SIGPIPE from SIG_DFL to SIG_IGN, and puts it back when it returns.
   bool ignoring_sigpipe_ = false;
   TimePoint last_now_{};
