@@ -35,6 +35,10 @@ struct ConnectOptions {
   // connects; the timeout covers the look-up and every attempt.
   Resolver* resolver = nullptr;
   StreamOptions stream;
+  // Set (by connect_ssl): the connection starts TLS as a client with this context before its
+  // protocol hears connection_made; tls_start.server_name is the name verified.
+  std::optional<TlsContext> tls;
+  StartTlsOptions tls_start;
 };
 
 class Connector {
