@@ -272,7 +272,8 @@ TEST(SslConnection, AWrongHostNameIsRefusedWithTheReasonReachingProtocolAndFacto
   ASSERT_EQ(client.heard->losses, 1);
   EXPECT_EQ(client.heard->reason->kind, LossReason::Kind::kTls);
   EXPECT_THAT(to_string(*client.heard->reason), HasSubstr("TLS handshake"));
-  EXPECT_THAT(to_string(*client.heard->reason), HasSubstr("mismatch"));
+  EXPECT_THAT(to_string(*client.heard->reason), HasSubstr("IP address mismatch"))
+      << to_string(*client.heard->reason);
   ASSERT_EQ(client.lost.size(), 1u);
   EXPECT_EQ(client.lost[0], *client.heard->reason);
   EXPECT_TRUE(client.failures.empty()) << "the TCP connection was made";
