@@ -59,6 +59,7 @@ TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions
                                       std::span<const std::byte> already_read) {
   if (tls_ != nullptr) return tls_fail("start_tls: TLS has started already on this connection");
   if (!transport_->connected()) return tls_fail("start_tls: the connection is closed");
+  if (plain_producer_) return tls_fail("start_tls: a producer is registered on the connection");
   auto session = context.role() == TlsContext::Role::kClient
                      ? TlsSession::client(context, options.server_name)
                      : TlsSession::server(context);

@@ -515,5 +515,79 @@ TEST(SslStartTls, AClosedConnectionCannotStartTls) {
   EXPECT_EQ(client.heard->losses, 1);
 }
 
+TEST(SslStartTls, ARegisteredProducerMustBeUnregisteredFirst) {
+  World w;
+  ServerFactoryOf<Echo> echo;
+  auto port = w.listen_tcp(echo);
+  auto client_ctx = w.client_context();
+  Client client;
+  struct Idle : Producer {
+    void pause_producing() override {}
+    void resume_producing() override {}
+    void stop_producing() override {}
+  } idle;
+  std::optional<TlsResult<void>> refused, started;
+  client.heard->on_made = [&](Connection& c) {
+    ASSERT_TRUE(c.register_producer(idle, true));
+    refused = c.start_tls(client_ctx, {"127.0.0.1", {}});
+    c.unregister_producer();
+    started = c.start_tls(client_ctx, {"127.0.0.1", {}});
+  };
+  auto connector = connect_tcp(*w.reactor, w.os, "127.0.0.1", port->address().port(), client);
+  w.spin();
+  ASSERT_TRUE(refused && started);
+  ASSERT_FALSE(*refused);
+  EXPECT_EQ(refused->error().message, "start_tls: a producer is registered on the connection");
+  EXPECT_TRUE(*started);
+}
+
+// ---- A session that cannot be made ------------------------------------------------------------
+
+TEST(SslConnection, AClientSessionThatCannotBeMadeIsAFailedConnection) {
+  World w;
+  auto server_ctx = w.server_context();
+  auto client_ctx = w.client_context();
+  Server server;
+  auto port = w.listen_ssl(server, server_ctx);
+  Client client;
+  ConnectOptions o;
+  o.tls = client_ctx;  // verifies the host name, but none is given
+  auto connector =
+      connect_tcp(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, std::move(o));
+  w.spin();
+  ASSERT_EQ(client.failures.size(), 1u);
+  EXPECT_THAT(client.failures[0], HasSubstr("start_tls"));
+  EXPECT_EQ(client.heard->losses, 0) << "its protocol never heard connection_made";
+  EXPECT_EQ(connector->state(), Connector::State::kDisconnected);
+  EXPECT_EQ(connector->connection(), nullptr);
+  w.spin();
+  EXPECT_EQ(port->connections(), 0u) << "the server saw the socket close";
+}
+
+TEST(SslConnection, AServerSessionThatCannotBeMadeIsLoggedAndTheConnectionClosed) {
+  World w;
+  auto client_ctx = w.client_context();
+  Server server;
+  ListenOptions lo = w.listen_options();
+  // The side is the context's: a client context on a port would make a client session, which
+  // verifies a host that an accepted connection has no name for.
+  lo.port.tls = client_ctx;
+  auto made = listen_tcp(*w.reactor, w.os, 0, server, std::move(lo));
+  ASSERT_TRUE(made);
+  auto& port = *made;
+  Client client;
+  auto connector =
+      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  w.spin();
+  ASSERT_EQ(w.log.size(), 1u);
+  EXPECT_THAT(w.log[0], HasSubstr("could not start TLS on the connection from 127.0.0.1:"));
+  EXPECT_THAT(w.log[0], HasSubstr("verifying the host name needs one"));
+  EXPECT_EQ(port->connections(), 0u);
+  ASSERT_EQ(server.ends.size(), 1u);
+  EXPECT_EQ(server.last().losses, 0) << "its protocol never heard connection_made";
+  ASSERT_EQ(client.heard->losses, 1);
+  EXPECT_FALSE(client.heard->reason->clean()) << to_string(*client.heard->reason);
+}
+
 }  // namespace
 }  // namespace daemonkit::core

@@ -135,12 +135,15 @@ class Connection final : private StreamHandler {
   // ---- Flow control -----------------------------------------------------------------------
   ReactorResult<void> register_producer(Producer& producer, bool streaming) {
     if (tls_ != nullptr) return tls_->register_producer(producer, streaming);
-    return transport_->register_producer(producer, streaming);
+    auto registered = transport_->register_producer(producer, streaming);
+    if (registered) plain_producer_ = true;
+    return registered;
   }
   void unregister_producer() {
     if (tls_ != nullptr) {
       tls_->unregister_producer();
     } else {
+      plain_producer_ = false;
       transport_->unregister_producer();
     }
   }
@@ -166,9 +169,10 @@ class Connection final : private StreamHandler {
   // its ClientHello now. Plaintext written before this call is still sent first, in plaintext.
   // `already_read` is what the protocol was handed past the point where TLS begins (the peer's
   // first TLS bytes, read with its last plaintext line): it goes to TLS, so that no byte is
-  // lost or heard twice. Call it with no producer registered. Fails (and changes nothing) when
-  // TLS has started already, the connection is closed, or the session cannot be made (a client
-  // context that verifies the host, with no server_name).
+  // lost or heard twice. Fails (and changes nothing) when TLS has started already, the
+  // connection is closed, a producer is registered (it writes plaintext to the socket: unregister
+  // it first), or the session cannot be made (a client context that verifies the host, with no
+  // server_name).
   TlsResult<void> start_tls(const TlsContext& context, StartTlsOptions options = {},
                             std::span<const std::byte> already_read = {});
   // The TLS session (handshake state, ALPN, the peer's subject), or null on a plain connection.
@@ -227,6 +231,9 @@ class Connection final : private StreamHandler {
   // before the transport, which calls it as its handler: the transport is destroyed first.
   std::unique_ptr<TlsLayer> layer_;
   TlsStream* tls_ = nullptr;
+  // A producer registered on the plain transport: start_tls refuses until it is unregistered,
+  // else it would stay below TLS, out of reach of unregister_producer.
+  bool plain_producer_ = false;
   std::unique_ptr<StreamTransport> transport_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

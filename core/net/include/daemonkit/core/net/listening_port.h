@@ -39,8 +39,9 @@ struct PortOptions {
   Duration retry_after = std::chrono::milliseconds(100);
   // The accepted connections' transport options.
   StreamOptions stream;
-  // Set (by listen_ssl): every accepted connection starts TLS as a server with this context
-  // before its protocol hears connection_made.
+  // Set (by listen_ssl, with a server context): every accepted connection starts TLS with this
+  // context before its protocol hears connection_made. The side is the context's role, as for
+  // Connection::start_tls; one that cannot start is logged and closed.
   std::optional<TlsContext> tls;
   TlsStreamOptions tls_stream;
 };
