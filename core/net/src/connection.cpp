@@ -7,9 +7,35 @@
 
 namespace daemonkit::core {
 
-Connection::Connection(sys::Syscalls& os, std::unique_ptr<Protocol> protocol, SocketAddress peer,
-                       OnEnded on_ended)
-    : os_(os), protocol_(std::move(protocol)), peer_(peer), on_ended_(std::move(on_ended)) {}
+// TlsStream's handler above: plaintext goes to the protocol; the loss TLS reports (its own
+// reason when TLS failed) ends the connection. TLS has no half-close, so read_eof never comes.
+class Connection::TlsUpper final : public StreamHandler {
+ public:
+  explicit TlsUpper(Connection& connection) : connection_(connection) {}
+  void data_received(std::span<const std::byte> data) override {
+    connection_.protocol_->data_received(data);
+  }
+  void connection_lost(const LossReason& reason) override { connection_.end(reason); }
+
+ private:
+  Connection& connection_;
+};
+
+struct Connection::TlsLayer {
+  TlsLayer(Connection& connection, TlsSession session, TlsStreamOptions options)
+      : upper(connection),
+        stream(connection.reactor_, std::move(session), upper, std::move(options)) {}
+  TlsUpper upper;
+  TlsStream stream;
+};
+
+Connection::Connection(Reactor& reactor, sys::Syscalls& os, std::unique_ptr<Protocol> protocol,
+                       SocketAddress peer, OnEnded on_ended)
+    : os_(os),
+      reactor_(reactor),
+      protocol_(std::move(protocol)),
+      peer_(peer),
+      on_ended_(std::move(on_ended)) {}
 
 ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sys::Syscalls& os,
                                                             OwnedFd fd,
@@ -17,7 +43,7 @@ ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sy
                                                             SocketAddress peer, OnEnded on_ended,
                                                             StreamOptions options) {
   std::unique_ptr<Connection> connection(
-      new Connection(os, std::move(protocol), peer, std::move(on_ended)));
+      new Connection(reactor, os, std::move(protocol), peer, std::move(on_ended)));
   auto transport = StreamTransport::open(reactor, os, std::move(fd), *connection, options);
   if (!transport) return tl::unexpected(transport.error());
   connection->transport_ = std::move(*transport);
@@ -28,6 +54,24 @@ ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sy
 Connection::~Connection() { *alive_ = false; }
 
 void Connection::start() { protocol_->connection_made(*this); }
+
+TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions options,
+                                      std::span<const std::byte> already_read) {
+  if (tls_ != nullptr) return tls_fail("start_tls: TLS has started already on this connection");
+  if (!transport_->connected()) return tls_fail("start_tls: the connection is closed");
+  if (plain_producer_) return tls_fail("start_tls: a producer is registered on the connection");
+  auto session = context.role() == TlsContext::Role::kClient
+                     ? TlsSession::client(context, options.server_name)
+                     : TlsSession::server(context);
+  if (!session) return tl::unexpected(session.error());
+  layer_ = std::make_unique<TlsLayer>(*this, std::move(*session), std::move(options.stream));
+  tls_ = &layer_->stream;
+  const auto alive = alive_;
+  tls_->start(*transport_);
+  // Fed as if the transport had read it after the switch: it is the peer's first TLS bytes.
+  if (!already_read.empty() && *alive) tls_->data_received(already_read);
+  return {};
+}
 
 sys::Result<SocketAddress> Connection::local_address() const {
   sockaddr_storage name{};
@@ -63,13 +107,36 @@ sys::Result<void> Connection::set_keep_alive(bool on) {
 }
 sys::Result<bool> Connection::keep_alive() const { return flag(SOL_SOCKET, SO_KEEPALIVE); }
 
-void Connection::data_received(std::span<const std::byte> data) { protocol_->data_received(data); }
+// From the transport: under TLS everything it says is ciphertext, for the TLS stream.
+void Connection::data_received(std::span<const std::byte> data) {
+  if (tls_ != nullptr) [[unlikely]] {
+    tls_->data_received(data);
+  } else {
+    protocol_->data_received(data);
+  }
+}
 
-bool Connection::read_eof() { return protocol_->read_eof(); }
+bool Connection::read_eof() {
+  if (tls_ != nullptr) [[unlikely]] {
+    return tls_->read_eof();
+  }
+  return protocol_->read_eof();
+}
 
-void Connection::write_eof() { protocol_->write_eof(); }
+void Connection::write_eof() {
+  // Only a plain lose_write_connection half-closes; under TLS nothing asks for it.
+  if (tls_ == nullptr) protocol_->write_eof();
+}
 
 void Connection::connection_lost(const LossReason& reason) {
+  if (tls_ != nullptr) [[unlikely]] {
+    tls_->connection_lost(reason);  // which ends the connection, with TLS's reason
+    return;
+  }
+  end(reason);
+}
+
+void Connection::end(const LossReason& reason) {
   const auto alive = alive_;
   protocol_->connection_lost(reason);
   // The protocol may have destroyed what owns this connection (and so the connection).

@@ -188,6 +188,13 @@ void Connector::connected() {
     report(made.error().os);
     return;
   }
+  if (options_.tls) {
+    if (auto tls = (*made)->start_tls(*options_.tls, options_.tls_start); !tls) {
+      state_ = State::kDisconnected;
+      report(sys::Error{EPROTO, "start_tls", tls.error().message});
+      return;
+    }
+  }
   connection_ = std::move(*made);
   state_ = State::kConnected;
   connection_->start();

@@ -121,6 +121,13 @@ void ListeningPort::take(OwnedFd fd, const SocketAddress& peer) {
     return;
   }
   Connection& connection = **made;
+  if (options_.tls) {
+    if (auto tls = connection.start_tls(*options_.tls, {{}, options_.tls_stream}); !tls) {
+      log(fmt::format("could not start TLS on the connection from {}: {}", peer,
+                      tls.error().message));
+      return;  // closed with `made`, its protocol never told
+    }
+  }
   connections_.emplace(&connection, std::move(*made));
   connection.start();
 }

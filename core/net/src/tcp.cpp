@@ -45,4 +45,27 @@ std::unique_ptr<Connector> connect_tcp(Reactor& reactor, sys::Syscalls& os, std:
   return Connector::start(reactor, os, *address, factory, std::move(options));
 }
 
+ReactorResult<std::unique_ptr<ListeningPort>> listen_ssl(Reactor& reactor, sys::Syscalls& os,
+                                                         std::uint16_t port, ServerFactory& factory,
+                                                         const TlsContext& context,
+                                                         ListenOptions options) {
+  if (context.role() != TlsContext::Role::kServer) {
+    return reactor_fail(sys::Error{EINVAL, "listen_ssl", "a client TLS context"});
+  }
+  options.port.tls = context;
+  return listen_tcp(reactor, os, port, factory, std::move(options));
+}
+
+std::unique_ptr<Connector> connect_ssl(Reactor& reactor, sys::Syscalls& os, std::string_view host,
+                                       std::uint16_t port, ClientFactory& factory,
+                                       const TlsContext& context, ConnectOptions options) {
+  if (context.role() != TlsContext::Role::kClient) {
+    return Connector::failed(reactor, os, factory,
+                             sys::Error{EINVAL, "connect_ssl", "a server TLS context"});
+  }
+  options.tls = context;
+  options.tls_start.server_name = std::string(host);
+  return connect_tcp(reactor, os, host, port, factory, std::move(options));
+}
+
 }  // namespace daemonkit::core

@@ -3,6 +3,13 @@
 // protocol the transport's calls plus what a socket adds: its two addresses, TCP_NODELAY and
 // SO_KEEPALIVE. Listening ports and connectors make and own connections; users get them by
 // reference in Protocol::connection_made.
+//
+// TLS is a layer inside the connection, not a second kind of connection (Twisted's startTLS on
+// the transport): start_tls puts a TlsStream between the transport and the protocol, and the
+// protocol goes on calling the same methods, in plaintext. Each call checks one pointer (null on
+// a plain connection) and goes straight to the transport or to the TLS stream: a plain
+// connection pays no allocation and no virtual call for it. listen_ssl and connect_ssl (tcp.h)
+// start TLS on every connection before its protocol hears connection_made.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +23,10 @@
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/base/socket_address.h"
 #include "daemonkit/core/net/protocol.h"
+#include "daemonkit/core/net/tls_context.h"
+#include "daemonkit/core/net/tls_error.h"
+#include "daemonkit/core/net/tls_session.h"
+#include "daemonkit/core/net/tls_stream.h"
 #include "daemonkit/core/reactor/loss_reason.h"
 #include "daemonkit/core/reactor/producer.h"
 #include "daemonkit/core/reactor/reactor.h"
@@ -23,6 +34,14 @@
 #include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {
+
+struct StartTlsOptions {
+  // A client's: the name (or numeric address) the server's certificate must name, also sent as
+  // SNI when it is a name. connect_ssl sets it to the host it was given. Empty with a context
+  // that verifies the host name: start_tls fails rather than accept any certificate.
+  std::string server_name;
+  TlsStreamOptions stream;
+};
 
 class Connection final : private StreamHandler {
  public:
@@ -46,33 +65,120 @@ class Connection final : private StreamHandler {
   void start();
 
   // ---- Writing and closing: StreamTransport's, with its rules ------------------------------
-  void write(std::span<const std::byte> bytes) { transport_->write(bytes); }
-  void write(std::string_view bytes) { transport_->write(bytes); }
-  void write(const char* text) { transport_->write(text); }
-  void write(std::string&& bytes) { transport_->write(std::move(bytes)); }
-  void write(std::vector<std::byte>&& bytes) { transport_->write(std::move(bytes)); }
+  // Under TLS, TlsStream's: writes before the handshake wait for it, and are dropped once
+  // close_notify is sent.
+  void write(std::span<const std::byte> bytes) {
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->write(bytes);
+    } else {
+      transport_->write(bytes);
+    }
+  }
+  void write(std::string_view bytes) { write(std::as_bytes(std::span(bytes))); }
+  void write(const char* text) { write(std::string_view(text)); }
+  void write(std::string&& bytes) {
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->write(std::move(bytes));
+    } else {
+      transport_->write(std::move(bytes));
+    }
+  }
+  void write(std::vector<std::byte>&& bytes) {
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->write(std::move(bytes));
+    } else {
+      transport_->write(std::move(bytes));
+    }
+  }
   void write_sequence(std::span<const std::span<const std::byte>> buffers) {
-    transport_->write_sequence(buffers);
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->write_sequence(buffers);
+    } else {
+      transport_->write_sequence(buffers);
+    }
   }
   void write_sequence(std::vector<std::string>&& buffers) {
-    transport_->write_sequence(std::move(buffers));
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->write_sequence(std::move(buffers));
+    } else {
+      transport_->write_sequence(std::move(buffers));
+    }
   }
-  // Close once what is buffered is sent; the protocol hears "done cleanly".
-  void lose_connection() { transport_->lose_connection(); }
+  // Close once what is buffered is sent; the protocol hears "done cleanly". Under TLS:
+  // close_notify, then the peer's (bounded by close_timeout), then the close.
+  void lose_connection() {
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->lose_connection();
+    } else {
+      transport_->lose_connection();
+    }
+  }
   // Half-close: shutdown(SHUT_WR) once the buffer drains; the protocol's write_eof follows and
-  // reading goes on.
-  void lose_write_connection() { transport_->lose_write_connection(); }
+  // reading goes on. TLS has no half-close (close_notify ends both directions): under TLS this
+  // is lose_connection.
+  void lose_write_connection() {
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->lose_connection();
+    } else {
+      transport_->lose_write_connection();
+    }
+  }
   // Drop the buffer and close now; the protocol hears "aborted" on the next turn of the loop.
-  void abort_connection() { transport_->abort_connection(); }
+  void abort_connection() {
+    if (tls_ != nullptr) [[unlikely]] {
+      tls_->abort_connection();
+    } else {
+      transport_->abort_connection();
+    }
+  }
 
   // ---- Flow control -----------------------------------------------------------------------
   ReactorResult<void> register_producer(Producer& producer, bool streaming) {
-    return transport_->register_producer(producer, streaming);
+    if (tls_ != nullptr) return tls_->register_producer(producer, streaming);
+    auto registered = transport_->register_producer(producer, streaming);
+    if (registered) plain_producer_ = true;
+    return registered;
   }
-  void unregister_producer() { transport_->unregister_producer(); }
+  void unregister_producer() {
+    if (tls_ != nullptr) {
+      tls_->unregister_producer();
+    } else {
+      plain_producer_ = false;
+      transport_->unregister_producer();
+    }
+  }
   // Stop and start reading what the peer sends (the connection as a producer of input).
-  void pause_reading() { transport_->pause_producing(); }
-  void resume_reading() { transport_->resume_producing(); }
+  void pause_reading() {
+    if (tls_ != nullptr) {
+      tls_->pause_producing();
+    } else {
+      transport_->pause_producing();
+    }
+  }
+  void resume_reading() {
+    if (tls_ != nullptr) {
+      tls_->resume_producing();
+    } else {
+      transport_->resume_producing();
+    }
+  }
+
+  // ---- TLS --------------------------------------------------------------------------------
+  // Switches the open connection to TLS (STARTTLS): from here on the protocol's writes are
+  // encrypted and what it hears is decrypted. The side is the context's role: a client sends
+  // its ClientHello now. Plaintext written before this call is still sent first, in plaintext.
+  // `already_read` is what the protocol was handed past the point where TLS begins (the peer's
+  // first TLS bytes, read with its last plaintext line): it goes to TLS, so that no byte is
+  // lost or heard twice. Fails (and changes nothing) when TLS has started already, the
+  // connection is closed, a producer is registered (it writes plaintext to the socket: unregister
+  // it first), or the session cannot be made (a client context that verifies the host, with no
+  // server_name).
+  TlsResult<void> start_tls(const TlsContext& context, StartTlsOptions options = {},
+                            std::span<const std::byte> already_read = {});
+  // The TLS session (handshake state, ALPN, the peer's subject), or null on a plain connection.
+  [[nodiscard]] const TlsSession* tls() const {
+    return tls_ != nullptr ? &tls_->session() : nullptr;
+  }
 
   // ---- The socket -------------------------------------------------------------------------
   // The peer as accept4 named it, or the address connected to.
@@ -86,16 +192,22 @@ class Connection final : private StreamHandler {
   [[nodiscard]] sys::Result<void> set_keep_alive(bool on);
   [[nodiscard]] sys::Result<bool> keep_alive() const;
 
-  [[nodiscard]] bool connected() const { return transport_->connected(); }
-  [[nodiscard]] std::size_t buffered() const { return transport_->buffered(); }
+  [[nodiscard]] bool connected() const {
+    return tls_ != nullptr ? tls_->connected() : transport_->connected();
+  }
+  // Under TLS: plaintext waiting for the handshake plus ciphertext not yet sent.
+  [[nodiscard]] std::size_t buffered() const {
+    return tls_ != nullptr ? tls_->buffered() : transport_->buffered();
+  }
   [[nodiscard]] int fd() const { return transport_->fd(); }
   [[nodiscard]] Protocol& protocol() const { return *protocol_; }
-  // The stream underneath, for layers that put themselves between it and the protocol.
+  // The stream underneath (ciphertext under TLS), for layers that put themselves between it and
+  // the protocol.
   [[nodiscard]] StreamTransport& transport() const { return *transport_; }
 
  private:
-  Connection(sys::Syscalls& os, std::unique_ptr<Protocol> protocol, SocketAddress peer,
-             OnEnded on_ended);
+  Connection(Reactor& reactor, sys::Syscalls& os, std::unique_ptr<Protocol> protocol,
+             SocketAddress peer, OnEnded on_ended);
   [[nodiscard]] sys::Result<void> set_flag(int level, int name, bool on);
   [[nodiscard]] sys::Result<bool> flag(int level, int name) const;
 
@@ -103,11 +215,25 @@ class Connection final : private StreamHandler {
   bool read_eof() override;
   void write_eof() override;
   void connection_lost(const LossReason& reason) override;
+  // The protocol hears the loss, then the owner (the end of both paths, plain and TLS).
+  void end(const LossReason& reason);
+
+  // What TLS hands its plaintext to: the protocol, and the connection's end.
+  class TlsUpper;
+  struct TlsLayer;
 
   sys::Syscalls& os_;
+  Reactor& reactor_;
   std::unique_ptr<Protocol> protocol_;
   SocketAddress peer_;
   OnEnded on_ended_;
+  // Allocated by start_tls only; tls_ points into it (the one check each call makes). Declared
+  // before the transport, which calls it as its handler: the transport is destroyed first.
+  std::unique_ptr<TlsLayer> layer_;
+  TlsStream* tls_ = nullptr;
+  // A producer registered on the plain transport: start_tls refuses until it is unregistered,
+  // else it would stay below TLS, out of reach of unregister_producer.
+  bool plain_producer_ = false;
   std::unique_ptr<StreamTransport> transport_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -35,6 +35,11 @@ struct ConnectOptions {
   // connects; the timeout covers the look-up and every attempt.
   Resolver* resolver = nullptr;
   StreamOptions stream;
+  // Set (by connect_ssl, with a client context): the connection starts TLS with this context
+  // before its protocol hears connection_made; tls_start.server_name is the name verified. One
+  // that cannot start is closed and reported to connection_failed ("start_tls: ...").
+  std::optional<TlsContext> tls;
+  StartTlsOptions tls_start;
 };
 
 class Connector {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "daemonkit/core/base/log_sink.h"
@@ -15,6 +16,8 @@
 #include "daemonkit/core/base/socket_address.h"
 #include "daemonkit/core/net/connection.h"
 #include "daemonkit/core/net/factory.h"
+#include "daemonkit/core/net/tls_context.h"
+#include "daemonkit/core/net/tls_stream.h"
 #include "daemonkit/core/reactor/delayed_call.h"
 #include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/core/reactor/stream_transport.h"
@@ -36,6 +39,11 @@ struct PortOptions {
   Duration retry_after = std::chrono::milliseconds(100);
   // The accepted connections' transport options.
   StreamOptions stream;
+  // Set (by listen_ssl, with a server context): every accepted connection starts TLS with this
+  // context before its protocol hears connection_made. The side is the context's role, as for
+  // Connection::start_tls; one that cannot start is logged and closed.
+  std::optional<TlsContext> tls;
+  TlsStreamOptions tls_stream;
 };
 
 class ListeningPort {

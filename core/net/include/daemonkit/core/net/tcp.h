@@ -1,5 +1,8 @@
-// TCP over IPv4 and IPv6: Twisted's IReactorTCP. listen_tcp binds, listens and accepts on the
-// reactor; connect_tcp connects without blocking. Both take numeric addresses.
+// TCP over IPv4 and IPv6: Twisted's IReactorTCP (and IReactorSSL). listen_tcp binds, listens and
+// accepts on the reactor; connect_tcp connects without blocking. Both take numeric addresses.
+// listen_ssl and connect_ssl are the same with TLS started on every connection before its
+// protocol hears connection_made: the protocol writes and reads plaintext through the same
+// Connection calls.
 #pragma once
 
 #include <sys/socket.h>
@@ -12,6 +15,7 @@
 #include "daemonkit/core/net/connector.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
+#include "daemonkit/core/net/tls_context.h"
 #include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/sys/syscalls.h"
 
@@ -44,5 +48,21 @@ ReactorResult<std::unique_ptr<ListeningPort>> listen_tcp(Reactor& reactor, sys::
 std::unique_ptr<Connector> connect_tcp(Reactor& reactor, sys::Syscalls& os, std::string_view host,
                                        std::uint16_t port, ClientFactory& factory,
                                        ConnectOptions options = {});
+
+// listen_tcp with TLS as a server with `context` (a server context; copied, so it may be
+// dropped) on every accepted connection. A failed handshake reaches the protocol as a kTls
+// loss: "TLS handshake: ...".
+ReactorResult<std::unique_ptr<ListeningPort>> listen_ssl(Reactor& reactor, sys::Syscalls& os,
+                                                         std::uint16_t port, ServerFactory& factory,
+                                                         const TlsContext& context,
+                                                         ListenOptions options = {});
+
+// connect_tcp with TLS as a client with `context`: the server's certificate must name `host`
+// (unless the context says otherwise), which is also sent as SNI. A certificate that does not
+// (or a failed handshake) reaches the protocol's and then the factory's connection_lost as a
+// kTls reason naming the cause; connection_failed is for a connection never made.
+std::unique_ptr<Connector> connect_ssl(Reactor& reactor, sys::Syscalls& os, std::string_view host,
+                                       std::uint16_t port, ClientFactory& factory,
+                                       const TlsContext& context, ConnectOptions options = {});
 
 }  // namespace daemonkit::core
