@@ -58,12 +58,10 @@ daemonkit::core::StepError start_failed(const daemonkit::sys::Error& error) {
 // Serves on the first socket a service manager passed, or else listens on host:port.
 daemonkit::core::StepResult<std::unique_ptr<echod::EchoServer>> start_server(
     daemonkit::core::Reactor& reactor, daemonkit::sys::Syscalls& os,
-    const daemonkit::core::ActivationVariables& activation, const std::string& host,
-    std::uint16_t port, const daemonkit::core::LogSink& log) {
-  auto passed = daemonkit::core::listen_fds(os, activation);
-  if (!passed) return daemonkit::core::step_failed(start_failed(passed.error()));
-  if (passed->empty()) return echod::EchoServer::listen(reactor, os, host, port, log);
-  auto first = passed->take(std::size_t{0});
+    daemonkit::core::ActivatedSockets& passed, const std::string& host, std::uint16_t port,
+    const daemonkit::core::LogSink& log) {
+  if (passed.empty()) return echod::EchoServer::listen(reactor, os, host, port, log);
+  auto first = passed.take(std::size_t{0});
   if (!first) return daemonkit::core::step_failed(start_failed(first.error()));
   return echod::EchoServer::adopt(reactor, os, std::move(*first), log);
 }
@@ -98,19 +96,21 @@ int main(int argc, char** argv) {
                                             .main_pid = std::nullopt,
                                             .log = [](std::string_view line) { log_line(line); }});
 
-  // Read before anything else runs, and removed from the environment (sd_listen_fds).
-  const auto activation = daemonkit::core::ActivationVariables::take_from_environment();
   const auto fail = [&](const daemonkit::core::StepError& error) {
     log_line(error.message);
     (void)readiness.fail(error);
     return 1;
   };
+  // Taken before anything opens a descriptor: the sockets passed are 3, 4, ..., and the
+  // variables are removed from the environment (sd_listen_fds).
+  auto passed = daemonkit::core::listen_fds(
+      os, daemonkit::core::ActivationVariables::take_from_environment());
+  if (!passed) return fail(start_failed(passed.error()));
 
   const daemonkit::core::LogSink log = [](std::string_view line) { log_line(line); };
   auto reactor = daemonkit::core::Reactor::create(os, {.log = log});
   if (!reactor) return fail(start_failed(reactor.error()));
-  auto server =
-      start_server(**reactor, os, activation, host, static_cast<std::uint16_t>(port), log);
+  auto server = start_server(**reactor, os, *passed, host, static_cast<std::uint16_t>(port), log);
   if (!server) return fail(server.error());
 
   // Ready once the loop runs: from then on SIGTERM is routed through it, so a stop that follows
