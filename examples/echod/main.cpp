@@ -2,9 +2,9 @@
 // It reports readiness through daemonkit's readiness API once it listens, so the same binary
 // works with `daemonkit run --ready=pipe` (the status pipe in $DAEMONKIT_STATUS_FD), with
 // `--ready=notify` and under systemd Type=notify ($NOTIFY_SOCKET), and with neither. It stops
-// cleanly on SIGTERM or SIGINT, which its reactor routes through the loop. Handed a listening
-// socket by socket activation ($LISTEN_FDS, from systemd or `daemonkit run`), it serves on the
-// first one passed instead of listening itself.
+// cleanly on SIGTERM or SIGINT, which its reactor routes through the loop. Handed listening
+// sockets by socket activation ($LISTEN_FDS from systemd, kept by `daemonkit run --nodaemon`),
+// it serves on the first one instead of listening itself.
 //   echod [--host 127.0.0.1] [--port 7007]      (--port 0: any free port; the log says which)
 #include <unistd.h>
 
