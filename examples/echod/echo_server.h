@@ -1,48 +1,67 @@
-// echod's server: a TCP echo service on one address, driven by poll(2) on sys::Syscalls, that
-// stops cleanly when SIGTERM or SIGINT arrives (through a signalfd, so no handler races).
+// echod's server: a TCP echo service on core/net. One Echo protocol per connection (made by a
+// ServerFactoryOf), a ListeningPort from listen_tcp, all on the caller's Reactor, which routes
+// SIGTERM and SIGINT through its loop: run() returns on either and exit_signal() says which.
 #pragma once
 
-#include <netinet/in.h>
-
 #include <cstdint>
-#include <map>
+#include <memory>
+#include <span>
 #include <string>
 
+#include "daemonkit/core/base/log_sink.h"
+#include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/base/step_error.h"
+#include "daemonkit/core/net/factory.h"
+#include "daemonkit/core/net/listening_port.h"
+#include "daemonkit/core/net/protocol.h"
+#include "daemonkit/core/reactor/producer.h"
+#include "daemonkit/core/reactor/reactor.h"
 #include "daemonkit/sys/syscalls.h"
 
 namespace echod {
 
+// Writes back every byte it receives. It is also the producer of what its connection sends:
+// once more than the high-water mark waits for a peer that does not read, the connection
+// pauses it, and it stops reading that peer until the backlog is sent. A client that sends
+// and never reads thus costs a bounded amount of memory.
+struct Echo : daemonkit::core::Protocol, daemonkit::core::Producer {
+  void connection_made(daemonkit::core::Connection& connection) override;
+  void data_received(std::span<const std::byte> data) override;
+  bool read_eof() override;
+  void pause_producing() override;
+  void resume_producing() override;
+  void stop_producing() override {}
+};
+
 class EchoServer {
  public:
-  explicit EchoServer(daemonkit::sys::Syscalls& os) : os_(os) {}
+  // Listens on host:port (a numeric IPv4 or IPv6 address; port 0 picks a free one). Errors
+  // name the step: "bind(127.0.0.1:7007): Address already in use (EADDRINUSE)". Accept errors
+  // go to `log`.
+  [[nodiscard]] static daemonkit::core::StepResult<std::unique_ptr<EchoServer>> listen(
+      daemonkit::core::Reactor& reactor, daemonkit::sys::Syscalls& os, const std::string& host,
+      std::uint16_t port, daemonkit::core::LogSink log = {});
+  // Serves on a listening socket handed over by a service manager (socket activation); the
+  // server owns it from here, also when this fails.
+  [[nodiscard]] static daemonkit::core::StepResult<std::unique_ptr<EchoServer>> adopt(
+      daemonkit::core::Reactor& reactor, daemonkit::sys::Syscalls& os,
+      daemonkit::core::OwnedFd listening, daemonkit::core::LogSink log = {});
+
   EchoServer(const EchoServer&) = delete;
   EchoServer& operator=(const EchoServer&) = delete;
-  ~EchoServer();
-
-  // Blocks SIGTERM and SIGINT into a signalfd, then binds and listens on host:port (IPv4;
-  // port 0 picks a free one). Errors name the step: "bind(127.0.0.1:7007): Address already in
-  // use (EADDRINUSE)".
-  [[nodiscard]] daemonkit::core::StepResult<void> listen(const std::string& host,
-                                                         std::uint16_t port);
 
   // The address actually bound, e.g. "127.0.0.1:40123".
   [[nodiscard]] std::string address() const;
-
-  // Echoes every byte back to its sender until SIGTERM or SIGINT; returns the signal.
-  [[nodiscard]] daemonkit::core::StepResult<int> serve();
+  // Clients connected now.
+  [[nodiscard]] std::size_t connections() const { return port_->connections(); }
 
  private:
-  void accept_all();
-  void on_readable(int fd);
-  void on_writable(int fd);
-  void drop(int fd);
+  EchoServer() = default;
 
-  daemonkit::sys::Syscalls& os_;
-  int listen_fd_ = -1;
-  int signal_fd_ = -1;
-  sockaddr_in bound_{};
-  std::map<int, std::string> pending_;  // client fd -> bytes not yet written back
+  daemonkit::core::ServerFactoryOf<Echo> factory_;
+  // Declared after the factory: destroyed first, closing its connections while their
+  // factory still exists.
+  std::unique_ptr<daemonkit::core::ListeningPort> port_;
 };
 
 }  // namespace echod

@@ -1,9 +1,12 @@
 // The README's main job as a test: echod started by the daemonkit binary with each readiness
 // protocol it speaks, echoing over loopback, stopped through its PID file; and its one startup
-// failure (a busy port) reaching the shell in echod's own words.
+// failure (a busy port) reaching the shell in echod's own words; and echod serving on a socket
+// handed to it by socket activation through `daemonkit run --nodaemon`, as systemd does.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -109,6 +112,76 @@ TEST_F(Echod, BusyPortIsReportedInTheShell) {
     EXPECT_FALSE(fs::exists(pidfile())) << mode;
   }
   close(holder);
+}
+
+// A socket unit's ExecStart: systemd opens the listening socket, sets LISTEN_PID to the pid it
+// starts and LISTEN_FDS=1, and the service gets it as descriptor 3. `daemonkit run --nodaemon`
+// execs echod in that same process, so echod finds the socket meant for it and serves on it.
+TEST_F(Echod, ServesOnASocketPassedBySocketActivation) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+
+  std::vector<std::string> args = {daemonkit_bin(), "run",     "--nodaemon",
+                                   "--logfile",     logfile(), "--",
+                                   kEchod,          "--port",  "1"};  // the port is not used
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (entry.rfind("LISTEN_", 0) != 0 && entry.rfind("NOTIFY_SOCKET=", 0) != 0 &&
+        entry.rfind("DAEMONKIT_STATUS_FD=", 0) != 0) {
+      env.push_back(entry);
+    }
+  }
+  env.emplace_back("LISTEN_FDS=1");
+  env.emplace_back("LISTEN_PID=");  // the child's pid is written in after fork
+  std::string& listen_pid = env.back();
+  listen_pid.resize(listen_pid.size() + 16, '\0');
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // ---- Child: async-signal-safe calls only until exec. ----
+    char digits[16];
+    int n = 0;
+    for (pid_t p = getpid(); p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+    char* at = listen_pid.data() + std::string_view("LISTEN_PID=").size();
+    while (n > 0) *at++ = digits[--n];
+    *at = '\0';
+    // dup2 clears close-on-exec, but does nothing when the socket is descriptor 3 already.
+    if (listener == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(listener, 3) != 3) _exit(126);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(listener);
+
+  EXPECT_EQ(logged_port(), port) << read_file(logfile());
+  EXPECT_EQ(echo_through(port, "activated\n"), "activated\n");
+
+  // Our own child, not yet reaped: the pid cannot have been reused.
+  ASSERT_EQ(kill(child, SIGTERM), 0);
+  int status = -1;
+  const bool exited = eventually([&] { return waitpid(child, &status, WNOHANG) == child; },
+                                 std::chrono::milliseconds(10000));
+  if (!exited) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  ASSERT_TRUE(exited) << "echod did not stop on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_THAT(read_file(logfile()), HasSubstr("stopping on signal 15"));
 }
 
 }  // namespace
