@@ -751,9 +751,9 @@ TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
   EXPECT_EQ(os.transcript().at(1).call_text(),
             "sendto(0, \"READY=1\\n\", 8, MSG_NOSIGNAL, unix:@notify)");
   EXPECT_THAT(os.transcript(), CallFailedWith("sendto", ENOBUFS));
-  for (const char* name :
-       {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom", "recvmsg",
-        "setsockopt", "getsockopt", "getsockname", "shutdown", "socketpair"}) {
+  for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom",
+                           "recvmsg", "sendmsg", "setsockopt", "getsockopt", "getsockname",
+                           "getpeername", "shutdown", "socketpair"}) {
     EXPECT_NE(FakeSyscalls::typical_errno(name), 0) << name;
   }
 }
