@@ -338,7 +338,8 @@ class Kernel {
   std::vector<std::weak_ptr<OpenFile>> epolls;
   // Set while the kernel is destroyed: closing descriptors then wakes nobody.
   bool shutting_down = false;
-  // Socket namespaces (socket.cpp): the abstract AF_UNIX names and the TCP ports in use.
+  // Socket namespaces (socket.cpp): the abstract AF_UNIX names (keyed by the socket type's
+  // byte, then the name) and the TCP ports in use.
   std::map<std::string, std::weak_ptr<OpenFile>> abstract_sockets;
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> tcp_ports;
   std::uint16_t next_ephemeral_port = 32768;

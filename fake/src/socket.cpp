@@ -943,10 +943,9 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
         if (!socket_or) return sys::fail(socket_or.error());
         const std::shared_ptr<Socket> socket = *socket_or;
         if (level == SOL_SOCKET && name == SO_PEERCRED) {
-          // Any socket answers; one without a peer's credentials says pid 0 and the overflow
-          // ids (cred_to_ucred of none).
+          // Any socket answers; one without a peer's credentials says pid 0 and ids -1.
           const detail::Credentials c = socket->peer_credentials.value_or(
-              detail::Credentials{0, detail::kOverflowId, detail::kOverflowId});
+              detail::Credentials{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)});
           const ucred peer{c.pid, c.uid, c.gid};
           if (len == nullptr || value == nullptr) return sys::fail(EFAULT, "getsockopt");
           if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");

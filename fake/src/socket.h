@@ -135,7 +135,7 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   bool no_delay = false;
   bool pass_credentials = false;  // SO_PASSCRED
   // SO_PEERCRED: the peer's pid and effective ids when the connection was made (a listener's
-  // own at listen(), which its clients get); none: pid 0 and the overflow ids.
+  // own at listen(), which its clients get); none: pid 0 and ids -1.
   std::optional<Credentials> own_credentials;
   std::optional<Credentials> peer_credentials;
   int error = 0;       // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "differential_script.h"
@@ -263,6 +264,125 @@ TEST(DifferentialRights, DescriptorsRideWithTheirBytesOnAStream) {
   EXPECT_EQ(result_of(steps, "recvmsg after nothing"), "EAGAIN");
   EXPECT_EQ(result_of(steps, "write other in flight"), "1");
   EXPECT_EQ(result_of(steps, "write other after"), "EPIPE");
+}
+
+std::string peer_name_text(sys::Syscalls& os, int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  auto got = os.getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  if (!got) return sys::errno_name(got.error().code);
+  return fmt::format("family={} len={}", a.ss_family, len);
+}
+
+std::string peercred_text(sys::Syscalls& os, int fd, pid_t child) {
+  ucred u{};
+  socklen_t len = sizeof u;
+  auto got = os.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &u, &len);
+  if (!got) return sys::errno_name(got.error().code);
+  const std::string pid = u.pid == os.getpid() ? "self"
+                          : u.pid == child     ? "child"
+                                               : std::to_string(u.pid);
+  return fmt::format("pid={} uid={} gid={} len={}", pid, u.uid, u.gid, len);
+}
+
+std::string int_option(sys::Syscalls& os, int fd, int level, int name) {
+  int value = -1;
+  socklen_t len = sizeof value;
+  auto got = os.getsockopt(fd, level, name, &value, &len);
+  if (!got) return sys::errno_name(got.error().code);
+  return fmt::format("{} (len {})", value, len);
+}
+
+// What a server learns of a peer: getpeername on each kind of socket, SO_PEERCRED (the
+// listener's ids for a client, the client's for the accepted socket, nothing for TCP), the
+// options socket activation reads of an inherited descriptor, and SO_PASSCRED on a stream.
+TEST(DifferentialPeer, NamesCredentialsAndTheTypeOfASocket) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext& world) {
+    Script s(os);
+    const int type = SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+    const int listener = s.value<int>("socket listener", os.socket(AF_UNIX, type, 0), -1);
+    const auto at = unix_abstract(world.top + "/peer");
+    s.done("bind", os.bind(listener, at.get(), at.len));
+    s.note("getpeername unconnected", peer_name_text(os, listener));
+    s.note("SO_PEERCRED unconnected", peercred_text(os, listener, -1));
+    s.done("listen", os.listen(listener, 4));
+    s.note("SO_ACCEPTCONN listener", int_option(os, listener, SOL_SOCKET, SO_ACCEPTCONN));
+    s.note("SO_TYPE listener", int_option(os, listener, SOL_SOCKET, SO_TYPE));
+    s.note("SO_DOMAIN listener", int_option(os, listener, SOL_SOCKET, SO_DOMAIN));
+    s.note("SO_ERROR listener", int_option(os, listener, SOL_SOCKET, SO_ERROR));
+    const int client = s.value<int>("socket client", os.socket(AF_UNIX, type, 0), -1);
+    const int on = 1;
+    s.done("connect", os.connect(client, at.get(), at.len));
+    s.note("getpeername client", peer_name_text(os, client));
+    s.note("SO_PEERCRED client", peercred_text(os, client, -1));
+    s.note("SO_ACCEPTCONN client", int_option(os, client, SOL_SOCKET, SO_ACCEPTCONN));
+    const int server = s.value<int>("accept4", os.accept4(listener, nullptr, nullptr, 0), -1);
+    s.note("getpeername server", peer_name_text(os, server));
+    s.note("SO_PEERCRED server", peercred_text(os, server, -1));
+    s.done("SO_PASSCRED server", os.setsockopt(server, SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+    s.value<std::size_t>("write one", os.write(client, "one", 3), 0);
+    s.value<std::size_t>("write two", os.write(client, "two", 3), 0);
+    const pid_t child =
+        in_child(s, [&](sys::Syscalls& c) { return c.write(client, "kid", 3).has_value(); });
+    s.note("SO_PEERCRED short", [&] {
+      ucred u{};
+      socklen_t len = 4;
+      auto got = os.getsockopt(server, SOL_SOCKET, SO_PEERCRED, &u, &len);
+      return got ? fmt::format("len={} pid={}", len, u.pid == os.getpid() ? "self" : "other")
+                 : sys::errno_name(got.error().code);
+    }());
+    s.note("recvmsg mine", receive_text(os, server, 64, 64, MSG_DONTWAIT, child));
+    s.note("recvmsg child's", receive_text(os, server, 64, 64, MSG_DONTWAIT, child));
+    s.done("close client", os.close(client));
+    s.note("getpeername after the peer closed", peer_name_text(os, server));
+    const auto pair = s.value<sys::SocketPair>(
+        "socketpair", os.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), {},
+        [](const sys::SocketPair& p) { return fmt::format("[{}, {}]", p.first, p.second); });
+    s.note("getpeername pair", peer_name_text(os, pair.first));
+    s.note("SO_PEERCRED pair", peercred_text(os, pair.first, -1));
+    s.note("SO_TYPE pair", int_option(os, pair.first, SOL_SOCKET, SO_TYPE));
+    const int dgram =
+        s.value<int>("socket dgram", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+    s.note("getpeername dgram", peer_name_text(os, dgram));
+    s.done("connect dgram", os.connect(dgram, at.get(), at.len));
+    const auto dgram_at = unix_abstract(world.top + "/dgram");
+    const int target =
+        s.value<int>("socket target", os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+    s.done("bind target", os.bind(target, dgram_at.get(), dgram_at.len));
+    s.done("connect dgram to target", os.connect(dgram, dgram_at.get(), dgram_at.len));
+    s.note("getpeername dgram connected", peer_name_text(os, dgram));
+    s.note("SO_PEERCRED dgram connected", peercred_text(os, dgram, -1));
+    const int tcp =
+        s.value<int>("socket tcp", os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+    s.note("SO_PEERCRED tcp", peercred_text(os, tcp, -1));
+    s.note("SO_DOMAIN tcp", int_option(os, tcp, SOL_SOCKET, SO_DOMAIN));
+    s.note("getpeername tcp", peer_name_text(os, tcp));
+    const auto pipe = s.value<sys::PipeFds>("pipe2", os.pipe2(O_CLOEXEC), {});
+    s.note("getpeername pipe", peer_name_text(os, pipe.read_end));
+    s.note("getpeername bad fd", peer_name_text(os, 999));
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  const std::string self_ids = fmt::format("uid={} gid={}", ::geteuid(), ::getegid());
+  EXPECT_EQ(result_of(steps, "getpeername unconnected"), "ENOTCONN");
+  EXPECT_EQ(result_of(steps, "SO_PEERCRED unconnected"),
+            "pid=0 uid=4294967295 gid=4294967295 len=12");
+  EXPECT_EQ(result_of(steps, "SO_ACCEPTCONN listener"), "1 (len 4)");
+  EXPECT_EQ(result_of(steps, "SO_TYPE listener"), "1 (len 4)");
+  EXPECT_EQ(result_of(steps, "SO_DOMAIN listener"), "1 (len 4)");
+  EXPECT_EQ(result_of(steps, "SO_PEERCRED client"), "pid=self " + self_ids + " len=12");
+  EXPECT_EQ(result_of(steps, "getpeername server"), "family=1 len=2") << "an unbound client";
+  EXPECT_EQ(result_of(steps, "recvmsg mine"),
+            "n=6 \"onetwo\" flags=0x0 controllen=32 creds: pid=self " +
+                fmt::format("uid={} gid={}", ::getuid(), ::getgid()));
+  EXPECT_THAT(result_of(steps, "recvmsg child's"), ::testing::HasSubstr("\"kid\""));
+  EXPECT_THAT(result_of(steps, "recvmsg child's"), ::testing::HasSubstr("pid=child"));
+  EXPECT_EQ(result_of(steps, "SO_PEERCRED tcp"), "pid=0 uid=4294967295 gid=4294967295 len=12");
+  EXPECT_EQ(result_of(steps, "connect dgram"), "ECONNREFUSED")
+      << "an abstract name is looked up among sockets of the caller's type";
+  EXPECT_EQ(result_of(steps, "getpeername tcp"), "ENOTCONN");
+  EXPECT_EQ(result_of(steps, "getpeername pipe"), "ENOTSOCK");
+  EXPECT_EQ(result_of(steps, "getpeername bad fd"), "EBADF");
 }
 
 }  // namespace

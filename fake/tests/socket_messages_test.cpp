@@ -256,7 +256,7 @@ TEST(FakePeer, GetpeernameAndSoPeercredNameTheOtherEnd) {
   const auto pair = *os.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   EXPECT_EQ(peercred_text(os, pair.first), fmt::format("{}/0/0", parent));
   const int tcp = *os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  EXPECT_EQ(peercred_text(os, tcp), "0/65534/65534");
+  EXPECT_EQ(peercred_text(os, tcp), "0/4294967295/4294967295");
   EXPECT_EQ(peer_text(os, tcp), "error " + std::to_string(ENOTCONN));
   EXPECT_EQ(peer_text(os, 99), "error " + std::to_string(EBADF));
 }

@@ -344,12 +344,20 @@ TEST(FakeUnixDgram, ConnectedSocketsSendWithoutAnAddressAndRefuseStrangers) {
   EXPECT_EQ(send_to(os, dgram(os), "x", "@b").error().code, EPERM) << "b hears only from a";
 }
 
-TEST(FakeUnixDgram, SendingToAStreamSocketIsEprototype) {
+TEST(FakeUnixDgram, SendingToAStreamSocketsPathIsEprototypeAndItsAbstractNameIsNobodys) {
   FakeSyscalls os;
   const int stream = *os.socket(AF_UNIX, SOCK_STREAM, 0);
-  const auto at = unix_address("@s");
+  const auto at = unix_address("/s.sock");
   ASSERT_TRUE(os.bind(stream, at.get(), at.len));
-  EXPECT_EQ(send_to(os, dgram(os), "x", "@s").error().code, EPROTOTYPE);
+  EXPECT_EQ(send_to(os, dgram(os), "x", "/s.sock").error().code, EPROTOTYPE);
+  // Abstract names are per type: a datagram socket may take the stream socket's name.
+  const int abstract_stream = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  const auto name = unix_address("@s");
+  ASSERT_TRUE(os.bind(abstract_stream, name.get(), name.len));
+  EXPECT_EQ(send_to(os, dgram(os), "x", "@s").error().code, ECONNREFUSED);
+  const int same_name = dgram(os);
+  EXPECT_TRUE(os.bind(same_name, name.get(), name.len));
+  EXPECT_EQ(*send_to(os, dgram(os), "x", "@s"), 1u);
 }
 
 TEST(FakeUnixDgram, ReadableInPollAndEpollWhileADatagramWaits) {
