@@ -342,6 +342,7 @@ class Kernel {
   // byte, then the name) and the TCP ports in use.
   std::map<std::string, std::weak_ptr<OpenFile>> abstract_sockets;
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> tcp_ports;
+  std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> udp_ports;
   std::uint16_t next_ephemeral_port = 32768;
   unsigned next_autobind = 0;
   // Sockets that were sent descriptors (SCM_RIGHTS), so that the kernel's end can drop what is

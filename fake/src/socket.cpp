@@ -44,9 +44,11 @@ Socket::~Socket() {
 }
 
 std::string Socket::describe() const {
-  const std::string kind = is_unix() ? (is_stream() ? "unix-stream" : "unix-dgram") : "tcp";
+  const std::string kind =
+      is_unix() ? (is_stream() ? "unix-stream" : "unix-dgram") : (is_stream() ? "tcp" : "udp");
   const auto name = [&](const SocketAddress& a) {
-    return is_unix() ? unix_address_text(a) : inet_address_text(a);
+    if (is_unix()) return unix_address_text(a);
+    return is_stream() ? inet_address_text(a) : "udp:" + inet_address_text(a).substr(4);
   };
   std::string text = fmt::format("socket:[{}]:{}", inode_->ino, kind);
   if (!local.empty()) text += " " + name(local);
@@ -61,6 +63,7 @@ sys::Result<std::size_t> Socket::read(Kernel&, Process&, std::span<std::byte> bu
 
 sys::Result<std::size_t> Socket::write(Kernel&, Process& writer, std::span<const std::byte> buf) {
   if (is_stream()) return send_stream(buf, "write", &writer);
+  if (!is_unix()) return udp_send(kernel_, shared_from_this(), buf, nullptr, 0);
   auto to = datagram_peer.lock();
   if (!datagram_connected) return sys::fail(ENOTCONN, "write");
   if (shut & kShutWrite) return sys::fail(EPIPE, "write");
@@ -78,6 +81,8 @@ void Socket::autobind_for_credentials() {
 sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, Received* info) {
   const char* call = info != nullptr ? "recvfrom" : "read";
   if (!is_stream()) {
+    // __skb_recv_udp reports an error an ICMP message left before any datagram.
+    if (!is_unix() && error != 0) return sys::fail(std::exchange(error, 0), call);
     if (inbox.empty()) return sys::fail(EAGAIN, call);
     Datagram& d = inbox.front();
     const std::size_t n = std::min(buf.size(), d.bytes.size());
@@ -227,6 +232,13 @@ void Socket::join(const std::shared_ptr<Socket>& self, const std::shared_ptr<Soc
 
 Readiness Socket::readiness() const {
   Readiness r;
+  if (!is_stream() && !is_unix()) {
+    // UDP on loopback always has room; an ICMP error is EPOLLERR (and wakes a reader).
+    r.readable = !inbox.empty();
+    r.writable = true;
+    r.error = error != 0;
+    return r;
+  }
   if (!is_stream()) {
     r.readable = !inbox.empty();
     auto to = datagram_peer.lock();
@@ -450,8 +462,12 @@ sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
             if (protocol != 0 && protocol != IPPROTO_TCP) {
               return sys::fail(EPROTONOSUPPORT, "socket");
             }
+          } else if (base == SOCK_DGRAM) {
+            if (protocol != 0 && protocol != IPPROTO_UDP) {
+              return sys::fail(EPROTONOSUPPORT, "socket");
+            }
           } else {
-            // UDP and raw sockets are not modelled.
+            // Raw sockets and SOCK_SEQPACKET are not modelled.
             return sys::fail(ESOCKTNOSUPPORT, "socket");
           }
         } else {
@@ -526,6 +542,9 @@ sys::Result<void> FakeSyscalls::bind(int fd, const struct sockaddr* addr, sockle
                       if (addr == nullptr) return sys::fail(EFAULT, "bind");
                       if (socket->is_unix())
                         return detail::unix_bind(kernel(), p, *socket, socket, addr, len);
+                      if (!socket->is_stream()) {
+                        return detail::udp_bind(kernel(), p, socket, addr, len);
+                      }
                       return detail::inet_bind(kernel(), p, socket, addr, len);
                     });
 }
@@ -598,6 +617,9 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
         const std::shared_ptr<Socket> socket = *socket_or;
         auto& k = kernel();
         if (addr == nullptr) return sys::fail(EFAULT, "connect");
+        if (!socket->is_stream() && !socket->is_unix()) {
+          return detail::udp_connect(k, socket, addr, len);
+        }
         if (!socket->is_stream()) {
           if (len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
             socket->datagram_connected = false;
@@ -716,6 +738,8 @@ sys::Result<std::size_t> send_message(Kernel& k, Process& p, int fd,
       return sys::fail(socket->state == Socket::State::kConnected ? EISCONN : EOPNOTSUPP, "sendto");
     }
     sent = socket->send_stream(bytes, "sendto", &p, extra);
+  } else if (!socket->is_unix()) {
+    sent = udp_send(k, socket, bytes, addr, addrlen);
   } else {
     std::shared_ptr<Socket> to;
     if (addr != nullptr) {
@@ -905,97 +929,100 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
                                            socklen_t len) {
   int shown = 0;
   if (value != nullptr && len >= sizeof(int)) std::memcpy(&shown, value, sizeof shown);
-  return call<void>("setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
-                    [&](Process& p) -> sys::Result<void> {
-                      auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
-                      if (!socket_or) return sys::fail(socket_or.error());
-                      const std::shared_ptr<Socket> socket = *socket_or;
-                      bool* flag = nullptr;
-                      if (level == SOL_SOCKET) {
-                        if (name == SO_REUSEADDR) flag = &socket->reuse_address;
-                        if (name == SO_KEEPALIVE) flag = &socket->keepalive;
-                        if (name == SO_PASSCRED) {
-                          // Linux (checked on 6.18) takes it only where credentials can travel.
-                          if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "setsockopt");
-                          flag = &socket->pass_credentials;
-                        }
-                      } else if (level == IPPROTO_TCP && !socket->is_unix()) {
-                        if (name == TCP_NODELAY) flag = &socket->no_delay;
-                      } else if (socket->is_unix()) {
-                        return sys::fail(EOPNOTSUPP, "setsockopt");
-                      }
-                      if (flag == nullptr) return sys::fail(ENOPROTOOPT, "setsockopt");
-                      if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
-                      if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
-                      int v = 0;
-                      std::memcpy(&v, value, sizeof v);
-                      *flag = v != 0;
-                      return {};
-                    });
+  return call<void>(
+      "setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
+      [&](Process& p) -> sys::Result<void> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        bool* flag = nullptr;
+        if (level == SOL_SOCKET) {
+          if (name == SO_REUSEADDR) flag = &socket->reuse_address;
+          if (name == SO_KEEPALIVE) flag = &socket->keepalive;
+          if (name == SO_PASSCRED) {
+            // Linux (checked on 6.18) takes it only where credentials can travel.
+            if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "setsockopt");
+            flag = &socket->pass_credentials;
+          }
+        } else if (level == IPPROTO_TCP && !socket->is_unix() && socket->is_stream()) {
+          if (name == TCP_NODELAY) flag = &socket->no_delay;
+        } else if (socket->is_unix()) {
+          return sys::fail(EOPNOTSUPP, "setsockopt");
+        }
+        if (flag == nullptr) return sys::fail(ENOPROTOOPT, "setsockopt");
+        if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
+        if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
+        int v = 0;
+        std::memcpy(&v, value, sizeof v);
+        *flag = v != 0;
+        return {};
+      });
 }
 
 sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* value,
                                            socklen_t* len) {
-  return call<void>(
-      "getsockopt", {arg(fd), detail::option_text(level, name)},
-      [&](Process& p) -> sys::Result<void> {
-        auto socket_or = detail::socket_at(kernel(), p, fd, "getsockopt");
-        if (!socket_or) return sys::fail(socket_or.error());
-        const std::shared_ptr<Socket> socket = *socket_or;
-        if (level == SOL_SOCKET && name == SO_PEERCRED) {
-          // Any socket answers; one without a peer's credentials says pid 0 and ids -1.
-          const detail::Credentials c = socket->peer_credentials.value_or(
-              detail::Credentials{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)});
-          const ucred peer{c.pid, c.uid, c.gid};
-          if (len == nullptr || value == nullptr) return sys::fail(EFAULT, "getsockopt");
-          if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
-          const socklen_t n = std::min<socklen_t>(*len, sizeof peer);
-          std::memcpy(value, &peer, n);
-          *len = n;
-          return {};
-        }
-        int v = 0;
-        if (level == SOL_SOCKET) {
-          switch (name) {
-            case SO_REUSEADDR:
-              v = socket->reuse_address ? 1 : 0;
-              break;
-            case SO_KEEPALIVE:
-              v = socket->keepalive ? 1 : 0;
-              break;
-            case SO_ERROR:
-              v = std::exchange(socket->error, 0);
-              break;
-            case SO_TYPE:
-              v = socket->type();
-              break;
-            case SO_DOMAIN:
-              v = socket->domain();
-              break;
-            case SO_ACCEPTCONN:
-              v = socket->state == Socket::State::kListening ? 1 : 0;
-              break;
-            case SO_PASSCRED:
-              if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "getsockopt");
-              v = socket->pass_credentials ? 1 : 0;
-              break;
-            default:
-              return sys::fail(ENOPROTOOPT, "getsockopt");
-          }
-        } else if (level == IPPROTO_TCP && !socket->is_unix() && name == TCP_NODELAY) {
-          v = socket->no_delay ? 1 : 0;
-        } else if (socket->is_unix() && level != SOL_SOCKET) {
-          return sys::fail(EOPNOTSUPP, "getsockopt");
-        } else {
-          return sys::fail(ENOPROTOOPT, "getsockopt");
-        }
-        if (len == nullptr || value == nullptr) return sys::fail(EFAULT, "getsockopt");
-        if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
-        const socklen_t n = std::min<socklen_t>(*len, sizeof v);
-        std::memcpy(value, &v, n);
-        *len = n;
-        return {};
-      });
+  return call<void>("getsockopt", {arg(fd), detail::option_text(level, name)},
+                    [&](Process& p) -> sys::Result<void> {
+                      auto socket_or = detail::socket_at(kernel(), p, fd, "getsockopt");
+                      if (!socket_or) return sys::fail(socket_or.error());
+                      const std::shared_ptr<Socket> socket = *socket_or;
+                      if (level == SOL_SOCKET && name == SO_PEERCRED) {
+                        // Any socket answers; one without a peer's credentials says pid 0 and ids -1.
+                        const detail::Credentials c = socket->peer_credentials.value_or(
+                            detail::Credentials{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)});
+                        const ucred peer{c.pid, c.uid, c.gid};
+                        if (len == nullptr || value == nullptr)
+                          return sys::fail(EFAULT, "getsockopt");
+                        if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
+                        const socklen_t n = std::min<socklen_t>(*len, sizeof peer);
+                        std::memcpy(value, &peer, n);
+                        *len = n;
+                        return {};
+                      }
+                      int v = 0;
+                      if (level == SOL_SOCKET) {
+                        switch (name) {
+                          case SO_REUSEADDR:
+                            v = socket->reuse_address ? 1 : 0;
+                            break;
+                          case SO_KEEPALIVE:
+                            v = socket->keepalive ? 1 : 0;
+                            break;
+                          case SO_ERROR:
+                            v = std::exchange(socket->error, 0);
+                            break;
+                          case SO_TYPE:
+                            v = socket->type();
+                            break;
+                          case SO_DOMAIN:
+                            v = socket->domain();
+                            break;
+                          case SO_ACCEPTCONN:
+                            v = socket->state == Socket::State::kListening ? 1 : 0;
+                            break;
+                          case SO_PASSCRED:
+                            if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "getsockopt");
+                            v = socket->pass_credentials ? 1 : 0;
+                            break;
+                          default:
+                            return sys::fail(ENOPROTOOPT, "getsockopt");
+                        }
+                      } else if (level == IPPROTO_TCP && socket->is_stream() &&
+                                 !socket->is_unix() && name == TCP_NODELAY) {
+                        v = socket->no_delay ? 1 : 0;
+                      } else if (socket->is_unix() && level != SOL_SOCKET) {
+                        return sys::fail(EOPNOTSUPP, "getsockopt");
+                      } else {
+                        return sys::fail(ENOPROTOOPT, "getsockopt");
+                      }
+                      if (len == nullptr || value == nullptr)
+                        return sys::fail(EFAULT, "getsockopt");
+                      if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
+                      const socklen_t n = std::min<socklen_t>(*len, sizeof v);
+                      std::memcpy(value, &v, n);
+                      *len = n;
+                      return {};
+                    });
 }
 
 sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, socklen_t* len) {

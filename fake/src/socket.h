@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ using SocketAddress = std::string;
 inline constexpr std::size_t kSocketBuffer = 212992;
 inline constexpr std::size_t kMaxDatagramQueue = 10;
 inline constexpr int kSomaxconn = 4096;
+// net.ipv4.ip_local_port_range.
+inline constexpr std::uint16_t kFirstEphemeralPort = 32768;
+inline constexpr std::uint16_t kLastEphemeralPort = 60999;
 // What a receiver sees for an id the kernel never recorded: kernel.overflowuid/overflowgid.
 inline constexpr uid_t kOverflowId = 65534;
 
@@ -155,6 +159,9 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   std::deque<Datagram> inbox;
   std::weak_ptr<Socket> datagram_peer;  // set by connect() on a datagram socket
   bool datagram_connected = false;
+  // UDP: what bind() chose, which a disconnect (connect to AF_UNSPEC) keeps.
+  bool udp_address_chosen = false;
+  bool udp_port_chosen = false;
 
  private:
   int domain_;
@@ -223,6 +230,18 @@ Credentials peer_credentials_of(const Process& p);
 // Linux's put_cmsg (see socket.cpp).
 void put_control(msghdr& msg, std::size_t& used, int level, int type, const void* data,
                  std::size_t len);
+
+// ---- UDP over AF_INET (socket_udp.cpp) ----
+
+sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Socket>& self,
+                           const sockaddr* addr, socklen_t len);
+// connect(2) on a UDP socket: the peer it sends to and hears from, or none with AF_UNSPEC.
+sys::Result<void> udp_connect(Kernel& kernel, const std::shared_ptr<Socket>& self,
+                              const sockaddr* addr, socklen_t len);
+// One datagram to `addr` (null: the connected peer). Errors name "sendto".
+sys::Result<std::size_t> udp_send(Kernel& kernel, const std::shared_ptr<Socket>& self,
+                                  std::span<const std::byte> bytes, const sockaddr* addr,
+                                  socklen_t len);
 
 // An address as the transcript shows it.
 std::string socket_address_text(const sockaddr* addr, socklen_t len);

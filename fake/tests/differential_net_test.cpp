@@ -2,8 +2,10 @@
 // SCM_RIGHTS and SCM_CREDENTIALS over AF_UNIX, getpeername, SO_PEERCRED and the socket options
 // socket activation reads. Each scenario runs on FakeSyscalls and on the real kernel; the traces
 // must be equal, and the steps that carry the point are pinned to what Linux does.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -383,6 +385,200 @@ TEST(DifferentialPeer, NamesCredentialsAndTheTypeOfASocket) {
   EXPECT_EQ(result_of(steps, "getpeername tcp"), "ENOTCONN");
   EXPECT_EQ(result_of(steps, "getpeername pipe"), "ENOTSOCK");
   EXPECT_EQ(result_of(steps, "getpeername bad fd"), "EBADF");
+}
+
+// ---- UDP --------------------------------------------------------------------------------
+
+sockaddr_in inet4(const char* host, std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, host, &a.sin_addr);
+  return a;
+}
+
+const sockaddr* sa(const sockaddr_in& a) { return reinterpret_cast<const sockaddr*>(&a); }
+
+// Ports by name, so that traces show "a" where each world has its own ephemeral number.
+class PortNames {
+ public:
+  void add(const std::string& name, std::uint16_t port) { names_.emplace_back(name, port); }
+  [[nodiscard]] std::string text(const sockaddr_in& a) const {
+    char host[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+    const std::uint16_t port = ntohs(a.sin_port);
+    for (const auto& [name, number] : names_) {
+      if (number == port && port != 0) return fmt::format("{}:{}", host, name);
+    }
+    const bool ephemeral = port >= 32768 && port <= 60999;
+    return fmt::format("{}:{}", host, ephemeral ? "ephemeral" : std::to_string(port));
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::uint16_t>> names_;
+};
+
+sockaddr_in name_of(sys::Syscalls& os, int fd, bool peer = false) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  auto got = peer ? os.getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len)
+                  : os.getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  if (!got) a.sin_family = 0xffff;
+  return a;
+}
+
+// UDP on loopback: ephemeral binds, datagrams with their sender's address and boundaries,
+// MSG_TRUNC, empty datagrams, the size limit, sendto's errors, a connected socket that hears
+// only its peer and learns of a closed port (ECONNREFUSED once, on a send or a receive) where
+// an unconnected one does not, disconnecting, and binding a port twice.
+TEST(DifferentialUdp, DatagramsAddressesLimitsAndPortUnreachable) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    PortNames ports;
+    const int type = SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+    const auto named = [&](const std::string& what, int fd, bool peer = false) {
+      const sockaddr_in a = name_of(os, fd, peer);
+      s.note(what, a.sin_family == 0xffff ? std::string("failed") : ports.text(a));
+    };
+    const auto recv_from = [&](const std::string& what, int fd, std::size_t len, int flags = 0) {
+      std::string buf(len, '\0');
+      sockaddr_in from{};
+      socklen_t from_len = sizeof from;
+      auto n =
+          os.recvfrom(fd, buf.data(), len, flags, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (!n) return s.note(what, sys::errno_name(n.error().code));
+      buf.resize(std::min(*n, len));
+      s.note(what, fmt::format("n={} \"{}\" from={} len={}", *n, buf.substr(0, 16),
+                               ports.text(from), from_len));
+    };
+    const int a = s.value<int>("socket a", os.socket(AF_INET, type, 0), -1);
+    const auto any0 = inet4("127.0.0.1", 0);
+    s.done("bind a :0", os.bind(a, sa(any0), sizeof any0));
+    ports.add("a", ntohs(name_of(os, a).sin_port));
+    named("name a", a);
+    const auto to_a = inet4("127.0.0.1", ntohs(name_of(os, a).sin_port));
+    const int b = s.value<int>("socket b", os.socket(AF_INET, type, IPPROTO_UDP), -1);
+    named("name b unbound", b);
+    s.value<std::size_t>("sendto a", os.sendto(b, "hello", 5, 0, sa(to_a), sizeof to_a), 0);
+    ports.add("b", ntohs(name_of(os, b).sin_port));
+    named("name b after send", b);
+    s.note("poll a", s.poll_text(a));
+    recv_from("recv hello", a, 64);
+    s.value<std::size_t>("sendto one", os.sendto(b, "one", 3, 0, sa(to_a), sizeof to_a), 0);
+    s.value<std::size_t>("sendto two", os.sendto(b, "two", 3, 0, sa(to_a), sizeof to_a), 0);
+    recv_from("recv one", a, 64);
+    recv_from("recv two", a, 64);
+    recv_from("recv nothing", a, 64);
+    s.value<std::size_t>("sendto long", os.sendto(b, "truncated", 9, 0, sa(to_a), sizeof to_a), 0);
+    recv_from("recv MSG_TRUNC", a, 4, MSG_TRUNC);
+    s.value<std::size_t>("sendto empty", os.sendto(b, "", 0, 0, sa(to_a), sizeof to_a), 0);
+    recv_from("recv empty", a, 64);
+    const std::string biggest(65507, 'm');
+    s.value<std::size_t>("sendto 65507",
+                         os.sendto(b, biggest.data(), biggest.size(), 0, sa(to_a), sizeof to_a), 0);
+    s.value<std::size_t>("sendto 65508",
+                         os.sendto(b, biggest.data(), biggest.size() + 1, 0, sa(to_a), sizeof to_a),
+                         0);
+    const std::string huge(70000, 'h');
+    s.value<std::size_t>("sendto 70000",
+                         os.sendto(b, huge.data(), huge.size(), 0, sa(to_a), sizeof to_a), 0);
+    recv_from("recv 65507", a, 70000);
+    const auto port0 = inet4("127.0.0.1", 0);
+    s.value<std::size_t>("sendto port 0", os.sendto(b, "x", 1, 0, sa(port0), sizeof port0), 0);
+    s.value<std::size_t>("sendto short address", os.sendto(b, "x", 1, 0, sa(to_a), 8), 0);
+    sockaddr_in other_family = to_a;
+    other_family.sin_family = AF_INET6;
+    s.value<std::size_t>("sendto AF_INET6 address",
+                         os.sendto(b, "x", 1, 0, sa(other_family), sizeof other_family), 0);
+    s.value<std::size_t>("sendto no address", os.sendto(b, "x", 1, 0, nullptr, 0), 0);
+    s.value<std::size_t>("write unconnected", os.write(b, "x", 1), 0);
+    s.done("listen", os.listen(a, 1));
+    s.note("SO_TYPE", int_option(os, a, SOL_SOCKET, SO_TYPE));
+    const int on = 1;
+    s.done("TCP_NODELAY", os.setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on));
+    // A port nobody holds any more.
+    const int gone = s.value<int>("socket gone", os.socket(AF_INET, type, 0), -1);
+    s.done("bind gone", os.bind(gone, sa(any0), sizeof any0));
+    ports.add("gone", ntohs(name_of(os, gone).sin_port));
+    const auto to_gone = inet4("127.0.0.1", ntohs(name_of(os, gone).sin_port));
+    s.done("close gone", os.close(gone));
+    const int d = s.value<int>("socket d", os.socket(AF_INET, type, 0), -1);
+    s.done("connect d to gone", os.connect(d, sa(to_gone), sizeof to_gone));
+    ports.add("d", ntohs(name_of(os, d).sin_port));
+    named("name d", d);
+    named("peer d", d, true);
+    s.value<std::size_t>("write d 1", os.write(d, "1", 1), 0);
+    s.note("poll d refused", s.poll_text(d));
+    s.value<std::size_t>("write d 2", os.write(d, "2", 1), 0);
+    s.value<std::size_t>("write d 3", os.write(d, "3", 1), 0);
+    recv_from("recv d refused", d, 8);
+    recv_from("recv d again", d, 8);
+    s.value<std::size_t>("sendto gone unconnected",
+                         os.sendto(b, "x", 1, 0, sa(to_gone), sizeof to_gone), 0);
+    s.value<std::size_t>("sendto gone again", os.sendto(b, "x", 1, 0, sa(to_gone), sizeof to_gone),
+                         0);
+    recv_from("recv b", b, 8);
+    named("peer b", b, true);
+    // A connected socket hears only its peer; what it refuses reaches nobody.
+    const int e = s.value<int>("socket e", os.socket(AF_INET, type, 0), -1);
+    s.done("connect e to a", os.connect(e, sa(to_a), sizeof to_a));
+    ports.add("e", ntohs(name_of(os, e).sin_port));
+    const auto to_e = inet4("127.0.0.1", ntohs(name_of(os, e).sin_port));
+    s.value<std::size_t>("b to e", os.sendto(b, "from b", 6, 0, sa(to_e), sizeof to_e), 0);
+    s.value<std::size_t>("a to e", os.sendto(a, "from a", 6, 0, sa(to_e), sizeof to_e), 0);
+    recv_from("recv e", e, 16);
+    recv_from("recv e nothing else", e, 16);
+    s.value<std::size_t>("write e", os.write(e, "to a", 4), 0);
+    recv_from("recv a from e", a, 16);
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    s.done("disconnect e", os.connect(e, &unspec, sizeof unspec));
+    named("peer e disconnected", e, true);
+    named("name e disconnected", e);
+    s.done("disconnect a (bound)", os.connect(a, &unspec, sizeof unspec));
+    named("name a after disconnect", a);
+    // Sharing a port.
+    const int f = s.value<int>("socket f", os.socket(AF_INET, type, 0), -1);
+    s.done("bind f to a's port", os.bind(f, sa(to_a), sizeof to_a));
+    const int g = s.value<int>("socket g", os.socket(AF_INET, type, 0), -1);
+    const int h = s.value<int>("socket h", os.socket(AF_INET, type, 0), -1);
+    s.done("SO_REUSEADDR g", os.setsockopt(g, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on));
+    s.done("SO_REUSEADDR h", os.setsockopt(h, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on));
+    s.done("bind g :0", os.bind(g, sa(any0), sizeof any0));
+    const auto to_g = inet4("127.0.0.1", ntohs(name_of(os, g).sin_port));
+    s.done("bind h to g's port", os.bind(h, sa(to_g), sizeof to_g));
+    const auto far = inet4("192.0.2.1", 0);
+    s.done("bind off loopback", os.bind(f, sa(far), sizeof far));
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "name a"), "127.0.0.1:a");
+  EXPECT_EQ(result_of(steps, "name b unbound"), "0.0.0.0:0");
+  EXPECT_EQ(result_of(steps, "name b after send"), "0.0.0.0:b");
+  EXPECT_EQ(result_of(steps, "recv hello"), "n=5 \"hello\" from=127.0.0.1:b len=16");
+  EXPECT_EQ(result_of(steps, "recv one"), "n=3 \"one\" from=127.0.0.1:b len=16");
+  EXPECT_EQ(result_of(steps, "recv MSG_TRUNC"), "n=9 \"trun\" from=127.0.0.1:b len=16");
+  EXPECT_EQ(result_of(steps, "recv empty"), "n=0 \"\" from=127.0.0.1:b len=16");
+  EXPECT_EQ(result_of(steps, "sendto 65507"), "65507");
+  EXPECT_EQ(result_of(steps, "sendto 65508"), "EMSGSIZE");
+  EXPECT_EQ(result_of(steps, "sendto port 0"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "sendto no address"), "EDESTADDRREQ");
+  EXPECT_EQ(result_of(steps, "name d"), "127.0.0.1:d");
+  EXPECT_EQ(result_of(steps, "write d 1"), "1");
+  EXPECT_EQ(result_of(steps, "write d 2"), "ECONNREFUSED");
+  EXPECT_EQ(result_of(steps, "write d 3"), "1");
+  EXPECT_EQ(result_of(steps, "recv d refused"), "ECONNREFUSED");
+  EXPECT_EQ(result_of(steps, "recv d again"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "sendto gone again"), "1") << "unconnected: no error reported";
+  EXPECT_EQ(result_of(steps, "recv e"), "n=6 \"from a\" from=127.0.0.1:a len=16");
+  EXPECT_EQ(result_of(steps, "recv e nothing else"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "peer e disconnected"), "failed");
+  EXPECT_EQ(result_of(steps, "name e disconnected"), "0.0.0.0:0")
+      << "the port connect chose is given back";
+  EXPECT_EQ(result_of(steps, "name a after disconnect"), "127.0.0.1:0")
+      << "bind chose the address, not the port";
+  EXPECT_EQ(result_of(steps, "bind f to a's port"), "ok");
+  EXPECT_EQ(result_of(steps, "bind h to g's port"), "ok");
 }
 
 }  // namespace
