@@ -396,6 +396,12 @@ std::string option_text(int level, int name) {
         return "SOL_SOCKET, SO_PASSCRED";
       case SO_PEERCRED:
         return "SOL_SOCKET, SO_PEERCRED";
+      case SO_PROTOCOL:
+        return "SOL_SOCKET, SO_PROTOCOL";
+      case SO_SNDBUF:
+        return "SOL_SOCKET, SO_SNDBUF";
+      case SO_RCVBUF:
+        return "SOL_SOCKET, SO_RCVBUF";
       default:
         return fmt::format("SOL_SOCKET, {}", name);
     }
@@ -935,6 +941,22 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
         auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
         if (!socket_or) return sys::fail(socket_or.error());
         const std::shared_ptr<Socket> socket = *socket_or;
+        if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF)) {
+          if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
+          if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
+          int v = 0;
+          std::memcpy(&v, value, sizeof v);
+          // sk_setsockopt: capped at the sysctl maximum (a negative value is a huge unsigned
+          // one), doubled for the kernel's overhead, floored.
+          const auto capped = static_cast<int>(
+              std::min<std::uint32_t>(static_cast<std::uint32_t>(v), detail::kSocketBufferMax));
+          if (name == SO_SNDBUF) {
+            socket->send_buffer = std::max(capped * 2, detail::kMinSendBuffer);
+          } else {
+            socket->receive_buffer = std::max(capped * 2, detail::kMinReceiveBuffer);
+          }
+          return {};
+        }
         bool* flag = nullptr;
         if (level == SOL_SOCKET) {
           if (name == SO_REUSEADDR) flag = &socket->reuse_address;
@@ -961,68 +983,85 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
 
 sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* value,
                                            socklen_t* len) {
-  return call<void>("getsockopt", {arg(fd), detail::option_text(level, name)},
-                    [&](Process& p) -> sys::Result<void> {
-                      auto socket_or = detail::socket_at(kernel(), p, fd, "getsockopt");
-                      if (!socket_or) return sys::fail(socket_or.error());
-                      const std::shared_ptr<Socket> socket = *socket_or;
-                      if (level == SOL_SOCKET && name == SO_PEERCRED) {
-                        // Any socket answers; one without a peer's credentials says pid 0 and ids -1.
-                        const detail::Credentials c = socket->peer_credentials.value_or(
-                            detail::Credentials{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)});
-                        const ucred peer{c.pid, c.uid, c.gid};
-                        if (len == nullptr || value == nullptr)
-                          return sys::fail(EFAULT, "getsockopt");
-                        if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
-                        const socklen_t n = std::min<socklen_t>(*len, sizeof peer);
-                        std::memcpy(value, &peer, n);
-                        *len = n;
-                        return {};
-                      }
-                      int v = 0;
-                      if (level == SOL_SOCKET) {
-                        switch (name) {
-                          case SO_REUSEADDR:
-                            v = socket->reuse_address ? 1 : 0;
-                            break;
-                          case SO_KEEPALIVE:
-                            v = socket->keepalive ? 1 : 0;
-                            break;
-                          case SO_ERROR:
-                            v = std::exchange(socket->error, 0);
-                            break;
-                          case SO_TYPE:
-                            v = socket->type();
-                            break;
-                          case SO_DOMAIN:
-                            v = socket->domain();
-                            break;
-                          case SO_ACCEPTCONN:
-                            v = socket->state == Socket::State::kListening ? 1 : 0;
-                            break;
-                          case SO_PASSCRED:
-                            if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "getsockopt");
-                            v = socket->pass_credentials ? 1 : 0;
-                            break;
-                          default:
-                            return sys::fail(ENOPROTOOPT, "getsockopt");
-                        }
-                      } else if (level == IPPROTO_TCP && socket->is_stream() &&
-                                 !socket->is_unix() && name == TCP_NODELAY) {
-                        v = socket->no_delay ? 1 : 0;
-                      } else if (socket->is_unix() && level != SOL_SOCKET) {
-                        return sys::fail(EOPNOTSUPP, "getsockopt");
-                      } else {
-                        return sys::fail(ENOPROTOOPT, "getsockopt");
-                      }
-                      if (len == nullptr || value == nullptr)
-                        return sys::fail(EFAULT, "getsockopt");
-                      if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
-                      const socklen_t n = std::min<socklen_t>(*len, sizeof v);
-                      std::memcpy(value, &v, n);
-                      *len = n;
-                      return {};
-                    });
+  return call<void>(
+      "getsockopt", {arg(fd), detail::option_text(level, name)},
+      [&](Process& p) -> sys::Result<void> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "getsockopt");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        if (level == SOL_SOCKET && name == SO_PEERCRED) {
+          // Any socket answers; one without a peer's credentials says pid 0 and ids -1.
+          const detail::Credentials c = socket->peer_credentials.value_or(
+              detail::Credentials{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)});
+          const ucred peer{c.pid, c.uid, c.gid};
+          if (len == nullptr || value == nullptr) return sys::fail(EFAULT, "getsockopt");
+          if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
+          const socklen_t n = std::min<socklen_t>(*len, sizeof peer);
+          std::memcpy(value, &peer, n);
+          *len = n;
+          return {};
+        }
+        int v = 0;
+        if (level == SOL_SOCKET) {
+          switch (name) {
+            case SO_REUSEADDR:
+              v = socket->reuse_address ? 1 : 0;
+              break;
+            case SO_KEEPALIVE:
+              v = socket->keepalive ? 1 : 0;
+              break;
+            case SO_ERROR:
+              v = std::exchange(socket->error, 0);
+              break;
+            case SO_TYPE:
+              v = socket->type();
+              break;
+            case SO_DOMAIN:
+              v = socket->domain();
+              break;
+            case SO_ACCEPTCONN:
+              v = socket->state == Socket::State::kListening ? 1 : 0;
+              break;
+            case SO_PASSCRED:
+              if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "getsockopt");
+              v = socket->pass_credentials ? 1 : 0;
+              break;
+            case SO_PROTOCOL:
+              v = socket->is_unix() ? 0 : socket->is_stream() ? IPPROTO_TCP : IPPROTO_UDP;
+              break;
+            case SO_SNDBUF: {
+              const bool tcp = socket->is_stream() && !socket->is_unix();
+              v = socket->send_buffer != 0 ? socket->send_buffer
+                  : tcp                    ? detail::kTcpSendBuffer
+                                           : detail::kSocketBufferMax;
+              break;
+            }
+            case SO_RCVBUF: {
+              const bool tcp = socket->is_stream() && !socket->is_unix();
+              v = socket->receive_buffer != 0 ? socket->receive_buffer
+                  : tcp                       ? detail::kTcpReceiveBuffer
+                                              : detail::kSocketBufferMax;
+              break;
+            }
+            default:
+              return sys::fail(ENOPROTOOPT, "getsockopt");
+          }
+        } else if (level == IPPROTO_TCP && socket->is_stream() && !socket->is_unix() &&
+                   name == TCP_NODELAY) {
+          v = socket->no_delay ? 1 : 0;
+        } else if (level != SOL_SOCKET &&
+                   (socket->is_unix() || (!socket->is_stream() && level != IPPROTO_IP))) {
+          return sys::fail(EOPNOTSUPP, "getsockopt");
+        } else {
+          return sys::fail(ENOPROTOOPT, "getsockopt");
+        }
+        if (len == nullptr || value == nullptr) return sys::fail(EFAULT, "getsockopt");
+        if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
+        const socklen_t n = std::min<socklen_t>(*len, sizeof v);
+        std::memcpy(value, &v, n);
+        *len = n;
+        return {};
+      });
 }
 
 sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, socklen_t* len) {

@@ -30,6 +30,14 @@ using SocketAddress = std::string;
 inline constexpr std::size_t kSocketBuffer = 212992;
 inline constexpr std::size_t kMaxDatagramQueue = 10;
 inline constexpr int kSomaxconn = 4096;
+// net.core.wmem_max and rmem_max, and the floors Linux puts under a doubled SO_SNDBUF and
+// SO_RCVBUF (SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF with a 256-byte struct sk_buff).
+inline constexpr int kSocketBufferMax = 212992;
+inline constexpr int kMinSendBuffer = 4608;
+inline constexpr int kMinReceiveBuffer = 2304;
+// tcp_wmem[1] and tcp_rmem[1]: what a TCP socket starts with.
+inline constexpr int kTcpSendBuffer = 16384;
+inline constexpr int kTcpReceiveBuffer = 131072;
 // net.ipv4.ip_local_port_range.
 inline constexpr std::uint16_t kFirstEphemeralPort = 32768;
 inline constexpr std::uint16_t kLastEphemeralPort = 60999;
@@ -138,6 +146,10 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   bool keepalive = false;
   bool no_delay = false;
   bool pass_credentials = false;  // SO_PASSCRED
+  // SO_SNDBUF and SO_RCVBUF as set (0: the kind's default); stored and reported only, the
+  // buffers stay kSocketBuffer.
+  int send_buffer = 0;
+  int receive_buffer = 0;
   // SO_PEERCRED: the peer's pid and effective ids when the connection was made (a listener's
   // own at listen(), which its clients get); none: pid 0 and ids -1.
   std::optional<Credentials> own_credentials;

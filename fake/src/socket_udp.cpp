@@ -56,9 +56,8 @@ sys::Result<void> autobind(Kernel& kernel, const std::shared_ptr<Socket>& self, 
                            const char* call) {
   for (int tried = 0; tried <= kLastEphemeralPort - kFirstEphemeralPort; ++tried) {
     const std::uint16_t port = kernel.next_ephemeral_port;
-    kernel.next_ephemeral_port = port >= kLastEphemeralPort
-                                     ? kFirstEphemeralPort
-                                     : static_cast<std::uint16_t>(port + 1);
+    kernel.next_ephemeral_port =
+        port >= kLastEphemeralPort ? kFirstEphemeralPort : static_cast<std::uint16_t>(port + 1);
     if (!bound_to(kernel, port).empty()) continue;
     take(kernel, self, {address, port});
     return {};
@@ -127,8 +126,7 @@ sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Soc
   if (len < sizeof(sockaddr_in)) return sys::fail(EINVAL, "bind");
   sockaddr_in in{};
   std::memcpy(&in, addr, sizeof in);
-  if (in.sin_family != AF_INET &&
-      (in.sin_family != AF_UNSPEC || !is_any(in.sin_addr.s_addr))) {
+  if (in.sin_family != AF_INET && (in.sin_family != AF_UNSPEC || !is_any(in.sin_addr.s_addr))) {
     return sys::fail(EAFNOSUPPORT, "bind");
   }
   const Endpoint at{in.sin_addr.s_addr, ntohs(in.sin_port)};
@@ -230,7 +228,9 @@ sys::Result<std::size_t> udp_send(Kernel& kernel, const std::shared_ptr<Socket>&
   if (queued_bytes(*to_socket) + bytes.size() > kSocketBuffer) return bytes.size();
   to_socket->inbox.push_back(
       Datagram{std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-               inet_address(from.address, htons(from.port)), std::nullopt, {}});
+               inet_address(from.address, htons(from.port)),
+               std::nullopt,
+               {}});
   kernel.wake(to_socket.get(), EPOLLIN | EPOLLRDNORM);
   return bytes.size();
 }

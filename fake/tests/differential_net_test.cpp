@@ -581,5 +581,57 @@ TEST(DifferentialUdp, DatagramsAddressesLimitsAndPortUnreachable) {
   EXPECT_EQ(result_of(steps, "bind h to g's port"), "ok");
 }
 
+// ---- Options ------------------------------------------------------------------------------
+
+// The options core/net sets, read back on each kind of socket: SO_REUSEADDR, SO_KEEPALIVE,
+// TCP_NODELAY (where it exists), SO_PROTOCOL, and SO_SNDBUF/SO_RCVBUF with their defaults,
+// doubling and floor. The ceiling is net.core.wmem_max, a machine's setting (FakeOptions has
+// Linux's default).
+TEST(DifferentialOptions, SetOptionsReadBackOnEachKindOfSocket) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    const struct {
+      const char* name;
+      int domain;
+      int type;
+    } kinds[] = {{"tcp", AF_INET, SOCK_STREAM},
+                 {"udp", AF_INET, SOCK_DGRAM},
+                 {"unix-stream", AF_UNIX, SOCK_STREAM},
+                 {"unix-dgram", AF_UNIX, SOCK_DGRAM}};
+    for (const auto& kind : kinds) {
+      const std::string k = kind.name;
+      const int fd =
+          s.value<int>("socket " + k, os.socket(kind.domain, kind.type | SOCK_CLOEXEC, 0), -1);
+      const auto set = [&](const std::string& what, int level, int name, int value) {
+        s.done(k + " set " + what,
+               os.setsockopt(fd, level, name, &value, static_cast<socklen_t>(sizeof value)));
+        s.note(k + " get " + what, int_option(os, fd, level, name));
+      };
+      s.note(k + " SO_PROTOCOL", int_option(os, fd, SOL_SOCKET, SO_PROTOCOL));
+      s.note(k + " SO_SNDBUF default", int_option(os, fd, SOL_SOCKET, SO_SNDBUF));
+      s.note(k + " SO_RCVBUF default", int_option(os, fd, SOL_SOCKET, SO_RCVBUF));
+      s.note(k + " SO_KEEPALIVE default", int_option(os, fd, SOL_SOCKET, SO_KEEPALIVE));
+      set("SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR, 1);
+      set("SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, 5);
+      set("SO_KEEPALIVE off", SOL_SOCKET, SO_KEEPALIVE, 0);
+      set("TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY, 1);
+      set("SO_SNDBUF 10000", SOL_SOCKET, SO_SNDBUF, 10000);
+      set("SO_RCVBUF 10000", SOL_SOCKET, SO_RCVBUF, 10000);
+      set("SO_SNDBUF 1", SOL_SOCKET, SO_SNDBUF, 1);
+      set("SO_RCVBUF 1", SOL_SOCKET, SO_RCVBUF, 1);
+    }
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "tcp get TCP_NODELAY"), "1 (len 4)");
+  EXPECT_EQ(result_of(steps, "udp set TCP_NODELAY"), "ENOPROTOOPT");
+  EXPECT_EQ(result_of(steps, "unix-stream set TCP_NODELAY"), "EOPNOTSUPP");
+  EXPECT_EQ(result_of(steps, "tcp get SO_KEEPALIVE"), "1 (len 4)");
+  EXPECT_EQ(result_of(steps, "tcp get SO_SNDBUF 10000"), "20000 (len 4)") << "doubled";
+  EXPECT_EQ(result_of(steps, "udp get TCP_NODELAY"), "EOPNOTSUPP") << "ip_getsockopt's answer";
+  EXPECT_EQ(result_of(steps, "unix-dgram get SO_RCVBUF 1"), "2304 (len 4)") << "the floor";
+  EXPECT_EQ(result_of(steps, "udp SO_PROTOCOL"), "17 (len 4)");
+}
+
 }  // namespace
 }  // namespace daemonkit::fake::differential

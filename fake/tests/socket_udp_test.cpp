@@ -20,7 +20,9 @@ using testing_support::as_sockaddr;
 using testing_support::inet_address;
 using testing_support::poll_events;
 
-int udp(FakeSyscalls& os) { return *os.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }
+int udp(FakeSyscalls& os) {
+  return *os.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+}
 
 std::uint16_t port_of(FakeSyscalls& os, int fd) {
   sockaddr_in a{};
@@ -85,6 +87,22 @@ TEST(FakeUdp, ProtocolsOtherThanUdpAreRefused) {
   EXPECT_EQ(os.socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP).error().code, EPROTONOSUPPORT);
   EXPECT_EQ(os.socket(AF_INET, SOCK_RAW, 0).error().code, ESOCKTNOSUPPORT);
   EXPECT_TRUE(os.socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP));
+}
+
+TEST(FakeOptions, BufferSizesAreCappedAtLinuxsDefaultMaximumAndDoubled) {
+  FakeSyscalls os;
+  const int fd = udp(os);
+  const int huge = 1 << 30;
+  ASSERT_TRUE(os.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &huge, sizeof huge));
+  int value = 0;
+  socklen_t len = sizeof value;
+  ASSERT_TRUE(os.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, &len));
+  EXPECT_EQ(value, 2 * 212992) << "net.core.wmem_max's default, doubled";
+  const int negative = -1;
+  ASSERT_TRUE(os.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &negative, sizeof negative));
+  ASSERT_TRUE(os.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, &len));
+  EXPECT_EQ(value, 2 * 212992) << "a negative size is a huge one";
+  EXPECT_EQ(os.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &huge, 2).error().code, EINVAL);
 }
 
 }  // namespace
