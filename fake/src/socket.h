@@ -1,8 +1,9 @@
 // Sockets of the simulated kernel: AF_UNIX stream and datagram sockets (filesystem paths and
-// the abstract namespace) and AF_INET stream sockets on the loopback interface. socket.cpp
+// the abstract namespace) and AF_INET TCP and UDP sockets on the loopback interface. socket.cpp
 // holds what the families share (the Socket description, byte streams, listen/accept,
 // options, the system calls); socket_unix.cpp and socket_inet.cpp name addresses and find the
-// socket an address reaches.
+// socket an address reaches; socket_udp.cpp is UDP's ports and delivery; socket_rights.cpp is
+// what messages carry besides bytes (SCM_RIGHTS, SCM_CREDENTIALS).
 #pragma once
 
 #include <netinet/in.h>

@@ -354,8 +354,8 @@ class FakeSyscalls : public sys::Syscalls {
                               int timeout_ms) override;
   sys::Result<int> eventfd(unsigned int initval, int flags) override;
 
-  // AF_UNIX stream and datagram sockets, and AF_INET stream sockets on loopback only (other
-  // families and types fail as Linux fails for what it lacks); see fake/README.md.
+  // AF_UNIX stream and datagram sockets, and AF_INET TCP and UDP sockets on loopback only
+  // (other families and types fail as Linux fails for what it lacks); see fake/README.md.
   sys::Result<int> socket(int domain, int type, int protocol) override;
   // AF_UNIX SOCK_STREAM and SOCK_DGRAM pairs, connected to each other and unnamed.
   sys::Result<sys::SocketPair> socketpair(int domain, int type, int protocol) override;
