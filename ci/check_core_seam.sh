@@ -21,7 +21,7 @@ forbidden=(
   pipe pipe2 sigaction signal sigprocmask pthread_sigmask signalfd poll ppoll select
   epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait eventfd
   socket socketpair bind listen accept accept4 connect send sendto sendmsg recv recvfrom recvmsg
-  setsockopt getsockopt getsockname shutdown
+  setsockopt getsockopt getsockname getpeername shutdown
   getrlimit setrlimit prlimit getrlimit64 setrlimit64 prlimit64 clock_gettime gettimeofday time
   nanosleep sleep usleep posix_spawn posix_spawnp daemon
 )

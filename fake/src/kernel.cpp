@@ -108,6 +108,7 @@ Kernel::~Kernel() {
   // Descriptors close as processes go; nobody is left to wake.
   shutting_down = true;
   processes.clear();
+  release_in_flight(*this);
 }
 
 void Kernel::fatal(const std::string& message) {

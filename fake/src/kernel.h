@@ -340,11 +340,16 @@ class Kernel {
   std::vector<std::weak_ptr<OpenFile>> epolls;
   // Set while the kernel is destroyed: closing descriptors then wakes nobody.
   bool shutting_down = false;
-  // Socket namespaces (socket.cpp): the abstract AF_UNIX names and the TCP ports in use.
+  // Socket namespaces (socket.cpp): the abstract AF_UNIX names (keyed by the socket type's
+  // byte, then the name) and the TCP ports in use.
   std::map<std::string, std::weak_ptr<OpenFile>> abstract_sockets;
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> tcp_ports;
+  std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> udp_ports;
   std::uint16_t next_ephemeral_port = 32768;
   unsigned next_autobind = 0;
+  // Sockets that were sent descriptors (SCM_RIGHTS), so that the kernel's end can drop what is
+  // still in flight: a socket sent inside its own queue would otherwise outlive the kernel.
+  std::vector<std::weak_ptr<OpenFile>> sockets_sent_rights;
   // Pseudo-terminals by index while their master is open; a new one takes the lowest free.
   std::map<int, std::weak_ptr<Pty>> ptys;
   // Fake programs: installed by inode number (never reused), running by pid.
@@ -367,6 +372,9 @@ class Kernel {
 // not euid 0): set-user-ID goes, and set-group-ID too when group execute is set or the writer
 // is not in the file's group.
 void drop_setid_bits(const Process& writer, Inode& node);
+
+// Drops the descriptions still in flight in sockets' queues (socket_rights.cpp).
+void release_in_flight(Kernel& kernel);
 
 // Text helper shared by the transcript and describe_fd (flag words: flags_text.h).
 std::string octal(unsigned value);

@@ -28,6 +28,10 @@ Socket::Socket(Kernel& kernel, std::shared_ptr<Inode> inode, int status_flags, i
 Socket::~Socket() {
   if (tx) tx->writer_gone = true;
   if (rx) rx->reader_gone = true;
+  // What was in flight to this socket goes with its queue (descriptors closed), though the
+  // sender still holds the channel.
+  std::deque<StreamRun> unread;
+  if (rx) unread.swap(rx->runs);
   if (auto other = peer.lock()) {
     // Closing with bytes unread resets the connection (unix_release_sock, tcp_close).
     if (rx && !rx->bytes.empty()) other->error = ECONNRESET;
@@ -40,9 +44,11 @@ Socket::~Socket() {
 }
 
 std::string Socket::describe() const {
-  const std::string kind = is_unix() ? (is_stream() ? "unix-stream" : "unix-dgram") : "tcp";
+  const std::string kind =
+      is_unix() ? (is_stream() ? "unix-stream" : "unix-dgram") : (is_stream() ? "tcp" : "udp");
   const auto name = [&](const SocketAddress& a) {
-    return is_unix() ? unix_address_text(a) : inet_address_text(a);
+    if (is_unix()) return unix_address_text(a);
+    return is_stream() ? inet_address_text(a) : "udp:" + inet_address_text(a).substr(4);
   };
   std::string text = fmt::format("socket:[{}]:{}", inode_->ino, kind);
   if (!local.empty()) text += " " + name(local);
@@ -56,7 +62,8 @@ sys::Result<std::size_t> Socket::read(Kernel&, Process&, std::span<std::byte> bu
 }
 
 sys::Result<std::size_t> Socket::write(Kernel&, Process& writer, std::span<const std::byte> buf) {
-  if (is_stream()) return send_stream(buf, "write");
+  if (is_stream()) return send_stream(buf, "write", &writer);
+  if (!is_unix()) return udp_send(kernel_, shared_from_this(), buf, nullptr, 0);
   auto to = datagram_peer.lock();
   if (!datagram_connected) return sys::fail(ENOTCONN, "write");
   if (shut & kShutWrite) return sys::fail(EPIPE, "write");
@@ -74,6 +81,8 @@ void Socket::autobind_for_credentials() {
 sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, Received* info) {
   const char* call = info != nullptr ? "recvfrom" : "read";
   if (!is_stream()) {
+    // __skb_recv_udp reports an error an ICMP message left before any datagram.
+    if (!is_unix() && error != 0) return sys::fail(std::exchange(error, 0), call);
     if (inbox.empty()) return sys::fail(EAGAIN, call);
     Datagram& d = inbox.front();
     const std::size_t n = std::min(buf.size(), d.bytes.size());
@@ -83,6 +92,8 @@ sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, Re
       info->from = d.from;
       info->credentials = d.credentials;
       info->truncated = whole > n;
+      // A peek copies the descriptors; a read takes them (unix_peek_fds, unix_detach_fds).
+      info->rights = d.rights;
     }
     if (!(flags & MSG_PEEK)) inbox.pop_front();
     return (flags & MSG_TRUNC) ? whole : n;
@@ -97,17 +108,22 @@ sys::Result<std::size_t> Socket::receive(std::span<std::byte> buf, int flags, Re
     if (rx->writer_gone || reset || (shut & kShutRead)) return std::size_t{0};
     return sys::fail(EAGAIN, call);
   }
-  const std::size_t n = std::min(buf.size(), rx->bytes.size());
+  std::size_t n = std::min(buf.size(), rx->bytes.size());
+  if (is_unix()) {
+    n = stream_read_limit(*rx, n, pass_credentials, (flags & MSG_PEEK) != 0, info);
+  }
   std::memcpy(buf.data(), rx->bytes.data(), n);
   if (!(flags & MSG_PEEK)) {
     rx->bytes.erase(0, n);
+    rx->consumed += n;
     if (auto other = peer.lock()) kernel_.wake(other.get(), EPOLLOUT | EPOLLWRNORM);
   }
   if (info != nullptr) info->from = peer_address;
   return n;
 }
 
-sys::Result<std::size_t> Socket::send_stream(std::span<const std::byte> buf, const char* call) {
+sys::Result<std::size_t> Socket::send_stream(std::span<const std::byte> buf, const char* call,
+                                             const Process* sender, Ancillary* extra) {
   if (state != State::kConnected) return sys::fail(is_unix() ? ENOTCONN : EPIPE, call);
   // After shutdown(SHUT_WR) every write fails, an empty one too (the check comes before the
   // send loop in unix_stream_sendmsg and tcp_sendmsg_locked).
@@ -124,12 +140,24 @@ sys::Result<std::size_t> Socket::send_stream(std::span<const std::byte> buf, con
   if (room == 0) return sys::fail(EAGAIN, call);
   const std::size_t n = std::min(room, buf.size());
   tx->bytes.append(reinterpret_cast<const char*>(buf.data()), n);
-  if (auto other = peer.lock()) kernel_.wake(other.get(), EPOLLIN | EPOLLRDNORM);
+  auto other = peer.lock();
+  if (is_unix()) {
+    // The run records the sender's credentials as datagrams do (maybe_add_creds), and carries
+    // sendmsg's descriptors with its first bytes.
+    Ancillary carried = extra != nullptr ? std::move(*extra) : Ancillary{};
+    if (!carried.credentials && sender != nullptr &&
+        (pass_credentials || (other && other->pass_credentials))) {
+      carried.credentials = Credentials{sender->pid, sender->uids.real, sender->gids.real};
+    }
+    if (!carried.rights.empty() && other) note_rights_sent(kernel_, other);
+    stream_attach(*tx, n, std::move(carried));
+  }
+  if (other) kernel_.wake(other.get(), EPOLLIN | EPOLLRDNORM);
   return n;
 }
 
 sys::Result<std::size_t> Socket::send_datagram(Socket& to, std::span<const std::byte> buf,
-                                               const Process& sender) {
+                                               const Process& sender, Ancillary* extra) {
   if (buf.size() > kSocketBuffer - 32) return sys::fail(EMSGSIZE, "sendto");
   // A connected datagram socket hears only from its peer (unix_may_send).
   if (to.datagram_connected && to.datagram_peer.lock().get() != this) {
@@ -137,12 +165,18 @@ sys::Result<std::size_t> Socket::send_datagram(Socket& to, std::span<const std::
   }
   if (to.inbox.size() > kMaxDatagramQueue) return sys::fail(EAGAIN, "sendto");
   std::optional<Credentials> credentials;
-  if (pass_credentials || to.pass_credentials) {
+  Rights rights;
+  if (extra != nullptr) {
+    credentials = extra->credentials;  // stated with SCM_CREDENTIALS: recorded as stated
+    rights = std::move(extra->rights);
+  }
+  if (!rights.empty()) note_rights_sent(kernel_, to.shared_from_this());
+  if (!credentials && (pass_credentials || to.pass_credentials)) {
     credentials = Credentials{sender.pid, sender.uids.real, sender.gids.real};
   }
   to.inbox.push_back(Datagram{std::string(reinterpret_cast<const char*>(buf.data()), buf.size()),
                               local,  // unnamed: recvfrom gives length 0
-                              credentials});
+                              credentials, std::move(rights)});
   kernel_.wake(&to, EPOLLIN | EPOLLRDNORM);
   return buf.size();
 }
@@ -198,6 +232,13 @@ void Socket::join(const std::shared_ptr<Socket>& self, const std::shared_ptr<Soc
 
 Readiness Socket::readiness() const {
   Readiness r;
+  if (!is_stream() && !is_unix()) {
+    // UDP on loopback always has room; an ICMP error is EPOLLERR (and wakes a reader).
+    r.readable = !inbox.empty();
+    r.writable = true;
+    r.error = error != 0;
+    return r;
+  }
   if (!is_stream()) {
     r.readable = !inbox.empty();
     auto to = datagram_peer.lock();
@@ -338,6 +379,41 @@ std::string msghdr_text(const msghdr* msg) {
                      msg->msg_iovlen, len, msg->msg_controllen);
 }
 
+std::string option_text(int level, int name) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_REUSEADDR:
+        return "SOL_SOCKET, SO_REUSEADDR";
+      case SO_KEEPALIVE:
+        return "SOL_SOCKET, SO_KEEPALIVE";
+      case SO_ERROR:
+        return "SOL_SOCKET, SO_ERROR";
+      case SO_TYPE:
+        return "SOL_SOCKET, SO_TYPE";
+      case SO_DOMAIN:
+        return "SOL_SOCKET, SO_DOMAIN";
+      case SO_ACCEPTCONN:
+        return "SOL_SOCKET, SO_ACCEPTCONN";
+      case SO_PASSCRED:
+        return "SOL_SOCKET, SO_PASSCRED";
+      case SO_PEERCRED:
+        return "SOL_SOCKET, SO_PEERCRED";
+      case SO_PROTOCOL:
+        return "SOL_SOCKET, SO_PROTOCOL";
+      case SO_SNDBUF:
+        return "SOL_SOCKET, SO_SNDBUF";
+      case SO_RCVBUF:
+        return "SOL_SOCKET, SO_RCVBUF";
+      default:
+        return fmt::format("SOL_SOCKET, {}", name);
+    }
+  }
+  if (level == IPPROTO_TCP && name == TCP_NODELAY) return "IPPROTO_TCP, TCP_NODELAY";
+  return fmt::format("{}, {}", level, name);
+}
+
+}  // namespace
+
 // Linux's put_cmsg: a control message the buffer cannot hold whole is cut (a header that fits
 // says the length it got) and MSG_CTRUNC is set; one with no room even for its header is lost.
 // `used` counts the bytes of msg_control filled so far.
@@ -362,33 +438,6 @@ void put_control(msghdr& msg, std::size_t& used, int level, int type, const void
   std::memcpy(at + CMSG_LEN(0), data, cmsg_len - CMSG_LEN(0));
   used += std::min<std::size_t>(CMSG_SPACE(len), room);
 }
-
-std::string option_text(int level, int name) {
-  if (level == SOL_SOCKET) {
-    switch (name) {
-      case SO_REUSEADDR:
-        return "SOL_SOCKET, SO_REUSEADDR";
-      case SO_KEEPALIVE:
-        return "SOL_SOCKET, SO_KEEPALIVE";
-      case SO_ERROR:
-        return "SOL_SOCKET, SO_ERROR";
-      case SO_TYPE:
-        return "SOL_SOCKET, SO_TYPE";
-      case SO_DOMAIN:
-        return "SOL_SOCKET, SO_DOMAIN";
-      case SO_ACCEPTCONN:
-        return "SOL_SOCKET, SO_ACCEPTCONN";
-      case SO_PASSCRED:
-        return "SOL_SOCKET, SO_PASSCRED";
-      default:
-        return fmt::format("SOL_SOCKET, {}", name);
-    }
-  }
-  if (level == IPPROTO_TCP && name == TCP_NODELAY) return "IPPROTO_TCP, TCP_NODELAY";
-  return fmt::format("{}, {}", level, name);
-}
-
-}  // namespace
 
 // The address as text for the transcript.
 std::string socket_address_text(const sockaddr* addr, socklen_t len) {
@@ -421,8 +470,12 @@ sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
             if (protocol != 0 && protocol != IPPROTO_TCP) {
               return sys::fail(EPROTONOSUPPORT, "socket");
             }
+          } else if (base == SOCK_DGRAM) {
+            if (protocol != 0 && protocol != IPPROTO_UDP) {
+              return sys::fail(EPROTONOSUPPORT, "socket");
+            }
           } else {
-            // UDP and raw sockets are not modelled.
+            // Raw sockets and SOCK_SEQPACKET are not modelled.
             return sys::fail(ESOCKTNOSUPPORT, "socket");
           }
         } else {
@@ -473,6 +526,7 @@ sys::Result<sys::SocketPair> FakeSyscalls::socketpair(int domain, int type, int 
         auto second = make();
         first->peer_address = detail::unix_unnamed();
         second->peer_address = detail::unix_unnamed();
+        first->peer_credentials = second->peer_credentials = detail::peer_credentials_of(p);
         if (base == SOCK_STREAM) {
           first->join(first, second);
         } else {
@@ -496,6 +550,9 @@ sys::Result<void> FakeSyscalls::bind(int fd, const struct sockaddr* addr, sockle
                       if (addr == nullptr) return sys::fail(EFAULT, "bind");
                       if (socket->is_unix())
                         return detail::unix_bind(kernel(), p, *socket, socket, addr, len);
+                      if (!socket->is_stream()) {
+                        return detail::udp_bind(kernel(), p, socket, addr, len);
+                      }
                       return detail::inet_bind(kernel(), p, socket, addr, len);
                     });
 }
@@ -521,6 +578,8 @@ sys::Result<void> FakeSyscalls::listen(int fd, int backlog) {
     }
     const auto limit = static_cast<unsigned>(detail::kSomaxconn);
     socket->backlog = static_cast<unsigned>(backlog) > limit ? detail::kSomaxconn : backlog;
+    // unix_listen's init_peercred: what the listener's clients will read as SO_PEERCRED.
+    if (socket->is_unix()) socket->own_credentials = detail::peer_credentials_of(p);
     socket->state = Socket::State::kListening;
     return {};
   });
@@ -566,6 +625,9 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
         const std::shared_ptr<Socket> socket = *socket_or;
         auto& k = kernel();
         if (addr == nullptr) return sys::fail(EFAULT, "connect");
+        if (!socket->is_stream() && !socket->is_unix()) {
+          return detail::udp_connect(k, socket, addr, len);
+        }
         if (!socket->is_stream()) {
           if (len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
             socket->datagram_connected = false;
@@ -665,6 +727,12 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
         socket->peer_address = listener->local;
         if (!socket->is_unix()) socket->peer_address = server->local;
         socket->join(socket, server);
+        if (socket->is_unix()) {
+          // unix_stream_connect: the accepted socket's peer is the connecting process, the
+          // client's is whoever called listen.
+          server->peer_credentials = detail::peer_credentials_of(p);
+          socket->peer_credentials = listener->own_credentials;
+        }
         listener->accept_queue.push_back(server);
         k.wake(listener.get(), EPOLLIN | EPOLLRDNORM);
         if (!socket->is_unix() && socket->nonblocking()) {
@@ -674,52 +742,64 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
       });
 }
 
+namespace detail {
+
+// What sendto and sendmsg share once the bytes are gathered and the control messages read.
+sys::Result<std::size_t> send_message(Kernel& k, Process& p, int fd,
+                                      const std::shared_ptr<Socket>& socket,
+                                      std::span<const std::byte> bytes, int flags,
+                                      const struct sockaddr* addr, socklen_t addrlen,
+                                      Ancillary* extra) {
+  if (flags & MSG_OOB) return sys::fail(EOPNOTSUPP, "sendto");
+  sys::Result<std::size_t> sent = std::size_t{0};
+  if (socket->is_stream()) {
+    if (addr != nullptr && socket->is_unix()) {
+      return sys::fail(socket->state == Socket::State::kConnected ? EISCONN : EOPNOTSUPP, "sendto");
+    }
+    sent = socket->send_stream(bytes, "sendto", &p, extra);
+  } else if (!socket->is_unix()) {
+    sent = udp_send(k, socket, bytes, addr, addrlen);
+  } else {
+    std::shared_ptr<Socket> to;
+    if (addr != nullptr) {
+      auto found = unix_find(k, p, addr, addrlen, SOCK_DGRAM, "sendto");
+      if (found || found.error().code != EINVAL) socket->autobind_for_credentials();
+      if (!found) return sys::fail(found.error());
+      to = *found;
+    } else {
+      if (!socket->datagram_connected) return sys::fail(ENOTCONN, "sendto");
+      socket->autobind_for_credentials();
+      to = socket->datagram_peer.lock();
+      if (!to) return sys::fail(ECONNREFUSED, "sendto");
+    }
+    sent = (socket->shut & Socket::kShutWrite) != 0 ? sys::fail(EPIPE, "sendto")
+                                                    : socket->send_datagram(*to, bytes, p, extra);
+  }
+  if (!sent && sent.error().code == EAGAIN && !socket->nonblocking() && !(flags & MSG_DONTWAIT)) {
+    return k.would_block<std::size_t>("sendto",
+                                      fmt::format("fd {}: {}", fd, socket->blocked_reason(k)));
+  }
+  if (!sent && sent.error().code == EPIPE && !(flags & MSG_NOSIGNAL)) {
+    k.deliver(p, SIGPIPE, 0);
+  }
+  return sent;
+}
+
+}  // namespace detail
+
 sys::Result<std::size_t> FakeSyscalls::sendto(int fd, const void* buf, std::size_t len, int flags,
                                               const struct sockaddr* addr, socklen_t addrlen) {
-  return call<std::size_t>(
-      "sendto",
-      {arg(fd), bytes_text(buf, len), arg(len), detail::msg_flags_text(flags),
-       detail::socket_address_text(addr, addrlen)},
-      [&](Process& p) -> sys::Result<std::size_t> {
-        auto socket_or = detail::socket_at(kernel(), p, fd, "sendto");
-        if (!socket_or) return sys::fail(socket_or.error());
-        const std::shared_ptr<Socket> socket = *socket_or;
-        auto& k = kernel();
-        if (flags & MSG_OOB) return sys::fail(EOPNOTSUPP, "sendto");
-        const std::span<const std::byte> bytes(static_cast<const std::byte*>(buf), len);
-        sys::Result<std::size_t> sent = std::size_t{0};
-        if (socket->is_stream()) {
-          if (addr != nullptr && socket->is_unix()) {
-            return sys::fail(socket->state == Socket::State::kConnected ? EISCONN : EOPNOTSUPP,
-                             "sendto");
-          }
-          sent = socket->send_stream(bytes, "sendto");
-        } else {
-          std::shared_ptr<Socket> to;
-          if (addr != nullptr) {
-            auto found = detail::unix_find(k, p, addr, addrlen, SOCK_DGRAM, "sendto");
-            if (found || found.error().code != EINVAL) socket->autobind_for_credentials();
-            if (!found) return sys::fail(found.error());
-            to = *found;
-          } else {
-            if (!socket->datagram_connected) return sys::fail(ENOTCONN, "sendto");
-            socket->autobind_for_credentials();
-            to = socket->datagram_peer.lock();
-            if (!to) return sys::fail(ECONNREFUSED, "sendto");
-          }
-          sent = (socket->shut & Socket::kShutWrite) != 0 ? sys::fail(EPIPE, "sendto")
-                                                          : socket->send_datagram(*to, bytes, p);
-        }
-        if (!sent && sent.error().code == EAGAIN && !socket->nonblocking() &&
-            !(flags & MSG_DONTWAIT)) {
-          return k.would_block<std::size_t>(
-              "sendto", fmt::format("fd {}: {}", fd, socket->blocked_reason(k)));
-        }
-        if (!sent && sent.error().code == EPIPE && !(flags & MSG_NOSIGNAL)) {
-          k.deliver(p, SIGPIPE, 0);
-        }
-        return sent;
-      });
+  return call<std::size_t>("sendto",
+                           {arg(fd), bytes_text(buf, len), arg(len), detail::msg_flags_text(flags),
+                            detail::socket_address_text(addr, addrlen)},
+                           [&](Process& p) -> sys::Result<std::size_t> {
+                             auto socket_or = detail::socket_at(kernel(), p, fd, "sendto");
+                             if (!socket_or) return sys::fail(socket_or.error());
+                             const std::span<const std::byte> bytes(
+                                 static_cast<const std::byte*>(buf), len);
+                             return detail::send_message(kernel(), p, fd, *socket_or, bytes, flags,
+                                                         addr, addrlen, nullptr);
+                           });
 }
 
 sys::Result<std::size_t> FakeSyscalls::recvfrom(int fd, void* buf, std::size_t len, int flags,
@@ -801,19 +881,66 @@ sys::Result<std::size_t> FakeSyscalls::recvmsg(int fd, struct msghdr* msg, int f
             return sys::fail(copied.error());
           }
         }
-        msg->msg_flags = received.truncated ? MSG_TRUNC : 0;
+        // ___sys_recvmsg starts msg_flags from the caller's MSG_CMSG_CLOEXEC.
+        msg->msg_flags = (flags & MSG_CMSG_CLOEXEC) | (received.truncated ? MSG_TRUNC : 0);
         std::size_t control_used = 0;
-        if (socket->pass_credentials && !socket->is_stream()) {
-          // A datagram sent before anyone asked for credentials has none: the receiver reads
-          // pid 0 and the overflow ids (scm_recv of an skb without them).
-          const detail::Credentials c = received.credentials.value_or(
-              detail::Credentials{0, detail::kOverflowId, detail::kOverflowId});
-          const ucred credentials{c.pid, c.uid, c.gid};
-          detail::put_control(*msg, control_used, SOL_SOCKET, SCM_CREDENTIALS, &credentials,
-                              sizeof credentials);
+        const bool credentials_asked = socket->pass_credentials && socket->is_unix();
+        if (msg->msg_control == nullptr) {
+          // scm_recv: without a control buffer, what would have come is lost (descriptors
+          // closed) and said so.
+          if (credentials_asked || !received.rights.empty()) msg->msg_flags |= MSG_CTRUNC;
+        } else {
+          if (credentials_asked) {
+            // Bytes sent before anyone asked for credentials have none: the receiver reads
+            // pid 0 and the overflow ids (scm_recv of an skb without them).
+            const detail::Credentials c = received.credentials.value_or(
+                detail::Credentials{0, detail::kOverflowId, detail::kOverflowId});
+            const ucred credentials{c.pid, c.uid, c.gid};
+            detail::put_control(*msg, control_used, SOL_SOCKET, SCM_CREDENTIALS, &credentials,
+                                sizeof credentials);
+          }
+          if (!received.rights.empty()) {
+            detail::put_rights(k, p, *msg, control_used, std::move(received.rights),
+                               (flags & MSG_CMSG_CLOEXEC) != 0);
+          }
         }
         msg->msg_controllen = control_used;
         return got;
+      });
+}
+
+// ___sys_sendmsg: the descriptor, the header, the iovecs gathered, then the family's sendmsg,
+// which reads the control messages (scm_send) before anything else.
+sys::Result<std::size_t> FakeSyscalls::sendmsg(int fd, const struct msghdr* msg, int flags) {
+  return call<std::size_t>(
+      "sendmsg", {arg(fd), detail::msghdr_text(msg), detail::msg_flags_text(flags)},
+      [&](Process& p) -> sys::Result<std::size_t> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "sendmsg");
+        if (!socket_or) return sys::fail(socket_or.error());
+        if (msg == nullptr) return sys::fail(EFAULT, "sendmsg");
+        if (msg->msg_iovlen > static_cast<std::size_t>(IOV_MAX)) {
+          return sys::fail(EMSGSIZE, "sendmsg");
+        }
+        if (msg->msg_iov == nullptr && msg->msg_iovlen > 0) return sys::fail(EFAULT, "sendmsg");
+        if (msg->msg_controllen > static_cast<std::size_t>(INT_MAX)) {
+          return sys::fail(ENOBUFS, "sendmsg");
+        }
+        std::vector<std::byte> bytes;
+        for (std::size_t i = 0; i < msg->msg_iovlen; ++i) {
+          const iovec& v = msg->msg_iov[i];
+          if (v.iov_len == 0) continue;
+          if (v.iov_base == nullptr) return sys::fail(EFAULT, "sendmsg");
+          const auto* from = static_cast<const std::byte*>(v.iov_base);
+          bytes.insert(bytes.end(), from, from + v.iov_len);
+        }
+        auto extra = detail::parse_control(kernel(), p, **socket_or, *msg);
+        if (!extra) return sys::fail(extra.error());
+        const auto* addr = static_cast<const sockaddr*>(msg->msg_name);
+        const socklen_t addrlen = addr == nullptr ? 0 : msg->msg_namelen;
+        auto sent = detail::send_message(kernel(), p, fd, *socket_or, bytes, flags,
+                                         addrlen == 0 ? nullptr : addr, addrlen, &*extra);
+        if (!sent) return sys::fail(sent.error().code, "sendmsg");
+        return sent;
       });
 }
 
@@ -821,33 +948,50 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
                                            socklen_t len) {
   int shown = 0;
   if (value != nullptr && len >= sizeof(int)) std::memcpy(&shown, value, sizeof shown);
-  return call<void>("setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
-                    [&](Process& p) -> sys::Result<void> {
-                      auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
-                      if (!socket_or) return sys::fail(socket_or.error());
-                      const std::shared_ptr<Socket> socket = *socket_or;
-                      bool* flag = nullptr;
-                      if (level == SOL_SOCKET) {
-                        if (name == SO_REUSEADDR) flag = &socket->reuse_address;
-                        if (name == SO_KEEPALIVE) flag = &socket->keepalive;
-                        if (name == SO_PASSCRED) {
-                          // Linux (checked on 6.18) takes it only where credentials can travel.
-                          if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "setsockopt");
-                          flag = &socket->pass_credentials;
-                        }
-                      } else if (level == IPPROTO_TCP && !socket->is_unix()) {
-                        if (name == TCP_NODELAY) flag = &socket->no_delay;
-                      } else if (socket->is_unix()) {
-                        return sys::fail(EOPNOTSUPP, "setsockopt");
-                      }
-                      if (flag == nullptr) return sys::fail(ENOPROTOOPT, "setsockopt");
-                      if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
-                      if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
-                      int v = 0;
-                      std::memcpy(&v, value, sizeof v);
-                      *flag = v != 0;
-                      return {};
-                    });
+  return call<void>(
+      "setsockopt", {arg(fd), detail::option_text(level, name), arg(shown), arg(len)},
+      [&](Process& p) -> sys::Result<void> {
+        auto socket_or = detail::socket_at(kernel(), p, fd, "setsockopt");
+        if (!socket_or) return sys::fail(socket_or.error());
+        const std::shared_ptr<Socket> socket = *socket_or;
+        if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF)) {
+          if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
+          if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
+          int v = 0;
+          std::memcpy(&v, value, sizeof v);
+          // sk_setsockopt: capped at the sysctl maximum (a negative value is a huge unsigned
+          // one), doubled for the kernel's overhead, floored.
+          const auto capped = static_cast<int>(
+              std::min<std::uint32_t>(static_cast<std::uint32_t>(v), detail::kSocketBufferMax));
+          if (name == SO_SNDBUF) {
+            socket->send_buffer = std::max(capped * 2, detail::kMinSendBuffer);
+          } else {
+            socket->receive_buffer = std::max(capped * 2, detail::kMinReceiveBuffer);
+          }
+          return {};
+        }
+        bool* flag = nullptr;
+        if (level == SOL_SOCKET) {
+          if (name == SO_REUSEADDR) flag = &socket->reuse_address;
+          if (name == SO_KEEPALIVE) flag = &socket->keepalive;
+          if (name == SO_PASSCRED) {
+            // Linux (checked on 6.18) takes it only where credentials can travel.
+            if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "setsockopt");
+            flag = &socket->pass_credentials;
+          }
+        } else if (level == IPPROTO_TCP && !socket->is_unix() && socket->is_stream()) {
+          if (name == TCP_NODELAY) flag = &socket->no_delay;
+        } else if (socket->is_unix()) {
+          return sys::fail(EOPNOTSUPP, "setsockopt");
+        }
+        if (flag == nullptr) return sys::fail(ENOPROTOOPT, "setsockopt");
+        if (len < sizeof(int)) return sys::fail(EINVAL, "setsockopt");
+        if (value == nullptr) return sys::fail(EFAULT, "setsockopt");
+        int v = 0;
+        std::memcpy(&v, value, sizeof v);
+        *flag = v != 0;
+        return {};
+      });
 }
 
 sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* value,
@@ -858,6 +1002,18 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
         auto socket_or = detail::socket_at(kernel(), p, fd, "getsockopt");
         if (!socket_or) return sys::fail(socket_or.error());
         const std::shared_ptr<Socket> socket = *socket_or;
+        if (level == SOL_SOCKET && name == SO_PEERCRED) {
+          // Any socket answers; one without a peer's credentials says pid 0 and ids -1.
+          const detail::Credentials c = socket->peer_credentials.value_or(
+              detail::Credentials{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)});
+          const ucred peer{c.pid, c.uid, c.gid};
+          if (len == nullptr || value == nullptr) return sys::fail(EFAULT, "getsockopt");
+          if (static_cast<int>(*len) < 0) return sys::fail(EINVAL, "getsockopt");
+          const socklen_t n = std::min<socklen_t>(*len, sizeof peer);
+          std::memcpy(value, &peer, n);
+          *len = n;
+          return {};
+        }
         int v = 0;
         if (level == SOL_SOCKET) {
           switch (name) {
@@ -883,12 +1039,31 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
               if (!socket->is_unix()) return sys::fail(EOPNOTSUPP, "getsockopt");
               v = socket->pass_credentials ? 1 : 0;
               break;
+            case SO_PROTOCOL:
+              v = socket->is_unix() ? 0 : socket->is_stream() ? IPPROTO_TCP : IPPROTO_UDP;
+              break;
+            case SO_SNDBUF: {
+              const bool tcp = socket->is_stream() && !socket->is_unix();
+              v = socket->send_buffer != 0 ? socket->send_buffer
+                  : tcp                    ? detail::kTcpSendBuffer
+                                           : detail::kSocketBufferMax;
+              break;
+            }
+            case SO_RCVBUF: {
+              const bool tcp = socket->is_stream() && !socket->is_unix();
+              v = socket->receive_buffer != 0 ? socket->receive_buffer
+                  : tcp                       ? detail::kTcpReceiveBuffer
+                                              : detail::kSocketBufferMax;
+              break;
+            }
             default:
               return sys::fail(ENOPROTOOPT, "getsockopt");
           }
-        } else if (level == IPPROTO_TCP && !socket->is_unix() && name == TCP_NODELAY) {
+        } else if (level == IPPROTO_TCP && socket->is_stream() && !socket->is_unix() &&
+                   name == TCP_NODELAY) {
           v = socket->no_delay ? 1 : 0;
-        } else if (socket->is_unix() && level != SOL_SOCKET) {
+        } else if (level != SOL_SOCKET &&
+                   (socket->is_unix() || (!socket->is_stream() && level != IPPROTO_IP))) {
           return sys::fail(EOPNOTSUPP, "getsockopt");
         } else {
           return sys::fail(ENOPROTOOPT, "getsockopt");
@@ -914,6 +1089,21 @@ sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, sockl
     }
     if (addr == nullptr || len == nullptr) return sys::fail(EFAULT, "getsockname");
     return detail::copy_address(name, addr, len, "getsockname");
+  });
+}
+
+// inet_getname and unix_getname with peer set: ENOTCONN before the buffer is looked at.
+sys::Result<void> FakeSyscalls::getpeername(int fd, struct sockaddr* addr, socklen_t* len) {
+  return call<void>("getpeername", {arg(fd)}, [&](Process& p) -> sys::Result<void> {
+    auto socket_or = detail::socket_at(kernel(), p, fd, "getpeername");
+    if (!socket_or) return sys::fail(socket_or.error());
+    const std::shared_ptr<Socket> socket = *socket_or;
+    const bool connected = socket->is_stream()
+                               ? socket->state == Socket::State::kConnected && !socket->reset
+                               : socket->datagram_connected;
+    if (!connected || socket->peer_address.empty()) return sys::fail(ENOTCONN, "getpeername");
+    if (addr == nullptr || len == nullptr) return sys::fail(EFAULT, "getpeername");
+    return detail::copy_address(socket->peer_address, addr, len, "getpeername");
   });
 }
 

@@ -1,8 +1,9 @@
 // Sockets of the simulated kernel: AF_UNIX stream and datagram sockets (filesystem paths and
-// the abstract namespace) and AF_INET stream sockets on the loopback interface. socket.cpp
+// the abstract namespace) and AF_INET TCP and UDP sockets on the loopback interface. socket.cpp
 // holds what the families share (the Socket description, byte streams, listen/accept,
 // options, the system calls); socket_unix.cpp and socket_inet.cpp name addresses and find the
-// socket an address reaches.
+// socket an address reaches; socket_udp.cpp is UDP's ports and delivery; socket_rights.cpp is
+// what messages carry besides bytes (SCM_RIGHTS, SCM_CREDENTIALS).
 #pragma once
 
 #include <netinet/in.h>
@@ -10,10 +11,13 @@
 #include <sys/un.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "kernel.h"
 
@@ -27,15 +31,19 @@ using SocketAddress = std::string;
 inline constexpr std::size_t kSocketBuffer = 212992;
 inline constexpr std::size_t kMaxDatagramQueue = 10;
 inline constexpr int kSomaxconn = 4096;
+// net.core.wmem_max and rmem_max, and the floors Linux puts under a doubled SO_SNDBUF and
+// SO_RCVBUF (SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF with a 256-byte struct sk_buff).
+inline constexpr int kSocketBufferMax = 212992;
+inline constexpr int kMinSendBuffer = 4608;
+inline constexpr int kMinReceiveBuffer = 2304;
+// tcp_wmem[1] and tcp_rmem[1]: what a TCP socket starts with.
+inline constexpr int kTcpSendBuffer = 16384;
+inline constexpr int kTcpReceiveBuffer = 131072;
+// net.ipv4.ip_local_port_range.
+inline constexpr std::uint16_t kFirstEphemeralPort = 32768;
+inline constexpr std::uint16_t kLastEphemeralPort = 60999;
 // What a receiver sees for an id the kernel never recorded: kernel.overflowuid/overflowgid.
 inline constexpr uid_t kOverflowId = 65534;
-
-// One direction of a connected stream.
-struct StreamChannel {
-  std::string bytes;
-  bool writer_gone = false;  // the sending socket closed: EOF once the bytes are read
-  bool reader_gone = false;  // the receiving socket closed: EPIPE for the sender
-};
 
 // A sender as SCM_CREDENTIALS names it: its pid (the thread group's) and its real uid and gid
 // at the time of the send, not the effective ones (current_uid_gid in unix_dgram_sendmsg).
@@ -43,6 +51,35 @@ struct Credentials {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  bool operator==(const Credentials&) const = default;
+};
+
+// Open file descriptions in flight (SCM_RIGHTS): the message holds them until it is received,
+// so that their files stay open after the sender closes its descriptors.
+using Rights = std::vector<std::shared_ptr<OpenFile>>;
+
+// What a message carries besides its bytes (socket_rights.cpp).
+struct Ancillary {
+  Rights rights;
+  std::optional<Credentials> credentials;
+};
+
+// A run of bytes one send put on an AF_UNIX stream (one skb on Linux) that carries something:
+// descriptors, or credentials. A read stops at the end of a run with descriptors, and, when
+// the reader has SO_PASSCRED, before a run with other credentials.
+struct StreamRun {
+  std::uint64_t end = 0;  // the channel's byte count (StreamChannel::consumed) after the run
+  Ancillary extra;
+};
+
+// One direction of a connected stream.
+struct StreamChannel {
+  std::string bytes;
+  bool writer_gone = false;  // the sending socket closed: EOF once the bytes are read
+  bool reader_gone = false;  // the receiving socket closed: EPIPE for the sender
+  // AF_UNIX only: the runs the unread bytes belong to, oldest first (none: nothing attached).
+  std::uint64_t consumed = 0;  // bytes read off the front so far
+  std::deque<StreamRun> runs;
 };
 
 struct Datagram {
@@ -52,13 +89,15 @@ struct Datagram {
   // maybe_add_creds does; otherwise a receiver that turns SO_PASSCRED on later reads pid 0
   // and the overflow ids.
   std::optional<Credentials> credentials;
+  Rights rights;  // SCM_RIGHTS
 };
 
 // What a receive learnt besides the bytes.
 struct Received {
   SocketAddress from;
-  std::optional<Credentials> credentials;  // a datagram's, when recorded
+  std::optional<Credentials> credentials;  // a datagram's or a stream run's, when recorded
   bool truncated = false;                  // a datagram longer than the buffer
+  Rights rights;                           // descriptors in flight, now the receiver's to install
 };
 
 class Socket final : public OpenFile, public std::enable_shared_from_this<Socket> {
@@ -78,10 +117,12 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   // recv/recvfrom/recvmsg: EAGAIN when nothing is there (the caller applies blocking).
   sys::Result<std::size_t> receive(std::span<std::byte> buf, int flags, Received* info);
   // send/sendto on a stream, or to a datagram socket's destination. EPIPE is returned without
-  // raising SIGPIPE (the caller decides); EAGAIN when there is no room.
-  sys::Result<std::size_t> send_stream(std::span<const std::byte> buf, const char* call);
+  // raising SIGPIPE (the caller decides); EAGAIN when there is no room. `extra` (sendmsg's
+  // control messages) travels with the bytes.
+  sys::Result<std::size_t> send_stream(std::span<const std::byte> buf, const char* call,
+                                       const Process* sender = nullptr, Ancillary* extra = nullptr);
   sys::Result<std::size_t> send_datagram(Socket& to, std::span<const std::byte> buf,
-                                         const Process& sender);
+                                         const Process& sender, Ancillary* extra = nullptr);
   // A unix socket with SO_PASSCRED that is unbound gets an autobind name before it connects
   // or sends, so that its peer can name it (unix_may_passcred in unix_dgram_sendmsg,
   // unix_dgram_connect and unix_stream_connect).
@@ -106,7 +147,15 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   bool keepalive = false;
   bool no_delay = false;
   bool pass_credentials = false;  // SO_PASSCRED
-  int error = 0;  // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
+  // SO_SNDBUF and SO_RCVBUF as set (0: the kind's default); stored and reported only, the
+  // buffers stay kSocketBuffer.
+  int send_buffer = 0;
+  int receive_buffer = 0;
+  // SO_PEERCRED: the peer's pid and effective ids when the connection was made (a listener's
+  // own at listen(), which its clients get); none: pid 0 and ids -1.
+  std::optional<Credentials> own_credentials;
+  std::optional<Credentials> peer_credentials;
+  int error = 0;       // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
   // A non-blocking TCP connect whose SYN a full backlog dropped (SYN_SENT): neither readable nor
   // writable, EALREADY to another connect. Linux retries the SYN; the fake never does, so it
   // stays so until closed (a timeout above the kernel ends it).
@@ -127,6 +176,9 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   std::deque<Datagram> inbox;
   std::weak_ptr<Socket> datagram_peer;  // set by connect() on a datagram socket
   bool datagram_connected = false;
+  // UDP: what bind() chose, which a disconnect (connect to AF_UNSPEC) keeps.
+  bool udp_address_chosen = false;
+  bool udp_port_chosen = false;
 
  private:
   int domain_;
@@ -168,6 +220,45 @@ void inet_register(Kernel& kernel, const std::shared_ptr<Socket>& socket);
 // "tcp:127.0.0.1:7007".
 std::string inet_address_text(const SocketAddress& address);
 SocketAddress inet_address(in_addr_t address, in_port_t port);
+
+// ---- Messages (socket_rights.cpp) ----
+
+// sendmsg's control messages for `socket`, as Linux's scm_send reads them for AF_UNIX (
+// SCM_RIGHTS and SCM_CREDENTIALS at SOL_SOCKET; other levels ignored) and as TCP and UDP
+// refuse them (EINVAL).
+sys::Result<Ancillary> parse_control(Kernel& kernel, Process& sender, const Socket& socket,
+                                     const msghdr& msg);
+// Where a unix stream read of at most `want` bytes stops, given the runs: at the end of a run
+// with descriptors (which it takes, or copies for MSG_PEEK), or before a run whose credentials
+// differ from the first run's when the reader has SO_PASSCRED. Consumes the runs it finishes
+// unless `peek`; `info` learns the credentials and the descriptors.
+std::size_t stream_read_limit(StreamChannel& channel, std::size_t want, bool check_credentials,
+                              bool peek, Received* info);
+// Appends a run for `n` bytes just queued on `channel` with `extra` (when it carries anything).
+void stream_attach(StreamChannel& channel, std::size_t n, Ancillary extra);
+// Installs received descriptors in `receiver` as SCM_RIGHTS (scm_detach_fds): as many as fit
+// in the control buffer and the descriptor table; the rest are closed and MSG_CTRUNC set.
+void put_rights(Kernel& kernel, Process& receiver, msghdr& msg, std::size_t& used, Rights rights,
+                bool cloexec);
+// Remembers that `receiver` holds descriptions in flight, for release_in_flight.
+void note_rights_sent(Kernel& kernel, const std::shared_ptr<Socket>& receiver);
+// A process as SO_PEERCRED names it: its pid and effective ids (init_peercred).
+Credentials peer_credentials_of(const Process& p);
+// Linux's put_cmsg (see socket.cpp).
+void put_control(msghdr& msg, std::size_t& used, int level, int type, const void* data,
+                 std::size_t len);
+
+// ---- UDP over AF_INET (socket_udp.cpp) ----
+
+sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Socket>& self,
+                           const sockaddr* addr, socklen_t len);
+// connect(2) on a UDP socket: the peer it sends to and hears from, or none with AF_UNSPEC.
+sys::Result<void> udp_connect(Kernel& kernel, const std::shared_ptr<Socket>& self,
+                              const sockaddr* addr, socklen_t len);
+// One datagram to `addr` (null: the connected peer). Errors name "sendto".
+sys::Result<std::size_t> udp_send(Kernel& kernel, const std::shared_ptr<Socket>& self,
+                                  std::span<const std::byte> bytes, const sockaddr* addr,
+                                  socklen_t len);
 
 // An address as the transcript shows it.
 std::string socket_address_text(const sockaddr* addr, socklen_t len);

@@ -1,7 +1,7 @@
 // AF_UNIX addresses: a path binds a new S_IFSOCK inode in the fake filesystem (EADDRINUSE if
 // the name exists; the directory's write and search permissions apply) and connecting or
 // sending to it needs write permission on that inode; a name starting with a NUL byte lives in
-// the kernel's abstract namespace and vanishes with its socket; a socket bound with the family
+// the kernel's abstract namespace, one per socket type, and vanishes with its socket; a socket bound with the family
 // alone gets an autobind name, "\0" and five hex digits, as Linux gives.
 #include <cstddef>
 #include <cstring>
@@ -40,6 +40,12 @@ sys::Result<UnixName> parse(const sockaddr* addr, socklen_t len, const char* cal
   return UnixName{false, std::string(un->sun_path, strnlen(un->sun_path, n))};
 }
 
+// Linux hashes an abstract name with its socket's type (unix_abstract_hash), so a stream and a
+// datagram socket may hold the same name, and a look-up of the other type finds nothing.
+std::string abstract_key(int type, const std::string& name) {
+  return std::string(1, static_cast<char>(type)) + name;
+}
+
 }  // namespace
 
 SocketAddress unix_unnamed() { return make_address({}); }
@@ -47,7 +53,7 @@ SocketAddress unix_unnamed() { return make_address({}); }
 void unix_autobind(Kernel& kernel, Socket& socket, const std::shared_ptr<Socket>& self) {
   for (;;) {
     const std::string name = fmt::format("{}{:05x}", '\0', kernel.next_autobind++ & 0xfffff);
-    auto& slot = kernel.abstract_sockets[name];
+    auto& slot = kernel.abstract_sockets[abstract_key(socket.type(), name)];
     if (!slot.expired()) continue;
     slot = self;
     socket.local = make_address(name);
@@ -75,7 +81,7 @@ sys::Result<void> unix_bind(Kernel& kernel, Process& p, Socket& socket,
   if (!parsed) return sys::fail(parsed.error());
   if (parsed->abstract) {
     if (!socket.local.empty()) return sys::fail(EINVAL, "bind");
-    auto& slot = kernel.abstract_sockets[parsed->name];
+    auto& slot = kernel.abstract_sockets[abstract_key(socket.type(), parsed->name)];
     if (!slot.expired()) return sys::fail(EADDRINUSE, "bind");
     slot = self;
     socket.local = make_address(parsed->name);
@@ -107,7 +113,7 @@ sys::Result<std::shared_ptr<Socket>> unix_find(Kernel& kernel, Process& p, const
   if (!parsed) return sys::fail(parsed.error());
   std::shared_ptr<OpenFile> bound;
   if (parsed->abstract) {
-    auto it = kernel.abstract_sockets.find(parsed->name);
+    auto it = kernel.abstract_sockets.find(abstract_key(type, parsed->name));
     if (it != kernel.abstract_sockets.end()) bound = it->second.lock();
     if (!bound) return sys::fail(ECONNREFUSED, call);
   } else {

@@ -344,12 +344,20 @@ TEST(FakeUnixDgram, ConnectedSocketsSendWithoutAnAddressAndRefuseStrangers) {
   EXPECT_EQ(send_to(os, dgram(os), "x", "@b").error().code, EPERM) << "b hears only from a";
 }
 
-TEST(FakeUnixDgram, SendingToAStreamSocketIsEprototype) {
+TEST(FakeUnixDgram, SendingToAStreamSocketsPathIsEprototypeAndItsAbstractNameIsNobodys) {
   FakeSyscalls os;
   const int stream = *os.socket(AF_UNIX, SOCK_STREAM, 0);
-  const auto at = unix_address("@s");
+  const auto at = unix_address("/s.sock");
   ASSERT_TRUE(os.bind(stream, at.get(), at.len));
-  EXPECT_EQ(send_to(os, dgram(os), "x", "@s").error().code, EPROTOTYPE);
+  EXPECT_EQ(send_to(os, dgram(os), "x", "/s.sock").error().code, EPROTOTYPE);
+  // Abstract names are per type: a datagram socket may take the stream socket's name.
+  const int abstract_stream = *os.socket(AF_UNIX, SOCK_STREAM, 0);
+  const auto name = unix_address("@s");
+  ASSERT_TRUE(os.bind(abstract_stream, name.get(), name.len));
+  EXPECT_EQ(send_to(os, dgram(os), "x", "@s").error().code, ECONNREFUSED);
+  const int same_name = dgram(os);
+  EXPECT_TRUE(os.bind(same_name, name.get(), name.len));
+  EXPECT_EQ(*send_to(os, dgram(os), "x", "@s"), 1u);
 }
 
 TEST(FakeUnixDgram, ReadableInPollAndEpollWhileADatagramWaits) {
@@ -630,7 +638,7 @@ TEST(FakeUnixStream, APathSocketCannotBeOpened) {
 TEST(FakeSocket, RefusesWhatIsNotModelledHonestly) {
   FakeSyscalls os;
   EXPECT_EQ(os.socket(AF_INET6, SOCK_STREAM, 0).error().code, EAFNOSUPPORT);
-  EXPECT_EQ(os.socket(AF_INET, SOCK_DGRAM, 0).error().code, ESOCKTNOSUPPORT);
+  EXPECT_EQ(os.socket(AF_INET, SOCK_RAW, 0).error().code, ESOCKTNOSUPPORT);
   EXPECT_EQ(os.socket(AF_UNIX, SOCK_STREAM, 7).error().code, EPROTONOSUPPORT);
   EXPECT_EQ(os.socket(AF_UNIX, SOCK_SEQPACKET, 0).error().code, ESOCKTNOSUPPORT);
 }
@@ -751,9 +759,9 @@ TEST(FakeSocket, CallsAreRecordedReadablyAndInjectable) {
   EXPECT_EQ(os.transcript().at(1).call_text(),
             "sendto(0, \"READY=1\\n\", 8, MSG_NOSIGNAL, unix:@notify)");
   EXPECT_THAT(os.transcript(), CallFailedWith("sendto", ENOBUFS));
-  for (const char* name :
-       {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom", "recvmsg",
-        "setsockopt", "getsockopt", "getsockname", "shutdown", "socketpair"}) {
+  for (const char* name : {"socket", "bind", "listen", "accept4", "connect", "sendto", "recvfrom",
+                           "recvmsg", "sendmsg", "setsockopt", "getsockopt", "getsockname",
+                           "getpeername", "shutdown", "socketpair"}) {
     EXPECT_NE(FakeSyscalls::typical_errno(name), 0) << name;
   }
 }

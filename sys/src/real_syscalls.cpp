@@ -717,6 +717,12 @@ Result<std::size_t> RealSyscalls::recvmsg(int fd, struct msghdr* msg, int flags)
   return static_cast<std::size_t>(n);
 }
 
+Result<std::size_t> RealSyscalls::sendmsg(int fd, const struct msghdr* msg, int flags) {
+  const ssize_t n = ::sendmsg(fd, msg, flags);
+  if (n < 0) return fail(errno, "sendmsg");
+  return static_cast<std::size_t>(n);
+}
+
 Result<void> RealSyscalls::setsockopt(int fd, int level, int name, const void* value,
                                       socklen_t len) {
   if (::setsockopt(fd, level, name, value, len) < 0) return fail(errno, "setsockopt");
@@ -730,6 +736,11 @@ Result<void> RealSyscalls::getsockopt(int fd, int level, int name, void* value, 
 
 Result<void> RealSyscalls::getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
   if (::getsockname(fd, addr, len) < 0) return fail(errno, "getsockname");
+  return {};
+}
+
+Result<void> RealSyscalls::getpeername(int fd, struct sockaddr* addr, socklen_t* len) {
+  if (::getpeername(fd, addr, len) < 0) return fail(errno, "getpeername");
   return {};
 }
 

@@ -1953,6 +1953,80 @@ TEST_F(RealSyscallsSockets, RecvmsgDeliversTheSendersCredentialsAndItsErrors) {
   EXPECT_TRUE(FailsWith(sys_.recvmsg(kBadFd, &msg, 0), EBADF, "recvmsg"));
 }
 
+TEST_F(RealSyscallsSockets, SendmsgPassesADescriptorAndReportsItsErrors) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair), 0);
+  const Fd a(pair[0]);
+  const Fd b(pair[1]);
+  Pipe p = make_pipe();
+  char byte = 'x';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* header = CMSG_FIRSTHDR(&msg);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  const int sent_fd = p.write.get();
+  std::memcpy(CMSG_DATA(header), &sent_fd, sizeof sent_fd);
+  const auto sent = sys_.sendmsg(a.get(), &msg, 0);
+  ASSERT_TRUE(IsOk(sent));
+  EXPECT_EQ(*sent, 1u);
+
+  char got = 0;
+  iovec in{&got, 1};
+  alignas(cmsghdr) unsigned char received[CMSG_SPACE(sizeof(int))] = {};
+  msghdr reply{};
+  reply.msg_iov = &in;
+  reply.msg_iovlen = 1;
+  reply.msg_control = received;
+  reply.msg_controllen = sizeof received;
+  ASSERT_EQ(::recvmsg(b.get(), &reply, MSG_CMSG_CLOEXEC), 1);
+  const cmsghdr* arrived = CMSG_FIRSTHDR(&reply);
+  ASSERT_NE(arrived, nullptr);
+  ASSERT_EQ(arrived->cmsg_type, SCM_RIGHTS);
+  int new_fd = -1;
+  std::memcpy(&new_fd, CMSG_DATA(arrived), sizeof new_fd);
+  const Fd copy(new_fd);
+  ASSERT_EQ(::write(copy.get(), "p", 1), 1) << "the same pipe, under another number";
+  char piped = 0;
+  ASSERT_EQ(::read(p.read.get(), &piped, 1), 1);
+  EXPECT_EQ(piped, 'p');
+
+  const int bad = kBadFd;
+  std::memcpy(CMSG_DATA(header), &bad, sizeof bad);
+  EXPECT_TRUE(FailsWith(sys_.sendmsg(a.get(), &msg, 0), EBADF, "sendmsg"));
+  EXPECT_TRUE(FailsWith(sys_.sendmsg(a.get(), nullptr, 0), EFAULT, "sendmsg"));
+  EXPECT_TRUE(FailsWith(sys_.sendmsg(p.read.get(), &msg, 0), ENOTSOCK, "sendmsg"));
+  EXPECT_TRUE(FailsWith(sys_.sendmsg(kBadFd, &msg, 0), EBADF, "sendmsg"));
+}
+
+TEST_F(RealSyscallsSockets, GetpeernameNamesThePeerOrSaysEnotconn) {
+  const UnixAddress address = abstract_address("peer");
+  const Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::bind(listener.get(), address.get(), address.len), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  const Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UnixAddress peer;
+  peer.len = sizeof peer.addr;
+  EXPECT_TRUE(
+      FailsWith(sys_.getpeername(client.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len),
+                ENOTCONN, "getpeername"));
+  ASSERT_EQ(::connect(client.get(), address.get(), address.len), 0);
+  peer.len = sizeof peer.addr;
+  ASSERT_TRUE(
+      IsOk(sys_.getpeername(client.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len)));
+  EXPECT_TRUE(same_address(address, peer.addr, peer.len));
+  Pipe p = make_pipe();
+  EXPECT_TRUE(
+      FailsWith(sys_.getpeername(p.read.get(), reinterpret_cast<sockaddr*>(&peer.addr), &peer.len),
+                ENOTSOCK, "getpeername"));
+}
+
 TEST_F(RealSyscallsSockets, SockoptsRoundTripAndReportSoType) {
   const Fd stream(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const Fd dgram(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));

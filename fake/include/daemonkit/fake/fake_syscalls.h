@@ -355,8 +355,8 @@ class FakeSyscalls : public sys::Syscalls {
                               int timeout_ms) override;
   sys::Result<int> eventfd(unsigned int initval, int flags) override;
 
-  // AF_UNIX stream and datagram sockets, and AF_INET stream sockets on loopback only (other
-  // families and types fail as Linux fails for what it lacks); see fake/README.md.
+  // AF_UNIX stream and datagram sockets, and AF_INET TCP and UDP sockets on loopback only
+  // (other families and types fail as Linux fails for what it lacks); see fake/README.md.
   sys::Result<int> socket(int domain, int type, int protocol) override;
   // AF_UNIX SOCK_STREAM and SOCK_DGRAM pairs, connected to each other and unnamed.
   sys::Result<sys::SocketPair> socketpair(int domain, int type, int protocol) override;
@@ -371,10 +371,15 @@ class FakeSyscalls : public sys::Syscalls {
   // A datagram carries its sender's pid and real uid and gid when the sender or the receiver
   // had SO_PASSCRED; a receiver with SO_PASSCRED gets them as SCM_CREDENTIALS.
   sys::Result<std::size_t> recvmsg(int fd, struct msghdr* msg, int flags) override;
+  // sendto with the bytes gathered from the iovecs; on AF_UNIX sockets SCM_RIGHTS passes open
+  // file descriptions (installed by the receiver's recvmsg) and SCM_CREDENTIALS states the
+  // sender's ids as Linux permits. See fake/README.md.
+  sys::Result<std::size_t> sendmsg(int fd, const struct msghdr* msg, int flags) override;
   sys::Result<void> setsockopt(int fd, int level, int name, const void* value,
                                socklen_t len) override;
   sys::Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) override;
   sys::Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) override;
+  sys::Result<void> getpeername(int fd, struct sockaddr* addr, socklen_t* len) override;
   // Stream sockets (AF_UNIX and TCP) and AF_UNIX listeners; on a datagram socket the flags
   // are kept but change nothing the fake models.
   sys::Result<void> shutdown(int fd, int how) override;

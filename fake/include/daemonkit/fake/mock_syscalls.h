@@ -118,9 +118,11 @@ class BasicMockSyscalls : public sys::Syscalls {
   MOCK_METHOD(Result<std::size_t>, recvfrom,
               (int, void*, std::size_t, int, struct sockaddr*, socklen_t*), (override));
   MOCK_METHOD(Result<std::size_t>, recvmsg, (int, struct msghdr*, int), (override));
+  MOCK_METHOD(Result<std::size_t>, sendmsg, (int, const struct msghdr*, int), (override));
   MOCK_METHOD(Result<void>, setsockopt, (int, int, int, const void*, socklen_t), (override));
   MOCK_METHOD(Result<void>, getsockopt, (int, int, int, void*, socklen_t*), (override));
   MOCK_METHOD(Result<void>, getsockname, (int, struct sockaddr*, socklen_t*), (override));
+  MOCK_METHOD(Result<void>, getpeername, (int, struct sockaddr*, socklen_t*), (override));
   MOCK_METHOD(Result<void>, shutdown, (int, int), (override));
 
   MOCK_METHOD(Result<struct rlimit>, getrlimit, (int), (override));

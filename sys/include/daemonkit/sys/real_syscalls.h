@@ -102,9 +102,11 @@ class RealSyscalls final : public Syscalls {
   Result<std::size_t> recvfrom(int fd, void* buf, std::size_t len, int flags, struct sockaddr* addr,
                                socklen_t* addrlen) override;
   Result<std::size_t> recvmsg(int fd, struct msghdr* msg, int flags) override;
+  Result<std::size_t> sendmsg(int fd, const struct msghdr* msg, int flags) override;
   Result<void> setsockopt(int fd, int level, int name, const void* value, socklen_t len) override;
   Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) override;
   Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) override;
+  Result<void> getpeername(int fd, struct sockaddr* addr, socklen_t* len) override;
   Result<void> shutdown(int fd, int how) override;
 
   // Limits and time

@@ -295,6 +295,9 @@ class Syscalls {
   // See man 2 recvmsg. On success msg's msg_namelen, msg_controllen and msg_flags are updated
   // (MSG_TRUNC, MSG_CTRUNC): check MSG_CTRUNC before trusting a control message.
   virtual Result<std::size_t> recvmsg(int fd, struct msghdr* msg, int flags) = 0;
+  // See man 2 sendmsg. Descriptors sent with SCM_RIGHTS stay open here: the receiver gets new
+  // descriptors for the same open file descriptions.
+  virtual Result<std::size_t> sendmsg(int fd, const struct msghdr* msg, int flags) = 0;
   // See man 2 setsockopt.
   virtual Result<void> setsockopt(int fd, int level, int name, const void* value,
                                   socklen_t len) = 0;
@@ -302,6 +305,8 @@ class Syscalls {
   virtual Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) = 0;
   // See man 2 getsockname.
   virtual Result<void> getsockname(int fd, struct sockaddr* addr, socklen_t* len) = 0;
+  // See man 2 getpeername.
+  virtual Result<void> getpeername(int fd, struct sockaddr* addr, socklen_t* len) = 0;
   // See man 2 shutdown. SHUT_WR on a stream: the peer reads EOF once it has the bytes sent
   // before, and writes here fail with EPIPE (raising SIGPIPE, as write does). An unconnected
   // AF_UNIX socket accepts it (Linux keeps the flags); an unconnected TCP one is ENOTCONN.
