@@ -4,6 +4,9 @@
 
 #include <cstddef>
 #include <cstring>
+#include <string>
+
+#include <fmt/format.h>
 
 namespace daemonkit::core {
 namespace {
@@ -104,7 +107,13 @@ std::string SocketAddress::host() const {
   if (!is_unix() || size_ <= kPathOffset) return {};
   const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
   const std::size_t n = size_ - kPathOffset;
-  if (is_abstract()) return "@" + std::string(un->sun_path + 1, n - 1);
+  if (is_abstract()) {
+    // Appended rather than "@" + std::string(...): GCC 12 at -O3 warns -Wrestrict (a false
+    // positive) inside operator+(const char*, string&&), and the bench builds with -Werror.
+    std::string name("@");
+    name.append(un->sun_path + 1, n - 1);
+    return name;
+  }
   return {un->sun_path, strnlen(un->sun_path, n)};
 }
 
@@ -117,7 +126,7 @@ std::string to_string(const SocketAddress& address) {
     case AF_INET:
       return address.host() + ":" + std::to_string(address.port());
     case AF_INET6:
-      return "[" + address.host() + "]:" + std::to_string(address.port());
+      return fmt::format("[{}]:{}", address.host(), address.port());
     case AF_UNIX: {
       std::string host = address.host();
       return host.empty() ? "(unnamed)" : host;
