@@ -155,7 +155,7 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   // own at listen(), which its clients get); none: pid 0 and ids -1.
   std::optional<Credentials> own_credentials;
   std::optional<Credentials> peer_credentials;
-  int error = 0;       // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
+  int error = 0;  // SO_ERROR: an error to report once (ECONNRESET, ECONNREFUSED, EPIPE)
   // A non-blocking TCP connect whose SYN a full backlog dropped (SYN_SENT): neither readable nor
   // writable, EALREADY to another connect. Linux retries the SYN; the fake never does, so it
   // stays so until closed (a timeout above the kernel ends it).
