@@ -4,27 +4,16 @@
 
 #include <charconv>
 
+#include "daemonkit/core/base/environment_entry.h"
+
 namespace daemonkit::core {
-namespace {
-
-std::optional<std::string> value_of(const char* entry, std::string_view key) {
-  const std::string_view text(entry);
-  if (text.size() <= key.size() || text.substr(0, key.size()) != key || text[key.size()] != '=') {
-    return std::nullopt;
-  }
-  std::string value(text.substr(key.size() + 1));
-  if (value.empty()) return std::nullopt;
-  return value;
-}
-
-}  // namespace
 
 Environment Environment::from_envp(const char* const* envp) {
   Environment env;
   if (envp == nullptr) return env;
   for (const char* const* entry = envp; *entry != nullptr; ++entry) {
-    if (auto v = value_of(*entry, "NOTIFY_SOCKET")) env.notify_socket = std::move(v);
-    if (auto v = value_of(*entry, "LISTEN_PID")) env.listen_pid = std::move(v);
+    if (auto v = environment_value(*entry, "NOTIFY_SOCKET")) env.notify_socket = std::move(v);
+    if (auto v = environment_value(*entry, "LISTEN_PID")) env.listen_pid = std::move(v);
   }
   return env;
 }

@@ -11,7 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/core/base/environment_entry.h"
 #include "daemonkit/core/base/socket_address.h"
+#include "stream_socket.h"
 
 namespace daemonkit::core {
 namespace {
@@ -24,14 +26,6 @@ constexpr const char* kListenFdNames = "LISTEN_FDNAMES";
 std::optional<std::string> nonempty(std::string_view value) {
   if (value.empty()) return std::nullopt;
   return std::string(value);
-}
-
-std::optional<std::string> value_in(const char* entry, std::string_view key) {
-  const std::string_view text(entry);
-  if (text.size() <= key.size() || !text.starts_with(key) || text[key.size()] != '=') {
-    return std::nullopt;
-  }
-  return nonempty(text.substr(key.size() + 1));
 }
 
 // A decimal number from `low` to `high`, nothing else: no sign, no spaces, no trailing bytes.
@@ -77,9 +71,9 @@ ActivationVariables ActivationVariables::from_envp(const char* const* envp) {
   ActivationVariables variables;
   if (envp == nullptr) return variables;
   for (const char* const* entry = envp; *entry != nullptr; ++entry) {
-    if (auto v = value_in(*entry, kListenPid)) variables.listen_pid = std::move(v);
-    if (auto v = value_in(*entry, kListenFds)) variables.listen_fds = std::move(v);
-    if (auto v = value_in(*entry, kListenFdNames)) variables.listen_fdnames = std::move(v);
+    if (auto v = environment_value(*entry, kListenPid)) variables.listen_pid = std::move(v);
+    if (auto v = environment_value(*entry, kListenFds)) variables.listen_fds = std::move(v);
+    if (auto v = environment_value(*entry, kListenFdNames)) variables.listen_fdnames = std::move(v);
   }
   return variables;
 }
@@ -169,13 +163,8 @@ ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(Reactor& reactor
       return reactor_fail(about(set.error()));
     }
   }
-  sockaddr_storage storage{};
-  socklen_t len = sizeof storage;
-  if (auto named = os.getsockname(fd.get(), reinterpret_cast<sockaddr*>(&storage), &len); !named) {
-    return reactor_fail(about(named.error()));
-  }
-  auto address = SocketAddress::from(reinterpret_cast<const sockaddr*>(&storage), len);
-  if (!address) return reactor_fail(about(sys::Error{EINVAL, "getsockname", {}}));
+  auto address = detail::bound_address(os, fd);
+  if (!address) return reactor_fail(about(address.error()));
   return ListeningPort::start(reactor, os, std::move(fd), *address, factory, std::move(options));
 }
 
