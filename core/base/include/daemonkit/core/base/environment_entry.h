@@ -10,7 +10,6 @@
 namespace daemonkit::core {
 
 // The value of `entry` if it sets `key` to something non-empty; nothing otherwise.
-[[nodiscard]] std::optional<std::string> environment_value(const char* entry,
-                                                           std::string_view key);
+[[nodiscard]] std::optional<std::string> environment_value(const char* entry, std::string_view key);
 
 }  // namespace daemonkit::core
