@@ -8,7 +8,6 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -18,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DAEMONKIT_ASAN 1
@@ -79,9 +79,17 @@ Group to_group(const struct group& entry) {
   return group;
 }
 
-// The vfork child's stack. It runs ordinary C++ up to exec (formatting an error message, say),
-// so it gets room to spare; MAP_NORESERVE makes only the pages it touches cost anything.
-constexpr std::size_t kVforkStackBytes = std::size_t{1} << 20;
+// The vfork child runs on the calling thread's own stack, below the frames that are live while
+// the thread sleeps in clone (vfork_clone's, and those clone pushes itself), as a vfork child
+// runs on its parent's: that memory is already mapped and faulted in, so a spawn costs no
+// mmap, mprotect or munmap, and no fault on a fresh page (each a world switch on a virtual
+// machine). It is safe because nothing else uses that part of the stack meanwhile: the thread
+// is suspended with every signal blocked until the child execs or exits, and then the child's
+// frames are dead. A child that ran too deep meets the thread's own guard page, as the thread
+// would. kBelowCallerFrame leaves room for clone's frames; kVforkStackBytes is how much the child
+// is said to use, for AddressSanitizer's bounds: it runs ordinary C++ up to exec.
+constexpr std::size_t kBelowCallerFrame = std::size_t{4} << 10;
+constexpr std::size_t kVforkStackBytes = std::size_t{256} << 10;
 
 // What the vfork child starts from. Under AddressSanitizer it also carries the stack switch:
 // ASan keeps the current stack's bounds in the thread's state, which the child shares with its
@@ -149,24 +157,16 @@ void back_on_caller_stack([[maybe_unused]] const VforkStart& start) {
 #endif
 }
 
-// clone(CLONE_VM | CLONE_VFORK) running `body` on a stack of its own; with `pidfd` non-null,
+// clone(CLONE_VM | CLONE_VFORK) running `body` below the caller's frames; with `pidfd` non-null,
 // also CLONE_PIDFD, the kernel storing the pidfd there (a kernel older than 5.2 ignores the flag
 // and leaves it as it was).
-Result<pid_t> vfork_clone(ChildMain& body, int* pidfd) {
-  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  // One page of PROT_NONE below the stack, so an overflow faults instead of writing over
-  // whatever the borrowed memory holds there.
-  const std::size_t size = page + kVforkStackBytes;
-  void* region = ::mmap(nullptr, size, PROT_NONE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+__attribute__((noinline)) Result<pid_t> vfork_clone(ChildMain& body, int* pidfd) {
   const char* name = pidfd != nullptr ? "vfork_with_pidfd" : "vfork";
-  if (region == MAP_FAILED) return fail(errno, name);
-  char* stack = static_cast<char*>(region) + page;
-  if (::mprotect(stack, kVforkStackBytes, PROT_READ | PROT_WRITE) != 0) {
-    const int error = errno;
-    ::munmap(region, size);
-    return fail(error, name);
-  }
+  // 16-byte aligned, as both x86-64 and AArch64 want a stack pointer at a call.
+  const auto frame = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  char* const stack_top =
+      reinterpret_cast<char*>((frame - kBelowCallerFrame) & ~std::uintptr_t{15});
+  char* const stack = stack_top - kVforkStackBytes;
   // Every signal blocked across the clone, so the child inherits the full mask: a handler of
   // ours would otherwise run in the child, on the memory we share, while we are suspended.
   // (pthread_sigmask leaves glibc's two internal signals unblocked. They are sent to one thread
@@ -183,21 +183,24 @@ Result<pid_t> vfork_clone(ChildMain& body, int* pidfd) {
   ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   const bool in_vfork_child = t_in_vfork_child;  // a vfork child may make one in turn
 #if DAEMONKIT_ASAN
-  // A child that exec'd or exited left its frames' redzones poisoned in the shadow of this
-  // stack, and the next mmap may return the same addresses: clean, so the next child's first
-  // check of its own stack (ASan's, at a noreturn call) does not find a stranger's redzone.
+  // Clean, so the child's first check of its own stack (ASan's, at a noreturn call) does not
+  // find a redzone left there by an earlier frame of this thread.
   __asan_unpoison_memory_region(stack, kVforkStackBytes);
 #endif
   VforkStart start{&body, stack, kVforkStackBytes};
   int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
   if (pidfd != nullptr) flags |= CLONE_PIDFD;
-  const pid_t pid = ::clone(run_child_main, stack + kVforkStackBytes, flags, &start, pidfd);
+  const pid_t pid = ::clone(run_child_main, stack_top, flags, &start, pidfd);
   const int error = errno;
   back_on_caller_stack(start);
   t_in_vfork_child = in_vfork_child;
   ::pthread_setcancelstate(cancel_state, nullptr);
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  ::munmap(region, size);
+#if DAEMONKIT_ASAN
+  // The child's frames never returned, so their redzones are still marked in the shadow of
+  // this thread's stack, where the caller's next calls will put their own frames.
+  __asan_unpoison_memory_region(stack, kVforkStackBytes);
+#endif
   if (pid < 0) return fail(error, name);
   return pid;
 }
