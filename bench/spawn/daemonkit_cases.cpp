@@ -20,6 +20,7 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/process/process.h"
+#include "peer_cases.h"
 
 namespace daemonkit::bench {
 namespace {
@@ -120,7 +121,7 @@ bool spawn_and_reap_daemonkit(DaemonkitLoop& loop, char* const argv[], char* con
 }
 
 bool pump_through_cat_daemonkit(DaemonkitLoop& loop, std::size_t total, std::size_t chunk,
-                                char* const envp[]) {
+                                char* const envp[], int cat_cpu) {
   char cat_path[] = "/bin/cat";
   char* const argv[] = {cat_path, nullptr};
   core::SpawnOptions options = options_for(argv, envp);
@@ -132,6 +133,7 @@ bool pump_through_cat_daemonkit(DaemonkitLoop& loop, std::size_t total, std::siz
     fmt::print(stderr, "daemonkit: {}\n", process.error().message);
     return false;
   }
+  move_to_cpu((*process)->pid(), cat_cpu);
   Feeder feeder;
   feeder.process = process->get();
   feeder.chunk.assign(chunk, 'x');

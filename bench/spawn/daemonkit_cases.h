@@ -31,7 +31,8 @@ struct DaemonkitLoop {
 // Starts /bin/cat with pipes on its stdin and stdout, writes `total` bytes in writes of at most
 // `chunk` while reading what comes back, then closes its stdin and reaps it. False, with a
 // message on stderr, unless every byte came back, cat exited 0, and it took under a minute.
+// With `cat_cpu` 0 or more, cat runs on that CPU alone (move_to_cpu).
 [[nodiscard]] bool pump_through_cat_daemonkit(DaemonkitLoop& loop, std::size_t total,
-                                              std::size_t chunk, char* const envp[]);
+                                              std::size_t chunk, char* const envp[], int cat_cpu);
 
 }  // namespace daemonkit::bench

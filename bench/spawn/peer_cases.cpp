@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
@@ -119,7 +120,19 @@ bool spawn_and_reap_uv(uv_loop_t& loop, char* const argv[], char* const envp[]) 
   return false;
 }
 
-bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp[], RawWait wait) {
+void move_to_cpu(pid_t pid, int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(pid, sizeof set, &set) != 0) {
+    std::fprintf(stderr, "sched_setaffinity(%d, cpu %d): %s\n", static_cast<int>(pid), cpu,
+                 std::strerror(errno));
+  }
+}
+
+bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp[], RawWait wait,
+                          int cat_cpu) {
   int to_cat[2];
   int from_cat[2];
   if (::pipe2(to_cat, O_CLOEXEC) != 0) return false;
@@ -131,6 +144,7 @@ bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp
   char cat_path[] = "/bin/cat";
   char* const argv[] = {cat_path, nullptr};
   const pid_t pid = spawn("raw pipe", argv, envp, to_cat[0], from_cat[1]);
+  if (pid > 0) move_to_cpu(pid, cat_cpu);
   close_fd(to_cat[0]);
   close_fd(from_cat[1]);
   int& input = to_cat[1];

@@ -36,7 +36,13 @@ enum class RawWait {
 // `total` bytes in writes of at most `chunk` and reading them back, one write or read per ready
 // descriptor as a reactor does it. Same contract as pump_through_cat_daemonkit.
 [[nodiscard]] bool pump_through_cat_raw(std::size_t total, std::size_t chunk, char* const envp[],
-                                        RawWait wait);
+                                        RawWait wait, int cat_cpu);
+
+// Moves `pid`, a child just started, onto `cpu` alone; nothing for a negative cpu. The pipe
+// cases put cat on the CPU the bench is not pinned to, so that every case runs with the two
+// ends of the pipe on two CPUs: left to the scheduler, where they landed moved a case's rate
+// by more than the 10% the target allows, from one round to the next.
+void move_to_cpu(pid_t pid, int cpu);
 
 // Twisted's side: runs `python script --spawns N --resident-mib M`, which times N sequential
 // spawnProcess + reap of /bin/true on Twisted's reactor and prints one line

@@ -23,6 +23,7 @@
 //                         [--chunk-kib N] [--resident-mib N] [--twisted SCRIPT] [--python PATH]
 // Without --twisted, Twisted's rows are left out. bench/spawn/run.sh builds and runs it all.
 #include <gnu/libc-version.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
@@ -62,6 +63,7 @@ struct Config {
   std::string twisted;      // the script; empty: no Twisted rows
   std::string python = "/usr/bin/python3";
   unsigned seed = 1;
+  bool pin = true;  // the bench on CPU 0 and cat on CPU 1, when there are two
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -167,7 +169,7 @@ int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--rounds N] [--spawns N] [--twisted-spawns N] [--pipe-mib N] "
                "[--chunk-kib N] "
-               "[--resident-mib N] [--twisted SCRIPT] [--python PATH]\n",
+               "[--resident-mib N] [--twisted SCRIPT] [--python PATH] [--pin 0|1]\n",
                argv0);
   return 2;
 }
@@ -194,6 +196,8 @@ std::optional<Config> parse(int argc, char** argv) {
       config.twisted = value;
     } else if (flag == "--python") {
       config.python = value;
+    } else if (flag == "--pin") {
+      config.pin = value != "0";
     } else {
       return std::nullopt;
     }
@@ -222,6 +226,22 @@ int run(const Config& config) {
   char* const* envp = environ;
   const std::size_t pipe_bytes = static_cast<std::size_t>(config.pipe_mib) << 20;
   const std::size_t chunk = static_cast<std::size_t>(config.chunk_kib) << 10;
+
+  // Pinned, every case's processes start on CPU 0 (children inherit the mask) and the pipe
+  // cases move cat to CPU 1.
+  int cat_cpu = -1;
+  if (config.pin && ::sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    if (::sched_setaffinity(0, sizeof set, &set) == 0) {
+      cat_cpu = 1;
+    } else {
+      std::fprintf(stderr, "sched_setaffinity(cpu 0): %s; not pinned\n", std::strerror(errno));
+    }
+  }
+  std::printf("%s\n", cat_cpu >= 0 ? "pinned: the bench and its children on cpu 0, cat on cpu 1"
+                                   : "not pinned");
 
   auto loop = make_daemonkit_loop();
   if (!loop) return 1;
@@ -278,25 +298,26 @@ int run(const Config& config) {
       {kRawPipe,
        [&](bool) {
          return time_pump(config.pipe_mib, [&] {
-           return pump_through_cat_raw(pipe_bytes, chunk, envp, RawWait::kPoll);
+           return pump_through_cat_raw(pipe_bytes, chunk, envp, RawWait::kPoll, cat_cpu);
          });
        }},
       {kEpollPipe,
        [&](bool) {
          return time_pump(config.pipe_mib, [&] {
-           return pump_through_cat_raw(pipe_bytes, chunk, envp, RawWait::kEpoll);
+           return pump_through_cat_raw(pipe_bytes, chunk, envp, RawWait::kEpoll, cat_cpu);
          });
        }},
       {kEpollOrderPipe,
        [&](bool) {
          return time_pump(config.pipe_mib, [&] {
-           return pump_through_cat_raw(pipe_bytes, chunk, envp, RawWait::kEpollKernelOrder);
+           return pump_through_cat_raw(pipe_bytes, chunk, envp, RawWait::kEpollKernelOrder,
+                                       cat_cpu);
          });
        }},
       {kDaemonkitPipe,
        [&](bool) {
          return time_pump(config.pipe_mib, [&] {
-           return pump_through_cat_daemonkit(*loop, pipe_bytes, chunk, envp);
+           return pump_through_cat_daemonkit(*loop, pipe_bytes, chunk, envp, cat_cpu);
          });
        }},
   };

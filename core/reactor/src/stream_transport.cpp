@@ -89,12 +89,15 @@ void StreamTransport::refuse(const char* what) const {
 }
 
 std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
-  // A pull producer is asked again only when a writable event finds the buffer drained: its
-  // bytes must queue, or a write the kernel took whole would leave it never asked again.
-  const bool pull_producer = producer_ != nullptr && !streaming_;
-  if (!queue_.empty() || !fd_ || pull_producer) return 0;
+  if (!queue_.empty() || !fd_) return 0;
   auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_.get(), iov); });
-  if (wrote) return *wrote;
+  if (wrote) {
+    // A pull producer is asked again on the next writable event that finds the buffer
+    // drained; with nothing queued, that event is watched for it. Its bytes used to queue
+    // instead, a copy of every buffer: a pipe to cat ran at 0.81x a raw poll loop with it.
+    if (producer_ != nullptr && !streaming_) ask_producer_ = true;
+    return *wrote;
+  }
   if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), false);
   return 0;
 }
@@ -277,7 +280,8 @@ std::optional<sys::Error> StreamTransport::update_watchers() {
   // StreamDirection::kWriteOnly).
   const bool want_reader = !reads() || (!read_closed_ && !paused_);
   const bool want_writer =
-      writes() && (!queue_.empty() || ((disconnecting_ || write_closing_) && !write_closed_));
+      writes() && (!queue_.empty() || (ask_producer_ && producer_ != nullptr) ||
+                   ((disconnecting_ || write_closing_) && !write_closed_));
   if (want_reader != reader_watched_) {
     auto r = want_reader ? reactor_.add_reader(fd, [this] { on_readable(); })
                          : reactor_.remove_reader(fd);
@@ -370,6 +374,7 @@ void StreamTransport::on_writable() {
 // Twisted's order once everything is sent: a producer that waits for room gets it first (and a
 // close waits for it); otherwise a pending close, then a pending half-close.
 void StreamTransport::on_drained() {
+  ask_producer_ = false;
   if (producer_ != nullptr && (!streaming_ || producer_paused_)) {
     // Asked before the watchers are updated: a producer that writes again keeps the writer
     // watched, where dropping it first and adding it back cost two epoll_ctl calls per

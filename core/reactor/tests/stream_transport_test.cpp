@@ -543,6 +543,26 @@ TEST(StreamTransport, APullProducerIsAskedAgainEvenWhenTheKernelTookEverythingAt
   EXPECT_THAT(w.reactor->writers(), IsEmpty()) << "a producer that wrote nothing is not polled";
 }
 
+TEST(StreamTransport, APullProducersWriteGoesToTheKernelAtOnceUnqueued) {
+  World w;
+  Recorder r;
+  const auto p = w.pipe(StreamDirection::kWriteOnly);
+  auto t = w.open(p.mine, r, {.direction = StreamDirection::kWriteOnly});
+  CountingProducer producer;
+  int left = 2;
+  producer.on_resume = [&] {
+    if (left-- > 0) t->write("chunk;");
+  };
+  ASSERT_TRUE(t->register_producer(producer, false));
+  // No turn of the loop yet: the write was not held back in the buffer (a copy) for one.
+  EXPECT_EQ(t->buffered(), 0u);
+  EXPECT_EQ(w.drain(p.peer), "chunk;");
+  EXPECT_EQ(producer.resumes, 1);
+  w.spin(1);
+  EXPECT_EQ(producer.resumes, 2) << "asked again on the next writable event";
+  EXPECT_EQ(w.drain(p.peer), "chunk;");
+}
+
 TEST(StreamTransport, APullProducerThatKeepsWritingKeepsTheWriterWatchedWithoutEpollCtl) {
   World w;
   Recorder r;
