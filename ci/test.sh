@@ -37,7 +37,10 @@ test_opt="-DDAEMONKIT_TEST_CXX_FLAGS=-O0"
 # and ASan stages: 224 s and 258 s on 2 cores, against 324 s and about 690 s for g++ without
 # it (g++'s PCH of the same headers made each file slower). g++ still builds sys, core and the
 # fake with -Werror in the TSan stage, and the consumers.
-clang_opt="-DCMAKE_CXX_COMPILER=clang++ -DDAEMONKIT_TEST_PCH=ON"
+# The libraries and the fake get precompiled headers of their own (cmake/library_pch.h,
+# fake_pch.h): with them sys and core compiled in 100 cpu-s against 220, the fake in 105
+# against 131.
+clang_opt="-DCMAKE_CXX_COMPILER=clang++ -DDAEMONKIT_TEST_PCH=ON -DDAEMONKIT_LIBRARY_PCH=ON"
 # One ctest test per gtest program, not per case (see cmake/daemonkit_helpers.cmake): the
 # cases are the same, in one ctest test per program instead of one per case.
 program_tests="-DDAEMONKIT_TEST_GRANULARITY=program"
@@ -109,7 +112,7 @@ for stage in $stages; do
       # As a subproject, with clang: g++ compiled the same libraries in the TSan stage (and
       # compiles the package consumer above), clang compiles them here in ~2/3 of the time.
       consumer subdirectory -DDAEMONKIT_FROM=subdirectory -DDAEMONKIT_SOURCE_DIR="$root" \
-        -DCMAKE_CXX_COMPILER=clang++
+        -DCMAKE_CXX_COMPILER=clang++ -DDAEMONKIT_LIBRARY_PCH=ON
       if [ -n "$(git status --porcelain)" ]; then
         echo "note: FetchContent builds the last commit, without this tree's uncommitted changes"
       fi
