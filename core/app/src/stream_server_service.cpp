@@ -148,17 +148,18 @@ StepResult<void> StreamServerService::listen() {
   return {};
 }
 
+// The port, and the connections it owns, are destroyed only from a timer of the loop: a stop
+// may come from inside one of those connections' callbacks (a protocol that stops its own
+// service), or from the factory's build_protocol inside the port's accept, and destroying them
+// there would pull the object out from under the call that is running. The listening socket
+// itself is closed at once, so no connection is accepted after stop() returns.
 Completion StreamServerService::do_stop() {
   if (!port_) return Completion::done();
   (void)port_->stop_listening();
   stopping_.emplace();
   Completion done = *stopping_;
-  if (options_.drain_timeout && port_->connections() > 0) {
-    drain_deadline_ = reactor_.now() + *options_.drain_timeout;
-    check_drain();
-  } else {
-    finish_stop();
-  }
+  drain_deadline_ = reactor_.now() + options_.drain_timeout.value_or(Duration::zero());
+  check_after(Duration::zero());
   return done;
 }
 
@@ -167,7 +168,10 @@ void StreamServerService::check_drain() {
     finish_stop();
     return;
   }
-  const Duration wait = std::min(options_.drain_check, drain_deadline_ - reactor_.now());
+  check_after(std::min(options_.drain_check, drain_deadline_ - reactor_.now()));
+}
+
+void StreamServerService::check_after(Duration wait) {
   drain_timer_ = reactor_.call_later(wait, [self = std::weak_ptr<StreamServerService*>(self_)] {
     if (const auto alive = self.lock()) (*alive)->check_drain();
   });

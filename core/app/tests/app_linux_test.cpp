@@ -324,7 +324,9 @@ TEST(StreamServerServiceOnLinux, ServesOnLoopbackAndStopsListening) {
   (void)reactor.call_later(std::chrono::seconds(10), [&] { (void)reactor.stop(); });
   ASSERT_TRUE(reactor.run());
   EXPECT_EQ(client.got, "ping") << client.failure;
-  EXPECT_TRUE((*web)->stop().completed());
+  Completion stopped = (*web)->stop();
+  reactor.run_until_current();
+  EXPECT_TRUE(stopped.completed());
   // Nobody listens on the port any more.
   const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   auto to = *SocketAddress::ip("127.0.0.1", port);

@@ -6,10 +6,11 @@
 // flag is set, #8170).
 //
 // Stop closes the listening socket at once. What happens to the connections the port made is an
-// option: by default they are closed with it; with a drain timeout the stop waits for them to
-// end by themselves, up to that long, and then closes the ones left. Either way the stop's
-// Completion completes once the port and its connections are gone, and never errs: closing
-// cannot fail, and a drain cut short is logged.
+// option: by default they are closed on the loop's next turn; with a drain timeout the stop
+// waits for them to end by themselves, up to that long, and then closes the ones left. Either
+// way the stop's Completion completes once the port and its connections are gone (never inside
+// stop(), which may be called from one of their callbacks), and never errs: closing cannot
+// fail, and a drain cut short is logged.
 #pragma once
 
 #include <cstddef>
@@ -80,6 +81,7 @@ class StreamServerService : public Service {
  private:
   StepResult<void> listen();
   void check_drain();
+  void check_after(Duration wait);
   // Closes the port and what it still holds, and completes the stop under way.
   void finish_stop();
 
