@@ -151,6 +151,26 @@ TEST(StreamServerService, AParentReportsWhichChildCouldNotListen) {
   EXPECT_EQ(started.error().error_number(), EADDRINUSE);
 }
 
+TEST(StreamServerService, AFailedStartOfTheApplicationClosesThePortsAlreadyOpen) {
+  Server w;
+  ASSERT_TRUE(w.os.setresuid(1000, 1000, 1000));
+  auto admin = w.service("tcp:0:interface=127.0.0.1");
+  auto web = w.service("tcp:80");
+  ASSERT_THAT(web->set_name("web80"), IsOk());
+  MultiService app("app");
+  ASSERT_THAT(app.add(admin), IsOk());
+  ASSERT_THAT(app.add(web), IsOk());
+  auto started = app.privileged_start();
+  ASSERT_FALSE(started);
+  EXPECT_THAT(started.error().message, HasSubstr("service 'web80': tcp:80: bind(0.0.0.0:80)"));
+  ASSERT_NE(admin->port(), nullptr);
+  EXPECT_FALSE(admin->port()->listening()) << "closed as the failed start is undone";
+  w.reactor->run_until_current();
+  EXPECT_EQ(admin->port(), nullptr);
+  EXPECT_EQ(admin->state(), ServiceState::kStopped);
+  EXPECT_EQ(app.state(), ServiceState::kStopped);
+}
+
 TEST(StreamServerService, AStringThatIsNotAServerEndpointIsRefusedByTheParser) {
   Server w;
   auto made = StreamServerService::from_string(*w.reactor, w.os, "tcp:http", w.factory);
