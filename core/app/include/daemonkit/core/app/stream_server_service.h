@@ -66,8 +66,8 @@ class StreamServerService : public Service {
   ~StreamServerService() override;
 
   [[nodiscard]] const ServerEndpoint& endpoint() const { return endpoint_; }
-  // The port while listening or draining, else null: its address() says which port the
-  // kernel chose for tcp:0.
+  // The port from the listen until the stop completes (no longer listening once stop() has
+  // returned), else null: its address() says which port the kernel chose for tcp:0.
   [[nodiscard]] ListeningPort* port() const { return port_.get(); }
   // Connections closed by the last stop because its drain timed out (or because there was
   // none).
