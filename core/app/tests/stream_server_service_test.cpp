@@ -22,8 +22,11 @@
 #include "daemonkit/core/app/multi_service.h"
 #include "daemonkit/core/base/socket_address.h"
 #include "daemonkit/core/net/protocol.h"
+#include "daemonkit/core/net/tcp.h"
+#include "daemonkit/core/net/tls_context.h"
 #include "daemonkit/fake/fake_syscalls.h"
 #include "daemonkit/fake/result_matchers.h"
+#include "tls_test_certificates.h"
 
 namespace daemonkit::core {
 namespace {
@@ -401,6 +404,44 @@ TEST(StreamServerService, ASystemdEndpointServesOnTheAdoptedSocket) {
   ASSERT_THAT(web->privileged_start(), IsOk());
   const int client = w.client(web->port()->address().port());
   EXPECT_EQ(w.echo(client, "sd"), "sd");
+}
+
+struct TlsPing : Protocol {
+  std::string* heard;
+  explicit TlsPing(std::string* into) : heard(into) {}
+  void connection_made(Connection& c) override { c.write("over TLS"); }
+  void data_received(std::span<const std::byte> data) override {
+    heard->append(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+};
+
+struct TlsPingClient : ClientFactory {
+  std::string heard;
+  std::string failure;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+    return std::make_unique<TlsPing>(&heard);
+  }
+  void connection_failed(const sys::Error& reason) override { failure = sys::to_string(reason); }
+};
+
+TEST(StreamServerService, AnSslEndpointServesTlsWithTheKeyAndCertificateItNames) {
+  Server w;
+  const auto& certs = tls_test::certificates();
+  w.os.make_dir("/etc/web");
+  w.os.write_file("/etc/web/cert.pem", certs.localhost.certificate, 0644);
+  w.os.write_file("/etc/web/key.pem", certs.localhost.key, 0600);
+  auto web =
+      w.service("ssl:0:privateKey=/etc/web/key.pem:certKey=/etc/web/cert.pem:interface=127.0.0.1");
+  ASSERT_THAT(web->privileged_start(), IsOk());
+  TlsOptions trust;
+  trust.trusted_authorities = Pem::text(certs.authority.certificate);
+  auto context = TlsContext::client(w.os, std::move(trust));
+  ASSERT_TRUE(context) << context.error().message;
+  TlsPingClient client;
+  auto connector =
+      connect_ssl(*w.reactor, w.os, "127.0.0.1", web->port()->address().port(), client, *context);
+  w.spin(30);
+  EXPECT_EQ(client.heard, "over TLS") << client.failure;
 }
 
 TEST(StreamServerService, AnSslEndpointWhoseKeyCannotBeReadFailsNamingIt) {
