@@ -7,7 +7,7 @@ set -euo pipefail
 # the consumers; lld links the test programs (see ci/test.sh).
 packages=(
   cmake ninja-build g++ clang libclang-rt-14-dev lld pkg-config clang-format-14
-  libfmt-dev libexpected-dev libssl-dev
+  libfmt-dev libexpected-dev libssl-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev librapidcheck-dev
 )
 if [ "${DAEMONKIT_WITH_BENCH:-0}" = 1 ]; then

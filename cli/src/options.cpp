@@ -14,48 +14,24 @@ namespace {
 
 constexpr OptionSpec kHelpOption{"help", 'h', "", "Print this help and exit."};
 
-// run's options, in the order --help lists them.
+// run's options, in the order --help lists them: its own, the daemon options it shares with
+// app::run (core/options), then its own again.
 enum RunOption : std::size_t {
   kRunHelp,
-  kNodaemon,
-  kPidfile,
-  kRundir,
-  kChroot,
-  kUmask,
-  kUid,
-  kGid,
-  kEuid,
-  kLogfile,
-  kReady,
+  kFirstDaemonOption,
+  kReady = kFirstDaemonOption + core::kDaemonOptionCount,
   kRunTimeout,
 };
 
-constexpr std::array kRunOptions{
-    kHelpOption,
-    OptionSpec{"nodaemon", 'n', "",
-               "Don't daemonize, don't use the default umask of 0077: set up, then exec PROGRAM "
-               "in this process (for service managers)."},
-    OptionSpec{"pidfile", 0, "PATH",
-               "Write PROGRAM's pid here, locked while it runs; refuse to start when it is held. "
-               "Empty ('') or not given: no PID file."},
-    OptionSpec{"rundir", 'd', "DIR", "Directory to chdir to (after --chroot). Default: /"},
-    OptionSpec{"chroot", 0, "DIR", "chroot to DIR before changing to --rundir."},
-    OptionSpec{"umask", 0, "MODE",
-               "Octal umask for PROGRAM (default 0077 when daemonizing, unchanged with -n)."},
-    OptionSpec{"uid", 'u', "USER", "Run as this user (name or number)."},
-    OptionSpec{"gid", 'g', "GROUP",
-               "Run as this group (name or number); default: the --uid user's group."},
-    OptionSpec{"euid", 0, "",
-               "Set only the effective user and group ids (recoverable; use with caution)."},
-    OptionSpec{"logfile", 'l', "PATH",
-               "Append PROGRAM's stdout and stderr here (opened before chroot and privilege "
-               "drop). Default: /dev/null when daemonizing."},
-    OptionSpec{"ready", 0, "MODE",
-               "When PROGRAM is ready: exec (once exec'd; the default), notify (READY=1 on "
-               "$NOTIFY_SOCKET), pipe (the status pipe on $DAEMONKIT_STATUS_FD)."},
-    OptionSpec{"timeout", 0, "SECONDS",
-               "Give up if PROGRAM is not ready after SECONDS (it is then sent SIGTERM)."},
-};
+constexpr std::array kRunOptions = core::join_options(
+    std::array{kHelpOption}, core::daemon_option_specs(core::DaemonSubject::kProgram),
+    std::array{
+        OptionSpec{"ready", 0, "MODE",
+                   "When PROGRAM is ready: exec (once exec'd; the default), notify (READY=1 on "
+                   "$NOTIFY_SOCKET), pipe (the status pipe on $DAEMONKIT_STATUS_FD)."},
+        OptionSpec{"timeout", 0, "SECONDS",
+                   "Give up if PROGRAM is not ready after SECONDS (it is then sent SIGTERM)."},
+    });
 
 constexpr std::array kRunOperands{
     HelpEntry{"PROGRAM [ARGS...]",
@@ -167,14 +143,6 @@ EarlyExit bad_timeout(std::string_view where, std::string_view value) {
                      fmt::format("--timeout: '{}' is not a positive number of seconds", value));
 }
 
-bool all_digits(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
 // Which entry of `table` an option read from the command line is, as the table's enum, so a
 // switch over it is warned of any option it forgets.
 template <typename Index, typename Table>
@@ -187,43 +155,21 @@ Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
   auto read = read_options(kRunCommand, args, command);
   if (!read) return usage_error(where, read.error());
   RunOptions run_options;
+  core::DaemonOptions daemon;
   for (const OptionValue& given : read->values) {
     const std::string& value = given.value;
-    switch (index_in<RunOption>(kRunOptions, given)) {
+    const RunOption index = index_in<RunOption>(kRunOptions, given);
+    if (index >= kFirstDaemonOption && index < kReady) {
+      const auto which = static_cast<core::DaemonOption>(index - kFirstDaemonOption);
+      if (auto problem = core::apply_daemon_option(which, value, daemon)) {
+        return usage_error(where, *problem);
+      }
+      continue;
+    }
+    switch (index) {
       case kRunHelp:
         return EarlyExit{0, help_text(kRunCommand), ""};
-      case kNodaemon:
-        run_options.nodaemon = true;
-        break;
-      case kPidfile:
-        run_options.pidfile = value;
-        break;
-      case kRundir:
-        if (value.empty()) return usage_error(where, "--rundir: a directory is required");
-        run_options.rundir = value;
-        break;
-      case kChroot:
-        run_options.chroot = value;
-        break;
-      case kUmask:
-        run_options.umask = parse_umask(value);
-        if (!run_options.umask) {
-          return usage_error(
-              where,
-              fmt::format("--umask: '{}' is not an octal mode from 0 to 0777 (e.g. 022)", value));
-        }
-        break;
-      case kUid:
-        run_options.uid = parse_id(value);
-        break;
-      case kGid:
-        run_options.gid = parse_id(value);
-        break;
-      case kEuid:
-        run_options.euid = true;
-        break;
-      case kLogfile:
-        run_options.logfile = value;
+      case kFirstDaemonOption:  // handled above, with every shared option
         break;
       case kReady:
         if (value == "exec") {
@@ -245,9 +191,17 @@ Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
   }
   run_options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(read->rest), args.end());
 
-  if (run_options.euid && !run_options.uid && !run_options.gid) {
-    return usage_error(where, "--euid needs --uid or --gid");
-  }
+  run_options.nodaemon = daemon.nodaemon;
+  run_options.pidfile = daemon.pidfile;
+  run_options.rundir = daemon.rundir;
+  run_options.chroot = daemon.chroot;
+  run_options.umask = daemon.umask;
+  run_options.uid = daemon.uid;
+  run_options.gid = daemon.gid;
+  run_options.euid = daemon.euid;
+  run_options.logfile = daemon.logfile;
+
+  if (auto problem = core::check_daemon_options(daemon)) return usage_error(where, *problem);
   if (run_options.nodaemon && run_options.ready == ReadyMode::kPipe) {
     return usage_error(where,
                        "--ready=pipe needs a launcher to report to; it cannot be "
@@ -321,19 +275,6 @@ Parsed parse_status(const std::vector<std::string>& args, std::size_t command) {
 
 }  // namespace
 
-std::optional<mode_t> parse_umask(const std::string& text) {
-  std::string_view digits = text;
-  if (digits.starts_with("0o") || digits.starts_with("0O")) digits.remove_prefix(2);
-  if (digits.empty() || digits.size() > 12) return std::nullopt;
-  unsigned long value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '7') return std::nullopt;
-    value = value * 8 + static_cast<unsigned long>(c - '0');
-  }
-  if (value > 0777) return std::nullopt;
-  return static_cast<mode_t>(value);
-}
-
 // Plain decimals only ("2", "2.5", ".25"), read digit by digit: in binary floating point
 // 2.007 * 1000 is a hair above 2007 and would round up to 2008 ms. Digits past the third
 // decimal round up, so a timeout is never shorter than asked.
@@ -365,17 +306,6 @@ std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text) 
   if (round_up) ++ms;
   if (!any_digit || ms == 0 || ms > kMaxMs) return std::nullopt;
   return std::chrono::milliseconds(ms);
-}
-
-std::optional<IdSpec> parse_id(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  IdSpec spec{text, std::nullopt};
-  if (all_digits(text) && text.size() <= 10) {
-    const unsigned long value = std::strtoul(text.c_str(), nullptr, 10);
-    // (uid_t)-1 means "unchanged" to set*id, so it can never name a user.
-    if (value < 0xFFFFFFFFUL) spec.number = value;
-  }
-  return spec;
 }
 
 Parsed parse_command_line(const std::vector<std::string>& args) {

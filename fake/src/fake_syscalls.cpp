@@ -175,6 +175,10 @@ std::string prctl_text(int option) {
       return "PR_SET_DUMPABLE";
     case PR_GET_DUMPABLE:
       return "PR_GET_DUMPABLE";
+    case PR_SET_NAME:
+      return "PR_SET_NAME";
+    case PR_GET_NAME:
+      return "PR_GET_NAME";
     default:
       return std::to_string(option);
   }
@@ -768,7 +772,16 @@ void FakeSyscalls::exit_now(int status) {
 }
 
 sys::Result<int> FakeSyscalls::prctl(int option, unsigned long arg_value) {
-  return call<int>("prctl", {prctl_text(option), arg(arg_value)},
+  // PR_SET_NAME's argument is a pointer: the transcript shows the name, which does not change
+  // from run to run as an address does.
+  std::string shown = arg(arg_value);
+  if (option == PR_SET_NAME && arg_value != 0) {
+    const char* name = reinterpret_cast<const char*>(arg_value);
+    shown = fmt::format("\"{}\"", std::string_view(name, strnlen(name, 16)));
+  } else if (option == PR_GET_NAME) {
+    shown = "buf";
+  }
+  return call<int>("prctl", {prctl_text(option), shown},
                    [&](Process& p) { return kernel_->prctl(p, option, arg_value); });
 }
 

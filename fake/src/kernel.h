@@ -94,6 +94,9 @@ struct Process {
   std::shared_ptr<Pty> ctty;
   pid_t tty_old_pgrp = 0;
   int dumpable = 1;
+  // The thread's name (/proc/PID/comm): PR_SET_NAME sets it, fork copies it, execve makes it
+  // the program's file name, at most 15 bytes each time.
+  std::string comm;
   bool execed = false;
   // The vfork child this process sleeps for until it execs or ends; 0 when not in vfork.
   pid_t vfork_child = 0;

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstring>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -365,6 +367,9 @@ sys::Result<void> Kernel::execve(Process& p, const char* path, char* const argv[
   const bool changed = uids != p.uids || gids != p.gids;
   p.dumpable = changed ? 0 : 1;
   if (changed) p.pdeathsig = 0;
+  const std::string_view file =
+      std::string_view(path).substr(std::string_view(path).rfind('/') + 1);
+  p.comm = std::string(file.substr(0, 15));
   start_program(p, program.ino, record);
   p.execs.push_back(std::move(record));
   p.execed = true;
@@ -395,6 +400,20 @@ sys::Result<int> Kernel::prctl(Process& p, int option, unsigned long arg) {
       if (arg > 1) return sys::fail(EINVAL, "prctl");
       p.dumpable = static_cast<int>(arg);
       return 0;
+    case PR_SET_NAME: {
+      if (arg == 0) return sys::fail(EFAULT, "prctl");
+      // Linux copies 16 bytes and ends the name at the 16th, whatever the caller's string.
+      const char* name = reinterpret_cast<const char*>(arg);
+      p.comm.assign(name, strnlen(name, 15));
+      return 0;
+    }
+    case PR_GET_NAME: {
+      if (arg == 0) return sys::fail(EFAULT, "prctl");
+      char* out = reinterpret_cast<char*>(arg);
+      std::memset(out, 0, 16);
+      std::memcpy(out, p.comm.data(), p.comm.size());
+      return 0;
+    }
     default:
       return sys::fail(EINVAL, "prctl");
   }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 #include "daemonkit/fake/fake_syscalls.h"
@@ -577,6 +578,23 @@ TEST(FakeReparent, SubreaperFlagIsNotInheritedAcrossFork) {
   os.switch_to(child);
   ASSERT_TRUE(os.prctl(PR_GET_CHILD_SUBREAPER, reinterpret_cast<unsigned long>(&flag)));
   EXPECT_EQ(flag, 0);
+}
+
+// The thread's name (/proc/PID/comm): 15 bytes kept, copied by fork, a null pointer refused.
+TEST(FakeProcessName, SetGetTruncateAndInherit) {
+  FakeSyscalls os;
+  ASSERT_TRUE(os.prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("a-name-longer-than-15")));
+  std::array<char, 16> name{};
+  name.fill('x');
+  ASSERT_TRUE(os.prctl(PR_GET_NAME, reinterpret_cast<unsigned long>(name.data())));
+  EXPECT_STREQ(name.data(), "a-name-longer-t");
+  const pid_t child = *os.fork();
+  os.switch_to(child);
+  name.fill('x');
+  ASSERT_TRUE(os.prctl(PR_GET_NAME, reinterpret_cast<unsigned long>(name.data())));
+  EXPECT_STREQ(name.data(), "a-name-longer-t");
+  EXPECT_EQ(os.prctl(PR_SET_NAME, 0).error().code, EFAULT);
+  EXPECT_EQ(os.prctl(PR_GET_NAME, 0).error().code, EFAULT);
 }
 
 TEST(FakeReparent, ParentDeathSignalReachesTheOrphan) {

@@ -13,24 +13,19 @@
 #include <vector>
 
 #include "daemonkit/core/daemon/readiness_waiter.h"
+#include "daemonkit/core/options/daemon_options.h"
 
 namespace daemonkit::cli {
 
-// Usage errors exit with this status (twistd exits 0 on them: twisted#12656).
-inline constexpr int kUsageExit = 2;
-
-// The umask a daemon gets when --umask is not given (twistd's default).
-inline constexpr mode_t kDaemonUmask = 0077;
+// Usage errors exit with this status; the umask of a daemon without --umask (core/options).
+using core::kDaemonUmask;
+using core::kUsageExit;
 
 // How `run` learns that PROGRAM is ready (the launch's own modes).
 using ReadyMode = core::ReadyMode;
 
 // A user or group as given on the command line: a number, or a name to look up later.
-struct IdSpec {
-  std::string text;
-  std::optional<unsigned long> number;  // Set when `text` is all decimal digits.
-  friend bool operator==(const IdSpec&, const IdSpec&) = default;
-};
+using core::IdSpec;
 
 struct RunOptions {
   bool nodaemon = false;
@@ -81,9 +76,8 @@ using Parsed = std::variant<RunOptions, StopOptions, StatusOptions, EarlyExit>;
 // Parses a whole command line; args[0] is the program name.
 [[nodiscard]] Parsed parse_command_line(const std::vector<std::string>& args);
 
-// Parses an octal file mode creation mask as twistd does ("022", "0022", "0o22"), but rejects
-// what twistd accepts by accident: signs, underscores, digits 8 and 9, values above 0777.
-[[nodiscard]] std::optional<mode_t> parse_umask(const std::string& text);
+// Parses an octal umask as twistd does, without its accidents (core/options).
+using core::parse_umask;
 
 // Parses a timeout in seconds, fractions allowed ("2", "0.5"); must be positive and finite.
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text);
@@ -91,7 +85,7 @@ using Parsed = std::variant<RunOptions, StopOptions, StatusOptions, EarlyExit>;
 // A duration as the user wrote it in seconds: "10", "0.25" (the launch's timeout message uses it).
 using core::seconds_text;
 
-// A user or group id given as a number or a name; empty text is no spec.
-[[nodiscard]] std::optional<IdSpec> parse_id(const std::string& text);
+// A user or group id given as a number or a name; empty text is no spec (core/options).
+using core::parse_id;
 
 }  // namespace daemonkit::cli

@@ -136,7 +136,8 @@ class Syscalls {
   // See man 2 _exit. Ends the calling process; the fake unwinds instead (see fake_syscalls.h).
   [[noreturn]] virtual void exit_now(int status) = 0;
   // See man 2 prctl, for options taking one integer argument (PR_SET_CHILD_SUBREAPER,
-  // PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_SET_PDEATHSIG). Returns prctl's return value.
+  // PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_SET_PDEATHSIG), or one pointer as an integer
+  // (PR_SET_NAME, PR_GET_NAME: 16 bytes). Returns prctl's return value.
   virtual Result<int> prctl(int option, unsigned long arg) = 0;
 
   // ---- Credentials -----------------------------------------------------------------------

@@ -1,11 +1,11 @@
-#include "daemonkit/cli/option_table.h"
+#include "daemonkit/core/options/option_table.h"
 
 #include <fmt/format.h>
 #include <getopt.h>
 
 #include <algorithm>
 
-namespace daemonkit::cli {
+namespace daemonkit::core {
 namespace {
 
 // getopt_long's code for a long-only option: above every char a short option can be.
@@ -188,4 +188,4 @@ std::string help_text(const CommandSpec& spec) {
   return out;
 }
 
-}  // namespace daemonkit::cli
+}  // namespace daemonkit::core

@@ -1,0 +1,46 @@
+// A service maker: one subcommand of an application's command line (twistd's IServiceMaker
+// plugin), with its name, a line for the "Commands:" list, its own options, and the function
+// that makes the service from what was given. app::run lists every registered maker and runs
+// the one named on the command line.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "daemonkit/core/app/service.h"
+#include "daemonkit/core/options/option_table.h"
+
+namespace daemonkit::core {
+
+// What a maker's own options were given: each option at most once, in the order given, and the
+// words after them (its operands).
+struct MakerOptions {
+  std::vector<std::pair<std::string, std::string>> values;  // long name, value ("" for a flag)
+  std::vector<std::string> operands;
+
+  // Whether the option of this long name (no dashes) was given.
+  [[nodiscard]] bool has(std::string_view long_name) const;
+  // Its value when given.
+  [[nodiscard]] std::optional<std::string> value(std::string_view long_name) const;
+  friend bool operator==(const MakerOptions&, const MakerOptions&) = default;
+};
+
+// The service, or the sentence saying why the options cannot make one (a usage error, exit 2).
+using MakeService =
+    std::function<tl::expected<std::shared_ptr<Service>, std::string>(const MakerOptions&)>;
+
+struct ServiceMaker {
+  std::string name;         // The subcommand, as typed: "echo".
+  std::string description;  // One line, for the "Commands:" list and the top of its --help.
+  // Its options; --help is added by the command line and must not be among them.
+  std::vector<OptionSpec> options;
+  std::string usage = "[OPTIONS]";  // What follows the subcommand in its usage line.
+  MakeService make;
+};
+
+}  // namespace daemonkit::core
