@@ -20,6 +20,8 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/net/connection.h"
+#include "daemonkit/core/net/datagram_port.h"
+#include "daemonkit/core/net/datagram_protocol.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
 #include "daemonkit/core/net/protocol.h"
@@ -87,5 +89,14 @@ class ActivatedSockets {
 [[nodiscard]] ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(
     Reactor& reactor, sys::Syscalls& os, OwnedFd fd, ServerFactory& factory,
     PortOptions options = {});
+
+// Adopts a bound datagram socket (UDP or UNIX, as passed by socket activation): it is made
+// non-blocking and read with `protocol` like a port listen_udp made; one connected already
+// keeps its peer (DatagramPort::peer, and refusals are heard). The port owns the descriptor
+// and closes it when it stops; on failure it is closed here. Fails when it is not a datagram
+// socket (EPROTOTYPE).
+[[nodiscard]] ReactorResult<std::unique_ptr<DatagramPort>> adopt_datagram_port(
+    Reactor& reactor, sys::Syscalls& os, OwnedFd fd, DatagramProtocol& protocol,
+    DatagramOptions options = {});
 
 }  // namespace daemonkit::core
