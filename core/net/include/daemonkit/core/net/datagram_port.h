@@ -76,6 +76,8 @@ class DatagramPort {
   sys::Result<void> join_group(std::string_view group, std::string_view interface = "");
   sys::Result<void> leave_group(std::string_view group, std::string_view interface = "");
   // Whether this host's own members of a group hear what it sends (on by default, as Linux).
+  // Only for a datagram leaving by a real device: one sent by lo comes back through the device
+  // itself, and this host's members hear it either way.
   sys::Result<void> set_loopback_mode(bool on);
   [[nodiscard]] sys::Result<bool> loopback_mode() const;
   // Hops a multicast datagram may take (1 by default: this link only).
