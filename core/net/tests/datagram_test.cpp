@@ -571,6 +571,77 @@ TEST(NetMulticast, AGroupOrInterfaceThatIsNotANumericAddressIsEinval) {
   EXPECT_EQ(calls_of(w.os, "setsockopt"), 0u);
 }
 
+TEST(NetMulticast, EveryPortOnTheGroupsPortHearsItWhileTheHostIsAMember) {
+  World w;
+  Heard member, bystander, sender;
+  UdpOptions shared = w.udp_options();
+  shared.interface = "";
+  shared.reuse_address = true;
+  auto pm = w.udp(member, shared);
+  auto pb = listen_udp(*w.reactor, w.os, pm->address().port(), bystander, shared);
+  ASSERT_TRUE(pb);
+  auto ps = w.udp(sender);
+  const auto group = *SocketAddress::ip("239.255.7.7", pm->address().port());
+  ASSERT_TRUE(pm->join_group("239.255.7.7", "127.0.0.1"));
+  // No route for a group but by lo, and the port has not named lo yet.
+  auto unrouted = ps->write(bytes("x"), group);
+  ASSERT_FALSE(unrouted);
+  EXPECT_EQ(unrouted.error().code, ENETUNREACH);
+  ASSERT_TRUE(ps->set_outgoing_interface("127.0.0.1"));
+  ASSERT_TRUE(ps->set_ttl(3));
+  EXPECT_EQ(*ps->ttl(), 3);
+  ASSERT_TRUE(ps->set_loopback_mode(false));
+  EXPECT_FALSE(*ps->loopback_mode());
+  ASSERT_TRUE(ps->write(bytes("to the group"), group));
+  w.spin();
+  EXPECT_THAT(member.datagrams, ElementsAre("to the group"));
+  // Linux's IP_MULTICAST_ALL: a port on the port hears a group some socket of the host joined.
+  EXPECT_THAT(bystander.datagrams, ElementsAre("to the group"));
+  EXPECT_EQ(member.senders[0].host(), "127.0.0.1");
+  ASSERT_TRUE(pm->leave_group("239.255.7.7", "127.0.0.1"));
+  ASSERT_TRUE(ps->write(bytes("after the leave"), group));
+  w.spin();
+  EXPECT_EQ(member.datagrams.size(), 1u);
+  auto again = pm->leave_group("239.255.7.7", "127.0.0.1");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, EADDRNOTAVAIL);
+  EXPECT_THAT(sys::to_string(again.error()),
+              HasSubstr("setsockopt(IP_DROP_MEMBERSHIP 239.255.7.7)"));
+}
+
+TEST(NetMulticast, TheKernelsRefusalsAreReturnedNamingTheOption) {
+  World w;
+  Heard h;
+  auto port = w.udp(h);
+  auto not_a_group = port->join_group("127.0.0.1");
+  ASSERT_FALSE(not_a_group);
+  EXPECT_EQ(not_a_group.error().code, EINVAL);
+  EXPECT_THAT(sys::to_string(not_a_group.error()),
+              HasSubstr("setsockopt(IP_ADD_MEMBERSHIP 127.0.0.1)"));
+  EXPECT_EQ(port->join_group("239.1.2.3", "192.0.2.1").error().code, ENODEV);
+  ASSERT_TRUE(port->join_group("239.1.2.3"));
+  EXPECT_EQ(port->join_group("239.1.2.3").error().code, EADDRINUSE);
+  EXPECT_EQ(port->set_ttl(256).error().code, EINVAL);
+  EXPECT_THAT(sys::to_string(port->set_ttl(256).error()), HasSubstr("IP_MULTICAST_TTL 256"));
+  EXPECT_EQ(port->set_outgoing_interface("192.0.2.1").error().code, EADDRNOTAVAIL);
+  EXPECT_TRUE(port->set_outgoing_interface(""));
+  w.os.clear_transcript();
+  w.os.fail_nth("getsockopt", 1, ENOBUFS);
+  w.os.fail_nth("getsockopt", 2, ENOBUFS);
+  EXPECT_EQ(port->ttl().error().code, ENOBUFS);
+  EXPECT_EQ(port->loopback_mode().error().code, ENOBUFS);
+  w.os.fail_nth("setsockopt", 1, ENOMEM);
+  EXPECT_EQ(port->set_loopback_mode(true).error().code, ENOMEM);
+}
+
+TEST(NetMulticast, AUnixDatagramPortHasNoMulticast) {
+  World w;
+  Heard h;
+  auto port = listen_unix_datagram(*w.reactor, w.os, "/run/app/x.sock", h);
+  ASSERT_TRUE(port);
+  EXPECT_EQ((*port)->join_group("239.1.2.3").error().code, EOPNOTSUPP);
+}
+
 // ---- UNIX datagram ----------------------------------------------------------------------------
 
 TEST(NetUnixDatagram, AServerAndABoundClientExchangeDatagramsAndPathsGoAtTheStop) {
