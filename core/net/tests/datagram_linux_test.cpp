@@ -1,6 +1,7 @@
 // Datagram ports on the real kernel: UDP over IPv4 and IPv6 loopback, a connected port hearing
 // the kernel's refusal (ICMP port unreachable) and an unconnected one not, multicast on the
-// loopback interface, UNIX datagram sockets by path and abstract name, and adopting a socket.
+// loopback interface, UNIX datagram sockets by path and abstract name, and adopting a socket
+// (a datagram one, and a connected stream one).
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -234,6 +235,31 @@ TEST_F(DatagramLinux, AnAdoptedBlockingSocketIsReadOnTheLoop) {
   ASSERT_TRUE((*ps)->write(bytes("adopted"), (*port)->address()));
   ASSERT_TRUE(run_until([&] { return !adopted.datagrams.empty(); }));
   EXPECT_EQ(adopted.datagrams[0], "adopted");
+}
+
+// Not a datagram, but adopted the same way: one end of a real socketpair, served by an echo
+// protocol while the other end is plain blocking I/O.
+TEST_F(DatagramLinux, AnAdoptedConnectedStreamSocketEchoes) {
+  struct Echo : Protocol {
+    void data_received(std::span<const std::byte> d) override { connection().write(d); }
+  };
+  int ends[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends), 0);
+  ServerFactoryOf<Echo> echo;
+  bool ended = false;
+  auto connection = adopt_stream_connection(*reactor_, os_, OwnedFd(os_, ends[0]), echo,
+                                            [&](Connection&, const LossReason&) { ended = true; });
+  ASSERT_TRUE(connection) << to_string(connection.error());
+  ASSERT_EQ(::write(ends[1], "adopted", 7), 7);
+  std::string back;
+  ASSERT_TRUE(run_until([&] {
+    char buf[16];
+    const ssize_t n = ::recv(ends[1], buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) back.append(buf, static_cast<std::size_t>(n));
+    return back == "adopted";
+  }));
+  ::close(ends[1]);
+  ASSERT_TRUE(run_until([&] { return ended; }));
 }
 
 }  // namespace
