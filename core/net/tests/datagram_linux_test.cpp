@@ -2,6 +2,7 @@
 // the kernel's refusal (ICMP port unreachable) and an unconnected one not, multicast on the
 // loopback interface, UNIX datagram sockets by path and abstract name, and adopting a socket
 // (a datagram one, and a connected stream one).
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -192,6 +193,38 @@ TEST_F(DatagramLinux, MulticastOnLoopbackReachesAMemberUntilItLeaves) {
   auto again = (*pm)->leave_group(group, "127.0.0.1");
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, EADDRNOTAVAIL);
+}
+
+TEST_F(DatagramLinux, Ipv6MulticastOnLoopbackReachesAMember) {
+  Heard member, sender;
+  auto pm = udp(member, "::", 0, true);
+  if (!pm) GTEST_SKIP() << "no IPv6 here: " << to_string(pm.error());
+  auto ps = udp(sender, "::1");
+  ASSERT_TRUE(ps) << to_string(ps.error());
+  const std::string lo = std::to_string(::if_nametoindex("lo"));
+  const std::string group = "ff02::7777";
+  if (auto joined = (*pm)->join_group(group, lo); !joined) {
+    GTEST_SKIP() << "cannot join an IPv6 group on lo here: " << sys::to_string(joined.error());
+  }
+  // Membership is the kernel's to refuse even where lo cannot carry the datagrams.
+  ASSERT_TRUE((*pm)->leave_group(group, lo));
+  EXPECT_EQ((*pm)->leave_group(group, lo).error().code, EADDRNOTAVAIL);
+  EXPECT_EQ((*pm)->join_group(group, "lo").error().code, EINVAL) << "an index, not a name";
+  ASSERT_TRUE((*pm)->join_group(group, lo));
+  ASSERT_TRUE((*ps)->set_outgoing_interface(lo));
+  ASSERT_TRUE((*ps)->set_ttl(1));
+  EXPECT_EQ(*(*ps)->ttl(), 1);
+  ASSERT_TRUE((*ps)->set_loopback_mode(true));
+  EXPECT_TRUE(*(*ps)->loopback_mode());
+  const auto to = *SocketAddress::ip(group, (*pm)->address().port());
+  if (auto sent = (*ps)->write(bytes("to the v6 group"), to); !sent) {
+    // lo is not multicast-capable by default, so Linux gives it no ff00::/8 route.
+    GTEST_SKIP() << "no IPv6 multicast route by lo here: " << sys::to_string(sent.error());
+  }
+  if (!run_until([&] { return !member.datagrams.empty(); }, 3s)) {
+    GTEST_SKIP() << "lo does not deliver IPv6 multicast here";
+  }
+  EXPECT_EQ(member.datagrams[0], "to the v6 group");
 }
 
 TEST_F(DatagramLinux, UnixDatagramRoundTripsByPathAndAbstractName) {
