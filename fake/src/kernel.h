@@ -348,6 +348,9 @@ class Kernel {
   std::map<std::string, std::weak_ptr<OpenFile>> abstract_sockets;
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> tcp_ports;
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> udp_ports;
+  // UDP sockets that joined a multicast group (on lo, the only device): a group reaches this
+  // host while one of them is a member.
+  std::vector<std::weak_ptr<OpenFile>> udp_multicast_members;
   std::uint16_t next_ephemeral_port = 32768;
   unsigned next_autobind = 0;
   // Sockets that were sent descriptors (SCM_RIGHTS), so that the kernel's end can drop what is

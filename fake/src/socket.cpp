@@ -409,6 +409,22 @@ std::string option_text(int level, int name) {
     }
   }
   if (level == IPPROTO_TCP && name == TCP_NODELAY) return "IPPROTO_TCP, TCP_NODELAY";
+  if (level == IPPROTO_IP) {
+    switch (name) {
+      case IP_ADD_MEMBERSHIP:
+        return "IPPROTO_IP, IP_ADD_MEMBERSHIP";
+      case IP_DROP_MEMBERSHIP:
+        return "IPPROTO_IP, IP_DROP_MEMBERSHIP";
+      case IP_MULTICAST_LOOP:
+        return "IPPROTO_IP, IP_MULTICAST_LOOP";
+      case IP_MULTICAST_TTL:
+        return "IPPROTO_IP, IP_MULTICAST_TTL";
+      case IP_MULTICAST_IF:
+        return "IPPROTO_IP, IP_MULTICAST_IF";
+      default:
+        break;
+    }
+  }
   return fmt::format("{}, {}", level, name);
 }
 
@@ -970,6 +986,9 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
           }
           return {};
         }
+        if (level == IPPROTO_IP && !socket->is_unix() && !socket->is_stream()) {
+          return detail::udp_set_ip_option(kernel(), socket, name, value, len);
+        }
         bool* flag = nullptr;
         if (level == SOL_SOCKET) {
           if (name == SO_REUSEADDR) flag = &socket->reuse_address;
@@ -1062,6 +1081,10 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
         } else if (level == IPPROTO_TCP && socket->is_stream() && !socket->is_unix() &&
                    name == TCP_NODELAY) {
           v = socket->no_delay ? 1 : 0;
+        } else if (level == IPPROTO_IP && !socket->is_unix() && !socket->is_stream()) {
+          auto got = detail::udp_ip_option(*socket, name);
+          if (!got) return sys::fail(got.error());
+          v = *got;
         } else if (level != SOL_SOCKET &&
                    (socket->is_unix() || (!socket->is_stream() && level != IPPROTO_IP))) {
           return sys::fail(EOPNOTSUPP, "getsockopt");

@@ -179,6 +179,12 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   // UDP: what bind() chose, which a disconnect (connect to AF_UNSPEC) keeps.
   bool udp_address_chosen = false;
   bool udp_port_chosen = false;
+  // UDP multicast: the groups joined (network order; all on lo), and IP_MULTICAST_LOOP,
+  // IP_MULTICAST_TTL and IP_MULTICAST_IF as set.
+  std::vector<in_addr_t> multicast_groups;
+  bool multicast_loop = true;
+  int multicast_ttl = 1;
+  in_addr_t multicast_interface = 0;
 
  private:
   int domain_;
@@ -255,6 +261,10 @@ sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Soc
 // connect(2) on a UDP socket: the peer it sends to and hears from, or none with AF_UNSPEC.
 sys::Result<void> udp_connect(Kernel& kernel, const std::shared_ptr<Socket>& self,
                               const sockaddr* addr, socklen_t len);
+// setsockopt and getsockopt at IPPROTO_IP on a UDP socket: the multicast options.
+sys::Result<void> udp_set_ip_option(Kernel& kernel, const std::shared_ptr<Socket>& self, int name,
+                                    const void* value, socklen_t len);
+sys::Result<int> udp_ip_option(const Socket& socket, int name);
 // One datagram to `addr` (null: the connected peer). Errors name "sendto".
 sys::Result<std::size_t> udp_send(Kernel& kernel, const std::shared_ptr<Socket>& self,
                                   std::span<const std::byte> bytes, const sockaddr* addr,

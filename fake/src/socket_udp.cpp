@@ -6,6 +6,14 @@
 // send or receive fails with ECONNREFUSED, as Linux reports a hard ICMP error on a connected
 // socket. A sender without an address of its own sends from 127.0.0.1, the loopback route's
 // source. Datagrams are at most 65507 bytes (65535 less the IP and UDP headers).
+//
+// Multicast: the machine's only device is lo, so a group is joined on lo (interface 0.0.0.0 or
+// a 127/8 address; another is ENODEV) and a datagram to a group leaves by lo only when
+// IP_MULTICAST_IF names it (with none set Linux routes the group by the default route, which
+// the fake machine lacks: ENETUNREACH). lo brings every such datagram back whatever
+// IP_MULTICAST_LOOP says (that option only keeps a copy from a real device), to every socket
+// bound to the port (0.0.0.0 or the group) once any socket joined the group — Linux's
+// IP_MULTICAST_ALL default, under which a socket need not be a member itself.
 #include <arpa/inet.h>
 #include <sys/epoll.h>
 
@@ -33,6 +41,7 @@ Endpoint endpoint_of(const SocketAddress& address) {
 
 bool is_loopback(in_addr_t network_order) { return (ntohl(network_order) >> 24) == 127; }
 bool is_any(in_addr_t network_order) { return network_order == htonl(INADDR_ANY); }
+bool is_multicast(in_addr_t network_order) { return (ntohl(network_order) >> 28) == 0xe; }
 
 // The sockets bound to `port`, live ones only.
 std::vector<std::shared_ptr<Socket>> bound_to(Kernel& kernel, std::uint16_t port) {
@@ -121,6 +130,111 @@ std::size_t queued_bytes(const Socket& socket) {
 
 }  // namespace
 
+namespace {
+
+constexpr std::size_t kMaxMemberships = 20;  // net.ipv4.igmp_max_memberships
+
+// Whether some live socket joined `group`: only then does lo accept the group's datagrams.
+bool host_joined(Kernel& kernel, in_addr_t group) {
+  bool joined = false;
+  std::erase_if(kernel.udp_multicast_members, [&](const std::weak_ptr<OpenFile>& weak) {
+    auto socket = std::dynamic_pointer_cast<Socket>(weak.lock());
+    if (!socket || socket->multicast_groups.empty()) return true;
+    joined = joined ||
+             std::ranges::find(socket->multicast_groups, group) != socket->multicast_groups.end();
+    return false;
+  });
+  return joined;
+}
+
+// An option's value as do_ip_setsockopt reads it: an int, or one byte when shorter.
+int option_value(const void* value, socklen_t len) {
+  if (len >= sizeof(int)) {
+    int v = 0;
+    std::memcpy(&v, value, sizeof v);
+    return v;
+  }
+  unsigned char c = 0;
+  std::memcpy(&c, value, 1);
+  return c;
+}
+
+}  // namespace
+
+sys::Result<void> udp_set_ip_option(Kernel& kernel, const std::shared_ptr<Socket>& self, int name,
+                                    const void* value, socklen_t len) {
+  const char* call = "setsockopt";
+  switch (name) {
+    case IP_ADD_MEMBERSHIP:
+    case IP_DROP_MEMBERSHIP: {
+      if (len < sizeof(ip_mreq)) return sys::fail(EINVAL, call);
+      if (value == nullptr) return sys::fail(EFAULT, call);
+      // An ip_mreqn when long enough; its imr_address sits where ip_mreq's imr_interface does.
+      ip_mreq request{};
+      std::memcpy(&request, value, sizeof request);
+      const in_addr_t group = request.imr_multiaddr.s_addr;
+      const in_addr_t device = request.imr_interface.s_addr;
+      auto& groups = self->multicast_groups;
+      const auto found = std::ranges::find(groups, group);
+      if (name == IP_DROP_MEMBERSHIP) {
+        if (found == groups.end()) return sys::fail(EADDRNOTAVAIL, call);
+        groups.erase(found);
+        return {};
+      }
+      if (!is_multicast(group)) return sys::fail(EINVAL, call);
+      if (!is_any(device) && !is_loopback(device)) return sys::fail(ENODEV, call);
+      if (found != groups.end()) return sys::fail(EADDRINUSE, call);
+      if (groups.size() >= kMaxMemberships) return sys::fail(ENOBUFS, call);
+      groups.push_back(group);
+      kernel.udp_multicast_members.push_back(self);
+      return {};
+    }
+    case IP_MULTICAST_LOOP:
+    case IP_MULTICAST_TTL: {
+      if (len < 1) return sys::fail(EINVAL, call);
+      if (value == nullptr) return sys::fail(EFAULT, call);
+      int v = option_value(value, len);
+      if (name == IP_MULTICAST_LOOP) {
+        self->multicast_loop = v != 0;
+        return {};
+      }
+      if (v == -1) v = 1;
+      if (v < 0 || v > 255) return sys::fail(EINVAL, call);
+      self->multicast_ttl = v;
+      return {};
+    }
+    case IP_MULTICAST_IF: {
+      if (len < sizeof(in_addr)) return sys::fail(EINVAL, call);
+      if (value == nullptr) return sys::fail(EFAULT, call);
+      // An in_addr, an ip_mreq (its interface) or an ip_mreqn (its address); no index here.
+      in_addr_t device = 0;
+      const socklen_t at = len >= sizeof(ip_mreq) ? sizeof(in_addr) : 0;
+      std::memcpy(&device, static_cast<const char*>(value) + at, sizeof device);
+      if (!is_any(device) && !is_loopback(device)) return sys::fail(EADDRNOTAVAIL, call);
+      self->multicast_interface = device;
+      return {};
+    }
+    default:
+      return sys::fail(ENOPROTOOPT, call);
+  }
+}
+
+sys::Result<int> udp_ip_option(const Socket& socket, int name) {
+  switch (name) {
+    case IP_MULTICAST_LOOP:
+      return socket.multicast_loop ? 1 : 0;
+    case IP_MULTICAST_TTL:
+      return socket.multicast_ttl;
+    case IP_MULTICAST_IF: {
+      int v = 0;
+      std::memcpy(&v, &socket.multicast_interface, sizeof v);
+      return v;
+    }
+    default:
+      return sys::fail(ENOPROTOOPT, "getsockopt");
+  }
+}
+
 sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Socket>& self,
                            const sockaddr* addr, socklen_t len) {
   if (len < sizeof(sockaddr_in)) return sys::fail(EINVAL, "bind");
@@ -130,7 +244,11 @@ sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Soc
     return sys::fail(EAFNOSUPPORT, "bind");
   }
   const Endpoint at{in.sin_addr.s_addr, ntohs(in.sin_port)};
-  if (!is_any(at.address) && !is_loopback(at.address)) return sys::fail(EADDRNOTAVAIL, "bind");
+  // A group's address may be bound too (inet_bind takes RTN_MULTICAST): then only datagrams
+  // to that group reach the socket.
+  if (!is_any(at.address) && !is_loopback(at.address) && !is_multicast(at.address)) {
+    return sys::fail(EADDRNOTAVAIL, "bind");
+  }
   if (at.port != 0 && at.port < kFirstUnprivileged && !p.privileged()) {
     return sys::fail(EACCES, "bind");
   }
@@ -209,12 +327,37 @@ sys::Result<std::size_t> udp_send(Kernel& kernel, const std::shared_ptr<Socket>&
     if (!self->datagram_connected) return sys::fail(EDESTADDRREQ, "sendto");
     to = endpoint_of(self->peer_address);
   }
-  if (!is_loopback(to.address)) return sys::fail(ENETUNREACH, "sendto");
+  const bool multicast = addr != nullptr && is_multicast(to.address);
+  if (multicast ? !is_loopback(self->multicast_interface) : !is_loopback(to.address)) {
+    return sys::fail(ENETUNREACH, "sendto");
+  }
   if (bytes.size() > kMaxUdpPayload) return sys::fail(EMSGSIZE, "sendto");
   // sock_alloc_send_skb reports (and clears) an error an ICMP message left.
   if (self->error != 0) return sys::fail(std::exchange(self->error, 0), "sendto");
   Endpoint from = endpoint_of(self->local);
-  if (is_any(from.address)) from.address = htonl(INADDR_LOOPBACK);
+  if (is_any(from.address)) {
+    from.address = multicast ? self->multicast_interface : htonl(INADDR_LOOPBACK);
+  }
+  if (multicast) {
+    // Dropped unless this host joined the group; no ICMP answers a group.
+    if (!host_joined(kernel, to.address)) return bytes.size();
+    for (const auto& socket : bound_to(kernel, to.port)) {
+      const Endpoint bound = endpoint_of(socket->local);
+      if (!is_any(bound.address) && bound.address != to.address) continue;
+      if (socket->datagram_connected) {
+        const Endpoint peer = endpoint_of(socket->peer_address);
+        if (peer.address != from.address || peer.port != from.port) continue;
+      }
+      if (queued_bytes(*socket) + bytes.size() > kSocketBuffer) continue;
+      socket->inbox.push_back(
+          Datagram{std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                   inet_address(from.address, htons(from.port)),
+                   std::nullopt,
+                   {}});
+      kernel.wake(socket.get(), EPOLLIN | EPOLLRDNORM);
+    }
+    return bytes.size();
+  }
   auto to_socket = receiver(kernel, from, to);
   if (!to_socket) {
     // Port unreachable: a hard error, kept only by a connected socket (__udp4_lib_err).

@@ -581,6 +581,110 @@ TEST(DifferentialUdp, DatagramsAddressesLimitsAndPortUnreachable) {
   EXPECT_EQ(result_of(steps, "bind h to g's port"), "ok");
 }
 
+// Multicast by lo: membership errors (not a group, an interface that is no local address,
+// joined twice, left when not joined), IP_MULTICAST_IF/TTL/LOOP set and read back, and
+// delivery to every socket bound to the port (0.0.0.0 or the group, member or not) once the
+// host joined, whatever IP_MULTICAST_LOOP says; a group nobody joined, and a left one, reach
+// nobody. Sending to a group without IP_MULTICAST_IF depends on the machine's routes, so it is
+// not a step here.
+TEST(DifferentialUdp, MulticastOnLoopback) {
+  const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
+    Script s(os);
+    PortNames ports;
+    const int type = SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+    const int on = 1;
+    const auto recv_from = [&](const std::string& what, int fd) {
+      char buf[64];
+      sockaddr_in from{};
+      socklen_t from_len = sizeof from;
+      auto n = os.recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (!n) return s.note(what, sys::errno_name(n.error().code));
+      s.note(what, fmt::format("\"{}\" from={}", std::string(buf, *n), ports.text(from)));
+    };
+    const auto bound = [&](const std::string& what, const sockaddr_in& at) {
+      const int fd = s.value<int>("socket " + what, os.socket(AF_INET, type, 0), -1);
+      s.done("SO_REUSEADDR " + what, os.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on));
+      s.done("bind " + what, os.bind(fd, sa(at), sizeof at));
+      return fd;
+    };
+    const auto membership = [&](const std::string& what, int fd, int name, const char* group,
+                                const char* device, socklen_t len = sizeof(ip_mreq)) {
+      ip_mreq request{};
+      inet_pton(AF_INET, group, &request.imr_multiaddr);
+      inet_pton(AF_INET, device, &request.imr_interface);
+      s.done(what, os.setsockopt(fd, IPPROTO_IP, name, &request, len));
+    };
+    const int m = bound("m", inet4("0.0.0.0", 0));
+    const std::uint16_t port = ntohs(name_of(os, m).sin_port);
+    ports.add("m", port);
+    const int n = bound("n", inet4("0.0.0.0", port));
+    const int g = bound("g", inet4("239.255.7.7", port));
+    const int o = bound("o", inet4("127.0.0.1", port));
+    const int x = bound("x", inet4("239.255.7.8", port));
+    membership("join not a group", m, IP_ADD_MEMBERSHIP, "127.0.0.1", "127.0.0.1");
+    membership("join by no local address", m, IP_ADD_MEMBERSHIP, "239.255.7.7", "192.0.2.1");
+    membership("join short", m, IP_ADD_MEMBERSHIP, "239.255.7.7", "127.0.0.1", 4);
+    membership("leave not joined", m, IP_DROP_MEMBERSHIP, "239.255.7.7", "127.0.0.1");
+    membership("join", m, IP_ADD_MEMBERSHIP, "239.255.7.7", "127.0.0.1");
+    membership("join again", m, IP_ADD_MEMBERSHIP, "239.255.7.7", "127.0.0.1");
+    const int t = s.value<int>("socket t", os.socket(AF_INET, type, 0), -1);
+    s.note("t IP_MULTICAST_LOOP", int_option(os, t, IPPROTO_IP, IP_MULTICAST_LOOP));
+    s.note("t IP_MULTICAST_TTL", int_option(os, t, IPPROTO_IP, IP_MULTICAST_TTL));
+    s.note("t IP_MULTICAST_IF", int_option(os, t, IPPROTO_IP, IP_MULTICAST_IF));
+    in_addr device{};
+    inet_pton(AF_INET, "192.0.2.1", &device);
+    s.done("IP_MULTICAST_IF no local address",
+           os.setsockopt(t, IPPROTO_IP, IP_MULTICAST_IF, &device, sizeof device));
+    s.done("IP_MULTICAST_IF short", os.setsockopt(t, IPPROTO_IP, IP_MULTICAST_IF, &device, 3));
+    inet_pton(AF_INET, "127.0.0.1", &device);
+    s.done("IP_MULTICAST_IF lo",
+           os.setsockopt(t, IPPROTO_IP, IP_MULTICAST_IF, &device, sizeof device));
+    s.note("t IP_MULTICAST_IF set", int_option(os, t, IPPROTO_IP, IP_MULTICAST_IF));
+    for (const int ttl : {256, -2, -1, 5}) {
+      s.done(fmt::format("IP_MULTICAST_TTL {}", ttl),
+             os.setsockopt(t, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl));
+      s.note(fmt::format("t TTL after {}", ttl), int_option(os, t, IPPROTO_IP, IP_MULTICAST_TTL));
+    }
+    const unsigned char byte = 0;
+    s.done("IP_MULTICAST_LOOP one byte 0",
+           os.setsockopt(t, IPPROTO_IP, IP_MULTICAST_LOOP, &byte, sizeof byte));
+    s.note("t IP_MULTICAST_LOOP 0", int_option(os, t, IPPROTO_IP, IP_MULTICAST_LOOP));
+    s.done("IP_MULTICAST_LOOP empty", os.setsockopt(t, IPPROTO_IP, IP_MULTICAST_LOOP, &byte, 0));
+    s.done("an unknown IPPROTO_IP option",
+           os.setsockopt(t, IPPROTO_IP, IP_MULTICAST_ALL + 1000, &on, sizeof on));
+    const auto group = inet4("239.255.7.7", port);
+    s.value<std::size_t>("t to the group", os.sendto(t, "g1", 2, 0, sa(group), sizeof group), 0);
+    ports.add("t", ntohs(name_of(os, t).sin_port));
+    recv_from("m hears it", m);
+    recv_from("n hears it, not a member", n);
+    recv_from("g hears it, bound to the group", g);
+    recv_from("o bound to 127.0.0.1 does not", o);
+    recv_from("x bound to another group does not", x);
+    const auto other_group = inet4("239.255.7.8", port);
+    s.value<std::size_t>("t to a group nobody joined",
+                         os.sendto(t, "g2", 2, 0, sa(other_group), sizeof other_group), 0);
+    recv_from("x hears nothing", x);
+    recv_from("m hears nothing", m);
+    membership("leave", m, IP_DROP_MEMBERSHIP, "239.255.7.7", "127.0.0.1");
+    s.value<std::size_t>("t to the group left", os.sendto(t, "g3", 2, 0, sa(group), sizeof group),
+                         0);
+    recv_from("n hears nothing after the leave", n);
+    membership("leave again", m, IP_DROP_MEMBERSHIP, "239.255.7.7", "127.0.0.1");
+    return s.steps;
+  });
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(result_of(steps, "join not a group"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "join by no local address"), "ENODEV");
+  EXPECT_EQ(result_of(steps, "join again"), "EADDRINUSE");
+  EXPECT_EQ(result_of(steps, "leave not joined"), "EADDRNOTAVAIL");
+  EXPECT_EQ(result_of(steps, "IP_MULTICAST_IF no local address"), "EADDRNOTAVAIL");
+  EXPECT_EQ(result_of(steps, "t TTL after -1"), "1 (len 4)");
+  EXPECT_EQ(result_of(steps, "m hears it"), "\"g1\" from=127.0.0.1:t");
+  EXPECT_EQ(result_of(steps, "n hears it, not a member"), "\"g1\" from=127.0.0.1:t");
+  EXPECT_EQ(result_of(steps, "o bound to 127.0.0.1 does not"), "EAGAIN");
+  EXPECT_EQ(result_of(steps, "n hears nothing after the leave"), "EAGAIN");
+}
+
 // ---- Options ------------------------------------------------------------------------------
 
 // The options core/net sets, read back on each kind of socket: SO_REUSEADDR, SO_KEEPALIVE,

@@ -168,4 +168,89 @@ ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(Reactor& reactor
   return ListeningPort::start(reactor, os, std::move(fd), *address, factory, std::move(options));
 }
 
+ReactorResult<std::unique_ptr<Connection>> adopt_stream_connection(Reactor& reactor,
+                                                                   sys::Syscalls& os, OwnedFd fd,
+                                                                   ServerFactory& factory,
+                                                                   Connection::OnEnded on_ended,
+                                                                   StreamOptions options) {
+  const auto about = [&](const sys::Error& e) {
+    return e.about(fmt::format("adopted descriptor {}", fd.get()));
+  };
+  const auto option = [&](int name) -> sys::Result<int> {
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (auto got = os.getsockopt(fd.get(), SOL_SOCKET, name, &value, &len); !got) {
+      return sys::fail(got.error());
+    }
+    return value;
+  };
+  auto type = option(SO_TYPE);
+  if (!type) return reactor_fail(about(type.error()));
+  if (*type != SOCK_STREAM) return reactor_fail(about(sys::Error{EPROTOTYPE, "getsockopt", {}}));
+  auto accepting = option(SO_ACCEPTCONN);
+  if (!accepting) return reactor_fail(about(accepting.error()));
+  if (*accepting != 0) return reactor_fail(about(sys::Error{EINVAL, "getsockopt", {}}));
+  sockaddr_storage name{};
+  socklen_t name_len = sizeof name;
+  if (auto got = os.getpeername(fd.get(), reinterpret_cast<sockaddr*>(&name), &name_len); !got) {
+    return reactor_fail(about(got.error()));
+  }
+  const SocketAddress peer = SocketAddress::from(reinterpret_cast<const sockaddr*>(&name), name_len)
+                                 .value_or(SocketAddress{});
+  auto status = os.fcntl(fd.get(), F_GETFL, 0);
+  if (!status) return reactor_fail(about(status.error()));
+  if (!(*status & O_NONBLOCK)) {
+    if (auto set = os.fcntl(fd.get(), F_SETFL, *status | O_NONBLOCK); !set) {
+      return reactor_fail(about(set.error()));
+    }
+  }
+  std::unique_ptr<Protocol> protocol = factory.build_protocol(peer);
+  if (!protocol) {
+    return reactor_fail(about(sys::Error{ECONNABORTED, "build_protocol", {}}));
+  }
+  auto made = Connection::open(
+      reactor, os, std::move(fd), std::move(protocol), peer,
+      [on_ended = std::move(on_ended)](Connection& c, const LossReason& reason) {
+        if (on_ended) on_ended(c, reason);
+      },
+      std::move(options));
+  if (!made) return tl::unexpected(made.error());
+  (*made)->start();
+  return made;
+}
+
+ReactorResult<std::unique_ptr<DatagramPort>> adopt_datagram_port(Reactor& reactor,
+                                                                 sys::Syscalls& os, OwnedFd fd,
+                                                                 DatagramProtocol& protocol,
+                                                                 DatagramOptions options) {
+  const auto about = [&](const sys::Error& e) {
+    return e.about(fmt::format("adopted descriptor {}", fd.get()));
+  };
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (auto got = os.getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len); !got) {
+    return reactor_fail(about(got.error()));
+  }
+  if (type != SOCK_DGRAM) return reactor_fail(about(sys::Error{EPROTOTYPE, "getsockopt", {}}));
+  auto status = os.fcntl(fd.get(), F_GETFL, 0);
+  if (!status) return reactor_fail(about(status.error()));
+  if (!(*status & O_NONBLOCK)) {
+    if (auto set = os.fcntl(fd.get(), F_SETFL, *status | O_NONBLOCK); !set) {
+      return reactor_fail(about(set.error()));
+    }
+  }
+  auto address = detail::bound_address(os, fd);
+  if (!address) return reactor_fail(about(address.error()));
+  std::optional<SocketAddress> peer;
+  sockaddr_storage name{};
+  socklen_t name_len = sizeof name;
+  if (auto got = os.getpeername(fd.get(), reinterpret_cast<sockaddr*>(&name), &name_len); got) {
+    peer = SocketAddress::from(reinterpret_cast<const sockaddr*>(&name), name_len);
+  } else if (got.error().code != ENOTCONN) {
+    return reactor_fail(about(got.error()));
+  }
+  return DatagramPort::start(reactor, os, std::move(fd), *address, std::move(peer), protocol,
+                             std::move(options));
+}
+
 }  // namespace daemonkit::core

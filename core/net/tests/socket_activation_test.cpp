@@ -1,6 +1,6 @@
 // Socket activation on the fake kernel: $LISTEN_PID/$LISTEN_FDS/$LISTEN_FDNAMES read as
 // sd_listen_fds does (pid check, names, close-on-exec, every bad value refused with its name),
-// and adopted listening sockets serving connections.
+// adopted listening sockets serving connections, and adopted connected sockets.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -262,6 +262,118 @@ TEST(SocketActivation, EveryFailingCallOfAnAdoptionIsReportedAndTheSocketClosed)
               std::string(call) + "(adopted descriptor 3): No buffer space available (ENOBUFS)");
     a.os.clear_faults();
     EXPECT_FALSE(a.open(3)) << call;
+  }
+}
+
+}  // namespace
+}  // namespace daemonkit::core
+
+namespace daemonkit::core {
+namespace {
+
+// ---- Adopting a connected stream socket ----------------------------------------------------
+
+struct Refusing : ServerFactory {
+  std::vector<SocketAddress> peers;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress& peer) override {
+    peers.push_back(peer);
+    return nullptr;
+  }
+};
+
+std::string read_some(FakeSyscalls& os, int fd) {
+  char buf[64];
+  auto n = os.read(fd, buf, sizeof buf);
+  return n ? std::string(buf, *n) : std::string();
+}
+
+TEST(AdoptConnection, AConnectedSocketSpeaksThroughItsProtocolAndTheConnectionOwnsIt) {
+  FakeSyscalls os;
+  auto reactor = reactor_on(os);
+  auto pair = os.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_THAT(pair, IsOk());
+  ServerFactoryOf<Echo> echo;
+  int ended = 0;
+  auto connection = adopt_stream_connection(*reactor, os, OwnedFd(os, pair->first), echo,
+                                            [&](Connection&, const LossReason&) { ++ended; });
+  ASSERT_THAT(connection, IsOk());
+  EXPECT_NE(*os.fcntl(pair->first, F_GETFL, 0) & O_NONBLOCK, 0);
+  ASSERT_THAT(os.write(pair->second, "ping", 4), IsOk());
+  std::string back;
+  auto done = reactor->turn_until(
+      [&] {
+        back += read_some(os, pair->second);
+        return back == "ping";
+      },
+      std::chrono::seconds(5));
+  ASSERT_THAT(done, IsOk());
+  EXPECT_TRUE(*done) << back;
+  // The peer closes: the protocol hears the loss, then on_ended runs; destroying the
+  // connection closes the adopted descriptor.
+  ASSERT_THAT(os.close(pair->second), IsOk());
+  auto lost = reactor->turn_until([&] { return ended == 1; }, std::chrono::seconds(5));
+  ASSERT_THAT(lost, IsOk());
+  EXPECT_TRUE(*lost);
+  connection->reset();
+  EXPECT_FALSE(os.fcntl(pair->first, F_GETFD, 0)) << "closed with the connection";
+}
+
+TEST(AdoptConnection, AFactoryRefusingATcpConnectionWasToldItsPeerAndItIsClosed) {
+  Activated a(1);
+  auto reactor = reactor_on(a.os);
+  const int client = *a.os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto to = *SocketAddress::ip("127.0.0.1", a.ports[0]);
+  ASSERT_THAT(a.os.connect(client, to.data(), to.size()), IsOk());
+  Refusing factory;
+  auto connection = adopt_stream_connection(*reactor, a.os, OwnedFd(a.os, client), factory);
+  ASSERT_FALSE(connection);
+  EXPECT_EQ(connection.error().os.code, ECONNABORTED);
+  ASSERT_EQ(factory.peers.size(), 1u);
+  EXPECT_EQ(factory.peers[0], to);
+  EXPECT_FALSE(a.open(client)) << "a refused connection is closed";
+}
+
+TEST(AdoptConnection, ASocketThatIsNotAConnectedStreamFailsAndIsClosed) {
+  FakeSyscalls os;
+  auto reactor = reactor_on(os);
+  ServerFactoryOf<Echo> echo;
+  const int datagram = *os.socket(AF_UNIX, SOCK_DGRAM, 0);
+  auto refused = adopt_stream_connection(*reactor, os, OwnedFd(os, datagram), echo);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().os.code, EPROTOTYPE);
+  EXPECT_FALSE(os.fcntl(datagram, F_GETFD, 0)) << "closed";
+  const int idle = *os.socket(AF_INET, SOCK_STREAM, 0);
+  auto unconnected = adopt_stream_connection(*reactor, os, OwnedFd(os, idle), echo);
+  ASSERT_FALSE(unconnected);
+  EXPECT_EQ(sys::to_string(unconnected.error().os),
+            "getpeername(adopted descriptor " + std::to_string(idle) +
+                "): Transport endpoint is not connected (ENOTCONN)");
+  EXPECT_FALSE(os.fcntl(idle, F_GETFD, 0)) << "closed";
+  const int listening = *os.socket(AF_INET, SOCK_STREAM, 0);
+  auto any = *SocketAddress::ip("127.0.0.1", 0);
+  ASSERT_THAT(os.bind(listening, any.data(), any.size()), IsOk());
+  ASSERT_THAT(os.listen(listening, 1), IsOk());
+  auto port = adopt_stream_connection(*reactor, os, OwnedFd(os, listening), echo);
+  ASSERT_FALSE(port);
+  EXPECT_EQ(port.error().os.code, EINVAL);
+  EXPECT_FALSE(os.fcntl(listening, F_GETFD, 0)) << "closed";
+}
+
+TEST(AdoptConnection, EveryFailingCallIsReportedAndTheSocketClosed) {
+  for (const char* call : {"getsockopt", "getpeername", "fcntl", "epoll_ctl"}) {
+    FakeSyscalls os;
+    auto reactor = reactor_on(os);
+    auto pair = os.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_THAT(pair, IsOk());
+    ServerFactoryOf<Echo> echo;
+    os.fail_when(
+        call, [](const fake::CallRecord&) { return true; }, ENOBUFS);
+    auto connection = adopt_stream_connection(*reactor, os, OwnedFd(os, pair->first), echo);
+    ASSERT_FALSE(connection) << call;
+    EXPECT_EQ(connection.error().os.code, ENOBUFS) << call;
+    EXPECT_STREQ(connection.error().os.call, call);
+    os.clear_faults();
+    EXPECT_FALSE(os.fcntl(pair->first, F_GETFD, 0)) << call << ": closed";
   }
 }
 

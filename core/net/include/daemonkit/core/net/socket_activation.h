@@ -20,6 +20,8 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/net/connection.h"
+#include "daemonkit/core/net/datagram_port.h"
+#include "daemonkit/core/net/datagram_protocol.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
 #include "daemonkit/core/net/protocol.h"
@@ -87,5 +89,26 @@ class ActivatedSockets {
 [[nodiscard]] ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(
     Reactor& reactor, sys::Syscalls& os, OwnedFd fd, ServerFactory& factory,
     PortOptions options = {});
+
+// Adopts a connected stream socket (TCP or UNIX; Twisted's adoptStreamConnection): it is made
+// non-blocking, `factory` builds its protocol for the peer, and the protocol hears
+// connection_made before this returns. The Connection returned owns the descriptor and closes
+// it when it is destroyed (also when the caller destroys it without a loss); on failure it is
+// closed here. `on_ended` runs after the protocol heard connection_lost: the caller may
+// destroy the connection from there. Fails when it is not a stream socket (EPROTOTYPE), is a
+// listening one (EINVAL, see adopt_stream_port), has no peer (ENOTCONN from getpeername), or
+// the factory refused it (ECONNABORTED).
+[[nodiscard]] ReactorResult<std::unique_ptr<Connection>> adopt_stream_connection(
+    Reactor& reactor, sys::Syscalls& os, OwnedFd fd, ServerFactory& factory,
+    Connection::OnEnded on_ended = {}, StreamOptions options = {});
+
+// Adopts a bound datagram socket (UDP or UNIX, as passed by socket activation): it is made
+// non-blocking and read with `protocol` like a port listen_udp made; one connected already
+// keeps its peer (DatagramPort::peer, and refusals are heard). The port owns the descriptor
+// and closes it when it stops; on failure it is closed here. Fails when it is not a datagram
+// socket (EPROTOTYPE).
+[[nodiscard]] ReactorResult<std::unique_ptr<DatagramPort>> adopt_datagram_port(
+    Reactor& reactor, sys::Syscalls& os, OwnedFd fd, DatagramProtocol& protocol,
+    DatagramOptions options = {});
 
 }  // namespace daemonkit::core
