@@ -59,6 +59,14 @@ TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions
                                       std::span<const std::byte> already_read) {
   if (tls_ != nullptr) return tls_fail("start_tls: TLS has started already on this connection");
   if (!transport_->connected()) return tls_fail("start_tls: the connection is closed");
+  // TLS above a close in progress would have its handshake cut short by the close, or be sent
+  // over a write side that is shut.
+  if (transport_->disconnecting()) {
+    return tls_fail("start_tls: the connection is closing (lose_connection was called)");
+  }
+  if (transport_->write_side_closing()) {
+    return tls_fail("start_tls: the connection is half-closed (lose_write_connection was called)");
+  }
   if (plain_producer_) return tls_fail("start_tls: a producer is registered on the connection");
   auto session = context.role() == TlsContext::Role::kClient
                      ? TlsSession::client(context, options.server_name)

@@ -202,12 +202,18 @@ void StreamTransport::lose_connection() {
   if (lost_ || disconnecting_) return;
   disconnecting_ = true;
   read_closed_ = true;
-  if (!writes() || write_closed_) {
-    // Nothing can be written, so nothing waits to be sent.
+  // Nothing can be written, or nothing waits to be sent: close now (the handler hears it on
+  // the next turn, as Twisted's does). Waiting for a writable event instead could wait forever:
+  // a peer that never reads keeps its receive buffer, and so our send buffer, full.
+  if (!writes() || write_closed_ || nothing_to_send()) {
     lose(LossReason::done(), false);
     return;
   }
   (void)watch(false);
+}
+
+bool StreamTransport::nothing_to_send() const {
+  return queue_.empty() && (producer_ == nullptr || (streaming_ && !producer_paused_));
 }
 
 void StreamTransport::lose_write_connection() {
@@ -248,8 +254,14 @@ ReactorResult<void> StreamTransport::register_producer(Producer& producer, bool 
 void StreamTransport::unregister_producer() {
   producer_ = nullptr;
   producer_paused_ = false;
-  // A close that waited for the producer may go ahead on the next writable event.
-  if (!lost_ && disconnecting_) (void)watch(false);
+  // A close that waited for the producer goes ahead: now when nothing is queued, else once the
+  // buffer drains.
+  if (lost_ || !disconnecting_) return;
+  if (nothing_to_send()) {
+    lose(LossReason::done(), false);
+  } else {
+    (void)watch(false);
+  }
 }
 
 void StreamTransport::pause_producing() {

@@ -170,7 +170,8 @@ class Connection final : private StreamHandler {
   // `already_read` is what the protocol was handed past the point where TLS begins (the peer's
   // first TLS bytes, read with its last plaintext line): it goes to TLS, so that no byte is
   // lost or heard twice. Fails (and changes nothing) when TLS has started already, the
-  // connection is closed, a producer is registered (it writes plaintext to the socket: unregister
+  // connection is closed or closing (lose_connection or lose_write_connection was called), a
+  // producer is registered (it writes plaintext to the socket: unregister
   // it first), or the session cannot be made (a client context that verifies the host, with no
   // server_name).
   TlsResult<void> start_tls(const TlsContext& context, StartTlsOptions options = {},

@@ -98,10 +98,10 @@ class StreamTransport final : public Producer {
 
   // ---- Closing ------------------------------------------------------------------------------
 
-  // Stops reading now; closes once everything buffered is sent, and the handler then hears
-  // "done cleanly". While a pull producer, or a paused streaming producer, is registered the
-  // close waits for unregister_producer (it still has data to give). A no-op when already
-  // closing or lost.
+  // Stops reading now; closes once everything buffered is sent (at once when nothing is), and
+  // the handler then hears "done cleanly", never from inside this call. While a pull producer,
+  // or a paused streaming producer, is registered the close waits for unregister_producer (it
+  // still has data to give). A no-op when already closing or lost.
   void lose_connection();
   // Half-close: once the buffer drains, shutdown(SHUT_WR) and the handler's write_eof; reading
   // goes on. For a write-only descriptor this is lose_connection (closing a pipe's write end is
@@ -135,6 +135,10 @@ class StreamTransport final : public Producer {
 
   // True until the connection is lost or aborted.
   [[nodiscard]] bool connected() const { return !lost_; }
+  // lose_connection, or lose_write_connection, was called (the close may still wait for the
+  // buffer): no layer may start above a connection that is going away.
+  [[nodiscard]] bool disconnecting() const { return disconnecting_; }
+  [[nodiscard]] bool write_side_closing() const { return write_closing_ || write_closed_; }
   // Bytes accepted by write and not yet sent.
   [[nodiscard]] std::size_t buffered() const { return buffered_; }
   // The descriptor, or -1 once closed.
@@ -164,6 +168,8 @@ class StreamTransport final : public Producer {
   void write_owned(Chunk chunk);
   void after_write();
   void maybe_pause_producer();
+  // No byte queued and no producer still to be heard: a close need not wait for anything.
+  [[nodiscard]] bool nothing_to_send() const;
   // Registers or removes the reader and the writer to match the state; false if epoll_ctl
   // failed (the connection is then lost, delivered as `now` says).
   bool watch(bool now);
