@@ -51,7 +51,7 @@ ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sy
   return connection;
 }
 
-Connection::~Connection() { *alive_ = false; }
+Connection::~Connection() = default;
 
 void Connection::start() { protocol_->connection_made(*this); }
 
@@ -74,10 +74,10 @@ TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions
   if (!session) return tl::unexpected(session.error());
   layer_ = std::make_unique<TlsLayer>(*this, std::move(*session), std::move(options.stream));
   tls_ = &layer_->stream;
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   tls_->start(*transport_);
   // Fed as if the transport had read it after the switch: it is the peer's first TLS bytes.
-  if (!already_read.empty() && *alive) tls_->data_received(already_read);
+  if (!already_read.empty() && alive.alive()) tls_->data_received(already_read);
   return {};
 }
 
@@ -145,10 +145,10 @@ void Connection::connection_lost(const LossReason& reason) {
 }
 
 void Connection::end(const LossReason& reason) {
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   protocol_->connection_lost(reason);
   // The protocol may have destroyed what owns this connection (and so the connection).
-  if (!*alive || !on_ended_) return;
+  if (!alive.alive() || !on_ended_) return;
   // Last: the owner may destroy this connection from here.
   on_ended_(*this, reason);
 }

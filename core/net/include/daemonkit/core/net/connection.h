@@ -27,6 +27,7 @@
 #include "daemonkit/core/net/tls_error.h"
 #include "daemonkit/core/net/tls_session.h"
 #include "daemonkit/core/net/tls_stream.h"
+#include "daemonkit/core/reactor/internal/liveness.h"
 #include "daemonkit/core/reactor/loss_reason.h"
 #include "daemonkit/core/reactor/producer.h"
 #include "daemonkit/core/reactor/reactor.h"
@@ -236,7 +237,7 @@ class Connection final : private StreamHandler {
   // else it would stay below TLS, out of reach of unregister_producer.
   bool plain_producer_ = false;
   std::unique_ptr<StreamTransport> transport_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  detail::Liveness liveness_;
 };
 
 }  // namespace daemonkit::core

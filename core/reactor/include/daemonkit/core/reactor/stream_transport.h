@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +15,7 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/reactor/delayed_call.h"
+#include "daemonkit/core/reactor/internal/liveness.h"
 #include "daemonkit/core/reactor/loss_reason.h"
 #include "daemonkit/core/reactor/producer.h"
 #include "daemonkit/core/reactor/reactor.h"
@@ -164,6 +164,9 @@ class StreamTransport final : public Producer {
   // (0 when it took nothing or the connection was lost trying).
   std::size_t write_now(std::span<const struct iovec> iov);
   void enqueue(Chunk chunk);
+  [[nodiscard]] bool queue_empty() const { return head_ == queue_.size(); }
+  void pop_front();
+  void release_queue();
   // An owned buffer, non-empty, on a transport that accepts it: tried at once, the rest queued.
   void write_owned(Chunk chunk);
   void after_write();
@@ -190,11 +193,14 @@ class StreamTransport final : public Producer {
   OwnedFd fd_;
   StreamHandler& handler_;
   StreamOptions options_;
-  // Shared with every callback frame, which checks it after calling out: the owner may have
-  // destroyed the transport meanwhile.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Every callback frame checks it after calling out: the owner may have destroyed the
+  // transport meanwhile.
+  detail::Liveness liveness_;
 
-  std::deque<Chunk> queue_;
+  // Queued buffers from head_ on (see pop_front); empty, and owning no heap block, while
+  // nothing waits to be sent.
+  std::vector<Chunk> queue_;
+  std::size_t head_ = 0;
   std::size_t buffered_ = 0;
   Producer* producer_ = nullptr;
   bool streaming_ = false;
