@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <cstring>
 #include <utility>
 
 namespace daemonkit::core {
@@ -28,6 +29,22 @@ struct Connection::TlsLayer {
   TlsUpper upper;
   TlsStream stream;
 };
+
+Connection::Peer::Peer(const SocketAddress& address) {
+  if (address.size() <= sizeof small_) {
+    std::memcpy(&small_, address.data(), address.size());
+    size_ = address.size();
+  } else {
+    large_ = std::make_unique<SocketAddress>(address);
+  }
+}
+
+SocketAddress Connection::Peer::address() const {
+  if (large_) return *large_;
+  if (size_ == 0) return SocketAddress{};
+  return SocketAddress::from(reinterpret_cast<const sockaddr*>(&small_), size_)
+      .value_or(SocketAddress{});
+}
 
 Connection::Connection(Reactor& reactor, sys::Syscalls& os, std::unique_ptr<Protocol> protocol,
                        SocketAddress peer, OnEnded on_ended)
