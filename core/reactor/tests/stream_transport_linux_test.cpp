@@ -192,51 +192,59 @@ namespace {
 // std::deque write queue held some 600 bytes, the reactor two shared callbacks and a node),
 // and a write that had to wait gives its block back once sent.
 TEST_F(StreamTransportLinux, AnIdleTransportHoldsNoHeapBlockBeyondItself) {
-  Recorder r;
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  // The reactor's table grows to cover these descriptor numbers once; the next pair reuses them.
-  {
-    auto warm = StreamTransport::open(*reactor_, os_, OwnedFd(os_, sv[0]), r);
-    ASSERT_TRUE(warm);
-  }
-  ::close(sv[1]);
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  std::unique_ptr<StreamTransport> t;
   // The test's own buffers, made before counting starts.
   const std::string chunk(65536, 'x');
   std::string got;
   got.reserve(64 << 20);
-  LiveBlocks blocks;
-  {
-    auto opened = StreamTransport::open(*reactor_, os_, OwnedFd(os_, sv[0]), r);
-    ASSERT_TRUE(opened);
-    t = std::move(*opened);
-  }
-  EXPECT_EQ(blocks.now(), 1) << "the transport itself, nothing more";
-  t->write("ping");  // goes out at once: nothing queued
-  char buf[8];
-  EXPECT_EQ(::read(sv[1], buf, sizeof buf), 4);
-  ASSERT_EQ(::write(sv[1], "pong", 4), 4);
-  run_until([&] { return r.data == "pong"; });
-  EXPECT_EQ(blocks.now(), 1);
+  // Round 0 warms up what is made once per reactor or thread (the reactor's table for these
+  // descriptor numbers, which round 1 reuses; the thread's read buffer); round 1 is counted.
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    const bool check = round == 1;
+    Recorder r;
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    got.clear();
+    std::unique_ptr<StreamTransport> t;
+    LiveBlocks blocks;
+    {
+      auto opened = StreamTransport::open(*reactor_, os_, OwnedFd(os_, sv[0]), r);
+      ASSERT_TRUE(opened);
+      t = std::move(*opened);
+    }
+    if (check) {
+      EXPECT_EQ(blocks.now(), 1) << "the transport itself, nothing more";
+    }
+    t->write("ping");  // goes out at once: nothing queued
+    char buf[8];
+    EXPECT_EQ(::read(sv[1], buf, sizeof buf), 4);
+    ASSERT_EQ(::write(sv[1], "pong", 4), 4);
+    run_until([&] { return r.data == "pong"; });
+    if (check) {
+      EXPECT_EQ(blocks.now(), 1);
+    }
 
-  // Fill the socket so a write must wait, then let the peer read it all.
-  while (::send(sv[0], chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+    // Fill the socket so a write must wait, then let the peer read it all.
+    while (::send(sv[0], chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+    }
+    t->write("queued");
+    EXPECT_GT(t->buffered(), 0u);
+    if (check) {
+      EXPECT_GT(blocks.now(), 1);
+    }
+    run_until([&] {
+      char big[65536];
+      const auto n = ::recv(sv[1], big, sizeof big, MSG_DONTWAIT);
+      if (n > 0) got.append(big, static_cast<std::size_t>(n));
+      return t->buffered() == 0 && got.ends_with("queued");
+    });
+    EXPECT_EQ(t->buffered(), 0u);
+    if (check) {
+      EXPECT_EQ(blocks.now(), 1) << "the queue's block is given back once drained";
+    }
+    t.reset();
+    ::close(sv[1]);
   }
-  t->write("queued");
-  EXPECT_GT(t->buffered(), 0u);
-  EXPECT_GT(blocks.now(), 1);
-  run_until([&] {
-    char big[65536];
-    const auto n = ::recv(sv[1], big, sizeof big, MSG_DONTWAIT);
-    if (n > 0) got.append(big, static_cast<std::size_t>(n));
-    return t->buffered() == 0 && got.ends_with("queued");
-  });
-  EXPECT_EQ(t->buffered(), 0u);
-  EXPECT_EQ(blocks.now(), 1) << "the queue's block is given back once drained";
-  t.reset();
-  ::close(sv[1]);
 }
 
 }  // namespace
