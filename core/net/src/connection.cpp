@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <cstring>
 #include <utility>
 
 namespace daemonkit::core {
@@ -29,6 +30,22 @@ struct Connection::TlsLayer {
   TlsStream stream;
 };
 
+Connection::Peer::Peer(const SocketAddress& address) {
+  if (address.size() <= sizeof small_) {
+    std::memcpy(&small_, address.data(), address.size());
+    size_ = address.size();
+  } else {
+    large_ = std::make_unique<SocketAddress>(address);
+  }
+}
+
+SocketAddress Connection::Peer::address() const {
+  if (large_) return *large_;
+  if (size_ == 0) return SocketAddress{};
+  return SocketAddress::from(reinterpret_cast<const sockaddr*>(&small_), size_)
+      .value_or(SocketAddress{});
+}
+
 Connection::Connection(Reactor& reactor, sys::Syscalls& os, std::unique_ptr<Protocol> protocol,
                        SocketAddress peer, OnEnded on_ended)
     : os_(os),
@@ -51,7 +68,7 @@ ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sy
   return connection;
 }
 
-Connection::~Connection() { *alive_ = false; }
+Connection::~Connection() = default;
 
 void Connection::start() { protocol_->connection_made(*this); }
 
@@ -59,6 +76,14 @@ TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions
                                       std::span<const std::byte> already_read) {
   if (tls_ != nullptr) return tls_fail("start_tls: TLS has started already on this connection");
   if (!transport_->connected()) return tls_fail("start_tls: the connection is closed");
+  // TLS above a close in progress would have its handshake cut short by the close, or be sent
+  // over a write side that is shut.
+  if (transport_->disconnecting()) {
+    return tls_fail("start_tls: the connection is closing (lose_connection was called)");
+  }
+  if (transport_->write_side_closing()) {
+    return tls_fail("start_tls: the connection is half-closed (lose_write_connection was called)");
+  }
   if (plain_producer_) return tls_fail("start_tls: a producer is registered on the connection");
   auto session = context.role() == TlsContext::Role::kClient
                      ? TlsSession::client(context, options.server_name)
@@ -66,10 +91,10 @@ TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions
   if (!session) return tl::unexpected(session.error());
   layer_ = std::make_unique<TlsLayer>(*this, std::move(*session), std::move(options.stream));
   tls_ = &layer_->stream;
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   tls_->start(*transport_);
   // Fed as if the transport had read it after the switch: it is the peer's first TLS bytes.
-  if (!already_read.empty() && *alive) tls_->data_received(already_read);
+  if (!already_read.empty() && alive.alive()) tls_->data_received(already_read);
   return {};
 }
 
@@ -137,10 +162,10 @@ void Connection::connection_lost(const LossReason& reason) {
 }
 
 void Connection::end(const LossReason& reason) {
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   protocol_->connection_lost(reason);
   // The protocol may have destroyed what owns this connection (and so the connection).
-  if (!*alive || !on_ended_) return;
+  if (!alive.alive() || !on_ended_) return;
   // Last: the owner may destroy this connection from here.
   on_ended_(*this, reason);
 }

@@ -1037,20 +1037,22 @@ TEST(NetUnix, APathServesAndIsUnlinkedAtTheStop) {
   ServerFactoryOf<Echo> factory;
   UnixListenOptions options;
   options.mode = 0660;
-  auto port = w.listen_unix(factory, "/run/app/echo.sock", options);
+  auto port = w.listen_unix(factory, "/run/app/a-socket-name-longer-than-sockaddr-in6.sock", options);
   ASSERT_TRUE(port) << to_string(port.error());
-  auto st = w.os.stat_path("/run/app/echo.sock");
+  auto st = w.os.stat_path("/run/app/a-socket-name-longer-than-sockaddr-in6.sock");
   ASSERT_TRUE(st);
   EXPECT_TRUE(S_ISSOCK(st->st_mode));
   EXPECT_EQ(st->st_mode & 07777, 0660u);
   Client client;
   client.record->on_made = [](Connection& c) { c.write("over unix"); };
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/echo.sock", client);
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/a-socket-name-longer-than-sockaddr-in6.sock", client);
   w.spin();
   EXPECT_EQ(client.record->data, "over unix");
+  // A path longer than what the connection keeps inline (an IPv6 address) comes back whole.
+  EXPECT_EQ(client.record->connection->peer_address(), (*port)->address());
   EXPECT_EQ(client.record->connection->set_no_delay(true).error().code, EOPNOTSUPP);
   EXPECT_TRUE((*port)->stop_listening());
-  EXPECT_FALSE(w.os.stat_path("/run/app/echo.sock"));
+  EXPECT_FALSE(w.os.stat_path("/run/app/a-socket-name-longer-than-sockaddr-in6.sock"));
 }
 
 // chmod after bind and before listen: until listen nobody can connect, so the moment the file

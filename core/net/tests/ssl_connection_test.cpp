@@ -515,6 +515,50 @@ TEST(SslStartTls, AClosedConnectionCannotStartTls) {
   EXPECT_EQ(client.heard->losses, 1);
 }
 
+// A plain lose_connection has begun the close: TLS cannot start on a connection that is
+// going away, whether its buffer is still draining or it is already closed.
+TEST(SslStartTls, AConnectionThatIsClosingCannotStartTls) {
+  World w;
+  ServerFactoryOf<Echo> echo;
+  auto port = w.listen_tcp(echo);
+  auto client_ctx = w.client_context();
+  Client client;
+  std::optional<TlsResult<void>> draining, idle;
+  client.heard->on_made = [&](Connection& c) {
+    c.lose_connection();
+    idle = c.start_tls(client_ctx, {"127.0.0.1", {}});
+  };
+  auto connector = connect_tcp(*w.reactor, w.os, "127.0.0.1", port->address().port(), client);
+  w.spin();
+  ASSERT_TRUE(idle);
+  ASSERT_FALSE(*idle);
+  EXPECT_THAT(idle->error().message, HasSubstr("start_tls: the connection is clos"));
+  EXPECT_EQ(client.heard->losses, 1);
+  EXPECT_EQ(*client.heard->reason, LossReason::done());
+
+  // Bytes still queued: the close waits for them, and start_tls is refused meanwhile.
+  Client second;
+  second.heard->on_made = [&](Connection& c) {
+    const int fd = c.fd();
+    const std::string chunk(4096, 'f');
+    while (w.os.write(fd, chunk.data(), chunk.size())) {
+    }
+    c.write("queued");
+    ASSERT_GT(c.buffered(), 0u);
+    c.lose_connection();
+    draining = c.start_tls(client_ctx, {"127.0.0.1", {}});
+  };
+  auto connector2 = connect_tcp(*w.reactor, w.os, "127.0.0.1", port->address().port(), second);
+  w.spin(3);
+  ASSERT_TRUE(draining);
+  ASSERT_FALSE(*draining);
+  EXPECT_EQ(draining->error().message,
+            "start_tls: the connection is closing (lose_connection was called)");
+  w.spin();
+  EXPECT_EQ(second.heard->losses, 1);
+  EXPECT_EQ(*second.heard->reason, LossReason::done()) << "the plaintext close went ahead";
+}
+
 TEST(SslStartTls, ARegisteredProducerMustBeUnregisteredFirst) {
   World w;
   ServerFactoryOf<Echo> echo;

@@ -80,6 +80,10 @@ ReactorResult<std::unique_ptr<Reactor>> Reactor::create(sys::Syscalls& sys,
 }
 
 Reactor::~Reactor() {
+  for (Watcher& watcher : watchers_) {
+    clear_slot(watcher.on_read);
+    clear_slot(watcher.on_write);
+  }
   pool_.stop();
   signals_.uninstall();
   waker_.close();
@@ -99,7 +103,8 @@ ReactorResult<void> Reactor::open_descriptors() {
   // The waker's reader only empties the eventfd; what the wake-up announced is looked at in
   // run_until_current, every iteration for as long as the waker is pending.
   return add(
-      waker_.fd(), [this] { waker_.drain(); }, /*reader=*/true, /*internal=*/true);
+      waker_.fd(), {[](void* reactor) { static_cast<Reactor*>(reactor)->waker_.drain(); }, this},
+      /*reader=*/true, /*internal=*/true);
 }
 
 void Reactor::register_core_triggers() {
@@ -258,12 +263,15 @@ ReactorResult<void> Reactor::iterate(std::optional<Duration> timeout) {
   // stdin -> cat -> stdout run went from 0.92x to 1.20x a raw poll loop (bench/spawn).
   // Two passes rather than a partition: sorting would allocate on every turn.
   const std::span<const struct epoll_event> batch(events_.data(), static_cast<std::size_t>(*n));
+  dispatching_ = true;
   for (const auto& event : batch) {
     if (event.events & EPOLLOUT) dispatch(event);
   }
   for (const auto& event : batch) {
     if (!(event.events & EPOLLOUT)) dispatch(event);
   }
+  dispatching_ = false;
+  retired_.clear();
   return {};
 }
 
@@ -309,54 +317,82 @@ void Reactor::call_when_running(Callback fn) {
 
 ReactorResult<void> Reactor::ctl(int op, int fd, const Watcher& watcher) {
   struct epoll_event event {};
-  event.events = (watcher.on_read ? EPOLLIN : 0u) | (watcher.on_write ? EPOLLOUT : 0u);
+  event.events = (watcher.on_read.fn != nullptr ? EPOLLIN : 0u) |
+                 (watcher.on_write.fn != nullptr ? EPOLLOUT : 0u);
   event.data.u64 = epoll_key(fd, watcher.generation);
   if (auto r = sys_.epoll_ctl(epfd_.get(), op, fd, &event); !r) return reactor_fail(r.error());
   return {};
 }
 
-ReactorResult<void> Reactor::add(int fd, Callback fn, bool reader, bool internal) {
-  auto shared = std::make_shared<const Callback>(std::move(fn));
-  auto it = watchers_.find(fd);
-  if (it == watchers_.end()) {
+Reactor::Watcher* Reactor::watcher_of(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= watchers_.size()) return nullptr;
+  Watcher& watcher = watchers_[static_cast<std::size_t>(fd)];
+  return watcher.generation != 0 ? &watcher : nullptr;
+}
+
+void Reactor::retire(FdCallback slot) {
+  if (slot.fn != &run_owned) return;
+  std::unique_ptr<Callback> owned(static_cast<Callback*>(slot.context));
+  if (dispatching_) retired_.push_back(std::move(owned));
+}
+
+ReactorResult<void> Reactor::add(int fd, FdCallback fn, bool reader, bool internal) {
+  Watcher* existing = watcher_of(fd);
+  if (existing == nullptr) {
     Watcher watcher;
     watcher.generation = next_generation_++;
+    if (next_generation_ == 0) next_generation_ = 1;  // 0 means "none"
     watcher.internal = internal;
-    (reader ? watcher.on_read : watcher.on_write) = std::move(shared);
-    if (auto r = ctl(EPOLL_CTL_ADD, fd, watcher); !r) return r;
-    watchers_.emplace(fd, std::move(watcher));
+    (reader ? watcher.on_read : watcher.on_write) = fn;
+    if (auto r = ctl(EPOLL_CTL_ADD, fd, watcher); !r) {
+      retire(fn);
+      return r;
+    }
+    if (static_cast<std::size_t>(fd) >= watchers_.size()) {
+      watchers_.resize(static_cast<std::size_t>(fd) + 1);
+    }
+    watchers_[static_cast<std::size_t>(fd)] = watcher;
     return {};
   }
-  Watcher& watcher = it->second;
-  SharedCallback& slot = reader ? watcher.on_read : watcher.on_write;
-  const bool had = static_cast<bool>(slot);
-  SharedCallback previous = std::exchange(slot, std::move(shared));
-  if (!had) {
-    if (auto r = ctl(EPOLL_CTL_MOD, fd, watcher); !r) {
-      slot = std::move(previous);
+  FdCallback& slot = reader ? existing->on_read : existing->on_write;
+  const FdCallback previous = std::exchange(slot, fn);
+  if (previous.fn == nullptr) {
+    if (auto r = ctl(EPOLL_CTL_MOD, fd, *existing); !r) {
+      slot = previous;
+      retire(fn);
       return r;
     }
   }
+  retire(previous);
   return {};
 }
 
 ReactorResult<void> Reactor::add_reader(int fd, Callback on_readable) {
-  return add(fd, std::move(on_readable), true, false);
+  return add(fd, {&run_owned, new Callback(std::move(on_readable))}, true, false);
 }
 
 ReactorResult<void> Reactor::add_writer(int fd, Callback on_writable) {
-  return add(fd, std::move(on_writable), false, false);
+  return add(fd, {&run_owned, new Callback(std::move(on_writable))}, false, false);
+}
+
+ReactorResult<void> Reactor::add_reader(int fd, FdCallback on_readable) {
+  return add(fd, on_readable, true, false);
+}
+
+ReactorResult<void> Reactor::add_writer(int fd, FdCallback on_writable) {
+  return add(fd, on_writable, false, false);
 }
 
 ReactorResult<void> Reactor::remove(int fd, bool reader) {
-  auto it = watchers_.find(fd);
-  if (it == watchers_.end()) return {};
-  Watcher& watcher = it->second;
-  SharedCallback& slot = reader ? watcher.on_read : watcher.on_write;
-  if (!slot) return {};
-  slot.reset();
-  if (watcher.on_read || watcher.on_write) return ctl(EPOLL_CTL_MOD, fd, watcher);
-  watchers_.erase(it);
+  Watcher* watcher = watcher_of(fd);
+  if (watcher == nullptr) return {};
+  FdCallback& slot = reader ? watcher->on_read : watcher->on_write;
+  if (slot.fn == nullptr) return {};
+  clear_slot(slot);
+  if (watcher->on_read.fn != nullptr || watcher->on_write.fn != nullptr) {
+    return ctl(EPOLL_CTL_MOD, fd, *watcher);
+  }
+  *watcher = Watcher{};
   auto r = sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
   // A descriptor closed before its removal has already left the epoll set.
   if (!r && r.error().code != EBADF && r.error().code != ENOENT) return reactor_fail(r.error());
@@ -368,40 +404,40 @@ ReactorResult<void> Reactor::remove_writer(int fd) { return remove(fd, false); }
 
 std::vector<int> Reactor::remove_all() {
   std::vector<int> removed;
-  for (auto it = watchers_.begin(); it != watchers_.end();) {
-    if (it->second.internal) {
-      ++it;
-      continue;
-    }
-    removed.push_back(it->first);
-    (void)sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, it->first, nullptr);
-    it = watchers_.erase(it);
+  for (std::size_t i = 0; i < watchers_.size(); ++i) {
+    Watcher& watcher = watchers_[i];
+    if (watcher.generation == 0 || watcher.internal) continue;
+    const int fd = static_cast<int>(i);
+    removed.push_back(fd);
+    (void)sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    clear_slot(watcher.on_read);
+    clear_slot(watcher.on_write);
+    watcher = Watcher{};
   }
-  std::sort(removed.begin(), removed.end());
   return removed;
 }
 
 std::vector<int> Reactor::readers() const {
   std::vector<int> fds;
-  for (const auto& [fd, watcher] : watchers_) {
-    if (watcher.on_read && !watcher.internal) fds.push_back(fd);
+  for (std::size_t i = 0; i < watchers_.size(); ++i) {
+    const Watcher& watcher = watchers_[i];
+    if (watcher.on_read.fn != nullptr && !watcher.internal) fds.push_back(static_cast<int>(i));
   }
-  std::sort(fds.begin(), fds.end());
   return fds;
 }
 
 std::vector<int> Reactor::writers() const {
   std::vector<int> fds;
-  for (const auto& [fd, watcher] : watchers_) {
-    if (watcher.on_write && !watcher.internal) fds.push_back(fd);
+  for (std::size_t i = 0; i < watchers_.size(); ++i) {
+    const Watcher& watcher = watchers_[i];
+    if (watcher.on_write.fn != nullptr && !watcher.internal) fds.push_back(static_cast<int>(i));
   }
-  std::sort(fds.begin(), fds.end());
   return fds;
 }
 
-void Reactor::invoke(const SharedCallback& fn, const char* what, int fd) {
+void Reactor::invoke(FdCallback fn, const char* what, int fd) {
   try {
-    (*fn)();
+    fn.fn(fn.context);
   } catch (const std::exception& e) {
     log(fmt::format("Unhandled error in {} of fd {}: {}", what, fd, e.what()));
   }
@@ -412,26 +448,24 @@ void Reactor::dispatch(const struct epoll_event& event) {
   // and replaced on a reused fd number) earlier in this batch is stale and dropped.
   const int fd = static_cast<int>(static_cast<std::uint32_t>(event.data.u64));
   const auto generation = static_cast<std::uint32_t>(event.data.u64 >> 32);
+  // Looked up again after each callback: it may have added descriptors (the table moves) or
+  // removed this one.
   auto current = [&]() -> Watcher* {
-    auto it = watchers_.find(fd);
-    return it != watchers_.end() && it->second.generation == generation ? &it->second : nullptr;
+    Watcher* watcher = watcher_of(fd);
+    return watcher != nullptr && watcher->generation == generation ? watcher : nullptr;
   };
   Watcher* watcher = current();
   if (watcher == nullptr) return;
   bool read_called = false;
-  if ((event.events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && watcher->on_read) {
-    SharedCallback fn = watcher->on_read;
+  if ((event.events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && watcher->on_read.fn) {
     read_called = true;
-    invoke(fn, "reader", fd);
+    invoke(watcher->on_read, "reader", fd);
     watcher = current();
     if (watcher == nullptr) return;
   }
   const bool for_writer =
       (event.events & (EPOLLOUT | EPOLLERR)) || ((event.events & EPOLLHUP) && !read_called);
-  if (for_writer && watcher->on_write) {
-    SharedCallback fn = watcher->on_write;
-    invoke(fn, "writer", fd);
-  }
+  if (for_writer && watcher->on_write.fn) invoke(watcher->on_write, "writer", fd);
 }
 
 // ---- Time and threads -----------------------------------------------------------------------
@@ -542,7 +576,10 @@ void Reactor::reap_children() {
 // ---- Daemonizing ----------------------------------------------------------------------------
 
 void Reactor::before_daemonize() {
-  watchers_.erase(waker_.fd());
+  if (Watcher* waker = watcher_of(waker_.fd())) {
+    clear_slot(waker->on_read);
+    *waker = Watcher{};
+  }
   waker_.close();
   epfd_.reset();
 }
@@ -551,8 +588,10 @@ ReactorResult<void> Reactor::after_daemonize() {
   if (auto r = open_descriptors(); !r) return r;
   // The new waker starts clear: calls queued before daemonizing must still be looked at.
   if (!thread_calls_.empty()) waker_.wake();
-  for (const auto& [fd, watcher] : watchers_) {
-    if (fd == waker_.fd()) continue;  // just registered by open_descriptors
+  for (std::size_t i = 0; i < watchers_.size(); ++i) {
+    const int fd = static_cast<int>(i);
+    const Watcher& watcher = watchers_[i];
+    if (watcher.generation == 0 || fd == waker_.fd()) continue;  // just registered
     if (auto r = ctl(EPOLL_CTL_ADD, fd, watcher); !r) {
       return reactor_fail(r.error().os.about(fmt::format("fd {}", fd)));
     }

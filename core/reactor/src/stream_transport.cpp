@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cerrno>
 #include <optional>
 #include <stdexcept>
@@ -73,7 +74,6 @@ ReactorResult<std::unique_ptr<StreamTransport>> StreamTransport::open(Reactor& r
 }
 
 StreamTransport::~StreamTransport() {
-  *alive_ = false;
   if (pending_loss_.active()) (void)pending_loss_.cancel();
   if (reader_watched_) (void)reactor_.remove_reader(fd_.get());
   if (writer_watched_) (void)reactor_.remove_writer(fd_.get());
@@ -89,7 +89,7 @@ void StreamTransport::refuse(const char* what) const {
 }
 
 std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
-  if (!queue_.empty() || !fd_) return 0;
+  if (!queue_empty() || !fd_) return 0;
   auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_.get(), iov); });
   if (wrote) {
     // A pull producer is asked again on the next writable event that finds the buffer
@@ -100,6 +100,25 @@ std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
   }
   if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), false);
   return 0;
+}
+
+// A vector with a read index rather than a std::deque: libstdc++'s deque allocates a 512-byte
+// block and its map at construction, some 600 bytes for every idle connection; this owns no
+// heap block until a write has to wait, and gives it back once everything is sent.
+void StreamTransport::pop_front() {
+  queue_[head_] = Chunk{};  // its bytes are freed now, not when the queue empties
+  if (++head_ == queue_.size()) {
+    release_queue();
+  } else if (head_ >= 32 && head_ * 2 >= queue_.size()) {
+    // A queue that never quite drains (a steady bulk sender) would otherwise only grow.
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+void StreamTransport::release_queue() {
+  std::vector<Chunk>().swap(queue_);
+  head_ = 0;
 }
 
 void StreamTransport::enqueue(Chunk chunk) {
@@ -184,9 +203,9 @@ void StreamTransport::write_sequence(std::vector<std::string>&& buffers) {
 
 void StreamTransport::after_write() {
   if (lost_) return;
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   maybe_pause_producer();
-  if (*alive && !lost_) (void)watch(false);
+  if (alive.alive() && !lost_) (void)watch(false);
 }
 
 void StreamTransport::maybe_pause_producer() {
@@ -202,12 +221,18 @@ void StreamTransport::lose_connection() {
   if (lost_ || disconnecting_) return;
   disconnecting_ = true;
   read_closed_ = true;
-  if (!writes() || write_closed_) {
-    // Nothing can be written, so nothing waits to be sent.
+  // Nothing can be written, or nothing waits to be sent: close now (the handler hears it on
+  // the next turn, as Twisted's does). Waiting for a writable event instead could wait forever:
+  // a peer that never reads keeps its receive buffer, and so our send buffer, full.
+  if (!writes() || write_closed_ || nothing_to_send()) {
     lose(LossReason::done(), false);
     return;
   }
   (void)watch(false);
+}
+
+bool StreamTransport::nothing_to_send() const {
+  return queue_empty() && (producer_ == nullptr || (streaming_ && !producer_paused_));
 }
 
 void StreamTransport::lose_write_connection() {
@@ -248,8 +273,14 @@ ReactorResult<void> StreamTransport::register_producer(Producer& producer, bool 
 void StreamTransport::unregister_producer() {
   producer_ = nullptr;
   producer_paused_ = false;
-  // A close that waited for the producer may go ahead on the next writable event.
-  if (!lost_ && disconnecting_) (void)watch(false);
+  // A close that waited for the producer goes ahead: now when nothing is queued, else once the
+  // buffer drains.
+  if (lost_ || !disconnecting_) return;
+  if (nothing_to_send()) {
+    lose(LossReason::done(), false);
+  } else {
+    (void)watch(false);
+  }
 }
 
 void StreamTransport::pause_producing() {
@@ -280,16 +311,22 @@ std::optional<sys::Error> StreamTransport::update_watchers() {
   // StreamDirection::kWriteOnly).
   const bool want_reader = !reads() || (!read_closed_ && !paused_);
   const bool want_writer =
-      writes() && (!queue_.empty() || (ask_producer_ && producer_ != nullptr) ||
+      writes() && (!queue_empty() || (ask_producer_ && producer_ != nullptr) ||
                    ((disconnecting_ || write_closing_) && !write_closed_));
   if (want_reader != reader_watched_) {
-    auto r = want_reader ? reactor_.add_reader(fd, [this] { on_readable(); })
+    auto r = want_reader ? reactor_.add_reader(fd, {[](void* t) {
+                                                      static_cast<StreamTransport*>(t)->on_readable();
+                                                    },
+                                                    this})
                          : reactor_.remove_reader(fd);
     if (!r) return r.error().os;
     reader_watched_ = want_reader;
   }
   if (want_writer != writer_watched_) {
-    auto r = want_writer ? reactor_.add_writer(fd, [this] { on_writable(); })
+    auto r = want_writer ? reactor_.add_writer(fd, {[](void* t) {
+                                                      static_cast<StreamTransport*>(t)->on_writable();
+                                                    },
+                                                    this})
                          : reactor_.remove_writer(fd);
     if (!r) return r.error().os;
     writer_watched_ = want_writer;
@@ -305,7 +342,7 @@ void StreamTransport::on_readable() {
   }
   // A write-only descriptor is "readable" only with EPOLLERR: its reader is gone. With bytes
   // queued, the write itself says how (EPIPE); without, that is what it would say.
-  if (!queue_.empty()) {
+  if (!queue_empty()) {
     on_writable();
     return;
   }
@@ -313,7 +350,7 @@ void StreamTransport::on_readable() {
 }
 
 void StreamTransport::read_some() {
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   for (int i = 0; i < options_.reads_per_wakeup; ++i) {
     if (lost_ || read_closed_ || paused_) return;
     const auto buffer = read_buffer(options_.read_size);
@@ -331,12 +368,12 @@ void StreamTransport::read_some() {
       }
       if (!watch(true)) return;
       const bool stay = handler_.read_eof();
-      if (!*alive || lost_) return;
+      if (!alive.alive() || lost_) return;
       if (!stay) lose(LossReason::done(), true);
       return;
     }
     handler_.data_received(buffer.first(*got));
-    if (!*alive) return;
+    if (!alive.alive()) return;
     // A short read emptied the kernel's buffer: another read would only say EAGAIN.
     if (*got < buffer.size()) return;
   }
@@ -344,12 +381,11 @@ void StreamTransport::read_some() {
 
 void StreamTransport::on_writable() {
   if (lost_) return;
-  if (!queue_.empty()) {
+  if (!queue_empty()) {
     std::array<struct iovec, kMaxIovecs> iov{};
     std::size_t count = 0;
-    for (const Chunk& chunk : queue_) {
-      if (count == iov.size()) break;
-      iov[count++] = as_iovec(chunk.unsent());
+    for (std::size_t i = head_; i < queue_.size() && count < iov.size(); ++i) {
+      iov[count++] = as_iovec(queue_[i].unsent());
     }
     auto wrote =
         sys::retry_on_eintr([&] { return os_.writev(fd_.get(), std::span(iov.data(), count)); });
@@ -360,13 +396,13 @@ void StreamTransport::on_writable() {
     std::size_t left = *wrote;
     buffered_ -= left;
     while (left > 0) {
-      Chunk& front = queue_.front();
+      Chunk& front = queue_[head_];
       const std::size_t n = std::min(left, front.unsent().size());
       front.sent += n;
       left -= n;
-      if (front.unsent().empty()) queue_.pop_front();
+      if (front.unsent().empty()) pop_front();
     }
-    if (!queue_.empty()) return;
+    if (!queue_empty()) return;
   }
   on_drained();
 }
@@ -380,9 +416,9 @@ void StreamTransport::on_drained() {
     // watched, where dropping it first and adding it back cost two epoll_ctl calls per
     // buffer: a pipe to a child went from 0.88x to 0.92x a raw poll loop (bench/spawn).
     producer_paused_ = false;
-    const auto alive = alive_;
+    const detail::Liveness::Guard alive(liveness_);
     producer_->resume_producing();
-    if (*alive) (void)watch(true);
+    if (alive.alive()) (void)watch(true);
     return;
   }
   if (!watch(true)) return;
@@ -394,7 +430,7 @@ void StreamTransport::on_drained() {
 }
 
 void StreamTransport::close_write_side() {
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   if (auto shut = os_.shutdown(fd_.get(), SHUT_WR); !shut) {
     lose(LossReason::lost(shut.error()), true);
     return;
@@ -402,7 +438,7 @@ void StreamTransport::close_write_side() {
   write_closed_ = true;
   if (!watch(true)) return;
   handler_.write_eof();
-  if (!*alive || lost_) return;
+  if (!alive.alive() || lost_) return;
   // Both directions are over once the peer's EOF came too.
   if (read_closed_) lose(LossReason::done(), true);
 }
@@ -414,7 +450,7 @@ void StreamTransport::lose(LossReason reason, bool now) {
   if (reader_watched_) (void)reactor_.remove_reader(fd);
   if (writer_watched_) (void)reactor_.remove_writer(fd);
   reader_watched_ = writer_watched_ = false;
-  queue_.clear();
+  release_queue();
   buffered_ = 0;
   // A close that fails after a clean end may have lost what was written (EIO on some
   // filesystems): that is no longer clean.
@@ -428,10 +464,10 @@ void StreamTransport::lose(LossReason reason, bool now) {
 }
 
 void StreamTransport::deliver(LossReason reason) {
-  const auto alive = alive_;
+  const detail::Liveness::Guard alive(liveness_);
   if (Producer* producer = std::exchange(producer_, nullptr)) {
     producer->stop_producing();
-    if (!*alive) return;
+    if (!alive.alive()) return;
   }
   handler_.connection_lost(reason);
 }

@@ -315,6 +315,43 @@ TEST(StreamTransport, LoseConnectionSendsEverythingThenLosesCleanly) {
   (void)eof;
 }
 
+// With nothing queued there is nothing to wait for: a peer whose receive buffer is full and
+// who never reads would otherwise never make the socket writable, and the close never come.
+TEST(StreamTransport, LoseConnectionWithNothingQueuedClosesOnTheNextTurnEvenIfNeverWritable) {
+  World w;
+  Recorder r;
+  const auto p = w.unix_pair();
+  auto t = w.open(p.mine, r);
+  (void)w.fill(p.mine);  // the peer never reads: the socket never becomes writable again
+  ASSERT_EQ(t->buffered(), 0u);
+  t->lose_connection();
+  EXPECT_EQ(r.losses, 0) << "never from inside lose_connection";
+  w.spin(1);
+  EXPECT_EQ(r.losses, 1);
+  ASSERT_TRUE(r.reason);
+  EXPECT_EQ(*r.reason, LossReason::done());
+  EXPECT_FALSE(w.is_open(p.mine));
+}
+
+// The same once a producer that held the close back is unregistered with nothing queued.
+TEST(StreamTransport, UnregisteringTheProducerAClosingTransportWaitedForClosesAtOnce) {
+  World w;
+  Recorder r;
+  CountingProducer producer;
+  const auto p = w.unix_pair();
+  auto t = w.open(p.mine, r);
+  (void)w.fill(p.mine);
+  ASSERT_TRUE(t->register_producer(producer, false));
+  t->lose_connection();
+  w.spin(2);
+  EXPECT_EQ(r.losses, 0) << "a pull producer holds the close";
+  t->unregister_producer();
+  w.spin(1);
+  EXPECT_EQ(r.losses, 1);
+  EXPECT_FALSE(w.is_open(p.mine));
+  EXPECT_EQ(producer.stops, 0) << "unregistered before the loss";
+}
+
 TEST(StreamTransport, AbortDuringAWriteDropsTheBufferClosesNowAndReportsOnTheNextTurn) {
   World w;
   Recorder r;

@@ -96,6 +96,14 @@ class Reactor {
   // the fd number is reused meanwhile.
   ReactorResult<void> add_reader(int fd, Callback on_readable);
   ReactorResult<void> add_writer(int fd, Callback on_writable);
+  // The same with a plain function and its argument instead of a std::function: nothing is
+  // allocated for it, which is what a connection registers (an idle one costs its reader).
+  struct FdCallback {
+    void (*fn)(void* context) = nullptr;
+    void* context = nullptr;
+  };
+  ReactorResult<void> add_reader(int fd, FdCallback on_readable);
+  ReactorResult<void> add_writer(int fd, FdCallback on_writable);
   ReactorResult<void> remove_reader(int fd);
   ReactorResult<void> remove_writer(int fd);
   // Removes every reader and writer except the reactor's own (the waker); returns their fds.
@@ -193,23 +201,29 @@ class Reactor {
   [[nodiscard]] const Waker& waker() const { return waker_; }
 
  private:
-  // Callbacks are shared so that dispatch can keep one alive while it runs, even if the
-  // callback replaces or removes itself.
-  using SharedCallback = std::shared_ptr<const Callback>;
+  // A std::function given to add_reader/add_writer is boxed on the heap, owned by its slot
+  // (fn is run_owned); an FdCallback is stored as it is.
+  static void run_owned(void* callback) { (*static_cast<Callback*>(callback))(); }
   struct Watcher {
-    SharedCallback on_read;
-    SharedCallback on_write;
-    std::uint32_t generation = 0;
+    FdCallback on_read;
+    FdCallback on_write;
+    std::uint32_t generation = 0;  // 0: no watcher on this fd
     bool internal = false;
   };
+
+  ReactorResult<void> add(int fd, FdCallback fn, bool reader, bool internal);
+  [[nodiscard]] Watcher* watcher_of(int fd);
+  // Frees a slot's boxed std::function; while events are being dispatched it may be the one
+  // running (a callback that removes or replaces itself), so it is kept until the batch ends.
+  void retire(FdCallback slot);
+  void clear_slot(FdCallback& slot) { retire(std::exchange(slot, FdCallback{})); }
 
   Reactor(sys::Syscalls& sys, ReactorOptions options);
   ReactorResult<void> open_descriptors();
   void log(std::string_view line) const;
   ReactorResult<void> ctl(int op, int fd, const Watcher& watcher);
-  ReactorResult<void> add(int fd, Callback fn, bool reader, bool internal);
   ReactorResult<void> remove(int fd, bool reader);
-  void invoke(const SharedCallback& fn, const char* what, int fd);
+  void invoke(FdCallback fn, const char* what, int fd);
   void dispatch(const struct epoll_event& event);
   void handle_signals();
   void really_start_running();
@@ -227,7 +241,11 @@ class Reactor {
   ThreadCallQueue thread_calls_;
   std::size_t last_batch_ = 0;  // thread calls run by the last run_until_current
   ThreadPool pool_;
-  std::unordered_map<int, Watcher> watchers_;
+  // Indexed by fd: one lookup per event and no node per descriptor (a hash map's node and two
+  // shared callbacks were some 140 bytes of every idle connection).
+  std::vector<Watcher> watchers_;
+  std::vector<std::unique_ptr<Callback>> retired_;
+  bool dispatching_ = false;
   std::uint32_t next_generation_ = 1;
   std::map<pid_t, std::function<void(int)>> children_;
   std::map<int, Callback> signal_hooks_;  // SIGHUP, SIGUSR1, SIGUSR2

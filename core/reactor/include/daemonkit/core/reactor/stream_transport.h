@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +15,7 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/reactor/delayed_call.h"
+#include "daemonkit/core/reactor/internal/liveness.h"
 #include "daemonkit/core/reactor/loss_reason.h"
 #include "daemonkit/core/reactor/producer.h"
 #include "daemonkit/core/reactor/reactor.h"
@@ -98,10 +98,10 @@ class StreamTransport final : public Producer {
 
   // ---- Closing ------------------------------------------------------------------------------
 
-  // Stops reading now; closes once everything buffered is sent, and the handler then hears
-  // "done cleanly". While a pull producer, or a paused streaming producer, is registered the
-  // close waits for unregister_producer (it still has data to give). A no-op when already
-  // closing or lost.
+  // Stops reading now; closes once everything buffered is sent (at once when nothing is), and
+  // the handler then hears "done cleanly", never from inside this call. While a pull producer,
+  // or a paused streaming producer, is registered the close waits for unregister_producer (it
+  // still has data to give). A no-op when already closing or lost.
   void lose_connection();
   // Half-close: once the buffer drains, shutdown(SHUT_WR) and the handler's write_eof; reading
   // goes on. For a write-only descriptor this is lose_connection (closing a pipe's write end is
@@ -135,6 +135,10 @@ class StreamTransport final : public Producer {
 
   // True until the connection is lost or aborted.
   [[nodiscard]] bool connected() const { return !lost_; }
+  // lose_connection, or lose_write_connection, was called (the close may still wait for the
+  // buffer): no layer may start above a connection that is going away.
+  [[nodiscard]] bool disconnecting() const { return disconnecting_; }
+  [[nodiscard]] bool write_side_closing() const { return write_closing_ || write_closed_; }
   // Bytes accepted by write and not yet sent.
   [[nodiscard]] std::size_t buffered() const { return buffered_; }
   // The descriptor, or -1 once closed.
@@ -160,10 +164,15 @@ class StreamTransport final : public Producer {
   // (0 when it took nothing or the connection was lost trying).
   std::size_t write_now(std::span<const struct iovec> iov);
   void enqueue(Chunk chunk);
+  [[nodiscard]] bool queue_empty() const { return head_ == queue_.size(); }
+  void pop_front();
+  void release_queue();
   // An owned buffer, non-empty, on a transport that accepts it: tried at once, the rest queued.
   void write_owned(Chunk chunk);
   void after_write();
   void maybe_pause_producer();
+  // No byte queued and no producer still to be heard: a close need not wait for anything.
+  [[nodiscard]] bool nothing_to_send() const;
   // Registers or removes the reader and the writer to match the state; false if epoll_ctl
   // failed (the connection is then lost, delivered as `now` says).
   bool watch(bool now);
@@ -184,11 +193,14 @@ class StreamTransport final : public Producer {
   OwnedFd fd_;
   StreamHandler& handler_;
   StreamOptions options_;
-  // Shared with every callback frame, which checks it after calling out: the owner may have
-  // destroyed the transport meanwhile.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Every callback frame checks it after calling out: the owner may have destroyed the
+  // transport meanwhile.
+  detail::Liveness liveness_;
 
-  std::deque<Chunk> queue_;
+  // Queued buffers from head_ on (see pop_front); empty, and owning no heap block, while
+  // nothing waits to be sent.
+  std::vector<Chunk> queue_;
+  std::size_t head_ = 0;
   std::size_t buffered_ = 0;
   Producer* producer_ = nullptr;
   bool streaming_ = false;
