@@ -1,0 +1,444 @@
+// The UnixApplicationRunner on the fake kernel, with all three processes of a daemonizing start
+// (launcher, intermediate, daemon) in one FakeSyscalls: twistd's order as a list of events, a
+// fault matrix (every call of a good run failed with every errno it can really get), the
+// message reaching the launcher, the PID file removed on every failure and on shutdown, and
+// the exit by the signal that stopped the reactor.
+//
+// twistd's defects, and the tests that show they are absent here:
+//   H1 (launcher hangs)          RunnerFaultMatrix.*  (every case: the launcher finished)
+//   H2 (failure unreported)      Runner.StartFailureReachesTheLauncherAndRemovesThePidFile,
+//                                Runner.ForegroundStartFailureRemovesThePidFile
+//   H3 (early failure unreported) RunnerFaultMatrix.*  (faults before and inside daemonize)
+//   H5, H6, H7 and the 100-byte cut are DaemonContext's, pinned in core/daemon's tests.
+//   H8 (log mode from the umask)  Runner.LogFileIsOpenedBeforeAnyForkWithItsStatedMode
+#include "daemonkit/core/app/runner.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemonkit/core/reactor/signal_routing.h"
+#include "daemonkit/fake/fake_syscalls.h"
+
+namespace daemonkit::core {
+namespace {
+
+using fake::CallRecord;
+using fake::FakeSyscalls;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr const char* kParentStderr = "/tmp/launcher.stderr";
+// In a directory the daemon's user owns, so the daemon can still remove it after shedding
+// root (twistd's H5 is a root-owned directory: see RemovalRefusedAfterShedding).
+constexpr const char* kPidDir = "/run/app";
+constexpr const char* kPidFile = "/run/app/app.pid";
+constexpr const char* kLogFile = "/tmp/app.log";
+
+// Binds 127.0.0.1:80 in its privileged start (only root may), and notes where in the
+// transcript each of its steps ran.
+class PortService : public Service {
+ public:
+  PortService(FakeSyscalls& os, std::vector<std::string>& journal)
+      : Service("web"), os_(os), journal_(journal) {}
+
+  std::optional<std::string> fail_start;
+  bool hold_stop = false;
+
+ protected:
+  StepResult<void> do_privileged_start() override {
+    note("privileged_start");
+    auto fd = os_.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!fd) return step_failed(StepError::from(StepKind::kApplication, "socket", fd.error()));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(80);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (auto bound = os_.bind(*fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr); !bound) {
+      (void)os_.close(*fd);
+      return step_failed(
+          StepError::from(StepKind::kApplication, "bind(127.0.0.1:80)", bound.error()));
+    }
+    fd_ = *fd;
+    return {};
+  }
+  StepResult<void> do_start() override {
+    note("start");
+    if (fail_start) return step_failed(StepError::plain(StepKind::kApplication, *fail_start));
+    return {};
+  }
+  Completion do_stop() override {
+    note("stop");
+    if (fd_ >= 0) (void)os_.close(std::exchange(fd_, -1));
+    if (hold_stop) return Completion();  // never completes
+    return Completion::done();
+  }
+  Completion undo_failed_start() override {
+    if (fd_ >= 0) (void)os_.close(std::exchange(fd_, -1));
+    return Completion::done();
+  }
+
+ private:
+  void note(const std::string& what) {
+    journal_.push_back(fmt::format("{}@{}", what, os_.transcript().size()));
+  }
+  FakeSyscalls& os_;
+  std::vector<std::string>& journal_;
+  int fd_ = -1;
+};
+
+RunnerOptions daemon_options() {
+  RunnerOptions options;
+  options.pidfile = kPidFile;
+  options.logfile = kLogFile;
+  options.uid = "nobody";
+  return options;
+}
+
+struct RunnerRun {
+  pid_t first_parent = 0;
+  pid_t intermediate = 0;
+  pid_t daemon = 0;
+  std::optional<int> first_parent_exit;
+  std::string first_parent_stderr;
+  // How the daemon (or the foreground process) ended: its wait status.
+  std::optional<int> daemon_status;
+  std::vector<std::string> journal;
+  std::string log;
+};
+
+// What the test does while the reactor runs in the daemon: by default, SIGTERM as the kernel
+// would deliver it (the fake records signals but never runs handlers).
+void deliver(FakeSyscalls& os, int sig) {
+  struct sigaction current {};
+  ASSERT_TRUE(os.sigaction(sig, nullptr, &current));
+  ASSERT_EQ(current.sa_handler, &SignalRouting::handle) << "signal " << sig << " not routed";
+  current.sa_handler(sig);
+}
+
+struct Scenario {
+  RunnerOptions options = daemon_options();
+  // Before the run (not in its transcript), then once the transcript is cleared.
+  std::function<void(FakeSyscalls&)> setup;
+  std::function<void(FakeSyscalls&)> arm;
+  std::optional<std::string> fail_start;
+  bool hold_stop = false;
+  int stop_signal = SIGTERM;  // 0: stop the reactor with stop()
+};
+
+RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
+  RunnerRun run;
+  os.make_dir(kPidDir, 0755, 65534, 65534);
+  // The shell the launcher is started from: it outlives every process of the start, so the
+  // objects the launcher made (reactor, log file) close their descriptors in a live process
+  // as this function returns (they hold none of its numbers: EBADF, harmlessly).
+  const pid_t shell = os.current_pid();
+  os.script_fork(fake::ForkAs::kChild);
+  if (!os.fork()) ADD_FAILURE() << "fork";
+  run.first_parent = os.current_pid();
+  (void)os.open("/dev/null", O_RDWR, 0);
+  (void)os.open("/dev/null", O_RDWR, 0);
+  (void)os.open(kParentStderr, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+  std::unique_ptr<Reactor> reactor = *Reactor::create(os);
+  Application app("app");
+  auto web = std::make_shared<PortService>(os, run.journal);
+  web->fail_start = scenario.fail_start;
+  web->hold_stop = scenario.hold_stop;
+  EXPECT_TRUE(app.service().add(web));
+  Runner runner(os, *reactor, app, scenario.options);
+
+  if (scenario.setup) scenario.setup(os);
+  os.clear_transcript();
+  if (scenario.arm) scenario.arm(os);
+  os.script_fork(fake::ForkAs::kChild);
+  os.script_fork(fake::ForkAs::kChild);
+  reactor->call_when_running([&] {
+    if (scenario.stop_signal != 0) {
+      deliver(os, scenario.stop_signal);
+    } else {
+      ASSERT_TRUE(reactor->stop());
+    }
+  });
+
+  std::unique_ptr<DaemonContext> ctx;
+  try {
+    if (auto logging = runner.start_logging(); !logging) exit_with_error(os, logging.error());
+    ctx = runner.make_daemon_context();
+    if (auto opened = ctx->open(); !opened) exit_with_error(os, opened.error());
+    run.daemon = os.current_pid();
+    const int status = runner.run_application(*ctx);
+    os.exit_now(status);
+  } catch (const fake::ProcessEnded& ended) {
+    if (ended.pid == run.first_parent) run.first_parent_exit = ended.exit_code();
+    run.daemon_status = ended.wait_status;
+    if (run.daemon == 0) run.daemon = ended.pid;
+  }
+
+  const auto forks = std::count_if(os.transcript().begin(), os.transcript().end(),
+                                   [](const CallRecord& r) { return r.name == "fork" && r.ok(); });
+  if (forks >= 1) {
+    const pid_t last = os.last_forked_pid();
+    run.intermediate = forks >= 2 ? os.process(last).ppid : last;
+    if (forks >= 2) run.daemon = last;
+  }
+  if (ctx && run.intermediate != 0 && os.process(run.intermediate).alive()) {
+    os.switch_to(run.intermediate);
+    try {
+      ctx->finish_intermediate();
+    } catch (const fake::ProcessEnded&) {
+    }
+  }
+  if (ctx && os.process(run.first_parent).alive() && run.intermediate != 0) {
+    os.switch_to(run.first_parent);
+    try {
+      ctx->run_first_parent(run.intermediate);
+    } catch (const fake::ProcessEnded& ended) {
+      run.first_parent_exit = ended.exit_code();
+    }
+  }
+  run.first_parent_stderr = os.read_file(kParentStderr).value_or("");
+  run.log = os.read_file(kLogFile).value_or("");
+  os.switch_to(shell);
+  return run;
+}
+
+bool mentions(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+// The steps of a run as events, in transcript order: the calls that mark each of twistd's
+// steps, and the service's own steps from its journal.
+std::vector<std::string> events(const FakeSyscalls& os, const RunnerRun& run) {
+  std::vector<std::pair<std::size_t, std::string>> marks;
+  bool reactor_seen = false;
+  for (const CallRecord& r : os.transcript()) {
+    const std::string text = r.call_text();
+    std::string label;
+    if (r.name == "open" && r.args.at(0) == kLogFile) label = "log opened";
+    if (r.name == "open" && r.args.at(0) == kPidFile && r.pid == run.first_parent) {
+      label = "pid file checked";
+    }
+    if (r.name == "fork") label = "fork";
+    if (r.name == "setsid") label = "setsid";
+    if (r.name == "epoll_create1") label = r.pid == run.first_parent ? "reactor" : "reactor again";
+    if (r.name == "umask") label = "umask";
+    if (r.name == "chdir") label = "rundir";
+    if (r.name == "write" && mentions(text, fmt::format("\"{}\\n\"", run.daemon))) {
+      label = "pid written";
+    }
+    if (r.name == "bind") label = "bind :80";
+    if (r.name == "setresuid") label = "privileges shed";
+    if (r.name == "write" && mentions(text, "\"0\", 1")) label = "ready";
+    if (r.name == "sigaction" && mentions(text, "SIGTERM, handler") && !reactor_seen) {
+      reactor_seen = true;
+      label = "reactor runs";
+    }
+    if (r.name == "write" && mentions(text, "Server Shut Down")) label = "shut down logged";
+    if (r.name == "unlink" && r.args.at(0) == kPidFile) label = "pid file removed";
+    if (r.name == "kill" && r.pid == run.daemon) label = "kill self " + r.args.at(1);
+    if (r.name == "exit_now") {
+      label = r.pid == run.first_parent ? "launcher exits " + r.args.at(0)
+                                        : "intermediate exits " + r.args.at(0);
+    }
+    if (!label.empty()) marks.emplace_back(r.index * 2, label);
+  }
+  for (const std::string& entry : run.journal) {
+    const auto at = entry.find('@');
+    marks.emplace_back(std::stoul(entry.substr(at + 1)) * 2 - 1, entry.substr(0, at));
+  }
+  std::stable_sort(marks.begin(), marks.end());
+  std::vector<std::string> out;
+  for (auto& [index, label] : marks) out.push_back(label);
+  return out;
+}
+
+TEST(Runner, RunsTwistdsStepsInTwistdsOrderAcrossTheThreeProcesses) {
+  FakeSyscalls os;
+  const RunnerRun run = run_runner(os, Scenario{});
+  EXPECT_THAT(events(os, run),
+              // The PID file is opened twice: the descriptor that holds the lock, and the one
+              // the pid is written through. "reactor again": after_daemonize's new epoll fd.
+              ElementsAre("log opened", "pid file checked", "pid file checked", "fork", "setsid",
+                          "fork", "reactor again", "umask", "rundir", "pid written",
+                          "privileged_start", "bind :80", "privileges shed", "start", "ready",
+                          "reactor runs", "stop", "shut down logged", "pid file removed",
+                          "kill self SIGTERM", "intermediate exits 0", "launcher exits 0"))
+      << to_string(os.transcript());
+  EXPECT_EQ(run.first_parent_exit, 0);
+  EXPECT_EQ(run.first_parent_stderr, "");
+}
+
+TEST(Runner, ExitsByTheSignalThatStoppedTheReactorAndRemovesThePidFile) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    SCOPED_TRACE(sig);
+    FakeSyscalls os;
+    Scenario scenario;
+    scenario.stop_signal = sig;
+    const RunnerRun run = run_runner(os, scenario);
+    ASSERT_TRUE(run.daemon_status);
+    EXPECT_TRUE(WIFSIGNALED(*run.daemon_status)) << *run.daemon_status;
+    EXPECT_EQ(WTERMSIG(*run.daemon_status), sig);
+    EXPECT_FALSE(os.stat_path(kPidFile));
+    EXPECT_THAT(run.log, HasSubstr("Server Shut Down."));
+  }
+}
+
+TEST(Runner, StoppedWithoutASignalExitsZero) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.stop_signal = 0;
+  const RunnerRun run = run_runner(os, scenario);
+  ASSERT_TRUE(run.daemon_status);
+  EXPECT_TRUE(WIFEXITED(*run.daemon_status));
+  EXPECT_EQ(WEXITSTATUS(*run.daemon_status), 0);
+  EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+TEST(Runner, AStopThatNeverCompletesIsWaitedForOnlyUntilTheStopTimeout) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.hold_stop = true;
+  scenario.options.stop_timeout = std::chrono::seconds(5);
+  const RunnerRun run = run_runner(os, scenario);
+  ASSERT_TRUE(run.daemon_status);
+  EXPECT_EQ(WTERMSIG(*run.daemon_status), SIGTERM);
+  EXPECT_THAT(run.log, HasSubstr("the services did not stop within 5000 ms"));
+  EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+TEST(Runner, StartFailureReachesTheLauncherAndRemovesThePidFile) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.fail_start = "database unreachable: connect(10.0.0.5:5432) refused";
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 1);
+  EXPECT_EQ(run.first_parent_stderr,
+            "An error has occurred: service 'web': database unreachable: connect(10.0.0.5:5432) "
+            "refused\nPlease look at log file for more information.\n");
+  EXPECT_FALSE(os.stat_path(kPidFile));
+  ASSERT_TRUE(run.daemon_status);
+  EXPECT_EQ(*run.daemon_status, W_EXITCODE(1, 0));
+  EXPECT_THAT(run.log, HasSubstr("database unreachable"));
+}
+
+TEST(Runner, PrivilegedStartRunsAsRootSoPort80BindsBeforeShedding) {
+  // Not root from the start: the bind in the privileged start fails, and says so.
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.uid.reset();
+  scenario.options.pidfile.clear();
+  scenario.options.logfile = "/tmp/user.log";
+  scenario.arm = [](FakeSyscalls& fos) { ASSERT_TRUE(fos.setresuid(1000, 1000, 1000)); };
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 1);
+  EXPECT_THAT(run.first_parent_stderr, HasSubstr("bind(127.0.0.1:80): Permission denied (EACCES)"));
+}
+
+TEST(Runner, UidFromTheOptionsWinsOverTheApplications) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.uid = "65534";
+  scenario.options.gid = "65534";
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 0);
+  EXPECT_THAT(run.log, HasSubstr("set uid/gid 65534/65534"));
+}
+
+TEST(Runner, EuidModeSetsOnlyTheEffectiveIds) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.euid = true;
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 0);
+  EXPECT_THAT(run.log, HasSubstr("set euid/egid 65534/65534"));
+}
+
+TEST(Runner, ALivePidFileRefusesTheStartBeforeAnyFork) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.setup = [](FakeSyscalls& fos) {
+    // Another instance: its lock on the file, held by another process.
+    fos.write_file(kPidFile, "1\n");
+    auto fd = fos.open(kPidFile, O_RDONLY, 0);
+    ASSERT_TRUE(fd);
+    ASSERT_TRUE(fos.flock(*fd, LOCK_EX | LOCK_NB));
+    fos.script_fork(fake::ForkAs::kParent);
+    ASSERT_TRUE(fos.fork());
+    ASSERT_TRUE(fos.close(*fd));
+  };
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 1);
+  EXPECT_THAT(run.first_parent_stderr, HasSubstr("Another server is running"));
+  EXPECT_EQ(std::count_if(os.transcript().begin(), os.transcript().end(),
+                          [](const CallRecord& r) { return r.name == "fork"; }),
+            0);
+}
+
+TEST(Runner, AStalePidFileIsTakenOverWithANote) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.arm = [](FakeSyscalls& fos) { fos.write_file(kPidFile, "4242\n"); };
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 0);
+  EXPECT_THAT(run.log, HasSubstr("Removing stale pidfile " + std::string(kPidFile)));
+}
+
+TEST(Runner, DaemonsCannotLogToStdout) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.logfile = "-";
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 1);
+  EXPECT_EQ(run.first_parent_stderr, "Daemons cannot log to stdout, exiting!\n");
+  EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+TEST(Runner, LogFileIsOpenedBeforeAnyForkWithItsStatedMode) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.arm = [](FakeSyscalls& fos) { (void)fos.umask(0); };
+  const RunnerRun run = run_runner(os, scenario);
+  const auto st = os.stat_path(kLogFile);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->st_mode & 07777, 0640u);
+  EXPECT_THAT(run.log, HasSubstr("app starting up."));
+}
+
+TEST(Runner, ForegroundStartFailureRemovesThePidFile) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.nodaemon = true;
+  scenario.fail_start = "no config";
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 1);
+  EXPECT_THAT(run.first_parent_stderr, HasSubstr("service 'web': no config"));
+  EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+TEST(Runner, ForegroundRunExitsByTheSignal) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.nodaemon = true;
+  const RunnerRun run = run_runner(os, scenario);
+  ASSERT_TRUE(run.daemon_status);
+  EXPECT_EQ(WTERMSIG(*run.daemon_status), SIGTERM);
+  EXPECT_EQ(run.daemon, run.first_parent);
+  EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+}  // namespace
+}  // namespace daemonkit::core
