@@ -9,7 +9,8 @@
 //   H2 (failure unreported)      Runner.StartFailureReachesTheLauncherAndRemovesThePidFile,
 //                                Runner.ForegroundStartFailureRemovesThePidFile
 //   H3 (early failure unreported) RunnerFaultMatrix.*  (faults before and inside daemonize)
-//   H5, H6, H7 and the 100-byte cut are DaemonContext's, pinned in core/daemon's tests.
+//   H5 (PID file left after shedding) Runner.RemovalRefusedAfterSheddingLeavesAFileTheNextStartTakesOver
+//   H6, H7 and the 100-byte cut are DaemonContext's, pinned in core/daemon's tests.
 //   H8 (log mode from the umask)  Runner.LogFileIsOpenedBeforeAnyForkWithItsStatedMode
 #include "daemonkit/core/app/runner.h"
 
@@ -120,13 +121,14 @@ struct RunnerRun {
   std::string log;
 };
 
-// What the test does while the reactor runs in the daemon: by default, SIGTERM as the kernel
-// would deliver it (the fake records signals but never runs handlers).
-void deliver(FakeSyscalls& os, int sig) {
+// SIGTERM as the kernel would deliver it (the fake records signals but never runs handlers).
+// False when the reactor does not route it (the fault matrix failed its sigaction).
+bool deliver(FakeSyscalls& os, int sig) {
   struct sigaction current {};
-  ASSERT_TRUE(os.sigaction(sig, nullptr, &current));
-  ASSERT_EQ(current.sa_handler, &SignalRouting::handle) << "signal " << sig << " not routed";
+  if (!os.sigaction(sig, nullptr, &current)) return false;
+  if (current.sa_handler != &SignalRouting::handle) return false;
   current.sa_handler(sig);
+  return true;
 }
 
 struct Scenario {
@@ -167,9 +169,7 @@ RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
   os.script_fork(fake::ForkAs::kChild);
   os.script_fork(fake::ForkAs::kChild);
   reactor->call_when_running([&] {
-    if (scenario.stop_signal != 0) {
-      deliver(os, scenario.stop_signal);
-    } else {
+    if (scenario.stop_signal == 0 || !deliver(os, scenario.stop_signal)) {
       ASSERT_TRUE(reactor->stop());
     }
   });
@@ -438,6 +438,176 @@ TEST(Runner, ForegroundRunExitsByTheSignal) {
   EXPECT_EQ(WTERMSIG(*run.daemon_status), SIGTERM);
   EXPECT_EQ(run.daemon, run.first_parent);
   EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+// twistd's H5: a PID file in a directory only root may write, and a daemon that shed root.
+// The unlink is refused and logged; the file is left unlocked, so the next start takes it
+// over as stale instead of refusing to start.
+TEST(Runner, RemovalRefusedAfterSheddingLeavesAFileTheNextStartTakesOver) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.pidfile = "/run/root-only.pid";
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 0);
+  EXPECT_THAT(run.log, HasSubstr("No permission to delete pid file /run/root-only.pid"));
+  std::vector<std::string> notes;
+  auto next = PidFile::acquire(os, "/run/root-only.pid",
+                               [&](std::string_view line) { notes.emplace_back(line); });
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_THAT(notes, ElementsAre("Removing stale pidfile /run/root-only.pid"));
+  next->release();
+}
+
+// ---- The fault matrix ----------------------------------------------------------------------
+
+// What each call of a run can really fail with (its man page, leaving out what only a bug
+// causes). A call missing here fails the test, so a new call in the runner cannot go
+// unexamined.
+const std::map<std::string, std::vector<int>>& real_errnos() {
+  static const std::map<std::string, std::vector<int>> kErrnos = {
+      {"fork", {EAGAIN, ENOMEM}},
+      {"setsid", {EPERM}},
+      {"pipe2", {EMFILE, ENFILE}},
+      {"open", {EACCES, EMFILE, ENFILE, ENOENT, ELOOP, ENOSPC, EROFS, ENOMEM, EINTR}},
+      {"close", {}},  // Linux releases the descriptor even when close fails
+      {"close_range", {ENOSYS, EPERM, ENOMEM}},
+      {"getdents64", {EIO, ENOENT}},
+      {"read", {EIO, EINTR}},
+      {"write", {EIO, ENOSPC, EDQUOT, EINTR}},
+      {"fstat", {EIO, ENOMEM}},
+      {"lstat", {EACCES, ENOENT, ELOOP, ENOMEM}},
+      {"flock", {EWOULDBLOCK, EINTR, ENOLCK}},
+      {"ftruncate", {EIO, EINTR, EPERM}},
+      {"dup2", {EBUSY, EINTR}},
+      {"fcntl", {}},
+      {"sigaction", {EINVAL}},
+      {"sigprocmask", {}},
+      {"chdir", {EACCES, ENOENT, ENOTDIR, ELOOP, EIO}},
+      {"setrlimit", {EPERM}},
+      {"getresuid", {}},
+      {"getresgid", {}},
+      {"setresuid", {EPERM, EAGAIN}},
+      {"setresgid", {EPERM}},
+      {"setgroups", {EPERM, ENOMEM}},
+      {"setuid", {EPERM, EAGAIN}},
+      {"getpwnam", {EIO, EMFILE, ENOMEM}},
+      {"getpwuid", {EIO, EMFILE, ENOMEM}},
+      {"getgrouplist", {ENOMEM, EINVAL}},
+      {"getcwd", {ENOENT, EACCES}},
+      {"unlink", {EACCES, EPERM, EBUSY, EIO, EROFS}},
+      {"kill", {EPERM, ESRCH}},
+      {"waitpid", {EINTR, ECHILD}},
+      {"getpid", {}},
+      {"umask", {}},
+      {"fchmod", {EIO, EPERM, EROFS}},
+      {"exit_now", {}},
+      {"clock_gettime", {}},
+      {"socket", {EMFILE, ENFILE, ENOMEM, EACCES}},
+      {"bind", {EADDRINUSE, EACCES, EADDRNOTAVAIL}},
+      {"epoll_create1", {EMFILE, ENFILE, ENOMEM}},
+      {"epoll_ctl", {ENOMEM, ENOSPC}},
+      {"epoll_wait", {EINTR}},
+      {"eventfd", {EMFILE, ENFILE, ENOMEM, ENODEV}},
+  };
+  return kErrnos;
+}
+
+// Failures a correct run survives: retried EINTR, a fd-closing strategy replaced by the next,
+// setuid(0) failing as it must, a signal glibc reserves, the thread count left unknown.
+bool survivable(const CallRecord& r, int error) {
+  if (error == EINTR) return true;
+  if (r.name == "getdents64") return true;
+  if (r.name == "lstat" && error == ENOENT) return true;
+  if (r.name == "open" && error == ENOENT && r.args.size() > 1 && mentions(r.args[1], "O_WRONLY")) {
+    return true;
+  }
+  if (r.name == "open" && !r.args.empty() && mentions(r.args[0], "/proc/self")) return true;
+  if (r.name == "close_range") return error == ENOSYS || error == EPERM;
+  if (r.name == "setuid") return error == EPERM;
+  if (r.name == "sigaction") return true;
+  // The log takes no write: the line waits in the backlog, the daemon goes on.
+  if (r.name == "write" && r.args.at(0) == "5") return true;
+  return false;
+}
+
+TEST(RunnerFaultMatrix, EveryFailureBeforeReadyReachesTheLauncherAndLeavesNoPidFile) {
+  FakeSyscalls probe;
+  const RunnerRun good = run_runner(probe, Scenario{});
+  ASSERT_EQ(good.first_parent_exit, 0) << good.first_parent_stderr;
+  const fake::Transcript baseline = probe.transcript();
+  std::size_t ready_at = 0;
+  std::size_t first_fork = baseline.size();
+  for (const CallRecord& r : baseline) {
+    if (r.name == "write" && mentions(r.call_text(), "\"0\", 1")) ready_at = r.index;
+    if (r.name == "fork" && first_fork == baseline.size()) first_fork = r.index;
+  }
+  ASSERT_NE(ready_at, 0u);
+
+  int cases = 0;
+  int after_ready = 0;
+  for (const CallRecord& call : baseline) {
+    // What the shell does after the run (closing what the launcher's objects held) is not
+    // the runner's.
+    if (call.pid != good.first_parent && call.pid != good.intermediate && call.pid != good.daemon) {
+      continue;
+    }
+    const auto known = real_errnos().find(call.name);
+    ASSERT_NE(known, real_errnos().end()) << "no errno list for " << call.to_string();
+    std::vector<int> errnos = known->second;
+    // The launcher's reads after its fork are of the status pipe: only EINTR (retried).
+    if (call.name == "read" && call.pid == good.first_parent && call.index > first_fork) {
+      errnos = {EINTR};
+    }
+    for (int error : errnos) {
+      SCOPED_TRACE(fmt::format("failing #{} {} with {}", call.index, call.call_text(),
+                               sys::errno_name(error)));
+      FakeSyscalls os;
+      Scenario scenario;
+      scenario.arm = [&](FakeSyscalls& fos) { fos.fail_call_at(call.index, error); };
+      const RunnerRun run = run_runner(os, scenario);
+      ++cases;
+      // H1: the launcher never hangs, whatever failed.
+      ASSERT_TRUE(run.first_parent_exit) << to_string(os.transcript());
+      const bool daemon_alive = run.daemon != 0 && os.process(run.daemon).alive();
+      EXPECT_FALSE(daemon_alive) << "the daemon outlived its run";
+      if (call.index > ready_at) {
+        // After ready the launcher has gone with 0; the daemon still ends in order.
+        ++after_ready;
+        EXPECT_EQ(*run.first_parent_exit, 0);
+        // And gives the PID file back, unless the removal itself is what failed (then it is
+        // emptied, or logged and left unlocked: stale to the next start).
+        if (call.name != "unlink" && call.name != "lstat") {
+          EXPECT_FALSE(os.stat_path(kPidFile)) << "a PID file remains after shutdown";
+        }
+        continue;
+      }
+      const std::string& said = run.first_parent_stderr;
+      if (*run.first_parent_exit == 0) {
+        EXPECT_TRUE(survivable(call, error)) << "a failure went unreported\n"
+                                             << to_string(os.transcript());
+        continue;
+      }
+      EXPECT_EQ(*run.first_parent_exit, 1);
+      // The report is the one step the launcher cannot hear about: it learns that the daemon
+      // ended without reporting.
+      const bool report_lost = call.name == "write" && call.pid == run.daemon &&
+                               mentions(said, "the daemon exited before reporting");
+      EXPECT_TRUE(mentions(said, call.name) || report_lost ||
+                  (call.name == "flock" && mentions(said, "Another server is running")) ||
+                  (call.name == "epoll_ctl" && mentions(said, "epoll")) ||
+                  (call.name == "eventfd" && mentions(said, "eventfd")))
+          << "the message does not name the step: " << said;
+      EXPECT_TRUE(mentions(said, sys::errno_name(error)) || report_lost ||
+                  mentions(said, "Another server"))
+          << said;
+      const bool someone_elses = call.name == "flock" && error == EWOULDBLOCK;
+      EXPECT_TRUE(someone_elses || !os.stat_path(kPidFile))
+          << "a PID file remains after a failed start";
+    }
+  }
+  std::printf("runner fault matrix: %d (call, errno) cases over %zu calls, %d after ready\n", cases,
+              baseline.size(), after_ready);
+  EXPECT_GT(cases, 100);
 }
 
 }  // namespace

@@ -14,8 +14,8 @@
 //       reported and removes the PID file, in the foreground too.
 //   H3  early daemonize failures unreported: the status pipe exists before the first fork.
 //   H4  stdio clobbering: closed std descriptors are filled before anything is opened.
-//   H5  a PID file the dropped user cannot remove: it is removed through the lock holder's
-//       rules (emptied when unlink is refused).
+//   H5  a PID file the dropped user cannot remove blocks the next start: it is left unlocked
+//       (emptied where the user may write it), so the next start takes it over as stale.
 //   H6  the daemon keeps the status pipe's read end: closed first thing.
 //   H7  pid 0, negative pids, our own pid and EPERM misread: liveness is the lock.
 //   H8  the log file's mode follows the invoker's umask: its mode is stated.
