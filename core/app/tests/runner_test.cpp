@@ -176,6 +176,11 @@ RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
 
   std::unique_ptr<DaemonContext> ctx;
   try {
+    // In the foreground nothing forks: the whole of Runner::run() runs here.
+    if (scenario.options.nodaemon) {
+      run.daemon = os.current_pid();
+      os.exit_now(runner.run());
+    }
     if (auto logging = runner.start_logging(); !logging) exit_with_error(os, logging.error());
     ctx = runner.make_daemon_context();
     if (auto opened = ctx->open(); !opened) exit_with_error(os, opened.error());
