@@ -18,10 +18,12 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -133,7 +135,9 @@ bool deliver(FakeSyscalls& os, int sig) {
 
 struct Scenario {
   RunnerOptions options = daemon_options();
-  // Before the run (not in its transcript), then once the transcript is cleared.
+  // In the shell before the launcher is forked; in the launcher before the run (neither in
+  // the transcript); then once the transcript is cleared.
+  std::function<void(FakeSyscalls&)> in_shell;
   std::function<void(FakeSyscalls&)> setup;
   std::function<void(FakeSyscalls&)> arm;
   std::optional<std::string> fail_start;
@@ -148,6 +152,7 @@ RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
   // objects the launcher made (reactor, log file) close their descriptors in a live process
   // as this function returns (they hold none of its numbers: EBADF, harmlessly).
   const pid_t shell = os.current_pid();
+  if (scenario.in_shell) scenario.in_shell(os);
   os.script_fork(fake::ForkAs::kChild);
   if (!os.fork()) ADD_FAILURE() << "fork";
   run.first_parent = os.current_pid();
@@ -443,6 +448,71 @@ TEST(Runner, ForegroundRunExitsByTheSignal) {
   EXPECT_EQ(WTERMSIG(*run.daemon_status), SIGTERM);
   EXPECT_EQ(run.daemon, run.first_parent);
   EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+// twistd's setupEnvironment(chroot, rundir, nodaemon, umask, pidfile): the chroot entered
+// first, the rundir taken inside it, the umask given applied.
+TEST(Runner, SetupEnvironmentEntersTheChrootThenTheRundirWithTheUmask) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.options.uid.reset();
+  scenario.options.chroot = "/srv/jail";
+  scenario.options.rundir = "/data";
+  scenario.options.umask = 027;
+  scenario.setup = [](FakeSyscalls& fos) { fos.make_dir("/srv/jail/data"); };
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  const fake::ProcessInfo daemon = os.process(run.daemon);
+  EXPECT_EQ(daemon.root, "/srv/jail");
+  EXPECT_EQ(daemon.cwd, "/data");
+  EXPECT_EQ(daemon.umask, 027u);
+}
+
+TEST(Runner, ADaemonUmaskIs077UnlessGivenAndAForegroundOneIsLeftAlone) {
+  for (bool nodaemon : {false, true}) {
+    SCOPED_TRACE(nodaemon);
+    FakeSyscalls os;
+    Scenario scenario;
+    scenario.options.nodaemon = nodaemon;
+    const RunnerRun run = run_runner(os, scenario);
+    EXPECT_EQ(os.process(run.daemon).umask, nodaemon ? 022u : 077u);
+  }
+}
+
+// Syslog: the start-up lines sent before the forks, and the daemon's lines after them through
+// a connection of its own (the launcher's went with the inherited descriptors).
+TEST(Runner, SyslogCarriesTheLinesOfBothSidesOfTheForks) {
+  FakeSyscalls os;
+  int server = -1;
+  Scenario scenario;
+  scenario.options.syslog = true;
+  scenario.options.prefix = "appd";
+  scenario.in_shell = [&](FakeSyscalls& fos) {
+    fos.make_dir("/dev", 0755);
+    (void)fos.umask(0);  // /dev/log is writable by everyone, the daemon's user included
+    server = *fos.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un at{};
+    at.sun_family = AF_UNIX;
+    std::strcpy(at.sun_path, "/dev/log");
+    ASSERT_TRUE(fos.bind(server, reinterpret_cast<sockaddr*>(&at), sizeof at));
+  };
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  std::vector<std::string> records;
+  char buf[16384];
+  while (auto n = os.recvfrom(server, buf, sizeof buf, 0, nullptr, nullptr)) {
+    records.emplace_back(buf, *n);
+  }
+  auto has = [&](const std::string& what) {
+    return std::any_of(records.begin(), records.end(),
+                       [&](const std::string& r) { return mentions(r, what); });
+  };
+  EXPECT_TRUE(has(fmt::format("appd[{}]: [daemonkit.app#info] app starting up.", run.first_parent)))
+      << ::testing::PrintToString(records);
+  EXPECT_TRUE(
+      has(fmt::format("appd[{}]: [daemonkit.app#info] set uid/gid 65534/65534", run.daemon)))
+      << ::testing::PrintToString(records);
+  EXPECT_TRUE(has(fmt::format("appd[{}]: [daemonkit.app#info] Server Shut Down.", run.daemon)));
 }
 
 // twistd's H5: a PID file in a directory only root may write, and a daemon that shed root.
