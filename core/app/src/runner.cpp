@@ -43,7 +43,9 @@ Runner::Runner(sys::Syscalls& os, Reactor& reactor, Application& app, RunnerOpti
                Environment env)
     : os_(os), reactor_(reactor), app_(app), options_(std::move(options)), env_(std::move(env)) {}
 
-Runner::~Runner() = default;
+Runner::~Runner() {
+  if (relay_ != nullptr) relay_->attach(nullptr);
+}
 
 int Runner::run() {
   if (auto logging = start_logging(); !logging) {
@@ -80,6 +82,7 @@ StepResult<void> Runner::start_logging() {
     log_ = std::move(*file);
   }
   log_start_up(*log_, app_.name(), options_.version, options_.executable);
+  if (relay_ != nullptr) relay_->attach(log_.get());
   return {};
 }
 
@@ -111,7 +114,10 @@ StepResult<void> Runner::after_detach() {
   // descriptor; a new sink connects afresh, before the reactor takes new numbers (the old
   // sink's close of its number then fails harmlessly with EBADF rather than hitting a reused
   // one).
-  if (options_.syslog) log_ = std::make_unique<SyslogSink>(os_, syslog_options(options_, app_));
+  if (options_.syslog) {
+    log_ = std::make_unique<SyslogSink>(os_, syslog_options(options_, app_));
+    if (relay_ != nullptr) relay_->attach(log_.get());
+  }
   if (auto recreated = reactor_.after_daemonize(); !recreated) {
     const ReactorError& error = recreated.error();
     if (error.code == ReactorErrc::kOs) {

@@ -27,6 +27,7 @@
 
 #include "daemonkit/core/app/application.h"
 #include "daemonkit/core/app/log_observer.h"
+#include "daemonkit/core/app/log_relay.h"
 #include "daemonkit/core/app/runner_options.h"
 #include "daemonkit/core/base/step_error.h"
 #include "daemonkit/core/daemon/daemon_context.h"
@@ -57,6 +58,10 @@ class Runner {
 
   // The log the runner set up (null before run()); the application may log through it.
   [[nodiscard]] LogObserver* log() { return log_.get(); }
+  // Makes `relay` (whose sink the reactor, say, was made with before the log existed) speak
+  // into the runner's log once it is set up, and stop when the runner is destroyed. Call
+  // before run(); `relay` must outlive the runner.
+  void relay_into_log(LogRelay& relay) { relay_ = &relay; }
 
   // ---- The steps, for tests that drive the three processes of a daemonizing start. --------
 
@@ -87,6 +92,7 @@ class Runner {
   std::unique_ptr<LogObserver> log_;
   // The log file's descriptor, kept open through the daemon's descriptor closing; -1 for none.
   int log_fd_ = -1;
+  LogRelay* relay_ = nullptr;
 };
 
 }  // namespace daemonkit::core
