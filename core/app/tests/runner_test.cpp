@@ -685,5 +685,58 @@ TEST(RunnerFaultMatrix, EveryFailureBeforeReadyReachesTheLauncherAndLeavesNoPidF
   EXPECT_GT(cases, 100);
 }
 
+// In the foreground (--nodaemon) the whole of Runner::run() runs in one process: every failure
+// before the reactor runs exits 1 naming its call on stderr, and leaves no PID file.
+TEST(RunnerFaultMatrix, InTheForegroundEveryStartFailureExitsOneAndLeavesNoPidFile) {
+  Scenario base;
+  base.options.nodaemon = true;
+  FakeSyscalls probe;
+  const RunnerRun good = run_runner(probe, base);
+  ASSERT_TRUE(good.daemon_status);
+  ASSERT_EQ(WTERMSIG(*good.daemon_status), SIGTERM);
+  const fake::Transcript baseline = probe.transcript();
+  std::size_t running_at = 0;
+  for (const CallRecord& r : baseline) {
+    if (r.name == "sigaction" && mentions(r.call_text(), "SIGTERM, handler") && running_at == 0) {
+      running_at = r.index;
+    }
+  }
+  ASSERT_NE(running_at, 0u);
+
+  int cases = 0;
+  for (const CallRecord& call : baseline) {
+    if (call.pid != good.first_parent || call.index >= running_at) continue;
+    const auto known = real_errnos().find(call.name);
+    ASSERT_NE(known, real_errnos().end()) << "no errno list for " << call.to_string();
+    for (int error : known->second) {
+      SCOPED_TRACE(fmt::format("failing #{} {} with {}", call.index, call.call_text(),
+                               sys::errno_name(error)));
+      FakeSyscalls os;
+      Scenario scenario = base;
+      scenario.arm = [&](FakeSyscalls& fos) { fos.fail_call_at(call.index, error); };
+      const RunnerRun run = run_runner(os, scenario);
+      ++cases;
+      ASSERT_TRUE(run.daemon_status);
+      // Survived: stopped by the signal, or by stop() when the reactor could not route it.
+      if (WIFSIGNALED(*run.daemon_status) || *run.daemon_status == 0) {
+        EXPECT_TRUE(survivable(call, error)) << "a failure went unreported\n"
+                                             << to_string(os.transcript());
+        EXPECT_FALSE(os.stat_path(kPidFile));
+        continue;
+      }
+      EXPECT_EQ(*run.daemon_status, W_EXITCODE(1, 0));
+      const std::string& said = run.first_parent_stderr;
+      EXPECT_TRUE(mentions(said, call.name) ||
+                  (call.name == "flock" && mentions(said, "Another server is running")))
+          << said;
+      const bool someone_elses = call.name == "flock" && error == EWOULDBLOCK;
+      EXPECT_TRUE(someone_elses || !os.stat_path(kPidFile))
+          << "a PID file remains after a failed start";
+    }
+  }
+  std::printf("runner foreground fault matrix: %d (call, errno) cases\n", cases);
+  EXPECT_GT(cases, 30);
+}
+
 }  // namespace
 }  // namespace daemonkit::core
