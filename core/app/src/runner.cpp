@@ -138,6 +138,9 @@ PrivilegeRequest Runner::privileges() const {
 }
 
 int Runner::run_application(DaemonContext& ctx) {
+  if (ctx.detached()) {
+    if (auto captured = capture_stdio(); !captured) return start_failed(ctx, captured.error());
+  }
   if (auto started = app_.service().start(); !started) return start_failed(ctx, started.error());
   stop_on_shutdown();
   ctx.ready();
@@ -151,6 +154,22 @@ int Runner::run_application(DaemonContext& ctx) {
   ctx.close();
   if (const int sig = reactor_.exit_signal(); sig != 0) return exit_by_signal(os_, sig);
   return status;
+}
+
+StepResult<void> Runner::capture_stdio() {
+  for (CapturedStream stream : {CapturedStream::kStdout, CapturedStream::kStderr}) {
+    auto capture = LogCapture::open(reactor_, os_, *log_, stream);
+    if (!capture) {
+      const ReactorError& error = capture.error();
+      if (error.code == ReactorErrc::kOs) {
+        return step_failed(StepError::from(StepKind::kStdio, error.os.call, error.os));
+      }
+      return step_failed(
+          StepError::plain(StepKind::kStdio, "capturing stdio: " + to_string(error)));
+    }
+    captures_.push_back(std::move(*capture));
+  }
+  return {};
 }
 
 void Runner::stop_on_shutdown() {
@@ -173,7 +192,9 @@ void Runner::stop_on_shutdown() {
         note(LogLevel::kError, fmt::format("stopping: {}", error.message));
       }
       if (*timer && (*timer)->active()) (void)(*timer)->cancel();
-      held->release();
+      // One more turn of the loop before shutdown goes on, so that what the services printed
+      // as they stopped is read from the capture pipes into the log.
+      reactor_.call_later(Duration::zero(), [held] { held->release(); });
     });
   });
 }

@@ -24,8 +24,10 @@
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "daemonkit/core/app/application.h"
+#include "daemonkit/core/app/log_capture.h"
 #include "daemonkit/core/app/log_observer.h"
 #include "daemonkit/core/app/log_relay.h"
 #include "daemonkit/core/app/runner_options.h"
@@ -70,8 +72,8 @@ class Runner {
   // The DaemonContext that carries out setup_environment, the forks and the report, with the
   // application's privileged start and the reactor's daemonize hooks wired in.
   [[nodiscard]] std::unique_ptr<DaemonContext> make_daemon_context();
-  // In the daemon (or the foreground process) once DaemonContext::open() returned: start the
-  // services, report ready, run the reactor, stop the services, remove the PID file. Returns
+  // In the daemon (or the foreground process) once DaemonContext::open() returned: capture
+  // stdout and stderr into the log (daemon only), start the services, report ready, run the reactor, stop the services, remove the PID file. Returns
   // the exit status; exits by the stopping signal when there was one.
   [[nodiscard]] int run_application(DaemonContext& ctx);
 
@@ -81,6 +83,9 @@ class Runner {
   [[nodiscard]] StepResult<void> after_detach();
   [[nodiscard]] PrivilegeRequest privileges() const;
   void stop_on_shutdown();
+  // A daemon's stdout and stderr into the log (twistd's redirection of print and tracebacks):
+  // after detaching they would otherwise go to /dev/null.
+  [[nodiscard]] StepResult<void> capture_stdio();
   // A start failure the daemon itself reports: logged, the PID file removed, the launcher told.
   [[nodiscard]] int start_failed(DaemonContext& ctx, const StepError& error);
 
@@ -93,6 +98,7 @@ class Runner {
   // The log file's descriptor, kept open through the daemon's descriptor closing; -1 for none.
   int log_fd_ = -1;
   LogRelay* relay_ = nullptr;
+  std::vector<std::unique_ptr<LogCapture>> captures_;
 };
 
 }  // namespace daemonkit::core
