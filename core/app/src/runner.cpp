@@ -12,6 +12,7 @@
 #include "daemonkit/core/app/fd_log_observer.h"
 #include "daemonkit/core/app/log_file.h"
 #include "daemonkit/core/app/log_lifecycle.h"
+#include "daemonkit/core/app/log_signals.h"
 #include "daemonkit/core/app/syslog_sink.h"
 
 namespace daemonkit::core {
@@ -79,6 +80,9 @@ StepResult<void> Runner::start_logging() {
     auto file = LogFile::open(os_, *path, file_options);
     if (!file) return step_failed(file.error());
     log_fd_ = (*file)->fd();
+    LogSignalOptions signals;
+    signals.reopen_on_sighup = options_.reopen_log_on_sighup;
+    route_log_signals(reactor_, **file, signals);
     log_ = std::move(*file);
   }
   log_start_up(*log_, app_.name(), options_.version, options_.executable);

@@ -145,6 +145,8 @@ struct Scenario {
   std::optional<std::string> fail_start;
   bool hold_stop = false;
   int stop_signal = SIGTERM;  // 0: stop the reactor with stop()
+  // In the daemon while the reactor runs, before the stop.
+  std::function<void(FakeSyscalls&)> while_running;
 };
 
 RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
@@ -176,6 +178,7 @@ RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
   os.script_fork(fake::ForkAs::kChild);
   os.script_fork(fake::ForkAs::kChild);
   reactor->call_when_running([&] {
+    if (scenario.while_running) scenario.while_running(os);
     if (scenario.stop_signal == 0 || !deliver(os, scenario.stop_signal)) {
       ASSERT_TRUE(reactor->stop());
     }
@@ -523,6 +526,36 @@ TEST(Runner, ADaemonsStdoutGoesIntoTheLog) {
   FakeSyscalls os;
   const RunnerRun run = run_runner(os, Scenario{});
   EXPECT_THAT(run.log, HasSubstr("[stdout#info] hello from start"));
+}
+
+// twistd's SIGUSR1 rotates the log file; SIGHUP reopens it (after logrotate moved it away).
+TEST(Runner, Sigusr1RotatesTheLogFileAndSighupIsRoutedToIt) {
+  FakeSyscalls os;
+  Scenario scenario;
+  // Staying root: a user may not rename root's files in the sticky /tmp (the log itself says
+  // so: RotationRefusedIsLogged).
+  scenario.options.uid.reset();
+  scenario.while_running = [](FakeSyscalls& fos) {
+    ASSERT_TRUE(deliver(fos, SIGUSR1));
+    struct sigaction hup {};
+    ASSERT_TRUE(fos.sigaction(SIGHUP, nullptr, &hup));
+    EXPECT_EQ(hup.sa_handler, &SignalRouting::handle) << "SIGHUP does not reach the log";
+  };
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 0);
+  EXPECT_THAT(os.read_file("/tmp/app.log.1").value_or(""), HasSubstr("app starting up."));
+  // The lines after the rotation are in a new file by the log's name.
+  EXPECT_THAT(run.log, HasSubstr("Server Shut Down."));
+  EXPECT_THAT(run.log, ::testing::Not(HasSubstr("starting up")));
+}
+
+TEST(Runner, RotationRefusedIsLogged) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.while_running = [](FakeSyscalls& fos) { ASSERT_TRUE(deliver(fos, SIGUSR1)); };
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_THAT(run.log, HasSubstr("Log file /tmp/app.log not rotated: rename(/tmp/app.log): "
+                                 "Operation not permitted (EPERM)"));
 }
 
 // twistd's H5: a PID file in a directory only root may write, and a daemon that shed root.

@@ -24,6 +24,9 @@ struct RunnerOptions {
   std::string logfile;
   // The mode of a new log file, exactly (not the umask's leftover: twistd's H8).
   mode_t logfile_mode = 0640;
+  // A log file is rotated on SIGUSR1 (twistd) and reopened on SIGHUP, for logrotate; off for
+  // a daemon that keeps SIGHUP for itself (a configuration reload) and reopens from its hook.
+  bool reopen_log_on_sighup = true;
   // --syslog: log to syslog instead of a file; --prefix is its ident (empty: the application's
   // name). syslog_facility is one of <syslog.h>'s LOG_USER, LOG_DAEMON, LOG_LOCAL0 ...
   bool syslog = false;
