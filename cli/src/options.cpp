@@ -155,7 +155,7 @@ Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
   auto read = read_options(kRunCommand, args, command);
   if (!read) return usage_error(where, read.error());
   RunOptions run_options;
-  core::DaemonOptions daemon;
+  core::DaemonOptionValues daemon;
   for (const OptionValue& given : read->values) {
     const std::string& value = given.value;
     const RunOption index = index_in<RunOption>(kRunOptions, given);

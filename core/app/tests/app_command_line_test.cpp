@@ -81,7 +81,7 @@ void expect_usage_error(const std::vector<std::string>& words, const std::string
 
 TEST(AppCommandLine, DefaultsWithOnlyACommand) {
   const AppCommandLine line = parse_ok({"echo"});
-  EXPECT_EQ(static_cast<const DaemonOptions&>(line), DaemonOptions{});
+  EXPECT_EQ(static_cast<const DaemonOptionValues&>(line), DaemonOptionValues{});
   EXPECT_EQ(line.effective_umask(), std::optional<mode_t>(0077));
   EXPECT_FALSE(line.syslog);
   EXPECT_EQ(line.prefix, "echod");  // argv[0] without its directory

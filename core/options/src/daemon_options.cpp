@@ -18,7 +18,7 @@ bool all_digits(std::string_view text) {
 }  // namespace
 
 std::optional<std::string> apply_daemon_option(DaemonOption which, const std::string& value,
-                                               DaemonOptions& options) {
+                                               DaemonOptionValues& options) {
   switch (which) {
     case DaemonOption::kNodaemon:
       options.nodaemon = true;
@@ -55,7 +55,7 @@ std::optional<std::string> apply_daemon_option(DaemonOption which, const std::st
   return std::nullopt;
 }
 
-std::optional<std::string> check_daemon_options(const DaemonOptions& options) {
+std::optional<std::string> check_daemon_options(const DaemonOptionValues& options) {
   if (options.euid && !options.uid && !options.gid) return "--euid needs --uid or --gid";
   return std::nullopt;
 }

@@ -20,7 +20,7 @@ namespace daemonkit::core {
 // What the command line asks of the runner, and the maker to make the service with. The
 // shared daemon options are the base's fields (nodaemon, pidfile, rundir, chroot, umask, uid,
 // gid, euid, logfile); logfile "-" is standard output, and only ever set with nodaemon.
-struct AppCommandLine : DaemonOptions {
+struct AppCommandLine : DaemonOptionValues {
   bool syslog = false;  // Log to syslog instead of a file.
   // syslog's ident: --prefix, else the program's name as invoked (argv[0] without its path).
   std::string prefix;

@@ -118,7 +118,7 @@ template <std::size_t... N>
 }
 
 // What the shared options ask for, before any name or path is resolved.
-struct DaemonOptions {
+struct DaemonOptionValues {
   bool nodaemon = false;
   std::string pidfile;       // Empty: no PID file.
   std::string rundir = "/";  // chdir'd to after chroot.
@@ -135,17 +135,17 @@ struct DaemonOptions {
     if (!nodaemon) return kDaemonUmask;
     return std::nullopt;
   }
-  friend bool operator==(const DaemonOptions&, const DaemonOptions&) = default;
+  friend bool operator==(const DaemonOptionValues&, const DaemonOptionValues&) = default;
 };
 
 // Records one shared option read from the command line; a bad value comes back as the
 // sentence to show the user ("--umask: '9' is not an octal mode ...").
 [[nodiscard]] std::optional<std::string> apply_daemon_option(DaemonOption which,
                                                              const std::string& value,
-                                                             DaemonOptions& options);
+                                                             DaemonOptionValues& options);
 
 // The rules between shared options, checked once all are read: --euid needs --uid or --gid.
-[[nodiscard]] std::optional<std::string> check_daemon_options(const DaemonOptions& options);
+[[nodiscard]] std::optional<std::string> check_daemon_options(const DaemonOptionValues& options);
 
 // Parses an octal file mode creation mask as twistd does ("022", "0022", "0o22"), but rejects
 // what twistd accepts by accident: signs, underscores, digits 8 and 9, values above 0777.
