@@ -1037,7 +1037,8 @@ TEST(NetUnix, APathServesAndIsUnlinkedAtTheStop) {
   ServerFactoryOf<Echo> factory;
   UnixListenOptions options;
   options.mode = 0660;
-  auto port = w.listen_unix(factory, "/run/app/a-socket-name-longer-than-sockaddr-in6.sock", options);
+  auto port =
+      w.listen_unix(factory, "/run/app/a-socket-name-longer-than-sockaddr-in6.sock", options);
   ASSERT_TRUE(port) << to_string(port.error());
   auto st = w.os.stat_path("/run/app/a-socket-name-longer-than-sockaddr-in6.sock");
   ASSERT_TRUE(st);
@@ -1045,7 +1046,8 @@ TEST(NetUnix, APathServesAndIsUnlinkedAtTheStop) {
   EXPECT_EQ(st->st_mode & 07777, 0660u);
   Client client;
   client.record->on_made = [](Connection& c) { c.write("over unix"); };
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/a-socket-name-longer-than-sockaddr-in6.sock", client);
+  auto connector = connect_unix(*w.reactor, w.os,
+                                "/run/app/a-socket-name-longer-than-sockaddr-in6.sock", client);
   w.spin();
   EXPECT_EQ(client.record->data, "over unix");
   // A path longer than what the connection keeps inline (an IPv6 address) comes back whole.

@@ -102,9 +102,9 @@ ReactorResult<void> Reactor::open_descriptors() {
   if (auto r = waker_.open(); !r) return reactor_fail(r.error());
   // The waker's reader only empties the eventfd; what the wake-up announced is looked at in
   // run_until_current, every iteration for as long as the waker is pending.
-  return add(
-      waker_.fd(), {[](void* reactor) { static_cast<Reactor*>(reactor)->waker_.drain(); }, this},
-      /*reader=*/true, /*internal=*/true);
+  return add(waker_.fd(),
+             {[](void* reactor) { static_cast<Reactor*>(reactor)->waker_.drain(); }, this},
+             /*reader=*/true, /*internal=*/true);
 }
 
 void Reactor::register_core_triggers() {

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstddef>
 #include <cerrno>
+#include <cstddef>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -310,24 +310,21 @@ std::optional<sys::Error> StreamTransport::update_watchers() {
   // A write-only descriptor stays in epoll for input it never has, to hear EPOLLERR (see
   // StreamDirection::kWriteOnly).
   const bool want_reader = !reads() || (!read_closed_ && !paused_);
-  const bool want_writer =
-      writes() && (!queue_empty() || (ask_producer_ && producer_ != nullptr) ||
-                   ((disconnecting_ || write_closing_) && !write_closed_));
+  const bool want_writer = writes() && (!queue_empty() || (ask_producer_ && producer_ != nullptr) ||
+                                        ((disconnecting_ || write_closing_) && !write_closed_));
   if (want_reader != reader_watched_) {
-    auto r = want_reader ? reactor_.add_reader(fd, {[](void* t) {
-                                                      static_cast<StreamTransport*>(t)->on_readable();
-                                                    },
-                                                    this})
-                         : reactor_.remove_reader(fd);
+    auto r = want_reader
+                 ? reactor_.add_reader(
+                       fd, {[](void* t) { static_cast<StreamTransport*>(t)->on_readable(); }, this})
+                 : reactor_.remove_reader(fd);
     if (!r) return r.error().os;
     reader_watched_ = want_reader;
   }
   if (want_writer != writer_watched_) {
-    auto r = want_writer ? reactor_.add_writer(fd, {[](void* t) {
-                                                      static_cast<StreamTransport*>(t)->on_writable();
-                                                    },
-                                                    this})
-                         : reactor_.remove_writer(fd);
+    auto r = want_writer
+                 ? reactor_.add_writer(
+                       fd, {[](void* t) { static_cast<StreamTransport*>(t)->on_writable(); }, this})
+                 : reactor_.remove_writer(fd);
     if (!r) return r.error().os;
     writer_watched_ = want_writer;
   }

@@ -9,10 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <new>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <new>
 #include <optional>
 #include <string>
 
