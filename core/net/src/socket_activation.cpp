@@ -7,6 +7,7 @@
 #include <charconv>
 #include <climits>
 #include <cstdlib>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -136,33 +137,57 @@ sys::Result<ActivatedSockets> listen_fds(sys::Syscalls& os, const ActivationVari
   return ActivatedSockets(std::move(fds), std::move(names));
 }
 
-ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(Reactor& reactor, sys::Syscalls& os,
-                                                                OwnedFd fd, ServerFactory& factory,
-                                                                PortOptions options) {
-  const auto about = [&](const sys::Error& e) {
-    return e.about(fmt::format("adopted descriptor {}", fd.get()));
-  };
+namespace {
+
+// An adopted descriptor is checked before it is used: a socket of `type` (else EPROTOTYPE), and
+// for a stream socket, listening or connected as the caller needs (else EINVAL, naming the call
+// that would have failed on it).
+sys::Result<void> check_socket(sys::Syscalls& os, int fd, int type, std::optional<bool> listening) {
   const auto option = [&](int name) -> sys::Result<int> {
     int value = 0;
     socklen_t len = sizeof value;
-    if (auto got = os.getsockopt(fd.get(), SOL_SOCKET, name, &value, &len); !got) {
+    if (auto got = os.getsockopt(fd, SOL_SOCKET, name, &value, &len); !got) {
       return sys::fail(got.error());
     }
     return value;
   };
-  auto type = option(SO_TYPE);
-  if (!type) return reactor_fail(about(type.error()));
-  if (*type != SOCK_STREAM) return reactor_fail(about(sys::Error{EPROTOTYPE, "getsockopt", {}}));
+  auto got_type = option(SO_TYPE);
+  if (!got_type) return sys::fail(got_type.error());
+  if (*got_type != type) return sys::fail(sys::Error{EPROTOTYPE, "getsockopt", {}});
+  if (!listening) return {};
   auto accepting = option(SO_ACCEPTCONN);
-  if (!accepting) return reactor_fail(about(accepting.error()));
-  if (*accepting == 0) return reactor_fail(about(sys::Error{EINVAL, "listen", {}}));
-  auto status = os.fcntl(fd.get(), F_GETFL, 0);
-  if (!status) return reactor_fail(about(status.error()));
-  if (!(*status & O_NONBLOCK)) {
-    if (auto set = os.fcntl(fd.get(), F_SETFL, *status | O_NONBLOCK); !set) {
-      return reactor_fail(about(set.error()));
-    }
+  if (!accepting) return sys::fail(accepting.error());
+  if ((*accepting != 0) != *listening) {
+    return sys::fail(sys::Error{EINVAL, *listening ? "listen" : "getsockopt", {}});
   }
+  return {};
+}
+
+// The loop never blocks on a descriptor it was handed: O_NONBLOCK is set if it was not.
+sys::Result<void> make_non_blocking(sys::Syscalls& os, int fd) {
+  auto status = os.fcntl(fd, F_GETFL, 0);
+  if (!status) return sys::fail(status.error());
+  if ((*status & O_NONBLOCK) != 0) return {};
+  if (auto set = os.fcntl(fd, F_SETFL, *status | O_NONBLOCK); !set) {
+    return sys::fail(set.error());
+  }
+  return {};
+}
+
+sys::Error about_adopted(const sys::Error& e, int fd) {
+  return e.about(fmt::format("adopted descriptor {}", fd));
+}
+
+}  // namespace
+
+ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(Reactor& reactor, sys::Syscalls& os,
+                                                                OwnedFd fd, ServerFactory& factory,
+                                                                PortOptions options) {
+  const auto about = [&](const sys::Error& e) { return about_adopted(e, fd.get()); };
+  if (auto checked = check_socket(os, fd.get(), SOCK_STREAM, true); !checked) {
+    return reactor_fail(about(checked.error()));
+  }
+  if (auto set = make_non_blocking(os, fd.get()); !set) return reactor_fail(about(set.error()));
   auto address = detail::bound_address(os, fd);
   if (!address) return reactor_fail(about(address.error()));
   return ListeningPort::start(reactor, os, std::move(fd), *address, factory, std::move(options));
@@ -173,23 +198,10 @@ ReactorResult<std::unique_ptr<Connection>> adopt_stream_connection(Reactor& reac
                                                                    ServerFactory& factory,
                                                                    Connection::OnEnded on_ended,
                                                                    StreamOptions options) {
-  const auto about = [&](const sys::Error& e) {
-    return e.about(fmt::format("adopted descriptor {}", fd.get()));
-  };
-  const auto option = [&](int name) -> sys::Result<int> {
-    int value = 0;
-    socklen_t len = sizeof value;
-    if (auto got = os.getsockopt(fd.get(), SOL_SOCKET, name, &value, &len); !got) {
-      return sys::fail(got.error());
-    }
-    return value;
-  };
-  auto type = option(SO_TYPE);
-  if (!type) return reactor_fail(about(type.error()));
-  if (*type != SOCK_STREAM) return reactor_fail(about(sys::Error{EPROTOTYPE, "getsockopt", {}}));
-  auto accepting = option(SO_ACCEPTCONN);
-  if (!accepting) return reactor_fail(about(accepting.error()));
-  if (*accepting != 0) return reactor_fail(about(sys::Error{EINVAL, "getsockopt", {}}));
+  const auto about = [&](const sys::Error& e) { return about_adopted(e, fd.get()); };
+  if (auto checked = check_socket(os, fd.get(), SOCK_STREAM, false); !checked) {
+    return reactor_fail(about(checked.error()));
+  }
   sockaddr_storage name{};
   socklen_t name_len = sizeof name;
   if (auto got = os.getpeername(fd.get(), reinterpret_cast<sockaddr*>(&name), &name_len); !got) {
@@ -197,13 +209,7 @@ ReactorResult<std::unique_ptr<Connection>> adopt_stream_connection(Reactor& reac
   }
   const SocketAddress peer = SocketAddress::from(reinterpret_cast<const sockaddr*>(&name), name_len)
                                  .value_or(SocketAddress{});
-  auto status = os.fcntl(fd.get(), F_GETFL, 0);
-  if (!status) return reactor_fail(about(status.error()));
-  if (!(*status & O_NONBLOCK)) {
-    if (auto set = os.fcntl(fd.get(), F_SETFL, *status | O_NONBLOCK); !set) {
-      return reactor_fail(about(set.error()));
-    }
-  }
+  if (auto set = make_non_blocking(os, fd.get()); !set) return reactor_fail(about(set.error()));
   std::unique_ptr<Protocol> protocol = factory.build_protocol(peer);
   if (!protocol) {
     return reactor_fail(about(sys::Error{ECONNABORTED, "build_protocol", {}}));
@@ -223,22 +229,11 @@ ReactorResult<std::unique_ptr<DatagramPort>> adopt_datagram_port(Reactor& reacto
                                                                  sys::Syscalls& os, OwnedFd fd,
                                                                  DatagramProtocol& protocol,
                                                                  DatagramOptions options) {
-  const auto about = [&](const sys::Error& e) {
-    return e.about(fmt::format("adopted descriptor {}", fd.get()));
-  };
-  int type = 0;
-  socklen_t len = sizeof type;
-  if (auto got = os.getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len); !got) {
-    return reactor_fail(about(got.error()));
+  const auto about = [&](const sys::Error& e) { return about_adopted(e, fd.get()); };
+  if (auto checked = check_socket(os, fd.get(), SOCK_DGRAM, std::nullopt); !checked) {
+    return reactor_fail(about(checked.error()));
   }
-  if (type != SOCK_DGRAM) return reactor_fail(about(sys::Error{EPROTOTYPE, "getsockopt", {}}));
-  auto status = os.fcntl(fd.get(), F_GETFL, 0);
-  if (!status) return reactor_fail(about(status.error()));
-  if (!(*status & O_NONBLOCK)) {
-    if (auto set = os.fcntl(fd.get(), F_SETFL, *status | O_NONBLOCK); !set) {
-      return reactor_fail(about(set.error()));
-    }
-  }
+  if (auto set = make_non_blocking(os, fd.get()); !set) return reactor_fail(about(set.error()));
   auto address = detail::bound_address(os, fd);
   if (!address) return reactor_fail(about(address.error()));
   std::optional<SocketAddress> peer;

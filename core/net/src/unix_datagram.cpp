@@ -11,32 +11,16 @@
 #include <fmt/format.h>
 
 #include "stream_socket.h"
+#include "unix_socket_file.h"
 
 namespace daemonkit::core {
 
 namespace {
 
-sys::Error bad_name(std::string_view name, const char* call) {
-  return sys::Error{EINVAL, call,
-                    fmt::format("{}, not a path or @name that fits a socket address", name)};
-}
-
-// The socket file bound here, unlinked at the stop only if the path still names it.
-struct BoundFile {
-  std::string path;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
-
 struct Bound {
   OwnedFd fd;
-  std::optional<BoundFile> file;
+  std::optional<detail::BoundSocketFile> file;
 };
-
-void unlink_if_ours(sys::Syscalls& os, const BoundFile& file) {
-  auto now = os.lstat(file.path.c_str());
-  if (now && now->st_dev == file.dev && now->st_ino == file.ino) (void)os.unlink(file.path.c_str());
-}
 
 // A datagram socket, bound to `name` when there is one (a path gets `mode`). On failure the
 // file bound here is unlinked again.
@@ -46,28 +30,29 @@ sys::Result<Bound> unix_datagram_socket(sys::Syscalls& os, std::string_view name
   Bound out{OwnedFd(os, *made), std::nullopt};
   if (name.empty()) return out;
   auto address = SocketAddress::unix_name(name);
-  if (!address) return sys::fail(bad_name(name, "bind"));
+  if (!address) return sys::fail(detail::bad_unix_name(name, "bind"));
   if (auto bound = os.bind(out.fd.get(), address->data(), address->size()); !bound) {
     return sys::fail(bound.error().about(name));
   }
   if (!address->is_unix_path()) return out;
   const std::string path = address->host();
-  auto stat = os.lstat(path.c_str());
-  if (!stat) {
+  auto file = detail::identify_bound_file(os, path);
+  if (!file) {
     (void)os.unlink(path.c_str());
-    return sys::fail(stat.error().about(path));
+    return sys::fail(file.error());
   }
-  out.file = BoundFile{path, stat->st_dev, stat->st_ino};
+  out.file = std::move(*file);
   if (auto set = os.chmod(path.c_str(), mode); !set) {
-    unlink_if_ours(os, *out.file);
+    detail::unlink_if_ours(os, *out.file);
     return sys::fail(set.error().about(path));
   }
   return out;
 }
 
-DatagramPort::OnStop unlinker(sys::Syscalls& os, const std::optional<BoundFile>& file) {
+DatagramPort::OnStop unlinker(sys::Syscalls& os,
+                              const std::optional<detail::BoundSocketFile>& file) {
   if (!file) return {};
-  return [&os, file = *file] { unlink_if_ours(os, file); };
+  return [&os, file = *file] { detail::unlink_if_ours(os, file); };
 }
 
 }  // namespace
@@ -77,7 +62,7 @@ ReactorResult<std::unique_ptr<DatagramPort>> listen_unix_datagram(Reactor& react
                                                                   std::string_view name,
                                                                   DatagramProtocol& protocol,
                                                                   UnixDatagramOptions options) {
-  if (name.empty()) return reactor_fail(bad_name(name, "bind"));
+  if (name.empty()) return reactor_fail(detail::bad_unix_name(name, "bind"));
   auto made = unix_datagram_socket(os, name, options.mode);
   if (!made) return reactor_fail(made.error());
   auto undo = unlinker(os, made->file);
@@ -94,7 +79,7 @@ ReactorResult<std::unique_ptr<DatagramPort>> connect_unix_datagram(
     Reactor& reactor, sys::Syscalls& os, std::string_view name, DatagramProtocol& protocol,
     std::string_view bind_name, UnixDatagramOptions options) {
   auto peer = SocketAddress::unix_name(name);
-  if (!peer) return reactor_fail(bad_name(name, "connect"));
+  if (!peer) return reactor_fail(detail::bad_unix_name(name, "connect"));
   auto made = unix_datagram_socket(os, bind_name, options.mode);
   if (!made) return reactor_fail(made.error());
   auto undo = unlinker(os, made->file);

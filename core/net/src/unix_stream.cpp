@@ -11,32 +11,16 @@
 
 #include "stream_socket.h"
 #include "unix_lock.h"
+#include "unix_socket_file.h"
 
 namespace daemonkit::core {
-
-namespace {
-
-sys::Error bad_name(std::string_view name, const char* call) {
-  return sys::Error{EINVAL, call,
-                    fmt::format("{}, not a path or @name that fits a socket address", name)};
-}
-
-// The socket file bound here, to be unlinked at the stop only if the path still names it (a
-// server started after us may have found ours stale and replaced it).
-struct BoundFile {
-  std::string path;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
-
-}  // namespace
 
 ReactorResult<std::unique_ptr<ListeningPort>> listen_unix(Reactor& reactor, sys::Syscalls& os,
                                                           std::string_view name,
                                                           ServerFactory& factory,
                                                           UnixListenOptions options) {
   auto address = SocketAddress::unix_name(name);
-  if (!address) return reactor_fail(bad_name(name, "bind"));
+  if (!address) return reactor_fail(detail::bad_unix_name(name, "bind"));
   const bool is_path = address->is_unix_path();
   const std::string path = is_path ? address->host() : std::string();
 
@@ -58,14 +42,16 @@ ReactorResult<std::unique_ptr<ListeningPort>> listen_unix(Reactor& reactor, sys:
 
   auto fd = detail::stream_socket(os, *address, false);
   if (!fd) return reactor_fail(fd.error());
-  std::optional<BoundFile> bound;
+  std::optional<detail::BoundSocketFile> bound;
   auto after_bind = [&]() -> sys::Result<void> {
     if (!is_path) return {};
-    bound = BoundFile{path};
-    auto made = os.lstat(path.c_str());
-    if (!made) return sys::fail(made.error().about(path));
-    bound->dev = made->st_dev;
-    bound->ino = made->st_ino;
+    auto made = detail::identify_bound_file(os, path);
+    if (!made) {
+      // Unlinked below: ours was the bind, whatever lstat says.
+      bound = detail::BoundSocketFile{path};
+      return sys::fail(made.error());
+    }
+    bound = std::move(*made);
     if (auto set = os.chmod(path.c_str(), options.mode); !set) {
       return sys::fail(set.error().about(path));
     }
@@ -78,12 +64,7 @@ ReactorResult<std::unique_ptr<ListeningPort>> listen_unix(Reactor& reactor, sys:
   }
 
   ListeningPort::OnStop undo = [&os, bound, lock]() mutable {
-    if (bound) {
-      auto now = os.lstat(bound->path.c_str());
-      if (now && now->st_dev == bound->dev && now->st_ino == bound->ino) {
-        (void)os.unlink(bound->path.c_str());
-      }
-    }
+    if (bound) detail::unlink_if_ours(os, *bound);
     lock.reset();
   };
   return ListeningPort::start(reactor, os, std::move(*fd), *address, factory,
@@ -93,7 +74,8 @@ ReactorResult<std::unique_ptr<ListeningPort>> listen_unix(Reactor& reactor, sys:
 std::unique_ptr<Connector> connect_unix(Reactor& reactor, sys::Syscalls& os, std::string_view name,
                                         ClientFactory& factory, ConnectOptions options) {
   auto address = SocketAddress::unix_name(name);
-  if (!address) return Connector::failed(reactor, os, factory, bad_name(name, "connect"));
+  if (!address)
+    return Connector::failed(reactor, os, factory, detail::bad_unix_name(name, "connect"));
   return Connector::start(reactor, os, *address, factory, std::move(options));
 }
 
