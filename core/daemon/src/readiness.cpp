@@ -60,7 +60,9 @@ sys::Result<void> send_notify(sys::Syscalls& os, const NotifyAddress& to,
   auto opened = os.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (!opened) return sys::fail(opened.error());
   OwnedFd fd(os, *opened);
-  auto sent = os.sendto(fd.get(), datagram.data(), datagram.size(), MSG_NOSIGNAL,
+  // MSG_DONTWAIT: a manager that never reads its queue cannot stall the daemon's start. A
+  // full queue is EAGAIN, logged, and the start goes on, as sd_notify does.
+  auto sent = os.sendto(fd.get(), datagram.data(), datagram.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
                         reinterpret_cast<const sockaddr*>(&to.address), to.length);
   fd.reset();
   if (!sent) return sys::fail(sent.error());

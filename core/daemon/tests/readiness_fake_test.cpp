@@ -115,6 +115,21 @@ TEST(ReadinessFake, ADaemonThatShedRootCannotWriteToARootOnlySocket) {
   EXPECT_TRUE(received(os, manager).empty());
 }
 
+TEST(ReadinessFake, AManagerThatNeverReadsCannotBlockTheDaemon) {
+  FakeSyscalls os;
+  const int manager = bind_manager(os, "@m");
+  Daemon daemon;
+  Readiness readiness(os, daemon.options("@m"));
+  // Until the manager's queue is full; a blocking send would then wait for it for ever (the
+  // fake says EDEADLK for that wait).
+  sys::Result<void> sent;
+  for (int i = 0; i < 10000 && (sent = readiness.ready()); ++i) {
+  }
+  EXPECT_THAT(sent, FailsWith(EAGAIN));
+  EXPECT_THAT(daemon.log.back(), HasSubstr("sendto: Resource temporarily unavailable (EAGAIN)"));
+  EXPECT_FALSE(received(os, manager).empty());
+}
+
 TEST(ReadinessFake, EveryFailingCallIsReportedWithItsName) {
   struct Case {
     const char* call;

@@ -101,7 +101,7 @@ TEST(Readiness, FailSpeaksSdNotifyWithErrno) {
   std::string sent;
   InSequence order;
   EXPECT_CALL(os, socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)).WillOnce(Return(7));
-  EXPECT_CALL(os, sendto(7, _, _, MSG_NOSIGNAL, _, _))
+  EXPECT_CALL(os, sendto(7, _, _, MSG_NOSIGNAL | MSG_DONTWAIT, _, _))
       .WillOnce([&](int, const void* buf, std::size_t n, int, const sockaddr* addr, socklen_t) {
         sent.assign(static_cast<const char*>(buf), n);
         EXPECT_EQ(addr->sa_family, AF_UNIX);
