@@ -155,7 +155,7 @@ Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
   auto read = read_options(kRunCommand, args, command);
   if (!read) return usage_error(where, read.error());
   RunOptions run_options;
-  core::DaemonOptionValues daemon;
+  core::DaemonOptionValues& daemon = run_options;
   for (const OptionValue& given : read->values) {
     const std::string& value = given.value;
     const RunOption index = index_in<RunOption>(kRunOptions, given);
@@ -190,16 +190,6 @@ Parsed parse_run(const std::vector<std::string>& args, std::size_t command) {
     }
   }
   run_options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(read->rest), args.end());
-
-  run_options.nodaemon = daemon.nodaemon;
-  run_options.pidfile = daemon.pidfile;
-  run_options.rundir = daemon.rundir;
-  run_options.chroot = daemon.chroot;
-  run_options.umask = daemon.umask;
-  run_options.uid = daemon.uid;
-  run_options.gid = daemon.gid;
-  run_options.euid = daemon.euid;
-  run_options.logfile = daemon.logfile;
 
   if (auto problem = core::check_daemon_options(daemon)) return usage_error(where, *problem);
   if (run_options.nodaemon && run_options.ready == ReadyMode::kPipe) {

@@ -27,28 +27,14 @@ using ReadyMode = core::ReadyMode;
 // A user or group as given on the command line: a number, or a name to look up later.
 using core::IdSpec;
 
-struct RunOptions {
-  bool nodaemon = false;
-  std::string pidfile;       // Empty: no PID file.
-  std::string rundir = "/";  // chdir'd to after chroot.
-  std::string chroot;        // Empty: no chroot.
-  std::optional<mode_t> umask;
-  std::optional<IdSpec> uid;
-  std::optional<IdSpec> gid;
-  bool euid = false;  // Set only the effective ids.
-  // Where PROGRAM's stdout and stderr are appended. Empty: /dev/null when daemonizing, the
-  // inherited stdout/stderr with --nodaemon.
-  std::string logfile;
+// The shared daemon options (core/options: --nodaemon ... --logfile, and effective_umask),
+// then run's own. An empty `logfile` here means /dev/null when daemonizing, the inherited
+// stdout/stderr with --nodaemon.
+struct RunOptions : core::DaemonOptionValues {
   ReadyMode ready = ReadyMode::kExec;
   std::optional<std::chrono::milliseconds> timeout;  // Unset: wait as long as it takes.
   std::vector<std::string> command;                  // PROGRAM then its arguments.
 
-  // The umask the run applies: --umask, else 0077 when daemonizing, else none (kept as is).
-  [[nodiscard]] std::optional<mode_t> effective_umask() const {
-    if (umask) return umask;
-    if (!nodaemon) return kDaemonUmask;
-    return std::nullopt;
-  }
   friend bool operator==(const RunOptions&, const RunOptions&) = default;
 };
 
