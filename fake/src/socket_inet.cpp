@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "inet_endpoint.h"
 #include "socket.h"
 
 namespace daemonkit::fake::detail {
@@ -17,20 +18,6 @@ namespace {
 
 constexpr std::uint16_t kFirstEphemeral = 32768;
 constexpr std::uint16_t kLastEphemeral = 60999;
-constexpr std::uint16_t kFirstUnprivileged = 1024;
-
-bool loopback(in_addr_t network_order) { return (ntohl(network_order) >> 24) == 127; }
-
-struct Endpoint {
-  in_addr_t address = 0;   // network order
-  std::uint16_t port = 0;  // host order
-};
-
-Endpoint endpoint_of(const SocketAddress& address) {
-  sockaddr_in in{};
-  std::memcpy(&in, address.data(), std::min(address.size(), sizeof in));
-  return {in.sin_addr.s_addr, ntohs(in.sin_port)};
-}
 
 bool overlaps(in_addr_t a, in_addr_t b) {
   return a == b || a == htonl(INADDR_ANY) || b == htonl(INADDR_ANY);
@@ -123,7 +110,7 @@ sys::Result<void> inet_bind(Kernel& kernel, Process& p, const std::shared_ptr<So
     }
   }
   const in_addr_t address = in.sin_addr.s_addr;
-  if (address != htonl(INADDR_ANY) && !loopback(address)) {
+  if (address != htonl(INADDR_ANY) && !is_loopback(address)) {
     return sys::fail(EADDRNOTAVAIL, "bind");  // the fake machine has only loopback
   }
   const std::uint16_t port = ntohs(in.sin_port);
@@ -151,7 +138,7 @@ sys::Result<std::shared_ptr<Socket>> inet_find_listener(Kernel& kernel, const so
   if (in.sin_family != AF_INET) return sys::fail(EAFNOSUPPORT, call);
   in_addr_t to = in.sin_addr.s_addr;
   if (to == htonl(INADDR_ANY)) to = htonl(INADDR_LOOPBACK);
-  if (!loopback(to)) return sys::fail(ENETUNREACH, call);
+  if (!is_loopback(to)) return sys::fail(ENETUNREACH, call);
   *destination = to;
   const std::uint16_t port = ntohs(in.sin_port);
   auto it = kernel.tcp_ports.find(port);

@@ -20,26 +20,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "inet_endpoint.h"
 #include "socket.h"
 
 namespace daemonkit::fake::detail {
 namespace {
 
 constexpr std::size_t kMaxUdpPayload = 65535 - 20 - 8;
-constexpr std::uint16_t kFirstUnprivileged = 1024;
 
-struct Endpoint {
-  in_addr_t address = 0;   // network order
-  std::uint16_t port = 0;  // host order
-};
-
-Endpoint endpoint_of(const SocketAddress& address) {
-  sockaddr_in in{};
-  std::memcpy(&in, address.data(), std::min(address.size(), sizeof in));
-  return {in.sin_addr.s_addr, ntohs(in.sin_port)};
-}
-
-bool is_loopback(in_addr_t network_order) { return (ntohl(network_order) >> 24) == 127; }
 bool is_any(in_addr_t network_order) { return network_order == htonl(INADDR_ANY); }
 bool is_multicast(in_addr_t network_order) { return (ntohl(network_order) >> 28) == 0xe; }
 
