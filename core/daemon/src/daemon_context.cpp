@@ -14,23 +14,15 @@
 
 #include "daemon_steps.h"
 #include "daemonkit/core/base/owned_fd.h"
+#include "daemonkit/core/base/write_text.h"
 #include "daemonkit/core/daemon/close_fds.h"
 #include "daemonkit/core/daemon/thread_count.h"
-#include "daemonkit/sys/retry.h"
 #include "status_link.h"
 
 namespace daemonkit::core {
 namespace {
 
 constexpr mode_t kDaemonUmask = 077;
-
-void write_all(sys::Syscalls& os, int fd, std::string_view text) {
-  while (!text.empty()) {
-    auto wrote = sys::retry_on_eintr([&] { return os.write(fd, text.data(), text.size()); });
-    if (!wrote || *wrote == 0) return;
-    text.remove_prefix(*wrote);
-  }
-}
 
 // exit_now is [[noreturn]], but a virtual call does not tell the compiler so.
 [[noreturn]] void end_process(sys::Syscalls& os, int status) {
@@ -64,7 +56,7 @@ sys::Result<int> reserve_stdio(sys::Syscalls& os) {
 void exit_with_error(sys::Syscalls& os, const StepError& error) {
   std::string text = error.message;
   if (text.empty() || text.back() != '\n') text += '\n';
-  write_all(os, 2, text);
+  write_text(os, 2, text);
   end_process(os, 1);
 }
 
@@ -176,7 +168,7 @@ void DaemonContext::run_first_parent(pid_t intermediate) {
   // nobody else can have taken the file over; on a timeout the daemon may still be starting
   // and keeps its file.
   if (verdict.exit.code != 0 && pidfile_ && !verdict.timed_out) pidfile_->release();
-  if (!verdict.exit.stderr_text.empty()) write_all(os_, 2, verdict.exit.stderr_text);
+  if (!verdict.exit.stderr_text.empty()) write_text(os_, 2, verdict.exit.stderr_text);
   end_process(os_, verdict.exit.code);
 }
 
@@ -203,6 +195,11 @@ StepResult<void> DaemonContext::run_daemon() {
   if (pidfile_) own_pidfile_.emplace(pidfile_->forked_copy());
   Readiness::Options readiness;
   readiness.status_fd = status_write_;
+  // In the foreground under a launcher that did the forks (`daemonkit run --ready=pipe`), the
+  // launcher's pipe carries the report instead of our own.
+  if (!detached_ && readiness.status_fd < 0) {
+    readiness.status_fd = env_.launcher_status_fd(os_).value_or(-1);
+  }
   readiness.notify_socket = env_.notify_socket;
   if (detached_ && env_.notify_socket) readiness.main_pid = os_.getpid();
   readiness.log = log_;

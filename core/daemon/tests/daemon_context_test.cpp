@@ -622,6 +622,30 @@ TEST(DaemonContextFake, UnderInitDetachingIsDecidedAgainst) {
   EXPECT_THAT(run.log, Contains(HasSubstr("init is the parent")));
 }
 
+// `daemonkit run --ready=pipe -- PROGRAM`, where PROGRAM daemonizes through DaemonContext: the
+// launcher already forked, so PROGRAM stays in the foreground and reports on the launcher's pipe.
+TEST(DaemonContextFake, UnderALaunchersStatusPipeItStaysAndReportsThere) {
+  FakeSyscalls os;
+  // Above the standard three, which the harness fills next.
+  const auto pipe = *os.pipe2(O_CLOEXEC);
+  const int read_fd = *os.fcntl(pipe.read_end, F_DUPFD_CLOEXEC, 10);
+  const int write_fd = *os.fcntl(pipe.write_end, F_DUPFD_CLOEXEC, 10);
+  (void)os.close(pipe.read_end);
+  (void)os.close(pipe.write_end);
+  Environment env;
+  env.status_fd = std::to_string(write_fd);
+  DaemonOptions options = fake_options();
+  options.detach_process.reset();
+  const DaemonizeRun run = run_daemonize(os, options, testing::report_ready, {}, env);
+  EXPECT_EQ(run.daemon, run.first_parent);
+  EXPECT_THAT(calls_by(os, run.first_parent, "fork"), IsEmpty());
+  EXPECT_THAT(run.log, Contains(HasSubstr("DAEMONKIT_STATUS_FD")));
+  char byte = 0;
+  ASSERT_EQ(os.read(read_fd, &byte, 1).value_or(0), 1u);
+  EXPECT_EQ(byte, '0');
+  EXPECT_EQ(os.read(read_fd, &byte, 1).value_or(99), 0u) << "the write end is closed";
+}
+
 TEST(DaemonContextFake, PidFileSurvivingExecClearsCloexec) {
   FakeSyscalls os;
   DaemonOptions options = fake_options();

@@ -29,6 +29,11 @@ TEST(Environment, PicksServiceManagerVariablesFromEnvp) {
   EXPECT_EQ(env.listen_pid, "42");
 }
 
+TEST(Environment, PicksTheLaunchersStatusFd) {
+  const char* envp[] = {"DAEMONKIT_STATUS_FD=7", nullptr};
+  EXPECT_EQ(Environment::from_envp(envp).status_fd, "7");
+}
+
 TEST(Environment, EmptyValuesAndPrefixesAreUnset) {
   const char* envp[] = {"NOTIFY_SOCKET=", "NOTIFY_SOCKETS=/x", "XLISTEN_PID=1", nullptr};
   const Environment env = Environment::from_envp(envp);
@@ -79,6 +84,33 @@ TEST_F(DecideDetach, StaysWhenSocketsWerePassedToThisPid) {
   EXPECT_FALSE(decide_detach(os_, listen("1000")).detach);
   EXPECT_TRUE(decide_detach(os_, listen("1001")).detach);
   EXPECT_TRUE(decide_detach(os_, listen("10x")).detach);
+}
+
+Environment status(std::string fd) {
+  Environment env;
+  env.status_fd = std::move(fd);
+  return env;
+}
+
+TEST_F(DecideDetach, StaysWhenALauncherWaitsOnAStatusPipe) {
+  ON_CALL(os_, fstat(5)).WillByDefault(Return(with_mode(S_IFIFO | 0600)));
+  const DetachDecision d = decide_detach(os_, status("5"));
+  EXPECT_FALSE(d.detach);
+  EXPECT_THAT(d.reason, HasSubstr("DAEMONKIT_STATUS_FD"));
+}
+
+// A variable that names no pipe of ours is not a launcher: writing a report there would put
+// "0" into a file, a terminal or a socket.
+TEST_F(DecideDetach, AStatusFdThatIsNoPipeOrStdioOrNotANumberIsIgnored) {
+  ON_CALL(os_, fstat(5)).WillByDefault(Return(with_mode(S_IFREG | 0600)));
+  ON_CALL(os_, fstat(6)).WillByDefault(Return(sys::fail(EBADF, "fstat")));
+  ON_CALL(os_, fstat(1)).WillByDefault(Return(with_mode(S_IFIFO | 0600)));
+  ON_CALL(os_, fstat(7)).WillByDefault(Return(with_mode(S_IFIFO | 0600)));
+  for (const char* text : {"5", "6", "1", "7x", "-7", "", "99999999999"}) {
+    EXPECT_FALSE(status(text).launcher_status_fd(os_)) << text;
+    EXPECT_TRUE(decide_detach(os_, status(text)).detach) << text;
+  }
+  EXPECT_EQ(status("7").launcher_status_fd(os_), 7);
 }
 
 TEST_F(DecideDetach, StaysUnderInit) {

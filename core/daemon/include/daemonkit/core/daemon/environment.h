@@ -17,6 +17,14 @@ struct Environment {
   std::optional<std::string> notify_socket;
   // $LISTEN_PID: the pid socket-activated descriptors were passed to.
   std::optional<std::string> listen_pid;
+  // $DAEMONKIT_STATUS_FD: the write end of a status pipe a launcher waits on (`daemonkit run
+  // --ready=pipe` puts it there), as text; launcher_status_fd() says whether it is usable.
+  std::optional<std::string> status_fd;
+
+  // The launcher's status pipe: $DAEMONKIT_STATUS_FD as a descriptor above the standard three
+  // that is open on a pipe in this process. Anything else is unset: a stray or inherited
+  // variable must not make a process write its report into stdout, a file or a socket.
+  [[nodiscard]] std::optional<int> launcher_status_fd(sys::Syscalls& os) const;
 
   // Picks the variables above out of a NULL-terminated "KEY=VALUE" array such as `environ`.
   // An empty value counts as unset, as sd_notify treats it.
@@ -31,7 +39,9 @@ struct DetachDecision {
 
 // PEP 3143's is_detach_process_context_required(), extended for service managers: do not fork
 // when a service manager supervises us ($NOTIFY_SOCKET, or $LISTEN_PID naming this process),
-// when init is our parent (ppid 1), or when inetd started us (stdin is a socket). Forking away
+// when a launcher waits on a status pipe it passed ($DAEMONKIT_STATUS_FD: `daemonkit run` did
+// the forks already), when init is our parent (ppid 1), or when inetd started us (stdin is a
+// socket). Forking away
 // in those cases would make the supervisor lose track of its service.
 [[nodiscard]] DetachDecision decide_detach(sys::Syscalls& os, const Environment& env);
 
