@@ -72,8 +72,12 @@ bool Notifier::ready(std::string_view status) {
   state.ready = true;
   if (!status.empty()) state.status = std::string(status);
   const bool sent = send(format_notify(state));
-  if (keepalive_ && enabled() && !keepalive_timer_.active()) schedule_keep_alive();
+  start_keep_alives();
   return sent;
+}
+
+void Notifier::start_keep_alives() {
+  if (keepalive_ && enabled() && !keepalive_timer_.active()) schedule_keep_alive();
 }
 
 bool Notifier::stopping(std::string_view status) {

@@ -13,6 +13,7 @@
 #include "daemonkit/core/app/log_file.h"
 #include "daemonkit/core/app/log_lifecycle.h"
 #include "daemonkit/core/app/log_signals.h"
+#include "daemonkit/core/app/process_name.h"
 #include "daemonkit/core/app/syslog_sink.h"
 
 namespace daemonkit::core {
@@ -96,8 +97,10 @@ std::unique_ptr<DaemonContext> Runner::make_daemon_context() {
   daemon.working_directory = options_.rundir;
   daemon.umask = options_.umask;
   daemon.privileges = privileges();
-  daemon.detach_process = !options_.nodaemon;
+  if (options_.nodaemon) daemon.detach_process = false;  // else decide_detach()
   if (log_fd_ >= 0) daemon.files_preserve.push_back(log_fd_);
+  daemon.files_preserve.insert(daemon.files_preserve.end(), options_.files_preserve.begin(),
+                               options_.files_preserve.end());
   if (!options_.pidfile.empty()) daemon.pidfile = options_.pidfile;
   // SIGTERM and SIGINT are the reactor's (it stops, and the runner exits by the signal), so
   // none is a DaemonContext stop signal; the terminal's job-control signals are ignored.
@@ -145,15 +148,23 @@ int Runner::run_application(DaemonContext& ctx) {
   if (ctx.detached()) {
     if (auto captured = capture_stdio(); !captured) return start_failed(ctx, captured.error());
   }
+  if (const auto& name = app_.process_name()) {
+    if (auto named = set_process_name(os_, *name); !named) return start_failed(ctx, named.error());
+  }
+  if (hooks_.on_daemon) {
+    if (auto done = hooks_.on_daemon(); !done) return start_failed(ctx, done.error());
+  }
   if (auto started = app_.service().start(); !started) return start_failed(ctx, started.error());
   stop_on_shutdown();
   ctx.ready();
+  if (hooks_.on_ready) hooks_.on_ready();
 
   int status = 0;
   if (auto ran = reactor_.run(); !ran) {
     note(LogLevel::kCritical, fmt::format("the reactor failed: {}", to_string(ran.error())));
     status = 1;
   }
+  if (hooks_.on_stopped) hooks_.on_stopped();
   log_shut_down(*log_);
   ctx.close();
   if (const int sig = reactor_.exit_signal(); sig != 0) return exit_by_signal(os_, sig);
@@ -180,6 +191,7 @@ void Runner::stop_on_shutdown() {
   // Twisted's ("before", "shutdown") trigger calling stopService, with a bound: the hold is
   // released when the stop completes or when stop_timeout has passed, whichever comes first.
   reactor_.add_holding_trigger("shutdown", [this](EventHold hold) {
+    if (hooks_.on_stopping) hooks_.on_stopping();
     auto held = std::make_shared<EventHold>(std::move(hold));
     auto timer = std::make_shared<std::optional<DelayedCall>>();
     Completion stopped = app_.service().stop();

@@ -155,6 +155,24 @@ TEST(Notifier, KeepAlivesGoAtHalfOfWatchdogUsecFromReadyUntilStopping) {
   EXPECT_THAT(m.received(), ElementsAre("STOPPING=1\n"));
 }
 
+TEST(Notifier, KeepAlivesAloneWhenReadyWentOutAnotherWay) {
+  Manager m;
+  m.listen("/run/notify");
+  auto v = at("/run/notify");
+  v.watchdog_usec = "4000000";
+  auto n = m.notifier(v);
+  n->start_keep_alives();
+  n->start_keep_alives();  // twice schedules once
+  m.pass(seconds(2));
+  EXPECT_THAT(m.received(), ElementsAre("WATCHDOG=1\n"));
+  EXPECT_TRUE(n->stopping());
+  m.pass(seconds(10));
+  EXPECT_THAT(m.received(), ElementsAre("STOPPING=1\n"));
+  auto quiet = m.notifier(at("/run/notify"));  // no WATCHDOG_USEC: nothing to keep alive
+  quiet->start_keep_alives();
+  EXPECT_FALSE(quiet->watchdog_running());
+}
+
 TEST(Notifier, WatchdogPidNamingAnotherProcessMeansNoKeepAlives) {
   Manager m;
   m.listen("/run/notify");

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -147,6 +148,12 @@ struct Scenario {
   int stop_signal = SIGTERM;  // 0: stop the reactor with stop()
   // In the daemon while the reactor runs, before the stop.
   std::function<void(FakeSyscalls&)> while_running;
+  // How the launcher was started, and what the caller adds around the runner's steps (each
+  // hook's call is noted in the journal as "hook <name>").
+  Environment env;
+  std::optional<std::string> process_name;
+  bool with_hooks = false;
+  std::optional<std::string> fail_on_daemon;
 };
 
 RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
@@ -170,7 +177,25 @@ RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
   web->fail_start = scenario.fail_start;
   web->hold_stop = scenario.hold_stop;
   EXPECT_TRUE(app.service().add(web));
-  Runner runner(os, *reactor, app, scenario.options);
+  app.set_process_name(scenario.process_name);
+  Runner runner(os, *reactor, app, scenario.options, scenario.env);
+  if (scenario.with_hooks) {
+    auto journal = [&os, &run](const std::string& what) {
+      run.journal.push_back(fmt::format("hook {}@{}", what, os.transcript().size()));
+    };
+    RunnerHooks hooks;
+    hooks.on_daemon = [journal, &scenario]() -> StepResult<void> {
+      journal("on_daemon");
+      if (scenario.fail_on_daemon) {
+        return step_failed(StepError::plain(StepKind::kApplication, *scenario.fail_on_daemon));
+      }
+      return {};
+    };
+    hooks.on_ready = [journal] { journal("on_ready"); };
+    hooks.on_stopping = [journal] { journal("on_stopping"); };
+    hooks.on_stopped = [journal] { journal("on_stopped"); };
+    runner.set_hooks(std::move(hooks));
+  }
 
   if (scenario.setup) scenario.setup(os);
   os.clear_transcript();
@@ -295,6 +320,95 @@ TEST(Runner, RunsTwistdsStepsInTwistdsOrderAcrossTheThreeProcesses) {
       << to_string(os.transcript());
   EXPECT_EQ(run.first_parent_exit, 0);
   EXPECT_EQ(run.first_parent_stderr, "");
+}
+
+// The profiler starts where on_daemon runs: in the daemon, as the dropped user (gperftools
+// opens its file by name and follows symlinks), before the services, so it sees their start.
+TEST(Runner, HooksRunInTheDaemonAfterSheddingAndAroundTheServicesLife) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.with_hooks = true;
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_THAT(events(os, run),
+              ElementsAre("log opened", "pid file checked", "pid file checked", "fork", "setsid",
+                          "fork", "reactor again", "umask", "rundir", "pid written",
+                          "privileged_start", "bind :80", "privileges shed", "hook on_daemon",
+                          "start", "ready", "hook on_ready", "reactor runs", "hook on_stopping",
+                          "stop", "hook on_stopped", "shut down logged", "pid file removed",
+                          "kill self SIGTERM", "intermediate exits 0", "launcher exits 0"))
+      << to_string(os.transcript());
+}
+
+TEST(Runner, AFailingOnDaemonHookFailsTheStartBeforeTheServicesAndRemovesThePidFile) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.with_hooks = true;
+  scenario.fail_on_daemon = "--profile /x: cannot start the profiler";
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 1);
+  EXPECT_THAT(run.first_parent_stderr, HasSubstr("cannot start the profiler"));
+  EXPECT_FALSE(os.stat_path(kPidFile));
+  EXPECT_THAT(run.journal, ::testing::Not(::testing::Contains(::testing::StartsWith("start@"))));
+}
+
+TEST(Runner, TheApplicationsProcessNameIsSetInTheDaemon) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.process_name = "app-worker";
+  const RunnerRun run = run_runner(os, scenario);
+  ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  bool named = false;
+  for (const CallRecord& r : os.transcript()) {
+    if (r.name == "prctl") {
+      EXPECT_EQ(r.pid, run.daemon) << "named in the launcher: the daemon would not keep it";
+      named = named || mentions(r.call_text(), "app-worker");
+    }
+  }
+  EXPECT_TRUE(named) << to_string(os.transcript());
+}
+
+// Started under a service manager (or a launcher that forked already), the runner stays in
+// the process the manager tracks and says why.
+TEST(Runner, UnderAServiceManagerItStaysInTheForegroundAndSaysWhy) {
+  // The launcher's pid, which $LISTEN_PID must name, is the same in every fresh fake kernel.
+  FakeSyscalls probe;
+  const RunnerRun first = run_runner(probe, Scenario{});
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.env.listen_pid = std::to_string(first.first_parent);
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.daemon, run.first_parent);
+  EXPECT_TRUE(std::none_of(os.transcript().begin(), os.transcript().end(),
+                           [](const CallRecord& r) { return r.name == "fork"; }));
+  EXPECT_THAT(run.log, HasSubstr("LISTEN_PID"));
+  ASSERT_TRUE(run.daemon_status);
+  EXPECT_EQ(WTERMSIG(*run.daemon_status), SIGTERM);
+  EXPECT_FALSE(os.stat_path(kPidFile));
+}
+
+// Sockets a service manager passed are opened before the runner and adopted by the services
+// after the forks.
+TEST(Runner, PreservedDescriptorsSurviveTheDaemonsClosingOfInheritedOnes) {
+  int passed = -1;
+  bool open_in_daemon = false;
+  Scenario scenario;
+  scenario.setup = [&](FakeSyscalls& fos) { passed = *fos.socket(AF_INET, SOCK_STREAM, 0); };
+  scenario.while_running = [&](FakeSyscalls& fos) {
+    // The number may be taken again by then (the reactor's new descriptors): the socket is
+    // what must be there.
+    const auto st = fos.fstat(passed);
+    open_in_daemon = st && S_ISSOCK(st->st_mode);
+  };
+  FakeSyscalls without_it;
+  (void)run_runner(without_it, scenario);
+  ASSERT_GT(passed, 2);
+  EXPECT_FALSE(open_in_daemon) << "closed like any inherited descriptor when not preserved";
+
+  FakeSyscalls os;
+  scenario.options.files_preserve = {passed};
+  const RunnerRun run = run_runner(os, scenario);
+  ASSERT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  EXPECT_TRUE(open_in_daemon);
 }
 
 TEST(Runner, ExitsByTheSignalThatStoppedTheReactorAndRemovesThePidFile) {
@@ -616,6 +730,7 @@ const std::map<std::string, std::vector<int>>& real_errnos() {
       {"kill", {EPERM, ESRCH}},
       {"waitpid", {EINTR, ECHILD}},
       {"getpid", {}},
+      {"getppid", {}},
       {"umask", {}},
       {"fchmod", {EIO, EPERM, EROFS}},
       {"exit_now", {}},
@@ -643,6 +758,8 @@ bool survivable(const CallRecord& r, int error) {
   if (r.name == "close_range") return error == ENOSYS || error == EPERM;
   if (r.name == "setuid") return error == EPERM;
   if (r.name == "sigaction") return true;
+  // decide_detach's look for inetd: a stdin it cannot see is not a socket.
+  if (r.name == "fstat" && r.args.at(0) == "0") return true;
   // The service's own print, which it ignores.
   if (r.name == "write" && mentions(r.call_text(), "hello from start")) return true;
   // The log takes no write: the line waits in the backlog, the daemon goes on.

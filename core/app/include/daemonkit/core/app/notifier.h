@@ -63,6 +63,9 @@ class Notifier {
   // READY=1 (and STATUS=, when given), then WATCHDOG=1 every watchdog_interval() until
   // stopping(): the manager arms the watchdog once the service is up.
   bool ready(std::string_view status = {});
+  // The keep-alives alone, for a daemon whose READY=1 went out by another way (DaemonContext's
+  // report, which also names the main pid): as ready() without the datagram.
+  void start_keep_alives();
   // STOPPING=1 (and STATUS=); the keep-alives end, as the manager stops watching then.
   bool stopping(std::string_view status = {});
   // STATUS=<text> alone, one line (control bytes become spaces).

@@ -22,6 +22,7 @@
 //   And the report is cut to 100 bytes without splitting a character or an escape.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -38,6 +39,21 @@
 #include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {
+
+// What a caller adds around the runner's steps (app::run: the CPU profiler and the sd_notify
+// keep-alives), each called in the process that runs the services.
+struct RunnerHooks {
+  // After the forks and after privileges were shed (nothing it opens is root's), before the
+  // services start. An error fails the start like any step's: reported, PID file removed.
+  std::function<StepResult<void>()> on_daemon;
+  // Once "ready" was reported.
+  std::function<void()> on_ready;
+  // Shutdown begins, before the services are told to stop.
+  std::function<void()> on_stopping;
+  // The reactor returned and the services stopped; before the PID file goes and the exit
+  // (which may be by a signal, so nothing after this runs).
+  std::function<void()> on_stopped;
+};
 
 class Runner {
  public:
@@ -64,6 +80,8 @@ class Runner {
   // into the runner's log once it is set up, and stop when the runner is destroyed. Call
   // before run(); `relay` must outlive the runner.
   void relay_into_log(LogRelay& relay) { relay_ = &relay; }
+  // Call before run().
+  void set_hooks(RunnerHooks hooks) { hooks_ = std::move(hooks); }
 
   // ---- The steps, for tests that drive the three processes of a daemonizing start. --------
 
@@ -99,6 +117,7 @@ class Runner {
   int log_fd_ = -1;
   LogRelay* relay_ = nullptr;
   std::vector<std::unique_ptr<LogCapture>> captures_;
+  RunnerHooks hooks_;
 };
 
 }  // namespace daemonkit::core

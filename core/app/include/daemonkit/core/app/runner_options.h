@@ -8,12 +8,16 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace daemonkit::core {
 
 struct RunnerOptions {
   // --nodaemon: stay in the foreground (no forks, no status pipe); the umask is then left alone
-  // unless --umask is given.
+  // unless --umask is given. Without it the process daemonizes unless something already
+  // supervises it (decide_detach: a service manager's $NOTIFY_SOCKET or $LISTEN_PID, a
+  // launcher's $DAEMONKIT_STATUS_FD, init as the parent, inetd): forking away from those would
+  // lose the process they track. The log says why it stayed.
   bool nodaemon = false;
   // --pidfile: empty for none. A relative path is taken from the current directory at start,
   // before any chroot or chdir, and then names the same file throughout.
@@ -43,6 +47,9 @@ struct RunnerOptions {
   std::optional<std::string> uid;
   std::optional<std::string> gid;
   bool euid = false;
+  // Descriptors the daemon keeps through its closing of inherited ones: sockets a service
+  // manager passed (socket activation), which the services adopt after the forks.
+  std::vector<int> files_preserve;
   // How long the launching process waits for the daemon's report; unset: until it reports or
   // dies (it never hangs on a daemon that died: the pipe's EOF tells).
   std::optional<std::chrono::milliseconds> start_timeout;
