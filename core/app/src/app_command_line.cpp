@@ -87,6 +87,7 @@ AppParsed parse_app_command_line(const std::vector<std::string>& args,
   if (!read) return usage_error(program, read.error());
 
   AppCommandLine line;
+  line.program = program;
   line.prefix = program;
   bool prefix_given = false;
   for (const OptionValue& given : read->values) {

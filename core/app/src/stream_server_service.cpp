@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <type_traits>
@@ -38,8 +39,16 @@ StepError listen_error(const ServerEndpoint& endpoint, std::string_view why,
 }
 
 StepError listen_error(const ServerEndpoint& endpoint, const ReactorError& error) {
-  return listen_error(endpoint, to_string(error),
-                      error.code == ReactorErrc::kOs ? std::optional(error.os) : std::nullopt);
+  if (error.code != ReactorErrc::kOs) return listen_error(endpoint, to_string(error));
+  // core/net's OS errors name their call and address already ("bind(127.0.0.1:80): ..."):
+  // the endpoint's kind is all they lack, and the whole string again would push the errno past
+  // the 100 bytes a launcher is told.
+  std::string kind = to_string(endpoint);
+  kind.resize(std::min(kind.size(), kind.find(':')));
+  StepError failed =
+      StepError::plain(StepKind::kApplication, fmt::format("{}: {}", kind, to_string(error)));
+  failed.cause = error.os;
+  return failed;
 }
 
 }  // namespace

@@ -36,7 +36,8 @@ std::vector<ServiceMaker> makers() {
       {OptionSpec{"port", 'p', "ENDPOINT", "Where to listen."},
        OptionSpec{"verbose", 'v', "", "Log every connection."}},
       "[OPTIONS] [GREETING]",
-      [](const MakerOptions& options) -> tl::expected<std::shared_ptr<Service>, std::string> {
+      [](const MakerOptions& options,
+         const ServiceContext&) -> tl::expected<std::shared_ptr<Service>, std::string> {
         if (!options.has("port")) return tl::unexpected(std::string("--port is required"));
         return std::make_shared<Service>("echo on " + *options.value("port"));
       }});
@@ -255,10 +256,16 @@ TEST(AppCommandLine, MakerOptionsAndOperandsReachTheMaker) {
   EXPECT_FALSE(line.maker_options.has("bogus"));
   // Past the first operand nothing is an option: "-x" is the maker's to read.
   EXPECT_EQ(line.maker_options.operands, (std::vector<std::string>{"hello", "-x"}));
-  auto service = line.maker->make(line.maker_options);
+  fake::FakeSyscalls os;
+  auto reactor = Reactor::create(os);
+  ASSERT_TRUE(reactor);
+  ActivatedSockets none;
+  Application app("echod");
+  const ServiceContext context{**reactor, os, {}, none, app};
+  auto service = line.maker->make(line.maker_options, context);
   ASSERT_TRUE(service.has_value()) << service.error();
   EXPECT_EQ((*service)->name(), "echo on tcp:7");
-  EXPECT_FALSE(line.maker->make(MakerOptions{}).has_value());
+  EXPECT_FALSE(line.maker->make(MakerOptions{}, context).has_value());
 }
 
 TEST(AppCommandLine, MakerOptionErrorsNameTheCommand) {

@@ -21,6 +21,9 @@ namespace daemonkit::core {
 // shared daemon options are the base's fields (nodaemon, pidfile, rundir, chroot, umask, uid,
 // gid, euid, logfile); logfile "-" is standard output, and only ever set with nodaemon.
 struct AppCommandLine : DaemonOptionValues {
+  // The program's name as invoked, without its directory: the application's name (its log
+  // file is "<program>.log" by default) and the name in messages.
+  std::string program;
   bool syslog = false;  // Log to syslog instead of a file.
   // syslog's ident: --prefix, else the program's name as invoked (argv[0] without its path).
   std::string prefix;

@@ -12,8 +12,13 @@
 #include <utility>
 #include <vector>
 
+#include "daemonkit/core/app/application.h"
 #include "daemonkit/core/app/service.h"
+#include "daemonkit/core/base/log_sink.h"
+#include "daemonkit/core/net/socket_activation.h"
 #include "daemonkit/core/options/option_table.h"
+#include "daemonkit/core/reactor/reactor.h"
+#include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {
 
@@ -30,9 +35,23 @@ struct MakerOptions {
   friend bool operator==(const MakerOptions&, const MakerOptions&) = default;
 };
 
+// What a maker builds its service on: the loop and the OS the service will run on, a log that
+// speaks into the daemon's log once the runner has set it up, the sockets a service manager
+// passed (socket activation; empty when none), and the application, whose user, group and
+// process name a maker may set. Everything here outlives the service.
+struct ServiceContext {
+  Reactor& reactor;
+  sys::Syscalls& os;
+  LogSink log;
+  ActivatedSockets& activated;
+  Application& application;
+};
+
 // The service, or the sentence saying why the options cannot make one (a usage error, exit 2).
-using MakeService =
-    std::function<tl::expected<std::shared_ptr<Service>, std::string>(const MakerOptions&)>;
+// Nothing may be opened or bound here: that is the service's privileged start or start, after
+// the forks. A maker only builds.
+using MakeService = std::function<tl::expected<std::shared_ptr<Service>, std::string>(
+    const MakerOptions&, const ServiceContext&)>;
 
 struct ServiceMaker {
   std::string name;         // The subcommand, as typed: "echo".
