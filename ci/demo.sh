@@ -30,7 +30,7 @@ as_user=()
 [ "$(id -u)" = 0 ] && as_user=(--uid nobody)
 
 step "$daemonkit" run --pidfile "$pidfile" --logfile "$logfile" "${as_user[@]}" \
-  --ready=pipe --timeout 10 -- "$echod" --port 0
+  --ready=pipe --timeout 10 -- "$echod" --nodaemon echo --port 0
 step cat "$pidfile"
 step cat "$logfile"
 port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$logfile" | tail -n 1)
@@ -51,4 +51,33 @@ status=0
 "$daemonkit" status --pidfile "$pidfile" || status=$?
 [ "$status" = 3 ] || { echo "demo: status after stop was $status, not 3" >&2; exit 1; }
 step cat "$logfile"
+
+# The second way: echod is a daemonkit application (app::run), so it daemonizes by itself with
+# twistd's options, and the same daemonkit stop and status work on its PID file.
+printf '\n# echod on its own command line, daemonizing itself\n'
+app_dir=$run_dir/app
+mkdir -p "$app_dir"
+if [ "$(id -u)" = 0 ]; then
+  # The daemon, once it is nobody, removes its PID file from a directory it may write.
+  chmod 755 "$run_dir"
+  chown nobody "$app_dir"
+fi
+app_pidfile=$app_dir/echod.pid
+app_logfile=$run_dir/echod-app.log
+pidfile=$app_pidfile  # what cleanup stops
+step "$echod" --pidfile "$app_pidfile" --logfile "$app_logfile" "${as_user[@]}" echo --port 0
+step cat "$app_logfile"
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$app_logfile" | tail -n 1)
+[ -n "$port" ] || { echo "demo: echod did not log its port" >&2; exit 1; }
+printf '\n$ echo "hello again" > /dev/tcp/127.0.0.1/%s\n' "$port"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+echo "hello again" >&3
+IFS= read -r -t 5 reply <&3
+exec 3>&-
+echo "$reply"
+[ "$reply" = "hello again" ] || { echo "demo: echo mismatch: '$reply'" >&2; exit 1; }
+step "$daemonkit" status --pidfile "$app_pidfile"
+step "$daemonkit" stop --pidfile "$app_pidfile"
+step cat "$app_logfile"
+[ ! -e "$app_pidfile" ] || { echo "demo: echod left its PID file" >&2; exit 1; }
 printf '\ndemo: every step passed\n'

@@ -3,6 +3,7 @@
 // Echoes, many clients at once, a client that sends and never reads, a hang-up, a SIGTERM
 // routed through the reactor, the listen failures named by step, and an adopted socket.
 #include "echo_server.h"
+#include "echo_service.h"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "daemonkit/core/app/stream_server_service.h"
 #include "daemonkit/core/base/socket_address.h"
 #include "daemonkit/core/reactor/signal_routing.h"
 #include "daemonkit/fake/fake_syscalls.h"
@@ -294,6 +296,69 @@ TEST(EchodFake, AnAdoptedSocketThatIsNotListeningIsRefusedAndClosed) {
   ASSERT_FALSE(server);
   EXPECT_EQ(server.error().error_number(), EINVAL) << server.error().message;
   EXPECT_EQ(w.os.open_fds(w.os.current_pid()).size(), before);
+}
+
+// ---- The "echo" command: echod's service maker, as app::run calls it. ----------------------
+
+struct Made {
+  tl::expected<std::shared_ptr<daemonkit::core::Service>, std::string> service;
+  std::string endpoint;  // the canonical string the service listens on
+};
+
+Made make_echo(World& w, daemonkit::core::ActivatedSockets& passed,
+               std::vector<std::pair<std::string, std::string>> values) {
+  daemonkit::core::Application app("echod");
+  const daemonkit::core::ServiceContext context{
+      *w.reactor, w.os, [&w](std::string_view line) { w.log.emplace_back(line); }, passed, app};
+  daemonkit::core::MakerOptions options;
+  options.values = std::move(values);
+  Made made{echo_maker().make(options, context), ""};
+  if (made.service) {
+    auto* server = dynamic_cast<daemonkit::core::StreamServerService*>(made.service->get());
+    if (server != nullptr) made.endpoint = daemonkit::core::to_string(server->endpoint());
+  }
+  return made;
+}
+
+TEST(EchodMaker, APortNumberIsLoopbackTcpAndAnEndpointStringIsTakenAsGiven) {
+  World w;
+  daemonkit::core::ActivatedSockets none;
+  EXPECT_EQ(make_echo(w, none, {}).endpoint, make_echo(w, none, {{"port", "7007"}}).endpoint);
+  EXPECT_THAT(make_echo(w, none, {{"port", "0"}}).endpoint, StartsWith("tcp:0:"));
+  EXPECT_THAT(make_echo(w, none, {{"port", "0"}}).endpoint, HasSubstr("interface=127.0.0.1"));
+  EXPECT_EQ(make_echo(w, none, {{"port", "unix:/run/echod.sock"}}).endpoint,
+            "unix:/run/echod.sock");
+}
+
+TEST(EchodMaker, ABadEndpointIsAUsageErrorNamingTheOption) {
+  World w;
+  daemonkit::core::ActivatedSockets none;
+  const Made made = make_echo(w, none, {{"port", "tcp:http"}});
+  ASSERT_FALSE(made.service);
+  EXPECT_THAT(made.service.error(), StartsWith("--port: tcp: "));
+}
+
+TEST(EchodMaker, StartedWithPassedSocketsAndNoPortItServesOnTheFirst) {
+  World w;
+  const int fd = *w.os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto at = *SocketAddress::ip("127.0.0.1", 7010);
+  ASSERT_TRUE(w.os.bind(fd, at.data(), at.size()));
+  ASSERT_TRUE(w.os.listen(fd, 16));
+  std::vector<OwnedFd> fds;
+  fds.emplace_back(w.os, fd);
+  daemonkit::core::ActivatedSockets passed(std::move(fds), {"echo"});
+  const Made made = make_echo(w, passed, {});
+  ASSERT_TRUE(made.service) << made.service.error();
+  EXPECT_THAT(made.endpoint, StartsWith("systemd:"));
+  ASSERT_TRUE((*made.service)->start()) << "adopts the passed socket";
+  EXPECT_THAT(w.log, Contains("listening on 127.0.0.1:7010"));
+  const int client = *w.os.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  auto done = w.os.connect(client, at.data(), at.size());
+  ASSERT_TRUE(done || done.error().code == EINPROGRESS);
+  ASSERT_TRUE(w.os.write(client, "passed", 6));
+  w.spin();
+  EXPECT_EQ(w.read_all(client), "passed");
+  (void)(*made.service)->stop();
 }
 
 }  // namespace
