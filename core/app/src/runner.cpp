@@ -78,6 +78,13 @@ StepResult<void> Runner::start_logging() {
     if (!path) return step_failed(path.error());
     LogFileOptions file_options;
     file_options.mode = options_.logfile_mode;
+    // The file may be the daemon's user's (a rotation after shedding made it): that user, not
+    // only root, may own what is opened here.
+    if (const PrivilegeRequest wanted = privileges(); wanted.user || wanted.group) {
+      auto plan = resolve_privileges(os_, wanted);
+      if (!plan) return step_failed(plan.error());
+      file_options.daemon_uid = plan->uid;
+    }
     auto file = LogFile::open(os_, *path, file_options);
     if (!file) return step_failed(file.error());
     log_fd_ = (*file)->fd();

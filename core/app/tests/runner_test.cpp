@@ -547,6 +547,22 @@ TEST(Runner, LogFileIsOpenedBeforeAnyForkWithItsStatedMode) {
   EXPECT_THAT(run.log, HasSubstr("app starting up."));
 }
 
+// After a rotation by the dropped user the log file is that user's: the next start, as root,
+// must take it (the rule refuses only files of users other than root and the daemon's).
+TEST(Runner, ALogFileOfTheDaemonsUserIsTakenAndAnotherUsersRefused) {
+  FakeSyscalls os;
+  os.write_file(kLogFile, "an earlier run\n", 0640, 65534, 65534);
+  const RunnerRun run = run_runner(os, Scenario{});
+  EXPECT_EQ(run.first_parent_exit, 0) << run.first_parent_stderr;
+  EXPECT_THAT(run.log, HasSubstr("an earlier run\n"));
+
+  FakeSyscalls other;
+  other.write_file(kLogFile, "", 0640, 1000, 1000);
+  const RunnerRun refused = run_runner(other, Scenario{});
+  EXPECT_EQ(refused.first_parent_exit, 1);
+  EXPECT_THAT(refused.first_parent_stderr, HasSubstr(kLogFile));
+}
+
 TEST(Runner, ForegroundStartFailureRemovesThePidFile) {
   FakeSyscalls os;
   Scenario scenario;
