@@ -38,12 +38,12 @@ tl::expected<void, std::string> CpuProfiler::start() {
   if (library_ == nullptr) {
     library_ = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
     if (library_ == nullptr) {
-      return tl::unexpected(fmt::format("--profile {}: cannot load {}: {}", path_, kLibrary,
-                                        dlerror()));
+      return tl::unexpected(
+          fmt::format("--profile {}: cannot load {}: {}", path_, kLibrary, dlerror()));
     }
   }
-  auto* start_profiler = reinterpret_cast<decltype(&ProfilerStart)>(
-      dlsym(library_, "ProfilerStart"));
+  auto* start_profiler =
+      reinterpret_cast<decltype(&ProfilerStart)>(dlsym(library_, "ProfilerStart"));
   stop_ = dlsym(library_, "ProfilerStop");
   if (start_profiler == nullptr || stop_ == nullptr) {
     return tl::unexpected(
