@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "daemonkit/core/app/stream_server_service.h"
-#include "echo_server.h"
+#include "echo.h"
 
 namespace echod {
 namespace {
