@@ -40,6 +40,7 @@ class EchoService : private EchoFactory, public core::StreamServerService {
     core::StreamServerOptions options;
     options.log = context.log;
     options.activated = &context.activated;
+    options.listen_ssl = context.listen_ssl;
     return options;
   }
 
