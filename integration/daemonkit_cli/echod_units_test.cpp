@@ -184,28 +184,6 @@ class EchodUnits : public ::testing::Test {
   std::vector<pid_t> started_;
 };
 
-std::string echo_through(int port, const std::string& line) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval bound{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
-  std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
-    char buffer[256];
-    while (reply.size() < line.size()) {
-      const ssize_t n = read(fd, buffer, sizeof buffer);
-      if (n <= 0) break;
-      reply.append(buffer, static_cast<std::size_t>(n));
-    }
-  }
-  close(fd);
-  return reply;
-}
-
 const fs::path kUnits = ECHOD_UNITS_DIR;
 
 TEST_F(EchodUnits, EachForkingUnitIsReadyWhenItsStartExitsAndStopsAsItsUnitSays) {
