@@ -27,6 +27,9 @@ constexpr unsigned kLoopbackIndex = 1;
 struct Endpoint {
   in6_addr address{};      // IPv4 as ::ffff:a.b.c.d
   std::uint16_t port = 0;  // host order
+  // The interface a link-local address (or group) was bound with: what getsockname reports
+  // as sin6_scope_id. Never compared: lo is the only interface.
+  unsigned scope = 0;
 };
 
 inline bool is_mapped(const in6_addr& a) { return IN6_IS_ADDR_V4MAPPED(&a) != 0; }
@@ -86,7 +89,7 @@ inline Endpoint endpoint_of(const SocketAddress& address) {
   if (family == AF_INET6) {
     sockaddr_in6 in6{};
     std::memcpy(&in6, address.data(), std::min(address.size(), sizeof in6));
-    return {in6.sin6_addr, ntohs(in6.sin6_port)};
+    return {in6.sin6_addr, ntohs(in6.sin6_port), in6.sin6_scope_id};
   }
   sockaddr_in in{};
   std::memcpy(&in, address.data(), std::min(address.size(), sizeof in));
@@ -94,7 +97,7 @@ inline Endpoint endpoint_of(const SocketAddress& address) {
 }
 
 // An endpoint as a socket of `domain` names it: a sockaddr_in (from the mapped form) or a
-// sockaddr_in6 (flow label and scope 0, as loopback addresses have).
+// sockaddr_in6 (flow label 0; a scope only for the link-local addresses bound with one).
 inline SocketAddress address_of(int domain, const Endpoint& at) {
   if (domain == AF_INET) {
     sockaddr_in in{};
@@ -107,6 +110,7 @@ inline SocketAddress address_of(int domain, const Endpoint& at) {
   in6.sin6_family = AF_INET6;
   in6.sin6_addr = at.address;
   in6.sin6_port = htons(at.port);
+  in6.sin6_scope_id = at.scope;
   return SocketAddress(reinterpret_cast<const char*>(&in6), sizeof in6);
 }
 

@@ -102,8 +102,9 @@ sys::Result<Endpoint> inet_bind_endpoint(const Process& p, const Socket& socket,
   sockaddr_in6 in6{};
   std::memcpy(&in6, addr, std::min<std::size_t>(len, sizeof in6));
   if (in6.sin6_family != AF_INET6) return sys::fail(EAFNOSUPPORT, "bind");
-  const Endpoint at{in6.sin6_addr, ntohs(in6.sin6_port)};
-  if (is_multicast(at.address) && !datagram) return sys::fail(EINVAL, "bind");
+  Endpoint at{in6.sin6_addr, ntohs(in6.sin6_port)};
+  // An IPv6 group (a v4-mapped one is IPv4's to judge, below).
+  if (IN6_IS_ADDR_MULTICAST(&at.address) && !datagram) return sys::fail(EINVAL, "bind");
   if (privileged_port(at.port)) return sys::fail(EACCES, "bind");
   if (bound) return sys::fail(EINVAL, "bind");
   if (is_mapped(at.address)) {
@@ -118,6 +119,7 @@ sys::Result<Endpoint> inet_bind_endpoint(const Process& p, const Socket& socket,
   if (needs_scope(at.address)) {
     if (in6.sin6_scope_id == 0) return sys::fail(EINVAL, "bind");
     if (in6.sin6_scope_id != kLoopbackIndex) return sys::fail(ENODEV, "bind");
+    at.scope = kLoopbackIndex;
   }
   if (!is_loopback(at.address) && !is_multicast(at.address)) {
     return sys::fail(EADDRNOTAVAIL, "bind");  // lo has ::1 alone

@@ -58,15 +58,16 @@ void take(Kernel& kernel, const std::shared_ptr<Socket>& self, Endpoint at) {
   self->local = address_of(self->domain(), at);
 }
 
-// An ephemeral port no UDP socket holds, in order from where the last search stopped.
+// An ephemeral port no UDP socket holds, in order from where the last search stopped, at
+// `address` (and the scope it was bound with).
 sys::Result<void> autobind(Kernel& kernel, const std::shared_ptr<Socket>& self,
-                           const in6_addr& address, const char* call) {
+                           const in6_addr& address, const char* call, unsigned scope = 0) {
   for (int tried = 0; tried <= kLastEphemeralPort - kFirstEphemeralPort; ++tried) {
     const std::uint16_t port = kernel.next_ephemeral_port;
     kernel.next_ephemeral_port =
         port >= kLastEphemeralPort ? kFirstEphemeralPort : static_cast<std::uint16_t>(port + 1);
     if (!bound_to(kernel, port).empty()) continue;
-    take(kernel, self, {address, port});
+    take(kernel, self, {address, port, scope});
     return {};
   }
   return sys::fail(EAGAIN, call);  // udp_lib_get_port's exhausted range
@@ -329,7 +330,7 @@ sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Soc
   auto at = inet_bind_endpoint(p, *self, addr, len, has_port(*self));
   if (!at) return sys::fail(at.error());
   self->udp_address_chosen = !is_any(at->address);
-  if (at->port == 0) return autobind(kernel, self, at->address, "bind");
+  if (at->port == 0) return autobind(kernel, self, at->address, "bind", at->scope);
   const Coverage mine = coverage_of(self->domain(), at->address, self->v6only);
   for (const auto& other : bound_to(kernel, at->port)) {
     if (overlaps(coverage_of(*other), mine) && !(self->reuse_address && other->reuse_address)) {

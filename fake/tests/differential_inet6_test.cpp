@@ -63,7 +63,8 @@ class PortNames {
       const auto& in6 = reinterpret_cast<const sockaddr_in6&>(a);
       char host[INET6_ADDRSTRLEN] = "?";
       inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
-      return fmt::format("[{}]:{} len={}", host, port(ntohs(in6.sin6_port)), len);
+      const std::string scope = in6.sin6_scope_id == 0 ? "" : fmt::format("%{}", in6.sin6_scope_id);
+      return fmt::format("[{}{}]:{} len={}", host, scope, port(ntohs(in6.sin6_port)), len);
     }
     if (a.ss_family == AF_INET) {
       const auto& in = reinterpret_cast<const sockaddr_in&>(a);
@@ -126,9 +127,15 @@ struct Net {
   }
 };
 
+// A fresh AF_INET6 stream socket, for its readiness.
+int fresh_socket(sys::Syscalls& os, Script& s) {
+  return s.value<int>("socket fresh", os.socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+}
+
 // TCP over ::1: an ephemeral bind, names of both ends (sockaddr_in6, 28 bytes), bytes both
-// ways, refusal with no listener, addresses lo lacks, the options core/net sets, IPV6_V6ONLY
-// read and set (not once bound), and the errors of addresses of the wrong size or family.
+// ways, readiness and a half-close, refusal with no listener, addresses lo lacks, the options
+// core/net sets, IPV6_V6ONLY read and set (not once bound), and the errors of addresses of the
+// wrong size or family.
 TEST(DifferentialTcp6, LoopbackListenConnectAcceptAndErrors) {
   const auto steps = agreed([](sys::Syscalls& os, const WorldContext&) {
     Script s(os);
@@ -181,7 +188,12 @@ TEST(DifferentialTcp6, LoopbackListenConnectAcceptAndErrors) {
     s.note("recv", s.recv_text(conn, 16));
     s.value<std::size_t>("write back", os.write(conn, "pong6", 5), 0);
     s.note("recv back", s.recv_text(client, 16));
+    s.note("poll fresh", s.poll_text(fresh_socket(os, s)));
+    s.done("SHUT_WR accepted", os.shutdown(conn, SHUT_WR));
+    s.note("poll client after FIN", s.poll_text(client));
+    s.note("recv client eof", s.recv_text(client, 16));
     s.done("close client", os.close(client));
+    s.note("poll accepted after both FINs", s.poll_text(conn));
     s.note("recv eof", s.recv_text(conn, 16));
     // A port nobody listens on.
     const int closed = s.value<int>("socket closed", os.socket(AF_INET6, type, 0), -1);
@@ -213,6 +225,8 @@ TEST(DifferentialTcp6, LoopbackListenConnectAcceptAndErrors) {
   EXPECT_EQ(result_of(steps, "client peer"), "[::1]:l len=28");
   EXPECT_EQ(result_of(steps, "accept"), "[::1]:ephemeral len=28");
   EXPECT_EQ(result_of(steps, "recv back"), "n=5 \"pong6\" from_len=0");
+  EXPECT_EQ(result_of(steps, "poll fresh"), "OUT|HUP");
+  EXPECT_EQ(result_of(steps, "poll client after FIN"), "IN|OUT|RDHUP");
   EXPECT_EQ(result_of(steps, "connect refused"), "ECONNREFUSED");
   EXPECT_EQ(result_of(steps, "peer of a connect to ::"), "[::1]:l len=28");
   EXPECT_EQ(result_of(steps, "v4 set IPV6_V6ONLY"), "ENOPROTOOPT");
@@ -500,6 +514,19 @@ TEST(DifferentialUdp6, MulticastMembershipAndOptions) {
     membership("rejoin", m, IPV6_JOIN_GROUP, "ff02::7777", kLo);
     membership("join a second group", m, IPV6_JOIN_GROUP, "ff05::7777", kLo);
     membership("leave the second", m, IPV6_LEAVE_GROUP, "ff05::7777", kLo);
+    // A group's address may be bound; a link-local one only with lo's index as its scope.
+    Net net{s, {}};
+    const auto bind_group = [&](const std::string& what, const char* group, unsigned scope) {
+      const int fd = s.value<int>("socket " + what, os.socket(AF_INET6, type, 0), -1);
+      const auto at = inet6(group, 0, scope);
+      s.done("bind " + what, os.bind(fd, sa(at), sizeof at));
+      net.name("name " + what, fd);
+    };
+    bind_group("ff02 without scope", "ff02::7777", 0);
+    bind_group("ff02 by lo", "ff02::7777", kLo);
+    bind_group("ff02 by no interface", "ff02::7777", 999);
+    bind_group("ff05 without scope", "ff05::7777", 0);
+    bind_group("::1 with a scope", "::1", kLo);
     const int tcp =
         s.value<int>("socket tcp", os.socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
     membership("tcp join", tcp, IPV6_JOIN_GROUP, "ff02::7777", kLo);
@@ -550,6 +577,9 @@ TEST(DifferentialUdp6, MulticastMembershipAndOptions) {
   EXPECT_EQ(result_of(steps, "HOPS -1 read"), "1 (len 4)") << "-1 is the default";
   EXPECT_EQ(result_of(steps, "LOOP 2"), "EINVAL");
   EXPECT_EQ(result_of(steps, "tcp HOPS"), "ENOPROTOOPT");
+  EXPECT_EQ(result_of(steps, "bind ff02 without scope"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "name ff02 by lo"), "[ff02::7777%1]:ephemeral len=28");
+  EXPECT_EQ(result_of(steps, "bind ff02 by no interface"), "ENODEV");
 }
 
 // Delivery to an IPv6 group by lo: every AF_INET6 socket bound to the port (:: or the group)
@@ -557,6 +587,9 @@ TEST(DifferentialUdp6, MulticastMembershipAndOptions) {
 // AF_INET one; a group nobody joined reaches nobody, nor one left. Linux gives lo the ff00::/8
 // route only where lo was made multicast-capable, so on a kernel without it the first send
 // says ENETUNREACH and the test is skipped there (the fake models a machine with the route).
+// Found meanwhile: Linux 6.18 in a network namespace whose lo was made multicast-capable and
+// given ff00::/8 takes the send but delivers nothing (Ip6OutNoRoutes: no neighbour for the
+// group on lo), so there this test fails, saying how the kernel and the fake differ.
 TEST(DifferentialUdp6, MulticastDeliveryByLo) {
   const Body body = [](sys::Syscalls& os, const WorldContext&) {
     Script s(os);
