@@ -157,7 +157,9 @@ sys::Result<Endpoint> inet_destination(const Socket& socket, const sockaddr* add
     to = *got;
   } else {
     if (len < kShortestIn6) return sys::fail(EINVAL, call);
-    if (addr->sa_family != AF_INET6) return sys::fail(EAFNOSUPPORT, call);
+    // udpv6_sendmsg takes no other family (EINVAL); connects say EAFNOSUPPORT.
+    const bool send = datagram && std::string_view(call) == "sendto";
+    if (addr->sa_family != AF_INET6) return sys::fail(send ? EINVAL : EAFNOSUPPORT, call);
     sockaddr_in6 in6{};
     std::memcpy(&in6, addr, std::min<std::size_t>(len, sizeof in6));
     to = {in6.sin6_addr, ntohs(in6.sin6_port)};

@@ -30,6 +30,7 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "inet_endpoint.h"
@@ -390,6 +391,11 @@ sys::Result<std::size_t> udp_send(Kernel& kernel, const std::shared_ptr<Socket>&
     }
   }
   if (bytes.size() > 0xffff) return sys::fail(EMSGSIZE, "sendto");
+  // udpv6_sendmsg takes an AF_UNSPEC address as none (after a length check).
+  if (addr != nullptr && self->domain() == AF_INET6) {
+    if (len < offsetof(sockaddr, sa_data)) return sys::fail(EINVAL, "sendto");
+    if (addr->sa_family == AF_UNSPEC) addr = nullptr;
+  }
   Endpoint to;
   unsigned scope = 0;  // a destination's sin6_scope_id: the interface it names
   if (addr != nullptr) {

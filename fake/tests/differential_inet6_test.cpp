@@ -409,6 +409,15 @@ TEST(DifferentialUdp6, DatagramsAddressesAndPortUnreachable) {
                          os.sendto(b, "x", 1, 0, sa(inet6("::1", 0)), sizeof(sockaddr_in6)), 0);
     s.value<std::size_t>("sendto short", os.sendto(b, "x", 1, 0, sa(to_a), 20), 0);
     s.value<std::size_t>("sendto no address", os.sendto(b, "x", 1, 0, nullptr, 0), 0);
+    sockaddr_in6 unspec6 = to_a;
+    unspec6.sin6_family = AF_UNSPEC;
+    s.value<std::size_t>("sendto AF_UNSPEC", os.sendto(b, "x", 1, 0, sa(unspec6), sizeof unspec6),
+                         0);
+    sockaddr_in6 unix6 = to_a;
+    unix6.sin6_family = AF_UNIX;
+    s.value<std::size_t>("sendto AF_UNIX family", os.sendto(b, "x", 1, 0, sa(unix6), sizeof unix6),
+                         0);
+    s.done("connect AF_UNIX family", os.connect(b, sa(unix6), sizeof unix6));
     const std::string biggest(65527, 'm');
     s.value<std::size_t>("sendto 65527",
                          os.sendto(b, biggest.data(), biggest.size(), 0, sa(to_a), sizeof to_a), 0);
@@ -474,6 +483,9 @@ TEST(DifferentialUdp6, DatagramsAddressesAndPortUnreachable) {
   EXPECT_EQ(result_of(steps, "a hears c mapped"), "n=4 \"four\" from=[::ffff:127.0.0.1]:c len=28");
   EXPECT_EQ(result_of(steps, "a hears b mapped"),
             "n=6 \"mapped\" from=[::ffff:127.0.0.1]:b len=28");
+  EXPECT_EQ(result_of(steps, "sendto AF_UNSPEC"), "EDESTADDRREQ") << "no address: unconnected";
+  EXPECT_EQ(result_of(steps, "sendto AF_UNIX family"), "EINVAL");
+  EXPECT_EQ(result_of(steps, "connect AF_UNIX family"), "EAFNOSUPPORT");
   EXPECT_EQ(result_of(steps, "sendto 65527"), "65527");
   EXPECT_EQ(result_of(steps, "sendto 65528"), "EMSGSIZE");
   EXPECT_EQ(result_of(steps, "mapped 65508"), "EMSGSIZE");
