@@ -18,25 +18,21 @@ namespace {
 // and its constructor runs even when nothing is profiled.
 constexpr const char* kLibrary = "libprofiler.so.0";
 
+// Loaded once and never unloaded (RTLD_NODELETE, no dlclose): libprofiler's constructor
+// registers handlers and exit-time work that must not outlive its code (unloaded, ASan saw a
+// call into the unmapped module at exit).
+void* load_profiler() { return dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE); }
+
 }  // namespace
 
-bool cpu_profiler_available() {
-  void* library = dlopen(kLibrary, RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
-  if (library == nullptr) library = dlopen(kLibrary, RTLD_LAZY | RTLD_LOCAL);
-  if (library == nullptr) return false;
-  dlclose(library);
-  return true;
-}
+bool cpu_profiler_available() { return load_profiler() != nullptr; }
 
-CpuProfiler::~CpuProfiler() {
-  stop();
-  if (library_ != nullptr) dlclose(library_);
-}
+CpuProfiler::~CpuProfiler() { stop(); }
 
 tl::expected<void, std::string> CpuProfiler::start() {
   if (running_) return {};
   if (library_ == nullptr) {
-    library_ = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
+    library_ = load_profiler();
     if (library_ == nullptr) {
       return tl::unexpected(
           fmt::format("--profile {}: cannot load {}: {}", path_, kLibrary, dlerror()));

@@ -37,7 +37,7 @@ class CpuProfiler {
  private:
   std::string path_;
   bool running_ = false;
-  void* library_ = nullptr;  // libprofiler, once loaded
+  void* library_ = nullptr;  // libprofiler, once loaded (never unloaded)
   void* stop_ = nullptr;     // its ProfilerStop
 };
 
