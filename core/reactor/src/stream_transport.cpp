@@ -48,35 +48,74 @@ std::span<const std::byte> StreamTransport::Chunk::unsent() const {
 
 StreamTransport::StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
                                  StreamHandler& handler, StreamOptions options)
-    : reactor_(reactor), os_(os), fd_(std::move(fd)), handler_(handler), options_(options) {
-  options_.read_size = std::max<std::size_t>(options_.read_size, 1);
-  options_.reads_per_wakeup = std::max(options_.reads_per_wakeup, 1);
+    : reactor_(reactor),
+      os_(os),
+      handler_(handler),
+      fd_(fd.release()),
+      direction_(static_cast<std::uint8_t>(options.direction)) {
+  options.read_size = std::max<std::size_t>(options.read_size, 1);
+  options.reads_per_wakeup = std::max(options.reads_per_wakeup, 1);
+  const StreamOptions defaults;
+  if (options.high_water != defaults.high_water || options.read_size != defaults.read_size ||
+      options.reads_per_wakeup != defaults.reads_per_wakeup) {
+    rare().options = options;
+    custom_options_ = true;
+  }
+}
+
+StreamTransport::Rare& StreamTransport::rare() {
+  if (!rare_) rare_ = std::make_unique<Rare>();
+  return *rare_;
+}
+
+void StreamTransport::trim_rare() {
+  if (!rare_ || custom_options_) return;
+  if (rare_->head != rare_->queue.size() || rare_->queue.capacity() != 0) return;
+  if (rare_->producer != nullptr || rare_->pending_loss.active()) return;
+  rare_.reset();
+}
+
+const StreamOptions& StreamTransport::options() const {
+  static const StreamOptions kDefaults;
+  return rare_ ? rare_->options : kDefaults;
 }
 
 ReactorResult<std::unique_ptr<StreamTransport>> StreamTransport::open(Reactor& reactor,
                                                                       sys::Syscalls& os, OwnedFd fd,
                                                                       StreamHandler& handler,
                                                                       StreamOptions options) {
-  // A blocking descriptor would stall the whole loop on the first read or write it cannot
-  // finish at once.
-  auto flags = os.fcntl(fd.get(), F_GETFL, 0);
-  if (!flags) return reactor_fail(flags.error());
-  if ((*flags & O_NONBLOCK) == 0) {
-    if (auto set = os.fcntl(fd.get(), F_SETFL, *flags | O_NONBLOCK); !set) {
-      return reactor_fail(set.error());
-    }
-  }
-  std::unique_ptr<StreamTransport> transport(
-      new StreamTransport(reactor, os, std::move(fd), handler, options));
-  // Nobody could hear a loss yet: the failure is returned instead (and the descriptor closed).
-  if (auto failed = transport->update_watchers()) return reactor_fail(std::move(*failed));
+  auto transport = std::make_unique<StreamTransport>(reactor, os, std::move(fd), handler, options);
+  if (auto attached = transport->attach(); !attached) return tl::unexpected(attached.error());
   return transport;
 }
 
+ReactorResult<void> StreamTransport::attach() {
+  // A blocking descriptor would stall the whole loop on the first read or write it cannot
+  // finish at once.
+  auto flags = os_.fcntl(fd_, F_GETFL, 0);
+  if (!flags) return reactor_fail(flags.error());
+  if ((*flags & O_NONBLOCK) == 0) {
+    if (auto set = os_.fcntl(fd_, F_SETFL, *flags | O_NONBLOCK); !set) {
+      return reactor_fail(set.error());
+    }
+  }
+  // Nobody could hear a loss yet: the failure is returned instead (the descriptor is closed
+  // with the transport).
+  if (auto failed = update_watchers()) return reactor_fail(std::move(*failed));
+  return {};
+}
+
 StreamTransport::~StreamTransport() {
-  if (pending_loss_.active()) (void)pending_loss_.cancel();
-  if (reader_watched_) (void)reactor_.remove_reader(fd_.get());
-  if (writer_watched_) (void)reactor_.remove_writer(fd_.get());
+  if (rare_ && rare_->pending_loss.active()) (void)rare_->pending_loss.cancel();
+  if (reader_watched_) (void)reactor_.remove_reader(fd_);
+  if (writer_watched_) (void)reactor_.remove_writer(fd_);
+  (void)close_fd();
+}
+
+sys::Result<void> StreamTransport::close_fd() {
+  if (fd_ < 0) return {};
+  // Never retried: the descriptor is gone whatever close says.
+  return os_.close(std::exchange(fd_, -1));
 }
 
 // ---- Writing --------------------------------------------------------------------------------
@@ -85,17 +124,17 @@ bool StreamTransport::accepts_writes() const { return !lost_ && !write_closing_ 
 
 void StreamTransport::refuse(const char* what) const {
   throw std::logic_error(
-      fmt::format("StreamTransport: {} on a read-only descriptor (fd {})", what, fd_.get()));
+      fmt::format("StreamTransport: {} on a read-only descriptor (fd {})", what, fd_));
 }
 
 std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
-  if (!queue_empty() || !fd_) return 0;
-  auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_.get(), iov); });
+  if (!queue_empty() || fd_ < 0) return 0;
+  auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_, iov); });
   if (wrote) {
     // A pull producer is asked again on the next writable event that finds the buffer
     // drained; with nothing queued, that event is watched for it. Its bytes used to queue
     // instead, a copy of every buffer: a pipe to cat ran at 0.81x a raw poll loop with it.
-    if (producer_ != nullptr && !streaming_) ask_producer_ = true;
+    if (producer() != nullptr && !streaming_) ask_producer_ = true;
     return *wrote;
   }
   if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), false);
@@ -106,26 +145,32 @@ std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
 // block and its map at construction, some 600 bytes for every idle connection; this owns no
 // heap block until a write has to wait, and gives it back once everything is sent.
 void StreamTransport::pop_front() {
-  queue_[head_] = Chunk{};  // its bytes are freed now, not when the queue empties
-  if (++head_ == queue_.size()) {
+  Rare& r = *rare_;
+  r.queue[r.head] = Chunk{};  // its bytes are freed now, not when the queue empties
+  if (++r.head == r.queue.size()) {
     release_queue();
-  } else if (head_ >= 32 && head_ * 2 >= queue_.size()) {
+  } else if (r.head >= 32 && r.head * 2 >= r.queue.size()) {
     // A queue that never quite drains (a steady bulk sender) would otherwise only grow.
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
-    head_ = 0;
+    r.queue.erase(r.queue.begin(), r.queue.begin() + static_cast<std::ptrdiff_t>(r.head));
+    r.head = 0;
   }
 }
 
+// Gives back the queue's block, and the rare block itself when nothing else needs it.
 void StreamTransport::release_queue() {
-  std::vector<Chunk>().swap(queue_);
-  head_ = 0;
+  if (!rare_) return;
+  std::vector<Chunk>().swap(rare_->queue);
+  rare_->head = 0;
+  rare_->buffered = 0;
+  trim_rare();
 }
 
 void StreamTransport::enqueue(Chunk chunk) {
   const std::size_t n = chunk.unsent().size();
   if (n == 0) return;
-  buffered_ += n;
-  queue_.push_back(std::move(chunk));
+  Rare& r = rare();
+  r.buffered += n;
+  r.queue.push_back(std::move(chunk));
 }
 
 void StreamTransport::write(std::span<const std::byte> bytes) {
@@ -209,10 +254,11 @@ void StreamTransport::after_write() {
 }
 
 void StreamTransport::maybe_pause_producer() {
-  if (producer_ == nullptr || !streaming_ || producer_paused_) return;
-  if (buffered_ <= options_.high_water) return;
+  Producer* producer = this->producer();
+  if (producer == nullptr || !streaming_ || producer_paused_) return;
+  if (buffered() <= options().high_water) return;
   producer_paused_ = true;
-  producer_->pause_producing();
+  producer->pause_producing();
 }
 
 // ---- Closing --------------------------------------------------------------------------------
@@ -232,7 +278,7 @@ void StreamTransport::lose_connection() {
 }
 
 bool StreamTransport::nothing_to_send() const {
-  return queue_empty() && (producer_ == nullptr || (streaming_ && !producer_paused_));
+  return queue_empty() && (producer() == nullptr || (streaming_ && !producer_paused_));
 }
 
 void StreamTransport::lose_write_connection() {
@@ -251,15 +297,26 @@ void StreamTransport::abort_connection() {
   lose(LossReason::aborted(), false);
 }
 
+void StreamTransport::end_now(LossReason reason) {
+  if (!lost_) {
+    lose(std::move(reason), true);
+    return;
+  }
+  if (rare_ && rare_->pending_loss.active()) {
+    (void)rare_->pending_loss.cancel();
+    deliver_pending();
+  }
+}
+
 // ---- Flow control ---------------------------------------------------------------------------
 
 ReactorResult<void> StreamTransport::register_producer(Producer& producer, bool streaming) {
-  if (producer_ != nullptr) return reactor_fail(ReactorErrc::kAlreadyRegistered);
+  if (this->producer() != nullptr) return reactor_fail(ReactorErrc::kAlreadyRegistered);
   if (lost_) {
     producer.stop_producing();
     return {};
   }
-  producer_ = &producer;
+  rare().producer = &producer;
   streaming_ = streaming;
   producer_paused_ = false;
   if (!streaming) {
@@ -271,8 +328,9 @@ ReactorResult<void> StreamTransport::register_producer(Producer& producer, bool 
 }
 
 void StreamTransport::unregister_producer() {
-  producer_ = nullptr;
+  if (rare_) rare_->producer = nullptr;
   producer_paused_ = false;
+  trim_rare();
   // A close that waited for the producer goes ahead: now when nothing is queued, else once the
   // buffer drains.
   if (lost_ || !disconnecting_) return;
@@ -306,12 +364,13 @@ bool StreamTransport::watch(bool now) {
 }
 
 std::optional<sys::Error> StreamTransport::update_watchers() {
-  const int fd = fd_.get();
+  const int fd = fd_;
   // A write-only descriptor stays in epoll for input it never has, to hear EPOLLERR (see
   // StreamDirection::kWriteOnly).
   const bool want_reader = !reads() || (!read_closed_ && !paused_);
-  const bool want_writer = writes() && (!queue_empty() || (ask_producer_ && producer_ != nullptr) ||
-                                        ((disconnecting_ || write_closing_) && !write_closed_));
+  const bool want_writer =
+      writes() && (!queue_empty() || (ask_producer_ && producer() != nullptr) ||
+                   ((disconnecting_ || write_closing_) && !write_closed_));
   if (want_reader != reader_watched_) {
     auto r = want_reader
                  ? reactor_.add_reader(
@@ -348,11 +407,13 @@ void StreamTransport::on_readable() {
 
 void StreamTransport::read_some() {
   const detail::Liveness::Guard alive(liveness_);
-  for (int i = 0; i < options_.reads_per_wakeup; ++i) {
+  const StreamOptions& options = this->options();
+  const int reads = options.reads_per_wakeup;
+  const std::size_t size = options.read_size;
+  for (int i = 0; i < reads; ++i) {
     if (lost_ || read_closed_ || paused_) return;
-    const auto buffer = read_buffer(options_.read_size);
-    auto got =
-        sys::retry_on_eintr([&] { return os_.read(fd_.get(), buffer.data(), buffer.size()); });
+    const auto buffer = read_buffer(size);
+    auto got = sys::retry_on_eintr([&] { return os_.read(fd_, buffer.data(), buffer.size()); });
     if (!got) {
       if (got.error().code != EAGAIN) lose(LossReason::lost(got.error()), true);
       return;
@@ -381,19 +442,19 @@ void StreamTransport::on_writable() {
   if (!queue_empty()) {
     std::array<struct iovec, kMaxIovecs> iov{};
     std::size_t count = 0;
-    for (std::size_t i = head_; i < queue_.size() && count < iov.size(); ++i) {
-      iov[count++] = as_iovec(queue_[i].unsent());
+    for (std::size_t i = rare_->head; i < rare_->queue.size() && count < iov.size(); ++i) {
+      iov[count++] = as_iovec(rare_->queue[i].unsent());
     }
-    auto wrote =
-        sys::retry_on_eintr([&] { return os_.writev(fd_.get(), std::span(iov.data(), count)); });
+    auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_, std::span(iov.data(), count)); });
     if (!wrote) {
       if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), true);
       return;
     }
     std::size_t left = *wrote;
-    buffered_ -= left;
+    rare_->buffered -= left;
+    // pop_front may give the block back with the last chunk, when `left` is 0 too.
     while (left > 0) {
-      Chunk& front = queue_[head_];
+      Chunk& front = rare_->queue[rare_->head];
       const std::size_t n = std::min(left, front.unsent().size());
       front.sent += n;
       left -= n;
@@ -408,13 +469,14 @@ void StreamTransport::on_writable() {
 // close waits for it); otherwise a pending close, then a pending half-close.
 void StreamTransport::on_drained() {
   ask_producer_ = false;
-  if (producer_ != nullptr && (!streaming_ || producer_paused_)) {
+  if (Producer* producer = this->producer();
+      producer != nullptr && (!streaming_ || producer_paused_)) {
     // Asked before the watchers are updated: a producer that writes again keeps the writer
     // watched, where dropping it first and adding it back cost two epoll_ctl calls per
     // buffer: a pipe to a child went from 0.88x to 0.92x a raw poll loop (bench/spawn).
     producer_paused_ = false;
     const detail::Liveness::Guard alive(liveness_);
-    producer_->resume_producing();
+    producer->resume_producing();
     if (alive.alive()) (void)watch(true);
     return;
   }
@@ -428,7 +490,7 @@ void StreamTransport::on_drained() {
 
 void StreamTransport::close_write_side() {
   const detail::Liveness::Guard alive(liveness_);
-  if (auto shut = os_.shutdown(fd_.get(), SHUT_WR); !shut) {
+  if (auto shut = os_.shutdown(fd_, SHUT_WR); !shut) {
     lose(LossReason::lost(shut.error()), true);
     return;
   }
@@ -443,30 +505,40 @@ void StreamTransport::close_write_side() {
 void StreamTransport::lose(LossReason reason, bool now) {
   if (lost_) return;
   lost_ = true;
-  const int fd = fd_.get();
+  const int fd = fd_;
   if (reader_watched_) (void)reactor_.remove_reader(fd);
   if (writer_watched_) (void)reactor_.remove_writer(fd);
   reader_watched_ = writer_watched_ = false;
   release_queue();
-  buffered_ = 0;
   // A close that fails after a clean end may have lost what was written (EIO on some
   // filesystems): that is no longer clean.
-  if (auto closed = fd_.close(); !closed && reason.clean())
+  if (auto closed = close_fd(); !closed && reason.clean()) {
     reason = LossReason::lost(closed.error());
+  }
   if (now) {
     deliver(std::move(reason));
     return;
   }
-  pending_loss_ = reactor_.call_later(Duration{0}, [this, reason] { deliver(reason); });
+  Rare& r = rare();
+  r.pending_reason = std::move(reason);
+  r.pending_loss = reactor_.call_later(Duration{0}, [this] { deliver_pending(); });
 }
+
+void StreamTransport::deliver_pending() { deliver(std::exchange(rare_->pending_reason, {})); }
 
 void StreamTransport::deliver(LossReason reason) {
   const detail::Liveness::Guard alive(liveness_);
-  if (Producer* producer = std::exchange(producer_, nullptr)) {
+  if (Producer* producer = rare_ ? std::exchange(rare_->producer, nullptr) : nullptr) {
     producer->stop_producing();
     if (!alive.alive()) return;
   }
   handler_.connection_lost(reason);
 }
 
+}  // namespace daemonkit::core
+
+namespace daemonkit::core {
+// An idle connection's cost (issue #15: 256 bytes all told): the transport is embedded in each
+// network Connection, so every byte here is paid once per connection.
+static_assert(sizeof(StreamTransport) <= 64, "StreamTransport grew: see Rare");
 }  // namespace daemonkit::core
