@@ -52,7 +52,9 @@ ReactorResult<std::unique_ptr<ListeningPort>> ListeningPort::start(
 ListeningPort::~ListeningPort() {
   *alive_ = false;
   (void)stop_listening();
-  // Their transports close their sockets; no protocol hears of it (the owner chose this).
+  // Each protocol hears the end, so that what it holds for the connection (a session, a
+  // registration elsewhere) is let go: Twisted's port never ends its connections silently.
+  connections_.end_all(LossReason::aborted());
 }
 
 void ListeningPort::connection_ended(Connection& connection, const LossReason& /*reason*/) {

@@ -53,6 +53,7 @@ struct Record {
   std::function<void(Connection&)> on_made;
   std::function<void(Connection&)> on_data;
   std::function<void(Connection&)> on_eof;
+  std::function<void()> on_lost;
 };
 
 struct Recorder : Protocol {
@@ -78,6 +79,8 @@ struct Recorder : Protocol {
     ++r->losses;
     r->reason = reason;
     r->events.emplace_back("lost");
+    // Last: the hook may destroy what owns the connection, and so this protocol.
+    if (auto hook = r->on_lost) hook();
   }
   std::shared_ptr<Record> r;
 };
@@ -451,7 +454,33 @@ TEST(NetListen, StopListeningClosesTheSocketAndLeavesConnectionsAlone) {
   EXPECT_EQ(a.record->data, "still here");
 }
 
-TEST(NetListen, DestroyingThePortClosesItsConnectionsWithoutTellingThem) {
+// A port destroyed with connections open ends each of them: its protocol hears "aborted" once,
+// from inside the destruction (the port cannot wait for the loop: it is gone on return), and
+// never again after; the client sees the close.
+TEST(NetListenDestroyed, EachConnectionHearsAbortedExactlyOnce) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a, b;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 2u);
+  ASSERT_EQ(port->connections(), 2u);
+  port.reset();
+  for (const auto& r : server.records) {
+    EXPECT_EQ(r->losses, 1);
+    EXPECT_EQ(r->reason, LossReason::aborted());
+  }
+  w.spin();
+  for (const auto& r : server.records) EXPECT_EQ(r->losses, 1) << "told once";
+  EXPECT_EQ(a.record->losses, 1) << "the client reads EOF";
+  EXPECT_EQ(b.record->losses, 1);
+}
+
+// A connection whose end was already decided (lose_connection with nothing to send: "done" on
+// the loop's next turn) hears that end, once, when the port goes first.
+TEST(NetListenDestroyed, ALossAboutToBeToldIsToldWithItsOwnReason) {
   World w;
   Server server;
   auto port = w.listen(server);
@@ -459,10 +488,132 @@ TEST(NetListen, DestroyingThePortClosesItsConnectionsWithoutTellingThem) {
   auto ca = w.connect(*port, a);
   w.spin();
   ASSERT_EQ(server.records.size(), 1u);
+  ASSERT_NE(server.last().connection, nullptr);
+  server.last().connection->lose_connection();
+  EXPECT_EQ(server.last().losses, 0) << "not from inside lose_connection";
   port.reset();
+  EXPECT_EQ(server.last().losses, 1);
+  EXPECT_EQ(server.last().reason, LossReason::done());
   w.spin();
-  EXPECT_EQ(server.last().losses, 0);
-  EXPECT_EQ(a.record->losses, 1) << "the client reads EOF";
+  EXPECT_EQ(server.last().losses, 1);
+}
+
+// A protocol that destroys the port (its service stopping itself) from connection_lost while
+// the port is being destroyed already: nothing is freed twice, every protocol is told once, and
+// each sees a port that holds only connections still open.
+TEST(NetListenDestroyed, AProtocolMayDestroyThePortFromConnectionLostDuringTheDestruction) {
+  World w;
+  Server server;
+  std::unique_ptr<ListeningPort> port;
+  std::vector<std::size_t> counts;
+  ListeningPort* raw = nullptr;
+  server.setup = [&](Record& r) {
+    r.on_lost = [&] {
+      counts.push_back(raw->connections());
+      port.reset();  // null already while its destructor runs: a nested reset does nothing
+    };
+  };
+  port = w.listen(server);
+  raw = port.get();
+  Client a, b, c;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  auto cc = w.connect(*port, c);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 3u);
+  port.reset();
+  EXPECT_THAT(counts, ElementsAre(2u, 1u, 0u));
+  for (const auto& r : server.records) {
+    EXPECT_EQ(r->losses, 1);
+    EXPECT_EQ(r->reason, LossReason::aborted());
+  }
+  w.spin();
+  for (const auto& r : server.records) EXPECT_EQ(r->losses, 1);
+}
+
+// The other way round: one connection ends on its own and its protocol destroys the port from
+// connection_lost; the others hear "aborted" from inside that, the ending one only its own end.
+TEST(NetListenDestroyed, AProtocolMayDestroyThePortWhenItsConnectionEnds) {
+  World w;
+  Server server;
+  std::unique_ptr<ListeningPort> port = w.listen(server);
+  Client a, b;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 2u);
+  Record& first = *server.records[0];
+  Record& second = *server.records[1];
+  first.on_lost = [&] { port.reset(); };
+  ASSERT_NE(first.connection, nullptr);
+  first.connection->abort_connection();
+  w.spin();
+  EXPECT_EQ(port, nullptr);
+  EXPECT_EQ(first.losses, 1);
+  EXPECT_EQ(first.reason, LossReason::aborted());
+  EXPECT_EQ(second.losses, 1);
+  EXPECT_EQ(second.reason, LossReason::aborted());
+  EXPECT_THAT(second.events, ElementsAre("made", "lost"));
+}
+
+// The peer's close ends a connection whose protocol destroys the port: the other connection
+// is ended from inside, and the ending one hears only its own clean end.
+TEST(NetListenDestroyed, APeerCloseWhoseProtocolDestroysThePortEndsTheOthers) {
+  World w;
+  Server server;
+  std::unique_ptr<ListeningPort> port = w.listen(server);
+  Client a, b;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 2u);
+  server.records[0]->on_lost = [&] { port.reset(); };
+  ASSERT_NE(a.record->connection, nullptr);
+  a.record->connection->lose_connection();
+  w.spin();
+  EXPECT_EQ(port, nullptr);
+  EXPECT_EQ(server.records[0]->losses, 1);
+  EXPECT_EQ(server.records[0]->reason, LossReason::done());
+  EXPECT_EQ(server.records[1]->losses, 1);
+  EXPECT_EQ(server.records[1]->reason, LossReason::aborted());
+  EXPECT_EQ(b.record->losses, 1) << "b's client reads EOF";
+}
+
+// A connector destroyed before its connect finishes tells its factory nothing, then or later:
+// not connection_failed, not a protocol made.
+TEST(NetConnectorDestroyed, BeforeItConnectsTellsNobody) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a;
+  auto ca = w.connect(*port, a);  // connecting starts on the loop's next turn
+  ca.reset();
+  w.spin();
+  Client b;
+  auto cb = w.connect(*port, b);
+  w.reactor->run_until_current();  // the connect is under way: the socket exists
+  cb.reset();
+  w.spin();
+  for (Client* c : {&a, &b}) {
+    EXPECT_TRUE(c->failures.empty());
+    EXPECT_TRUE(c->lost.empty());
+    EXPECT_TRUE(c->record->events.empty());
+  }
+}
+
+// stop_connecting reports ECANCELED on the next turn; a connector destroyed before that turn
+// tells nobody even that.
+TEST(NetConnectorDestroyed, AfterStopConnectingTellsNobody) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a;
+  auto ca = w.connect(*port, a);
+  EXPECT_TRUE(ca->stop_connecting());
+  ca.reset();
+  w.spin();
+  EXPECT_TRUE(a.failures.empty());
+  EXPECT_TRUE(a.record->events.empty());
 }
 
 TEST(NetListen, AProtocolMayStopThePortFromConnectionMade) {

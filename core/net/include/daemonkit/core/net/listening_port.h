@@ -57,7 +57,10 @@ class ListeningPort final : private Connection::Owner {
   static ReactorResult<std::unique_ptr<ListeningPort>> start(
       Reactor& reactor, sys::Syscalls& os, OwnedFd listening, SocketAddress address,
       ServerFactory& factory, PortOptions options, OnStop on_stop = {});
-  // Stops listening and closes every connection still open, without telling their protocols.
+  // Stops listening and ends every connection still open: each protocol hears connection_lost
+  // once, "aborted" (or the loss it was about to hear), from inside this destructor. A protocol
+  // may destroy what owns the port from there (a service that stops itself): the port is going
+  // already, and each connection has left it before its protocol is told.
   ~ListeningPort();
   ListeningPort(const ListeningPort&) = delete;
   ListeningPort& operator=(const ListeningPort&) = delete;
