@@ -65,6 +65,11 @@ ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sy
     return tl::unexpected(attached.error());
   }
   connection->protocol_->connection_ = connection.get();
+  // Reading with recvmsg only for a protocol that takes descriptors: read(2) costs less, and the
+  // kernel closes descriptors that reach a connection that did not ask for them.
+  if (dynamic_cast<DescriptorReceiver*>(connection->protocol_.get()) != nullptr) {
+    connection->transport_.receive_descriptors(true);
+  }
   return connection;
 }
 
@@ -126,6 +131,27 @@ sys::Result<bool> Connection::flag(int level, int name) const {
   return value != 0;
 }
 
+sys::Result<void> Connection::write_with_descriptors(std::span<const std::byte> bytes,
+                                                     std::span<const int> fds) {
+  if (layer_ != nullptr && !fds.empty()) {
+    return sys::fail(sys::Error{EOPNOTSUPP, "sendmsg", "descriptors cannot be passed under TLS"});
+  }
+  if (layer_ != nullptr) {
+    write(bytes);
+    return {};
+  }
+  return transport_.write_with_descriptors(bytes, fds);
+}
+
+sys::Result<PeerCredentials> Connection::peer_credentials() const {
+  ucred credentials{};
+  socklen_t len = sizeof credentials;
+  if (auto got = os().getsockopt(fd(), SOL_SOCKET, SO_PEERCRED, &credentials, &len); !got) {
+    return sys::fail(got.error());
+  }
+  return PeerCredentials{credentials.pid, credentials.uid, credentials.gid};
+}
+
 sys::Result<void> Connection::set_no_delay(bool on) {
   return set_flag(IPPROTO_TCP, TCP_NODELAY, on);
 }
@@ -154,6 +180,18 @@ bool Connection::read_eof() {
 void Connection::write_eof() {
   // Only a plain lose_write_connection half-closes; under TLS nothing asks for it.
   if (layer_ == nullptr) protocol_->write_eof();
+}
+
+void Connection::descriptors_arrived(std::vector<OwnedFd> fds, bool truncated) {
+  auto* receiver = dynamic_cast<DescriptorReceiver*>(protocol_.get());
+  if (receiver == nullptr) return;  // `fds` close here
+  if (truncated) {
+    const std::size_t closed = fds.size();
+    fds.clear();
+    receiver->descriptors_truncated(closed);
+    return;
+  }
+  receiver->descriptors_received(std::move(fds));
 }
 
 void Connection::connection_lost(const LossReason& reason) {

@@ -26,9 +26,11 @@
 
 #include "daemonkit/core/net/connection.h"
 #include "daemonkit/core/net/connector.h"
+#include "daemonkit/core/net/descriptor_receiver.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
 #include "daemonkit/core/net/resolver.h"
+#include "daemonkit/core/net/socket_activation.h"
 #include "daemonkit/core/net/tcp.h"
 #include "daemonkit/core/net/unix_stream.h"
 #include "daemonkit/sys/real_syscalls.h"
@@ -412,6 +414,108 @@ TEST_F(NetLinux, AnIdleAcceptedConnectionCostsAtMost256Bytes) {
     clients.clear();
     ASSERT_TRUE(run_until(*reactor_, [&] { return (*port)->connections() == 0; }));
   }
+}
+
+// ---- Descriptor passing and peer credentials on the real kernel ---------------------------
+
+struct Taker : Protocol, DescriptorReceiver {
+  std::string* data;
+  std::vector<OwnedFd>* kept;
+  std::vector<std::string>* events;
+  void data_received(std::span<const std::byte> bytes) override {
+    data->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    events->push_back("data");
+  }
+  void descriptors_received(std::vector<OwnedFd> fds) override {
+    events->push_back(fmt::format("fds:{}", fds.size()));
+    for (auto& f : fds) kept->push_back(std::move(f));
+  }
+  void descriptors_truncated(std::size_t closed) override {
+    events->push_back(fmt::format("truncated:{}", closed));
+  }
+};
+
+struct TakerFactory : ServerFactory {
+  std::string data;
+  std::vector<OwnedFd> kept;
+  std::vector<std::string> events;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+    auto p = std::make_unique<Taker>();
+    p->data = &data;
+    p->kept = &kept;
+    p->events = &events;
+    return p;
+  }
+};
+
+struct Quiet : Protocol {
+  void data_received(std::span<const std::byte>) override {}
+};
+
+class NetLinuxDescriptors : public NetLinux {
+ protected:
+  // Both ends of a socketpair on the reactor: a receiver's and a sender's connection.
+  void SetUp() override {
+    NetLinux::SetUp();
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    auto r = adopt_stream_connection(*reactor_, os_, OwnedFd(os_, sv[0]), taker_);
+    ASSERT_TRUE(r) << to_string(r.error());
+    receiver_ = std::move(*r);
+    auto s = adopt_stream_connection(*reactor_, os_, OwnedFd(os_, sv[1]), quiet_);
+    ASSERT_TRUE(s) << to_string(s.error());
+    sender_ = std::move(*s);
+  }
+  // The lowest descriptor number free now.
+  static int lowest_free() {
+    const int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ::close(fd);
+    return fd;
+  }
+
+  TakerFactory taker_;
+  ServerFactoryOf<Quiet> quiet_;
+  std::unique_ptr<Connection> receiver_;
+  std::unique_ptr<Connection> sender_;
+};
+
+TEST_F(NetLinuxDescriptors, APipeCrossesTheSocketAndIsReadThrough) {
+  int pipe[2];
+  ASSERT_EQ(::pipe2(pipe, O_CLOEXEC), 0);
+  const int ends[] = {pipe[0]};
+  ASSERT_TRUE(sender_->write_with_descriptors("x", ends));
+  ::close(pipe[0]);  // the connection sent its own copy
+  ASSERT_EQ(::write(pipe[1], "through the pipe", 16), 16);
+  ::close(pipe[1]);
+  ASSERT_TRUE(run_until(*reactor_, [&] { return taker_.data == "x"; }));
+  EXPECT_EQ(taker_.events, (std::vector<std::string>{"fds:1", "data"}));
+  ASSERT_EQ(taker_.kept.size(), 1u);
+  EXPECT_NE(::fcntl(taker_.kept[0].get(), F_GETFD) & FD_CLOEXEC, 0);
+  char buf[32];
+  const ssize_t n = ::read(taker_.kept[0].get(), buf, sizeof buf);
+  ASSERT_EQ(n, 16);
+  EXPECT_EQ(std::string(buf, 16), "through the pipe");
+}
+
+TEST_F(NetLinuxDescriptors, MoreThanAReadTakesAreClosedAndReported) {
+  int pipe[2];
+  ASSERT_EQ(::pipe2(pipe, O_CLOEXEC), 0);
+  const int free_before = lowest_free();
+  const std::vector<int> many(StreamTransport::kMaxDescriptorsPerRead + 1, pipe[0]);
+  ASSERT_TRUE(sender_->write_with_descriptors("m", many));
+  ASSERT_TRUE(run_until(*reactor_, [&] { return taker_.data == "m"; }));
+  EXPECT_EQ(taker_.events,
+            (std::vector<std::string>{
+                fmt::format("truncated:{}", StreamTransport::kMaxDescriptorsPerRead), "data"}));
+  EXPECT_EQ(lowest_free(), free_before);
+  ::close(pipe[0]);
+  ::close(pipe[1]);
+}
+
+TEST_F(NetLinuxDescriptors, PeerCredentialsNameThisProcess) {
+  auto credentials = receiver_->peer_credentials();
+  ASSERT_TRUE(credentials) << sys::to_string(credentials.error());
+  EXPECT_EQ(*credentials, (PeerCredentials{::getpid(), ::geteuid(), ::getegid()}));
 }
 
 }  // namespace

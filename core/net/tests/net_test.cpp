@@ -25,6 +25,7 @@
 
 #include "daemonkit/core/net/connection.h"
 #include "daemonkit/core/net/connector.h"
+#include "daemonkit/core/net/descriptor_receiver.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
 #include "daemonkit/core/net/protocol.h"
@@ -1495,6 +1496,218 @@ RC_GTEST_PROP(NetProperty, BytesArriveInOrderOnceAndEachConnectionEndsOnce, ()) 
   RC_ASSERT(ends[1].record->losses == 1);
   RC_ASSERT(port->connections() == 0u);
   RC_ASSERT(connector->state() == Connector::State::kDisconnected);
+}
+
+// ---- Descriptor passing and peer credentials ------------------------------------------------
+
+// A protocol that takes descriptors: what it heard, in order, and the descriptors it kept.
+struct Taker : Protocol, DescriptorReceiver {
+  struct Heard {
+    std::vector<std::string> events;
+    std::string data;
+    std::vector<OwnedFd> kept;
+    // How many bytes had arrived when each set of descriptors did.
+    std::vector<std::size_t> fds_at;
+    // How many bytes had arrived once the read that brought them was heard.
+    std::vector<std::size_t> fds_until;
+    Connection* connection = nullptr;
+    bool pause = false;
+  };
+  explicit Taker(Heard& h) : heard(h) {}
+  void connection_made(Connection& c) override {
+    heard.connection = &c;
+    if (heard.pause) c.pause_reading();
+  }
+  void data_received(std::span<const std::byte> bytes) override {
+    heard.data.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    heard.events.push_back("data");
+    if (heard.fds_until.size() < heard.fds_at.size()) heard.fds_until.push_back(heard.data.size());
+  }
+  void descriptors_received(std::vector<OwnedFd> fds) override {
+    heard.events.push_back(fmt::format("fds:{}", fds.size()));
+    heard.fds_at.push_back(heard.data.size());
+    for (auto& f : fds) heard.kept.push_back(std::move(f));
+  }
+  void descriptors_truncated(std::size_t closed) override {
+    heard.events.push_back(fmt::format("truncated:{}", closed));
+  }
+  void connection_lost(const LossReason&) override { heard.connection = nullptr; }
+  Heard& heard;
+};
+
+struct TakerFactory : ServerFactory {
+  Taker::Heard heard;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+    return std::make_unique<Taker>(heard);
+  }
+};
+
+// The lowest descriptor number free now: what the next open gets. Equal before and after a
+// scenario, it says the scenario left no descriptor open.
+int lowest_free(FakeSyscalls& os) {
+  const int fd = *os.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  EXPECT_TRUE(os.close(fd));
+  return fd;
+}
+
+std::string read_all(FakeSyscalls& os, int fd) {
+  char buf[256];
+  auto n = os.read(fd, buf, sizeof buf);
+  return n ? std::string(buf, *n) : sys::to_string(n.error());
+}
+
+TEST(NetDescriptors, APipePassedWithAByteIsReadThroughOnTheOtherSide) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(client.record->connection, nullptr);
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int ends[] = {pipe->read_end};
+  ASSERT_TRUE(client.record->connection->write_with_descriptors("x", ends));
+  ASSERT_TRUE(w.os.close(pipe->read_end)) << "the connection sent its own copy";
+  ASSERT_TRUE(w.os.write(pipe->write_end, "through the pipe", 16));
+  w.spin();
+  EXPECT_THAT(server.heard.events, ElementsAre("fds:1", "data"));
+  EXPECT_EQ(server.heard.data, "x");
+  ASSERT_EQ(server.heard.kept.size(), 1u);
+  EXPECT_EQ(read_all(w.os, server.heard.kept[0].get()), "through the pipe");
+  auto flags = w.os.fcntl(server.heard.kept[0].get(), F_GETFD, 0);
+  ASSERT_TRUE(flags);
+  EXPECT_NE(*flags & FD_CLOEXEC, 0) << "received with MSG_CMSG_CLOEXEC";
+  EXPECT_TRUE(w.os.close(pipe->write_end));
+}
+
+// Descriptors written while earlier bytes wait in the buffer go out behind them, with their
+// own first byte: the receiver hears them no earlier than the bytes before.
+TEST(NetDescriptors, DescriptorsWaitInOrderBehindQueuedBytes) {
+  UnixWorld w;
+  TakerFactory server;
+  server.heard.pause = true;  // the server reads nothing yet: the client's writes must queue
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  Connection* c = client.record->connection;
+  ASSERT_NE(c, nullptr);
+  const std::string bulk(4 << 20, 'b');
+  c->write(bulk);
+  ASSERT_GT(c->buffered(), 0u) << "the socket is full";
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int ends[] = {pipe->read_end};
+  ASSERT_TRUE(c->write_with_descriptors("y", ends));
+  c->write("z");
+  ASSERT_TRUE(w.os.close(pipe->read_end));
+  ASSERT_NE(server.heard.connection, nullptr);
+  server.heard.connection->resume_reading();
+  for (int i = 0; i < 200 && server.heard.data.size() < bulk.size() + 2; ++i) w.spin(1);
+  EXPECT_EQ(server.heard.data, bulk + "yz");
+  ASSERT_EQ(server.heard.fds_at.size(), 1u);
+  EXPECT_LE(server.heard.fds_at[0], bulk.size()) << "heard before the byte they came with";
+  ASSERT_EQ(server.heard.fds_until.size(), 1u);
+  EXPECT_GT(server.heard.fds_until[0], bulk.size()) << "and with the read that brings it";
+  ASSERT_EQ(server.heard.kept.size(), 1u);
+  ASSERT_TRUE(w.os.write(pipe->write_end, "late", 4));
+  EXPECT_EQ(read_all(w.os, server.heard.kept[0].get()), "late");
+  EXPECT_TRUE(w.os.close(pipe->write_end));
+}
+
+// More descriptors than one read has room for: the kernel cuts them short (MSG_CTRUNC); what
+// arrived is closed and reported, the bytes still come, and nothing is left open.
+TEST(NetDescriptors, MoreThanAReadTakesAreClosedAndReported) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(client.record->connection, nullptr);
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int free_before = lowest_free(w.os);
+  const std::vector<int> many(StreamTransport::kMaxDescriptorsPerRead + 1, pipe->read_end);
+  ASSERT_TRUE(client.record->connection->write_with_descriptors("m", many));
+  w.spin();
+  EXPECT_THAT(
+      server.heard.events,
+      ElementsAre(fmt::format("truncated:{}", StreamTransport::kMaxDescriptorsPerRead), "data"));
+  EXPECT_EQ(server.heard.data, "m");
+  EXPECT_TRUE(server.heard.kept.empty());
+  EXPECT_EQ(lowest_free(w.os), free_before) << "every copy and every arrival was closed";
+}
+
+// A protocol that does not take descriptors has them closed (the kernel's read drops them).
+TEST(NetDescriptors, AProtocolThatTakesNoneHasThemClosed) {
+  UnixWorld w;
+  ServerFactoryOf<Echo> echo;
+  auto port = w.listen_unix(echo, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(client.record->connection, nullptr);
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int free_before = lowest_free(w.os);
+  const int ends[] = {pipe->read_end, pipe->write_end};
+  ASSERT_TRUE(client.record->connection->write_with_descriptors("e", ends));
+  w.spin();
+  EXPECT_EQ(client.record->data, "e");
+  EXPECT_EQ(lowest_free(w.os), free_before);
+}
+
+TEST(NetDescriptors, AWriteThatCannotCarryItsDescriptorsFailsAndSendsNothing) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  Connection* c = client.record->connection;
+  ASSERT_NE(c, nullptr);
+  const int bad[] = {999};
+  auto failed = c->write_with_descriptors("x", bad);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, EBADF);
+  const int fine[] = {0};
+  auto empty = c->write_with_descriptors(std::string_view(), fine);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, EINVAL);
+  const std::vector<int> too_many(StreamTransport::kMaxDescriptorsPerWrite + 1, 0);
+  auto many = c->write_with_descriptors("x", too_many);
+  ASSERT_FALSE(many);
+  EXPECT_EQ(many.error().code, EINVAL);
+  w.spin();
+  EXPECT_TRUE(server.heard.events.empty());
+  EXPECT_TRUE(c->connected());
+}
+
+TEST(NetDescriptors, PeerCredentialsNameTheProcessAtTheOtherEnd) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(server.heard.connection, nullptr);
+  auto credentials = server.heard.connection->peer_credentials();
+  ASSERT_TRUE(credentials) << sys::to_string(credentials.error());
+  const auto uids = *w.os.getresuid();
+  const auto gids = *w.os.getresgid();
+  EXPECT_EQ(*credentials, (PeerCredentials{w.os.getpid(), uids.effective, gids.effective}));
+  // The client's view: the listening process (the same one here).
+  auto server_side = client.record->connection->peer_credentials();
+  ASSERT_TRUE(server_side);
+  EXPECT_EQ(server_side->pid, w.os.getpid());
 }
 
 }  // namespace

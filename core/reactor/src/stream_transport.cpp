@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -181,7 +182,7 @@ void StreamTransport::write(std::span<const std::byte> bytes) {
   if (lost_) return;
   const auto rest = bytes.subspan(sent);
   if (!rest.empty()) {
-    enqueue(Chunk{std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), 0});
+    enqueue(Chunk{std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), 0, {}});
   }
   after_write();
 }
@@ -191,13 +192,13 @@ void StreamTransport::write(std::string_view bytes) { write(std::as_bytes(std::s
 void StreamTransport::write(std::string&& bytes) {
   if (!writes()) refuse("write");
   if (!accepts_writes() || bytes.empty()) return;
-  write_owned(Chunk{std::move(bytes), 0});
+  write_owned(Chunk{std::move(bytes), 0, {}});
 }
 
 void StreamTransport::write(std::vector<std::byte>&& bytes) {
   if (!writes()) refuse("write");
   if (!accepts_writes() || bytes.empty()) return;
-  write_owned(Chunk{std::move(bytes), 0});
+  write_owned(Chunk{std::move(bytes), 0, {}});
 }
 
 void StreamTransport::write_owned(Chunk chunk) {
@@ -206,6 +207,71 @@ void StreamTransport::write_owned(Chunk chunk) {
   if (lost_) return;
   enqueue(std::move(chunk));
   after_write();
+}
+
+sys::Result<void> StreamTransport::write_with_descriptors(std::span<const std::byte> bytes,
+                                                          std::span<const int> fds) {
+  if (!writes()) refuse("write_with_descriptors");
+  if (fds.empty()) {
+    write(bytes);
+    return {};
+  }
+  if (bytes.empty())
+    return sys::fail(sys::Error{EINVAL, "sendmsg", "descriptors need a byte to travel with"});
+  if (fds.size() > kMaxDescriptorsPerWrite) {
+    return sys::fail(sys::Error{EINVAL, "sendmsg", fmt::format("{} descriptors", fds.size())});
+  }
+  if (!accepts_writes()) return {};
+  // Copies, whether sent now or queued: the caller's may be closed as soon as this returns,
+  // and a bad one fails here, to the caller, rather than as the connection's sendmsg.
+  std::vector<OwnedFd> copies;
+  copies.reserve(fds.size());
+  for (const int fd : fds) {
+    auto copy = os_.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (!copy) return sys::fail(copy.error());
+    copies.emplace_back(os_, *copy);
+  }
+  Chunk chunk{std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), 0,
+              std::move(copies)};
+  if (queue_empty() && fd_ >= 0) {
+    const struct iovec iov[] = {as_iovec(chunk.unsent())};
+    auto sent = sys::retry_on_eintr([&] { return send(iov, &chunk.fds); });
+    if (!sent) {
+      if (sent.error().code != EAGAIN) {
+        lose(LossReason::lost(sent.error()), false);
+        return {};
+      }
+    } else {
+      chunk.sent = *sent;
+      chunk.fds.clear();  // they went with the first byte
+    }
+  }
+  enqueue(std::move(chunk));
+  after_write();
+  return {};
+}
+
+sys::Result<std::size_t> StreamTransport::send(std::span<const struct iovec> iov,
+                                               const std::vector<OwnedFd>* fds) {
+  if (fds == nullptr || fds->empty()) return os_.writev(fd_, iov);
+  std::vector<int> numbers;
+  numbers.reserve(fds->size());
+  for (const OwnedFd& f : *fds) numbers.push_back(f.get());
+  const std::size_t payload = numbers.size() * sizeof(int);
+  std::vector<std::byte> control(CMSG_SPACE(payload));
+  msghdr msg{};
+  // sendmsg never writes through msg_iov; the cast only satisfies its C type.
+  msg.msg_iov =
+      const_cast<struct iovec*>(iov.data());  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  msg.msg_iovlen = iov.size();
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* header = CMSG_FIRSTHDR(&msg);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(payload);
+  std::memcpy(CMSG_DATA(header), numbers.data(), payload);
+  return os_.sendmsg(fd_, &msg, 0);
 }
 
 void StreamTransport::write_sequence(std::span<const std::span<const std::byte>> buffers) {
@@ -222,7 +288,7 @@ void StreamTransport::write_sequence(std::span<const std::span<const std::byte>>
     sent -= skip;
     const auto rest = b.subspan(skip);
     if (!rest.empty()) {
-      enqueue(Chunk{std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), 0});
+      enqueue(Chunk{std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), 0, {}});
     }
   }
   after_write();
@@ -238,7 +304,7 @@ void StreamTransport::write_sequence(std::vector<std::string>&& buffers) {
   std::size_t sent = iov.empty() ? 0 : write_now(iov);
   if (lost_) return;
   for (auto& b : buffers) {
-    Chunk chunk{std::move(b), 0};
+    Chunk chunk{std::move(b), 0, {}};
     chunk.sent = std::min(sent, chunk.unsent().size());
     sent -= chunk.sent;
     enqueue(std::move(chunk));
@@ -413,7 +479,9 @@ void StreamTransport::read_some() {
   for (int i = 0; i < reads; ++i) {
     if (lost_ || read_closed_ || paused_) return;
     const auto buffer = read_buffer(size);
-    auto got = sys::retry_on_eintr([&] { return os_.read(fd_, buffer.data(), buffer.size()); });
+    std::vector<OwnedFd> fds;
+    bool truncated = false;
+    auto got = sys::retry_on_eintr([&] { return read_into(buffer, fds, truncated); });
     if (!got) {
       if (got.error().code != EAGAIN) lose(LossReason::lost(got.error()), true);
       return;
@@ -430,11 +498,44 @@ void StreamTransport::read_some() {
       if (!stay) lose(LossReason::done(), true);
       return;
     }
+    if (!fds.empty() || truncated) [[unlikely]] {
+      // Before the bytes they came with, so that a protocol reading a request knows its
+      // descriptors already.
+      handler_.descriptors_arrived(std::move(fds), truncated);
+      if (!alive.alive() || lost_) return;
+    }
     handler_.data_received(buffer.first(*got));
     if (!alive.alive()) return;
     // A short read emptied the kernel's buffer: another read would only say EAGAIN.
     if (*got < buffer.size()) return;
   }
+}
+
+sys::Result<std::size_t> StreamTransport::read_into(std::span<std::byte> buffer,
+                                                    std::vector<OwnedFd>& fds, bool& truncated) {
+  if (!receive_descriptors_) [[likely]] {
+    return os_.read(fd_, buffer.data(), buffer.size());
+  }
+  alignas(cmsghdr) std::byte control[CMSG_SPACE(kMaxDescriptorsPerRead * sizeof(int))];
+  struct iovec iov = as_iovec(buffer);
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  auto got = os_.recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+  if (!got) return got;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      fds.emplace_back(os_, fd);
+    }
+  }
+  truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+  return got;
 }
 
 void StreamTransport::on_writable() {
@@ -443,15 +544,20 @@ void StreamTransport::on_writable() {
     std::array<struct iovec, kMaxIovecs> iov{};
     std::size_t count = 0;
     for (std::size_t i = rare_->head; i < rare_->queue.size() && count < iov.size(); ++i) {
+      // Descriptors go with the first byte of one sendmsg: a chunk carrying some starts the
+      // next send, never the middle of this one.
+      if (i != rare_->head && !rare_->queue[i].fds.empty()) break;
       iov[count++] = as_iovec(rare_->queue[i].unsent());
     }
-    auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_, std::span(iov.data(), count)); });
+    const std::vector<OwnedFd>* fds = &rare_->queue[rare_->head].fds;
+    auto wrote = sys::retry_on_eintr([&] { return send(std::span(iov.data(), count), fds); });
     if (!wrote) {
       if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), true);
       return;
     }
     std::size_t left = *wrote;
     rare_->buffered -= left;
+    if (left > 0) rare_->queue[rare_->head].fds.clear();  // sent: our copies close
     // pop_front may give the block back with the last chunk, when `left` is 0 too.
     while (left > 0) {
       Chunk& front = rare_->queue[rare_->head];

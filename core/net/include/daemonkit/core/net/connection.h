@@ -25,6 +25,7 @@
 
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/base/socket_address.h"
+#include "daemonkit/core/net/descriptor_receiver.h"
 #include "daemonkit/core/net/protocol.h"
 #include "daemonkit/core/net/tls_context.h"
 #include "daemonkit/core/net/tls_error.h"
@@ -38,6 +39,15 @@
 #include "daemonkit/sys/syscalls.h"
 
 namespace daemonkit::core {
+
+// The peer process of a UNIX stream connection as the kernel recorded it at connect (or
+// socketpair) time, SO_PEERCRED: its pid, effective uid and effective gid.
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  friend bool operator==(const PeerCredentials&, const PeerCredentials&) = default;
+};
 
 struct StartTlsOptions {
   // A client's: the name (or numeric address) the server's certificate must name, also sent as
@@ -114,6 +124,18 @@ class Connection final : private StreamHandler {
     } else {
       transport_.write_sequence(std::move(buffers));
     }
+  }
+  // UNIX stream only: `bytes` with `fds` passed on its first byte (SCM_RIGHTS), queued in order
+  // with the other writes; the peer's DescriptorReceiver hears them before those bytes. The
+  // descriptors are duplicated here: close yours when you like. Fails, sending nothing, with
+  // empty `bytes` or too many descriptors (EINVAL), a descriptor that cannot be duplicated
+  // (EBADF, EMFILE), or under TLS (EOPNOTSUPP: TLS records do not carry them). Dropped, as a
+  // write is, once the connection is lost.
+  [[nodiscard]] sys::Result<void> write_with_descriptors(std::span<const std::byte> bytes,
+                                                         std::span<const int> fds);
+  [[nodiscard]] sys::Result<void> write_with_descriptors(std::string_view bytes,
+                                                         std::span<const int> fds) {
+    return write_with_descriptors(std::as_bytes(std::span(bytes)), fds);
   }
   // Close once what is buffered is sent; the protocol hears "done cleanly". Under TLS:
   // close_notify, then the peer's (bounded by close_timeout), then the close.
@@ -203,6 +225,10 @@ class Connection final : private StreamHandler {
   [[nodiscard]] sys::Result<bool> no_delay() const;
   [[nodiscard]] sys::Result<void> set_keep_alive(bool on);
   [[nodiscard]] sys::Result<bool> keep_alive() const;
+  // SO_PEERCRED: who is at the other end of a UNIX stream socket, as the kernel recorded it
+  // at connect (or socketpair) time. On TCP the kernel answers pid 0 and ids -1; a closed
+  // connection fails with EBADF.
+  [[nodiscard]] sys::Result<PeerCredentials> peer_credentials() const;
 
   [[nodiscard]] bool connected() const {
     return layer_ != nullptr ? tls_stream().connected() : transport_.connected();
@@ -236,6 +262,7 @@ class Connection final : private StreamHandler {
   void data_received(std::span<const std::byte> data) override;
   bool read_eof() override;
   void write_eof() override;
+  void descriptors_arrived(std::vector<OwnedFd> fds, bool truncated) override;
   void connection_lost(const LossReason& reason) override;
   // The protocol hears the loss, then the owner (the end of both paths, plain and TLS).
   void end(const LossReason& reason);

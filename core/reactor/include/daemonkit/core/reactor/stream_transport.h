@@ -100,6 +100,25 @@ class StreamTransport final : public Producer {
   void write(const char* text) { write(std::string_view(text)); }
   void write(std::string&& bytes);
   void write(std::vector<std::byte>&& bytes);
+  // A write whose first byte carries `fds` (SCM_RIGHTS on a UNIX stream socket), queued in
+  // order with the other writes: the peer receives the descriptors with that byte. They are
+  // duplicated here (F_DUPFD_CLOEXEC), so the caller may close its own at once; the copies are
+  // closed once sent or dropped. Fails, sending nothing, when `bytes` is empty while `fds` is
+  // not (descriptors travel with a byte), with more than kMaxDescriptorsPerWrite (EINVAL, as
+  // sendmsg would), or when a descriptor cannot be duplicated (EBADF, EMFILE). A send failure
+  // is not returned: it ends the connection, as a write's does.
+  [[nodiscard]] sys::Result<void> write_with_descriptors(std::span<const std::byte> bytes,
+                                                         std::span<const int> fds);
+  // Linux's SCM_MAX_FD: the most descriptors one sendmsg may carry.
+  static constexpr std::size_t kMaxDescriptorsPerWrite = 253;
+  // Receiving: room for this many descriptors per read; a message carrying more is cut short
+  // by the kernel (MSG_CTRUNC, see StreamHandler::descriptors_arrived).
+  static constexpr std::size_t kMaxDescriptorsPerRead = 64;
+  // Reads with recvmsg (MSG_CMSG_CLOEXEC) and hands descriptors that arrive to the handler's
+  // descriptors_arrived before the bytes they came with. Off by default: a plain read costs
+  // less, and the kernel closes descriptors that reach a reader that did not ask for them.
+  void receive_descriptors(bool on) { receive_descriptors_ = on; }
+
   // As writes one after the other, but the producer is paused (if at all) once, after the last.
   void write_sequence(std::span<const std::span<const std::byte>> buffers);
   void write_sequence(std::vector<std::string>&& buffers);
@@ -172,6 +191,8 @@ class StreamTransport final : public Producer {
   struct Chunk {
     std::variant<std::string, std::vector<std::byte>> bytes;
     std::size_t sent = 0;
+    // Sent (SCM_RIGHTS) with the chunk's first byte, then closed: empty once sent.
+    std::vector<OwnedFd> fds;
     [[nodiscard]] std::span<const std::byte> unsent() const;
   };
   // What an idle transport with default options does not need, allocated when first needed
@@ -223,6 +244,11 @@ class StreamTransport final : public Producer {
   void on_writable();
   void on_drained();
   void read_some();
+  // One read into `buffer`: read(2), or recvmsg(2) taking descriptors into `fds`.
+  sys::Result<std::size_t> read_into(std::span<std::byte> buffer, std::vector<OwnedFd>& fds,
+                                     bool& truncated);
+  // writev(2) of `iov`, or sendmsg(2) with `fds` on the first byte.
+  sys::Result<std::size_t> send(std::span<const struct iovec> iov, const std::vector<OwnedFd>* fds);
   void close_write_side();
   sys::Result<void> close_fd();
   // Ends the connection once: stops watching, drops the buffer, closes the descriptor, then
@@ -254,6 +280,7 @@ class StreamTransport final : public Producer {
   bool write_closing_ : 1 = false;  // lose_write_connection: shutdown once drained
   bool write_closed_ : 1 = false;   // the write side is shut
   bool lost_ : 1 = false;
+  bool receive_descriptors_ : 1 = false;
 };
 
 }  // namespace daemonkit::core
