@@ -141,9 +141,9 @@ class StreamTransport final : public Producer {
   // Ends the connection now with `reason`: the buffer is dropped, the descriptor closed, and
   // the producer and then the handler hear it from inside this call. A loss that was waiting
   // for the loop's next turn (after abort_connection, say) is told now instead, with its own
-  // reason; once told, this does nothing. For an
-  // owner that is going away and cannot wait for the loop's next turn (a listening port
-  // destroyed with its connections open), never for a handler's own use.
+  // reason; once told, this does nothing. For an owner that is going away and cannot wait for
+  // the loop's next turn (a listening port destroyed with its connections open), never for a
+  // handler's own use.
   void end_now(LossReason reason);
 
   // ---- Flow control --------------------------------------------------------------------------
@@ -180,8 +180,8 @@ class StreamTransport final : public Producer {
   [[nodiscard]] StreamDirection direction() const {
     return static_cast<StreamDirection>(direction_);
   }
-  // A guard that turns false once this transport is destroyed: an owner that embeds the
-  // transport checks it after calling out, instead of keeping a Liveness of its own.
+  // Marks its guards once this transport is destroyed: an owner that embeds the transport
+  // guards its callback frames with it instead of keeping a Liveness of its own.
   [[nodiscard]] detail::Liveness& liveness() { return liveness_; }
   [[nodiscard]] Reactor& reactor() const { return reactor_; }
   [[nodiscard]] sys::Syscalls& os() const { return os_; }
