@@ -5,6 +5,8 @@
 #      daemon listens (twistd's status pipe after startApplication; app::run's after the
 #      services started). bench/launch's timer: rounds interleave the peers in a shuffled
 #      order, every daemon is stopped through its PID file. Target: echod <= 1/50 of twistd.
+#      The floor beside them: bench/launch's minimal double-fork daemonizer in C (a status pipe
+#      that reports at exec of /bin/sleep): what any daemonizing start costs on this machine.
 #   2. the idle daemon's memory: VmRSS and Pss (/proc/PID/smaps_rollup) a moment after start.
 #   bash bench/app/run.sh [RUNS]        (RUNS defaults to 21)
 set -euo pipefail
@@ -16,7 +18,8 @@ build=${DAEMONKIT_BENCH_BUILD_DIR:-$root/build/bench-app}
 DAEMONKIT_WITH_BENCH=1 bash ci/install_deps.sh >&2
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDAEMONKIT_BUILD_BENCH=ON \
   -DDAEMONKIT_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 --target daemonkit_launch_timer echod daemonkit >&2
+cmake --build "$build" -j2 --target daemonkit_launch_timer daemonkit_bench_minimal_daemon echod \
+  daemonkit >&2
 echod=$build/examples/echod/echod
 daemonkit=$build/cli/daemonkit
 twistd=/usr/bin/twistd3
@@ -32,6 +35,7 @@ spec=$work/peers.tsv
     "$twistd" "$work" "$root/bench/app/echo.tac"
   printf 'echod-app\t%s --pidfile {pidfile} --logfile {pidfile}.log --rundir %s echo --port 0\n' \
     "$echod" "$work"
+  printf 'minimal-c\t%s {pidfile} /bin/sleep 60\n' "$build/bench/launch/daemonkit_bench_minimal_daemon"
 } >"$spec"
 
 echo "kernel $(uname -r), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"

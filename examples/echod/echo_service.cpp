@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "daemonkit/core/app/stream_server_service.h"
-#include "echo_server.h"
+#include "echo.h"
 
 namespace echod {
 namespace {
@@ -40,6 +40,7 @@ class EchoService : private EchoFactory, public core::StreamServerService {
     core::StreamServerOptions options;
     options.log = context.log;
     options.activated = &context.activated;
+    options.listen_ssl = context.listen_ssl;
     return options;
   }
 

@@ -344,7 +344,8 @@ class Kernel {
   // Set while the kernel is destroyed: closing descriptors then wakes nobody.
   bool shutting_down = false;
   // Socket namespaces (socket.cpp): the abstract AF_UNIX names (keyed by the socket type's
-  // byte, then the name) and the TCP ports in use.
+  // byte, then the name) and the TCP and UDP ports in use, each port's sockets of both
+  // families in one list (what each covers decides who conflicts and who hears what).
   std::map<std::string, std::weak_ptr<OpenFile>> abstract_sockets;
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> tcp_ports;
   std::map<std::uint16_t, std::vector<std::weak_ptr<OpenFile>>> udp_ports;

@@ -1,4 +1,4 @@
-// What AF_UNIX and AF_INET sockets share: the Socket description, connected byte streams
+// What AF_UNIX, AF_INET and AF_INET6 sockets share: the Socket description, connected byte streams
 // (EOF on the peer's close, EPIPE and SIGPIPE after it, ECONNRESET when it closed with bytes
 // unread), listen and accept with a backlog, datagram queues, socket options, readiness for
 // poll and epoll, and the system calls themselves. Addresses are named and resolved per family
@@ -18,6 +18,7 @@
 
 #include "daemonkit/fake/fake_syscalls.h"
 #include "fake_syscalls_call.h"
+#include "inet_endpoint.h"
 
 namespace daemonkit::fake {
 namespace detail {
@@ -425,6 +426,24 @@ std::string option_text(int level, int name) {
         break;
     }
   }
+  if (level == IPPROTO_IPV6) {
+    switch (name) {
+      case IPV6_V6ONLY:
+        return "IPPROTO_IPV6, IPV6_V6ONLY";
+      case IPV6_ADD_MEMBERSHIP:
+        return "IPPROTO_IPV6, IPV6_JOIN_GROUP";
+      case IPV6_DROP_MEMBERSHIP:
+        return "IPPROTO_IPV6, IPV6_LEAVE_GROUP";
+      case IPV6_MULTICAST_LOOP:
+        return "IPPROTO_IPV6, IPV6_MULTICAST_LOOP";
+      case IPV6_MULTICAST_HOPS:
+        return "IPPROTO_IPV6, IPV6_MULTICAST_HOPS";
+      case IPV6_MULTICAST_IF:
+        return "IPPROTO_IPV6, IPV6_MULTICAST_IF";
+      default:
+        break;
+    }
+  }
   return fmt::format("{}, {}", level, name);
 }
 
@@ -462,6 +481,7 @@ std::string socket_address_text(const sockaddr* addr, socklen_t len) {
   const SocketAddress bytes(reinterpret_cast<const char*>(addr), len);
   if (addr->sa_family == AF_UNIX) return unix_address_text(bytes);
   if (addr->sa_family == AF_INET && len >= sizeof(sockaddr_in)) return inet_address_text(bytes);
+  if (addr->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) return inet_address_text(bytes);
   return fmt::format("{{family={} len={}}}", addr->sa_family, len);
 }
 
@@ -481,7 +501,7 @@ sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
             return sys::fail(ESOCKTNOSUPPORT, "socket");
           }
           if (protocol != 0 && protocol != PF_UNIX) return sys::fail(EPROTONOSUPPORT, "socket");
-        } else if (domain == AF_INET) {
+        } else if (domain == AF_INET || domain == AF_INET6) {
           if (base == SOCK_STREAM) {
             if (protocol != 0 && protocol != IPPROTO_TCP) {
               return sys::fail(EPROTONOSUPPORT, "socket");
@@ -495,7 +515,7 @@ sys::Result<int> FakeSyscalls::socket(int domain, int type, int protocol) {
             return sys::fail(ESOCKTNOSUPPORT, "socket");
           }
         } else {
-          // IPv6, netlink, packet...: not modelled.
+          // Netlink, packet...: not modelled.
           return sys::fail(EAFNOSUPPORT, "socket");
         }
         auto& k = kernel();
@@ -583,7 +603,8 @@ sys::Result<void> FakeSyscalls::listen(int fd, int backlog) {
     if (socket->local.empty()) {
       // A unix socket must be bound first; TCP binds to an ephemeral port of 0.0.0.0.
       if (socket->is_unix()) return sys::fail(EINVAL, "listen");
-      if (auto bound = detail::inet_autobind(kernel(), socket, htonl(INADDR_ANY), "listen");
+      if (auto bound =
+              detail::inet_autobind(kernel(), socket, detail::any_of(socket->domain()), "listen");
           !bound) {
         return bound;
       }
@@ -675,7 +696,7 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
           if (socket->error != 0) return sys::fail(std::exchange(socket->error, 0), "connect");
         }
         std::shared_ptr<Socket> listener;
-        in_addr_t destination = 0;
+        in6_addr destination{};
         if (socket->is_unix()) {
           auto found = detail::unix_find(k, p, addr, len, SOCK_STREAM, "connect");
           if (found || found.error().code != EINVAL) socket->autobind_for_credentials();
@@ -687,7 +708,7 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
             return sys::fail(ECONNREFUSED, "connect");
           }
         } else {
-          auto found = detail::inet_find_listener(k, addr, len, &destination, "connect");
+          auto found = detail::inet_find_listener(k, *socket, addr, len, &destination, "connect");
           if (!found) {
             if (found.error().code == ECONNREFUSED && socket->nonblocking()) {
               // Linux answers EINPROGRESS and reports the refusal through SO_ERROR.
@@ -734,14 +755,17 @@ sys::Result<void> FakeSyscalls::connect(int fd, const struct sockaddr* addr, soc
         server->pass_credentials = listener->pass_credentials;
         if (!socket->is_unix()) {
           // An accepted TCP socket has the address the client reached, on the listener's port.
-          sockaddr_in mine{};
-          std::memcpy(&mine, listener->local.data(), sizeof mine);
-          server->local = detail::inet_address(destination, mine.sin_port);
+          server->local = detail::inet_accepted_address(*listener, destination);
           detail::inet_register(k, server);
         }
         server->peer_address = socket->local.empty() ? detail::unix_unnamed() : socket->local;
         socket->peer_address = listener->local;
-        if (!socket->is_unix()) socket->peer_address = server->local;
+        if (!socket->is_unix()) {
+          // Each side names the other in its own family: a dual-stack listener's IPv4 client
+          // is a v4-mapped address.
+          server->peer_address = detail::inet_as_seen_by(*server, socket->local);
+          socket->peer_address = detail::inet_as_seen_by(*socket, server->local);
+        }
         socket->join(socket, server);
         if (socket->is_unix()) {
           // unix_stream_connect: the accepted socket's peer is the connecting process, the
@@ -989,6 +1013,9 @@ sys::Result<void> FakeSyscalls::setsockopt(int fd, int level, int name, const vo
         if (level == IPPROTO_IP && !socket->is_unix() && !socket->is_stream()) {
           return detail::udp_set_ip_option(kernel(), socket, name, value, len);
         }
+        if (level == IPPROTO_IPV6 && socket->domain() == AF_INET6) {
+          return detail::inet6_set_option(kernel(), socket, name, value, len);
+        }
         bool* flag = nullptr;
         if (level == SOL_SOCKET) {
           if (name == SO_REUSEADDR) flag = &socket->reuse_address;
@@ -1085,8 +1112,15 @@ sys::Result<void> FakeSyscalls::getsockopt(int fd, int level, int name, void* va
           auto got = detail::udp_ip_option(*socket, name);
           if (!got) return sys::fail(got.error());
           v = *got;
+        } else if (level == IPPROTO_IPV6 && socket->domain() == AF_INET6) {
+          auto got = detail::inet6_option(*socket, name);
+          if (!got) return sys::fail(got.error());
+          v = *got;
         } else if (level != SOL_SOCKET &&
-                   (socket->is_unix() || (!socket->is_stream() && level != IPPROTO_IP))) {
+                   (socket->is_unix() || (socket->domain() == AF_INET && level != IPPROTO_IP &&
+                                          !(socket->is_stream() && level == IPPROTO_TCP)))) {
+          // ip_getsockopt's answer to a level it does not know (an AF_INET6 socket's
+          // ipv6_getsockopt says ENOPROTOOPT instead).
           return sys::fail(EOPNOTSUPP, "getsockopt");
         } else {
           return sys::fail(ENOPROTOOPT, "getsockopt");
@@ -1107,8 +1141,7 @@ sys::Result<void> FakeSyscalls::getsockname(int fd, struct sockaddr* addr, sockl
     const std::shared_ptr<Socket> socket = *socket_or;
     detail::SocketAddress name = socket->local;
     if (name.empty()) {
-      name =
-          socket->is_unix() ? detail::unix_unnamed() : detail::inet_address(htonl(INADDR_ANY), 0);
+      name = socket->is_unix() ? detail::unix_unnamed() : detail::inet_unbound(socket->domain());
     }
     if (addr == nullptr || len == nullptr) return sys::fail(EFAULT, "getsockname");
     return detail::copy_address(name, addr, len, "getsockname");

@@ -1,5 +1,6 @@
 // Sockets of the simulated kernel: AF_UNIX stream and datagram sockets (filesystem paths and
-// the abstract namespace) and AF_INET TCP and UDP sockets on the loopback interface. socket.cpp
+// the abstract namespace) and AF_INET and AF_INET6 TCP and UDP sockets on the loopback
+// interface (127.0.0.0/8 and ::1, dual-stack as Linux). socket.cpp
 // holds what the families share (the Socket description, byte streams, listen/accept,
 // options, the system calls); socket_unix.cpp and socket_inet.cpp name addresses and find the
 // socket an address reaches; socket_udp.cpp is UDP's ports and delivery; socket_rights.cpp is
@@ -179,12 +180,21 @@ class Socket final : public OpenFile, public std::enable_shared_from_this<Socket
   // UDP: what bind() chose, which a disconnect (connect to AF_UNSPEC) keeps.
   bool udp_address_chosen = false;
   bool udp_port_chosen = false;
-  // UDP multicast: the groups joined (network order; all on lo), and IP_MULTICAST_LOOP,
-  // IP_MULTICAST_TTL and IP_MULTICAST_IF as set.
-  std::vector<in_addr_t> multicast_groups;
+  // AF_INET6: IPV6_V6ONLY (off by default, as net.ipv6.bindv6only is): when on, the socket
+  // neither hears IPv4 nor reaches v4-mapped addresses.
+  bool v6only = false;
+  // UDP multicast: the groups joined, all on lo (IPv4 ones v4-mapped, by IP_ADD_MEMBERSHIP;
+  // IPv6 ones by IPV6_JOIN_GROUP), and IP_MULTICAST_LOOP, IP_MULTICAST_TTL and
+  // IP_MULTICAST_IF as set.
+  std::vector<in6_addr> multicast_groups;
   bool multicast_loop = true;
   int multicast_ttl = 1;
   in_addr_t multicast_interface = 0;
+  // IPV6_MULTICAST_LOOP, IPV6_MULTICAST_HOPS (-1: the default, which reads back as 1) and
+  // IPV6_MULTICAST_IF (an interface index; 0: none).
+  bool multicast6_loop = true;
+  int multicast6_hops = -1;
+  unsigned multicast6_interface = 0;
 
  private:
   int domain_;
@@ -207,25 +217,37 @@ SocketAddress unix_unnamed();
 // Binds an unbound AF_UNIX socket to a free autobind name: "\0" and five hex digits.
 void unix_autobind(Kernel& kernel, Socket& socket, const std::shared_ptr<Socket>& self);
 
-// ---- AF_INET (socket_inet.cpp) ----
+// ---- AF_INET and AF_INET6 TCP (socket_inet.cpp) ----
 
 sys::Result<void> inet_bind(Kernel& kernel, Process& p, const std::shared_ptr<Socket>& self,
                             const sockaddr* addr, socklen_t len);
-// Binds to an ephemeral port of `address` (network order), as listen and connect do.
+// Binds to an ephemeral port of `address` (IPv4 v4-mapped), as listen and connect do.
 sys::Result<void> inet_autobind(Kernel& kernel, const std::shared_ptr<Socket>& self,
-                                in_addr_t address, const char* call);
+                                const in6_addr& address, const char* call);
 // Whether another socket already listens where `socket` is bound.
 bool inet_listen_conflict(const Kernel& kernel, const Socket& socket);
-// The listening socket a loopback address reaches; ENETUNREACH off loopback, ECONNREFUSED
-// when nothing listens.
-sys::Result<std::shared_ptr<Socket>> inet_find_listener(Kernel& kernel, const sockaddr* addr,
-                                                        socklen_t len, in_addr_t* destination,
-                                                        const char* call);
+// The listening socket a loopback address reaches from `socket`; ENETUNREACH off loopback
+// (and to a v4-mapped address from an IPV6_V6ONLY socket), ECONNREFUSED when nothing listens.
+// `destination` learns the address reached (v4-mapped for IPv4).
+sys::Result<std::shared_ptr<Socket>> inet_find_listener(Kernel& kernel, const Socket& socket,
+                                                        const sockaddr* addr, socklen_t len,
+                                                        in6_addr* destination, const char* call);
 // Registers an accepted socket on its listener's port.
 void inet_register(Kernel& kernel, const std::shared_ptr<Socket>& socket);
-// "tcp:127.0.0.1:7007".
+// "tcp:127.0.0.1:7007", "tcp:[::1]:7007".
 std::string inet_address_text(const SocketAddress& address);
-SocketAddress inet_address(in_addr_t address, in_port_t port);
+// What an unbound TCP or UDP socket's getsockname says: the family's wildcard, port 0.
+SocketAddress inet_unbound(int domain);
+// The address an accepted socket has: the one its client reached, on its listener's port.
+SocketAddress inet_accepted_address(const Socket& listener, const in6_addr& destination);
+// An address of another socket as `socket` names it (a v4-mapped one for an AF_INET6
+// socket that heard IPv4).
+SocketAddress inet_as_seen_by(const Socket& socket, const SocketAddress& address);
+// setsockopt and getsockopt at IPPROTO_IPV6 on an AF_INET6 socket (IPV6_V6ONLY, and the
+// multicast options, which only UDP takes).
+sys::Result<void> inet6_set_option(Kernel& kernel, const std::shared_ptr<Socket>& self, int name,
+                                   const void* value, socklen_t len);
+sys::Result<int> inet6_option(const Socket& socket, int name);
 
 // ---- Messages (socket_rights.cpp) ----
 
@@ -254,7 +276,7 @@ Credentials peer_credentials_of(const Process& p);
 void put_control(msghdr& msg, std::size_t& used, int level, int type, const void* data,
                  std::size_t len);
 
-// ---- UDP over AF_INET (socket_udp.cpp) ----
+// ---- UDP over AF_INET and AF_INET6 (socket_udp.cpp) ----
 
 sys::Result<void> udp_bind(Kernel& kernel, Process& p, const std::shared_ptr<Socket>& self,
                            const sockaddr* addr, socklen_t len);
@@ -265,6 +287,10 @@ sys::Result<void> udp_connect(Kernel& kernel, const std::shared_ptr<Socket>& sel
 sys::Result<void> udp_set_ip_option(Kernel& kernel, const std::shared_ptr<Socket>& self, int name,
                                     const void* value, socklen_t len);
 sys::Result<int> udp_ip_option(const Socket& socket, int name);
+// The IPv6 multicast options at IPPROTO_IPV6 on a UDP socket (ENOPROTOOPT for others).
+sys::Result<void> udp_set_ipv6_option(Kernel& kernel, const std::shared_ptr<Socket>& self, int name,
+                                      const void* value, socklen_t len);
+sys::Result<int> udp_ipv6_option(const Socket& socket, int name);
 // One datagram to `addr` (null: the connected peer). Errors name "sendto".
 sys::Result<std::size_t> udp_send(Kernel& kernel, const std::shared_ptr<Socket>& self,
                                   std::span<const std::byte> bytes, const sockaddr* addr,

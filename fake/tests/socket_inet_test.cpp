@@ -1,7 +1,8 @@
 // AF_INET stream sockets on the fake kernel's loopback: binding (ephemeral ports, privileged
 // ports, EADDRINUSE with and without SO_REUSEADDR), listen/connect/accept4 between processes,
 // byte streams, EOF, EPIPE, the non-blocking connect's EINPROGRESS, readiness, and honest
-// refusals off loopback.
+// refusals off loopback; and the same over AF_INET6 (the differential tests pin the rest).
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "daemonkit/fake/fake_syscalls.h"
+#include "daemonkit/fake/transcript_matchers.h"
 #include "socket_test_support.h"
 
 namespace daemonkit::fake {
@@ -307,6 +309,81 @@ TEST(FakeTcp, TheTranscriptShowsAddresses) {
   EXPECT_EQ(os.transcript().back().call_text(), "bind(0, tcp:127.0.0.1:7007, 16)");
   EXPECT_EQ(os.describe_fd(os.getpid(), fd), "socket:[" + std::to_string(os.fstat(fd)->st_ino) +
                                                  "]:tcp tcp:127.0.0.1:7007 (cloexec)");
+}
+
+sockaddr_in6 inet6_address(const char* host, std::uint16_t port) {
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(port);
+  inet_pton(AF_INET6, host, &a.sin6_addr);
+  return a;
+}
+
+TEST(FakeTcp6, TheTranscriptAndDescriptionsShowBracketedAddresses) {
+  FakeSyscalls os;
+  const int listener = *os.socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const auto at = inet6_address("::1", 7007);
+  ASSERT_TRUE(os.bind(listener, reinterpret_cast<const sockaddr*>(&at), sizeof at));
+  EXPECT_EQ(os.transcript().back().call_text(), "bind(0, tcp:[::1]:7007, 28)");
+  ASSERT_TRUE(os.listen(listener, 1));
+  const int udp = *os.socket(AF_INET6, SOCK_DGRAM, 0);
+  const auto mapped = inet6_address("::ffff:127.0.0.1", 7008);
+  ASSERT_TRUE(os.bind(udp, reinterpret_cast<const sockaddr*>(&mapped), sizeof mapped));
+  const int on = 1;
+  ASSERT_TRUE(os.setsockopt(udp, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &on, sizeof on));
+  EXPECT_EQ(os.transcript().back().call_text(),
+            "setsockopt(1, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1, 4)");
+  EXPECT_EQ(os.describe_fd(os.getpid(), listener), "socket:[" +
+                                                       std::to_string(os.fstat(listener)->st_ino) +
+                                                       "]:tcp tcp:[::1]:7007 listening (cloexec)");
+  EXPECT_EQ(os.describe_fd(os.getpid(), udp), "socket:[" + std::to_string(os.fstat(udp)->st_ino) +
+                                                  "]:udp udp:[::ffff:127.0.0.1]:7008");
+}
+
+TEST(FakeTcp6, AClientInAnotherProcessReachesADualStackListenerByIpv4) {
+  FakeSyscalls os;
+  const pid_t server = os.getpid();
+  const int listener = *os.socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ASSERT_TRUE(os.listen(listener, 4));
+  sockaddr_in6 name{};
+  socklen_t len = sizeof name;
+  ASSERT_TRUE(os.getsockname(listener, reinterpret_cast<sockaddr*>(&name), &len));
+  EXPECT_EQ(len, sizeof(sockaddr_in6));
+  const std::uint16_t port = ntohs(name.sin6_port);
+  os.script_fork(ForkAs::kChild);
+  ASSERT_EQ(*os.fork(), 0);
+  const pid_t client = os.getpid();
+  const int fd = tcp(os);
+  ASSERT_TRUE(connect_to(os, fd, "127.0.0.1", port));
+  ASSERT_TRUE(os.write(fd, "v4 hello", 8));
+  os.switch_to(server);
+  sockaddr_in6 peer{};
+  socklen_t peer_len = sizeof peer;
+  const int conn = *os.accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_len, 0);
+  EXPECT_EQ(peer_len, sizeof(sockaddr_in6));
+  EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr));
+  EXPECT_EQ(recv_text(os, conn), "v4 hello");
+  EXPECT_THAT(os.describe_fd(server, conn), testing::HasSubstr("-> tcp:[::ffff:127.0.0.1]:"));
+  EXPECT_THAT(os.describe_fd(client, fd), testing::HasSubstr("-> tcp:127.0.0.1:"));
+}
+
+TEST(FakeTcp6, FaultsAreInjectedOnTheIpv6PathsByName) {
+  FakeSyscalls os;
+  os.fail_nth("bind", 1, EADDRINUSE);
+  os.fail_nth("setsockopt", 1, ENOPROTOOPT);
+  const int fd = *os.socket(AF_INET6, SOCK_STREAM, 0);
+  const auto at = inet6_address("::1", 0);
+  EXPECT_EQ(os.bind(fd, reinterpret_cast<const sockaddr*>(&at), sizeof at).error().code,
+            EADDRINUSE);
+  const int on = 1;
+  EXPECT_EQ(os.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on).error().code, ENOPROTOOPT);
+  EXPECT_THAT(os.transcript(), CallFailedWith("setsockopt", ENOPROTOOPT));
+  // Nothing was changed by the failed calls: the socket is unbound and dual-stack still.
+  int v6only = -1;
+  socklen_t len = sizeof v6only;
+  ASSERT_TRUE(os.getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len));
+  EXPECT_EQ(v6only, 0);
+  ASSERT_TRUE(os.bind(fd, reinterpret_cast<const sockaddr*>(&at), sizeof at));
 }
 
 }  // namespace

@@ -637,7 +637,7 @@ TEST(FakeUnixStream, APathSocketCannotBeOpened) {
 
 TEST(FakeSocket, RefusesWhatIsNotModelledHonestly) {
   FakeSyscalls os;
-  EXPECT_EQ(os.socket(AF_INET6, SOCK_STREAM, 0).error().code, EAFNOSUPPORT);
+  EXPECT_EQ(os.socket(AF_NETLINK, SOCK_RAW, 0).error().code, EAFNOSUPPORT);
   EXPECT_EQ(os.socket(AF_INET, SOCK_RAW, 0).error().code, ESOCKTNOSUPPORT);
   EXPECT_EQ(os.socket(AF_UNIX, SOCK_STREAM, 7).error().code, EPROTONOSUPPORT);
   EXPECT_EQ(os.socket(AF_UNIX, SOCK_SEQPACKET, 0).error().code, ESOCKTNOSUPPORT);

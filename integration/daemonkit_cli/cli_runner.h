@@ -3,11 +3,15 @@
 // to read files and wait for processes.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,6 +198,30 @@ inline bool process_alive(pid_t pid) {
   const auto close_paren = stat.rfind(')');
   return close_paren == std::string::npos || stat.size() < close_paren + 3 ||
          stat[close_paren + 2] != 'Z';
+}
+
+// Sends `line` to a TCP server on 127.0.0.1:port and returns what came back, up to as many
+// bytes; each read waits at most 5 s, so a server that never answers fails the test, not the run.
+inline std::string echo_through(int port, const std::string& line) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval bound{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+    char buffer[256];
+    while (reply.size() < line.size()) {
+      const ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n <= 0) break;
+      reply.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  close(fd);
+  return reply;
 }
 
 // Waits for `pred` up to `limit`.

@@ -54,26 +54,6 @@ class Echod : public ::testing::Test {
   fs::path dir_;
 };
 
-std::string echo_through(int port, const std::string& line) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
-    char buffer[256];
-    while (reply.size() < line.size()) {
-      const ssize_t n = read(fd, buffer, sizeof buffer);
-      if (n <= 0) break;
-      reply.append(buffer, static_cast<std::size_t>(n));
-    }
-  }
-  close(fd);
-  return reply;
-}
-
 TEST_F(Echod, EchoesUnderEachReadinessProtocolAndStopsCleanly) {
   for (const char* mode : {"--ready=pipe", "--ready=notify", "--ready=exec"}) {
     std::filesystem::remove(logfile());

@@ -81,7 +81,8 @@ int run_app(sys::Syscalls& os, const AppInvocation& invocation,
   if (!reactor) return start_failed(os, program, to_string(reactor.error()));
 
   Application app(program);
-  const ServiceContext context{**reactor, os, relay.sink(line.maker->name), *activated, app};
+  const ServiceContext context{**reactor,  os,  relay.sink(line.maker->name),
+                               *activated, app, invocation.listen_ssl};
   auto service = line.maker->make(line.maker_options, context);
   if (!service) {
     const std::string where = fmt::format("{} {}", program, line.maker->name);
@@ -140,13 +141,15 @@ int run_app(sys::Syscalls& os, const AppInvocation& invocation,
 
 namespace daemonkit::app {
 
-int run(int argc, char** argv, std::span<const core::ServiceMaker> makers, std::string version) {
+int run(int argc, char** argv, std::span<const core::ServiceMaker> makers, std::string version,
+        core::SslEndpointListener listen_ssl) {
   core::AppInvocation invocation;
   invocation.args.assign(argv, argv + argc);
   invocation.environment = core::Environment::from_envp(environ);
   invocation.notify = core::NotifyVariables::from_envp(environ);
   invocation.activation = core::ActivationVariables::take_from_environment();
   invocation.version = std::move(version);
+  invocation.listen_ssl = listen_ssl;
   if (argc > 0) invocation.executable = argv[0];
   sys::RealSyscalls os;
   return core::run_app(os, invocation, makers);

@@ -24,7 +24,7 @@ constexpr std::size_t kMaxUnixPathBytes = sizeof(sockaddr_un{}.sun_path) - 1;
 // systemd's limit on a FileDescriptorName=.
 constexpr std::size_t kMaxFdNameBytes = 255;
 constexpr std::uint64_t kMaxInt = INT_MAX;
-constexpr int kDefaultBacklog = 50;
+constexpr int kDefaultBacklog = kDefaultEndpointBacklog;
 constexpr mode_t kDefaultUnixMode = 0666;
 constexpr unsigned kDefaultTimeout = 30;
 

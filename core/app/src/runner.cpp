@@ -163,12 +163,21 @@ int Runner::run_application(DaemonContext& ctx) {
   }
   if (auto started = app_.service().start(); !started) return start_failed(ctx, started.error());
   stop_on_shutdown();
-  ctx.ready();
-  if (hooks_.on_ready) hooks_.on_ready();
+  // Ready goes out from the reactor's startup, once it routes SIGTERM and SIGINT (twistd
+  // writes its "0" before): the launcher exits as it reads it, and a SIGTERM sent right then
+  // must stop the services and remove the PID file, not kill the daemon by default action.
+  bool readied = false;
+  reactor_.call_when_running([this, &ctx, &readied] {
+    readied = true;
+    ctx.ready();
+    if (hooks_.on_ready) hooks_.on_ready();
+  });
 
   int status = 0;
   if (auto ran = reactor_.run(); !ran) {
-    note(LogLevel::kCritical, fmt::format("the reactor failed: {}", to_string(ran.error())));
+    const std::string failure = fmt::format("the reactor failed: {}", to_string(ran.error()));
+    if (!readied) return start_failed(ctx, StepError::plain(StepKind::kApplication, failure));
+    note(LogLevel::kCritical, failure);
     status = 1;
   }
   if (hooks_.on_stopped) hooks_.on_stopped();

@@ -11,8 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "listen_error.h"
+
 #include "daemonkit/core/net/tcp.h"
-#include "daemonkit/core/net/tls_context.h"
 #include "daemonkit/core/net/unix_stream.h"
 
 namespace daemonkit::core {
@@ -30,8 +31,12 @@ int family_of(SocketDomain domain) {
   return AF_UNSPEC;
 }
 
+}  // namespace
+
+namespace detail {
+
 StepError listen_error(const ServerEndpoint& endpoint, std::string_view why,
-                       std::optional<sys::Error> cause = std::nullopt) {
+                       std::optional<sys::Error> cause) {
   StepError error =
       StepError::plain(StepKind::kApplication, fmt::format("{}: {}", to_string(endpoint), why));
   error.cause = std::move(cause);
@@ -51,7 +56,9 @@ StepError listen_error(const ServerEndpoint& endpoint, const ReactorError& error
   return failed;
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::listen_error;
 
 StreamServerService::StreamServerService(Reactor& reactor, sys::Syscalls& os,
                                          ServerEndpoint endpoint, ServerFactory& factory,
@@ -109,27 +116,13 @@ StepResult<void> StreamServerService::listen() {
           const std::string name = e.abstract ? "@" + e.path : e.path;
           port = listen_unix(reactor_, os_, name, factory_, std::move(o));
         } else if constexpr (std::is_same_v<E, SslServerEndpoint>) {
-          // Twisted loads extra chains and DH parameters; refusing them says so, where
-          // ignoring them would serve without what the operator asked for.
-          if (!e.extra_cert_chain.empty() || !e.dh_parameters.empty()) {
-            return step_failed(
-                listen_error(endpoint_,
-                             "extraCertChain and dhParameters are not supported; give the chain "
-                             "in certKey (leaf first) and let TLS 1.2+ use ECDHE"));
+          if (options_.listen_ssl == nullptr) {
+            return step_failed(listen_error(
+                endpoint_,
+                "this program has no TLS (give app::run or StreamServerOptions listen_ssl: "
+                "core::listen_ssl_endpoint)"));
           }
-          TlsOptions tls;
-          tls.private_key = Pem::file(e.private_key);
-          tls.certificate_chain = Pem::file(e.cert_key.empty() ? e.private_key : e.cert_key);
-          auto context = TlsContext::server(os_, std::move(tls));
-          if (!context) {
-            return step_failed(
-                listen_error(endpoint_, context.error().message, context.error().os));
-          }
-          ListenOptions o;
-          o.backlog = e.backlog;
-          o.interface = e.interface;
-          o.port = options_.port;
-          port = listen_ssl(reactor_, os_, e.port, factory_, *context, std::move(o));
+          return options_.listen_ssl(reactor_, os_, e, factory_, options_.port);
         } else {
           if (options_.activated == nullptr) {
             return step_failed(listen_error(endpoint_,

@@ -51,16 +51,37 @@ TEST(EndpointString, TcpWithKeywords) {
 }
 
 TEST(EndpointString, TcpDefaultsAndPositionalsInTwistedsOrder) {
-  EXPECT_EQ(server_as<TcpServerEndpoint>("tcp:80"), (TcpServerEndpoint{false, 80, "", 50}));
+  EXPECT_EQ(server_as<TcpServerEndpoint>("tcp:80"), (TcpServerEndpoint{false, 80, "", SOMAXCONN}));
   EXPECT_EQ(server_as<TcpServerEndpoint>("tcp:80:10.0.0.1:7"),
             (TcpServerEndpoint{false, 80, "10.0.0.1", 7}));
-  EXPECT_EQ(server_as<TcpServerEndpoint>("tcp:port=0"), (TcpServerEndpoint{false, 0, "", 50}));
+  EXPECT_EQ(server_as<TcpServerEndpoint>("tcp:port=0"),
+            (TcpServerEndpoint{false, 0, "", SOMAXCONN}));
+}
+
+// Twisted's 50 stalls a burst of connections; a backlog written in the string is kept as given.
+TEST(EndpointString, ABacklogNotGivenIsCoreNetsAndOneGivenIsKept) {
+  for (const char* text : {"tcp:80", "tcp6:80", "unix:/run/x.sock", "ssl:443"}) {
+    const auto parsed = parse_server_endpoint(text);
+    ASSERT_TRUE(parsed) << text;
+    std::visit(
+        [&](const auto& e) {
+          if constexpr (requires { e.backlog; }) {
+            EXPECT_EQ(e.backlog, SOMAXCONN) << text;
+          } else {
+            ADD_FAILURE() << text << " parsed to a kind without a backlog";
+          }
+        },
+        *parsed);
+  }
+  EXPECT_EQ(server_as<TcpServerEndpoint>("tcp:80:backlog=50").backlog, 50);
+  EXPECT_EQ(to_string(*parse_server_endpoint("tcp:80:backlog=50")), "tcp:80:backlog=50");
 }
 
 TEST(EndpointString, Tcp6WithEscapedColonsAndItsOwnOrder) {
   EXPECT_EQ(server_as<TcpServerEndpoint>(R"(tcp6:8080:interface=\:\:1)"),
-            (TcpServerEndpoint{true, 8080, "::1", 50}));
-  EXPECT_EQ(server_as<TcpServerEndpoint>("tcp6:443"), (TcpServerEndpoint{true, 443, "::", 50}));
+            (TcpServerEndpoint{true, 8080, "::1", SOMAXCONN}));
+  EXPECT_EQ(server_as<TcpServerEndpoint>("tcp6:443"),
+            (TcpServerEndpoint{true, 443, "::", SOMAXCONN}));
   // TCP6's parser takes (port, backlog, interface).
   EXPECT_EQ(server_as<TcpServerEndpoint>(R"(tcp6:80:9:fe80\:\:1%eth0)"),
             (TcpServerEndpoint{true, 80, "fe80::1%eth0", 9}));
@@ -71,9 +92,9 @@ TEST(EndpointString, UnixWithModeLockfileAndBacklog) {
             (UnixServerEndpoint{"/run/x.sock", false, 0660, 10, true}));
   // Twisted's defaults in strings: mode 666 and a lock file.
   EXPECT_EQ(server_as<UnixServerEndpoint>("unix:/run/x.sock"),
-            (UnixServerEndpoint{"/run/x.sock", false, 0666, 50, true}));
+            (UnixServerEndpoint{"/run/x.sock", false, 0666, SOMAXCONN, true}));
   EXPECT_EQ(server_as<UnixServerEndpoint>("unix:address=rel.sock:lockfile=0"),
-            (UnixServerEndpoint{"rel.sock", false, 0666, 50, false}));
+            (UnixServerEndpoint{"rel.sock", false, 0666, SOMAXCONN, false}));
 }
 
 TEST(EndpointString, UnixAbstractNamesStartWithAnAt) {
@@ -246,11 +267,11 @@ TEST(EndpointString, LongValuesAreCutShortInMessages) {
 TEST(EndpointString, PrintsTheCanonicalForm) {
   EXPECT_EQ(to_string(ServerEndpoint(TcpServerEndpoint{false, 8080, "127.0.0.1", 100})),
             "tcp:8080:interface=127.0.0.1:backlog=100");
-  EXPECT_EQ(to_string(ServerEndpoint(TcpServerEndpoint{true, 8080, "::1", 50})),
+  EXPECT_EQ(to_string(ServerEndpoint(TcpServerEndpoint{true, 8080, "::1", SOMAXCONN})),
             R"(tcp6:8080:interface=\:\:1)");
-  EXPECT_EQ(to_string(ServerEndpoint(UnixServerEndpoint{"/a=b:c", false, 0600, 50, false})),
+  EXPECT_EQ(to_string(ServerEndpoint(UnixServerEndpoint{"/a=b:c", false, 0600, SOMAXCONN, false})),
             R"(unix:/a\=b\:c:mode=600:lockfile=0)");
-  EXPECT_EQ(to_string(ServerEndpoint(UnixServerEndpoint{"ctl", true, 0666, 50, false})),
+  EXPECT_EQ(to_string(ServerEndpoint(UnixServerEndpoint{"ctl", true, 0666, SOMAXCONN, false})),
             "unix:@ctl");
   EXPECT_EQ(to_string(ServerEndpoint(SystemdServerEndpoint{SocketDomain::kUnix, {}, "web"})),
             "systemd:domain=UNIX:name=web");

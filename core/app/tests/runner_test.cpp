@@ -154,6 +154,8 @@ struct Scenario {
   std::optional<std::string> process_name;
   bool with_hooks = false;
   std::optional<std::string> fail_on_daemon;
+  // The reactor has run and stopped before the runner's run (it cannot run again).
+  bool reactor_used_up = false;
 };
 
 RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
@@ -197,6 +199,10 @@ RunnerRun run_runner(FakeSyscalls& os, const Scenario& scenario) {
     runner.set_hooks(std::move(hooks));
   }
 
+  if (scenario.reactor_used_up) {
+    reactor->call_when_running([&] { EXPECT_TRUE(reactor->stop()); });
+    EXPECT_TRUE(reactor->run());
+  }
   if (scenario.setup) scenario.setup(os);
   os.clear_transcript();
   if (scenario.arm) scenario.arm(os);
@@ -314,8 +320,8 @@ TEST(Runner, RunsTwistdsStepsInTwistdsOrderAcrossTheThreeProcesses) {
               // the pid is written through. "reactor again": after_daemonize's new epoll fd.
               ElementsAre("log opened", "pid file checked", "pid file checked", "fork", "setsid",
                           "fork", "reactor again", "umask", "rundir", "pid written",
-                          "privileged_start", "bind :80", "privileges shed", "start", "ready",
-                          "reactor runs", "stop", "shut down logged", "pid file removed",
+                          "privileged_start", "bind :80", "privileges shed", "start",
+                          "reactor runs", "ready", "stop", "shut down logged", "pid file removed",
                           "kill self SIGTERM", "intermediate exits 0", "launcher exits 0"))
       << to_string(os.transcript());
   EXPECT_EQ(run.first_parent_exit, 0);
@@ -333,10 +339,42 @@ TEST(Runner, HooksRunInTheDaemonAfterSheddingAndAroundTheServicesLife) {
               ElementsAre("log opened", "pid file checked", "pid file checked", "fork", "setsid",
                           "fork", "reactor again", "umask", "rundir", "pid written",
                           "privileged_start", "bind :80", "privileges shed", "hook on_daemon",
-                          "start", "ready", "hook on_ready", "reactor runs", "hook on_stopping",
+                          "start", "reactor runs", "ready", "hook on_ready", "hook on_stopping",
                           "stop", "hook on_stopped", "shut down logged", "pid file removed",
                           "kill self SIGTERM", "intermediate exits 0", "launcher exits 0"))
       << to_string(os.transcript());
+}
+
+// The launcher exits 0 as soon as it reads "0", and whoever started it may send SIGTERM at
+// once (a service manager's restart, a test's teardown). Reported before the reactor routed
+// SIGTERM (twistd's order), that signal would kill the daemon by its default action: no
+// services stopped, the PID file left behind.
+TEST(Runner, ReadyIsReportedOnlyOnceTheReactorRoutesSigterm) {
+  FakeSyscalls os;
+  const RunnerRun run = run_runner(os, Scenario{});
+  // SIGTERM's disposition when the status pipe's "0" is written, from the daemon's calls.
+  bool sigterm_routed = false;
+  std::vector<bool> routed_at_each_ready;
+  for (const CallRecord& r : os.transcript()) {
+    if (r.pid != run.daemon) continue;
+    const std::string text = r.call_text();
+    if (r.name == "sigaction" && mentions(text, "SIGTERM, handler")) sigterm_routed = true;
+    if (r.name == "write" && mentions(text, "\"0\", 1")) {
+      routed_at_each_ready.push_back(sigterm_routed);
+    }
+  }
+  EXPECT_THAT(routed_at_each_ready, ElementsAre(true)) << to_string(os.transcript());
+  EXPECT_EQ(run.first_parent_exit, 0);
+}
+
+TEST(Runner, AReactorThatCannotRunFailsTheStartThroughTheLauncher) {
+  FakeSyscalls os;
+  Scenario scenario;
+  scenario.reactor_used_up = true;
+  const RunnerRun run = run_runner(os, scenario);
+  EXPECT_EQ(run.first_parent_exit, 1);
+  EXPECT_THAT(run.first_parent_stderr, HasSubstr("the reactor failed"));
+  EXPECT_FALSE(os.stat_path(kPidFile)) << "a PID file remains after a failed start";
 }
 
 TEST(Runner, AFailingOnDaemonHookFailsTheStartBeforeTheServicesAndRemovesThePidFile) {
@@ -778,6 +816,12 @@ bool survivable(const CallRecord& r, int error) {
   if (r.name == "fstat" && r.args.at(0) == "0") return true;
   // The service's own print, which it ignores.
   if (r.name == "write" && mentions(r.call_text(), "hello from start")) return true;
+  // The waker's eventfd, written by SIGTERM's handler (this test sends it from the reactor's
+  // startup, before ready goes out): the caught flag the handler set is read every turn.
+  if (r.name == "write" &&
+      mentions(r.call_text(), "\"\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\", 8")) {
+    return true;
+  }
   // The log takes no write: the line waits in the backlog, the daemon goes on.
   if (r.name == "write" && r.args.at(0) == "5") return true;
   return false;

@@ -73,6 +73,12 @@ struct Server {
   std::shared_ptr<StreamServerService> service(std::string_view endpoint) {
     return service(endpoint, options());
   }
+  // As a program that links TLS (app::run given listen_ssl_endpoint) makes it.
+  std::shared_ptr<StreamServerService> ssl_service(std::string_view endpoint) {
+    StreamServerOptions o = options();
+    o.listen_ssl = &listen_ssl_endpoint;
+    return service(endpoint, std::move(o));
+  }
   void spin(int turns = 8) {
     for (int i = 0; i < turns; ++i) {
       reactor->run_until_current();
@@ -475,8 +481,8 @@ TEST(StreamServerService, AnSslEndpointServesTlsWithTheKeyAndCertificateItNames)
   w.os.make_dir("/etc/web");
   w.os.write_file("/etc/web/cert.pem", certs.localhost.certificate, 0644);
   w.os.write_file("/etc/web/key.pem", certs.localhost.key, 0600);
-  auto web =
-      w.service("ssl:0:privateKey=/etc/web/key.pem:certKey=/etc/web/cert.pem:interface=127.0.0.1");
+  auto web = w.ssl_service(
+      "ssl:0:privateKey=/etc/web/key.pem:certKey=/etc/web/cert.pem:interface=127.0.0.1");
   ASSERT_THAT(web->privileged_start(), IsOk());
   TlsOptions trust;
   trust.trusted_authorities = Pem::text(certs.authority.certificate);
@@ -491,19 +497,32 @@ TEST(StreamServerService, AnSslEndpointServesTlsWithTheKeyAndCertificateItNames)
 
 TEST(StreamServerService, AnSslEndpointWhoseKeyCannotBeReadFailsNamingIt) {
   Server w;
-  auto web = w.service("ssl:0:privateKey=/etc/missing.pem");
+  auto web = w.ssl_service("ssl:0:privateKey=/etc/missing.pem");
   auto started = web->start();
   ASSERT_FALSE(started);
   EXPECT_THAT(started.error().message, HasSubstr("ssl:0:privateKey=/etc/missing.pem: "));
-  EXPECT_THAT(started.error().message, HasSubstr("/etc/missing.pem"));
+  EXPECT_THAT(started.error().message, HasSubstr("open(/etc/missing.pem)"));
+  EXPECT_EQ(started.error().error_number(), ENOENT);
 }
 
 TEST(StreamServerService, AnSslEndpointRefusesOptionsItCannotHonour) {
   Server w;
-  auto web = w.service("ssl:0:dhParameters=/etc/dh.pem");
+  auto web = w.ssl_service("ssl:0:dhParameters=/etc/dh.pem");
   auto started = web->start();
   ASSERT_FALSE(started);
   EXPECT_THAT(started.error().message, HasSubstr("not supported"));
+}
+
+// A program that did not link TLS in (no listen_ssl) says so rather than listen in plaintext.
+TEST(StreamServerService, AnSslEndpointInAProgramWithoutTlsIsRefusedSayingSo) {
+  Server w;
+  auto web = w.service("ssl:0:privateKey=/etc/web/key.pem");
+  auto started = web->start();
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().message,
+            "ssl:0:privateKey=/etc/web/key.pem: this program has no TLS (give app::run or "
+            "StreamServerOptions listen_ssl: core::listen_ssl_endpoint)");
+  EXPECT_EQ(web->port(), nullptr);
 }
 
 }  // namespace

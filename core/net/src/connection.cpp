@@ -94,9 +94,8 @@ TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions
     return tls_fail("start_tls: the connection is half-closed (lose_write_connection was called)");
   }
   if (plain_producer_) return tls_fail("start_tls: a producer is registered on the connection");
-  auto session = context.role() == TlsContext::Role::kClient
-                     ? TlsSession::client(context, options.server_name)
-                     : TlsSession::server(context);
+  // Through the context: a program that never makes one links no OpenSSL for this.
+  auto session = context.new_session(options.server_name);
   if (!session) return tl::unexpected(session.error());
   layer_ = std::make_unique<TlsLayer>(*this, std::move(*session), std::move(options.stream));
   const auto alive = guarded();

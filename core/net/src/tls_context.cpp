@@ -1,4 +1,5 @@
 #include "daemonkit/core/net/tls_context.h"
+#include "daemonkit/core/net/tls_session.h"
 
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -246,7 +247,8 @@ TlsResult<TlsContext> TlsContext::finish(TlsResult<Impl> made) {
     // The argument is the Impl the sessions keep alive, so it outlives every handshake.
     SSL_CTX_set_alpn_select_cb(impl->ctx.get(), select_alpn, impl.get());
   }
-  return TlsContext(std::move(impl));
+  const Role role = impl->role;
+  return TlsContext(std::move(impl), role, &TlsSession::for_context);
 }
 
 std::string TlsOptions::default_system_store() { return X509_get_default_cert_file(); }
@@ -259,7 +261,6 @@ TlsResult<TlsContext> TlsContext::server(sys::Syscalls& os, TlsOptions options) 
   return finish(make(os, options, Role::kServer));
 }
 
-TlsContext::Role TlsContext::role() const { return impl_->role; }
 TlsVerify TlsContext::verify() const { return impl_->verify; }
 ssl_ctx_st* TlsContext::native() const { return impl_->ctx.get(); }
 

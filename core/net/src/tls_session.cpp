@@ -43,39 +43,23 @@ bool is_address(std::string_view host) {
 
 TlsSession::TlsSession(std::shared_ptr<const TlsContext::Impl> context, ssl_st* ssl, bio_st* in,
                        bio_st* out, bool client)
-    : context_(std::move(context)), ssl_(ssl), in_(in), out_(out), client_(client) {}
+    : ops_(&kOpenSsl),
+      context_(std::move(context)),
+      ssl_(ssl),
+      in_(in),
+      out_(out),
+      client_(client) {}
 
-TlsSession::~TlsSession() { reset(); }
-
-TlsSession::TlsSession(TlsSession&& other) noexcept
-    : context_(std::move(other.context_)),
-      ssl_(std::exchange(other.ssl_, nullptr)),
-      in_(std::exchange(other.in_, nullptr)),
-      out_(std::exchange(other.out_, nullptr)),
-      client_(other.client_),
-      handshake_complete_(other.handshake_complete_),
-      peer_closed_(other.peer_closed_),
-      close_sent_(other.close_sent_),
-      close_wanted_(other.close_wanted_),
-      pending_(std::move(other.pending_)),
-      error_(std::move(other.error_)) {}
-
-TlsSession& TlsSession::operator=(TlsSession&& other) noexcept {
-  if (this == &other) return *this;
-  reset();
-  context_ = std::move(other.context_);
-  ssl_ = std::exchange(other.ssl_, nullptr);
-  in_ = std::exchange(other.in_, nullptr);
-  out_ = std::exchange(other.out_, nullptr);
-  client_ = other.client_;
-  handshake_complete_ = other.handshake_complete_;
-  peer_closed_ = other.peer_closed_;
-  close_sent_ = other.close_sent_;
-  close_wanted_ = other.close_wanted_;
-  pending_ = std::move(other.pending_);
-  error_ = std::move(other.error_);
-  return *this;
-}
+const TlsSession::Ops TlsSession::kOpenSsl{
+    [](TlsSession& s, std::span<const std::byte> c) { s.do_feed(c); },
+    [](TlsSession& s) { return s.do_take_ciphertext(); },
+    [](TlsSession& s, std::span<std::byte> out) { return s.do_read(out); },
+    [](TlsSession& s, std::span<const std::byte> p) { s.do_write(p); },
+    [](TlsSession& s) { s.do_close(); },
+    [](TlsSession& s) noexcept { s.reset(); },
+    [](const TlsSession& s) { return s.do_alpn(); },
+    [](const TlsSession& s) { return s.do_peer_subject(); },
+};
 
 void TlsSession::reset() noexcept {
   // SSL_free frees the two BIOs SSL_set_bio handed it.
@@ -135,6 +119,10 @@ TlsResult<TlsSession> TlsSession::client(const TlsContext& context, std::string_
   return made;
 }
 
+TlsResult<TlsSession> TlsSession::for_context(const TlsContext& context, std::string_view host) {
+  return context.role() == TlsContext::Role::kClient ? client(context, host) : server(context);
+}
+
 TlsResult<TlsSession> TlsSession::server(const TlsContext& context) {
   if (context.role() != TlsContext::Role::kServer) {
     return tls_fail("TLS server session: the context was made for a client");
@@ -146,7 +134,7 @@ TlsResult<TlsSession> TlsSession::server(const TlsContext& context) {
 
 // ---- Ciphertext ------------------------------------------------------------------------------
 
-void TlsSession::feed(std::span<const std::byte> ciphertext) {
+void TlsSession::do_feed(std::span<const std::byte> ciphertext) {
   while (!ciphertext.empty() && in_ != nullptr) {
     const int n = static_cast<int>(std::min<std::size_t>(ciphertext.size(), INT_MAX));
     // A memory BIO takes everything (it grows); it fails only when memory does.
@@ -159,7 +147,7 @@ void TlsSession::feed(std::span<const std::byte> ciphertext) {
   }
 }
 
-std::string TlsSession::take_ciphertext() {
+std::string TlsSession::do_take_ciphertext() {
   std::string bytes;
   if (out_ == nullptr) return bytes;
   const std::size_t n = BIO_ctrl_pending(out_);
@@ -189,7 +177,7 @@ bool TlsSession::advance_handshake() {
   return false;
 }
 
-TlsResult<std::size_t> TlsSession::read(std::span<std::byte> out) {
+TlsResult<std::size_t> TlsSession::do_read(std::span<std::byte> out) {
   if (!advance_handshake()) return tl::unexpected(*error_);
   if (!handshake_complete_ || peer_closed_ || out.empty()) return 0;
   detail::clear_openssl_errors();
@@ -207,7 +195,7 @@ TlsResult<std::size_t> TlsSession::read(std::span<std::byte> out) {
   return tl::unexpected(*error_);
 }
 
-void TlsSession::write(std::span<const std::byte> plaintext) {
+void TlsSession::do_write(std::span<const std::byte> plaintext) {
   if (error_ || close_sent_ || close_wanted_ || peer_closed_ || plaintext.empty()) return;
   if (!handshake_complete_) {
     pending_.append(reinterpret_cast<const char*>(plaintext.data()), plaintext.size());
@@ -237,7 +225,7 @@ void TlsSession::encrypt(std::span<const std::byte> plaintext) {
   }
 }
 
-void TlsSession::close() {
+void TlsSession::do_close() {
   if (error_ || close_sent_) return;
   if (!handshake_complete_) {
     // Sent once the handshake completes, after what is pending.
@@ -273,7 +261,7 @@ void TlsSession::fail(std::string_view step, int ssl_error) {
 
 // ---- State -----------------------------------------------------------------------------------
 
-std::string TlsSession::alpn() const {
+std::string TlsSession::do_alpn() const {
   if (ssl_ == nullptr) return {};
   const unsigned char* name = nullptr;
   unsigned int len = 0;
@@ -281,7 +269,7 @@ std::string TlsSession::alpn() const {
   return name == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(name), len);
 }
 
-std::string TlsSession::peer_subject() const {
+std::string TlsSession::do_peer_subject() const {
   if (ssl_ == nullptr) return {};
   X509* peer = SSL_get0_peer_certificate(ssl_);
   if (peer == nullptr) return {};

@@ -1,7 +1,10 @@
 #include "daemonkit/core/reactor/internal/thread_call_queue.h"
 
 #include <bit>
+#include <cstdint>
+#include <cstdlib>
 #include <exception>
+#include <new>
 #include <utility>
 
 #include <fmt/format.h>
@@ -12,6 +15,21 @@ namespace {
 
 std::size_t ring_size(std::size_t capacity) {
   return std::bit_ceil(std::max<std::size_t>(2, capacity));
+}
+
+// calloc, not new: it hands out fresh pages without writing them. One line more than the ring
+// so the slots can start on a cache line (calloc aligns to 16).
+void* zeroed_ring(std::size_t slots, std::size_t slot_size) {
+  void* memory = std::calloc(slots + 1, slot_size);
+  if (memory == nullptr) throw std::bad_alloc();
+  return memory;
+}
+
+template <typename Slot>
+Slot* first_slot(void* memory) {
+  const auto address = reinterpret_cast<std::uintptr_t>(memory);
+  const std::uintptr_t aligned = (address + alignof(Slot) - 1) & ~(alignof(Slot) - 1);
+  return reinterpret_cast<Slot*>(aligned);
 }
 
 void run_logged(const LogSink& log, auto& fn) {
@@ -25,13 +43,21 @@ void run_logged(const LogSink& log, auto& fn) {
 }  // namespace
 
 ThreadCallQueue::ThreadCallQueue(std::size_t capacity)
-    : mask_(ring_size(capacity) - 1), slots_(new Slot[mask_ + 1]), head_(&stub_), tail_(&stub_) {
-  for (std::size_t i = 0; i <= mask_; ++i) slots_[i].sequence.store(i, std::memory_order_relaxed);
-}
+    : mask_(ring_size(capacity) - 1),
+      ring_memory_(zeroed_ring(mask_ + 1, sizeof(Slot))),
+      slots_(first_slot<Slot>(ring_memory_.get())),
+      head_(&stub_),
+      tail_(&stub_) {}
 
 ThreadCallQueue::~ThreadCallQueue() {
   while (detail::CallNode* node = dequeue()) node->queued->store(false, std::memory_order_release);
-  // Slot destructors destroy whatever call they still hold.
+  // The calls still held, without running them: published ones from the consumer's position on.
+  for (std::size_t pos = dequeue_pos_;
+       pos - dequeue_pos_ <= mask_ &&
+       sequence(slots_[pos & mask_], pos, std::memory_order_acquire) == pos + 1;
+       ++pos) {
+    call_in(slots_[pos & mask_]).~Call();
+  }
 }
 
 // ---- Prepared lane --------------------------------------------------------------------------
@@ -88,7 +114,7 @@ bool ThreadCallQueue::prepared_ready() const noexcept {
 bool ThreadCallQueue::ready() const noexcept {
   if (prepared_ready()) return true;
   const Slot& slot = slots_[dequeue_pos_ & mask_];
-  return slot.sequence.load(std::memory_order_seq_cst) == dequeue_pos_ + 1;
+  return sequence(slot, dequeue_pos_, std::memory_order_seq_cst) == dequeue_pos_ + 1;
 }
 
 bool ThreadCallQueue::empty() const noexcept {
@@ -108,7 +134,7 @@ std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
   // from the producer, whose next push then waited to get it back.
   std::size_t end = dequeue_pos_;
   while (end - dequeue_pos_ <= mask_ &&
-         slots_[end & mask_].sequence.load(std::memory_order_acquire) == end + 1) {
+         sequence(slots_[end & mask_], end, std::memory_order_acquire) == end + 1) {
     ++end;
   }
   std::size_t ran = 0;
@@ -147,16 +173,17 @@ std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
     Slot& slot = slots_[pos & mask_];
     dequeue_pos_ = pos + 1;
     struct Release {
+      ThreadCallQueue& queue;
       Slot& slot;
-      std::size_t next_lap;
+      std::size_t pos;
       ~Release() {
-        slot.call.reset();
+        call_in(slot).~Call();
         // Release: the destruction above happens before the next producer builds here.
-        slot.sequence.store(next_lap, std::memory_order_release);
+        queue.set_sequence(slot, pos, pos + queue.mask_ + 1, std::memory_order_release);
       }
-    } release{slot, pos + mask_ + 1};
+    } release{*this, slot, pos};
     ++ran;
-    run_logged(log, slot.call);
+    run_logged(log, call_in(slot));
   }
   return ran;
 }

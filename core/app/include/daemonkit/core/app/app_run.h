@@ -52,6 +52,8 @@ struct AppInvocation {
   std::string version;             // for the start-up line; empty: left out
   std::string executable;          // for the start-up line; empty: left out
   ProfilerHooks profiler;          // unset members: gperftools' CpuProfiler
+  // For the services' ssl: endpoints (ServiceContext::listen_ssl); null: no TLS is linked.
+  SslEndpointListener listen_ssl = nullptr;
 };
 
 // The whole of app::run on any Syscalls. Returns the exit status (see above); when
@@ -66,7 +68,9 @@ namespace daemonkit::app {
 // run_app on the real kernel with this process's arguments and environment. Reads and removes
 // $LISTEN_PID/$LISTEN_FDS/$LISTEN_FDNAMES (sd_listen_fds(1)'s unset): call it from main,
 // before any thread starts.
+// `listen_ssl`: core::listen_ssl_endpoint to let the services serve ssl: endpoints (which links
+// OpenSSL); without it they refuse them.
 [[nodiscard]] int run(int argc, char** argv, std::span<const core::ServiceMaker> makers,
-                      std::string version = {});
+                      std::string version = {}, core::SslEndpointListener listen_ssl = nullptr);
 
 }  // namespace daemonkit::app

@@ -1,5 +1,6 @@
 // --profile FILE: a CPU profile of the whole run, written when it stops (gperftools'
-// libprofiler, Debian's libgoogle-perftools-dev; read it with `google-pprof PROGRAM FILE`).
+// libprofiler, Debian's libgoogle-perftools-dev, loaded with dlopen only when a profile is
+// asked for; read it with `google-pprof PROGRAM FILE`).
 // A hook the runner holds: start it in the process that runs the services (ITIMER_PROF, which
 // drives the sampling, is not inherited across fork, so after daemonizing), stop it at shutdown.
 //
@@ -13,14 +14,14 @@
 
 namespace daemonkit::core {
 
-// Whether this build can profile (built with libprofiler); without it --profile is a usage
-// error.
+// Whether this run can profile (built with gperftools' header, and libprofiler.so.0 loads);
+// without it --profile is a usage error.
 [[nodiscard]] bool cpu_profiler_available();
 
 class CpuProfiler {
  public:
   explicit CpuProfiler(std::string path) : path_(std::move(path)) {}
-  ~CpuProfiler() { stop(); }
+  ~CpuProfiler();
   CpuProfiler(const CpuProfiler&) = delete;
   CpuProfiler& operator=(const CpuProfiler&) = delete;
 
@@ -36,6 +37,8 @@ class CpuProfiler {
  private:
   std::string path_;
   bool running_ = false;
+  void* library_ = nullptr;  // libprofiler, once loaded
+  void* stop_ = nullptr;     // its ProfilerStop
 };
 
 }  // namespace daemonkit::core

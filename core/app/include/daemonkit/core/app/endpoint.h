@@ -3,6 +3,7 @@
 // net area turns them into sockets.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -12,6 +13,11 @@
 
 namespace daemonkit::core {
 
+// A backlog not given in the string: core/net's (listen_tcp), not Twisted's 50, which stalls a
+// burst of connections (10,000 at once stalled every server measured in bench/net). The kernel
+// caps it at net.core.somaxconn.
+inline constexpr int kDefaultEndpointBacklog = SOMAXCONN;
+
 // tcp:PORT[:interface=ADDR][:backlog=N] and tcp6:PORT[:backlog=N][:interface=ADDR].
 struct TcpServerEndpoint {
   bool ipv6 = false;
@@ -19,7 +25,7 @@ struct TcpServerEndpoint {
   // An IPv4 (tcp) or IPv6 (tcp6, optionally with %scope) literal; empty for tcp means every
   // IPv4 address. tcp6 defaults to "::".
   std::string interface;
-  int backlog = 50;
+  int backlog = kDefaultEndpointBacklog;
   friend bool operator==(const TcpServerEndpoint&, const TcpServerEndpoint&) = default;
 };
 
@@ -30,7 +36,7 @@ struct UnixServerEndpoint {
   std::string path;  // without the '@' for an abstract name
   bool abstract = false;
   mode_t mode = 0666;
-  int backlog = 50;
+  int backlog = kDefaultEndpointBacklog;
   // Twisted's default in strings: a PATH.lock symlink naming the owner's pid, so a stale socket
   // left by a dead server can be told from a live one. Always false for an abstract name.
   bool lockfile = true;
@@ -46,7 +52,7 @@ struct SslServerEndpoint {
   std::string extra_cert_chain;
   std::string dh_parameters;
   std::string interface;
-  int backlog = 50;
+  int backlog = kDefaultEndpointBacklog;
   friend bool operator==(const SslServerEndpoint&, const SslServerEndpoint&) = default;
 };
 

@@ -2,8 +2,8 @@
 //   PID file checked (by its lock) -> logging set up, before any fork -> setup_environment
 //   (stdio, chroot, rundir, umask, PID file written) inside the daemonizing forks, with the
 //   reactor's before/after hooks -> privileged start (bind port 80 here) -> privileges shed
-//   (uid/gid from the options, else the application's) -> start -> "0" on the status pipe ->
-//   the reactor runs -> shutdown stops the services (bounded wait) -> PID file removed ->
+//   (uid/gid from the options, else the application's) -> start -> the reactor starts (its
+//   signals routed) -> "0" on the status pipe -> the loop runs -> shutdown stops the services (bounded wait) -> PID file removed ->
 //   exit by the signal that stopped the reactor.
 // The forks and the steps inside them are DaemonContext's; this class adds the application.
 //
@@ -19,6 +19,8 @@
 //   H6  the daemon keeps the status pipe's read end: closed first thing.
 //   H7  pid 0, negative pids, our own pid and EPERM misread: liveness is the lock.
 //   H8  the log file's mode follows the invoker's umask: its mode is stated.
+//   H9  "0" reported before SIGTERM is routed: a SIGTERM sent as the launcher exits killed the
+//       daemon by its default action, its services unstopped and its PID file left.
 //   And the report is cut to 100 bytes without splitting a character or an escape.
 #pragma once
 
@@ -91,7 +93,8 @@ class Runner {
   // application's privileged start and the reactor's daemonize hooks wired in.
   [[nodiscard]] std::unique_ptr<DaemonContext> make_daemon_context();
   // In the daemon (or the foreground process) once DaemonContext::open() returned: capture
-  // stdout and stderr into the log (daemon only), start the services, report ready, run the reactor, stop the services, remove the PID file. Returns
+  // stdout and stderr into the log (daemon only), start the services, run the reactor (ready
+  // is reported from its startup), stop the services, remove the PID file. Returns
   // the exit status; exits by the stopping signal when there was one.
   [[nodiscard]] int run_application(DaemonContext& ctx);
 

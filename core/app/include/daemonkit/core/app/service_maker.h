@@ -14,6 +14,7 @@
 
 #include "daemonkit/core/app/application.h"
 #include "daemonkit/core/app/service.h"
+#include "daemonkit/core/app/ssl_server_endpoint.h"
 #include "daemonkit/core/base/log_sink.h"
 #include "daemonkit/core/net/socket_activation.h"
 #include "daemonkit/core/options/option_table.h"
@@ -45,6 +46,9 @@ struct ServiceContext {
   LogSink log;
   ActivatedSockets& activated;
   Application& application;
+  // What app::run was given for ssl: endpoints (StreamServerOptions::listen_ssl); null in a
+  // program without TLS.
+  SslEndpointListener listen_ssl = nullptr;
 };
 
 // The service, or the sentence saying why the options cannot make one (a usage error, exit 2).

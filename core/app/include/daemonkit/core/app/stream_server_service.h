@@ -23,6 +23,7 @@
 #include "daemonkit/core/app/endpoint.h"
 #include "daemonkit/core/app/endpoint_string.h"
 #include "daemonkit/core/app/service.h"
+#include "daemonkit/core/app/ssl_server_endpoint.h"
 #include "daemonkit/core/base/log_sink.h"
 #include "daemonkit/core/base/monotonic_time.h"
 #include "daemonkit/core/net/factory.h"
@@ -50,6 +51,9 @@ struct StreamServerOptions {
   // takes its one by index or name when it listens. Must outlive the service. Unset: such an
   // endpoint fails to start ("no sockets were passed").
   ActivatedSockets* activated = nullptr;
+  // For ssl: endpoints: core::listen_ssl_endpoint (ssl_server_endpoint.h). Unset, such an
+  // endpoint fails to start, saying so, and the program links no OpenSSL.
+  SslEndpointListener listen_ssl = nullptr;
 };
 
 class StreamServerService : public Service {

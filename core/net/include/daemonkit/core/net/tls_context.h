@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemonkit/core/net/tls_error.h"
@@ -63,6 +64,8 @@ struct TlsOptions {
 // Certificates are checked against the time CLOCK_REALTIME gives through the context's
 // Syscalls when each session begins, not OpenSSL's own time(): on the fake kernel its manual
 // clock decides what has expired. `os` must outlive the context and its sessions.
+class TlsSession;
+
 class TlsContext {
  public:
   enum class Role { kClient, kServer };
@@ -73,7 +76,12 @@ class TlsContext {
   [[nodiscard]] static TlsResult<TlsContext> client(sys::Syscalls& os, TlsOptions options = {});
   [[nodiscard]] static TlsResult<TlsContext> server(sys::Syscalls& os, TlsOptions options);
 
-  [[nodiscard]] Role role() const;
+  [[nodiscard]] Role role() const { return role_; }
+  // A session of this context's role: TlsSession::client(*this, host), or ::server(*this) (host
+  // unused). Defined in tls_session.h. Code that may start TLS without linking OpenSSL until a
+  // context exists (Connection::start_tls) calls this: it goes through a pointer the context's
+  // maker set, so a program that never makes a context loads no libssl or libcrypto.
+  [[nodiscard]] TlsResult<TlsSession> new_session(std::string_view host) const;
   [[nodiscard]] TlsVerify verify() const;
   // For TlsSession; holds a reference of its own to the SSL_CTX.
   [[nodiscard]] ssl_ctx_st* native() const;
@@ -81,12 +89,16 @@ class TlsContext {
   struct Impl;
 
  private:
-  explicit TlsContext(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  using SessionMaker = TlsResult<TlsSession> (*)(const TlsContext&, std::string_view host);
+  TlsContext(std::shared_ptr<const Impl> impl, Role role, SessionMaker new_session)
+      : impl_(std::move(impl)), role_(role), new_session_(new_session) {}
   // Shares what `make` built, and points the server's ALPN callback at it.
   static TlsResult<TlsContext> finish(TlsResult<Impl> made);
   // Shared with OpenSSL's ALPN callback (its argument) and with every session, so a context
   // may be dropped while its connections go on.
   std::shared_ptr<const Impl> impl_;
+  Role role_;
+  SessionMaker new_session_;
   friend class TlsSession;
 };
 

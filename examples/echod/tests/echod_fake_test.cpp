@@ -1,8 +1,8 @@
-// echod's server on the reactor, with its clients in the same fake kernel: the loop is turned
-// by hand (run_until_current + iterate with a zero timeout), so nothing sleeps or blocks.
-// Echoes, many clients at once, a client that sends and never reads, a hang-up, a SIGTERM
-// routed through the reactor, the listen failures named by step, and an adopted socket.
-#include "echo_server.h"
+// echod's "echo" service as app::run makes it (its ServiceMaker), with its clients in the same
+// fake kernel: the loop is turned by hand (run_until_current + iterate with a zero timeout), so
+// nothing sleeps or blocks. Echoes, many clients at once, a client that sends and never reads,
+// a hang-up, a SIGTERM routed through the reactor, the listen failures named by step, sockets
+// passed by a service manager, and the maker's command line.
 #include "echo_service.h"
 
 #include <netinet/in.h>
@@ -12,12 +12,14 @@
 #include <cerrno>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "daemonkit/core/app/application.h"
 #include "daemonkit/core/app/stream_server_service.h"
 #include "daemonkit/core/base/socket_address.h"
 #include "daemonkit/core/reactor/signal_routing.h"
@@ -26,21 +28,39 @@
 namespace echod {
 namespace {
 
+using daemonkit::core::ActivatedSockets;
+using daemonkit::core::Application;
 using daemonkit::core::Duration;
+using daemonkit::core::MakerOptions;
 using daemonkit::core::OwnedFd;
 using daemonkit::core::Reactor;
 using daemonkit::core::ReactorOptions;
+using daemonkit::core::Service;
+using daemonkit::core::ServiceContext;
 using daemonkit::core::SignalRouting;
 using daemonkit::core::SocketAddress;
+using daemonkit::core::StepResult;
+using daemonkit::core::StreamServerService;
 using daemonkit::fake::FakeSyscalls;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
+// The service the "echo" command made, started.
+struct Server {
+  std::shared_ptr<Service> service;
+
+  StreamServerService& stream() const { return dynamic_cast<StreamServerService&>(*service); }
+  std::string address() const { return daemonkit::core::to_string(stream().port()->address()); }
+  std::size_t connections() const { return stream().port()->connections(); }
+};
+
 struct World {
   FakeSyscalls os;
   std::vector<std::string> log;
   std::unique_ptr<Reactor> reactor;
+  Application app{"echod"};
+  ActivatedSockets passed;
 
   World() {
     ReactorOptions options;
@@ -50,12 +70,32 @@ struct World {
     if (created) reactor = std::move(*created);
   }
 
-  std::unique_ptr<EchoServer> listen(const std::string& host = "127.0.0.1",
-                                     std::uint16_t port = 0) {
-    auto server = EchoServer::listen(*reactor, os, host, port,
-                                     [this](std::string_view line) { log.emplace_back(line); });
+  // The "echo" command's service, made as app::run makes it (no --port: none given) but not
+  // started.
+  tl::expected<std::shared_ptr<Service>, std::string> make(std::optional<std::string> port) {
+    const ServiceContext context{
+        *reactor, os, [this](std::string_view line) { log.emplace_back(line); }, passed, app};
+    MakerOptions options;
+    if (port) options.values = {{"port", *port}};
+    return echo_maker().make(options, context);
+  }
+
+  // Made and started: the start's error, or the running server.
+  StepResult<Server> start(std::optional<std::string> port) {
+    auto made = make(std::move(port));
+    EXPECT_TRUE(made) << made.error();
+    if (!made)
+      return daemonkit::core::step_failed(
+          daemonkit::core::StepError::plain(daemonkit::core::StepKind::kOptions, made.error()));
+    if (auto started = (*made)->start(); !started) return tl::unexpected(started.error());
+    return Server{*made};
+  }
+
+  // Listening on loopback, on a port the kernel picks.
+  Server listen() {
+    auto server = start("0");
     EXPECT_TRUE(server) << (server ? "" : server.error().message);
-    return server ? std::move(*server) : nullptr;
+    return server ? *server : Server{};
   }
 
   void spin(int turns = 8) {
@@ -66,7 +106,7 @@ struct World {
   }
 
   // A non-blocking client socket connected to the server.
-  int client(const EchoServer& server) {
+  int client(const Server& server) {
     const std::string address = server.address();
     const auto port = static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
     const int fd = *os.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -96,51 +136,62 @@ struct World {
     ASSERT_EQ(current.sa_handler, &SignalRouting::handle) << "signal " << sig << " not routed";
     current.sa_handler(sig);
   }
+
+  // A listening TCP socket on 127.0.0.1:port, as a service manager passes it.
+  void pass_listening_socket(std::uint16_t port, bool listening = true) {
+    const int fd = *os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    auto at = *SocketAddress::ip("127.0.0.1", port);
+    ASSERT_TRUE(os.bind(fd, at.data(), at.size()));
+    if (listening) ASSERT_TRUE(os.listen(fd, 16));
+    std::vector<OwnedFd> fds;
+    fds.emplace_back(os, fd);
+    passed = ActivatedSockets(std::move(fds), {"echo"});
+  }
 };
 
 TEST(EchodFake, EchoesWhatAClientSends) {
   World w;
-  auto server = w.listen();
-  ASSERT_NE(server, nullptr);
-  EXPECT_THAT(server->address(), StartsWith("127.0.0.1:"));
-  EXPECT_NE(server->address(), "127.0.0.1:0") << "port 0 resolved to the port bound";
-  const int client = w.client(*server);
+  const Server server = w.listen();
+  ASSERT_NE(server.service, nullptr);
+  EXPECT_THAT(server.address(), StartsWith("127.0.0.1:"));
+  EXPECT_NE(server.address(), "127.0.0.1:0") << "port 0 resolved to the port bound";
+  const int client = w.client(server);
   ASSERT_EQ(*w.os.write(client, "hello, echod\n", 13), 13u);
   w.spin();
   EXPECT_EQ(w.read_all(client), "hello, echod\n");
-  EXPECT_EQ(server->connections(), 1u);
+  EXPECT_EQ(server.connections(), 1u);
 }
 
 TEST(EchodFake, ManyClientsEachGetTheirOwnBytesBack) {
   World w;
-  auto server = w.listen();
-  ASSERT_NE(server, nullptr);
+  const Server server = w.listen();
+  ASSERT_NE(server.service, nullptr);
   const std::size_t idle_fds = w.os.open_fds(w.os.current_pid()).size();
   // More than one accept batch (64 per wake-up).
   std::vector<int> clients;
-  for (int i = 0; i < 200; ++i) clients.push_back(w.client(*server));
+  for (int i = 0; i < 200; ++i) clients.push_back(w.client(server));
   w.spin(2);
   for (std::size_t i = 0; i < clients.size(); ++i) {
     const std::string line = fmt::format("client {}\n", i);
     ASSERT_TRUE(w.os.write(clients[i], line.data(), line.size()));
   }
   w.spin();
-  EXPECT_EQ(server->connections(), clients.size());
+  EXPECT_EQ(server.connections(), clients.size());
   for (std::size_t i = 0; i < clients.size(); ++i) {
     EXPECT_EQ(w.read_all(clients[i]), fmt::format("client {}\n", i));
   }
   // Each hangs up: the server closes its end and forgets the connection.
   for (int fd : clients) ASSERT_TRUE(w.os.close(fd));
   w.spin();
-  EXPECT_EQ(server->connections(), 0u);
+  EXPECT_EQ(server.connections(), 0u);
   EXPECT_EQ(w.os.open_fds(w.os.current_pid()).size(), idle_fds);
 }
 
 TEST(EchodFake, AClientThatNeverReadsIsPausedAndOthersAreStillServed) {
   World w;
-  auto server = w.listen();
-  ASSERT_NE(server, nullptr);
-  const int greedy = w.client(*server);
+  const Server server = w.listen();
+  ASSERT_NE(server.service, nullptr);
+  const int greedy = w.client(server);
   // Send until the kernel refuses more: without the pause the server would read (and buffer)
   // everything, and these writes would never block.
   const std::string chunk(16 * 1024, 'x');
@@ -163,7 +214,7 @@ TEST(EchodFake, AClientThatNeverReadsIsPausedAndOthersAreStillServed) {
   // Both socket buffers, the high-water mark and one wake-up's reads: well under 2 MiB.
   EXPECT_LT(sent.size(), 2u * 1024 * 1024);
 
-  const int polite = w.client(*server);
+  const int polite = w.client(server);
   ASSERT_TRUE(w.os.write(polite, "still there?", 12));
   w.spin();
   EXPECT_EQ(w.read_all(polite), "still there?");
@@ -180,23 +231,23 @@ TEST(EchodFake, AClientThatNeverReadsIsPausedAndOthersAreStillServed) {
 
 TEST(EchodFake, AClientThatHalfClosesGetsItsEchoThenEof) {
   World w;
-  auto server = w.listen();
-  ASSERT_NE(server, nullptr);
-  const int client = w.client(*server);
+  const Server server = w.listen();
+  ASSERT_NE(server.service, nullptr);
+  const int client = w.client(server);
   ASSERT_TRUE(w.os.write(client, "last words", 10));
   ASSERT_TRUE(w.os.shutdown(client, SHUT_WR));
   w.spin();
   bool eof = false;
   EXPECT_EQ(w.read_all(client, &eof), "last words");
   EXPECT_TRUE(eof);
-  EXPECT_EQ(server->connections(), 0u);
+  EXPECT_EQ(server.connections(), 0u);
 }
 
 TEST(EchodFake, SigtermIsRoutedThroughTheLoopAndStopsIt) {
   World w;
-  auto server = w.listen();
-  ASSERT_NE(server, nullptr);
-  const int client = w.client(*server);
+  const Server server = w.listen();
+  ASSERT_NE(server.service, nullptr);
+  const int client = w.client(server);
   ASSERT_TRUE(w.os.write(client, "ping", 4));
   std::string echoed;
   w.reactor->call_later(std::chrono::milliseconds(10), [&] {
@@ -214,8 +265,11 @@ TEST(EchodFake, SigtermIsRoutedThroughTheLoopAndStopsIt) {
   ASSERT_TRUE(w.os.sigaction(SIGTERM, nullptr, &after));
   EXPECT_EQ(after.sa_handler, SIG_DFL);
 
-  // The server closes its listener and its connection; the client sees EOF.
-  server.reset();
+  // Stopped (no drain asked for), the service closes its listener and the connection; the
+  // client sees EOF.
+  const auto stopped = server.service->stop();
+  w.spin();
+  EXPECT_TRUE(stopped.completed());
   bool eof = false;
   EXPECT_EQ(w.read_all(client, &eof), "");
   EXPECT_TRUE(eof);
@@ -227,15 +281,16 @@ TEST(EchodFake, ABusyPortIsReportedWithTheStep) {
   auto at = *SocketAddress::ip("127.0.0.1", 7007);
   ASSERT_TRUE(w.os.bind(holder, at.data(), at.size()));
   ASSERT_TRUE(w.os.listen(holder, 1));
-  auto server = EchoServer::listen(*w.reactor, w.os, "127.0.0.1", 7007);
+  auto server = w.start("7007");
   ASSERT_FALSE(server);
-  EXPECT_EQ(server.error().message, "bind(127.0.0.1:7007): Address already in use (EADDRINUSE)");
+  EXPECT_EQ(server.error().message,
+            "tcp: bind(127.0.0.1:7007): Address already in use (EADDRINUSE)");
   EXPECT_EQ(server.error().error_number(), EADDRINUSE);
 }
 
 TEST(EchodFake, AnAddressOffLoopbackCannotBeBoundOnTheFakeMachine) {
   World w;
-  auto server = EchoServer::listen(*w.reactor, w.os, "192.0.2.7", 7007);
+  auto server = w.start("tcp:7007:interface=192.0.2.7");
   ASSERT_FALSE(server);
   EXPECT_THAT(server.error().message, HasSubstr("bind(192.0.2.7:7007)"));
   EXPECT_EQ(server.error().error_number(), EADDRNOTAVAIL);
@@ -246,7 +301,7 @@ TEST(EchodFake, EveryFailingStepOfListenIsNamedAndLeavesNoDescriptor) {
   {
     World probe;
     probe.os.clear_transcript();
-    auto server = EchoServer::listen(*probe.reactor, probe.os, "127.0.0.1", 0);
+    const auto server = probe.start("0");
     ASSERT_TRUE(server);
     calls = probe.os.transcript().size();
   }
@@ -256,8 +311,7 @@ TEST(EchodFake, EveryFailingStepOfListenIsNamedAndLeavesNoDescriptor) {
     const std::size_t before = w.os.open_fds(w.os.current_pid()).size();
     w.os.clear_transcript();
     w.os.fail_call_at(i);
-    auto server = EchoServer::listen(*w.reactor, w.os, "127.0.0.1", 0,
-                                     [&w](std::string_view line) { w.log.emplace_back(line); });
+    auto server = w.start("0");
     const auto& failed = w.os.transcript().at(i);
     if (failed.name == "close") continue;  // a close on the way out, after the step failed
     if (failed.name == "open") {
@@ -273,92 +327,60 @@ TEST(EchodFake, EveryFailingStepOfListenIsNamedAndLeavesNoDescriptor) {
   }
 }
 
-TEST(EchodFake, ServesOnAnAdoptedListeningSocket) {
+// A socket unit's socket, with no --port: the service serves on it.
+TEST(EchodFake, ServesOnASocketPassedByAServiceManager) {
   World w;
-  const int fd = *w.os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  auto at = *SocketAddress::ip("127.0.0.1", 7007);
-  ASSERT_TRUE(w.os.bind(fd, at.data(), at.size()));
-  ASSERT_TRUE(w.os.listen(fd, 16));
-  auto server = EchoServer::adopt(*w.reactor, w.os, OwnedFd(w.os, fd));
+  w.pass_listening_socket(7007);
+  auto server = w.start(std::nullopt);
   ASSERT_TRUE(server) << server.error().message;
-  EXPECT_EQ((*server)->address(), "127.0.0.1:7007");
-  const int client = w.client(**server);
+  EXPECT_THAT(daemonkit::core::to_string(server->stream().endpoint()), StartsWith("systemd:"));
+  EXPECT_EQ(server->address(), "127.0.0.1:7007");
+  EXPECT_THAT(w.log, Contains("listening on 127.0.0.1:7007"));
+  const int client = w.client(*server);
   ASSERT_TRUE(w.os.write(client, "activated", 9));
   w.spin();
   EXPECT_EQ(w.read_all(client), "activated");
 }
 
-TEST(EchodFake, AnAdoptedSocketThatIsNotListeningIsRefusedAndClosed) {
+TEST(EchodFake, APassedSocketThatIsNotListeningIsRefusedAndClosed) {
   World w;
   const std::size_t before = w.os.open_fds(w.os.current_pid()).size();
-  const int fd = *w.os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  auto server = EchoServer::adopt(*w.reactor, w.os, OwnedFd(w.os, fd));
+  w.pass_listening_socket(7007, /*listening=*/false);
+  auto server = w.start(std::nullopt);
   ASSERT_FALSE(server);
   EXPECT_EQ(server.error().error_number(), EINVAL) << server.error().message;
+  w.passed = ActivatedSockets();
   EXPECT_EQ(w.os.open_fds(w.os.current_pid()).size(), before);
 }
 
 // ---- The "echo" command: echod's service maker, as app::run calls it. ----------------------
 
-struct Made {
-  tl::expected<std::shared_ptr<daemonkit::core::Service>, std::string> service;
-  std::string endpoint;  // the canonical string the service listens on
-};
-
-Made make_echo(World& w, daemonkit::core::ActivatedSockets& passed,
-               std::vector<std::pair<std::string, std::string>> values) {
-  daemonkit::core::Application app("echod");
-  const daemonkit::core::ServiceContext context{
-      *w.reactor, w.os, [&w](std::string_view line) { w.log.emplace_back(line); }, passed, app};
-  daemonkit::core::MakerOptions options;
-  options.values = std::move(values);
-  Made made{echo_maker().make(options, context), ""};
-  if (made.service) {
-    auto* server = dynamic_cast<daemonkit::core::StreamServerService*>(made.service->get());
-    if (server != nullptr) made.endpoint = daemonkit::core::to_string(server->endpoint());
-  }
-  return made;
+std::string endpoint_of(World& w, std::optional<std::string> port) {
+  auto made = w.make(std::move(port));
+  if (!made) return "error: " + made.error();
+  return daemonkit::core::to_string(dynamic_cast<StreamServerService&>(**made).endpoint());
 }
 
 TEST(EchodMaker, APortNumberIsLoopbackTcpAndAnEndpointStringIsTakenAsGiven) {
   World w;
-  daemonkit::core::ActivatedSockets none;
-  EXPECT_EQ(make_echo(w, none, {}).endpoint, make_echo(w, none, {{"port", "7007"}}).endpoint);
-  EXPECT_THAT(make_echo(w, none, {{"port", "0"}}).endpoint, StartsWith("tcp:0:"));
-  EXPECT_THAT(make_echo(w, none, {{"port", "0"}}).endpoint, HasSubstr("interface=127.0.0.1"));
-  EXPECT_EQ(make_echo(w, none, {{"port", "unix:/run/echod.sock"}}).endpoint,
-            "unix:/run/echod.sock");
+  EXPECT_EQ(endpoint_of(w, std::nullopt), endpoint_of(w, "7007"));
+  EXPECT_THAT(endpoint_of(w, "0"), StartsWith("tcp:0:"));
+  EXPECT_THAT(endpoint_of(w, "0"), HasSubstr("interface=127.0.0.1"));
+  EXPECT_EQ(endpoint_of(w, "unix:/run/echod.sock"), "unix:/run/echod.sock");
 }
 
 TEST(EchodMaker, ABadEndpointIsAUsageErrorNamingTheOption) {
   World w;
-  daemonkit::core::ActivatedSockets none;
-  const Made made = make_echo(w, none, {{"port", "tcp:http"}});
-  ASSERT_FALSE(made.service);
-  EXPECT_THAT(made.service.error(), StartsWith("--port: tcp: "));
+  auto made = w.make("tcp:http");
+  ASSERT_FALSE(made);
+  EXPECT_THAT(made.error(), StartsWith("--port: tcp: "));
 }
 
-TEST(EchodMaker, StartedWithPassedSocketsAndNoPortItServesOnTheFirst) {
+TEST(EchodMaker, APortGivenWinsOverPassedSockets) {
   World w;
-  const int fd = *w.os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  auto at = *SocketAddress::ip("127.0.0.1", 7010);
-  ASSERT_TRUE(w.os.bind(fd, at.data(), at.size()));
-  ASSERT_TRUE(w.os.listen(fd, 16));
-  std::vector<OwnedFd> fds;
-  fds.emplace_back(w.os, fd);
-  daemonkit::core::ActivatedSockets passed(std::move(fds), {"echo"});
-  const Made made = make_echo(w, passed, {});
-  ASSERT_TRUE(made.service) << made.service.error();
-  EXPECT_THAT(made.endpoint, StartsWith("systemd:"));
-  ASSERT_TRUE((*made.service)->start()) << "adopts the passed socket";
-  EXPECT_THAT(w.log, Contains("listening on 127.0.0.1:7010"));
-  const int client = *w.os.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  auto done = w.os.connect(client, at.data(), at.size());
-  ASSERT_TRUE(done || done.error().code == EINPROGRESS);
-  ASSERT_TRUE(w.os.write(client, "passed", 6));
-  w.spin();
-  EXPECT_EQ(w.read_all(client), "passed");
-  (void)(*made.service)->stop();
+  w.pass_listening_socket(7010);
+  EXPECT_THAT(endpoint_of(w, "0"), StartsWith("tcp:0:"));
+  EXPECT_THAT(endpoint_of(w, std::nullopt), StartsWith("systemd:"));
 }
 
 }  // namespace
