@@ -187,9 +187,12 @@ void StreamServerService::finish_stop() {
                          aborted_, aborted_ == 1 ? "" : "s",
                          std::chrono::duration<double>(*options_.drain_timeout).count()));
   }
-  port_.reset();
-  Completion done = *stopping_;
-  stopping_.reset();
+  // Everything this needs is taken out of the service first: the port's destruction ends the
+  // connections still open, and a protocol may let go of this service from its
+  // connection_lost (the last reference to it), so nothing of `this` is touched after.
+  Completion done = *std::exchange(stopping_, std::nullopt);
+  std::unique_ptr<ListeningPort> port = std::move(port_);
+  port.reset();
   done.complete();
 }
 

@@ -252,6 +252,51 @@ TEST(StreamServerService, AProtocolMayStopItsOwnService) {
   EXPECT_EQ(w.read_now(fd), "eof");
 }
 
+// A stop without a drain ends the open connections with the port (each protocol hears
+// "aborted"); a protocol that lets go of its service from there (the last reference to it)
+// must not leave the stop finishing inside a service that is gone.
+struct DropsItsService : Protocol {
+  std::shared_ptr<StreamServerService>* service;
+  std::vector<std::string>* heard;
+  void data_received(std::span<const std::byte> /*data*/) override {}
+  void connection_lost(const LossReason& reason) override {
+    heard->push_back(to_string(reason));
+    service->reset();
+  }
+};
+
+struct DropFactory : ServerFactory {
+  std::shared_ptr<StreamServerService> service;
+  std::vector<std::string> heard;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+    auto p = std::make_unique<DropsItsService>();
+    p->service = &service;
+    p->heard = &heard;
+    return p;
+  }
+};
+
+TEST(StreamServerService, AProtocolMayDestroyItsServiceWhenAStopEndsItsConnection) {
+  Server w;
+  DropFactory factory;
+  auto made = StreamServerService::from_string(*w.reactor, w.os, "tcp:0:interface=127.0.0.1",
+                                               factory, w.options(), "admin");
+  ASSERT_TRUE(made);
+  factory.service = std::move(*made);  // the only reference
+  ASSERT_THAT(factory.service->start(), IsOk());
+  const int a = w.client(factory.service->port()->address().port());
+  const int b = w.client(factory.service->port()->address().port());
+  w.spin();
+  ASSERT_EQ(factory.service->port()->connections(), 2u);
+  Completion stopped = factory.service->stop();
+  w.reactor->run_until_current();
+  EXPECT_TRUE(stopped.completed());
+  EXPECT_EQ(factory.service, nullptr);
+  EXPECT_THAT(factory.heard, ElementsAre("Connection was aborted.", "Connection was aborted."));
+  EXPECT_EQ(w.read_now(a), "eof");
+  EXPECT_EQ(w.read_now(b), "eof");
+}
+
 TEST(StreamServerService, ADrainingStopWaitsForTheConnectionsToEnd) {
   Server w;
   auto o = w.options();

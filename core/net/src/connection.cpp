@@ -25,7 +25,7 @@ class Connection::TlsUpper final : public StreamHandler {
 struct Connection::TlsLayer {
   TlsLayer(Connection& connection, TlsSession session, TlsStreamOptions options)
       : upper(connection),
-        stream(connection.reactor_, std::move(session), upper, std::move(options)) {}
+        stream(connection.transport_.reactor(), std::move(session), upper, std::move(options)) {}
   TlsUpper upper;
   TlsStream stream;
 };
@@ -46,42 +46,51 @@ SocketAddress Connection::Peer::address() const {
       .value_or(SocketAddress{});
 }
 
-Connection::Connection(Reactor& reactor, sys::Syscalls& os, std::unique_ptr<Protocol> protocol,
-                       SocketAddress peer, OnEnded on_ended)
-    : os_(os),
-      reactor_(reactor),
-      protocol_(std::move(protocol)),
+Connection::Connection(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
+                       std::unique_ptr<Protocol> protocol, SocketAddress peer, Owner* owner,
+                       StreamOptions options)
+    : protocol_(std::move(protocol)),
       peer_(peer),
-      on_ended_(std::move(on_ended)) {}
+      owner_(owner),
+      transport_(reactor, os, std::move(fd), *this, options) {}
 
 ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sys::Syscalls& os,
                                                             OwnedFd fd,
                                                             std::unique_ptr<Protocol> protocol,
-                                                            SocketAddress peer, OnEnded on_ended,
+                                                            SocketAddress peer, Owner* owner,
                                                             StreamOptions options) {
   std::unique_ptr<Connection> connection(
-      new Connection(reactor, os, std::move(protocol), peer, std::move(on_ended)));
-  auto transport = StreamTransport::open(reactor, os, std::move(fd), *connection, options);
-  if (!transport) return tl::unexpected(transport.error());
-  connection->transport_ = std::move(*transport);
+      new Connection(reactor, os, std::move(fd), std::move(protocol), peer, owner, options));
+  if (auto attached = connection->transport_.attach(); !attached) {
+    return tl::unexpected(attached.error());
+  }
   connection->protocol_->connection_ = connection.get();
+  // Reading with recvmsg only for a protocol that takes descriptors: read(2) costs less, and the
+  // kernel closes descriptors that reach a connection that did not ask for them.
+  if (dynamic_cast<DescriptorReceiver*>(connection->protocol_.get()) != nullptr) {
+    connection->transport_.receive_descriptors(true);
+  }
   return connection;
 }
 
 Connection::~Connection() = default;
 
+TlsStream& Connection::tls_stream() const { return layer_->stream; }
+
 void Connection::start() { protocol_->connection_made(*this); }
 
 TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions options,
                                       std::span<const std::byte> already_read) {
-  if (tls_ != nullptr) return tls_fail("start_tls: TLS has started already on this connection");
-  if (!transport_->connected()) return tls_fail("start_tls: the connection is closed");
+  if (layer_ != nullptr) {
+    return tls_fail("start_tls: TLS has started already on this connection");
+  }
+  if (!transport_.connected()) return tls_fail("start_tls: the connection is closed");
   // TLS above a close in progress would have its handshake cut short by the close, or be sent
   // over a write side that is shut.
-  if (transport_->disconnecting()) {
+  if (transport_.disconnecting()) {
     return tls_fail("start_tls: the connection is closing (lose_connection was called)");
   }
-  if (transport_->write_side_closing()) {
+  if (transport_.write_side_closing()) {
     return tls_fail("start_tls: the connection is half-closed (lose_write_connection was called)");
   }
   if (plain_producer_) return tls_fail("start_tls: a producer is registered on the connection");
@@ -89,18 +98,17 @@ TlsResult<void> Connection::start_tls(const TlsContext& context, StartTlsOptions
   auto session = context.new_session(options.server_name);
   if (!session) return tl::unexpected(session.error());
   layer_ = std::make_unique<TlsLayer>(*this, std::move(*session), std::move(options.stream));
-  tls_ = &layer_->stream;
-  const detail::Liveness::Guard alive(liveness_);
-  tls_->start(*transport_);
+  const auto alive = guarded();
+  layer_->stream.start(transport_);
   // Fed as if the transport had read it after the switch: it is the peer's first TLS bytes.
-  if (!already_read.empty() && alive.alive()) tls_->data_received(already_read);
+  if (!already_read.empty() && alive.alive()) layer_->stream.data_received(already_read);
   return {};
 }
 
 sys::Result<SocketAddress> Connection::local_address() const {
   sockaddr_storage name{};
   socklen_t len = sizeof name;
-  if (auto got = os_.getsockname(fd(), reinterpret_cast<sockaddr*>(&name), &len); !got) {
+  if (auto got = os().getsockname(fd(), reinterpret_cast<sockaddr*>(&name), &len); !got) {
     return sys::fail(got.error());
   }
   auto address = SocketAddress::from(reinterpret_cast<const sockaddr*>(&name), len);
@@ -110,16 +118,37 @@ sys::Result<SocketAddress> Connection::local_address() const {
 
 sys::Result<void> Connection::set_flag(int level, int name, bool on) {
   const int value = on ? 1 : 0;
-  return os_.setsockopt(fd(), level, name, &value, sizeof value);
+  return os().setsockopt(fd(), level, name, &value, sizeof value);
 }
 
 sys::Result<bool> Connection::flag(int level, int name) const {
   int value = 0;
   socklen_t len = sizeof value;
-  if (auto got = os_.getsockopt(fd(), level, name, &value, &len); !got) {
+  if (auto got = os().getsockopt(fd(), level, name, &value, &len); !got) {
     return sys::fail(got.error());
   }
   return value != 0;
+}
+
+sys::Result<void> Connection::write_with_descriptors(std::span<const std::byte> bytes,
+                                                     std::span<const int> fds) {
+  if (layer_ != nullptr && !fds.empty()) {
+    return sys::fail(sys::Error{EOPNOTSUPP, "sendmsg", "descriptors cannot be passed under TLS"});
+  }
+  if (layer_ != nullptr) {
+    write(bytes);
+    return {};
+  }
+  return transport_.write_with_descriptors(bytes, fds);
+}
+
+sys::Result<PeerCredentials> Connection::peer_credentials() const {
+  ucred credentials{};
+  socklen_t len = sizeof credentials;
+  if (auto got = os().getsockopt(fd(), SOL_SOCKET, SO_PEERCRED, &credentials, &len); !got) {
+    return sys::fail(got.error());
+  }
+  return PeerCredentials{credentials.pid, credentials.uid, credentials.gid};
 }
 
 sys::Result<void> Connection::set_no_delay(bool on) {
@@ -133,40 +162,56 @@ sys::Result<bool> Connection::keep_alive() const { return flag(SOL_SOCKET, SO_KE
 
 // From the transport: under TLS everything it says is ciphertext, for the TLS stream.
 void Connection::data_received(std::span<const std::byte> data) {
-  if (tls_ != nullptr) [[unlikely]] {
-    tls_->data_received(data);
+  if (layer_ != nullptr) [[unlikely]] {
+    layer_->stream.data_received(data);
   } else {
     protocol_->data_received(data);
   }
 }
 
 bool Connection::read_eof() {
-  if (tls_ != nullptr) [[unlikely]] {
-    return tls_->read_eof();
+  if (layer_ != nullptr) [[unlikely]] {
+    return layer_->stream.read_eof();
   }
   return protocol_->read_eof();
 }
 
 void Connection::write_eof() {
   // Only a plain lose_write_connection half-closes; under TLS nothing asks for it.
-  if (tls_ == nullptr) protocol_->write_eof();
+  if (layer_ == nullptr) protocol_->write_eof();
+}
+
+void Connection::descriptors_arrived(std::vector<OwnedFd> fds, bool truncated) {
+  auto* receiver = dynamic_cast<DescriptorReceiver*>(protocol_.get());
+  if (receiver == nullptr) return;  // `fds` close here
+  if (truncated) {
+    const std::size_t closed = fds.size();
+    fds.clear();
+    receiver->descriptors_truncated(closed);
+    return;
+  }
+  receiver->descriptors_received(std::move(fds));
 }
 
 void Connection::connection_lost(const LossReason& reason) {
-  if (tls_ != nullptr) [[unlikely]] {
-    tls_->connection_lost(reason);  // which ends the connection, with TLS's reason
+  if (layer_ != nullptr) [[unlikely]] {
+    layer_->stream.connection_lost(reason);  // which ends the connection, with TLS's reason
     return;
   }
   end(reason);
 }
 
 void Connection::end(const LossReason& reason) {
-  const detail::Liveness::Guard alive(liveness_);
+  const auto alive = guarded();
   protocol_->connection_lost(reason);
   // The protocol may have destroyed what owns this connection (and so the connection).
-  if (!alive.alive() || !on_ended_) return;
+  if (!alive.alive() || owner_ == nullptr) return;
   // Last: the owner may destroy this connection from here.
-  on_ended_(*this, reason);
+  owner_->connection_ended(*this, reason);
 }
+
+// An idle connection's cost (issue #15: at most 256 bytes all told, with its protocol and the
+// reactor's slot for its descriptor): this block is most of it.
+static_assert(sizeof(Connection) <= 160, "Connection grew: an idle connection costs more");
 
 }  // namespace daemonkit::core

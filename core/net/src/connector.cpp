@@ -173,16 +173,8 @@ void Connector::connected() {
     state_ = State::kDisconnected;
     return;
   }
-  auto made = Connection::open(
-      reactor_, os_, std::move(fd_), std::move(protocol), address_,
-      [this](Connection&, const LossReason& reason) {
-        const auto alive = alive_;
-        state_ = State::kDisconnected;
-        factory_.connection_lost(reason);
-        // Last: the connection is the caller, and this ends it.
-        if (*alive) connection_.reset();
-      },
-      options_.stream);
+  auto made = Connection::open(reactor_, os_, std::move(fd_), std::move(protocol), address_, this,
+                               options_.stream);
   if (!made) {
     state_ = State::kDisconnected;
     report(made.error().os);
@@ -225,6 +217,14 @@ void Connector::fail_later(sys::Error failure) {
 void Connector::report(sys::Error failure) {
   state_ = State::kDisconnected;
   factory_.connection_failed(failure);
+}
+
+void Connector::connection_ended(Connection& /*connection*/, const LossReason& reason) {
+  const auto alive = alive_;
+  state_ = State::kDisconnected;
+  factory_.connection_lost(reason);
+  // Last: the connection is the caller, and this ends it.
+  if (*alive) connection_.reset();
 }
 
 void Connector::stop_watching() {

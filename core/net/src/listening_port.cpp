@@ -52,8 +52,14 @@ ReactorResult<std::unique_ptr<ListeningPort>> ListeningPort::start(
 ListeningPort::~ListeningPort() {
   *alive_ = false;
   (void)stop_listening();
-  // Their transports close their sockets; no protocol hears of it (the owner chose this).
-  connections_.clear();
+  // Each protocol hears the end, so that what it holds for the connection (a session, a
+  // registration elsewhere) is let go: Twisted's port never ends its connections silently.
+  connections_.end_all(LossReason::aborted());
+}
+
+void ListeningPort::connection_ended(Connection& connection, const LossReason& /*reason*/) {
+  // Last thing the connection does: it may be destroyed here.
+  (void)connections_.remove(connection);
 }
 
 bool ListeningPort::stop_listening() {
@@ -112,10 +118,8 @@ void ListeningPort::on_readable() {
 void ListeningPort::take(OwnedFd fd, const SocketAddress& peer) {
   std::unique_ptr<Protocol> protocol = factory_.build_protocol(peer);
   if (!protocol) return;  // refused: `fd` closes here
-  auto made = Connection::open(
-      reactor_, os_, std::move(fd), std::move(protocol), peer,
-      [this](Connection& ended, const LossReason&) { connections_.erase(&ended); },
-      options_.stream);
+  auto made = Connection::open(reactor_, os_, std::move(fd), std::move(protocol), peer, this,
+                               options_.stream);
   if (!made) {
     log(fmt::format("could not watch the connection from {}: {}", peer, to_string(made.error())));
     return;
@@ -128,7 +132,7 @@ void ListeningPort::take(OwnedFd fd, const SocketAddress& peer) {
       return;  // closed with `made`, its protocol never told
     }
   }
-  connections_.emplace(&connection, std::move(*made));
+  connections_.push_back(std::move(*made));
   connection.start();
 }
 

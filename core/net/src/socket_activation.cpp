@@ -196,7 +196,7 @@ ReactorResult<std::unique_ptr<ListeningPort>> adopt_stream_port(Reactor& reactor
 ReactorResult<std::unique_ptr<Connection>> adopt_stream_connection(Reactor& reactor,
                                                                    sys::Syscalls& os, OwnedFd fd,
                                                                    ServerFactory& factory,
-                                                                   Connection::OnEnded on_ended,
+                                                                   Connection::Owner* owner,
                                                                    StreamOptions options) {
   const auto about = [&](const sys::Error& e) { return about_adopted(e, fd.get()); };
   if (auto checked = check_socket(os, fd.get(), SOCK_STREAM, false); !checked) {
@@ -214,12 +214,8 @@ ReactorResult<std::unique_ptr<Connection>> adopt_stream_connection(Reactor& reac
   if (!protocol) {
     return reactor_fail(about(sys::Error{ECONNABORTED, "build_protocol", {}}));
   }
-  auto made = Connection::open(
-      reactor, os, std::move(fd), std::move(protocol), peer,
-      [on_ended = std::move(on_ended)](Connection& c, const LossReason& reason) {
-        if (on_ended) on_ended(c, reason);
-      },
-      std::move(options));
+  auto made = Connection::open(reactor, os, std::move(fd), std::move(protocol), peer, owner,
+                               std::move(options));
   if (!made) return tl::unexpected(made.error());
   (*made)->start();
   return made;

@@ -279,9 +279,12 @@ TEST_F(DatagramLinux, AnAdoptedConnectedStreamSocketEchoes) {
   int ends[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends), 0);
   ServerFactoryOf<Echo> echo;
-  bool ended = false;
-  auto connection = adopt_stream_connection(*reactor_, os_, OwnedFd(os_, ends[0]), echo,
-                                            [&](Connection&, const LossReason&) { ended = true; });
+  struct Flag : Connection::Owner {
+    bool ended = false;
+    void connection_ended(Connection&, const LossReason&) override { ended = true; }
+  } owner;
+  const bool& ended = owner.ended;
+  auto connection = adopt_stream_connection(*reactor_, os_, OwnedFd(os_, ends[0]), echo, &owner);
   ASSERT_TRUE(connection) << to_string(connection.error());
   ASSERT_EQ(::write(ends[1], "adopted", 7), 7);
   std::string back;

@@ -25,6 +25,7 @@
 
 #include "daemonkit/core/net/connection.h"
 #include "daemonkit/core/net/connector.h"
+#include "daemonkit/core/net/descriptor_receiver.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/listening_port.h"
 #include "daemonkit/core/net/protocol.h"
@@ -53,6 +54,7 @@ struct Record {
   std::function<void(Connection&)> on_made;
   std::function<void(Connection&)> on_data;
   std::function<void(Connection&)> on_eof;
+  std::function<void()> on_lost;
 };
 
 struct Recorder : Protocol {
@@ -78,6 +80,8 @@ struct Recorder : Protocol {
     ++r->losses;
     r->reason = reason;
     r->events.emplace_back("lost");
+    // Last: the hook may destroy what owns the connection, and so this protocol.
+    if (auto hook = r->on_lost) hook();
   }
   std::shared_ptr<Record> r;
 };
@@ -451,7 +455,33 @@ TEST(NetListen, StopListeningClosesTheSocketAndLeavesConnectionsAlone) {
   EXPECT_EQ(a.record->data, "still here");
 }
 
-TEST(NetListen, DestroyingThePortClosesItsConnectionsWithoutTellingThem) {
+// A port destroyed with connections open ends each of them: its protocol hears "aborted" once,
+// from inside the destruction (the port cannot wait for the loop: it is gone on return), and
+// never again after; the client sees the close.
+TEST(NetListenDestroyed, EachConnectionHearsAbortedExactlyOnce) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a, b;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 2u);
+  ASSERT_EQ(port->connections(), 2u);
+  port.reset();
+  for (const auto& r : server.records) {
+    EXPECT_EQ(r->losses, 1);
+    EXPECT_EQ(r->reason, LossReason::aborted());
+  }
+  w.spin();
+  for (const auto& r : server.records) EXPECT_EQ(r->losses, 1) << "told once";
+  EXPECT_EQ(a.record->losses, 1) << "the client reads EOF";
+  EXPECT_EQ(b.record->losses, 1);
+}
+
+// A connection whose end was already decided (lose_connection with nothing to send: "done" on
+// the loop's next turn) hears that end, once, when the port goes first.
+TEST(NetListenDestroyed, ALossAboutToBeToldIsToldWithItsOwnReason) {
   World w;
   Server server;
   auto port = w.listen(server);
@@ -459,10 +489,132 @@ TEST(NetListen, DestroyingThePortClosesItsConnectionsWithoutTellingThem) {
   auto ca = w.connect(*port, a);
   w.spin();
   ASSERT_EQ(server.records.size(), 1u);
+  ASSERT_NE(server.last().connection, nullptr);
+  server.last().connection->lose_connection();
+  EXPECT_EQ(server.last().losses, 0) << "not from inside lose_connection";
   port.reset();
+  EXPECT_EQ(server.last().losses, 1);
+  EXPECT_EQ(server.last().reason, LossReason::done());
   w.spin();
-  EXPECT_EQ(server.last().losses, 0);
-  EXPECT_EQ(a.record->losses, 1) << "the client reads EOF";
+  EXPECT_EQ(server.last().losses, 1);
+}
+
+// A protocol that destroys the port (its service stopping itself) from connection_lost while
+// the port is being destroyed already: nothing is freed twice, every protocol is told once, and
+// each sees a port that holds only connections still open.
+TEST(NetListenDestroyed, AProtocolMayDestroyThePortFromConnectionLostDuringTheDestruction) {
+  World w;
+  Server server;
+  std::unique_ptr<ListeningPort> port;
+  std::vector<std::size_t> counts;
+  ListeningPort* raw = nullptr;
+  server.setup = [&](Record& r) {
+    r.on_lost = [&] {
+      counts.push_back(raw->connections());
+      port.reset();  // null already while its destructor runs: a nested reset does nothing
+    };
+  };
+  port = w.listen(server);
+  raw = port.get();
+  Client a, b, c;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  auto cc = w.connect(*port, c);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 3u);
+  port.reset();
+  EXPECT_THAT(counts, ElementsAre(2u, 1u, 0u));
+  for (const auto& r : server.records) {
+    EXPECT_EQ(r->losses, 1);
+    EXPECT_EQ(r->reason, LossReason::aborted());
+  }
+  w.spin();
+  for (const auto& r : server.records) EXPECT_EQ(r->losses, 1);
+}
+
+// The other way round: one connection ends on its own and its protocol destroys the port from
+// connection_lost; the others hear "aborted" from inside that, the ending one only its own end.
+TEST(NetListenDestroyed, AProtocolMayDestroyThePortWhenItsConnectionEnds) {
+  World w;
+  Server server;
+  std::unique_ptr<ListeningPort> port = w.listen(server);
+  Client a, b;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 2u);
+  Record& first = *server.records[0];
+  Record& second = *server.records[1];
+  first.on_lost = [&] { port.reset(); };
+  ASSERT_NE(first.connection, nullptr);
+  first.connection->abort_connection();
+  w.spin();
+  EXPECT_EQ(port, nullptr);
+  EXPECT_EQ(first.losses, 1);
+  EXPECT_EQ(first.reason, LossReason::aborted());
+  EXPECT_EQ(second.losses, 1);
+  EXPECT_EQ(second.reason, LossReason::aborted());
+  EXPECT_THAT(second.events, ElementsAre("made", "lost"));
+}
+
+// The peer's close ends a connection whose protocol destroys the port: the other connection
+// is ended from inside, and the ending one hears only its own clean end.
+TEST(NetListenDestroyed, APeerCloseWhoseProtocolDestroysThePortEndsTheOthers) {
+  World w;
+  Server server;
+  std::unique_ptr<ListeningPort> port = w.listen(server);
+  Client a, b;
+  auto ca = w.connect(*port, a);
+  auto cb = w.connect(*port, b);
+  w.spin();
+  ASSERT_EQ(server.records.size(), 2u);
+  server.records[0]->on_lost = [&] { port.reset(); };
+  ASSERT_NE(a.record->connection, nullptr);
+  a.record->connection->lose_connection();
+  w.spin();
+  EXPECT_EQ(port, nullptr);
+  EXPECT_EQ(server.records[0]->losses, 1);
+  EXPECT_EQ(server.records[0]->reason, LossReason::done());
+  EXPECT_EQ(server.records[1]->losses, 1);
+  EXPECT_EQ(server.records[1]->reason, LossReason::aborted());
+  EXPECT_EQ(b.record->losses, 1) << "b's client reads EOF";
+}
+
+// A connector destroyed before its connect finishes tells its factory nothing, then or later:
+// not connection_failed, not a protocol made.
+TEST(NetConnectorDestroyed, BeforeItConnectsTellsNobody) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a;
+  auto ca = w.connect(*port, a);  // connecting starts on the loop's next turn
+  ca.reset();
+  w.spin();
+  Client b;
+  auto cb = w.connect(*port, b);
+  w.reactor->run_until_current();  // the connect is under way: the socket exists
+  cb.reset();
+  w.spin();
+  for (Client* c : {&a, &b}) {
+    EXPECT_TRUE(c->failures.empty());
+    EXPECT_TRUE(c->lost.empty());
+    EXPECT_TRUE(c->record->events.empty());
+  }
+}
+
+// stop_connecting reports ECANCELED on the next turn; a connector destroyed before that turn
+// tells nobody even that.
+TEST(NetConnectorDestroyed, AfterStopConnectingTellsNobody) {
+  World w;
+  Server server;
+  auto port = w.listen(server);
+  Client a;
+  auto ca = w.connect(*port, a);
+  EXPECT_TRUE(ca->stop_connecting());
+  ca.reset();
+  w.spin();
+  EXPECT_TRUE(a.failures.empty());
+  EXPECT_TRUE(a.record->events.empty());
 }
 
 TEST(NetListen, AProtocolMayStopThePortFromConnectionMade) {
@@ -1344,6 +1496,218 @@ RC_GTEST_PROP(NetProperty, BytesArriveInOrderOnceAndEachConnectionEndsOnce, ()) 
   RC_ASSERT(ends[1].record->losses == 1);
   RC_ASSERT(port->connections() == 0u);
   RC_ASSERT(connector->state() == Connector::State::kDisconnected);
+}
+
+// ---- Descriptor passing and peer credentials ------------------------------------------------
+
+// A protocol that takes descriptors: what it heard, in order, and the descriptors it kept.
+struct Taker : Protocol, DescriptorReceiver {
+  struct Heard {
+    std::vector<std::string> events;
+    std::string data;
+    std::vector<OwnedFd> kept;
+    // How many bytes had arrived when each set of descriptors did.
+    std::vector<std::size_t> fds_at;
+    // How many bytes had arrived once the read that brought them was heard.
+    std::vector<std::size_t> fds_until;
+    Connection* connection = nullptr;
+    bool pause = false;
+  };
+  explicit Taker(Heard& h) : heard(h) {}
+  void connection_made(Connection& c) override {
+    heard.connection = &c;
+    if (heard.pause) c.pause_reading();
+  }
+  void data_received(std::span<const std::byte> bytes) override {
+    heard.data.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    heard.events.push_back("data");
+    if (heard.fds_until.size() < heard.fds_at.size()) heard.fds_until.push_back(heard.data.size());
+  }
+  void descriptors_received(std::vector<OwnedFd> fds) override {
+    heard.events.push_back(fmt::format("fds:{}", fds.size()));
+    heard.fds_at.push_back(heard.data.size());
+    for (auto& f : fds) heard.kept.push_back(std::move(f));
+  }
+  void descriptors_truncated(std::size_t closed) override {
+    heard.events.push_back(fmt::format("truncated:{}", closed));
+  }
+  void connection_lost(const LossReason&) override { heard.connection = nullptr; }
+  Heard& heard;
+};
+
+struct TakerFactory : ServerFactory {
+  Taker::Heard heard;
+  std::unique_ptr<Protocol> build_protocol(const SocketAddress&) override {
+    return std::make_unique<Taker>(heard);
+  }
+};
+
+// The lowest descriptor number free now: what the next open gets. Equal before and after a
+// scenario, it says the scenario left no descriptor open.
+int lowest_free(FakeSyscalls& os) {
+  const int fd = *os.open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  EXPECT_TRUE(os.close(fd));
+  return fd;
+}
+
+std::string read_all(FakeSyscalls& os, int fd) {
+  char buf[256];
+  auto n = os.read(fd, buf, sizeof buf);
+  return n ? std::string(buf, *n) : sys::to_string(n.error());
+}
+
+TEST(NetDescriptors, APipePassedWithAByteIsReadThroughOnTheOtherSide) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(client.record->connection, nullptr);
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int ends[] = {pipe->read_end};
+  ASSERT_TRUE(client.record->connection->write_with_descriptors("x", ends));
+  ASSERT_TRUE(w.os.close(pipe->read_end)) << "the connection sent its own copy";
+  ASSERT_TRUE(w.os.write(pipe->write_end, "through the pipe", 16));
+  w.spin();
+  EXPECT_THAT(server.heard.events, ElementsAre("fds:1", "data"));
+  EXPECT_EQ(server.heard.data, "x");
+  ASSERT_EQ(server.heard.kept.size(), 1u);
+  EXPECT_EQ(read_all(w.os, server.heard.kept[0].get()), "through the pipe");
+  auto flags = w.os.fcntl(server.heard.kept[0].get(), F_GETFD, 0);
+  ASSERT_TRUE(flags);
+  EXPECT_NE(*flags & FD_CLOEXEC, 0) << "received with MSG_CMSG_CLOEXEC";
+  EXPECT_TRUE(w.os.close(pipe->write_end));
+}
+
+// Descriptors written while earlier bytes wait in the buffer go out behind them, with their
+// own first byte: the receiver hears them no earlier than the bytes before.
+TEST(NetDescriptors, DescriptorsWaitInOrderBehindQueuedBytes) {
+  UnixWorld w;
+  TakerFactory server;
+  server.heard.pause = true;  // the server reads nothing yet: the client's writes must queue
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  Connection* c = client.record->connection;
+  ASSERT_NE(c, nullptr);
+  const std::string bulk(4 << 20, 'b');
+  c->write(bulk);
+  ASSERT_GT(c->buffered(), 0u) << "the socket is full";
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int ends[] = {pipe->read_end};
+  ASSERT_TRUE(c->write_with_descriptors("y", ends));
+  c->write("z");
+  ASSERT_TRUE(w.os.close(pipe->read_end));
+  ASSERT_NE(server.heard.connection, nullptr);
+  server.heard.connection->resume_reading();
+  for (int i = 0; i < 200 && server.heard.data.size() < bulk.size() + 2; ++i) w.spin(1);
+  EXPECT_EQ(server.heard.data, bulk + "yz");
+  ASSERT_EQ(server.heard.fds_at.size(), 1u);
+  EXPECT_LE(server.heard.fds_at[0], bulk.size()) << "heard before the byte they came with";
+  ASSERT_EQ(server.heard.fds_until.size(), 1u);
+  EXPECT_GT(server.heard.fds_until[0], bulk.size()) << "and with the read that brings it";
+  ASSERT_EQ(server.heard.kept.size(), 1u);
+  ASSERT_TRUE(w.os.write(pipe->write_end, "late", 4));
+  EXPECT_EQ(read_all(w.os, server.heard.kept[0].get()), "late");
+  EXPECT_TRUE(w.os.close(pipe->write_end));
+}
+
+// More descriptors than one read has room for: the kernel cuts them short (MSG_CTRUNC); what
+// arrived is closed and reported, the bytes still come, and nothing is left open.
+TEST(NetDescriptors, MoreThanAReadTakesAreClosedAndReported) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(client.record->connection, nullptr);
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int free_before = lowest_free(w.os);
+  const std::vector<int> many(StreamTransport::kMaxDescriptorsPerRead + 1, pipe->read_end);
+  ASSERT_TRUE(client.record->connection->write_with_descriptors("m", many));
+  w.spin();
+  EXPECT_THAT(
+      server.heard.events,
+      ElementsAre(fmt::format("truncated:{}", StreamTransport::kMaxDescriptorsPerRead), "data"));
+  EXPECT_EQ(server.heard.data, "m");
+  EXPECT_TRUE(server.heard.kept.empty());
+  EXPECT_EQ(lowest_free(w.os), free_before) << "every copy and every arrival was closed";
+}
+
+// A protocol that does not take descriptors has them closed (the kernel's read drops them).
+TEST(NetDescriptors, AProtocolThatTakesNoneHasThemClosed) {
+  UnixWorld w;
+  ServerFactoryOf<Echo> echo;
+  auto port = w.listen_unix(echo, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(client.record->connection, nullptr);
+  auto pipe = w.os.pipe2(O_CLOEXEC);
+  ASSERT_TRUE(pipe);
+  const int free_before = lowest_free(w.os);
+  const int ends[] = {pipe->read_end, pipe->write_end};
+  ASSERT_TRUE(client.record->connection->write_with_descriptors("e", ends));
+  w.spin();
+  EXPECT_EQ(client.record->data, "e");
+  EXPECT_EQ(lowest_free(w.os), free_before);
+}
+
+TEST(NetDescriptors, AWriteThatCannotCarryItsDescriptorsFailsAndSendsNothing) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  Connection* c = client.record->connection;
+  ASSERT_NE(c, nullptr);
+  const int bad[] = {999};
+  auto failed = c->write_with_descriptors("x", bad);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, EBADF);
+  const int fine[] = {0};
+  auto empty = c->write_with_descriptors(std::string_view(), fine);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, EINVAL);
+  const std::vector<int> too_many(StreamTransport::kMaxDescriptorsPerWrite + 1, 0);
+  auto many = c->write_with_descriptors("x", too_many);
+  ASSERT_FALSE(many);
+  EXPECT_EQ(many.error().code, EINVAL);
+  w.spin();
+  EXPECT_TRUE(server.heard.events.empty());
+  EXPECT_TRUE(c->connected());
+}
+
+TEST(NetDescriptors, PeerCredentialsNameTheProcessAtTheOtherEnd) {
+  UnixWorld w;
+  TakerFactory server;
+  auto port = w.listen_unix(server, "/run/app/fd.sock");
+  ASSERT_TRUE(port) << to_string(port.error());
+  Client client;
+  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+  w.spin();
+  ASSERT_NE(server.heard.connection, nullptr);
+  auto credentials = server.heard.connection->peer_credentials();
+  ASSERT_TRUE(credentials) << sys::to_string(credentials.error());
+  const auto uids = *w.os.getresuid();
+  const auto gids = *w.os.getresgid();
+  EXPECT_EQ(*credentials, (PeerCredentials{w.os.getpid(), uids.effective, gids.effective}));
+  // The client's view: the listening process (the same one here).
+  auto server_side = client.record->connection->peer_credentials();
+  ASSERT_TRUE(server_side);
+  EXPECT_EQ(server_side->pid, w.os.getpid());
 }
 
 }  // namespace

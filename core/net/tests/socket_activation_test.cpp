@@ -293,9 +293,12 @@ TEST(AdoptConnection, AConnectedSocketSpeaksThroughItsProtocolAndTheConnectionOw
   auto pair = os.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_THAT(pair, IsOk());
   ServerFactoryOf<Echo> echo;
-  int ended = 0;
-  auto connection = adopt_stream_connection(*reactor, os, OwnedFd(os, pair->first), echo,
-                                            [&](Connection&, const LossReason&) { ++ended; });
+  struct Counter : Connection::Owner {
+    int ended = 0;
+    void connection_ended(Connection&, const LossReason&) override { ++ended; }
+  } owner;
+  const int& ended = owner.ended;
+  auto connection = adopt_stream_connection(*reactor, os, OwnedFd(os, pair->first), echo, &owner);
   ASSERT_THAT(connection, IsOk());
   EXPECT_NE(*os.fcntl(pair->first, F_GETFL, 0) & O_NONBLOCK, 0);
   ASSERT_THAT(os.write(pair->second, "ping", 4), IsOk());
@@ -308,7 +311,7 @@ TEST(AdoptConnection, AConnectedSocketSpeaksThroughItsProtocolAndTheConnectionOw
       std::chrono::seconds(5));
   ASSERT_THAT(done, IsOk());
   EXPECT_TRUE(*done) << back;
-  // The peer closes: the protocol hears the loss, then on_ended runs; destroying the
+  // The peer closes: the protocol hears the loss, then its owner; destroying the
   // connection closes the adopted descriptor.
   ASSERT_THAT(os.close(pair->second), IsOk());
   auto lost = reactor->turn_until([&] { return ended == 1; }, std::chrono::seconds(5));

@@ -257,6 +257,28 @@ TEST(SslConnection, AbortIsHeardOnceAtEachEnd) {
   EXPECT_FALSE(server.last().reason->clean()) << "an abort is no close_notify";
 }
 
+// A TLS port destroyed with its connections open ends them as a plain one does: each
+// protocol hears "aborted" once, through the TLS layer, from inside the destruction.
+TEST(NetListenDestroyed, ATlsConnectionHearsAbortedOnceThroughItsLayer) {
+  World w;
+  auto server_ctx = w.server_context();
+  auto client_ctx = w.client_context();
+  Server server;
+  auto port = w.listen_ssl(server, server_ctx);
+  Client client;
+  client.heard->on_made = [](Connection& c) { c.write("x"); };
+  auto connector =
+      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  w.spin();
+  ASSERT_EQ(server.last().data, "x");
+  port.reset();
+  ASSERT_EQ(server.last().losses, 1);
+  EXPECT_EQ(*server.last().reason, LossReason::aborted());
+  w.spin();
+  EXPECT_EQ(server.last().losses, 1);
+  EXPECT_EQ(client.heard->losses, 1) << "the client sees the socket close";
+}
+
 TEST(SslConnection, AWrongHostNameIsRefusedWithTheReasonReachingProtocolAndFactory) {
   World w;
   // The server shows a certificate for example.org; the client connects to 127.0.0.1.

@@ -38,8 +38,8 @@ namespace daemonkit::core {
 struct StreamServerOptions {
   // Hears a drain cut short; also the port's log (accept errors) unless port.log is set.
   LogSink log;
-  // Unset: stop closes the open connections with the port (a protocol is not told; see
-  // ListeningPort's destructor). Set: stop waits up to this long for them to end, then closes
+  // Unset: stop closes the open connections with the port (each protocol hears "aborted"; see
+  // ListeningPort's destructor; one may let go of the service from there). Set: stop waits up to this long for them to end, then closes
   // what is left and logs how many.
   std::optional<Duration> drain_timeout;
   // How often a draining stop looks at the count of open connections (the port tells nobody

@@ -42,7 +42,7 @@ struct ConnectOptions {
   StartTlsOptions tls_start;
 };
 
-class Connector {
+class Connector final : private Connection::Owner {
  public:
   enum class State { kConnecting, kConnected, kDisconnected };
 
@@ -90,6 +90,7 @@ class Connector {
   void fail_later(sys::Error failure);
   void report(sys::Error failure);
   void stop_watching();
+  void connection_ended(Connection& connection, const LossReason& reason) override;
 
   Reactor& reactor_;
   sys::Syscalls& os_;

@@ -8,13 +8,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 
 #include "daemonkit/core/base/log_sink.h"
 #include "daemonkit/core/base/monotonic_time.h"
 #include "daemonkit/core/base/owned_fd.h"
 #include "daemonkit/core/base/socket_address.h"
 #include "daemonkit/core/net/connection.h"
+#include "daemonkit/core/net/connection_list.h"
 #include "daemonkit/core/net/factory.h"
 #include "daemonkit/core/net/tls_context.h"
 #include "daemonkit/core/net/tls_stream.h"
@@ -46,7 +46,7 @@ struct PortOptions {
   TlsStreamOptions tls_stream;
 };
 
-class ListeningPort {
+class ListeningPort final : private Connection::Owner {
  public:
   // What the port's owner undoes when it stops listening (a UNIX port unlinks its path and
   // releases its lock file), run once, after the socket is closed.
@@ -57,7 +57,10 @@ class ListeningPort {
   static ReactorResult<std::unique_ptr<ListeningPort>> start(
       Reactor& reactor, sys::Syscalls& os, OwnedFd listening, SocketAddress address,
       ServerFactory& factory, PortOptions options, OnStop on_stop = {});
-  // Stops listening and closes every connection still open, without telling their protocols.
+  // Stops listening and ends every connection still open: each protocol hears connection_lost
+  // once, "aborted" (or the loss it was about to hear), from inside this destructor. A protocol
+  // may destroy what owns the port from there (a service that stops itself): the port is going
+  // already, and each connection has left it before its protocol is told.
   ~ListeningPort();
   ListeningPort(const ListeningPort&) = delete;
   ListeningPort& operator=(const ListeningPort&) = delete;
@@ -83,6 +86,7 @@ class ListeningPort {
   void pause_accepting(const sys::Error& error);
   void reserve();
   void log(std::string_view line) const { log_line(options_.log, line); }
+  void connection_ended(Connection& connection, const LossReason& reason) override;
 
   Reactor& reactor_;
   sys::Syscalls& os_;
@@ -98,7 +102,7 @@ class ListeningPort {
   bool reading_ = false;
   DelayedCall retry_;
   std::size_t shed_ = 0;
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  ConnectionList connections_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

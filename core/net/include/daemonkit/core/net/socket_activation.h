@@ -94,13 +94,13 @@ class ActivatedSockets {
 // non-blocking, `factory` builds its protocol for the peer, and the protocol hears
 // connection_made before this returns. The Connection returned owns the descriptor and closes
 // it when it is destroyed (also when the caller destroys it without a loss); on failure it is
-// closed here. `on_ended` runs after the protocol heard connection_lost: the caller may
-// destroy the connection from there. Fails when it is not a stream socket (EPROTOTYPE), is a
+// closed here. `owner` (may be null) hears connection_ended after the protocol heard
+// connection_lost: the caller may destroy the connection from there. Fails when it is not a stream socket (EPROTOTYPE), is a
 // listening one (EINVAL, see adopt_stream_port), has no peer (ENOTCONN from getpeername), or
 // the factory refused it (ECONNABORTED).
 [[nodiscard]] ReactorResult<std::unique_ptr<Connection>> adopt_stream_connection(
     Reactor& reactor, sys::Syscalls& os, OwnedFd fd, ServerFactory& factory,
-    Connection::OnEnded on_ended = {}, StreamOptions options = {});
+    Connection::Owner* owner = nullptr, StreamOptions options = {});
 
 // Adopts a bound datagram socket (UDP or UNIX, as passed by socket activation): it is made
 // non-blocking and read with `protocol` like a port listen_udp made; one connected already

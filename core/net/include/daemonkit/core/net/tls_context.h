@@ -90,8 +90,8 @@ class TlsContext {
 
  private:
   using SessionMaker = TlsResult<TlsSession> (*)(const TlsContext&, std::string_view host);
-  TlsContext(std::shared_ptr<const Impl> impl, Role role, SessionMaker new_session)
-      : impl_(std::move(impl)), role_(role), new_session_(new_session) {}
+  TlsContext(std::shared_ptr<const Impl> impl, Role role, SessionMaker make_session)
+      : impl_(std::move(impl)), role_(role), new_session_(make_session) {}
   // Shares what `make` built, and points the server's ALPN callback at it.
   static TlsResult<TlsContext> finish(TlsResult<Impl> made);
   // Shared with OpenSSL's ALPN callback (its argument) and with every session, so a context

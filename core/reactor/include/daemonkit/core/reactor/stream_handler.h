@@ -5,6 +5,9 @@
 
 #include <cstddef>
 #include <span>
+#include <vector>
+
+#include "daemonkit/core/base/owned_fd.h"
 
 #include "daemonkit/core/reactor/loss_reason.h"
 
@@ -26,6 +29,12 @@ class StreamHandler {
   // lose_write_connection finished: the buffer drained and the write side is shut (Twisted's
   // writeConnectionLost). Reading goes on.
   virtual void write_eof() {}
+  // Descriptors that came (SCM_RIGHTS) with the bytes data_received hears next, for a
+  // transport asked to receive them (StreamTransport::receive_descriptors); each is CLOEXEC.
+  // `truncated`: the kernel cut the message's descriptors short (MSG_CTRUNC: more than
+  // StreamTransport::kMaxDescriptorsPerRead at once, or this process out of descriptors), and
+  // `fds` is what did arrive. The default closes them all.
+  virtual void descriptors_arrived(std::vector<OwnedFd> /*fds*/, bool /*truncated*/) {}
   // The end, exactly once and after everything else: the descriptor is closed already and the
   // transport will call nothing more. The transport may be destroyed from here.
   virtual void connection_lost(const LossReason& reason) = 0;

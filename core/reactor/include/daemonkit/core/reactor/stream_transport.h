@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -65,6 +66,13 @@ class StreamTransport final : public Producer {
   static ReactorResult<std::unique_ptr<StreamTransport>> open(Reactor& reactor, sys::Syscalls& os,
                                                               OwnedFd fd, StreamHandler& handler,
                                                               StreamOptions options = {});
+  // For an owner that embeds the transport rather than holding it on the heap (a network
+  // Connection: one block per connection, not two). The constructor takes `fd` and touches
+  // nothing else; attach() then does what open does (O_NONBLOCK, watching), and fails with the
+  // same errors. Until attach succeeds the transport is inert: destroying it closes `fd`.
+  StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd, StreamHandler& handler,
+                  StreamOptions options = {});
+  [[nodiscard]] ReactorResult<void> attach();
   // Destroying the transport closes its descriptor and drops what was not sent; neither the
   // handler nor a registered producer hears anything (the owner chose this). Safe from inside
   // any callback the transport makes.
@@ -92,6 +100,25 @@ class StreamTransport final : public Producer {
   void write(const char* text) { write(std::string_view(text)); }
   void write(std::string&& bytes);
   void write(std::vector<std::byte>&& bytes);
+  // A write whose first byte carries `fds` (SCM_RIGHTS on a UNIX stream socket), queued in
+  // order with the other writes: the peer receives the descriptors with that byte. They are
+  // duplicated here (F_DUPFD_CLOEXEC), so the caller may close its own at once; the copies are
+  // closed once sent or dropped. Fails, sending nothing, when `bytes` is empty while `fds` is
+  // not (descriptors travel with a byte), with more than kMaxDescriptorsPerWrite (EINVAL, as
+  // sendmsg would), or when a descriptor cannot be duplicated (EBADF, EMFILE). A send failure
+  // is not returned: it ends the connection, as a write's does.
+  [[nodiscard]] sys::Result<void> write_with_descriptors(std::span<const std::byte> bytes,
+                                                         std::span<const int> fds);
+  // Linux's SCM_MAX_FD: the most descriptors one sendmsg may carry.
+  static constexpr std::size_t kMaxDescriptorsPerWrite = 253;
+  // Receiving: room for this many descriptors per read; a message carrying more is cut short
+  // by the kernel (MSG_CTRUNC, see StreamHandler::descriptors_arrived).
+  static constexpr std::size_t kMaxDescriptorsPerRead = 64;
+  // Reads with recvmsg (MSG_CMSG_CLOEXEC) and hands descriptors that arrive to the handler's
+  // descriptors_arrived before the bytes they came with. Off by default: a plain read costs
+  // less, and the kernel closes descriptors that reach a reader that did not ask for them.
+  void receive_descriptors(bool on) { receive_descriptors_ = on; }
+
   // As writes one after the other, but the producer is paused (if at all) once, after the last.
   void write_sequence(std::span<const std::span<const std::byte>> buffers);
   void write_sequence(std::vector<std::string>&& buffers);
@@ -111,6 +138,13 @@ class StreamTransport final : public Producer {
   // Drops the buffer and closes the descriptor now; the handler hears "aborted" on the next
   // turn of the loop (never from inside this call, so a handler may abort from anywhere).
   void abort_connection();
+  // Ends the connection now with `reason`: the buffer is dropped, the descriptor closed, and
+  // the producer and then the handler hear it from inside this call. A loss that was waiting
+  // for the loop's next turn (after abort_connection, say) is told now instead, with its own
+  // reason; once told, this does nothing. For an owner that is going away and cannot wait for
+  // the loop's next turn (a listening port destroyed with its connections open), never for a
+  // handler's own use.
+  void end_now(LossReason reason);
 
   // ---- Flow control --------------------------------------------------------------------------
 
@@ -140,31 +174,60 @@ class StreamTransport final : public Producer {
   [[nodiscard]] bool disconnecting() const { return disconnecting_; }
   [[nodiscard]] bool write_side_closing() const { return write_closing_ || write_closed_; }
   // Bytes accepted by write and not yet sent.
-  [[nodiscard]] std::size_t buffered() const { return buffered_; }
+  [[nodiscard]] std::size_t buffered() const { return rare_ ? rare_->buffered : 0; }
   // The descriptor, or -1 once closed.
-  [[nodiscard]] int fd() const { return fd_.get(); }
-  [[nodiscard]] StreamDirection direction() const { return options_.direction; }
+  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] StreamDirection direction() const {
+    return static_cast<StreamDirection>(direction_);
+  }
+  // Marks its guards once this transport is destroyed: an owner that embeds the transport
+  // guards its callback frames with it instead of keeping a Liveness of its own.
+  [[nodiscard]] detail::Liveness& liveness() { return liveness_; }
+  [[nodiscard]] Reactor& reactor() const { return reactor_; }
+  [[nodiscard]] sys::Syscalls& os() const { return os_; }
 
  private:
   // One queued buffer: owned as it came, with how much of it is sent already.
   struct Chunk {
     std::variant<std::string, std::vector<std::byte>> bytes;
     std::size_t sent = 0;
+    // Sent (SCM_RIGHTS) with the chunk's first byte, then closed: empty once sent.
+    std::vector<OwnedFd> fds;
     [[nodiscard]] std::span<const std::byte> unsent() const;
   };
+  // What an idle transport with default options does not need, allocated when first needed
+  // and given back once unneeded again: the write queue (a write that had to wait), the
+  // producer, the loss waiting for the next turn, and options other than the defaults. An idle
+  // transport is then 64 bytes and no heap block (it was 176: a server with 10,000 idle
+  // connections paid 1.1 MB for state that only busy ones use).
+  struct Rare {
+    StreamOptions options;
+    // Queued buffers from head on (see pop_front); empty, and owning no heap block, while
+    // nothing waits to be sent.
+    std::vector<Chunk> queue;
+    std::size_t head = 0;
+    std::size_t buffered = 0;
+    Producer* producer = nullptr;
+    // The loss told on the loop's next turn (see lose), and why.
+    DelayedCall pending_loss;
+    LossReason pending_reason;
+  };
 
-  StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd, StreamHandler& handler,
-                  StreamOptions options);
+  Rare& rare();
+  // Gives the block back once it holds nothing but defaults.
+  void trim_rare();
+  [[nodiscard]] const StreamOptions& options() const;
+  [[nodiscard]] Producer* producer() const { return rare_ ? rare_->producer : nullptr; }
 
-  [[nodiscard]] bool reads() const { return options_.direction != StreamDirection::kWriteOnly; }
-  [[nodiscard]] bool writes() const { return options_.direction != StreamDirection::kReadOnly; }
+  [[nodiscard]] bool reads() const { return direction() != StreamDirection::kWriteOnly; }
+  [[nodiscard]] bool writes() const { return direction() != StreamDirection::kReadOnly; }
   [[nodiscard]] bool accepts_writes() const;
   void refuse(const char* what) const;
   // Tries a write at once when nothing is queued; returns how much of `bytes` the kernel took
   // (0 when it took nothing or the connection was lost trying).
   std::size_t write_now(std::span<const struct iovec> iov);
   void enqueue(Chunk chunk);
-  [[nodiscard]] bool queue_empty() const { return head_ == queue_.size(); }
+  [[nodiscard]] bool queue_empty() const { return !rare_ || rare_->head == rare_->queue.size(); }
   void pop_front();
   void release_queue();
   // An owned buffer, non-empty, on a transport that accepts it: tried at once, the rest queued.
@@ -181,41 +244,43 @@ class StreamTransport final : public Producer {
   void on_writable();
   void on_drained();
   void read_some();
+  // One read into `buffer`: read(2), or recvmsg(2) taking descriptors into `fds`.
+  sys::Result<std::size_t> read_into(std::span<std::byte> buffer, std::vector<OwnedFd>& fds,
+                                     bool& truncated);
+  // writev(2) of `iov`, or sendmsg(2) with `fds` on the first byte.
+  sys::Result<std::size_t> send(std::span<const struct iovec> iov, const std::vector<OwnedFd>* fds);
   void close_write_side();
+  sys::Result<void> close_fd();
   // Ends the connection once: stops watching, drops the buffer, closes the descriptor, then
   // tells the producer and the handler — now (from the loop's callbacks) or on the next turn
   // (from calls the owner makes, so no callback runs inside them).
   void lose(LossReason reason, bool now);
   void deliver(LossReason reason);
+  void deliver_pending();
 
   Reactor& reactor_;
   sys::Syscalls& os_;
-  OwnedFd fd_;
   StreamHandler& handler_;
-  StreamOptions options_;
   // Every callback frame checks it after calling out: the owner may have destroyed the
   // transport meanwhile.
   detail::Liveness liveness_;
+  std::unique_ptr<Rare> rare_;
+  int fd_ = -1;  // owned: closed by lose or the destructor
 
-  // Queued buffers from head_ on (see pop_front); empty, and owning no heap block, while
-  // nothing waits to be sent.
-  std::vector<Chunk> queue_;
-  std::size_t head_ = 0;
-  std::size_t buffered_ = 0;
-  Producer* producer_ = nullptr;
-  bool streaming_ = false;
-  bool producer_paused_ = false;
-  bool ask_producer_ = false;  // a pull producer's write went out whole: ask it when writable
-
-  bool reader_watched_ = false;
-  bool writer_watched_ = false;
-  bool paused_ = false;         // pause_producing: not reading for now
-  bool read_closed_ = false;    // EOF seen, or reading stopped for good by lose_connection
-  bool disconnecting_ = false;  // lose_connection: close once drained
-  bool write_closing_ = false;  // lose_write_connection: shutdown once drained
-  bool write_closed_ = false;   // the write side is shut
-  bool lost_ = false;
-  DelayedCall pending_loss_;
+  std::uint8_t direction_ : 2;
+  bool custom_options_ : 1 = false;  // rare_ holds options other than the defaults: keep it
+  bool streaming_ : 1 = false;
+  bool producer_paused_ : 1 = false;
+  bool ask_producer_ : 1 = false;  // a pull producer's write went out whole: ask it when writable
+  bool reader_watched_ : 1 = false;
+  bool writer_watched_ : 1 = false;
+  bool paused_ : 1 = false;         // pause_producing: not reading for now
+  bool read_closed_ : 1 = false;    // EOF seen, or reading stopped for good by lose_connection
+  bool disconnecting_ : 1 = false;  // lose_connection: close once drained
+  bool write_closing_ : 1 = false;  // lose_write_connection: shutdown once drained
+  bool write_closed_ : 1 = false;   // the write side is shut
+  bool lost_ : 1 = false;
+  bool receive_descriptors_ : 1 = false;
 };
 
 }  // namespace daemonkit::core
