@@ -54,14 +54,12 @@ Connection::Connection(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
       owner_(owner),
       transport_(reactor, os, std::move(fd), *this, options) {}
 
-ReactorResult<std::unique_ptr<Connection>> Connection::open(Reactor& reactor, sys::Syscalls& os,
-                                                            OwnedFd fd,
-                                                            std::unique_ptr<Protocol> protocol,
-                                                            SocketAddress peer, Owner* owner,
-                                                            StreamOptions options) {
+ReactorResult<std::unique_ptr<Connection>> Connection::open(
+    Reactor& reactor, sys::Syscalls& os, OwnedFd fd, std::unique_ptr<Protocol> protocol,
+    SocketAddress peer, Owner* owner, StreamOptions options, bool known_nonblocking) {
   std::unique_ptr<Connection> connection(
       new Connection(reactor, os, std::move(fd), std::move(protocol), peer, owner, options));
-  if (auto attached = connection->transport_.attach(); !attached) {
+  if (auto attached = connection->transport_.attach(known_nonblocking); !attached) {
     return tl::unexpected(attached.error());
   }
   connection->protocol_->connection_ = connection.get();

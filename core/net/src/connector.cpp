@@ -173,8 +173,9 @@ void Connector::connected() {
     state_ = State::kDisconnected;
     return;
   }
+  // socket() made it with SOCK_NONBLOCK.
   auto made = Connection::open(reactor_, os_, std::move(fd_), std::move(protocol), address_, this,
-                               options_.stream);
+                               options_.stream, /*known_nonblocking=*/true);
   if (!made) {
     state_ = State::kDisconnected;
     report(made.error().os);

@@ -118,8 +118,9 @@ void ListeningPort::on_readable() {
 void ListeningPort::take(OwnedFd fd, const SocketAddress& peer) {
   std::unique_ptr<Protocol> protocol = factory_.build_protocol(peer);
   if (!protocol) return;  // refused: `fd` closes here
+  // accept4 made it with SOCK_NONBLOCK.
   auto made = Connection::open(reactor_, os_, std::move(fd), std::move(protocol), peer, this,
-                               options_.stream);
+                               options_.stream, /*known_nonblocking=*/true);
   if (!made) {
     log(fmt::format("could not watch the connection from {}: {}", peer, to_string(made.error())));
     return;

@@ -90,14 +90,16 @@ ReactorResult<std::unique_ptr<StreamTransport>> StreamTransport::open(Reactor& r
   return transport;
 }
 
-ReactorResult<void> StreamTransport::attach() {
+ReactorResult<void> StreamTransport::attach(bool known_nonblocking) {
   // A blocking descriptor would stall the whole loop on the first read or write it cannot
   // finish at once.
-  auto flags = os_.fcntl(fd_, F_GETFL, 0);
-  if (!flags) return reactor_fail(flags.error());
-  if ((*flags & O_NONBLOCK) == 0) {
-    if (auto set = os_.fcntl(fd_, F_SETFL, *flags | O_NONBLOCK); !set) {
-      return reactor_fail(set.error());
+  if (!known_nonblocking) {
+    auto flags = os_.fcntl(fd_, F_GETFL, 0);
+    if (!flags) return reactor_fail(flags.error());
+    if ((*flags & O_NONBLOCK) == 0) {
+      if (auto set = os_.fcntl(fd_, F_SETFL, *flags | O_NONBLOCK); !set) {
+        return reactor_fail(set.error());
+      }
     }
   }
   // Nobody could hear a loss yet: the failure is returned instead (the descriptor is closed

@@ -71,12 +71,11 @@ class Connection final : private StreamHandler {
 
   // For ports and connectors: puts `fd` (a connected stream socket, closed on every path) on
   // the reactor with `protocol`. Nothing is called yet: start() says connection_made. `owner`
-  // (may be null) must outlive the connection or hear its end first.
-  static ReactorResult<std::unique_ptr<Connection>> open(Reactor& reactor, sys::Syscalls& os,
-                                                         OwnedFd fd,
-                                                         std::unique_ptr<Protocol> protocol,
-                                                         SocketAddress peer, Owner* owner,
-                                                         StreamOptions options = {});
+  // (may be null) must outlive the connection or hear its end first. `known_nonblocking`: the
+  // caller made `fd` with SOCK_NONBLOCK, so it is not asked again (StreamTransport::attach).
+  static ReactorResult<std::unique_ptr<Connection>> open(
+      Reactor& reactor, sys::Syscalls& os, OwnedFd fd, std::unique_ptr<Protocol> protocol,
+      SocketAddress peer, Owner* owner, StreamOptions options = {}, bool known_nonblocking = false);
   // Closes the socket without telling the protocol (its owner chose this).
   ~Connection() override;
   Connection(const Connection&) = delete;

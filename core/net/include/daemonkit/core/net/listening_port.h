@@ -81,6 +81,7 @@ class ListeningPort final : private Connection::Owner {
   ListeningPort(Reactor& reactor, sys::Syscalls& os, OwnedFd listening, SocketAddress address,
                 ServerFactory& factory, PortOptions options, OnStop on_stop);
   void on_readable();
+  // `fd`: from accept4 with SOCK_NONBLOCK (Connection::open does not ask again).
   void take(OwnedFd fd, const SocketAddress& peer);
   void shed_pending(const sys::Error& error);
   void pause_accepting(const sys::Error& error);

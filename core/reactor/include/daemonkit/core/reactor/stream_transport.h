@@ -70,9 +70,11 @@ class StreamTransport final : public Producer {
   // Connection: one block per connection, not two). The constructor takes `fd` and touches
   // nothing else; attach() then does what open does (O_NONBLOCK, watching), and fails with the
   // same errors. Until attach succeeds the transport is inert: destroying it closes `fd`.
+  // `known_nonblocking`: the owner made `fd` itself with SOCK_NONBLOCK (accept4, socket), so
+  // the F_GETFL that would check it is skipped (one system call per accepted connection).
   StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd, StreamHandler& handler,
                   StreamOptions options = {});
-  [[nodiscard]] ReactorResult<void> attach();
+  [[nodiscard]] ReactorResult<void> attach(bool known_nonblocking = false);
   // Destroying the transport closes its descriptor and drops what was not sent; neither the
   // handler nor a registered producer hears anything (the owner chose this). Safe from inside
   // any callback the transport makes.
