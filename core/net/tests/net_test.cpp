@@ -1574,14 +1574,30 @@ std::string read_all(FakeSyscalls& os, int fd) {
   return n ? std::string(buf, *n) : sys::to_string(n.error());
 }
 
+// A client connected to a UNIX port on /run/app/fd.sock served by `factory`. The world and the
+// factory are the test's, declared first: what the factory's protocols kept closes in the world.
+struct UnixPair {
+  UnixWorld& w;
+  std::unique_ptr<ListeningPort> port;
+  Client client;
+  std::unique_ptr<Connector> connector;
+
+  UnixPair(UnixWorld& world, ServerFactory& factory) : w(world) {
+    auto listening = w.listen_unix(factory, "/run/app/fd.sock");
+    EXPECT_TRUE(listening) << to_string(listening.error());
+    if (listening) port = std::move(*listening);
+    connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
+    w.spin();
+    EXPECT_NE(client.record->connection, nullptr);
+  }
+  Connection* connection() const { return client.record->connection; }
+};
+
 TEST(NetDescriptors, APipePassedWithAByteIsReadThroughOnTheOtherSide) {
   UnixWorld w;
   TakerFactory server;
-  auto port = w.listen_unix(server, "/run/app/fd.sock");
-  ASSERT_TRUE(port) << to_string(port.error());
-  Client client;
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
-  w.spin();
+  UnixPair pair(w, server);
+  auto& client = pair.client;
   ASSERT_NE(client.record->connection, nullptr);
   auto pipe = w.os.pipe2(O_CLOEXEC);
   ASSERT_TRUE(pipe);
@@ -1606,11 +1622,8 @@ TEST(NetDescriptors, DescriptorsWaitInOrderBehindQueuedBytes) {
   UnixWorld w;
   TakerFactory server;
   server.heard.pause = true;  // the server reads nothing yet: the client's writes must queue
-  auto port = w.listen_unix(server, "/run/app/fd.sock");
-  ASSERT_TRUE(port) << to_string(port.error());
-  Client client;
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
-  w.spin();
+  UnixPair pair(w, server);
+  auto& client = pair.client;
   Connection* c = client.record->connection;
   ASSERT_NE(c, nullptr);
   const std::string bulk(4 << 20, 'b');
@@ -1641,11 +1654,8 @@ TEST(NetDescriptors, DescriptorsWaitInOrderBehindQueuedBytes) {
 TEST(NetDescriptors, MoreThanAReadTakesAreClosedAndReported) {
   UnixWorld w;
   TakerFactory server;
-  auto port = w.listen_unix(server, "/run/app/fd.sock");
-  ASSERT_TRUE(port) << to_string(port.error());
-  Client client;
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
-  w.spin();
+  UnixPair pair(w, server);
+  auto& client = pair.client;
   ASSERT_NE(client.record->connection, nullptr);
   auto pipe = w.os.pipe2(O_CLOEXEC);
   ASSERT_TRUE(pipe);
@@ -1665,11 +1675,8 @@ TEST(NetDescriptors, MoreThanAReadTakesAreClosedAndReported) {
 TEST(NetDescriptors, AProtocolThatTakesNoneHasThemClosed) {
   UnixWorld w;
   ServerFactoryOf<Echo> echo;
-  auto port = w.listen_unix(echo, "/run/app/fd.sock");
-  ASSERT_TRUE(port) << to_string(port.error());
-  Client client;
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
-  w.spin();
+  UnixPair pair(w, echo);
+  auto& client = pair.client;
   ASSERT_NE(client.record->connection, nullptr);
   auto pipe = w.os.pipe2(O_CLOEXEC);
   ASSERT_TRUE(pipe);
@@ -1684,11 +1691,8 @@ TEST(NetDescriptors, AProtocolThatTakesNoneHasThemClosed) {
 TEST(NetDescriptors, AWriteThatCannotCarryItsDescriptorsFailsAndSendsNothing) {
   UnixWorld w;
   TakerFactory server;
-  auto port = w.listen_unix(server, "/run/app/fd.sock");
-  ASSERT_TRUE(port) << to_string(port.error());
-  Client client;
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
-  w.spin();
+  UnixPair pair(w, server);
+  auto& client = pair.client;
   Connection* c = client.record->connection;
   ASSERT_NE(c, nullptr);
   const int bad[] = {999};
@@ -1711,11 +1715,8 @@ TEST(NetDescriptors, AWriteThatCannotCarryItsDescriptorsFailsAndSendsNothing) {
 TEST(NetDescriptors, PeerCredentialsNameTheProcessAtTheOtherEnd) {
   UnixWorld w;
   TakerFactory server;
-  auto port = w.listen_unix(server, "/run/app/fd.sock");
-  ASSERT_TRUE(port) << to_string(port.error());
-  Client client;
-  auto connector = connect_unix(*w.reactor, w.os, "/run/app/fd.sock", client);
-  w.spin();
+  UnixPair pair(w, server);
+  auto& client = pair.client;
   ASSERT_NE(server.heard.connection, nullptr);
   auto credentials = server.heard.connection->peer_credentials();
   ASSERT_TRUE(credentials) << sys::to_string(credentials.error());
