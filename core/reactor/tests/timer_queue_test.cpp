@@ -40,6 +40,23 @@ TEST(TimerQueue, TimeoutIsNoneWithNoCalls) {
   EXPECT_EQ(f.queue.timeout(), std::nullopt);
 }
 
+// Every turn of the loop asks for due calls and the timeout: with none pending, neither reads
+// the clock (a loop that serves only I/O paid two clock reads a turn).
+TEST(TimerQueue, WithNothingPendingTheClockIsNotRead) {
+  int reads = 0;
+  TimerQueue queue{[&reads] {
+                     ++reads;
+                     return TimePoint{seconds(1)};
+                   },
+                   {}};
+  EXPECT_EQ(queue.run_due(), 0u);
+  EXPECT_EQ(queue.timeout(), std::nullopt);
+  EXPECT_EQ(reads, 0);
+  auto call = queue.call_later(seconds(5), [] {});
+  EXPECT_EQ(queue.run_due(), 0u);
+  EXPECT_GT(reads, 0) << "a pending call is compared with the clock";
+}
+
 TEST(TimerQueue, TimeoutIsDelayOfOnlyCall) {
   Fixture f;
   f.queue.call_later(seconds(100), [] {});
