@@ -21,7 +21,9 @@ constexpr const char* kLibrary = "libprofiler.so.0";
 // Loaded once and never unloaded (RTLD_NODELETE, no dlclose): libprofiler's constructor
 // registers handlers and exit-time work that must not outlive its code (unloaded, ASan saw a
 // call into the unmapped module at exit).
-void* load_profiler() { return dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE); }
+void* load_profiler(const char* library = kLibrary) {
+  return dlopen(library, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+}
 
 }  // namespace
 
@@ -32,10 +34,10 @@ CpuProfiler::~CpuProfiler() { stop(); }
 tl::expected<void, std::string> CpuProfiler::start() {
   if (running_) return {};
   if (library_ == nullptr) {
-    library_ = load_profiler();
+    library_ = load_profiler(library_name_.c_str());
     if (library_ == nullptr) {
       return tl::unexpected(
-          fmt::format("--profile {}: cannot load {}: {}", path_, kLibrary, dlerror()));
+          fmt::format("--profile {}: cannot load {}: {}", path_, library_name_, dlerror()));
     }
   }
   auto* start_profiler =
@@ -43,7 +45,7 @@ tl::expected<void, std::string> CpuProfiler::start() {
   stop_ = dlsym(library_, "ProfilerStop");
   if (start_profiler == nullptr || stop_ == nullptr) {
     return tl::unexpected(
-        fmt::format("--profile {}: {} has no ProfilerStart/ProfilerStop", path_, kLibrary));
+        fmt::format("--profile {}: {} has no ProfilerStart/ProfilerStop", path_, library_name_));
   }
   // ProfilerStart says only yes or no: it fails when the file cannot be created or another
   // profile is already running in this process.

@@ -345,6 +345,22 @@ TEST(CpuProfiler, WritesTheProfileWhenStopped) {
   ::rmdir(dir);
 }
 
+TEST(CpuProfiler, ALibraryThatCannotBeLoadedFailsTheStartNamingIt) {
+  if (!cpu_profiler_available()) GTEST_SKIP() << "built without gperftools' header";
+  CpuProfiler missing("/tmp/unused.prof", "libdaemonkit-no-such-profiler.so.0");
+  auto started = missing.start();
+  ASSERT_FALSE(started);
+  EXPECT_THAT(started.error(), StartsWith("--profile /tmp/unused.prof: cannot load "
+                                          "libdaemonkit-no-such-profiler.so.0: "));
+  EXPECT_FALSE(missing.running());
+  // A library without the profiler's entry points: libc loads, but has no ProfilerStart.
+  CpuProfiler wrong("/tmp/unused.prof", "libc.so.6");
+  auto refused = wrong.start();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(),
+            "--profile /tmp/unused.prof: libc.so.6 has no ProfilerStart/ProfilerStop");
+}
+
 TEST(CpuProfiler, AFileThatCannotBeCreatedFailsTheStart) {
   CpuProfiler profiler("/nonexistent-dir/run.prof");
   auto started = profiler.start();

@@ -20,7 +20,9 @@ namespace daemonkit::core {
 
 class CpuProfiler {
  public:
-  explicit CpuProfiler(std::string path) : path_(std::move(path)) {}
+  // `library`: the shared object to load (a test names one that is not there).
+  explicit CpuProfiler(std::string path, std::string library = "libprofiler.so.0")
+      : path_(std::move(path)), library_name_(std::move(library)) {}
   ~CpuProfiler();
   CpuProfiler(const CpuProfiler&) = delete;
   CpuProfiler& operator=(const CpuProfiler&) = delete;
@@ -36,6 +38,7 @@ class CpuProfiler {
 
  private:
   std::string path_;
+  std::string library_name_;
   bool running_ = false;
   void* library_ = nullptr;  // libprofiler, once loaded (never unloaded)
   void* stop_ = nullptr;     // its ProfilerStop
