@@ -224,6 +224,16 @@ inline std::string echo_through(int port, const std::string& line) {
   return reply;
 }
 
+// In a forked child before exec (async-signal-safe): getpid()'s digits at `at`, then a NUL, as
+// systemd fills LISTEN_PID and WATCHDOG_PID with the pid it starts. `at` needs 11 bytes.
+inline void write_own_pid(char* at) {
+  char digits[16];
+  int n = 0;
+  for (pid_t p = getpid(); p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+  while (n > 0) *at++ = digits[--n];
+  *at = '\0';
+}
+
 // Waits for `pred` up to `limit`.
 template <typename Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {

@@ -145,12 +145,7 @@ TEST_F(Echod, ServesOnASocketPassedBySocketActivation) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     // ---- Child: async-signal-safe calls only until exec. ----
-    char digits[16];
-    int n = 0;
-    for (pid_t p = getpid(); p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
-    char* at = listen_pid.data() + std::string_view("LISTEN_PID=").size();
-    while (n > 0) *at++ = digits[--n];
-    *at = '\0';
+    write_own_pid(listen_pid.data() + std::string_view("LISTEN_PID=").size());
     // dup2 clears close-on-exec, but does nothing when the socket is descriptor 3 already.
     if (listener == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(listener, 3) != 3) _exit(126);
     execve(argv[0], argv.data(), envp.data());

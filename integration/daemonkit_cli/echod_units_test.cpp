@@ -144,14 +144,8 @@ class EchodUnits : public ::testing::Test {
     const pid_t child = fork();
     if (child == 0) {
       // ---- Child: async-signal-safe calls only until exec. ----
-      char digits[16];
-      int n = 0;
-      for (pid_t p = getpid(); p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
-      for (std::size_t index : fill) {
-        char* at = envp[index] + std::string_view(envp[index]).size();
-        for (int k = n; k > 0; --k) *at++ = digits[k - 1];
-        *at = '\0';
-      }
+      for (std::size_t index : fill)
+        write_own_pid(envp[index] + std::string_view(envp[index]).size());
       const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (out < 0 || err < 0 || dup2(out, 1) != 1 || dup2(err, 2) != 2) _exit(126);
