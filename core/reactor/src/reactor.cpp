@@ -272,6 +272,9 @@ ReactorResult<void> Reactor::iterate(std::optional<Duration> timeout) {
   }
   dispatching_ = false;
   retired_.clear();
+  removed_in_batch_.clear();
+  if (stale_registration_seen_) [[unlikely]]
+    drop_stale_registrations();
   return {};
 }
 
@@ -315,13 +318,30 @@ void Reactor::call_when_running(Callback fn) {
 
 // ---- Readers and writers --------------------------------------------------------------------
 
-ReactorResult<void> Reactor::ctl(int op, int fd, const Watcher& watcher) {
+ReactorResult<void> Reactor::ctl_on(int epfd, int op, int fd, const Watcher& watcher) {
   struct epoll_event event {};
   event.events = (watcher.on_read.fn != nullptr ? EPOLLIN : 0u) |
                  (watcher.on_write.fn != nullptr ? EPOLLOUT : 0u);
   event.data.u64 = epoll_key(fd, watcher.generation);
-  if (auto r = sys_.epoll_ctl(epfd_.get(), op, fd, &event); !r) return reactor_fail(r.error());
+  if (auto r = sys_.epoll_ctl(epfd, op, fd, &event); !r) return reactor_fail(r.error());
   return {};
+}
+
+ReactorResult<void> Reactor::register_all(int epfd, int skip) {
+  for (std::size_t i = 0; i < watchers_.size(); ++i) {
+    const int fd = static_cast<int>(i);
+    const Watcher& watcher = watchers_[i];
+    if (watcher.generation == 0 || fd == skip) continue;
+    if (auto r = ctl_on(epfd, EPOLL_CTL_ADD, fd, watcher); !r) {
+      return reactor_fail(r.error().os.about(fmt::format("fd {}", fd)));
+    }
+  }
+  return {};
+}
+
+void Reactor::forget(Watcher& watcher) {
+  if (dispatching_) removed_in_batch_.push_back(watcher.generation);
+  watcher = Watcher{};
 }
 
 Reactor::Watcher* Reactor::watcher_of(int fd) {
@@ -392,11 +412,48 @@ ReactorResult<void> Reactor::remove(int fd, bool reader) {
   if (watcher->on_read.fn != nullptr || watcher->on_write.fn != nullptr) {
     return ctl(EPOLL_CTL_MOD, fd, *watcher);
   }
-  *watcher = Watcher{};
+  forget(*watcher);
   auto r = sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
-  // A descriptor closed before its removal has already left the epoll set.
+  // A descriptor closed before its removal has left the epoll set, unless its file is held
+  // elsewhere: then its first event says so (drop_stale_registrations).
   if (!r && r.error().code != EBADF && r.error().code != ENOENT) return reactor_fail(r.error());
   return {};
+}
+
+void Reactor::remove_before_close(int fd) {
+  Watcher* watcher = watcher_of(fd);
+  if (watcher == nullptr) return;
+  clear_slot(watcher->on_read);
+  clear_slot(watcher->on_write);
+  forget(*watcher);
+  if (!close_removes_registration_) (void)sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+// A registration outlived its descriptor's close: another descriptor or process holds the
+// file. It is level-triggered and no descriptor of ours names it any more, so it would be
+// reported on every turn for as long as the other holder keeps the file, spinning the loop.
+// Only closing the epoll set drops it: every watcher moves to a new one. Until the new one is
+// whole the old one is kept, so that no watcher is lost; the next stale event tries again.
+void Reactor::drop_stale_registrations() {
+  stale_registration_seen_ = false;
+  if (close_removes_registration_) {
+    close_removes_registration_ = false;
+    log("A watched descriptor's epoll registration outlived its close (another descriptor or "
+        "process holds its file): the watchers move to a new epoll set, and closing descriptors "
+        "are removed explicitly from now on.");
+  }
+  auto created = sys_.epoll_create1(EPOLL_CLOEXEC);
+  if (!created) {
+    log(fmt::format("Cannot make a new epoll set to drop a stale registration: {}",
+                    created.error()));
+    return;
+  }
+  OwnedFd fresh(sys_, *created);
+  if (auto r = register_all(fresh.get(), -1); !r) {
+    log(fmt::format("Cannot make a new epoll set to drop a stale registration: {}", r.error()));
+    return;
+  }
+  epfd_ = std::move(fresh);
 }
 
 ReactorResult<void> Reactor::remove_reader(int fd) { return remove(fd, true); }
@@ -412,7 +469,7 @@ std::vector<int> Reactor::remove_all() {
     (void)sys_.epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
     clear_slot(watcher.on_read);
     clear_slot(watcher.on_write);
-    watcher = Watcher{};
+    forget(watcher);
   }
   return removed;
 }
@@ -455,7 +512,13 @@ void Reactor::dispatch(const struct epoll_event& event) {
     return watcher != nullptr && watcher->generation == generation ? watcher : nullptr;
   };
   Watcher* watcher = current();
-  if (watcher == nullptr) return;
+  if (watcher == nullptr) {
+    if (std::find(removed_in_batch_.begin(), removed_in_batch_.end(), generation) ==
+        removed_in_batch_.end()) {
+      stale_registration_seen_ = true;
+    }
+    return;
+  }
   bool read_called = false;
   if ((event.events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && watcher->on_read.fn) {
     read_called = true;
@@ -588,15 +651,7 @@ ReactorResult<void> Reactor::after_daemonize() {
   if (auto r = open_descriptors(); !r) return r;
   // The new waker starts clear: calls queued before daemonizing must still be looked at.
   if (!thread_calls_.empty()) waker_.wake();
-  for (std::size_t i = 0; i < watchers_.size(); ++i) {
-    const int fd = static_cast<int>(i);
-    const Watcher& watcher = watchers_[i];
-    if (watcher.generation == 0 || fd == waker_.fd()) continue;  // just registered
-    if (auto r = ctl(EPOLL_CTL_ADD, fd, watcher); !r) {
-      return reactor_fail(r.error().os.about(fmt::format("fd {}", fd)));
-    }
-  }
-  return {};
+  return register_all(epfd_.get(), /*skip=*/waker_.fd());  // the waker is registered already
 }
 
 }  // namespace daemonkit::core

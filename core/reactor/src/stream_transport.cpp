@@ -110,8 +110,7 @@ ReactorResult<void> StreamTransport::attach(bool known_nonblocking) {
 
 StreamTransport::~StreamTransport() {
   if (rare_ && rare_->pending_loss.active()) (void)rare_->pending_loss.cancel();
-  if (reader_watched_) (void)reactor_.remove_reader(fd_);
-  if (writer_watched_) (void)reactor_.remove_writer(fd_);
+  if (reader_watched_ || writer_watched_) reactor_.remove_before_close(fd_);
   (void)close_fd();
 }
 
@@ -613,9 +612,7 @@ void StreamTransport::close_write_side() {
 void StreamTransport::lose(LossReason reason, bool now) {
   if (lost_) return;
   lost_ = true;
-  const int fd = fd_;
-  if (reader_watched_) (void)reactor_.remove_reader(fd);
-  if (writer_watched_) (void)reactor_.remove_writer(fd);
+  if (reader_watched_ || writer_watched_) reactor_.remove_before_close(fd_);
   reader_watched_ = writer_watched_ = false;
   release_queue();
   // A close that fails after a clean end may have lost what was written (EIO on some

@@ -565,6 +565,148 @@ TEST(Reactor, ReusedDescriptorNumberGetsNoStaleEvent) {
   EXPECT_FALSE(new_b_called) << "the event in this batch was for the old registration";
 }
 
+std::size_t epoll_deletes(const FakeSyscalls& os) {
+  const auto& t = os.transcript();
+  return static_cast<std::size_t>(std::count_if(t.begin(), t.end(), [](const fake::CallRecord& r) {
+    return r.name == "epoll_ctl" && r.args.size() > 1 && r.args[1] == std::to_string(EPOLL_CTL_DEL);
+  }));
+}
+
+// Whether the loop's next wait sleeps its whole timeout: nothing is reported, a stale
+// registration included (the fake's epoll_wait moves the clock only when nothing is ready).
+bool loop_sleeps(World& w) {
+  const auto start = w.os.clock().monotonic();
+  EXPECT_TRUE(w.reactor->iterate(milliseconds(10)));
+  return w.elapsed_since(start) == milliseconds(10);
+}
+
+TEST(Reactor, RemovingBeforeCloseLeavesTheRegistrationToTheClose) {
+  World w;
+  const int fd = *w.os.eventfd(1, EFD_NONBLOCK);  // readable
+  int called = 0;
+  ASSERT_TRUE(w.reactor->add_reader(fd, [&] { ++called; }));
+  ASSERT_TRUE(w.reactor->add_writer(fd, [&] { ++called; }));
+  w.reactor->remove_before_close(fd);
+  ASSERT_TRUE(w.os.close(fd));
+  EXPECT_EQ(epoll_deletes(w.os), 0u) << "the close took it out of the epoll set";
+  EXPECT_THAT(w.reactor->readers(), IsEmpty());
+  EXPECT_THAT(w.reactor->writers(), IsEmpty());
+  EXPECT_TRUE(loop_sleeps(w));
+  EXPECT_EQ(called, 0);
+  EXPECT_THAT(w.lines, IsEmpty());
+}
+
+// Closing a descriptor drops its epoll registration only when no other descriptor (a dup, a
+// forked child's copy, one passed away) holds its open file; otherwise the registration
+// outlives the number, level-triggered, and nothing can remove it. The loop sees its first
+// event, drops it (stale), moves every watcher to a fresh epoll set, and from then on removes
+// descriptors explicitly.
+TEST(Reactor, ARegistrationThatOutlivesItsCloseIsDroppedWithTheEpollSet) {
+  World w;
+  const int shared = *w.os.eventfd(1, EFD_NONBLOCK);
+  const int other = *w.os.eventfd(0, EFD_NONBLOCK);
+  int stale_calls = 0;
+  int other_calls = 0;
+  ASSERT_TRUE(w.reactor->add_reader(shared, [&] { ++stale_calls; }));
+  ASSERT_TRUE(w.reactor->add_reader(other, [&] { ++other_calls; }));
+  const int copy = *w.os.dup(shared);
+  const int old_epoll = w.reactor->epoll_fd();
+  w.reactor->remove_before_close(shared);
+  ASSERT_TRUE(w.os.close(shared));
+
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));  // reports the stale registration
+  EXPECT_EQ(stale_calls, 0);
+  EXPECT_THAT(w.lines, ElementsAre(testing::HasSubstr("outlived its close")));
+  EXPECT_THAT(w.os.open_fds(w.os.getpid()), testing::Not(Contains(old_epoll)));
+  EXPECT_TRUE(loop_sleeps(w)) << "the stale registration went with the old epoll set";
+
+  // The other watcher, and the waker, moved to the new set.
+  std::uint64_t one = 1;
+  ASSERT_TRUE(w.os.write(other, &one, sizeof one));
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));
+  EXPECT_EQ(other_calls, 1);
+  bool ran = false;
+  from_thread(*w.reactor, [&] { ran = true; });
+  w.reactor->run_until_current();
+  EXPECT_TRUE(ran);
+
+  // From now on each removal is explicit: this process shares descriptors.
+  w.reactor->remove_before_close(other);
+  EXPECT_EQ(epoll_deletes(w.os), 1u);
+  ASSERT_TRUE(w.os.close(copy));
+}
+
+// The same rescue covers a descriptor its owner closed before removing it (remove_reader then
+// fails with EBADF, which says nothing of whether the registration went).
+TEST(Reactor, ADescriptorClosedBeforeItsRemovalWhileSharedDoesNotSpinTheLoop) {
+  World w;
+  const int fd = *w.os.eventfd(1, EFD_NONBLOCK);
+  int called = 0;
+  ASSERT_TRUE(w.reactor->add_reader(fd, [&] { ++called; }));
+  const int copy = *w.os.dup(fd);
+  ASSERT_TRUE(w.os.close(fd));
+  ASSERT_TRUE(w.reactor->remove_reader(fd));
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));
+  EXPECT_EQ(called, 0);
+  EXPECT_TRUE(loop_sleeps(w));
+  ASSERT_TRUE(w.os.close(copy));
+}
+
+// An event for a watcher removed earlier in the same batch is expected, not a sign of a
+// registration that outlived its close: no rebuild, no log.
+TEST(Reactor, AWatcherRemovedBeforeCloseInTheBatchIsNotMistakenForAStaleRegistration) {
+  World w;
+  const int a = *w.os.eventfd(1, EFD_NONBLOCK);
+  const int b = *w.os.eventfd(1, EFD_NONBLOCK);
+  const int epoll = w.reactor->epoll_fd();
+  std::vector<int> called;
+  auto reader = [&](int self, int other) {
+    return [&, self, other] {
+      called.push_back(self);
+      w.reactor->remove_before_close(other);
+      ASSERT_TRUE(w.os.close(other));
+      w.reactor->remove_before_close(self);
+      ASSERT_TRUE(w.os.close(self));
+    };
+  };
+  ASSERT_TRUE(w.reactor->add_reader(a, reader(a, b)));
+  ASSERT_TRUE(w.reactor->add_reader(b, reader(b, a)));
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));
+  EXPECT_EQ(called.size(), 1u);
+  EXPECT_EQ(w.reactor->epoll_fd(), epoll);
+  EXPECT_THAT(w.lines, IsEmpty());
+  EXPECT_EQ(epoll_deletes(w.os), 0u);
+}
+
+TEST(Reactor, AnEpollSetThatCannotBeRebuiltIsKeptAndTheRescueTriedAgain) {
+  World w;
+  const int shared = *w.os.eventfd(1, EFD_NONBLOCK);
+  const int other = *w.os.eventfd(0, EFD_NONBLOCK);
+  int other_calls = 0;
+  ASSERT_TRUE(w.reactor->add_reader(shared, [] {}));
+  ASSERT_TRUE(w.reactor->add_reader(other, [&] {
+    std::uint64_t value = 0;
+    ASSERT_TRUE(w.os.read(other, &value, sizeof value));
+    ++other_calls;
+  }));
+  const int copy = *w.os.dup(shared);
+  const int epoll = w.reactor->epoll_fd();
+  w.reactor->remove_before_close(shared);
+  ASSERT_TRUE(w.os.close(shared));
+  w.os.fail_nth("epoll_create1", 2, EMFILE);  // the 1st made the reactor
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));
+  EXPECT_EQ(w.reactor->epoll_fd(), epoll) << "kept: a half-built set would lose watchers";
+  EXPECT_THAT(w.lines, Contains(testing::HasSubstr("EMFILE")));
+  // Next time round, with a descriptor to spare, the rescue succeeds and nothing was lost.
+  std::uint64_t one = 1;
+  ASSERT_TRUE(w.os.write(other, &one, sizeof one));
+  ASSERT_TRUE(w.reactor->iterate(Duration(0)));
+  EXPECT_EQ(other_calls, 1);
+  EXPECT_NE(w.reactor->epoll_fd(), epoll);
+  EXPECT_TRUE(loop_sleeps(w));
+  ASSERT_TRUE(w.os.close(copy));
+}
+
 TEST(Reactor, RemoveAllKeepsTheWaker) {
   World w;
   auto p1 = *w.os.pipe2(O_NONBLOCK);
@@ -618,6 +760,8 @@ TEST(Reactor, FailingReaderIsLoggedAndTheLoopGoesOn) {
 
 // The registrations as a model: readers()/writers() always match it, and one iteration calls
 // exactly the readers of ready descriptors and every writer (an eventfd is always writable).
+// Descriptors are also closed and replaced, some while a dup keeps their file (and so their
+// registration) alive: no stale event reaches a callback either way.
 RC_GTEST_PROP(Reactor, WatchersBehaveLikeTheirModel, ()) {
   World w(/*signals=*/false);
   constexpr int kFds = 4;
@@ -625,11 +769,23 @@ RC_GTEST_PROP(Reactor, WatchersBehaveLikeTheirModel, ()) {
   for (int i = 0; i < kFds; ++i) fds.push_back(*w.os.eventfd(0, EFD_NONBLOCK));
   std::set<int> readers, writers, readable;
   std::set<std::pair<int, char>> called;
+  std::vector<int> copies;
   const auto steps = *rc::gen::inRange(1, 60);
   for (int step = 0; step < steps; ++step) {
-    const int op = *rc::gen::inRange(0, 7);
-    const int fd = fds[static_cast<std::size_t>(*rc::gen::inRange(0, kFds))];
+    const int op = *rc::gen::inRange(0, 9);
+    const auto index = static_cast<std::size_t>(*rc::gen::inRange(0, kFds));
+    const int fd = fds[index];
     switch (op) {
+      case 7:
+      case 8:
+        if (op == 8) copies.push_back(*w.os.dup(fd));
+        w.reactor->remove_before_close(fd);
+        RC_ASSERT(w.os.close(fd));
+        readers.erase(fd);
+        writers.erase(fd);
+        readable.erase(fd);
+        fds[index] = *w.os.eventfd(0, EFD_NONBLOCK);
+        break;
       case 0:
         RC_ASSERT(w.reactor->add_reader(fd, [&called, fd] { called.emplace(fd, 'r'); }));
         readers.insert(fd);

@@ -371,6 +371,36 @@ TEST(StreamTransport, AbortDuringAWriteDropsTheBufferClosesNowAndReportsOnTheNex
   EXPECT_EQ(r.losses, 1);
 }
 
+// The close takes the socket out of the epoll set, so the transport makes no EPOLL_CTL_DEL
+// (Reactor::remove_before_close). A forked child that still holds the socket keeps its
+// registration alive past the close: the loop drops it at its first event instead of being
+// woken by it for as long as the child lives.
+TEST(StreamTransport, ItsCloseEndsTheRegistrationEvenWhileAForkedChildHoldsTheSocket) {
+  World w;
+  Recorder r;
+  const auto pair = w.unix_pair();
+  auto t = w.open(pair.mine, r);
+  w.os.script_fork(fake::ForkAs::kParent);
+  ASSERT_GT(*w.os.fork(), 0);
+  t->abort_connection();
+  w.spin(2);
+  EXPECT_EQ(r.losses, 1);
+  const auto& calls = w.os.transcript();
+  EXPECT_EQ(std::count_if(calls.begin(), calls.end(),
+                          [](const fake::CallRecord& c) {
+                            return c.name == "epoll_ctl" && c.args.at(1) == "2";  // EPOLL_CTL_DEL
+                          }),
+            0);
+  ASSERT_TRUE(w.os.write(pair.peer, "x", 1));  // the child's copy is readable now
+  w.spin(2);
+  EXPECT_EQ(r.losses, 1);
+  EXPECT_TRUE(r.data.empty());
+  const auto start = w.os.clock().monotonic();
+  ASSERT_TRUE(w.reactor->iterate(std::chrono::milliseconds(10)));
+  EXPECT_EQ(w.os.clock().monotonic() - start, std::chrono::milliseconds(10))
+      << "the loop sleeps: nothing is reported for the socket it closed";
+}
+
 TEST(StreamTransport, AReaderLeavingWhileBytesWaitIsALossWithWritevsEpipe) {
   World w;
   Recorder r;

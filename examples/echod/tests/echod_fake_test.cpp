@@ -142,7 +142,9 @@ struct World {
     const int fd = *os.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     auto at = *SocketAddress::ip("127.0.0.1", port);
     ASSERT_TRUE(os.bind(fd, at.data(), at.size()));
-    if (listening) ASSERT_TRUE(os.listen(fd, 16));
+    if (listening) {
+      ASSERT_TRUE(os.listen(fd, 16));
+    }
     std::vector<OwnedFd> fds;
     fds.emplace_back(os, fd);
     passed = ActivatedSockets(std::move(fds), {"echo"});
