@@ -523,6 +523,8 @@ void Reactor::dispatch(const struct epoll_event& event) {
   if ((event.events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && watcher->on_read.fn) {
     read_called = true;
     invoke(watcher->on_read, "reader", fd);
+    // Most events are input alone: nothing is left for a writer, so no second lookup.
+    if (!(event.events & (EPOLLOUT | EPOLLERR))) return;
     watcher = current();
     if (watcher == nullptr) return;
   }

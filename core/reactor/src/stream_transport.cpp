@@ -181,6 +181,9 @@ void StreamTransport::write(std::span<const std::byte> bytes) {
   const struct iovec iov[] = {as_iovec(bytes)};
   const std::size_t sent = write_now(iov);
   if (lost_) return;
+  // All of it went, with nothing queued before and no producer (both live in rare_): nothing
+  // that decides the watchers or a producer's pause changed. The common echo of a request.
+  if (sent == bytes.size() && !rare_) return;
   const auto rest = bytes.subspan(sent);
   if (!rest.empty()) {
     enqueue(Chunk{std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), 0, {}});

@@ -100,31 +100,13 @@ detail::CallNode* ThreadCallQueue::dequeue() noexcept {
   return nullptr;
 }
 
-bool ThreadCallQueue::prepared_ready() const noexcept {
-  const detail::CallNode* tail = tail_;
-  const detail::CallNode* next = tail->next.load(std::memory_order_seq_cst);
-  if (tail == &stub_) return next != nullptr;
-  // A real node at the tail is queued; dequeue() hands it out unless a push behind it is half
-  // done, which errs towards "ready": the loop polls once more rather than sleep.
-  return true;
-}
-
 // ---- Both lanes -----------------------------------------------------------------------------
-
-bool ThreadCallQueue::ready() const noexcept {
-  if (prepared_ready()) return true;
-  const Slot& slot = slots_[dequeue_pos_ & mask_];
-  return sequence(slot, dequeue_pos_, std::memory_order_seq_cst) == dequeue_pos_ + 1;
-}
 
 bool ThreadCallQueue::empty() const noexcept {
   return !prepared_ready() && dequeue_pos_ == enqueue_pos_.load(std::memory_order_seq_cst);
 }
 
-std::size_t ThreadCallQueue::run_batch(const LogSink& log) {
-  // Every turn of the loop asks, and almost every time nothing waits: two loads, not the
-  // batch's swaps and scans (bench/net: a third of the reactor's own work per echo).
-  if (!ready()) return 0;
+std::size_t ThreadCallQueue::run_ready_batch(const LogSink& log) {
   // Take both lanes' extent before running anything: calls queued from here on wait for a
   // later batch.
   std::vector<detail::CallNode*> prepared;

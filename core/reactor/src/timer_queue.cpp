@@ -109,7 +109,7 @@ void TimerQueue::insert_new() {
   }
 }
 
-std::optional<Duration> TimerQueue::timeout() {
+std::optional<Duration> TimerQueue::settled_timeout() {
   insert_new();
   // Settle the top so the answer is the earliest *active* call's real time.
   while (!heap_.empty()) {
@@ -131,7 +131,7 @@ std::optional<Duration> TimerQueue::timeout() {
   return std::clamp(left, Duration{0}, kMaxTimeout);
 }
 
-std::size_t TimerQueue::run_due() {
+std::size_t TimerQueue::run_due_calls() {
   insert_new();
   // No timer, no clock read: a loop that serves only I/O reads the clock once per turn (for
   // its timeout), not twice.

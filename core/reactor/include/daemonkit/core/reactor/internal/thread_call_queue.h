@@ -109,7 +109,8 @@ class ThreadCallQueue {
   // rule). A call throwing a std::exception is logged ("while calling from thread") and the
   // rest still run; anything else propagates, and the calls after it stay queued. Returns how
   // many ran.
-  std::size_t run_batch(const LogSink& log);
+  // Inline: every turn of the loop asks, and almost every time nothing waits.
+  std::size_t run_batch(const LogSink& log) { return ready() ? run_ready_batch(log) : 0; }
 
   // Consumer thread only: whether a call waits, published, at the head of either lane.
   // Its loads are seq_cst because they are the consumer's half of a Dekker pair. A producer
@@ -120,7 +121,11 @@ class ThreadCallQueue {
   // clear and writes the eventfd); perhaps both, never neither: no wake-up is lost. A slot
   // claimed but not yet published is not ready: its producer's wake() follows its publish, so
   // the same argument covers it, and the calls behind it wait for it anyway (FIFO).
-  [[nodiscard]] bool ready() const noexcept;
+  [[nodiscard]] bool ready() const noexcept {
+    if (prepared_ready()) return true;
+    const Slot& slot = slots_[dequeue_pos_ & mask_];
+    return sequence(slot, dequeue_pos_, std::memory_order_seq_cst) == dequeue_pos_ + 1;
+  }
   // Consumer thread only: whether no call is queued or being queued in either lane.
   [[nodiscard]] bool empty() const noexcept;
 
@@ -158,7 +163,15 @@ class ThreadCallQueue {
 
   void enqueue(detail::CallNode* node) noexcept;
   detail::CallNode* dequeue() noexcept;
-  bool prepared_ready() const noexcept;
+  bool prepared_ready() const noexcept {
+    const detail::CallNode* tail = tail_;
+    const detail::CallNode* next = tail->next.load(std::memory_order_seq_cst);
+    if (tail == &stub_) return next != nullptr;
+    // A real node at the tail is queued; dequeue() hands it out unless a push behind it is half
+    // done, which errs towards "ready": the loop polls once more rather than sleep.
+    return true;
+  }
+  std::size_t run_ready_batch(const LogSink& log);
 
   // Ring. Producers share enqueue_pos_; the consumer owns dequeue_pos_. Separate cache lines:
   // producers bouncing one must not evict the other.

@@ -37,12 +37,15 @@ class TimerQueue {
   // How long the loop may sleep: none with no active calls, else the time to the earliest active
   // call, never negative, at most kMaxTimeout. Exact: cancelled calls and pending postponements
   // at the top of the heap are settled first, so the loop never wakes early for nothing.
-  [[nodiscard]] std::optional<Duration> timeout();
+  [[nodiscard]] std::optional<Duration> timeout() {
+    if (nothing_scheduled()) return std::nullopt;
+    return settled_timeout();
+  }
 
   // Runs every call due at the time read once on entry, in (due time, schedule order) order.
   // A call that throws a std::exception is logged ("while handling timed call") and the rest
   // still run. Returns how many calls ran.
-  std::size_t run_due();
+  std::size_t run_due() { return nothing_scheduled() ? 0 : run_due_calls(); }
 
   // Active calls, in no particular order (Twisted's getDelayedCalls()).
   [[nodiscard]] std::vector<DelayedCall> pending() const;
@@ -57,6 +60,10 @@ class TimerQueue {
   [[nodiscard]] TimePoint now() const { return clock_(); }
   void on_cancel(Entry& entry);
   void on_sooner(Entry& entry);
+  // Inline, as the two above: a loop that serves only I/O asks on every turn.
+  [[nodiscard]] bool nothing_scheduled() const { return heap_.empty() && new_calls_.empty(); }
+  std::optional<Duration> settled_timeout();
+  std::size_t run_due_calls();
   void insert_new();
   void push(EntryPtr entry);
   EntryPtr pop_top();
