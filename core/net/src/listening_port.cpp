@@ -88,7 +88,8 @@ void ListeningPort::reserve() {
 void ListeningPort::on_readable() {
   const auto alive = alive_;
   for (int i = 0; i < options_.accepts_per_wakeup && listening_; ++i) {
-    sockaddr_storage peer{};
+    // Not zeroed: accept4 writes the `len` bytes that are read.
+    sockaddr_storage peer;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     socklen_t len = sizeof peer;
     auto accepted = os_.accept4(listening_.get(), reinterpret_cast<sockaddr*>(&peer), &len,
                                 SOCK_NONBLOCK | SOCK_CLOEXEC);

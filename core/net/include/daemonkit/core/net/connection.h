@@ -73,9 +73,12 @@ class Connection final : private StreamHandler {
   // the reactor with `protocol`. Nothing is called yet: start() says connection_made. `owner`
   // (may be null) must outlive the connection or hear its end first. `known_nonblocking`: the
   // caller made `fd` with SOCK_NONBLOCK, so it is not asked again (StreamTransport::attach).
-  static ReactorResult<std::unique_ptr<Connection>> open(
-      Reactor& reactor, sys::Syscalls& os, OwnedFd fd, std::unique_ptr<Protocol> protocol,
-      SocketAddress peer, Owner* owner, StreamOptions options = {}, bool known_nonblocking = false);
+  static ReactorResult<std::unique_ptr<Connection>> open(Reactor& reactor, sys::Syscalls& os,
+                                                         OwnedFd fd,
+                                                         std::unique_ptr<Protocol> protocol,
+                                                         const SocketAddress& peer, Owner* owner,
+                                                         StreamOptions options = {},
+                                                         bool known_nonblocking = false);
   // Closes the socket without telling the protocol (its owner chose this).
   ~Connection() override;
   Connection(const Connection&) = delete;
@@ -247,7 +250,7 @@ class Connection final : private StreamHandler {
   friend class ConnectionList;
 
   Connection(Reactor& reactor, sys::Syscalls& os, OwnedFd fd, std::unique_ptr<Protocol> protocol,
-             SocketAddress peer, Owner* owner, StreamOptions options);
+             const SocketAddress& peer, Owner* owner, StreamOptions options);
   [[nodiscard]] sys::Result<void> set_flag(int level, int name, bool on);
   [[nodiscard]] sys::Result<bool> flag(int level, int name) const;
   [[nodiscard]] sys::Syscalls& os() const { return transport_.os(); }
