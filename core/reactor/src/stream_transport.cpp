@@ -496,10 +496,15 @@ void StreamTransport::read_some() {
         lose(LossReason::done(), true);
         return;
       }
-      if (!watch(true)) return;
+      // Asked before the reader is unwatched: most handlers do not half-close, and their loss
+      // closes the descriptor now, which ends its registration with no EPOLL_CTL_DEL.
       const bool stay = handler_.read_eof();
       if (!alive.alive() || lost_) return;
-      if (!stay) lose(LossReason::done(), true);
+      if (stay) {
+        (void)watch(true);
+      } else {
+        lose(LossReason::done(), true);
+      }
       return;
     }
     if (!fds.empty() || truncated) [[unlikely]] {
