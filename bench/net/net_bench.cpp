@@ -11,10 +11,12 @@
 //    the seconds that burst of connects took (a backlog that overflows stalls it for seconds).
 // The server's CPU time comes from /proc/PID/task/*/schedstat, read at both ends of the window.
 // Method: every round starts every server afresh (twice: once for the idle case alone, so its
-// "before" reading holds no memory the other cases left in the allocator, once for the rest),
-// in an order shuffled anew each round from a fixed seed, so load from elsewhere spreads over
-// all servers. Figures are medians over rounds; a ratio is the median of the per-round ratios
-// against raw epoll in the same round, with the quartiles beside it.
+// "before" reading holds no memory the other cases left in the allocator, once for the rest).
+// The timed cases run case by case, each server in turn on the same case, in an order shuffled
+// anew each round from a fixed seed, so load from elsewhere spreads over all servers and the
+// windows a ratio compares are seconds apart (run_round). Figures are medians over rounds; a
+// ratio is the median of the per-round ratios against raw epoll in the same round, with the
+// quartiles beside it.
 //
 //   daemonkit_net_bench --bin-dir DIR [--rounds N] [--seconds S] [--warmup S] [--idle N]
 //                       [--in-flight N] [--backlog N] [--twisted SCRIPT] [--python PATH]
@@ -160,26 +162,40 @@ Measured run_case(const CaseSpec& spec, ServerProcess& server, const Config& con
   return {};
 }
 
-// One server's round: a fresh process for the idle case, another for the rest.
-void run_server_round(const Server& server, const Config& config, const std::string& idle_skip,
-                      Results& results) {
-  const auto start = [&](Measured& failed) -> std::optional<ServerProcess> {
-    auto process = ServerProcess::start(server.argv, config.backlog, 20.0);
-    if (!process) failed.failed = "did not start";
-    return process;
-  };
-  for (const bool idle_pass : {true, false}) {
-    if (idle_pass && !idle_skip.empty()) continue;
-    Measured not_started;
-    auto process = start(not_started);
+void record(const Server& server, const CaseSpec& spec, Measured m, Results& results) {
+  if (!m.failed.empty()) {
+    std::fprintf(stderr, "%s, %s: %s\n", server.name.c_str(), spec.name.c_str(), m.failed.c_str());
+  }
+  results[spec.name][server.name].push_back(std::move(m));
+}
+
+// One round. The timed cases go case by case, every server answering the same case back to
+// back (one process each, started together): a ratio then compares windows a second or two
+// apart. Server by server, raw's window and daemonkit's were a whole turn of five cases apart,
+// and a shared host's load drifts over that; identical binaries in two slots differed by 0.03.
+// The idle case then runs with a fresh process per server, one at a time.
+void run_round(const std::vector<const Server*>& order, const Config& config,
+               const std::string& idle_skip, Results& results) {
+  std::vector<std::optional<ServerProcess>> processes;
+  for (const Server* server : order) {
+    processes.push_back(ServerProcess::start(server->argv, config.backlog, 20.0));
+  }
+  Measured not_started;
+  not_started.failed = "did not start";
+  for (const CaseSpec& spec : case_specs()) {
+    if (spec.kind == Kind::kIdle) continue;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      record(*order[i], spec, processes[i] ? run_case(spec, *processes[i], config) : not_started,
+             results);
+    }
+  }
+  processes.clear();
+  if (!idle_skip.empty()) return;
+  for (const Server* server : order) {
+    auto process = ServerProcess::start(server->argv, config.backlog, 20.0);
     for (const CaseSpec& spec : case_specs()) {
-      if ((spec.kind == Kind::kIdle) != idle_pass) continue;
-      Measured m = process ? run_case(spec, *process, config) : not_started;
-      if (!m.failed.empty()) {
-        std::fprintf(stderr, "%s, %s: %s\n", server.name.c_str(), spec.name.c_str(),
-                     m.failed.c_str());
-      }
-      results[spec.name][server.name].push_back(m);
+      if (spec.kind != Kind::kIdle) continue;
+      record(*server, spec, process ? run_case(spec, *process, config) : not_started, results);
     }
   }
 }
@@ -418,7 +434,7 @@ int run(const Config& config) {
   std::mt19937 shuffler(config.seed);
   for (int round = 0; round < config.rounds; ++round) {
     std::shuffle(order.begin(), order.end(), shuffler);
-    for (const Server* s : order) run_server_round(*s, config, idle_skip, results);
+    run_round(order, config, idle_skip, results);
     std::fprintf(stderr, "round %d of %d done\n", round + 1, config.rounds);
   }
   print_table(servers, results, config, idle_skip);
