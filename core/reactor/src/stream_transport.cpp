@@ -122,8 +122,6 @@ sys::Result<void> StreamTransport::close_fd() {
 
 // ---- Writing --------------------------------------------------------------------------------
 
-bool StreamTransport::accepts_writes() const { return !lost_ && !write_closing_ && !write_closed_; }
-
 void StreamTransport::refuse(const char* what) const {
   throw std::logic_error(
       fmt::format("StreamTransport: {} on a read-only descriptor (fd {})", what, fd_));

@@ -223,7 +223,7 @@ class StreamTransport final : public Producer {
 
   [[nodiscard]] bool reads() const { return direction() != StreamDirection::kWriteOnly; }
   [[nodiscard]] bool writes() const { return direction() != StreamDirection::kReadOnly; }
-  [[nodiscard]] bool accepts_writes() const;
+  [[nodiscard]] bool accepts_writes() const { return !lost_ && !write_closing_ && !write_closed_; }
   void refuse(const char* what) const;
   // Tries a write at once when nothing is queued; returns how much of `bytes` the kernel took
   // (0 when it took nothing or the connection was lost trying).
