@@ -1,19 +1,28 @@
 // Datagram ports on the real kernel: UDP over IPv4 and IPv6 loopback, a connected port hearing
 // the kernel's refusal (ICMP port unreachable) and an unconnected one not, multicast on the
-// loopback interface, UNIX datagram sockets by path and abstract name, and adopting a socket
-// (a datagram one, and a connected stream one).
+// loopback interface (and IPv6 multicast, which lo cannot carry, on a TAP device in a network
+// namespace of the test's own), UNIX datagram sockets by path and abstract name, and adopting
+// a socket (a datagram one, and a connected stream one).
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -46,6 +55,97 @@ struct Heard : DatagramProtocol {
     if (echo) (void)port().write(d, from);
   }
   void connection_refused() override { ++refusals; }
+};
+
+// This thread in a network namespace of its own, with lo up and a TAP device "dk0" up beside
+// it, until destroyed (the thread's namespace is then put back). lo cannot carry IPv6
+// multicast (Linux gives it no ff00::/8 route), a device that can is needed, and making one
+// is only harmless where nothing else sees it. DAD is off so that dk0's link-local address,
+// the multicast source, is usable at once. `failure` says why it could not be set up.
+class PrivateNetwork {
+ public:
+  PrivateNetwork() : failure_(set_up()) {}
+  ~PrivateNetwork() {
+    if (tap_ >= 0) ::close(tap_);
+    if (moved_ && ::setns(saved_, CLONE_NEWNET) != 0) std::abort();  // the next test's network
+    if (saved_ >= 0) ::close(saved_);
+  }
+  PrivateNetwork(const PrivateNetwork&) = delete;
+  PrivateNetwork& operator=(const PrivateNetwork&) = delete;
+
+  [[nodiscard]] const std::string& failure() const { return failure_; }
+  [[nodiscard]] unsigned index() const { return index_; }
+
+ private:
+  static std::string failed(std::string_view what) {
+    return fmt::format("{}: {}", what, std::strerror(errno));
+  }
+  std::string set_up() {
+    saved_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (saved_ < 0) return failed("open /proc/thread-self/ns/net");
+    if (::unshare(CLONE_NEWNET) != 0) return failed("unshare(CLONE_NEWNET)");
+    moved_ = true;
+    for (const char* path :
+         {"/proc/sys/net/ipv6/conf/default/accept_dad", "/proc/sys/net/ipv6/conf/all/accept_dad"}) {
+      const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+      const bool written = fd >= 0 && ::write(fd, "0", 1) == 1;
+      std::string why = written ? "" : failed(path);
+      if (fd >= 0) ::close(fd);
+      if (!written) return why;
+    }
+    tap_ = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (tap_ < 0) return failed("open /dev/net/tun");
+    ifreq request{};
+    std::strncpy(request.ifr_name, "dk0", IFNAMSIZ - 1);
+    request.ifr_flags = IFF_TAP | IFF_NO_PI;
+    if (::ioctl(tap_, TUNSETIFF, &request) != 0) return failed("TUNSETIFF");
+    for (const char* name : {"lo", "dk0"}) {
+      if (!bring_up(name)) return failed(fmt::format("bringing {} up", name));
+    }
+    index_ = ::if_nametoindex("dk0");
+    if (index_ == 0) return failed("if_nametoindex(dk0)");
+    // dk0's link-local address is the datagrams' source. The kernel makes it as dk0 comes up,
+    // but tentative until a work item runs, DAD or not: bind() refuses it until then.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!link_local_usable("dk0")) {
+      if (std::chrono::steady_clock::now() > deadline) return "dk0's link-local address never came";
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return "";
+  }
+  static bool link_local_usable(const char* name) {
+    ifaddrs* all = nullptr;
+    if (::getifaddrs(&all) != 0) return false;
+    bool usable = false;
+    for (const ifaddrs* a = all; a != nullptr && !usable; a = a->ifa_next) {
+      if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET6) continue;
+      sockaddr_in6 at{};
+      std::memcpy(&at, a->ifa_addr, sizeof at);
+      if (std::strcmp(a->ifa_name, name) != 0 || !IN6_IS_ADDR_LINKLOCAL(&at.sin6_addr)) continue;
+      const int probe = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      usable = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0;
+      if (probe >= 0) ::close(probe);
+    }
+    ::freeifaddrs(all);
+    return usable;
+  }
+  static bool bring_up(const char* name) {
+    const int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    ifreq request{};
+    std::strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    bool up = ::ioctl(fd, SIOCGIFFLAGS, &request) == 0;
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);
+    up = up && ::ioctl(fd, SIOCSIFFLAGS, &request) == 0;
+    ::close(fd);
+    return up;
+  }
+
+  int saved_ = -1;
+  int tap_ = -1;
+  bool moved_ = false;
+  unsigned index_ = 0;
+  std::string failure_;
 };
 
 class DatagramLinux : public ::testing::Test {
@@ -225,6 +325,49 @@ TEST_F(DatagramLinux, Ipv6MulticastOnLoopbackReachesAMember) {
     GTEST_SKIP() << "lo does not deliver IPv6 multicast here";
   }
   EXPECT_EQ(member.datagrams[0], "to the v6 group");
+}
+
+// What the test above cannot show on lo: IPv6 multicast delivered, by a device that carries
+// it (a TAP device in a network namespace of the test's own), and stopped by leaving.
+TEST_F(DatagramLinux, Ipv6MulticastReachesAMemberOnADeviceThatCarriesItUntilItLeaves) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, for a network namespace and a TAP device";
+  PrivateNetwork network;
+  if (!network.failure().empty()) GTEST_SKIP() << "no private network: " << network.failure();
+  Heard member, sender;
+  auto pm = udp(member, "::", 0, true);
+  ASSERT_TRUE(pm) << to_string(pm.error());
+  auto ps = udp(sender, "::");
+  ASSERT_TRUE(ps) << to_string(ps.error());
+  const std::string device = std::to_string(network.index());
+  const std::string group = "ff02::7777";
+  ASSERT_TRUE((*pm)->join_group(group, device));
+  ASSERT_TRUE((*ps)->set_outgoing_interface(device));
+  ASSERT_TRUE((*ps)->set_ttl(1));
+  ASSERT_TRUE((*ps)->set_loopback_mode(true));
+  const auto to = *SocketAddress::ip(group, (*pm)->address().port());
+  auto sent = (*ps)->write(bytes("to the v6 group"), to);
+  ASSERT_TRUE(sent) << sys::to_string(sent.error());
+  ASSERT_TRUE(run_until([&] { return !member.datagrams.empty(); }, 3s));
+  EXPECT_EQ(member.datagrams[0], "to the v6 group");
+  // Sent from dk0's link-local address, which the kernel chose.
+  EXPECT_EQ(member.senders[0].host().rfind("fe80::", 0), 0u) << to_string(member.senders[0]);
+  // With loopback off, a datagram that leaves by a real device is not copied back.
+  ASSERT_TRUE((*ps)->set_loopback_mode(false));
+  ASSERT_TRUE((*ps)->write(bytes("not looped"), to));
+  const auto unicast = *SocketAddress::ip("::1", (*pm)->address().port());
+  ASSERT_TRUE((*ps)->write(bytes("marker"), unicast));
+  ASSERT_TRUE(run_until([&] { return member.datagrams.size() >= 2; }));
+  EXPECT_EQ(member.datagrams.back(), "marker");
+  // After leaving, the group's datagrams stop.
+  ASSERT_TRUE((*ps)->set_loopback_mode(true));
+  ASSERT_TRUE((*pm)->leave_group(group, device));
+  ASSERT_TRUE((*ps)->write(bytes("left"), to));
+  ASSERT_TRUE((*ps)->write(bytes("marker 2"), unicast));
+  ASSERT_TRUE(run_until([&] { return member.datagrams.size() >= 3; }));
+  EXPECT_EQ(fmt::format("{}", fmt::join(member.datagrams, ",")), "to the v6 group,marker,marker 2");
+  // Ports and sockets close here, inside the namespace they were made in.
+  pm->reset();
+  ps->reset();
 }
 
 TEST_F(DatagramLinux, UnixDatagramRoundTripsByPathAndAbstractName) {
