@@ -483,7 +483,11 @@ void StreamTransport::read_some() {
     const auto buffer = read_buffer(size);
     std::vector<OwnedFd> fds;
     bool truncated = false;
-    auto got = sys::retry_on_eintr([&] { return read_into(buffer, fds, truncated); });
+    // read(2) inline: the path of every request.
+    auto got =
+        receive_descriptors_
+            ? sys::retry_on_eintr([&] { return read_with_descriptors(buffer, fds, truncated); })
+            : sys::retry_on_eintr([&] { return os_.read(fd_, buffer.data(), buffer.size()); });
     if (!got) {
       if (got.error().code != EAGAIN) lose(LossReason::lost(got.error()), true);
       return;
@@ -518,11 +522,9 @@ void StreamTransport::read_some() {
   }
 }
 
-sys::Result<std::size_t> StreamTransport::read_into(std::span<std::byte> buffer,
-                                                    std::vector<OwnedFd>& fds, bool& truncated) {
-  if (!receive_descriptors_) [[likely]] {
-    return os_.read(fd_, buffer.data(), buffer.size());
-  }
+sys::Result<std::size_t> StreamTransport::read_with_descriptors(std::span<std::byte> buffer,
+                                                                std::vector<OwnedFd>& fds,
+                                                                bool& truncated) {
   alignas(cmsghdr) std::byte control[CMSG_SPACE(kMaxDescriptorsPerRead * sizeof(int))];
   struct iovec iov = as_iovec(buffer);
   msghdr msg{};

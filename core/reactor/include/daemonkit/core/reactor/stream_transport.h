@@ -246,9 +246,9 @@ class StreamTransport final : public Producer {
   void on_writable();
   void on_drained();
   void read_some();
-  // One read into `buffer`: read(2), or recvmsg(2) taking descriptors into `fds`.
-  sys::Result<std::size_t> read_into(std::span<std::byte> buffer, std::vector<OwnedFd>& fds,
-                                     bool& truncated);
+  // One recvmsg(2) into `buffer`, taking the descriptors that came with it into `fds`.
+  sys::Result<std::size_t> read_with_descriptors(std::span<std::byte> buffer,
+                                                 std::vector<OwnedFd>& fds, bool& truncated);
   // writev(2) of `iov`, or sendmsg(2) with `fds` on the first byte.
   sys::Result<std::size_t> send(std::span<const struct iovec> iov, const std::vector<OwnedFd>* fds);
   void close_write_side();
