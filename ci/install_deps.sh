@@ -12,7 +12,7 @@ packages=(
 )
 if [ "${DAEMONKIT_WITH_BENCH:-0}" = 1 ]; then
   packages+=(libbenchmark-dev libuv1-dev libboost-dev libdaemon-dev python3-twisted python3-daemon
-    daemonize dpkg)
+    daemonize dpkg valgrind)
 fi
 
 missing=()
