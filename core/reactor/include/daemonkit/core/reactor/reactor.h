@@ -109,8 +109,8 @@ class Reactor {
   // Removes fd's reader and writer for a caller that closes fd next, before the loop waits
   // again (a transport ending its connection). The close takes fd out of the epoll set, as the
   // kernel drops a registration with the last descriptor of its open file: this saves the
-  // EPOLL_CTL_DEL that remove_reader makes, a system call out of the five or six of a short
-  // connection. When another descriptor still holds the file (a dup, a forked child's copy, one
+  // EPOLL_CTL_DEL that remove_reader makes, one system call of every short connection's
+  // handful. When another descriptor still holds the file (a dup, a forked child's copy, one
   // passed away), the registration outlives the close and nothing can remove it; the loop
   // notices its first event, moves every watcher to a new epoll set, and removes explicitly
   // from then on (see drop_stale_registrations).
