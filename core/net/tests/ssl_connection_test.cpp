@@ -149,6 +149,11 @@ struct World {
     EXPECT_TRUE(port) << (port ? "" : to_string(port.error()));
     return port ? std::move(*port) : nullptr;
   }
+  // connect_ssl to `port`, on 127.0.0.1 (the name its certificate must then hold).
+  std::unique_ptr<Connector> connect_ssl(ClientFactory& factory, const ListeningPort& port,
+                                         const TlsContext& context) {
+    return core::connect_ssl(*reactor, os, "127.0.0.1", port.address().port(), factory, context);
+  }
   std::unique_ptr<ListeningPort> listen_tcp(ServerFactory& factory) {
     auto port = core::listen_tcp(*reactor, os, 0, factory, listen_options());
     EXPECT_TRUE(port) << (port ? "" : to_string(port.error()));
@@ -168,8 +173,7 @@ TEST(SslConnection, EchoOverListenSslAndConnectSslIsPlaintextToBothProtocols) {
   Client client;
   // Written before the handshake: it waits for it, then goes out encrypted.
   client.heard->on_made = [](Connection& c) { c.write("hello over TLS"); };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   EXPECT_EQ(client.heard->data, "hello over TLS");
   ASSERT_NE(client.heard->connection, nullptr);
@@ -221,8 +225,7 @@ TEST(SslConnection, LoseConnectionSendsCloseNotifyAndEachEndHearsOneCleanLoss) {
   auto port = w.listen_ssl(server, server_ctx);
   Client client;
   client.heard->on_made = [](Connection& c) { c.write("hi"); };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   EXPECT_EQ(server.last().data, "hi");
   EXPECT_EQ(client.heard->data, "bye");
@@ -242,8 +245,7 @@ TEST(SslConnection, AbortIsHeardOnceAtEachEnd) {
   auto port = w.listen_ssl(server, server_ctx);
   Client client;
   client.heard->on_made = [](Connection& c) { c.write("x"); };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   ASSERT_EQ(server.last().data, "x");
   ASSERT_NE(client.heard->connection, nullptr);
@@ -267,8 +269,7 @@ TEST(NetListenDestroyed, ATlsConnectionHearsAbortedOnceThroughItsLayer) {
   auto port = w.listen_ssl(server, server_ctx);
   Client client;
   client.heard->on_made = [](Connection& c) { c.write("x"); };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   ASSERT_EQ(server.last().data, "x");
   port.reset();
@@ -288,8 +289,7 @@ TEST(SslConnection, AWrongHostNameIsRefusedWithTheReasonReachingProtocolAndFacto
   auto port = w.listen_ssl(server, server_ctx);
   Client client;
   client.heard->on_made = [](Connection& c) { c.write("must not reach the server"); };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   ASSERT_EQ(client.heard->losses, 1);
   EXPECT_EQ(client.heard->reason->kind, LossReason::Kind::kTls);
@@ -315,8 +315,7 @@ TEST(SslConnection, TheHostGivenToConnectSslIsTheNameChecked) {
   auto port = w.listen_ssl(server, server_ctx);
   Client client;
   client.heard->on_made = [](Connection& c) { c.write("chain only"); };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   EXPECT_EQ(server.last().data, "chain only");
   EXPECT_EQ(client.heard->losses, 0);
@@ -353,8 +352,7 @@ TEST(SslConnection, AlpnIsSettledAndSeenByBothProtocols) {
   auto port = w.listen_ssl(server, server_ctx);
   Client client;
   client.heard->on_made = [](Connection& c) { c.write("GET /"); };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   EXPECT_EQ(server_alpn, "http/1.1");
   ASSERT_NE(client.heard->connection, nullptr);
@@ -379,8 +377,7 @@ TEST(SslConnection, AStreamingProducerWritesPlaintextThroughTls) {
     EXPECT_FALSE(c.register_producer(source, true)) << "one producer at a time";
     c.write("from a producer");
   };
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   EXPECT_EQ(server.last().data, "from a producer");
   ASSERT_NE(client.heard->connection, nullptr);
@@ -642,8 +639,7 @@ TEST(SslConnection, AServerSessionThatCannotBeMadeIsLoggedAndTheConnectionClosed
   ASSERT_TRUE(made);
   auto& port = *made;
   Client client;
-  auto connector =
-      connect_ssl(*w.reactor, w.os, "127.0.0.1", port->address().port(), client, client_ctx);
+  auto connector = w.connect_ssl(client, *port, client_ctx);
   w.spin();
   ASSERT_EQ(w.log.size(), 1u);
   EXPECT_THAT(w.log[0], HasSubstr("could not start TLS on the connection from 127.0.0.1:"));
