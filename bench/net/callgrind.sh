@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per operation of daemonkit's echo server and of the raw epoll one, counted by
+# Instructions per operation of daemonkit's echo server, libuv's and the raw epoll one, counted by
 # callgrind: the user-space share of what run.sh measures as CPU time, without the machine's
 # noise (on a shared host run.sh's ratios move by a few hundredths from run to run; these
 # counts do not). The kernel's share is not counted: strace -c shows the system calls.
@@ -16,7 +16,7 @@ build=${DAEMONKIT_BENCH_CALLGRIND_DIR:-$root/build/bench-callgrind}
 DAEMONKIT_WITH_BENCH=1 bash ci/install_deps.sh >&2
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g \
   -DDAEMONKIT_BUILD_BENCH=ON -DDAEMONKIT_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 --target daemonkit_echo_server echo_server_epoll >&2
+cmake --build "$build" -j2 --target daemonkit_echo_server echo_server_epoll echo_server_uv >&2
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -53,14 +53,14 @@ measure() {
   local -a load=("$@") baseline
   if [ "$1" = pingpong ]; then baseline=(pingpong "$2" 1); else baseline=(accepts 1); fi
   local server figures=()
-  for server in echo_server_epoll daemonkit_echo_server; do
+  for server in echo_server_epoll echo_server_uv daemonkit_echo_server; do
     local all one
     all=$(instructions "$build/bench/net/$server" "${load[@]}")
     one=$(instructions "$build/bench/net/$server" "${baseline[@]}")
     figures+=($(((all - one) / operations)))
   done
-  printf '%-34s raw epoll %6d   daemonkit %6d instructions per operation\n' "$name" \
-    "${figures[0]}" "${figures[1]}"
+  printf '%-34s raw epoll %6d   libuv %6d   daemonkit %6d instructions per operation\n' \
+    "$name" "${figures[0]}" "${figures[1]}" "${figures[2]}"
 }
 
 case "${1:-}" in

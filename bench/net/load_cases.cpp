@@ -158,9 +158,11 @@ Measured between(const Mark& start, const Mark& end, double operations_per_unit 
     m.failed = "nothing completed in the window";
     return m;
   }
-  m.rate = operations / operations_per_unit / seconds_between(start.at, end.at);
-  m.cpu_ns_per =
-      static_cast<double>(end.cpu_ns - start.cpu_ns) / (operations / operations_per_unit);
+  m.operations = operations / operations_per_unit;
+  m.seconds = seconds_between(start.at, end.at);
+  m.cpu_ns = static_cast<double>(end.cpu_ns - start.cpu_ns);
+  m.rate = m.operations / m.seconds;
+  m.cpu_ns_per = m.cpu_ns / m.operations;
   return m;
 }
 
@@ -191,6 +193,20 @@ Measured measure(const ServerProcess& server, Timing timing, const std::uint64_t
 }
 
 }  // namespace
+
+Measured pooled(const std::vector<Measured>& windows) {
+  if (windows.empty()) return failure("no window measured");
+  Measured sum;
+  for (const Measured& w : windows) {
+    if (!w.failed.empty()) return w;
+    sum.operations += w.operations;
+    sum.seconds += w.seconds;
+    sum.cpu_ns += w.cpu_ns;
+  }
+  sum.rate = sum.operations / sum.seconds;
+  sum.cpu_ns_per = sum.cpu_ns / sum.operations;
+  return sum;
+}
 
 Measured ping_pong(ServerProcess& server, int connections, int message_bytes, Timing timing) {
   std::string failed;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server_process.h"
 
@@ -17,7 +18,15 @@ struct Measured {
   double cpu_ns_per = 0;  // the server's CPU nanoseconds per operation in the window
   double extra = 0;       // the idle case: seconds the burst of connects took
   std::string failed;     // empty when the figures mean something
+  // The sums behind rate and cpu_ns_per, so windows can be pooled (pooled).
+  double operations = 0;
+  double seconds = 0;
+  double cpu_ns = 0;
 };
+
+// The windows of one case as one: operations, seconds and CPU summed, then divided. Failed
+// when any window failed (with the first one's reason), or when there are none.
+Measured pooled(const std::vector<Measured>& windows);
 
 struct Timing {
   double warmup_s = 0.2;  // run before the window opens, so connection setup and caches settle

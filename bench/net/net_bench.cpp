@@ -12,17 +12,19 @@
 // The server's CPU time comes from /proc/PID/task/*/schedstat, read at both ends of the window.
 // Method: every round starts every server afresh (twice: once for the idle case alone, so its
 // "before" reading holds no memory the other cases left in the allocator, once for the rest).
-// The timed cases run case by case, each server in turn on the same case, in an order shuffled
-// anew each round from a fixed seed, so load from elsewhere spreads over all servers and the
-// windows a ratio compares are seconds apart (run_round). Figures are medians over rounds; a
-// ratio is the median of the per-round ratios against raw epoll in the same round, with the
-// quartiles beside it.
+// The timed cases run case by case; each case's window is cut into slices (--slices, 8) that
+// the servers take in turn, in an order shuffled anew each round from a fixed seed, so load
+// from elsewhere falls on all servers alike (run_round). The load runs on one CPU and every
+// server on another (--pin, on by default), so no server gains or loses by where the scheduler
+// puts it. Figures are medians over rounds; a ratio is the median of the per-round ratios
+// against raw epoll in the same round, with the quartiles beside it.
 //
 //   daemonkit_net_bench --bin-dir DIR [--rounds N] [--seconds S] [--warmup S] [--idle N]
 //                       [--in-flight N] [--backlog N] [--twisted SCRIPT] [--python PATH]
-//                       [--servers a,b]
+//                       [--servers a,b] [--slices N] [--pin 1|0]
 // DIR holds echo_server_epoll, echo_server_uv, echo_server_asio and, when built,
 // daemonkit_echo_server. bench/net/run.sh builds and runs it all.
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -49,7 +51,8 @@ namespace {
 struct Config {
   std::string bin_dir;
   int rounds = 3;
-  Timing timing;
+  Timing timing{.warmup_s = 0.05, .window_s = 1.0};  // warm-up: each slice's
+  int slices = 8;  // a timed case's window, cut into this many turns per server
   int idle = 10000;
   int in_flight = 32;
   int backlog = 4096;   // every server's; 50 (Twisted's default) shows the burst stalling
@@ -57,6 +60,8 @@ struct Config {
   std::string python = "/usr/bin/python3";
   std::set<std::string> only;  // server names to run; empty: all
   unsigned seed = 1;
+  bool pin = true;
+  std::optional<int> server_cpu;  // set by pin_driver when pinning took
 };
 
 const std::string kRaw = "raw epoll";
@@ -169,30 +174,41 @@ void record(const Server& server, const CaseSpec& spec, Measured m, Results& res
   results[spec.name][server.name].push_back(std::move(m));
 }
 
-// One round. The timed cases go case by case, every server answering the same case back to
-// back (one process each, started together): a ratio then compares windows a second or two
-// apart. Server by server, raw's window and daemonkit's were a whole turn of five cases apart,
-// and a shared host's load drifts over that; identical binaries in two slots differed by 0.03.
-// The idle case then runs with a fresh process per server, one at a time.
+// One round. The timed cases go case by case, every server answering the same case (one
+// process each, started together), and each case's window is cut into slices taken in turn:
+// raw, daemonkit, libuv, raw, daemonkit... A ratio then compares windows interleaved a fraction
+// of a second apart, and load from elsewhere that comes and goes falls on every server alike.
+// (Server by server, raw's window and daemonkit's were a whole turn of five cases apart, and
+// identical binaries in two slots differed by 0.03; case by case with one 2 s window each, by
+// up to 0.04 over 9 rounds.) The idle case then runs with a fresh process per server, one at a
+// time.
 void run_round(const std::vector<const Server*>& order, const Config& config,
                const std::string& idle_skip, Results& results) {
   std::vector<std::optional<ServerProcess>> processes;
   for (const Server* server : order) {
-    processes.push_back(ServerProcess::start(server->argv, config.backlog, 20.0));
+    processes.push_back(
+        ServerProcess::start(server->argv, config.backlog, 20.0, config.server_cpu));
   }
   Measured not_started;
   not_started.failed = "did not start";
+  Config slice = config;
+  slice.timing.window_s = config.timing.window_s / config.slices;
   for (const CaseSpec& spec : case_specs()) {
     if (spec.kind == Kind::kIdle) continue;
+    std::vector<std::vector<Measured>> windows(order.size());
+    for (int turn = 0; turn < config.slices; ++turn) {
+      for (std::size_t i = 0; i < order.size(); ++i) {
+        if (processes[i]) windows[i].push_back(run_case(spec, *processes[i], slice));
+      }
+    }
     for (std::size_t i = 0; i < order.size(); ++i) {
-      record(*order[i], spec, processes[i] ? run_case(spec, *processes[i], config) : not_started,
-             results);
+      record(*order[i], spec, processes[i] ? pooled(windows[i]) : not_started, results);
     }
   }
   processes.clear();
   if (!idle_skip.empty()) return;
   for (const Server* server : order) {
-    auto process = ServerProcess::start(server->argv, config.backlog, 20.0);
+    auto process = ServerProcess::start(server->argv, config.backlog, 20.0, config.server_cpu);
     for (const CaseSpec& spec : case_specs()) {
       if (spec.kind != Kind::kIdle) continue;
       record(*server, spec, process ? run_case(spec, *process, config) : not_started, results);
@@ -275,10 +291,11 @@ std::string target_text(Kind kind, const Summary& s, double rate_ratio, double c
 void print_table(const std::vector<Server>& servers, const Results& results, const Config& config,
                  const std::string& idle_skip) {
   std::printf(
-      "\nmedians of %d rounds (%.1f s windows after %.1f s warm-up; idle: %d connections); "
-      "x raw = median [quartiles] of per-round ratios to %s; CPU = the server's, per "
-      "operation\n",
-      config.rounds, config.timing.window_s, config.timing.warmup_s, config.idle, kRaw.c_str());
+      "\nmedians of %d rounds (%.1f s windows in %d interleaved slices, each after %.2f s "
+      "warm-up; idle: %d connections); x raw = median [quartiles] of per-round ratios to %s; "
+      "CPU = the server's, per operation\n",
+      config.rounds, config.timing.window_s, config.slices, config.timing.warmup_s, config.idle,
+      kRaw.c_str());
   std::printf("%-24s %-11s %14s %-17s %12s %-17s %s\n", "case", "server", "rate", "x raw", "CPU/op",
               "CPU x raw", "target");
   std::vector<std::string> missed;
@@ -357,11 +374,33 @@ void print_table(const std::vector<Server>& servers, const Results& results, con
   for (const std::string& m : missed) std::printf("  missed: %s\n", m.c_str());
 }
 
+// Puts this process (the load) on the first CPU it may use and leaves the second for the
+// servers, so every server meets the same placement: unpinned, where the scheduler puts client
+// and server (one CPU or two) changes the cost of each wake-up, and it changes within a run.
+// What was done, for the header.
+std::string pin_driver(Config& config) {
+  if (!config.pin) return "not pinned (--pin 0)";
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return "not pinned: sched_getaffinity";
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < 2; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+  }
+  if (cpus.size() < 2) return "not pinned: fewer than 2 cpus allowed";
+  cpu_set_t load;
+  CPU_ZERO(&load);
+  CPU_SET(cpus[0], &load);
+  if (::sched_setaffinity(0, sizeof load, &load) != 0) return "not pinned: sched_setaffinity";
+  config.server_cpu = cpus[1];
+  return "load on cpu " + std::to_string(cpus[0]) + ", servers on cpu " + std::to_string(cpus[1]);
+}
+
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s --bin-dir DIR [--rounds N] [--seconds S] [--warmup S] [--idle N] "
                "[--in-flight N] [--backlog N] [--twisted SCRIPT] [--python PATH] "
-               "[--servers a,b]\n",
+               "[--servers a,b] [--slices N] [--pin 1|0]\n",
                argv0);
   return 2;
 }
@@ -390,6 +429,11 @@ std::optional<Config> parse(int argc, char** argv) {
       config.twisted = value;
     } else if (flag == "--python") {
       config.python = value;
+    } else if (flag == "--slices") {
+      config.slices = std::atoi(value.c_str());
+    } else if (flag == "--pin") {
+      if (value != "0" && value != "1") return std::nullopt;
+      config.pin = value == "1";
     } else if (flag == "--servers") {
       std::stringstream names(value);
       for (std::string name; std::getline(names, name, ',');) config.only.insert(name);
@@ -398,7 +442,8 @@ std::optional<Config> parse(int argc, char** argv) {
     }
   }
   if (config.bin_dir.empty() || config.rounds < 1 || config.timing.window_s <= 0 ||
-      config.timing.warmup_s < 0 || config.idle < 1 || config.in_flight < 1 || config.backlog < 1) {
+      config.slices < 1 || config.timing.warmup_s < 0 || config.idle < 1 || config.in_flight < 1 ||
+      config.backlog < 1) {
     return std::nullopt;
   }
   return config;
@@ -406,7 +451,8 @@ std::optional<Config> parse(int argc, char** argv) {
 
 }  // namespace
 
-int run(const Config& config) {
+int run(Config config) {
+  const std::string placement = pin_driver(config);
   const std::vector<Server> servers = servers_of(config);
   const std::string idle_skip = make_room_for(config.idle);
   rlimit limit{};
@@ -421,6 +467,7 @@ int run(const Config& config) {
               static_cast<unsigned long long>(limit.rlim_max),
               first_line("/proc/sys/net/core/somaxconn").c_str(),
               first_line("/proc/sys/net/ipv4/ip_local_port_range").c_str(), config.backlog);
+  std::printf("%s\n", placement.c_str());
   std::fflush(stdout);
 
   std::vector<const Server*> order;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -61,7 +62,7 @@ std::optional<std::uint16_t> read_port(int fd, double timeout_s) {
 }  // namespace
 
 std::optional<ServerProcess> ServerProcess::start(const std::vector<std::string>& argv, int backlog,
-                                                  double timeout_s) {
+                                                  double timeout_s, std::optional<int> cpu) {
   std::vector<std::string> args = argv;
   args.emplace_back("--backlog");
   args.push_back(std::to_string(backlog));
@@ -89,6 +90,17 @@ std::optional<ServerProcess> ServerProcess::start(const std::vector<std::string>
   }
   // From here the pid is our unreaped child: signalling it cannot reach anyone else.
   ServerProcess server(pid, 0);
+  if (cpu) {
+    // Set before its port is read: everything the driver measures runs on this CPU.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(*cpu, &set);
+    if (::sched_setaffinity(pid, sizeof set, &set) != 0) {
+      std::fprintf(stderr, "%s: sched_setaffinity(cpu %d): %s\n", pointers[0], *cpu,
+                   std::strerror(errno));
+      return std::nullopt;
+    }
+  }
   const auto port = read_port(out[0], timeout_s);
   ::close(out[0]);  // a server that prints more later gets EPIPE, not a stall
   if (!port) {

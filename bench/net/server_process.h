@@ -14,10 +14,11 @@ namespace daemonkit::bench {
 
 class ServerProcess {
  public:
-  // Starts `argv` with "--backlog N" appended and waits (at most `timeout_s`) for its port.
-  // Nothing, after a message on stderr, when it cannot be started or does not announce a port.
+  // Starts `argv` with "--backlog N" appended and waits (at most `timeout_s`) for its port;
+  // with `cpu`, the process (before it announces) runs on that CPU alone. Nothing, after a
+  // message on stderr, when it cannot be started, pinned or does not announce a port.
   static std::optional<ServerProcess> start(const std::vector<std::string>& argv, int backlog,
-                                            double timeout_s);
+                                            double timeout_s, std::optional<int> cpu);
 
   ServerProcess(ServerProcess&& other) noexcept;
   ServerProcess& operator=(ServerProcess&&) = delete;
