@@ -1,4 +1,5 @@
 #include "daemonkit/sys/real_syscalls.h"
+#include "daemonkit/sys/hot_path.h"
 
 #include <dirent.h>
 #include <grp.h>
@@ -445,7 +446,7 @@ Result<int> RealSyscalls::openat(int dirfd, const char* path, int flags, mode_t 
   return fd;
 }
 
-Result<void> RealSyscalls::close(int fd) {
+DAEMONKIT_HOT Result<void> RealSyscalls::close(int fd) {
   if (::close(fd) < 0) return fail(errno, "close");
   return {};
 }
@@ -485,19 +486,19 @@ Result<int> RealSyscalls::ioctl(int fd, unsigned long request, void* arg) {
   return value;
 }
 
-Result<std::size_t> RealSyscalls::read(int fd, void* buf, std::size_t count) {
+DAEMONKIT_HOT Result<std::size_t> RealSyscalls::read(int fd, void* buf, std::size_t count) {
   const ssize_t n = ::read(fd, buf, count);
   if (n < 0) return fail(errno, "read");
   return static_cast<std::size_t>(n);
 }
 
-Result<std::size_t> RealSyscalls::write(int fd, const void* buf, std::size_t count) {
+DAEMONKIT_HOT Result<std::size_t> RealSyscalls::write(int fd, const void* buf, std::size_t count) {
   const ssize_t n = ::write(fd, buf, count);
   if (n < 0) return fail(errno, "write");
   return static_cast<std::size_t>(n);
 }
 
-Result<std::size_t> RealSyscalls::writev(int fd, std::span<const struct iovec> iov) {
+DAEMONKIT_HOT Result<std::size_t> RealSyscalls::writev(int fd, std::span<const struct iovec> iov) {
   // A count beyond int is beyond IOV_MAX too: clamped, it still gets the kernel's EINVAL.
   const int count = static_cast<int>(std::min<std::size_t>(iov.size(), INT_MAX));
   const ssize_t n = ::writev(fd, iov.data(), count);
@@ -647,13 +648,14 @@ Result<int> RealSyscalls::epoll_create1(int flags) {
   return fd;
 }
 
-Result<void> RealSyscalls::epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+DAEMONKIT_HOT Result<void> RealSyscalls::epoll_ctl(int epfd, int op, int fd,
+                                                   struct epoll_event* event) {
   if (::epoll_ctl(epfd, op, fd, event) < 0) return fail(errno, "epoll_ctl");
   return {};
 }
 
-Result<int> RealSyscalls::epoll_wait(int epfd, struct epoll_event* events, int maxevents,
-                                     int timeout_ms) {
+DAEMONKIT_HOT Result<int> RealSyscalls::epoll_wait(int epfd, struct epoll_event* events,
+                                                   int maxevents, int timeout_ms) {
   const int ready = ::epoll_wait(epfd, events, maxevents, timeout_ms);
   if (ready < 0) return fail(errno, "epoll_wait");
   return ready;
@@ -689,7 +691,8 @@ Result<void> RealSyscalls::listen(int fd, int backlog) {
   return {};
 }
 
-Result<int> RealSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
+DAEMONKIT_HOT Result<int> RealSyscalls::accept4(int fd, struct sockaddr* addr, socklen_t* len,
+                                                int flags) {
   const int conn = ::accept4(fd, addr, len, flags);
   if (conn < 0) return fail(errno, "accept4");
   return conn;
@@ -726,8 +729,8 @@ Result<std::size_t> RealSyscalls::sendmsg(int fd, const struct msghdr* msg, int 
   return static_cast<std::size_t>(n);
 }
 
-Result<void> RealSyscalls::setsockopt(int fd, int level, int name, const void* value,
-                                      socklen_t len) {
+DAEMONKIT_HOT Result<void> RealSyscalls::setsockopt(int fd, int level, int name, const void* value,
+                                                    socklen_t len) {
   if (::setsockopt(fd, level, name, value, len) < 0) return fail(errno, "setsockopt");
   return {};
 }

@@ -1,4 +1,5 @@
 #include "daemonkit/core/base/owned_fd.h"
+#include "daemonkit/sys/hot_path.h"
 
 #include <utility>
 
@@ -15,9 +16,9 @@ OwnedFd& OwnedFd::operator=(OwnedFd&& other) noexcept {
 
 int OwnedFd::release() noexcept { return std::exchange(fd_, -1); }
 
-void OwnedFd::reset() noexcept { (void)close(); }
+void OwnedFd::close_now() noexcept { (void)close(); }
 
-sys::Result<void> OwnedFd::close() {
+DAEMONKIT_HOT sys::Result<void> OwnedFd::close() {
   if (fd_ < 0) return {};
   // Never retried (see the header): the descriptor is gone whatever close says.
   return os_->close(std::exchange(fd_, -1));

@@ -1,4 +1,5 @@
 #include "daemonkit/core/base/socket_address.h"
+#include "daemonkit/sys/hot_path.h"
 
 #include <arpa/inet.h>
 
@@ -55,7 +56,8 @@ std::optional<SocketAddress> SocketAddress::unix_name(std::string_view name) {
   return out;
 }
 
-std::optional<SocketAddress> SocketAddress::from(const sockaddr* addr, socklen_t len) {
+DAEMONKIT_HOT std::optional<SocketAddress> SocketAddress::from(const sockaddr* addr,
+                                                               socklen_t len) {
   SocketAddress out;
   if (addr == nullptr || len == 0) return out;
   if (len > sizeof out.storage_ || len < sizeof(sa_family_t)) return std::nullopt;

@@ -1,4 +1,5 @@
 #include "daemonkit/core/net/connection.h"
+#include "daemonkit/sys/hot_path.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,7 +31,7 @@ struct Connection::TlsLayer {
   TlsStream stream;
 };
 
-Connection::Peer::Peer(const SocketAddress& address) {
+DAEMONKIT_HOT Connection::Peer::Peer(const SocketAddress& address) {
   if (address.size() <= sizeof small_) {
     std::memcpy(&small_, address.data(), address.size());
     size_ = address.size();
@@ -46,15 +47,15 @@ SocketAddress Connection::Peer::address() const {
       .value_or(SocketAddress{});
 }
 
-Connection::Connection(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
-                       std::unique_ptr<Protocol> protocol, const SocketAddress& peer, Owner* owner,
-                       StreamOptions options)
+DAEMONKIT_HOT Connection::Connection(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
+                                     std::unique_ptr<Protocol> protocol, const SocketAddress& peer,
+                                     Owner* owner, StreamOptions options)
     : protocol_(std::move(protocol)),
       peer_(peer),
       owner_(owner),
       transport_(reactor, os, std::move(fd), *this, options) {}
 
-ReactorResult<std::unique_ptr<Connection>> Connection::open(
+DAEMONKIT_HOT ReactorResult<std::unique_ptr<Connection>> Connection::open(
     Reactor& reactor, sys::Syscalls& os, OwnedFd fd, std::unique_ptr<Protocol> protocol,
     const SocketAddress& peer, Owner* owner, StreamOptions options, bool known_nonblocking) {
   std::unique_ptr<Connection> connection(
@@ -115,7 +116,7 @@ sys::Result<SocketAddress> Connection::local_address() const {
   return *address;
 }
 
-sys::Result<void> Connection::set_flag(int level, int name, bool on) {
+DAEMONKIT_HOT sys::Result<void> Connection::set_flag(int level, int name, bool on) {
   const int value = on ? 1 : 0;
   return os().setsockopt(fd(), level, name, &value, sizeof value);
 }
@@ -150,7 +151,7 @@ sys::Result<PeerCredentials> Connection::peer_credentials() const {
   return PeerCredentials{credentials.pid, credentials.uid, credentials.gid};
 }
 
-sys::Result<void> Connection::set_no_delay(bool on) {
+DAEMONKIT_HOT sys::Result<void> Connection::set_no_delay(bool on) {
   return set_flag(IPPROTO_TCP, TCP_NODELAY, on);
 }
 sys::Result<bool> Connection::no_delay() const { return flag(IPPROTO_TCP, TCP_NODELAY); }
@@ -160,7 +161,7 @@ sys::Result<void> Connection::set_keep_alive(bool on) {
 sys::Result<bool> Connection::keep_alive() const { return flag(SOL_SOCKET, SO_KEEPALIVE); }
 
 // From the transport: under TLS everything it says is ciphertext, for the TLS stream.
-void Connection::data_received(std::span<const std::byte> data) {
+DAEMONKIT_HOT void Connection::data_received(std::span<const std::byte> data) {
   if (layer_ != nullptr) [[unlikely]] {
     layer_->stream.data_received(data);
   } else {
@@ -192,7 +193,7 @@ void Connection::descriptors_arrived(std::vector<OwnedFd> fds, bool truncated) {
   receiver->descriptors_received(std::move(fds));
 }
 
-void Connection::connection_lost(const LossReason& reason) {
+DAEMONKIT_HOT void Connection::connection_lost(const LossReason& reason) {
   if (layer_ != nullptr) [[unlikely]] {
     layer_->stream.connection_lost(reason);  // which ends the connection, with TLS's reason
     return;
@@ -200,7 +201,7 @@ void Connection::connection_lost(const LossReason& reason) {
   end(reason);
 }
 
-void Connection::end(const LossReason& reason) {
+DAEMONKIT_HOT void Connection::end(const LossReason& reason) {
   const auto alive = guarded();
   protocol_->connection_lost(reason);
   // The protocol may have destroyed what owns this connection (and so the connection).

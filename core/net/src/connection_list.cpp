@@ -1,4 +1,5 @@
 #include "daemonkit/core/net/connection_list.h"
+#include "daemonkit/sys/hot_path.h"
 
 #include <utility>
 
@@ -8,7 +9,7 @@ ConnectionList::~ConnectionList() {
   while (head_ != nullptr) (void)remove(*head_);
 }
 
-void ConnectionList::push_back(std::unique_ptr<Connection> connection) {
+DAEMONKIT_HOT void ConnectionList::push_back(std::unique_ptr<Connection> connection) {
   Connection* c = connection.release();
   c->prev_ = tail_;
   c->next_ = nullptr;
@@ -21,7 +22,7 @@ void ConnectionList::push_back(std::unique_ptr<Connection> connection) {
   ++size_;
 }
 
-std::unique_ptr<Connection> ConnectionList::remove(Connection& connection) {
+DAEMONKIT_HOT std::unique_ptr<Connection> ConnectionList::remove(Connection& connection) {
   if (connection.prev_ != nullptr) {
     connection.prev_->next_ = connection.next_;
   } else {

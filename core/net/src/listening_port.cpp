@@ -1,4 +1,5 @@
 #include "daemonkit/core/net/listening_port.h"
+#include "daemonkit/sys/hot_path.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -57,7 +58,8 @@ ListeningPort::~ListeningPort() {
   connections_.end_all(LossReason::aborted());
 }
 
-void ListeningPort::connection_ended(Connection& connection, const LossReason& /*reason*/) {
+DAEMONKIT_HOT void ListeningPort::connection_ended(Connection& connection,
+                                                   const LossReason& /*reason*/) {
   // Last thing the connection does: it may be destroyed here.
   (void)connections_.remove(connection);
 }
@@ -85,7 +87,7 @@ void ListeningPort::reserve() {
   reserve_ = OwnedFd(os_, *opened);
 }
 
-void ListeningPort::on_readable() {
+DAEMONKIT_HOT void ListeningPort::on_readable() {
   const auto alive = alive_;
   for (int i = 0; i < options_.accepts_per_wakeup && listening_; ++i) {
     // Not zeroed: accept4 writes the `len` bytes that are read.
@@ -116,7 +118,7 @@ void ListeningPort::on_readable() {
   }
 }
 
-void ListeningPort::take(OwnedFd fd, const SocketAddress& peer) {
+DAEMONKIT_HOT void ListeningPort::take(OwnedFd fd, const SocketAddress& peer) {
   std::unique_ptr<Protocol> protocol = factory_.build_protocol(peer);
   if (!protocol) return;  // refused: `fd` closes here
   // accept4 made it with SOCK_NONBLOCK.

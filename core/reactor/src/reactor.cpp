@@ -1,4 +1,5 @@
 #include "daemonkit/core/reactor/reactor.h"
+#include "daemonkit/sys/hot_path.h"
 
 #include <sys/wait.h>
 
@@ -116,7 +117,7 @@ void Reactor::register_core_triggers() {
 
 // ---- Lifecycle ------------------------------------------------------------------------------
 
-ReactorResult<void> Reactor::run() {
+DAEMONKIT_HOT ReactorResult<void> Reactor::run() {
   if (started_) return reactor_fail(ReactorErrc::kAlreadyRunning);
   if (started_before_) return reactor_fail(ReactorErrc::kNotRestartable);
   started_ = true;
@@ -204,7 +205,7 @@ void Reactor::restore_sigpipe() {
   }
 }
 
-void Reactor::run_until_current() {
+DAEMONKIT_HOT void Reactor::run_until_current() {
   if (signals_.any_caught()) handle_signals();
   last_batch_ = thread_calls_.run_batch(options_.log);
   timers_.run_due();
@@ -222,7 +223,7 @@ void Reactor::run_until_current() {
 // with seq_cst operations; SignalRouting's handler pairs its caught bit with the flag the
 // same way. A wake-up that races the clear may write the eventfd needlessly; that only costs
 // one more turn of the loop, which drains it.
-std::optional<Duration> Reactor::iteration_timeout() {
+DAEMONKIT_HOT std::optional<Duration> Reactor::iteration_timeout() {
   const auto work_waits = [this] { return thread_calls_.ready() || signals_.any_caught(); };
   if (last_batch_ >= 2) {
     // A burst is under way and more is likely coming: a few microseconds of looking cost less
@@ -249,7 +250,7 @@ std::optional<Duration> Reactor::iteration_timeout() {
   return timeout;
 }
 
-ReactorResult<void> Reactor::iterate(std::optional<Duration> timeout) {
+DAEMONKIT_HOT ReactorResult<void> Reactor::iterate(std::optional<Duration> timeout) {
   if (!epfd_) return reactor_fail(sys::Error{EBADF, "epoll_wait", {}});
   auto n = sys_.epoll_wait(epfd_.get(), events_.data(), static_cast<int>(events_.size()),
                            to_epoll_ms(timeout));
@@ -318,7 +319,8 @@ void Reactor::call_when_running(Callback fn) {
 
 // ---- Readers and writers --------------------------------------------------------------------
 
-ReactorResult<void> Reactor::ctl_on(int epfd, int op, int fd, const Watcher& watcher) {
+DAEMONKIT_HOT ReactorResult<void> Reactor::ctl_on(int epfd, int op, int fd,
+                                                  const Watcher& watcher) {
   struct epoll_event event {};
   event.events = (watcher.on_read.fn != nullptr ? EPOLLIN : 0u) |
                  (watcher.on_write.fn != nullptr ? EPOLLOUT : 0u);
@@ -339,12 +341,12 @@ ReactorResult<void> Reactor::register_all(int epfd, int skip) {
   return {};
 }
 
-void Reactor::forget(Watcher& watcher) {
+DAEMONKIT_HOT void Reactor::forget(Watcher& watcher) {
   if (dispatching_) removed_in_batch_.push_back(watcher.generation);
   watcher = Watcher{};
 }
 
-Reactor::Watcher* Reactor::watcher_of(int fd) {
+DAEMONKIT_HOT Reactor::Watcher* Reactor::watcher_of(int fd) {
   if (fd < 0 || static_cast<std::size_t>(fd) >= watchers_.size()) return nullptr;
   Watcher& watcher = watchers_[static_cast<std::size_t>(fd)];
   return watcher.generation != 0 ? &watcher : nullptr;
@@ -356,7 +358,7 @@ void Reactor::retire(FdCallback slot) {
   if (dispatching_) retired_.push_back(std::move(owned));
 }
 
-ReactorResult<void> Reactor::add(int fd, FdCallback fn, bool reader, bool internal) {
+DAEMONKIT_HOT ReactorResult<void> Reactor::add(int fd, FdCallback fn, bool reader, bool internal) {
   Watcher* existing = watcher_of(fd);
   if (existing == nullptr) {
     Watcher watcher;
@@ -395,7 +397,7 @@ ReactorResult<void> Reactor::add_writer(int fd, Callback on_writable) {
   return add(fd, {&run_owned, new Callback(std::move(on_writable))}, false, false);
 }
 
-ReactorResult<void> Reactor::add_reader(int fd, FdCallback on_readable) {
+DAEMONKIT_HOT ReactorResult<void> Reactor::add_reader(int fd, FdCallback on_readable) {
   return add(fd, on_readable, true, false);
 }
 
@@ -420,7 +422,7 @@ ReactorResult<void> Reactor::remove(int fd, bool reader) {
   return {};
 }
 
-void Reactor::remove_before_close(int fd) {
+DAEMONKIT_HOT void Reactor::remove_before_close(int fd) {
   Watcher* watcher = watcher_of(fd);
   if (watcher == nullptr) return;
   clear_slot(watcher->on_read);
@@ -492,15 +494,20 @@ std::vector<int> Reactor::writers() const {
   return fds;
 }
 
-void Reactor::invoke(FdCallback fn, const char* what, int fd) {
+void Reactor::log_unhandled(const char* what, int fd, const std::exception& e) const {
+  log(fmt::format("Unhandled error in {} of fd {}: {}", what, fd, e.what()));
+}
+
+// Small enough to inline into dispatch, the formatting kept out of line.
+inline void Reactor::invoke(FdCallback fn, const char* what, int fd) {
   try {
     fn.fn(fn.context);
   } catch (const std::exception& e) {
-    log(fmt::format("Unhandled error in {} of fd {}: {}", what, fd, e.what()));
+    log_unhandled(what, fd, e);
   }
 }
 
-void Reactor::dispatch(const struct epoll_event& event) {
+DAEMONKIT_HOT void Reactor::dispatch(const struct epoll_event& event) {
   // The key carries the registration's generation: an event for a watcher removed (or removed
   // and replaced on a reused fd number) earlier in this batch is stale and dropped.
   const int fd = static_cast<int>(static_cast<std::uint32_t>(event.data.u64));

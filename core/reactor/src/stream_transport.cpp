@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "daemonkit/sys/hot_path.h"
 #include "daemonkit/sys/retry.h"
 
 namespace daemonkit::core {
@@ -47,8 +48,8 @@ std::span<const std::byte> StreamTransport::Chunk::unsent() const {
   return whole.subspan(sent);
 }
 
-StreamTransport::StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
-                                 StreamHandler& handler, StreamOptions options)
+DAEMONKIT_HOT StreamTransport::StreamTransport(Reactor& reactor, sys::Syscalls& os, OwnedFd fd,
+                                               StreamHandler& handler, StreamOptions options)
     : reactor_(reactor),
       os_(os),
       handler_(handler),
@@ -76,7 +77,7 @@ void StreamTransport::trim_rare() {
   rare_.reset();
 }
 
-const StreamOptions& StreamTransport::options() const {
+DAEMONKIT_HOT const StreamOptions& StreamTransport::options() const {
   static const StreamOptions kDefaults;
   return rare_ ? rare_->options : kDefaults;
 }
@@ -90,7 +91,7 @@ ReactorResult<std::unique_ptr<StreamTransport>> StreamTransport::open(Reactor& r
   return transport;
 }
 
-ReactorResult<void> StreamTransport::attach(bool known_nonblocking) {
+DAEMONKIT_HOT ReactorResult<void> StreamTransport::attach(bool known_nonblocking) {
   // A blocking descriptor would stall the whole loop on the first read or write it cannot
   // finish at once.
   if (!known_nonblocking) {
@@ -108,13 +109,13 @@ ReactorResult<void> StreamTransport::attach(bool known_nonblocking) {
   return {};
 }
 
-StreamTransport::~StreamTransport() {
+DAEMONKIT_HOT StreamTransport::~StreamTransport() {
   if (rare_ && rare_->pending_loss.active()) (void)rare_->pending_loss.cancel();
   if (reader_watched_ || writer_watched_) reactor_.remove_before_close(fd_);
   (void)close_fd();
 }
 
-sys::Result<void> StreamTransport::close_fd() {
+DAEMONKIT_HOT sys::Result<void> StreamTransport::close_fd() {
   if (fd_ < 0) return {};
   // Never retried: the descriptor is gone whatever close says.
   return os_.close(std::exchange(fd_, -1));
@@ -127,18 +128,20 @@ void StreamTransport::refuse(const char* what) const {
       fmt::format("StreamTransport: {} on a read-only descriptor (fd {})", what, fd_));
 }
 
-std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
-  if (!queue_empty() || fd_ < 0) return 0;
-  auto wrote = sys::retry_on_eintr([&] { return os_.writev(fd_, iov); });
-  if (wrote) {
-    // A pull producer is asked again on the next writable event that finds the buffer
-    // drained; with nothing queued, that event is watched for it. Its bytes used to queue
-    // instead, a copy of every buffer: a pipe to cat ran at 0.81x a raw poll loop with it.
-    if (producer() != nullptr && !streaming_) ask_producer_ = true;
-    return *wrote;
-  }
+std::size_t StreamTransport::written(const sys::Result<std::size_t>& wrote) {
+  if (wrote) return *wrote;
   if (wrote.error().code != EAGAIN) lose(LossReason::lost(wrote.error()), false);
   return 0;
+}
+
+DAEMONKIT_HOT std::size_t StreamTransport::write_now(std::span<const struct iovec> iov) {
+  if (!queue_empty() || fd_ < 0) return 0;
+  const auto wrote = sys::retry_on_eintr([&] { return send(iov, nullptr); });
+  // A pull producer is asked again on the next writable event that finds the buffer drained;
+  // with nothing queued, that event is watched for it. Its bytes used to queue instead, a
+  // copy of every buffer: a pipe to cat ran at 0.81x a raw poll loop with it.
+  if (wrote && producer() != nullptr && !streaming_) ask_producer_ = true;
+  return written(wrote);
 }
 
 // A vector with a read index rather than a std::deque: libstdc++'s deque allocates a 512-byte
@@ -173,14 +176,19 @@ void StreamTransport::enqueue(Chunk chunk) {
   r.queue.push_back(std::move(chunk));
 }
 
-void StreamTransport::write(std::span<const std::byte> bytes) {
+DAEMONKIT_HOT void StreamTransport::write(std::span<const std::byte> bytes) {
   if (!writes()) refuse("write");
   if (!accepts_writes() || bytes.empty()) return;
   const struct iovec iov[] = {as_iovec(bytes)};
-  const std::size_t sent = write_now(iov);
+  // With nothing queued and no producer (both live in rare_), write_now comes down to one
+  // write(2): made here, the common echo of a request skips two calls.
+  const std::size_t sent =
+      rare_ == nullptr && fd_ >= 0
+          ? written(sys::retry_on_eintr([&] { return os_.write(fd_, bytes.data(), bytes.size()); }))
+          : write_now(iov);
   if (lost_) return;
-  // All of it went, with nothing queued before and no producer (both live in rare_): nothing
-  // that decides the watchers or a producer's pause changed. The common echo of a request.
+  // All of it went, with nothing queued before and no producer: nothing that decides the
+  // watchers or a producer's pause changed.
   if (sent == bytes.size() && !rare_) return;
   const auto rest = bytes.subspan(sent);
   if (!rest.empty()) {
@@ -189,7 +197,9 @@ void StreamTransport::write(std::span<const std::byte> bytes) {
   after_write();
 }
 
-void StreamTransport::write(std::string_view bytes) { write(std::as_bytes(std::span(bytes))); }
+DAEMONKIT_HOT void StreamTransport::write(std::string_view bytes) {
+  write(std::as_bytes(std::span(bytes)));
+}
 
 void StreamTransport::write(std::string&& bytes) {
   if (!writes()) refuse("write");
@@ -253,12 +263,20 @@ sys::Result<void> StreamTransport::write_with_descriptors(std::span<const std::b
   return {};
 }
 
-sys::Result<std::size_t> StreamTransport::send(std::span<const struct iovec> iov,
-                                               const std::vector<OwnedFd>* fds) {
-  if (fds == nullptr || fds->empty()) return os_.writev(fd_, iov);
+DAEMONKIT_HOT sys::Result<std::size_t> StreamTransport::send(std::span<const struct iovec> iov,
+                                                             const std::vector<OwnedFd>* fds) {
+  if (fds != nullptr && !fds->empty()) return send_with_descriptors(iov, *fds);
+  // One buffer, the usual reply, goes by write(2): writev has the kernel copy in and check an
+  // iovec array first.
+  if (iov.size() == 1) return os_.write(fd_, iov[0].iov_base, iov[0].iov_len);
+  return os_.writev(fd_, iov);
+}
+
+sys::Result<std::size_t> StreamTransport::send_with_descriptors(std::span<const struct iovec> iov,
+                                                                const std::vector<OwnedFd>& fds) {
   std::vector<int> numbers;
-  numbers.reserve(fds->size());
-  for (const OwnedFd& f : *fds) numbers.push_back(f.get());
+  numbers.reserve(fds.size());
+  for (const OwnedFd& f : fds) numbers.push_back(f.get());
   const std::size_t payload = numbers.size() * sizeof(int);
   std::vector<std::byte> control(CMSG_SPACE(payload));
   msghdr msg{};
@@ -423,7 +441,7 @@ void StreamTransport::stop_producing() { lose_connection(); }
 
 // ---- The loop's side ------------------------------------------------------------------------
 
-bool StreamTransport::watch(bool now) {
+DAEMONKIT_HOT bool StreamTransport::watch(bool now) {
   if (lost_) return true;
   auto failed = update_watchers();
   if (!failed) return true;
@@ -431,7 +449,7 @@ bool StreamTransport::watch(bool now) {
   return false;
 }
 
-std::optional<sys::Error> StreamTransport::update_watchers() {
+DAEMONKIT_HOT std::optional<sys::Error> StreamTransport::update_watchers() {
   const int fd = fd_;
   // A write-only descriptor stays in epoll for input it never has, to hear EPOLLERR (see
   // StreamDirection::kWriteOnly).
@@ -440,25 +458,27 @@ std::optional<sys::Error> StreamTransport::update_watchers() {
       writes() && (!queue_empty() || (ask_producer_ && producer() != nullptr) ||
                    ((disconnecting_ || write_closing_) && !write_closed_));
   if (want_reader != reader_watched_) {
-    auto r = want_reader
-                 ? reactor_.add_reader(
-                       fd, {[](void* t) { static_cast<StreamTransport*>(t)->on_readable(); }, this})
-                 : reactor_.remove_reader(fd);
+    auto r = want_reader ? reactor_.add_reader(fd, {&StreamTransport::readable, this})
+                         : reactor_.remove_reader(fd);
     if (!r) return r.error().os;
     reader_watched_ = want_reader;
   }
   if (want_writer != writer_watched_) {
-    auto r = want_writer
-                 ? reactor_.add_writer(
-                       fd, {[](void* t) { static_cast<StreamTransport*>(t)->on_writable(); }, this})
-                 : reactor_.remove_writer(fd);
+    auto r = want_writer ? reactor_.add_writer(fd, {&StreamTransport::writable, this})
+                         : reactor_.remove_writer(fd);
     if (!r) return r.error().os;
     writer_watched_ = want_writer;
   }
   return std::nullopt;
 }
 
-void StreamTransport::on_readable() {
+DAEMONKIT_HOT void StreamTransport::readable(void* self) {
+  static_cast<StreamTransport*>(self)->on_readable();
+}
+
+void StreamTransport::writable(void* self) { static_cast<StreamTransport*>(self)->on_writable(); }
+
+DAEMONKIT_HOT void StreamTransport::on_readable() {
   if (lost_) return;
   if (reads()) {
     read_some();
@@ -473,7 +493,7 @@ void StreamTransport::on_readable() {
   lose(LossReason::lost(sys::Error{EPIPE, "epoll_wait", "EPOLLERR"}), true);
 }
 
-void StreamTransport::read_some() {
+DAEMONKIT_HOT void StreamTransport::read_some() {
   const detail::Liveness::Guard alive(liveness_);
   const StreamOptions& options = this->options();
   const int reads = options.reads_per_wakeup;
@@ -617,7 +637,7 @@ void StreamTransport::close_write_side() {
   if (read_closed_) lose(LossReason::done(), true);
 }
 
-void StreamTransport::lose(LossReason reason, bool now) {
+DAEMONKIT_HOT void StreamTransport::lose(LossReason reason, bool now) {
   if (lost_) return;
   lost_ = true;
   if (reader_watched_ || writer_watched_) reactor_.remove_before_close(fd_);
@@ -639,7 +659,7 @@ void StreamTransport::lose(LossReason reason, bool now) {
 
 void StreamTransport::deliver_pending() { deliver(std::exchange(rare_->pending_reason, {})); }
 
-void StreamTransport::deliver(LossReason reason) {
+DAEMONKIT_HOT void StreamTransport::deliver(LossReason reason) {
   const detail::Liveness::Guard alive(liveness_);
   if (Producer* producer = rare_ ? std::exchange(rare_->producer, nullptr) : nullptr) {
     producer->stop_producing();

@@ -281,6 +281,37 @@ TEST(StreamTransport, QueuedWritesGoOutInOneWritevPerWritableEvent) {
   EXPECT_THAT(w.reactor->writers(), IsEmpty());
 }
 
+TEST(StreamTransport, OneBufferGoesOutByWriteWithoutAnIovecArray) {
+  World w;
+  Recorder r;
+  const auto p = w.pipe(StreamDirection::kWriteOnly);
+  auto t = w.open(p.mine, r, {.direction = StreamDirection::kWriteOnly});
+  w.os.clear_transcript();
+  t->write("one");
+  const std::string two[] = {"tw", "o"};
+  const std::span<const std::byte> seq[] = {std::as_bytes(std::span(two[0])),
+                                            std::as_bytes(std::span(two[1]))};
+  t->write_sequence(seq);
+  EXPECT_EQ(calls_of(w.os, "write"), 1U) << "the lone buffer";
+  EXPECT_EQ(calls_of(w.os, "writev"), 1U) << "the sequence of two";
+  EXPECT_EQ(w.drain(p.peer), "onetwo");
+}
+
+TEST(StreamTransport, AFailingWritevOfSeveralBuffersEndsTheConnectionWithItsName) {
+  World w;
+  Recorder r;
+  const auto s = w.unix_pair();
+  auto t = w.open(s.mine, r);
+  w.os.fail_nth("writev", 1, ECONNRESET);
+  const std::string two[] = {"a", "b"};
+  const std::span<const std::byte> seq[] = {std::as_bytes(std::span(two[0])),
+                                            std::as_bytes(std::span(two[1]))};
+  t->write_sequence(seq);
+  w.spin();
+  ASSERT_EQ(r.losses, 1);
+  EXPECT_EQ(to_string(*r.reason), "writev: Connection reset by peer (ECONNRESET)");
+}
+
 TEST(StreamTransport, AnOwnedBufferIsSentFromWhereItIsAndAPartialWriteKeepsTheRest) {
   World w;
   Recorder r;
@@ -403,7 +434,7 @@ TEST(StreamTransport, ItsCloseEndsTheRegistrationEvenWhileAForkedChildHoldsTheSo
       << "the loop sleeps: nothing is reported for the socket it closed";
 }
 
-TEST(StreamTransport, AReaderLeavingWhileBytesWaitIsALossWithWritevsEpipe) {
+TEST(StreamTransport, AReaderLeavingWhileBytesWaitIsALossWithWritesEpipe) {
   World w;
   Recorder r;
   const auto p = w.pipe(StreamDirection::kWriteOnly);
@@ -413,7 +444,7 @@ TEST(StreamTransport, AReaderLeavingWhileBytesWaitIsALossWithWritevsEpipe) {
   ASSERT_TRUE(w.os.close(p.peer));
   w.spin();
   ASSERT_EQ(r.losses, 1);
-  EXPECT_EQ(to_string(*r.reason), "writev: Broken pipe (EPIPE)");
+  EXPECT_EQ(to_string(*r.reason), "write: Broken pipe (EPIPE)");
   EXPECT_FALSE(w.is_open(p.mine));
 }
 
@@ -436,8 +467,8 @@ TEST(StreamTransport, EagainAndEintrAreNotLosses) {
   Recorder r;
   const auto p = w.pipe(StreamDirection::kWriteOnly);
   auto t = w.open(p.mine, r, {.direction = StreamDirection::kWriteOnly});
-  w.os.fail_nth("writev", 1, EINTR);
-  w.os.fail_nth("writev", 2, EAGAIN);
+  w.os.fail_nth("write", 1, EINTR);
+  w.os.fail_nth("write", 2, EAGAIN);
   t->write("x");  // EINTR is retried at once; the EAGAIN leaves it queued
   EXPECT_EQ(t->buffered(), 1u);
   w.spin();
@@ -685,7 +716,7 @@ struct Fault {
 TEST(StreamTransport, EveryFailingCallEndsTheConnectionOnceWithItsName) {
   const Fault faults[] = {
       {"read", EIO, "read: Input/output error (EIO)"},
-      {"writev", ECONNRESET, "writev: Connection reset by peer (ECONNRESET)"},
+      {"write", ECONNRESET, "write: Connection reset by peer (ECONNRESET)"},
       {"shutdown", ENOTCONN, "shutdown: Transport endpoint is not connected (ENOTCONN)"},
       {"close", EIO, "close: Input/output error (EIO)"},
       {"epoll_ctl", ENOMEM, "epoll_ctl: Cannot allocate memory (ENOMEM)"},

@@ -46,14 +46,18 @@ class OwnedFd {
   // object or the kernel now decides its fate.
   [[nodiscard]] int release() noexcept;
   // Closes the descriptor, if any, dropping close's error (see above), and leaves the owner
-  // empty. Idempotent.
-  void reset() noexcept;
+  // empty. Idempotent. The empty case, every moved-from owner's destruction, is inline.
+  void reset() noexcept {
+    if (fd_ >= 0) close_now();
+  }
   // Closes now and returns close's result, for code that must know a write was lost. The
   // owner is empty afterwards whatever the result, as the descriptor is (Linux frees it even
   // when close fails). Closing an empty owner succeeds.
   sys::Result<void> close();
 
  private:
+  void close_now() noexcept;
+
   sys::Syscalls* os_ = nullptr;
   int fd_ = -1;
 };

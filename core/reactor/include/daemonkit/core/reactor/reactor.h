@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -242,6 +243,7 @@ class Reactor {
   void forget(Watcher& watcher);
   void drop_stale_registrations();
   void invoke(FdCallback fn, const char* what, int fd);
+  void log_unhandled(const char* what, int fd, const std::exception& e) const;
   void dispatch(const struct epoll_event& event);
   void handle_signals();
   void really_start_running();

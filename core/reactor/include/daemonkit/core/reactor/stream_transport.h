@@ -244,13 +244,21 @@ class StreamTransport final : public Producer {
   std::optional<sys::Error> update_watchers();
   void on_readable();
   void on_writable();
+  // The reactor's FdCallbacks: `self` is the transport.
+  static void readable(void* self);
+  static void writable(void* self);
   void on_drained();
   void read_some();
   // One recvmsg(2) into `buffer`, taking the descriptors that came with it into `fds`.
   sys::Result<std::size_t> read_with_descriptors(std::span<std::byte> buffer,
                                                  std::vector<OwnedFd>& fds, bool& truncated);
-  // writev(2) of `iov`, or sendmsg(2) with `fds` on the first byte.
+  // write(2) of one buffer, writev(2) of more, or sendmsg(2) with `fds` on the first byte.
   sys::Result<std::size_t> send(std::span<const struct iovec> iov, const std::vector<OwnedFd>* fds);
+  sys::Result<std::size_t> send_with_descriptors(std::span<const struct iovec> iov,
+                                                 const std::vector<OwnedFd>& fds);
+  // What a write's result means to the queue: the bytes sent, or 0 after EAGAIN, or 0 and the
+  // connection lost after any other error.
+  std::size_t written(const sys::Result<std::size_t>& wrote);
   void close_write_side();
   sys::Result<void> close_fd();
   // Ends the connection once: stops watching, drops the buffer, closes the descriptor, then
