@@ -496,45 +496,24 @@ DAEMONKIT_HOT void StreamTransport::on_readable() {
 DAEMONKIT_HOT void StreamTransport::read_some() {
   const detail::Liveness::Guard alive(liveness_);
   const StreamOptions& options = this->options();
-  const int reads = options.reads_per_wakeup;
-  const std::size_t size = options.read_size;
-  for (int i = 0; i < reads; ++i) {
+  for (int i = 0; i < options.reads_per_wakeup; ++i) {
     if (lost_ || read_closed_ || paused_) return;
-    const auto buffer = read_buffer(size);
-    std::vector<OwnedFd> fds;
-    bool truncated = false;
+    const auto buffer = read_buffer(options.read_size);
     // read(2) inline: the path of every request.
-    auto got =
+    const auto got =
         receive_descriptors_
-            ? sys::retry_on_eintr([&] { return read_with_descriptors(buffer, fds, truncated); })
+            ? read_with_descriptors(buffer)
             : sys::retry_on_eintr([&] { return os_.read(fd_, buffer.data(), buffer.size()); });
+    if (!alive.alive()) return;
     if (!got) {
       if (got.error().code != EAGAIN) lose(LossReason::lost(got.error()), true);
       return;
     }
     if (*got == 0) {
-      read_closed_ = true;
-      if (!writes() || write_closed_ || disconnecting_) {
-        lose(LossReason::done(), true);
-        return;
-      }
-      // Asked before the reader is unwatched: most handlers do not half-close, and their loss
-      // closes the descriptor now, which ends its registration with no EPOLL_CTL_DEL.
-      const bool stay = handler_.read_eof();
-      if (!alive.alive() || lost_) return;
-      if (stay) {
-        (void)watch(true);
-      } else {
-        lose(LossReason::done(), true);
-      }
+      input_ended(alive);
       return;
     }
-    if (!fds.empty() || truncated) [[unlikely]] {
-      // Before the bytes they came with, so that a protocol reading a request knows its
-      // descriptors already.
-      handler_.descriptors_arrived(std::move(fds), truncated);
-      if (!alive.alive() || lost_) return;
-    }
+    if (lost_) return;  // a protocol handed descriptors may have ended the connection
     handler_.data_received(buffer.first(*got));
     if (!alive.alive()) return;
     // A short read emptied the kernel's buffer: another read would only say EAGAIN.
@@ -542,9 +521,38 @@ DAEMONKIT_HOT void StreamTransport::read_some() {
   }
 }
 
-sys::Result<std::size_t> StreamTransport::read_with_descriptors(std::span<std::byte> buffer,
-                                                                std::vector<OwnedFd>& fds,
-                                                                bool& truncated) {
+void StreamTransport::input_ended(const detail::Liveness::Guard& alive) {
+  read_closed_ = true;
+  if (!writes() || write_closed_ || disconnecting_) {
+    lose(LossReason::done(), true);
+    return;
+  }
+  // Asked before the reader is unwatched: most handlers do not half-close, and their loss
+  // closes the descriptor now, which ends its registration with no EPOLL_CTL_DEL.
+  const bool stay = handler_.read_eof();
+  if (!alive.alive() || lost_) return;
+  if (stay) {
+    (void)watch(true);
+  } else {
+    lose(LossReason::done(), true);
+  }
+}
+
+sys::Result<std::size_t> StreamTransport::read_with_descriptors(std::span<std::byte> buffer) {
+  std::vector<OwnedFd> fds;
+  bool truncated = false;
+  auto got = sys::retry_on_eintr([&] { return receive(buffer, fds, truncated); });
+  if (got && (!fds.empty() || truncated)) {
+    // Before the bytes they came with, so that a protocol reading a request knows its
+    // descriptors already. It may end the connection or destroy the transport: read_some
+    // looks before it goes on.
+    handler_.descriptors_arrived(std::move(fds), truncated);
+  }
+  return got;
+}
+
+sys::Result<std::size_t> StreamTransport::receive(std::span<std::byte> buffer,
+                                                  std::vector<OwnedFd>& fds, bool& truncated) {
   alignas(cmsghdr) std::byte control[CMSG_SPACE(kMaxDescriptorsPerRead * sizeof(int))];
   struct iovec iov = as_iovec(buffer);
   msghdr msg{};

@@ -249,9 +249,14 @@ class StreamTransport final : public Producer {
   static void writable(void* self);
   void on_drained();
   void read_some();
+  // The peer's EOF: the loss, or the half-close a handler asks to stay for.
+  void input_ended(const detail::Liveness::Guard& alive);
+  // recvmsg(2) into `buffer` (retried on EINTR); the descriptors that came with the bytes go to
+  // the handler first, which may end the connection or destroy the transport.
+  sys::Result<std::size_t> read_with_descriptors(std::span<std::byte> buffer);
   // One recvmsg(2) into `buffer`, taking the descriptors that came with it into `fds`.
-  sys::Result<std::size_t> read_with_descriptors(std::span<std::byte> buffer,
-                                                 std::vector<OwnedFd>& fds, bool& truncated);
+  sys::Result<std::size_t> receive(std::span<std::byte> buffer, std::vector<OwnedFd>& fds,
+                                   bool& truncated);
   // write(2) of one buffer, writev(2) of more, or sendmsg(2) with `fds` on the first byte.
   sys::Result<std::size_t> send(std::span<const struct iovec> iov, const std::vector<OwnedFd>* fds);
   sys::Result<std::size_t> send_with_descriptors(std::span<const struct iovec> iov,
