@@ -181,7 +181,9 @@ DAEMONKIT_HOT void StreamTransport::write(std::span<const std::byte> bytes) {
   if (!accepts_writes() || bytes.empty()) return;
   const struct iovec iov[] = {as_iovec(bytes)};
   // With nothing queued and no producer (both live in rare_), write_now comes down to one
-  // write(2): made here, the common echo of a request skips two calls.
+  // write(2): made here, the common echo of a request skips two calls. Marking write_now and
+  // send inline instead left GCC calling them: 339 instructions per round trip, not 300
+  // (bench/net/callgrind.sh).
   const std::size_t sent =
       rare_ == nullptr && fd_ >= 0
           ? written(sys::retry_on_eintr([&] { return os_.write(fd_, bytes.data(), bytes.size()); }))
